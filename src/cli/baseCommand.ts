@@ -1,0 +1,27 @@
+import { Command, Option } from 'clipanion';
+import { exitCodeOf, formatError, verboseRequested } from '../errors.js';
+import type { KrewContext } from './context.js';
+
+/**
+ * Shared options and the one place where a failure becomes a user message: a single line on
+ * stderr and the error's exit code (stack traces only with --verbose or KREW_WASM_VERBOSE=1).
+ */
+export abstract class BaseCommand extends Command<KrewContext> {
+  verbose = Option.Boolean('--verbose', false, { description: 'Print stack traces with errors' });
+
+  abstract run(): Promise<number | void>;
+
+  async execute(): Promise<number> {
+    try {
+      return (await this.run()) ?? 0;
+    } catch (error) {
+      this.context.stderr.write(`${formatError(error, this.verbose || verboseRequested(this.context.env))}\n`);
+      return exitCodeOf(error);
+    }
+  }
+
+  /** Status and progress go to stderr; stdout carries data only. */
+  protected status(line: string): void {
+    this.context.stderr.write(`${line}\n`);
+  }
+}

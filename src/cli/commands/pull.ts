@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { Command, Option } from 'clipanion';
+import { describeGrants } from '../../grants.js';
+import { pullPlugin } from '../../services/pull.js';
+import { linkNameFor } from '../../store/paths.js';
+import { BaseCommand } from '../baseCommand.js';
+import { shortDigest } from '../output.js';
+
+export class PullCommand extends BaseCommand {
+  static override paths = [['pull'], ['install']];
+
+  static override usage = Command.Usage({
+    description: 'Pull a plugin from an OCI registry, verify it and install it as kubectl-<name>',
+    details: `
+      Downloads the single wasm layer of the artifact, checks every byte against the manifest's
+      digests, transpiles the component once, and links \`kubectl-<name>\` in the krew-wasm bin
+      folder. The name is the last path segment of the repository unless \`--name\` is given.
+
+      Sources: a registry reference (\`registry[:port]/repo[:tag][@sha256:...]\`, tag \`latest\` by
+      default), an OCI image layout folder (\`oci-layout://DIR[:tag|@digest]\`) or a wasm file
+      (\`file://PATH\`). Credentials come from docker's config.json (auths, credHelpers, credsStore).
+    `,
+    examples: [
+      ['Pull a plugin', '$0 pull ghcr.io/org/plugins/foo:1.0'],
+      ['Pull from a local registry over plain HTTP', '$0 pull --plain-http localhost:5000/plugins/foo'],
+      ['Replace an installed plugin under another name', '$0 pull --force --name bar ghcr.io/org/plugins/foo:2.0'],
+      ['Install from an OCI layout folder', '$0 pull oci-layout://./build/layout:1.0 --name hello'],
+    ],
+  });
+
+  force = Option.Boolean('--force', false, { description: 'Replace a plugin that is already installed under this name' });
+  name = Option.String('--name', { description: 'Install under this name instead of the repository name' });
+  plainHttp = Option.Boolean('--plain-http', false, { description: 'Talk to the registry over plain HTTP' });
+  caFile = Option.String('--ca-file', { description: 'PEM file with the CA certificates of the registry' });
+  insecure = Option.Boolean('--insecure', false, { description: 'Do not verify the registry TLS certificate' });
+  reference = Option.String({ name: 'reference' });
+
+  async run(): Promise<number> {
+    const { store, env } = this.context;
+    const result = await pullPlugin(store, {
+      reference: this.reference,
+      name: this.name,
+      force: this.force,
+      fetch: { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure },
+      progress: (line) => this.status(line),
+    });
+    const { receipt } = result;
+    this.status(`Installed plugin "${receipt.name}" (${shortDigest(receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
+    this.status(`Grants: ${describeGrants(receipt.grants)}`);
+    this.status(`Run it with: kubectl ${receipt.name}`);
+    const binDir = store.paths.binDir;
+    const onPath = (env.PATH ?? '').split(path.delimiter).some((p) => path.resolve(p || '.') === binDir);
+    if (!onPath) {
+      this.status(`The krew-wasm bin folder is not on your PATH yet; add it with:`);
+      this.status(`  export PATH="${binDir}:$PATH"`);
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,34 @@
+import { Command, Option } from 'clipanion';
+import { runInstalledPlugin } from '../../services/runPlugin.js';
+import { runLocalFile } from '../../services/runLocal.js';
+import { BaseCommand } from '../baseCommand.js';
+
+export class RunCommand extends BaseCommand {
+  static override paths = [['run']];
+
+  static override usage = Command.Usage({
+    description: 'Run an installed plugin, or a local wasm file, in the plugin sandbox',
+    details: `
+      Runs exactly as \`kubectl <name>\` would, with the same sandbox: how plugin authors try a
+      build without kubectl. A target containing a slash or ending in .wasm is a local file; it
+      is transpiled once into a cache keyed by its digest. Arguments after \`--\` go to the plugin.
+    `,
+    examples: [
+      ['Run an installed plugin', '$0 run foo -- get pods'],
+      ['Try a local build', '$0 run ./build/plugin.wasm -- --help'],
+    ],
+  });
+
+  target = Option.String({ name: 'name|file.wasm' });
+  args = Option.Proxy();
+
+  async run(): Promise<number> {
+    const { paths, env, cwd } = this.context;
+    const args = this.args[0] === '--' ? this.args.slice(1) : this.args;
+    const host = { env, cwd };
+    if (this.target.includes('/') || this.target.endsWith('.wasm')) {
+      return runLocalFile(paths, this.target, args, host);
+    }
+    return runInstalledPlugin(paths, { name: this.target, args, host });
+  }
+}

@@ -1,0 +1,11 @@
+import type { BaseContext } from 'clipanion';
+import type { Paths } from '../store/paths.js';
+import type { PluginStore } from '../store/store.js';
+
+/** What every command gets from main: streams, the host environment and the services. */
+export interface KrewContext extends BaseContext {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  paths: Paths;
+  store: PluginStore;
+}

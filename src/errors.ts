@@ -1,0 +1,100 @@
+/**
+ * Every failure a user can meet is one of these classes. Services throw them; only the CLI's
+ * BaseCommand and wrapper mode turn them into a one-line message (see formatError).
+ * Codes are stable and append-only: tests and users may match on them.
+ */
+export class KrewWasmError extends Error {
+  /** Stable machine-readable code, e.g. `E_INVALID_REFERENCE`. */
+  readonly code: string = 'E_KREW_WASM';
+  /** Process exit code used when this error ends a command. */
+  readonly exitCode: number = 1;
+  /** Optional next step shown after the message. */
+  readonly hint?: string;
+
+  constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+  }
+}
+
+/** A reference that does not parse as registry/repository[:tag][@digest] or a supported local source. */
+export class InvalidReferenceError extends KrewWasmError {
+  override readonly code = 'E_INVALID_REFERENCE';
+}
+
+/** The registry answered with an error status, or could not be reached. */
+export class RegistryError extends KrewWasmError {
+  override readonly code = 'E_REGISTRY';
+}
+
+/** Credentials were missing, refused, or could not be obtained. */
+export class AuthError extends KrewWasmError {
+  override readonly code = 'E_AUTH';
+}
+
+/** Downloaded bytes did not match the digest or size the manifest promised. */
+export class DigestMismatchError extends KrewWasmError {
+  override readonly code = 'E_DIGEST_MISMATCH';
+}
+
+/** The artifact is not a wasm plugin we can install (media types, platform, bounds). */
+export class UnsupportedArtifactError extends KrewWasmError {
+  override readonly code = 'E_UNSUPPORTED_ARTIFACT';
+}
+
+/** The blob is not a wasm component or a WASI preview1 command module. */
+export class InvalidPluginError extends KrewWasmError {
+  override readonly code = 'E_INVALID_PLUGIN';
+}
+
+/** The named plugin is not installed, or its store entry is damaged. */
+export class NotInstalledError extends KrewWasmError {
+  override readonly code = 'E_NOT_INSTALLED';
+}
+
+/** A store mutation was refused: name clash, foreign file in the way, bad name. */
+export class StoreConflictError extends KrewWasmError {
+  override readonly code = 'E_STORE_CONFLICT';
+}
+
+/** The kubeconfig could not be read or does not name what was asked for. */
+export class KubeconfigError extends KrewWasmError {
+  override readonly code = 'E_KUBECONFIG';
+}
+
+/** The plugin trapped or failed while running. */
+export class PluginRuntimeError extends KrewWasmError {
+  override readonly code = 'E_PLUGIN_RUNTIME';
+}
+
+/** The plugin ran past a limit the user granted (time or memory). */
+export class PluginLimitError extends KrewWasmError {
+  override readonly code = 'E_PLUGIN_LIMIT';
+  override readonly exitCode = 124;
+}
+
+/** Whether stack traces were asked for (`--verbose` or KREW_WASM_VERBOSE=1). */
+export function verboseRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.KREW_WASM_VERBOSE === '1' || env.KREW_WASM_VERBOSE === 'true';
+}
+
+/** Turns any thrown value into the single line a user sees (no stack unless verbose). */
+export function formatError(error: unknown, verbose = verboseRequested()): string {
+  if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${error.stack}`;
+  if (error instanceof KrewWasmError) {
+    const hint = error.hint ? ` (${error.hint})` : '';
+    return `krew-wasm: error: ${oneLine(error.message)}${hint}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return `krew-wasm: internal error: ${oneLine(message)} (run with KREW_WASM_VERBOSE=1 for details)`;
+}
+
+/** Exit code for a thrown value. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof KrewWasmError ? error.exitCode : 1;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

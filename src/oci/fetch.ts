@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidReferenceError, UnsupportedArtifactError } from '../errors.js';
+import { dockerCredentials, type CredentialFunc } from './auth/credentials.js';
+import { sha256Of } from './digest.js';
+import { LayoutSource } from './layout.js';
+import { DEFAULT_BOUNDS, isIndex, parseManifest, selectPlatform, selectWasmLayer, type Bounds, type Descriptor, type ImageManifest } from './manifest.js';
+import { MediaType } from './mediaTypes.js';
+import { formatReference, type Source } from './reference.js';
+import { Repository, type FetchedManifest } from './repository.js';
+import { Transport, type TransportOptions } from './transport.js';
+
+/** What was fetched: the wasm bytes on disk and where they came from. */
+export interface FetchedArtifact {
+  /** The verified wasm file inside the staging folder. */
+  wasmFile: string;
+  /** Digest of the resolved image manifest (absent for plain files). */
+  manifestDigest?: string;
+  manifestMediaType?: string;
+  configMediaType?: string;
+  artifactType?: string;
+  layer: Descriptor;
+}
+
+export interface FetchOptions extends TransportOptions {
+  bounds?: Bounds;
+  credentials?: CredentialFunc;
+}
+
+/** Fetches the single wasm layer of a source into `stageDir`, verifying every byte against its digest. */
+export async function fetchArtifact(source: Source, stageDir: string, options: FetchOptions = {}): Promise<FetchedArtifact> {
+  const bounds = options.bounds ?? boundsFromEnv();
+  const wasmFile = path.join(stageDir, 'component.wasm');
+  switch (source.kind) {
+    case 'file': return fetchFile(source.file, wasmFile, bounds);
+    case 'oci-layout': {
+      const layout = new LayoutSource(source.dir);
+      const resolve = (ref: string | undefined, digest?: string) => layout.resolve(ref, digest, bounds);
+      const { manifest, digest } = resolveManifest(resolve(source.tag, source.digest), (d) => resolve(undefined, d), source.dir, bounds);
+      const layer = selectWasmLayer(manifest, bounds, source.dir);
+      await layout.fetchBlob(layer, wasmFile);
+      return describe(wasmFile, manifest, digest, layer);
+    }
+    case 'registry': {
+      const repo = new Repository(source.ref, new Transport(options), options.credentials ?? dockerCredentials());
+      const what = formatReference(source.ref);
+      const top = await repo.fetchManifest(source.ref.digest ?? (source.ref.tag as string), bounds);
+      let chosen = top;
+      const parsed = parseManifest(top.bytes, top.contentType, what);
+      if (isIndex(parsed)) chosen = await repo.fetchManifest(selectPlatform(parsed, what).digest, bounds);
+      const { manifest, digest } = resolveManifest(chosen, () => { throw new UnsupportedArtifactError(`${what}: nested image index`); }, what, bounds);
+      const layer = selectWasmLayer(manifest, bounds, what);
+      await repo.fetchBlob(layer, wasmFile);
+      return describe(wasmFile, manifest, digest, layer);
+    }
+  }
+}
+
+/** Follows one level of index for sources that resolve synchronously (layouts). */
+function resolveManifest(
+  fetched: FetchedManifest,
+  byDigest: (digest: string) => FetchedManifest,
+  what: string,
+  bounds: Bounds,
+): { manifest: ImageManifest; digest: string } {
+  let current = fetched;
+  let parsed = parseManifest(current.bytes, current.contentType, what);
+  if (isIndex(parsed)) {
+    current = byDigest(selectPlatform(parsed, what).digest);
+    parsed = parseManifest(current.bytes, current.contentType, what);
+    if (isIndex(parsed)) throw new UnsupportedArtifactError(`${what}: nested image index`);
+  }
+  if (current.bytes.length > bounds.maxManifestBytes) throw new UnsupportedArtifactError(`${what}: manifest too large`);
+  return { manifest: parsed, digest: current.digest };
+}
+
+function describe(wasmFile: string, manifest: ImageManifest, digest: string, layer: Descriptor): FetchedArtifact {
+  return {
+    wasmFile,
+    manifestDigest: digest,
+    manifestMediaType: manifest.mediaType,
+    configMediaType: manifest.config.mediaType,
+    artifactType: manifest.artifactType,
+    layer,
+  };
+}
+
+async function fetchFile(file: string, wasmFile: string, bounds: Bounds): Promise<FetchedArtifact> {
+  let bytes: Buffer;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw new InvalidReferenceError(`${file} is not a file`);
+    if (stat.size > bounds.maxBlobBytes) throw new UnsupportedArtifactError(`${file}: ${stat.size} bytes, more than the limit of ${bounds.maxBlobBytes}`);
+    bytes = fs.readFileSync(file);
+  } catch (error) {
+    if (error instanceof InvalidReferenceError || error instanceof UnsupportedArtifactError) throw error;
+    throw new InvalidReferenceError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  fs.writeFileSync(wasmFile, bytes, { flag: 'wx' });
+  return { wasmFile, layer: { mediaType: MediaType.wasmLayer, digest: sha256Of(bytes), size: bytes.length } };
+}
+
+/** Bounds with the blob limit overridable by KREW_WASM_MAX_BLOB_BYTES. */
+export function boundsFromEnv(env: NodeJS.ProcessEnv = process.env): Bounds {
+  const maxBlob = Number(env.KREW_WASM_MAX_BLOB_BYTES);
+  return { ...DEFAULT_BOUNDS, maxBlobBytes: Number.isSafeInteger(maxBlob) && maxBlob > 0 ? maxBlob : DEFAULT_BOUNDS.maxBlobBytes };
+}

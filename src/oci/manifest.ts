@@ -1,0 +1,137 @@
+import { UnsupportedArtifactError } from '../errors.js';
+import { parseDigest } from './digest.js';
+import { INDEX_TYPES, MediaType, WASM_LAYER_TYPES } from './mediaTypes.js';
+
+/** An OCI content descriptor (image-spec descriptor.md). */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { architecture?: string; os?: string };
+}
+
+/** An image manifest (OCI or Docker v2) after validation. */
+export interface ImageManifest {
+  mediaType: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+/** An image index / manifest list after validation. */
+export interface ImageIndex {
+  mediaType: string;
+  manifests: Descriptor[];
+}
+
+/** Limits applied before anything is downloaded. */
+export interface Bounds {
+  maxManifestBytes: number;
+  maxLayers: number;
+  maxBlobBytes: number;
+}
+
+export const DEFAULT_BOUNDS: Bounds = {
+  maxManifestBytes: 4 * 1024 * 1024,
+  maxLayers: 16,
+  maxBlobBytes: 512 * 1024 * 1024,
+};
+
+/** Parses manifest bytes into an index or an image manifest, validating the fields we rely on. */
+export function parseManifest(bytes: Uint8Array, contentType: string | undefined, what: string): ImageIndex | ImageManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    const type = contentType ? ` (content type ${contentType})` : '';
+    throw new UnsupportedArtifactError(`${what}: the manifest is not JSON${type}`);
+  }
+  if (!isObject(json)) throw new UnsupportedArtifactError(`${what}: the manifest is not a JSON object`);
+  const mediaType = stringField(json, 'mediaType') ?? stripParams(contentType) ?? '';
+  if (json.schemaVersion !== 2) throw new UnsupportedArtifactError(`${what}: unsupported manifest schemaVersion ${String(json.schemaVersion)}`);
+  if (INDEX_TYPES.includes(mediaType) || (Array.isArray(json.manifests) && !Array.isArray(json.layers))) {
+    const manifests = arrayField(json, 'manifests', what).map((d, i) => parseDescriptor(d, `${what}: manifests[${i}]`));
+    return { mediaType: mediaType || MediaType.ociIndex, manifests };
+  }
+  const config = parseDescriptor(json.config, `${what}: config`);
+  const layers = arrayField(json, 'layers', what).map((d, i) => parseDescriptor(d, `${what}: layers[${i}]`));
+  return { mediaType: mediaType || MediaType.ociManifest, artifactType: stringField(json, 'artifactType'), config, layers };
+}
+
+/** True when parseManifest returned an index. */
+export function isIndex(m: ImageIndex | ImageManifest): m is ImageIndex {
+  return 'manifests' in m;
+}
+
+/** Picks the wasm manifest of an index: platform os wasip2 first, then wasip1, then wasi. */
+export function selectPlatform(index: ImageIndex, what: string): Descriptor {
+  const wasm = index.manifests.filter((d) => d.platform?.architecture === 'wasm' || d.platform?.os?.startsWith('wasi'));
+  for (const os of ['wasip2', 'wasip1', 'wasi']) {
+    const found = wasm.find((d) => d.platform?.os === os);
+    if (found) return found;
+  }
+  if (wasm.length > 0) return wasm[0];
+  const platforms = index.manifests.map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`);
+  throw new UnsupportedArtifactError(
+    `${what}: the image index has no wasm platform (found: ${platforms.join(', ') || 'no manifests'})`,
+  );
+}
+
+/** Picks the single wasm layer of a manifest, or explains which media types were found instead. */
+export function selectWasmLayer(manifest: ImageManifest, bounds: Bounds, what: string): Descriptor {
+  if (manifest.layers.length > bounds.maxLayers) {
+    throw new UnsupportedArtifactError(`${what}: ${manifest.layers.length} layers, more than the limit of ${bounds.maxLayers}`);
+  }
+  const wasmLayers = manifest.layers.filter((l) => WASM_LAYER_TYPES.includes(l.mediaType));
+  if (wasmLayers.length !== 1) {
+    const found = [`config ${manifest.config.mediaType}`, ...manifest.layers.map((l) => `layer ${l.mediaType}`)];
+    const why = wasmLayers.length === 0 ? 'no wasm layer' : `${wasmLayers.length} wasm layers`;
+    throw new UnsupportedArtifactError(
+      `${what}: not a wasm plugin artifact (${why}; found ${found.join(', ')}; expected one layer of ${WASM_LAYER_TYPES.join(' or ')})`,
+    );
+  }
+  const layer = wasmLayers[0];
+  if (layer.size > bounds.maxBlobBytes) {
+    throw new UnsupportedArtifactError(
+      `${what}: wasm layer is ${layer.size} bytes, more than the limit of ${bounds.maxBlobBytes} (set KREW_WASM_MAX_BLOB_BYTES to raise it)`,
+    );
+  }
+  return layer;
+}
+
+function parseDescriptor(value: unknown, what: string): Descriptor {
+  if (!isObject(value)) throw new UnsupportedArtifactError(`${what}: missing descriptor`);
+  const mediaType = stringField(value, 'mediaType');
+  const digest = stringField(value, 'digest');
+  const size = value.size;
+  if (!mediaType) throw new UnsupportedArtifactError(`${what}: descriptor without mediaType`);
+  if (!digest || !parseDigest(digest)) throw new UnsupportedArtifactError(`${what}: descriptor with an invalid digest`);
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new UnsupportedArtifactError(`${what}: descriptor with an invalid size`);
+  }
+  const platform = isObject(value.platform)
+    ? { architecture: stringField(value.platform, 'architecture'), os: stringField(value.platform, 'os') }
+    : undefined;
+  const annotations = isObject(value.annotations) ? (value.annotations as Record<string, string>) : undefined;
+  return { mediaType, digest, size, platform, annotations, artifactType: stringField(value, 'artifactType') };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringField(o: Record<string, unknown>, key: string): string | undefined {
+  return typeof o[key] === 'string' ? (o[key] as string) : undefined;
+}
+
+function arrayField(o: Record<string, unknown>, key: string, what: string): unknown[] {
+  const v = o[key];
+  if (!Array.isArray(v)) throw new UnsupportedArtifactError(`${what}: manifest without a "${key}" list`);
+  return v;
+}
+
+function stripParams(contentType: string | undefined): string | undefined {
+  return contentType?.split(';')[0].trim() || undefined;
+}

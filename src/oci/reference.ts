@@ -1,0 +1,132 @@
+import { InvalidReferenceError } from '../errors.js';
+
+/** A parsed registry reference: `registry[:port]/repository[:tag][@digest]`. No IO. */
+export interface Reference {
+  /** Host and optional port as written, e.g. `localhost:5000`, `ghcr.io`. */
+  registry: string;
+  /** Repository path, e.g. `flavio/krew-wasm-plugins/kubewarden`. */
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Where a plugin comes from: a registry, an OCI image layout folder, or a wasm file. */
+export type Source =
+  | { kind: 'registry'; ref: Reference }
+  | { kind: 'oci-layout'; dir: string; tag?: string; digest?: string }
+  | { kind: 'file'; file: string };
+
+const DEFAULT_REGISTRY = 'docker.io';
+// The grammar of distribution/reference (reference/regexp.go), anchored piece by piece.
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+const MAX_REFERENCE_LENGTH = 4096;
+
+/** Parses a reference the way docker and oras do; the default tag is `latest`. */
+export function parseReference(input: string): Reference {
+  const fail = (why: string): never => {
+    throw new InvalidReferenceError(`invalid reference "${input}": ${why}`, {
+      hint: 'expected registry/repository[:tag][@sha256:digest], e.g. ghcr.io/org/plugins/foo:1.0',
+    });
+  };
+  if (input.length === 0) fail('empty');
+  if (input.length > MAX_REFERENCE_LENGTH) fail('too long');
+  if (/\s/.test(input)) fail('contains white space');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) fail('unexpected URL scheme');
+
+  let rest = input;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST.test(digest)) fail(`bad digest "${digest}"`);
+  }
+
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf('/');
+  const lastColon = rest.lastIndexOf(':');
+  if (lastColon > lastSlash) {
+    tag = rest.slice(lastColon + 1);
+    rest = rest.slice(0, lastColon);
+    if (!TAG.test(tag)) fail(`bad tag "${tag}"`);
+  }
+
+  let registry = DEFAULT_REGISTRY;
+  let repository = rest;
+  const firstSlash = rest.indexOf('/');
+  if (firstSlash >= 0) {
+    const first = rest.slice(0, firstSlash);
+    if (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase()) {
+      registry = first;
+      repository = rest.slice(firstSlash + 1);
+    }
+  }
+  if (!DOMAIN.test(registry)) fail(`bad registry "${registry}"`);
+  const port = /:(\d+)$/.exec(registry)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) fail(`bad port ${port}`);
+  if (registry === DEFAULT_REGISTRY && !repository.includes('/')) repository = `library/${repository}`;
+  if (repository.length === 0) fail('missing repository');
+  if (repository.length > 255) fail('repository name too long');
+  for (const component of repository.split('/')) {
+    if (!PATH_COMPONENT.test(component)) fail(`bad repository path component "${component}"`);
+  }
+  if (tag === undefined && digest === undefined) tag = 'latest';
+  return { registry, repository, tag, digest };
+}
+
+/** Canonical text of a reference: registry/repository[:tag][@digest]. */
+export function formatReference(ref: Reference): string {
+  return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
+}
+
+/** The host name used on the wire: docker.io is served by registry-1.docker.io. */
+export function registryHost(ref: Reference): string {
+  return ref.registry === DEFAULT_REGISTRY ? 'registry-1.docker.io' : ref.registry;
+}
+
+/** Parses any supported source: `oci-layout://DIR[:tag|@digest]`, `file://PATH`, or a registry reference. */
+export function parseSource(input: string): Source {
+  if (input.startsWith('oci-layout://')) return parseLayoutSource(input.slice('oci-layout://'.length), input);
+  if (input.startsWith('file://')) {
+    const file = input.slice('file://'.length);
+    if (file.length === 0) throw new InvalidReferenceError(`invalid reference "${input}": missing file path`);
+    return { kind: 'file', file };
+  }
+  return { kind: 'registry', ref: parseReference(input) };
+}
+
+function parseLayoutSource(body: string, input: string): Source {
+  let dir = body;
+  let digest: string | undefined;
+  let tag: string | undefined;
+  const at = dir.lastIndexOf('@');
+  if (at >= 0) {
+    digest = dir.slice(at + 1);
+    dir = dir.slice(0, at);
+    if (!DIGEST.test(digest)) throw new InvalidReferenceError(`invalid reference "${input}": bad digest "${digest}"`);
+  }
+  const colon = dir.lastIndexOf(':');
+  if (colon > dir.lastIndexOf('/')) {
+    tag = dir.slice(colon + 1);
+    dir = dir.slice(0, colon);
+    if (!TAG.test(tag)) throw new InvalidReferenceError(`invalid reference "${input}": bad tag "${tag}"`);
+  }
+  if (dir.length === 0) throw new InvalidReferenceError(`invalid reference "${input}": missing layout directory`);
+  return { kind: 'oci-layout', dir, tag, digest };
+}
+
+/** Default plugin name: the last path segment of the repository (or the file's stem). */
+export function defaultPluginName(source: Source): string {
+  switch (source.kind) {
+    case 'registry': return source.ref.repository.split('/').pop() as string;
+    case 'oci-layout': return baseName(source.dir.replace(/\/+$/, ''));
+    case 'file': return baseName(source.file).replace(/\.wasm$/, '');
+  }
+}
+
+function baseName(p: string): string {
+  return p.split('/').pop() ?? p;
+}

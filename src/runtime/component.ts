@@ -1,0 +1,58 @@
+import { InvalidPluginError } from '../errors.js';
+
+/** What kind of wasm binary some bytes are (binary format: magic + version/layer). */
+export type WasmKind = 'component' | 'core-module';
+
+/** Checks the wasm magic and tells a component from a core module. */
+export function wasmKind(bytes: Uint8Array): WasmKind {
+  if (bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new InvalidPluginError('not a WebAssembly binary (bad magic number)', {
+      hint: 'the artifact layer must be a wasm component or a WASI preview1 command module',
+    });
+  }
+  // Core modules: version 1, layer 0. Components: version 0x0d (pre-1.0 encoding), layer 1.
+  const layer = bytes[6] | (bytes[7] << 8);
+  if (layer === 1) return 'component';
+  if (layer === 0 && bytes[4] === 1 && bytes[5] === 0) return 'core-module';
+  throw new InvalidPluginError(`unsupported WebAssembly binary version/layer ${bytes[4]}.${bytes[5]}/${layer}`);
+}
+
+/** Interface names a component may import: the WASI 0.2 CLI world plus our outbound-http. */
+const ALLOWED_IMPORT = /^(wasi:(cli|clocks|filesystem|io|random|sockets|http)\/[a-z-]+|krew-wasm:outbound-http\/(types|outbound-http))$/;
+
+/** Unversioned interface name: `wasi:cli/exit@0.2.3` -> `wasi:cli/exit`. */
+export function unversioned(name: string): string {
+  return name.replace(/@[^@]*$/, '');
+}
+
+/** Throws unless every import is one the host provides and `wasi:cli/run` is exported. */
+export function checkComponentInterface(imports: string[], exports: string[]): void {
+  const unsupported = imports.filter((i) => !ALLOWED_IMPORT.test(unversioned(i)));
+  if (unsupported.length > 0) {
+    throw new InvalidPluginError(`the component imports interfaces krew-wasm does not provide: ${unsupported.join(', ')}`);
+  }
+  if (!exports.some((e) => unversioned(e) === 'wasi:cli/run')) {
+    throw new InvalidPluginError(`the component does not export wasi:cli/run (exports: ${exports.join(', ') || 'none'})`, {
+      hint: 'build the plugin as a WASI command (world wasi:cli/command or krew-wasm:outbound-http/plugin)',
+    });
+  }
+}
+
+/** Throws unless a core module imports only wasi_snapshot_preview1 (what the command adapter can wrap). */
+export function checkPreview1Module(bytes: Uint8Array): void {
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    throw new InvalidPluginError(`invalid WebAssembly module: ${(error as Error).message}`);
+  }
+  const foreign = WebAssembly.Module.imports(module).filter((i) => i.module !== 'wasi_snapshot_preview1');
+  if (foreign.length > 0) {
+    const names = [...new Set(foreign.map((i) => `${i.module}.${i.name}`))];
+    throw new InvalidPluginError(`the core module imports more than wasi_snapshot_preview1: ${names.join(', ')}`);
+  }
+  const exports = WebAssembly.Module.exports(module).map((e) => e.name);
+  if (!exports.includes('_start')) {
+    throw new InvalidPluginError('the core module is not a WASI command (no _start export)');
+  }
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { NotInstalledError, PluginRuntimeError } from '../errors.js';
+import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
+import { ExitSignal, wasiImports, type SandboxGrants } from './wasi.js';
+
+type ImportObject = Record<string, unknown>;
+
+/** Everything needed to run one transpiled plugin once. */
+export interface RunRequest {
+  /** Store (or cache) entry holding plugin.js and its core modules. */
+  entryDir: string;
+  /** Shown in messages. */
+  pluginName: string;
+  grants: SandboxGrants;
+  /** Host interfaces beyond WASI (outbound-http), by unversioned interface name. */
+  hostImports?: ImportObject;
+  /** Hint for a damaged entry, e.g. the pull command that repairs it. */
+  repairHint?: string;
+}
+
+interface TranspiledModule {
+  instantiate(
+    getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+    imports: ImportObject,
+  ): Promise<Record<string, unknown>>;
+}
+
+/** Instantiates the plugin with its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
+export async function runPlugin(req: RunRequest): Promise<number> {
+  const meta = readMeta(req);
+  const mod = await loadEntry(req);
+  const imports: ImportObject = { ...wasiImports(req.grants), ...req.hostImports };
+  const getCoreModule = async (name: string) => {
+    if (!meta.coreModules.includes(name)) throw damaged(req, `unexpected core module ${name}`);
+    return WebAssembly.compile(await fs.promises.readFile(path.join(req.entryDir, name)));
+  };
+  let instance: Record<string, unknown>;
+  try {
+    instance = await mod.instantiate(getCoreModule, imports);
+  } catch (error) {
+    if (error instanceof ExitSignal) return error.code;
+    throw new PluginRuntimeError(`plugin ${req.pluginName} failed to start: ${describe(error)}`, { cause: error });
+  }
+  const run = findRun(instance);
+  if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
+  try {
+    run();
+    return 0;
+  } catch (error) {
+    if (error instanceof ExitSignal) return error.code;
+    if (error instanceof WebAssembly.RuntimeError) {
+      throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: ${error.message}`, { cause: error });
+    }
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: call stack exhausted`, { cause: error });
+    }
+    if (isRunErrResult(error)) return 1;
+    throw new PluginRuntimeError(`plugin ${req.pluginName} failed: ${describe(error)}`, { cause: error });
+  }
+}
+
+function readMeta(req: RunRequest): TranspiledMeta {
+  try {
+    const meta = JSON.parse(fs.readFileSync(path.join(req.entryDir, META_FILE), 'utf8')) as TranspiledMeta;
+    if (meta.format !== 1 || !Array.isArray(meta.coreModules)) throw new Error('unknown format');
+    return meta;
+  } catch (error) {
+    throw damaged(req, `cannot read ${META_FILE}: ${(error as Error).message}`);
+  }
+}
+
+async function loadEntry(req: RunRequest): Promise<TranspiledModule> {
+  try {
+    const mod = (await import(pathToFileURL(path.join(req.entryDir, ENTRY_FILE)).href)) as TranspiledModule;
+    if (typeof mod.instantiate !== 'function') throw new Error('no instantiate export');
+    return mod;
+  } catch (error) {
+    throw damaged(req, `cannot load ${ENTRY_FILE}: ${describe(error)}`);
+  }
+}
+
+function findRun(instance: Record<string, unknown>): (() => void) | undefined {
+  for (const [key, value] of Object.entries(instance)) {
+    if ((key === 'run' || key.startsWith('wasi:cli/run')) && value && typeof (value as { run?: unknown }).run === 'function') {
+      return (value as { run: () => void }).run;
+    }
+  }
+  return undefined;
+}
+
+/** jco throws the err payload of `run`'s result; for `result` without payload that is undefined, possibly wrapped. */
+function isRunErrResult(error: unknown): boolean {
+  if (error === undefined) return true;
+  return error instanceof Error && error.name === 'ComponentError' && (error as { payload?: unknown }).payload === undefined;
+}
+
+function damaged(req: RunRequest, why: string): NotInstalledError {
+  return new NotInstalledError(`plugin ${req.pluginName} is damaged: ${why}`, { hint: req.repairHint });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message.split('\n')[0];
+  if (typeof error === 'object' && error !== null) return JSON.stringify(error);
+  return String(error);
+}

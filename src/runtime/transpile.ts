@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidPluginError } from '../errors.js';
+import { checkComponentInterface, checkPreview1Module, wasmKind, type WasmKind } from './component.js';
+
+/** Written next to the transpiled files; wrapper mode reads it to find its way. */
+export interface TranspiledMeta {
+  /** Layout version of a store entry; bump when the transpile output changes shape. */
+  format: 1;
+  sourceKind: WasmKind;
+  componentBytes: number;
+  imports: string[];
+  exports: string[];
+  /** The core modules jco emitted, in the order its instantiate() asks for them. */
+  coreModules: string[];
+  transpiler: string;
+}
+
+export const ENTRY_FILE = 'plugin.js';
+export const META_FILE = 'meta.json';
+
+/**
+ * Turns wasm bytes into a runnable store entry in `outDir`: a preview1 core module is first wrapped
+ * into a component with jco's command adapter; the component is transpiled once with
+ * `instantiation: 'async'` so that every run supplies its own sandboxed imports.
+ */
+export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<TranspiledMeta> {
+  const kind = wasmKind(wasm);
+  const component = kind === 'component' ? wasm : await wrapPreview1(wasm);
+  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  let result: Awaited<ReturnType<typeof transpileBytes>>;
+  try {
+    result = await transpileBytes(component, {
+      name: 'plugin',
+      instantiation: 'async',
+      noTypescript: true,
+      minify: false,
+    } as Parameters<typeof transpileBytes>[1]);
+  } catch (error) {
+    throw new InvalidPluginError(`jco could not transpile the component: ${firstLine(error)}`);
+  }
+  const exports = result.exports.map(([name]) => name);
+  checkComponentInterface(result.imports, exports);
+  fs.mkdirSync(outDir, { recursive: true });
+  const coreModules: string[] = [];
+  for (const [name, bytes] of Object.entries(result.files)) {
+    if (name.endsWith('.d.ts')) continue;
+    fs.writeFileSync(path.join(outDir, name), bytes);
+    if (name.endsWith('.wasm')) coreModules.push(name);
+  }
+  if (kind === 'core-module') fs.writeFileSync(path.join(outDir, 'component.wasm'), component);
+  const meta: TranspiledMeta = {
+    format: 1,
+    sourceKind: kind,
+    componentBytes: component.length,
+    imports: result.imports,
+    exports,
+    coreModules,
+    transpiler: `jco-transpile@${transpilerVersion()}`,
+  };
+  fs.writeFileSync(path.join(outDir, META_FILE), JSON.stringify(meta, null, 2));
+  return meta;
+}
+
+async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
+  checkPreview1Module(module);
+  const { componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  try {
+    return await componentNew(module, [['wasi_snapshot_preview1', fs.readFileSync(preview1AdapterPath())]]);
+  } catch (error) {
+    throw new InvalidPluginError(`could not wrap the preview1 module into a component: ${firstLine(error)}`);
+  }
+}
+
+/** jco ships the WASI preview1 command adapter; its package exports do not expose lib/, so resolve by hand. */
+export function preview1AdapterPath(): string {
+  const api = fileURLToPath(import.meta.resolve('@bytecodealliance/jco'));
+  return path.join(path.dirname(api), '..', 'lib', 'wasi_snapshot_preview1.command.wasm');
+}
+
+let cachedVersion: string | undefined;
+function transpilerVersion(): string {
+  if (!cachedVersion) {
+    const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
+    const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
+    cachedVersion = pkg.version;
+  }
+  return cachedVersion;
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n').find((l) => l.trim().length > 0)?.trim() ?? 'unknown error';
+}

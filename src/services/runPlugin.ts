@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_GRANTS, type Grants } from '../grants.js';
+import { runPlugin } from '../runtime/run.js';
+import { META_FILE, type TranspiledMeta } from '../runtime/transpile.js';
+import { linkNameFor, Paths } from '../store/paths.js';
+import { readReceipt, digestHex } from '../store/receipt.js';
+import { NotInstalledError } from '../errors.js';
+import { sandboxFor, type HostContext } from './sandbox.js';
+
+/** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
+export interface Invocation {
+  name: string;
+  /** Arguments after the plugin name, verbatim. */
+  args: string[];
+  host: HostContext;
+}
+
+/** Runs an installed plugin by name with the grants in its receipt; resolves with its exit code. */
+export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise<number> {
+  let receipt;
+  try {
+    receipt = readReceipt(paths.receipt(inv.name));
+  } catch (error) {
+    throw new NotInstalledError(`plugin ${inv.name} has a damaged receipt: ${(error as Error).message}`, {
+      hint: `reinstall it: krew-wasm pull --force <reference> --name ${inv.name}`,
+    });
+  }
+  if (!receipt) {
+    throw new NotInstalledError(`plugin ${inv.name} is not installed`, {
+      hint: `install it with krew-wasm pull <reference>${inv.name ? ` --name ${inv.name}` : ''}`,
+    });
+  }
+  const entryDir = paths.storeEntry(digestHex(receipt.layerDigest));
+  return runEntry(entryDir, receipt.grants, inv, `reinstall it: krew-wasm pull --force ${receipt.source} --name ${receipt.name}`);
+}
+
+/** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
+export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, repairHint: string): Promise<number> {
+  const meta = readMetaOrThrow(entryDir, inv.name, repairHint);
+  const sandbox = sandboxFor(grants, linkNameFor(inv.name), inv.args, inv.host);
+  const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
+    ? await outboundHttpImports(grants, inv)
+    : undefined;
+  return runPlugin({ entryDir, pluginName: inv.name, grants: sandbox, hostImports, repairHint });
+}
+
+/** Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. */
+async function outboundHttpImports(grants: Grants, inv: Invocation): Promise<Record<string, unknown>> {
+  const { createOutboundHttpImports } = await import('../runtime/hosts/outboundHttp.js');
+  return createOutboundHttpImports({ network: grants.network, args: inv.args, env: inv.host.env, pluginName: inv.name });
+}
+
+function readMetaOrThrow(entryDir: string, name: string, repairHint: string): TranspiledMeta {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(entryDir, META_FILE), 'utf8')) as TranspiledMeta;
+  } catch {
+    throw new NotInstalledError(`plugin ${name} is damaged: its store entry ${entryDir} is missing or unreadable`, { hint: repairHint });
+  }
+}
+
+export { DEFAULT_GRANTS };

@@ -1,0 +1,59 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * The one place that knows the store layout (see README "Store layout"). Pure: no IO.
+ *
+ *   $KREW_WASM_ROOT/bin/kubectl-<name>        symlink to the krew-wasm executable (what kubectl finds)
+ *   $KREW_WASM_ROOT/receipts/<name>.json      what was installed, from where, with which grants
+ *   $KREW_WASM_ROOT/store/<sha256>/           one transpiled component, content-addressed
+ *   $KREW_WASM_ROOT/cache/<sha256>/           transpiled local files for `krew-wasm run ./x.wasm`
+ *   $KREW_WASM_ROOT/data/<name>/              a plugin's private data directory (when granted)
+ *   $KREW_WASM_ROOT/tmp/                      staging for in-flight pulls; stale entries are removed
+ *   $KREW_WASM_ROOT/lock                      the mutation lock (a directory holding the owner's pid)
+ */
+export class Paths {
+  constructor(readonly root: string) {}
+
+  /** Root from KREW_WASM_ROOT, defaulting to ~/.krew-wasm. */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
+    const root = env.KREW_WASM_ROOT && env.KREW_WASM_ROOT.length > 0
+      ? path.resolve(env.KREW_WASM_ROOT)
+      : path.join(env.HOME || os.homedir(), '.krew-wasm');
+    return new Paths(root);
+  }
+
+  get binDir(): string { return path.join(this.root, 'bin'); }
+  get receiptsDir(): string { return path.join(this.root, 'receipts'); }
+  get storeDir(): string { return path.join(this.root, 'store'); }
+  get cacheDir(): string { return path.join(this.root, 'cache'); }
+  get dataRoot(): string { return path.join(this.root, 'data'); }
+  get tmpDir(): string { return path.join(this.root, 'tmp'); }
+  get lockDir(): string { return path.join(this.root, 'lock'); }
+
+  /** The symlink kubectl finds for a plugin name (dashes become underscores, as kubectl expects). */
+  binLink(name: string): string { return path.join(this.binDir, linkNameFor(name)); }
+  receipt(name: string): string { return path.join(this.receiptsDir, `${name}.json`); }
+  /** Folder of one transpiled component, keyed by the hex of its sha256 digest. */
+  storeEntry(digestHex: string): string { return path.join(this.storeDir, digestHex); }
+  cacheEntry(digestHex: string): string { return path.join(this.cacheDir, digestHex); }
+  dataDir(name: string): string { return path.join(this.dataRoot, name); }
+}
+
+/** `foo-bar` -> `kubectl-foo_bar`: kubectl maps `kubectl foo-bar` to that file name. */
+export function linkNameFor(name: string): string {
+  return `kubectl-${name.replace(/-/g, '_')}`;
+}
+
+/** Inverse of linkNameFor, for wrapper mode: `kubectl-foo_bar` -> `foo-bar`. */
+export function pluginNameFromLink(linkBasename: string): string | undefined {
+  const match = /^kubectl-(.+)$/.exec(linkBasename);
+  return match ? match[1].replace(/_/g, '-') : undefined;
+}
+
+const SAFE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Plugin names become file names and kubectl sub-commands: lower-case DNS-label style only. */
+export function isSafePluginName(name: string): boolean {
+  return SAFE_NAME.test(name) && !name.includes('--');
+}
