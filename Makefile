@@ -1,0 +1,50 @@
+# krew-wasm: every target installs what it needs first (npm ci, system packages when root).
+#   make demo       pull the bundled example plugin from an OCI layout and run it through kubectl
+#   make test       build, build the test plugins, run every test (starts its own registry and API server)
+#   make bench      benchmarks (bench/), printed as a table
+#   make bindings   regenerate generated/ from wit/ with jco
+
+NPM := sh scripts/npm.sh
+NODE_BIN := node_modules/.bin
+TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
+FIXTURE_SOURCES := $(wildcard test/fixtures/src/*) test/fixtures/wit/fixtures.wit
+
+.PHONY: all deps system-deps build bindings fixtures test demo bench clean
+
+all: build
+
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+system-deps:
+	@sh scripts/install-system-deps.sh
+
+dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts generated/**/*.d.ts)
+	$(NODE_BIN)/tsc -p tsconfig.json
+	@touch $@
+
+build: dist/.built
+
+bindings: node_modules/.installed
+	node scripts/bindings.mjs
+
+test/fixtures/build/.built: node_modules/.installed $(FIXTURE_SOURCES) scripts/build-fixtures.mjs
+	node scripts/build-fixtures.mjs
+	@touch $@
+
+fixtures: system-deps test/fixtures/build/.built
+
+test: system-deps build fixtures
+	$(NODE_BIN)/ava
+
+demo: system-deps build
+	node scripts/demo.mjs
+
+bench: system-deps build fixtures
+	node bench/run.mjs
+
+clean:
+	rm -rf dist test/fixtures/build examples/build bench/out

@@ -1,0 +1,111 @@
+import { spawn, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (tests run from dist/test/helpers). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = path.join(ROOT, 'bin/krew-wasm.js');
+export const FIXTURES = path.join(ROOT, 'test/fixtures/build');
+
+/** What a finished process did. */
+export interface Outcome {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** An isolated user: own HOME, store root, docker config and no kubeconfig, nothing of KREW_WASM_* leaking in. */
+export interface Sandbox {
+  home: string;
+  root: string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): void;
+}
+
+export function makeSandbox(extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-test-'));
+  const home = path.join(base, 'home');
+  const root = path.join(home, '.krew-wasm');
+  fs.mkdirSync(home, { recursive: true });
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('KREW_WASM_') || k === 'KUBECONFIG' || k === 'DOCKER_CONFIG') continue;
+    env[k] = v;
+  }
+  Object.assign(env, { HOME: home, KREW_WASM_ROOT: root, DOCKER_CONFIG: path.join(home, '.docker') }, extraEnv);
+  return { home, root, env, cleanup: () => fs.rmSync(base, { recursive: true, force: true }) };
+}
+
+/** Runs a program to completion and collects its output. */
+export function runProcess(
+  file: string,
+  args: string[],
+  options: SpawnOptions & { input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      resolve({ exitCode, signal, stdout, stderr });
+    });
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(options.input);
+  });
+}
+
+/** `krew-wasm ARGS` in a sandbox. */
+export function krewWasm(sb: Sandbox, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Outcome> {
+  return runProcess(process.execPath, [BIN, ...args], { cwd: options.cwd ?? sb.home, env: { ...sb.env, ...options.env }, input: options.input });
+}
+
+/** Runs an installed plugin through its kubectl-* link, as kubectl would. */
+export function runLink(sb: Sandbox, name: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Outcome> {
+  const link = path.join(sb.root, 'bin', `kubectl-${name.replace(/-/g, '_')}`);
+  return runProcess(link, args, { cwd: options.cwd ?? sb.home, env: { ...sb.env, ...options.env }, input: options.input });
+}
+
+/** A snapshot of every path under the store root with its type and size, for "store unchanged" checks. */
+export function storeSnapshot(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      const rel = path.relative(root, full);
+      if (e.isDirectory()) {
+        if (rel === 'tmp' || rel === 'lock') continue;
+        out.push(`${rel}/`);
+        walk(full);
+      } else if (e.isSymbolicLink()) out.push(`${rel} -> ${fs.readlinkSync(full)}`);
+      else out.push(`${rel} ${fs.statSync(full).size}`);
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+/** Whether a command exists on PATH. */
+export function hasCommand(name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, name), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
