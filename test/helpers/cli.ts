@@ -109,3 +109,11 @@ export function hasCommand(name: string): boolean {
     }
   });
 }
+
+/** The one error line a failed command printed (progress lines aside); throws unless there is exactly one. */
+export function theError(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('krew-wasm:'));
+  if (lines.length !== 1) throw new Error(`expected exactly one error line, got:\n${stderr}`);
+  if (stderr.includes('    at ')) throw new Error(`stack trace in:\n${stderr}`);
+  return lines[0];
+}
