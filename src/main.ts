@@ -16,8 +16,18 @@ export async function main(): Promise<void> {
     const { runCli } = await import('./cli/cli.js');
     code = await runCli(process.argv.slice(2), executablePath());
   }
-  // The shim's IO worker keeps the event loop alive: end explicitly once the work is done.
+  // The shim's IO worker keeps the event loop alive, so we end explicitly; but only after what the
+  // plugin wrote has left: a pipe whose reader is slow holds queued writes that exit would drop.
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   process.exit(code);
+}
+
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableLength === 0) return resolve();
+    stream.once('error', () => resolve());
+    stream.write('', () => resolve());
+  });
 }
 
 /** The file kubectl-* links should point at: the real path of the script we were started as. */

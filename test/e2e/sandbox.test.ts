@@ -1,0 +1,113 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
+
+let sb: Sandbox;
+let outside: string;
+
+test.before(async () => {
+  sb = makeSandbox();
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+  // A secret beside HOME that the plugin must never see, and links that lead to it.
+  outside = path.join(path.dirname(sb.home), 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret'), 'TOP SECRET');
+  fs.symlinkSync(path.join(outside, 'secret'), path.join(sb.home, 'abs-link'));
+  fs.symlinkSync('../outside/secret', path.join(sb.home, 'rel-link'));
+  fs.symlinkSync(outside, path.join(sb.home, 'dir-link'));
+  fs.writeFileSync(path.join(sb.home, 'notes.txt'), 'inside home');
+});
+
+test.after.always(() => sb?.cleanup());
+
+/** Runs fsprobe with some operations and returns its report lines. */
+async function probe(args: string[], cwd?: string): Promise<string[]> {
+  const r = await runLink(sb, 'fsprobe', args, { cwd });
+  if (r.exitCode !== 0) throw new Error(`fsprobe failed: ${r.stderr}`);
+  return r.stdout.trim().split('\n');
+}
+
+const refused = (line: string) => /: ERR /.test(line);
+
+test('HOME is readable and writable at its own absolute path', async (t) => {
+  const file = path.join(sb.home, 'written-by-plugin.txt');
+  const lines = await probe(['read', path.join(sb.home, 'notes.txt'), 'write', file, 'hello', 'read', file]);
+  t.deepEqual(lines, [
+    `read ${path.join(sb.home, 'notes.txt')}: OK inside home`,
+    `write ${file}: OK`,
+    `read ${file}: OK hello`,
+  ]);
+  t.is(fs.readFileSync(file, 'utf8'), 'hello');
+});
+
+test('relative paths resolve against the cwd when it is inside HOME', async (t) => {
+  const work = path.join(sb.home, 'work');
+  fs.mkdirSync(work, { recursive: true });
+  const lines = await probe(['write', 'rel.txt', 'x', 'read', 'rel.txt'], work);
+  t.deepEqual(lines, ['write rel.txt: OK', 'read rel.txt: OK x']);
+  t.is(fs.readFileSync(path.join(work, 'rel.txt'), 'utf8'), 'x');
+});
+
+test('outside HOME the plugin gets no cwd and relative paths reach nothing', async (t) => {
+  const lines = await probe(['write', 'planted.txt', 'x', 'cwd'], outside);
+  t.true(refused(lines[0]), lines[0]);
+  t.false(fs.existsSync(path.join(outside, 'planted.txt')));
+});
+
+const escapes: [string, string[]][] = [
+  ['/etc/passwd', ['read', '/etc/passwd']],
+  ['an absolute path outside HOME', ['read', '__OUTSIDE__/secret']],
+  ['HOME/../.. chains', ['read', '__HOME__/../../etc/passwd']],
+  ['HOME/.. to a sibling', ['read', '__HOME__/../outside/secret']],
+  ['an absolute symlink leaving HOME', ['read', '__HOME__/abs-link']],
+  ['a relative symlink leaving HOME', ['read', '__HOME__/rel-link']],
+  ['a directory symlink leaving HOME', ['read', '__HOME__/dir-link/secret']],
+  ['/proc/self/environ', ['read', '/proc/self/environ']],
+  ['writing outside HOME', ['write', '__OUTSIDE__/planted', 'x']],
+  ['writing through a symlink leaving HOME', ['write', '__HOME__/dir-link/planted', 'x']],
+];
+
+for (const [title, ops] of escapes) {
+  test(`refused: ${title}`, async (t) => {
+    const args = ops.map((a) => a.replace('__HOME__', sb.home).replace('__OUTSIDE__', outside));
+    const lines = await probe(args);
+    t.is(lines.length, 1);
+    t.true(refused(lines[0]), lines[0]);
+    t.false(lines[0].includes('TOP SECRET'));
+    t.false(lines[0].includes('root:'));
+    t.false(fs.existsSync(path.join(outside, 'planted')));
+    t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'TOP SECRET');
+  });
+}
+
+test('refused: a symlink planted inside HOME pointing out cannot be followed afterwards', async (t) => {
+  const link = path.join(sb.home, 'planted-link');
+  const lines = await probe(['symlink', outside, link, 'read', `${link}/secret`, 'write', `${link}/evil`, 'x']);
+  t.true(refused(lines[1]), lines[1]);
+  t.true(refused(lines[2]), lines[2]);
+  t.false(fs.existsSync(path.join(outside, 'evil')));
+});
+
+test('listing / shows nothing of the host root', async (t) => {
+  const [line] = await probe(['ls', '/']);
+  const hostOnly = fs.readdirSync('/').filter((e) => !fs.existsSync(path.join(sb.home, e)));
+  t.true(hostOnly.length > 3);
+  for (const hostEntry of hostOnly) t.false(line.split(' ').includes(hostEntry), `${hostEntry} visible in: ${line}`);
+});
+
+test('refused: a hard link to a file outside HOME', async (t) => {
+  const lines = await probe(['link', path.join(outside, 'secret'), path.join(sb.home, 'hard')]);
+  t.true(refused(lines[0]), lines[0]);
+  t.false(fs.existsSync(path.join(sb.home, 'hard')));
+});
+
+test('refused: renaming a HOME file out of HOME', async (t) => {
+  const victim = path.join(sb.home, 'victim.txt');
+  fs.writeFileSync(victim, 'v');
+  const lines = await probe(['rename', victim, path.join(outside, 'victim.txt')]);
+  t.true(refused(lines[0]), lines[0]);
+  t.true(fs.existsSync(victim));
+  t.false(fs.existsSync(path.join(outside, 'victim.txt')));
+});

@@ -1,0 +1,120 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
+import { writeLayout } from '../helpers/artifacts.js';
+
+let sb: Sandbox;
+let layoutDir: string;
+
+test.before(async () => {
+  sb = makeSandbox();
+  layoutDir = path.join(sb.home, 'layout');
+  writeLayout(layoutDir, 'v1', fs.readFileSync(path.join(FIXTURES, 'exitcode.wasm')));
+  writeLayout(layoutDir, 'echo', fs.readFileSync(path.join(FIXTURES, 'echo.wasm')));
+  const pulls = [
+    ['pull', `oci-layout://${layoutDir}:v1`, '--name', 'exitcode'],
+    ['pull', `oci-layout://${layoutDir}:echo`, '--name', 'echo'],
+    ['pull', `file://${path.join(FIXTURES, 'jsecho.wasm')}`],
+    ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe'],
+  ];
+  for (const args of pulls) {
+    const r = await krewWasm(sb, args);
+    if (r.exitCode !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+  }
+});
+
+test.after.always(() => sb?.cleanup());
+
+const endings: { args: string[]; code: number; stdout: string; stderr?: RegExp }[] = [
+  { args: [], code: 0, stdout: 'ran\n' },
+  { args: ['err'], code: 1, stdout: '' },
+  { args: ['exit-ok'], code: 0, stdout: '' },
+  { args: ['exit-err'], code: 1, stdout: '' },
+  { args: ['0'], code: 0, stdout: 'exiting\n' },
+  { args: ['7'], code: 7, stdout: 'exiting\n' },
+  { args: ['255'], code: 255, stdout: 'exiting\n' },
+  { args: ['stderr'], code: 0, stdout: '', stderr: /^to stderr\n$/ },
+  { args: ['trap'], code: 1, stdout: '', stderr: /^krew-wasm: error: plugin exitcode trapped: wasm trap: wasm `unreachable` instruction executed\n$/ },
+];
+
+for (const e of endings) {
+  test(`exit code propagates: exitcode ${e.args.join(' ') || '(no args)'} -> ${e.code}`, async (t) => {
+    const r = await runLink(sb, 'exitcode', e.args);
+    t.is(r.exitCode, e.code);
+    t.is(r.stdout, e.stdout);
+    if (e.stderr) t.regex(r.stderr, e.stderr);
+    else t.is(r.stderr, '');
+  });
+}
+
+test('every line reaches a pipe whose reader is slower than the plugin', async (t) => {
+  const args = Array.from({ length: 20000 }, (_, i) => `line-${i}`);
+  const r = await runLink(sb, 'echo', args);
+  t.is(r.exitCode, 0);
+  const lines = r.stdout.split('--\n')[0].split('\n');
+  t.is(lines[0], 'kubectl-echo');
+  t.is(lines[20000], 'line-19999');
+});
+
+test('Ctrl-C (SIGINT) ends a plugin that spins forever', async (t) => {
+  const link = path.join(sb.root, 'bin/kubectl-exitcode');
+  const child = spawn(link, ['spin'], { env: sb.env, stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.is(child.exitCode, null, 'still spinning');
+  child.kill('SIGINT');
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  t.true(signal === 'SIGINT' || code === 130, `code ${code} signal ${signal}`);
+});
+
+test('a JS plugin (jco componentize) gets its args and env and maps exit(err) to 1', async (t) => {
+  const r = await runLink(sb, 'jsecho', ['get', '--exit=1'], { env: { JSECHO_VAR: 'from-env' } });
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, 'args: ["kubectl-jsecho","get","--exit=1"]\nJSECHO_VAR=from-env\n');
+  const ok = await runLink(sb, 'jsecho', []);
+  t.is(ok.exitCode, 0);
+});
+
+test('plugins that make no requests run without any kubeconfig', async (t) => {
+  t.false(fs.existsSync(path.join(sb.home, '.kube')));
+  const r = await runLink(sb, 'exitcode', [], { env: { KUBECONFIG: path.join(sb.home, 'missing/config') } });
+  t.is(r.exitCode, 0);
+  t.is(r.stderr, '');
+});
+
+test('krew-wasm started by absolute path is direct mode, not a plugin', async (t) => {
+  const r = await runProcess(path.resolve(BIN), ['version'], { env: sb.env });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /^krew-wasm \d+\.\d+\.\d+ \(node v\d+/);
+});
+
+test('a link without a receipt says how to install the plugin', async (t) => {
+  const link = path.join(sb.root, 'bin/kubectl-ghost');
+  fs.symlinkSync(fs.realpathSync(BIN), link);
+  t.teardown(() => fs.rmSync(link, { force: true }));
+  const r = await runProcess(link, ['x'], { env: sb.env });
+  t.is(r.exitCode, 1);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin ghost is not installed (install it with krew-wasm pull <reference> --name ghost)');
+});
+
+test('a damaged store entry says how to repair it', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  t.is((await krewWasm(side, ['pull', `oci-layout://${layoutDir}:v1`, '--name', 'broken'])).exitCode, 0);
+  const receipt = JSON.parse(fs.readFileSync(path.join(side.root, 'receipts/broken.json'), 'utf8'));
+  fs.rmSync(path.join(side.root, 'store', receipt.layerDigest.slice(7), 'plugin.js'));
+  const r = await runLink(side, 'broken', []);
+  t.is(r.exitCode, 1);
+  t.regex(theError(r.stderr), new RegExp(`^krew-wasm: error: plugin broken is damaged: cannot load plugin\\.js: .* \\(reinstall it: krew-wasm pull --force oci-layout://${layoutDir}:v1 --name broken\\)$`));
+});
+
+test('krew-wasm run executes a local file with the same sandbox, caching the transpile by digest', async (t) => {
+  const file = path.join(FIXTURES, 'echo.wasm');
+  const r = await krewWasm(sb, ['run', file, '--', 'a', '--flag']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.true(r.stdout.startsWith('kubectl-echo\na\n--flag\n--\n'));
+  t.is(fs.readdirSync(path.join(sb.root, 'cache')).length, 1);
+  const installed = await krewWasm(sb, ['run', 'exitcode', '--', '5']);
+  t.is(installed.exitCode, 5);
+});
