@@ -130,6 +130,7 @@ export class PluginStore {
 
   /** Cheap check used by read-only commands: does anything need repair? */
   needsRepair(): boolean {
+    if (lstatOrUndefined(this.paths.lockDir)) return true; // possibly left by a killed process
     if (listDir(this.paths.tmpDir).some((d) => !stagingOwnerAlive(d))) return true;
     const names = new Set(this.list().plugins.map((r) => r.name));
     for (const link of listDir(this.paths.binDir)) {
