@@ -1,0 +1,212 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { KubeconfigError } from '../errors.js';
+
+/** A cluster entry with file references already resolved against the kubeconfig that named them. */
+export interface Cluster {
+  server: string;
+  certificateAuthority?: string;
+  certificateAuthorityData?: string;
+  insecureSkipTlsVerify?: boolean;
+  tlsServerName?: string;
+  proxyUrl?: string;
+}
+
+export interface ExecConfig {
+  apiVersion?: string;
+  command: string;
+  args?: string[];
+  env?: { name: string; value: string }[];
+  provideClusterInfo?: boolean;
+  interactiveMode?: string;
+}
+
+/** A user (AuthInfo) entry, file references resolved. */
+export interface User {
+  token?: string;
+  tokenFile?: string;
+  clientCertificate?: string;
+  clientCertificateData?: string;
+  clientKey?: string;
+  clientKeyData?: string;
+  username?: string;
+  password?: string;
+  exec?: ExecConfig;
+}
+
+/** What a plugin run talks to: the cluster and user of the selected context. */
+export interface Selection {
+  contextName?: string;
+  clusterName: string;
+  cluster: Cluster;
+  userName?: string;
+  user: User;
+  namespace?: string;
+  /** The kubeconfig files that were read, in precedence order. */
+  files: string[];
+}
+
+/** kubectl's flags that pick a kubeconfig, context, cluster or user (arrive as plugin arguments). */
+export interface Overrides {
+  kubeconfig?: string;
+  context?: string;
+  cluster?: string;
+  user?: string;
+}
+
+interface Named<T> { name: string; value: T }
+interface Merged {
+  clusters: Map<string, Cluster>;
+  users: Map<string, User>;
+  contexts: Map<string, { cluster?: string; user?: string; namespace?: string }>;
+  currentContext?: string;
+  files: string[];
+}
+
+/** Reads kubectl's selection flags out of a plugin's arguments (`--context x` and `--context=x`), up to `--`. */
+export function overridesFromArgs(args: string[]): Overrides {
+  const out: Overrides = {};
+  const flags: Record<string, keyof Overrides> = { '--kubeconfig': 'kubeconfig', '--context': 'context', '--cluster': 'cluster', '--user': 'user' };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') break;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = flags[flag];
+    if (!key) continue;
+    const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/** The files client-go reads: --kubeconfig alone, else the KUBECONFIG list, else ~/.kube/config. */
+export function kubeconfigFiles(env: NodeJS.ProcessEnv, overrides: Overrides): string[] {
+  if (overrides.kubeconfig) return [path.resolve(overrides.kubeconfig)];
+  if (env.KUBECONFIG) {
+    const seen = new Set<string>();
+    return env.KUBECONFIG.split(path.delimiter).filter((f) => f.length > 0).map((f) => path.resolve(f)).filter((f) => !seen.has(f) && seen.add(f));
+  }
+  return [path.join(env.HOME || os.homedir(), '.kube', 'config')];
+}
+
+/**
+ * Loads and merges kubeconfig files exactly as client-go does: missing files in KUBECONFIG are
+ * skipped, the first file to define a cluster/user/context name wins, current-context is the
+ * first non-empty one, and relative paths are resolved against the file that names them.
+ * Returns undefined when there is no kubeconfig at all.
+ */
+export function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}): Merged | undefined {
+  const files = kubeconfigFiles(env, overrides);
+  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [] };
+  for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !overrides.kubeconfig) continue;
+      throw new KubeconfigError(`cannot read kubeconfig ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    merged.files.push(file);
+    mergeFile(merged, file, text);
+  }
+  return merged.files.length > 0 ? merged : undefined;
+}
+
+function mergeFile(merged: Merged, file: string, text: string): void {
+  let doc: Record<string, unknown>;
+  try {
+    doc = (YAML.parse(text) ?? {}) as Record<string, unknown>;
+  } catch (error) {
+    throw new KubeconfigError(`kubeconfig ${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new KubeconfigError(`kubeconfig ${file} is not a mapping`);
+  const dir = path.dirname(file);
+  for (const { name, value } of namedList<Record<string, unknown>>(doc.clusters, 'cluster', file)) {
+    if (!merged.clusters.has(name)) merged.clusters.set(name, toCluster(value, dir));
+  }
+  for (const { name, value } of namedList<Record<string, unknown>>(doc.users, 'user', file)) {
+    if (!merged.users.has(name)) merged.users.set(name, toUser(value, dir));
+  }
+  for (const { name, value } of namedList<Record<string, unknown>>(doc.contexts, 'context', file)) {
+    if (!merged.contexts.has(name)) merged.contexts.set(name, { cluster: str(value.cluster), user: str(value.user), namespace: str(value.namespace) });
+  }
+  const current = str(doc['current-context']);
+  if (!merged.currentContext && current) merged.currentContext = current;
+}
+
+/** Picks the cluster and user a run talks to, honouring --context/--cluster/--user. */
+export function selectCluster(merged: Merged, overrides: Overrides = {}): Selection {
+  const contextName = overrides.context ?? merged.currentContext;
+  const context = contextName ? merged.contexts.get(contextName) : undefined;
+  if (contextName && !context && !(overrides.cluster && overrides.context === undefined)) {
+    throw new KubeconfigError(`context "${contextName}" does not exist in ${merged.files.join(', ')}`);
+  }
+  const clusterName = overrides.cluster ?? context?.cluster;
+  if (!clusterName) throw new KubeconfigError(`no cluster selected: set current-context or pass --context/--cluster (${merged.files.join(', ')})`);
+  const cluster = merged.clusters.get(clusterName);
+  if (!cluster) throw new KubeconfigError(`cluster "${clusterName}" does not exist in ${merged.files.join(', ')}`);
+  const userName = overrides.user ?? context?.user;
+  const user = userName ? merged.users.get(userName) : undefined;
+  if (userName && !user) throw new KubeconfigError(`user "${userName}" does not exist in ${merged.files.join(', ')}`);
+  return { contextName, clusterName, cluster, userName, user: user ?? {}, namespace: context?.namespace, files: merged.files };
+}
+
+function namedList<T>(value: unknown, key: string, file: string): Named<T>[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new KubeconfigError(`kubeconfig ${file}: "${key}s" is not a list`);
+  return value.flatMap((entry) => {
+    const name = str((entry as Record<string, unknown>)?.name);
+    const body = (entry as Record<string, unknown>)?.[key];
+    return name && typeof body === 'object' && body !== null ? [{ name, value: body as T }] : [];
+  });
+}
+
+function toCluster(v: Record<string, unknown>, dir: string): Cluster {
+  return {
+    server: str(v.server) ?? '',
+    certificateAuthority: resolvePath(str(v['certificate-authority']), dir),
+    certificateAuthorityData: str(v['certificate-authority-data']),
+    insecureSkipTlsVerify: v['insecure-skip-tls-verify'] === true,
+    tlsServerName: str(v['tls-server-name']),
+    proxyUrl: str(v['proxy-url']),
+  };
+}
+
+function toUser(v: Record<string, unknown>, dir: string): User {
+  const exec = v.exec as Record<string, unknown> | undefined;
+  const command = str(exec?.command);
+  return {
+    token: str(v.token),
+    tokenFile: resolvePath(str(v.tokenFile), dir),
+    clientCertificate: resolvePath(str(v['client-certificate']), dir),
+    clientCertificateData: str(v['client-certificate-data']),
+    clientKey: resolvePath(str(v['client-key']), dir),
+    clientKeyData: str(v['client-key-data']),
+    username: str(v.username),
+    password: str(v.password),
+    exec: exec && command
+      ? {
+          apiVersion: str(exec.apiVersion),
+          // client-go resolves a relative command only when it names a path, not a PATH lookup.
+          command: command.includes('/') ? (resolvePath(command, dir) as string) : command,
+          args: Array.isArray(exec.args) ? exec.args.map(String) : undefined,
+          env: Array.isArray(exec.env) ? (exec.env as { name: string; value: string }[]).filter((e) => e && typeof e.name === 'string') : undefined,
+          provideClusterInfo: exec.provideClusterInfo === true,
+          interactiveMode: str(exec.interactiveMode),
+        }
+      : undefined,
+  };
+}
+
+function resolvePath(p: string | undefined, dir: string): string | undefined {
+  if (!p) return undefined;
+  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
+  return path.isAbsolute(p) ? p : path.join(dir, p);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
