@@ -9,7 +9,7 @@ NODE_BIN := node_modules/.bin
 TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 FIXTURE_SOURCES := $(wildcard test/fixtures/src/*) test/fixtures/wit/fixtures.wit
 
-.PHONY: all deps system-deps build bindings fixtures test demo bench clean
+.PHONY: all deps system-deps build bindings fixtures example test demo bench clean
 
 all: build
 
@@ -37,10 +37,16 @@ test/fixtures/build/.built: node_modules/.installed $(FIXTURE_SOURCES) scripts/b
 
 fixtures: system-deps test/fixtures/build/.built
 
-test: system-deps build fixtures
+examples/build/.built: dist/.built examples/pods/pods.js wit/outbound-http.wit scripts/build-example.mjs
+	node scripts/build-example.mjs
+	@touch $@
+
+example: examples/build/.built
+
+test: system-deps build fixtures example
 	$(NODE_BIN)/ava
 
-demo: system-deps build
+demo: system-deps build example
 	node scripts/demo.mjs
 
 bench: system-deps build fixtures

@@ -7,64 +7,47 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { _setPreopens } from '@bytecodealliance/preview2-shim/filesystem';
+import { componentizeJs, ROOT, upToDate, watToComponent } from './lib/wasm-build.mjs';
 
-// jco's wasm-tools runs on the shim, which no longer preopens "/" (see shared notes).
-_setPreopens({ '/': '/' });
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const src = path.join(root, 'test/fixtures/src');
-const out = path.join(root, 'test/fixtures/build');
+const src = path.join(ROOT, 'test/fixtures/src');
+const out = path.join(ROOT, 'test/fixtures/build');
+const fixturesWit = path.join(ROOT, 'test/fixtures/wit/fixtures.wit');
+const pluginWit = path.join(ROOT, 'wit/outbound-http.wit');
 fs.mkdirSync(out, { recursive: true });
-
-const upToDate = (target, ...inputs) =>
-  fs.existsSync(target) && inputs.every((i) => fs.statSync(i).mtimeMs <= fs.statSync(target).mtimeMs);
 
 /** A WIT folder with the fixture worlds and the vendored WASI packages side by side. */
 function witDir() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-fixtures-wit-'));
-  fs.copyFileSync(path.join(root, 'test/fixtures/wit/fixtures.wit'), path.join(dir, 'fixtures.wit'));
-  fs.cpSync(path.join(root, 'wit/deps'), path.join(dir, 'deps'), { recursive: true });
+  fs.copyFileSync(fixturesWit, path.join(dir, 'fixtures.wit'));
+  fs.cpSync(path.join(ROOT, 'wit/deps'), path.join(dir, 'deps'), { recursive: true });
   return dir;
 }
 
+const sources = (ext) => fs.readdirSync(src).filter((f) => f.endsWith(ext));
 const wit = witDir();
 const built = [];
 try {
-  const { parse, componentEmbed, componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
-  for (const file of fs.readdirSync(src).filter((f) => f.endsWith('.wat'))) {
+  for (const file of sources('.wat')) {
     const target = path.join(out, file.replace(/\.wat$/, '.wasm'));
-    if (upToDate(target, path.join(src, file), path.join(root, 'test/fixtures/wit/fixtures.wit'))) continue;
-    const core = await parse(fs.readFileSync(path.join(src, file), 'utf8'));
-    const embedded = await componentEmbed({ binary: core, witPath: wit, world: 'cli' });
-    fs.writeFileSync(target, await componentNew(embedded, []));
+    if (upToDate(target, path.join(src, file), fixturesWit)) continue;
+    await watToComponent(path.join(src, file), target, { witPath: wit, world: 'cli' });
     built.push(target);
   }
-
-  for (const file of fs.readdirSync(src).filter((f) => f.endsWith('.c'))) {
+  for (const file of sources('.c')) {
     const target = path.join(out, file.replace(/\.c$/, '.core.wasm'));
     if (upToDate(target, path.join(src, file))) continue;
-    execFileSync('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-Oz', '-Wl,--strip-all', '-o', target, path.join(src, file)], {
-      stdio: 'inherit',
-    });
+    execFileSync('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-Oz', '-Wl,--strip-all', '-o', target, path.join(src, file)], { stdio: 'inherit' });
     built.push(target);
   }
-
-  for (const file of fs.readdirSync(src).filter((f) => f.endsWith('.js'))) {
+  for (const file of sources('.js')) {
     const target = path.join(out, file.replace(/\.js$/, '.wasm'));
-    if (upToDate(target, path.join(src, file))) continue;
-    const { componentize } = await import('@bytecodealliance/componentize-js');
-    const { component } = await componentize({
-      sourcePath: path.join(src, file),
-      witPath: wit,
-      worldName: 'js',
-      disableFeatures: ['http', 'fetch-event'],
-    });
-    fs.writeFileSync(target, component);
+    if (upToDate(target, path.join(src, file), pluginWit, fixturesWit)) continue;
+    // `// krew-wasm-world: plugin` builds against the real plugin world in wit/.
+    const usesPluginWorld = /^\/\/ krew-wasm-world: plugin/.test(fs.readFileSync(path.join(src, file), 'utf8'));
+    await componentizeJs(path.join(src, file), target, usesPluginWorld ? { witPath: path.join(ROOT, 'wit'), world: 'plugin' } : { witPath: wit, world: 'js' });
     built.push(target);
   }
 } finally {
   fs.rmSync(wit, { recursive: true, force: true });
 }
-console.log(built.length ? `built ${built.map((b) => path.relative(root, b)).join(', ')}` : 'fixtures up to date');
+console.log(built.length ? `built ${built.map((b) => path.relative(ROOT, b)).join(', ')}` : 'fixtures up to date');

@@ -1,8 +1,9 @@
 /** @module Interface krew-wasm:outbound-http/outbound-http@0.1.0 **/
 /**
  * Sends an HTTP request to the Kubernetes API server and returns its response.
- * Without a request config and an Authorization header, the host applies the
- * kubeconfig's credentials and CA for the selected cluster.
+ * The uri is the server's URL or below it; a uri that is a path (`/api/v1/pods`) is taken
+ * relative to the server URL of the selected kubeconfig cluster. Without a request config
+ * and an Authorization header, the host applies the kubeconfig's credentials and CA.
  */
 export function request(req: HttpRequest, requestConfigId: string | undefined): Response;
 /**

@@ -11,6 +11,15 @@ export type PolicyVerdict =
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
+/**
+ * A URI that is an absolute path (`/api/v1/pods`) is relative to the API server URL, path prefix
+ * included, so that plugins need not know the server; anything else is taken as written.
+ */
+export function resolveAgainstServer(uri: string, server: string): string {
+  if (uri.startsWith('/') && !uri.startsWith('//')) return server.replace(/\/+$/, '') + uri;
+  return uri;
+}
+
 /** Checks a guest-supplied URI against the API server URL. */
 export function checkDestination(uri: string, server: string): PolicyVerdict {
   let url: URL;

@@ -1,10 +1,10 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type * as OutboundHttpApi from '../../../generated/interfaces/krew-wasm-outbound-http-outbound-http.js';
 import type { HttpError, Request, RequestConfig, Response } from '../../../generated/interfaces/krew-wasm-outbound-http-types.js';
-import { KrewWasmError } from '../../errors.js';
+import { KrewWasmError, verboseRequested } from '../../errors.js';
 import { clusterTls, userCredentials, type ConnectionSettings } from '../../kube/credentials.js';
 import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from '../../kube/kubeconfig.js';
-import { checkDestination } from '../policy.js';
+import { checkDestination, resolveAgainstServer } from '../policy.js';
 import { SyncHttpClient } from './syncHttp.js';
 import type { WorkerRequest } from './httpWorker.js';
 
@@ -47,7 +47,7 @@ export class OutboundHttpHost {
     if (this.options.network === 'none') this.refuse('network access is not granted to this plugin (krew-wasm grants)');
     const selection = this.select();
     if (!selection) throw new HttpFailure('destination-not-allowed');
-    const verdict = checkDestination(req.uri, selection.cluster.server);
+    const verdict = checkDestination(resolveAgainstServer(req.uri, selection.cluster.server), selection.cluster.server);
     if (!verdict.allowed) throw new HttpFailure(verdict.error);
     const url = verdict.url;
     for (const [name, value] of req.params) url.searchParams.append(name, value);
@@ -81,7 +81,10 @@ export class OutboundHttpHost {
       timeoutMs: Number(this.options.env.KREW_WASM_HTTP_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS,
       maxResponseBytes: Number(this.options.env.KREW_WASM_MAX_RESPONSE_BYTES) || MAX_BODY_BYTES,
     } satisfies Omit<WorkerRequest, 'signal'>);
-    if (!result.ok) throw new HttpFailure('request-error');
+    if (!result.ok) {
+      if (verboseRequested(this.options.env)) this.noteOnce(`request to ${url.origin} failed: ${result.message}`);
+      throw new HttpFailure('request-error');
+    }
     return { status: result.status, headers: result.headers, body: result.body };
   }
 

@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+
+/** A pod as the fake keeps it. */
+export interface FakePod { namespace: string; name: string; labels?: Record<string, string>; phase?: string; node?: string }
+
+/** What the fake saw, for assertions. */
+export interface SeenRequest { method: string; path: string; query: string; user?: string; authorization?: string; body: string }
+
+export interface FakeApiServer {
+  /** https://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  requests: SeenRequest[];
+  stop(): Promise<void>;
+}
+
+export interface FakeApiOptions {
+  tls: { cert: string; key: string; ca: string };
+  /** Bearer token -> user name. */
+  tokens?: Record<string, string>;
+  /** user:password -> user name. */
+  basic?: Record<string, string>;
+  /** Users that are authenticated but may not list pods (403). */
+  forbidden?: string[];
+  pods?: FakePod[];
+}
+
+const status = (code: number, reason: string, message: string) => ({
+  kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code,
+});
+
+const podObject = (p: FakePod) => ({
+  kind: 'Pod',
+  apiVersion: 'v1',
+  metadata: { name: p.name, namespace: p.namespace, labels: p.labels ?? {}, uid: `uid-${p.namespace}-${p.name}`, creationTimestamp: '2026-11-27T10:00:00Z' },
+  spec: { nodeName: p.node ?? 'node-1', containers: [{ name: 'main', image: 'registry.example/app:1' }] },
+  status: { phase: p.phase ?? 'Running' },
+});
+
+/**
+ * A loopback stand-in for kube-apiserver that speaks its wire format for what plugins use:
+ * TLS with the test CA, client-certificate users (CN = user, O = groups), bearer tokens and basic
+ * auth, /version, /api, /apis, /api/v1, pods lists (label selectors, ?watch=1 as chunked JSON
+ * lines), single pods, and Status objects for 401/403/404.
+ */
+export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeApiServer> {
+  const pods = options.pods ?? [];
+  const requests: SeenRequest[] = [];
+  const server = https.createServer(
+    { cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key), ca: fs.readFileSync(options.tls.ca), requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const url = new URL(req.url ?? '/', 'https://fake');
+        const user = authenticate(req.socket as TLSSocket, req.headers.authorization, options);
+        requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.search, user, authorization: req.headers.authorization, body });
+        const send = (code: number, obj: unknown) => {
+          res.writeHead(code, { 'Content-Type': 'application/json', 'Audit-Id': `audit-${requests.length}` });
+          res.end(JSON.stringify(obj));
+        };
+        if (url.pathname === '/version') return send(200, { major: '1', minor: '32', gitVersion: 'v1.32.0-krew-wasm-fake', platform: 'linux/amd64' });
+        if (!user) return send(401, status(401, 'Unauthorized', 'Unauthorized'));
+        if (url.pathname === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] });
+        if (url.pathname === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
+        if (url.pathname === '/api/v1') {
+          return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'] }] });
+        }
+        if (url.pathname === '/api/v1/redirect-elsewhere') {
+          res.writeHead(302, { Location: url.searchParams.get('to') ?? 'http://127.0.0.1:1/' });
+          return res.end();
+        }
+        if (url.pathname === '/api/v1/echo') return send(200, { method: req.method, query: url.search, body, user });
+        const m = /^\/api\/v1(?:\/namespaces\/([^/]+))?\/pods(?:\/([^/]+))?$/.exec(url.pathname);
+        if (!m) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+        if (options.forbidden?.includes(user)) {
+          return send(403, status(403, 'Forbidden', `pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${m[1] ?? ''}"`));
+        }
+        const [, ns, name] = m;
+        const selector = url.searchParams.get('labelSelector');
+        const match = (p: FakePod) => (!ns || p.namespace === ns) && (!selector || selector.split(',').every((s) => { const [k, v] = s.split('='); return p.labels?.[k] === v; }));
+        if (name) {
+          const pod = pods.find((p) => p.namespace === ns && p.name === name);
+          return pod ? send(200, podObject(pod)) : send(404, status(404, 'NotFound', `pods "${name}" not found`));
+        }
+        const items = pods.filter(match).map(podObject);
+        if (url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true') {
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+          for (const item of items) res.write(`${JSON.stringify({ type: 'ADDED', object: item })}\n`);
+          return res.end();
+        }
+        return send(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1000' }, items });
+      });
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    port,
+    requests,
+    stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+function authenticate(socket: TLSSocket, authorization: string | undefined, options: FakeApiOptions): string | undefined {
+  if (authorization?.startsWith('Bearer ')) return options.tokens?.[authorization.slice(7)];
+  if (authorization?.startsWith('Basic ')) return options.basic?.[Buffer.from(authorization.slice(6), 'base64').toString()];
+  if (socket.authorized) {
+    const cn = socket.getPeerCertificate()?.subject?.CN;
+    return typeof cn === 'string' ? cn : undefined;
+  }
+  return undefined;
+}
