@@ -1,0 +1,82 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pushArtifact } from '../helpers/artifacts.js';
+import { hasCommand, krewWasm, makeSandbox, ROOT, runLink, runProcess, type Sandbox } from '../helpers/cli.js';
+import { startFakeApiServer, type FakeApiServer } from '../helpers/kubeApiServer.js';
+import { createPki, type TestPki } from '../helpers/pki.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+
+let pki: TestPki;
+let api: FakeApiServer;
+let registry: TestRegistry;
+let sb: Sandbox;
+
+test.before(async () => {
+  pki = createPki();
+  api = await startFakeApiServer({
+    tls: { ...pki.server('apiserver'), ca: pki.caCert },
+    tokens: { 'tok-admin': 'admin', 'tok-nobody': 'nobody' },
+    forbidden: ['nobody'],
+    pods: [
+      { namespace: 'default', name: 'web-1', labels: { app: 'web' }, node: 'n1' },
+      { namespace: 'default', name: 'db-1', labels: { app: 'db' }, phase: 'Pending', node: 'n2' },
+      { namespace: 'kube-system', name: 'dns-1', node: 'n1' },
+    ],
+  });
+  registry = await startRegistry();
+  await pushArtifact({ url: registry.url, repo: 'examples/pods', tag: '1.0' }, 'cncf', fs.readFileSync(path.join(ROOT, 'examples/build/pods.wasm')));
+  sb = makeSandbox();
+  fs.mkdirSync(path.join(sb.home, '.kube'));
+  fs.writeFileSync(path.join(sb.home, '.kube/config'), `apiVersion: v1
+kind: Config
+current-context: admin
+clusters: [{name: fake, cluster: {server: '${api.url}', certificate-authority: '${pki.caCert}'}}]
+users: [{name: admin, user: {token: tok-admin}}, {name: nobody, user: {token: tok-nobody}}]
+contexts: [{name: admin, context: {cluster: fake, user: admin}}, {name: nobody, context: {cluster: fake, user: nobody}}]
+`);
+  const r = await krewWasm(sb, ['pull', '--plain-http', `${registry.host}/examples/pods:1.0`]);
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+});
+
+test.after.always(async () => {
+  await api?.stop();
+  await registry?.stop();
+  sb?.cleanup();
+  if (pki) fs.rmSync(pki.dir, { recursive: true, force: true });
+});
+
+/** `kubectl pods ...` through real kubectl when installed, else through the link exactly as kubectl would exec it. */
+function kubectlPods(args: string[]) {
+  if (hasCommand('kubectl')) {
+    return runProcess('kubectl', ['pods', ...args], { env: { ...sb.env, PATH: `${path.join(sb.root, 'bin')}:${process.env.PATH}` }, cwd: sb.home });
+  }
+  return runLink(sb, 'pods', args);
+}
+
+test.serial('kubectl pods lists the pods of the default namespace from the API server', async (t) => {
+  if (!hasCommand('kubectl')) t.log('kubectl not installed: running the link as kubectl would');
+  const r = await kubectlPods([]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'NAME    STATUS    NODE\nweb-1   Running   n1\ndb-1    Pending   n2\n');
+  t.is(api.requests.at(-1)?.user, 'admin');
+});
+
+test.serial('kubectl pods -A and -n and -l', async (t) => {
+  const all = await kubectlPods(['-A']);
+  t.is(all.stdout, 'NAMESPACE     NAME    STATUS    NODE\ndefault       web-1   Running   n1\ndefault       db-1    Pending   n2\nkube-system   dns-1   Running   n1\n');
+  const ns = await kubectlPods(['-n', 'kube-system']);
+  t.is(ns.stdout, 'NAME    STATUS    NODE\ndns-1   Running   n1\n');
+  const sel = await kubectlPods(['--selector=app=db']);
+  t.is(sel.stdout, 'NAME   STATUS    NODE\ndb-1   Pending   n2\n');
+  const empty = await kubectlPods(['-n', 'empty']);
+  t.is(empty.exitCode, 0);
+  t.is(empty.stderr, 'No resources found in empty namespace.\n');
+});
+
+test.serial('a forbidden user gets the server Status message and exit 1, as kubectl prints it', async (t) => {
+  const r = await kubectlPods(['--context', 'nobody']);
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, '');
+  t.is(r.stderr, 'Error from server (Forbidden): pods is forbidden: User "nobody" cannot list resource "pods" in API group "" in the namespace "default"\n');
+});

@@ -1,0 +1,77 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeconfigError } from '../../src/errors.js';
+import { kubeconfigFiles, loadKubeconfig, overridesFromArgs, selectCluster } from '../../src/kube/kubeconfig.js';
+
+function dir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-kubeconfig-'));
+}
+
+const cfg = (o: { current?: string; clusters?: [string, string][]; users?: [string, Record<string, unknown>][]; contexts?: [string, string, string][] }) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': o.current ?? '',
+    clusters: (o.clusters ?? []).map(([name, server]) => ({ name, cluster: { server, 'certificate-authority': 'ca.crt' } })),
+    users: (o.users ?? []).map(([name, user]) => ({ name, user })),
+    contexts: (o.contexts ?? []).map(([name, cluster, user]) => ({ name, context: { cluster, user } })),
+  });
+
+test('KUBECONFIG: missing files skipped, first file wins per name, first non-empty current-context', (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(d, 'a'));
+  fs.mkdirSync(path.join(d, 'b'));
+  fs.writeFileSync(path.join(d, 'a/config'), cfg({ clusters: [['c1', 'https://a:1']], users: [['u1', { token: 'from-a' }]], contexts: [['x', 'c1', 'u1']] }));
+  fs.writeFileSync(path.join(d, 'b/config'), cfg({ current: 'x', clusters: [['c1', 'https://b:1'], ['c2', 'https://b:2']], users: [['u1', { token: 'from-b' }]], contexts: [['x', 'c2', 'u1']] }));
+  const env = { KUBECONFIG: [path.join(d, 'missing'), path.join(d, 'a/config'), '', path.join(d, 'b/config')].join(':'), HOME: d };
+  const merged = loadKubeconfig(env)!;
+  t.deepEqual(merged.files, [path.join(d, 'a/config'), path.join(d, 'b/config')]);
+  const sel = selectCluster(merged);
+  t.is(sel.contextName, 'x');
+  t.is(sel.clusterName, 'c1', 'context x from file a wins');
+  t.is(sel.cluster.server, 'https://a:1');
+  t.is(sel.cluster.certificateAuthority, path.join(d, 'a/ca.crt'), 'relative paths resolve against the file that names them');
+  t.is(sel.user.token, 'from-a');
+  t.is(merged.clusters.get('c2')?.certificateAuthority, path.join(d, 'b/ca.crt'));
+});
+
+test('--context, --cluster and --user override the current context; --kubeconfig replaces KUBECONFIG', (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  const file = path.join(d, 'only');
+  fs.writeFileSync(file, cfg({ current: 'one', clusters: [['c1', 'https://one'], ['c2', 'https://two']], users: [['u1', { token: 't1' }], ['u2', { tokenFile: 'tok' }]], contexts: [['one', 'c1', 'u1'], ['two', 'c2', 'u2']] }));
+  const overrides = overridesFromArgs(['get', '--kubeconfig', file, '--context=two']);
+  t.deepEqual(overrides, { kubeconfig: file, context: 'two' });
+  const env = { KUBECONFIG: path.join(d, 'nope'), HOME: d };
+  const sel = selectCluster(loadKubeconfig(env, overrides)!, overrides);
+  t.is(sel.cluster.server, 'https://two');
+  t.is(sel.user.tokenFile, path.join(d, 'tok'));
+  const mixed = selectCluster(loadKubeconfig(env, overrides)!, { ...overrides, user: 'u1', cluster: 'c1' });
+  t.is(mixed.cluster.server, 'https://one');
+  t.is(mixed.user.token, 't1');
+});
+
+test('flag parsing stops at -- and takes both spellings', (t) => {
+  t.deepEqual(overridesFromArgs(['--context', 'a', '--user=b', '--', '--cluster', 'c']), { context: 'a', user: 'b' });
+  t.deepEqual(overridesFromArgs(['-n', 'x', '--contextual', 'y']), {});
+});
+
+test('~/.kube/config is the default; no file at all means no kubeconfig', (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  t.deepEqual(kubeconfigFiles({ HOME: d }, {}), [path.join(d, '.kube/config')]);
+  t.is(loadKubeconfig({ HOME: d }), undefined);
+});
+
+test('errors: a missing --kubeconfig, bad YAML, an unknown context are KubeconfigErrors', (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  t.throws(() => loadKubeconfig({ HOME: d }, { kubeconfig: path.join(d, 'absent') }), { instanceOf: KubeconfigError, message: /cannot read kubeconfig .*absent: ENOENT/ });
+  fs.writeFileSync(path.join(d, 'bad'), 'clusters: [unclosed');
+  t.throws(() => loadKubeconfig({ KUBECONFIG: path.join(d, 'bad') }), { instanceOf: KubeconfigError, message: /is not valid YAML/ });
+  fs.writeFileSync(path.join(d, 'ok'), cfg({ current: 'ghost', clusters: [['c', 'https://c']] }));
+  t.throws(() => selectCluster(loadKubeconfig({ KUBECONFIG: path.join(d, 'ok') })!), { instanceOf: KubeconfigError, message: /context "ghost" does not exist/ });
+});
