@@ -15,6 +15,9 @@ export async function runCli(argv: string[], executable: string): Promise<number
   const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName: 'krew-wasm', binaryVersion: VERSION });
   for (const command of [PullCommand, ListCommand, RemoveCommand, RunCommand, VersionCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
+  const dashDash = argv.indexOf('--');
+  const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
+  if (dashDash >= 0) argv = argv.slice(0, dashDash);
   try {
     const paths = Paths.fromEnv();
     const context: KrewContext = {
@@ -23,6 +26,7 @@ export async function runCli(argv: string[], executable: string): Promise<number
       cwd: process.cwd(),
       paths,
       store: new PluginStore(paths, executable),
+      trailingArgs,
     };
     let command;
     try {

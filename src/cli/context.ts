@@ -8,4 +8,9 @@ export interface KrewContext extends BaseContext {
   cwd: string;
   paths: Paths;
   store: PluginStore;
+  /**
+   * Arguments after the first `--`, kept away from clipanion, whose parser takes time quadratic
+   * in the number of arguments (10,000 plugin arguments took 10 s); `run` passes them on verbatim.
+   */
+  trailingArgs?: string[];
 }

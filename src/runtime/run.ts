@@ -31,7 +31,7 @@ interface TranspiledModule {
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = readMeta(req);
   const mod = await loadEntry(req);
-  const imports: ImportObject = { ...wasiImports(req.grants), ...req.hostImports };
+  const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
   const getCoreModule = async (name: string) => {
     if (!meta.coreModules.includes(name)) throw damaged(req, `unexpected core module ${name}`);
     return WebAssembly.compile(await fs.promises.readFile(path.join(req.entryDir, name)));

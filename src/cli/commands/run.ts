@@ -24,7 +24,7 @@ export class RunCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const { paths, env, cwd } = this.context;
-    const args = this.args[0] === '--' ? this.args.slice(1) : this.args;
+    const args = [...this.args, ...(this.context.trailingArgs ?? [])];
     const host = { env, cwd };
     if (this.target.includes('/') || this.target.endsWith('.wasm')) {
       return runLocalFile(paths, this.target, args, host);
