@@ -22,8 +22,9 @@ deps: node_modules/.installed
 system-deps:
 	@sh scripts/install-system-deps.sh
 
-dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts generated/**/*.d.ts)
+dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts generated/**/*.d.ts) scripts/bundle.mjs
 	$(NODE_BIN)/tsc -p tsconfig.json
+	node scripts/bundle.mjs
 	@touch $@
 
 build: dist/.built
