@@ -50,7 +50,7 @@ test: system-deps build fixtures example
 demo: system-deps build example
 	node scripts/demo.mjs
 
-bench: system-deps build fixtures
+bench: system-deps build fixtures example
 	node bench/run.mjs
 
 clean:

@@ -13,7 +13,8 @@ await build({
   entryPoints: { main: 'src/main.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts' },
   outdir: 'dist/bundle',
   entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
+  // Chunks sit beside the entries: the outbound-http chunk finds httpWorker.js as ./httpWorker.js.
+  chunkNames: '[name]-[hash]',
   bundle: true,
   splitting: true,
   format: 'esm',

@@ -45,6 +45,7 @@ export class PullCommand extends BaseCommand {
       progress: (line) => this.status(line),
     });
     const { receipt } = result;
+    if (env.KREW_WASM_TIMINGS === '1') this.status(`timings: ${JSON.stringify(result.timings)}`);
     this.status(`Installed plugin "${receipt.name}" (${shortDigest(receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
     this.status(`Grants: ${describeGrants(receipt.grants)}`);
     this.status(`Run it with: kubectl ${receipt.name}`);

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
 /** One request, already checked against the policy by the main thread. */
 export interface WorkerRequest {
@@ -71,6 +71,13 @@ function perform(req: WorkerRequest): Promise<WorkerResponse> {
     request.on('error', (e) => fail(e.message));
     request.end(req.body ? Buffer.from(req.body) : undefined);
   });
+}
+
+// Tell the main thread, which waits synchronously, that this module loaded and listens.
+const ready = (workerData as { ready?: Int32Array } | null)?.ready;
+if (ready) {
+  Atomics.store(ready, 0, 1);
+  Atomics.notify(ready, 0);
 }
 
 // The first message hands over the port replies go to; every later one is a request.

@@ -1,0 +1,16 @@
+// A loopback fake API server in its own process for the benchmarks (the benchmark loop blocks its
+// own event loop while it times plugins). Prints {"url","ca"} on stdout, then serves until killed.
+import { createPki } from '../dist/test/helpers/pki.js';
+import { startFakeApiServer } from '../dist/test/helpers/kubeApiServer.js';
+
+const pki = createPki('krew-wasm-bench');
+const api = await startFakeApiServer({
+  tls: { ...pki.server('apiserver'), ca: pki.caCert },
+  tokens: { 'bench-token': 'bench' },
+  pods: [{ namespace: 'default', name: 'web-1' }, { namespace: 'default', name: 'web-2' }],
+});
+process.stdout.write(`${JSON.stringify({ url: api.url, ca: pki.caCert })}\n`);
+process.on('SIGTERM', async () => {
+  await api.stop();
+  process.exit(0);
+});
