@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NotInstalledError, PluginRuntimeError } from '../errors.js';
@@ -30,11 +31,13 @@ interface TranspiledModule {
 /** Instantiates the plugin with its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = readMeta(req);
+  tuneV8ForModuleSize(req.entryDir, meta);
   const mod = await loadEntry(req);
   const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
   const getCoreModule = async (name: string) => {
     if (!meta.coreModules.includes(name)) throw damaged(req, `unexpected core module ${name}`);
-    return WebAssembly.compile(await fs.promises.readFile(path.join(req.entryDir, name)));
+    // Sync read: the event loop has nothing else to do, and awaiting a 15 MB read costs idle time.
+    return WebAssembly.compile(fs.readFileSync(path.join(req.entryDir, name)));
   };
   let instance: Record<string, unknown>;
   try {
@@ -59,6 +62,29 @@ export async function runPlugin(req: RunRequest): Promise<number> {
     if (isRunErrResult(error)) return 1;
     throw new PluginRuntimeError(`plugin ${req.pluginName} failed: ${describe(error)}`, { cause: error });
   }
+}
+
+/** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
+const LARGE_MODULE_BYTES = 1024 * 1024;
+
+/**
+ * Big components (a JS engine compiled to wasm is ~15 MB) spend their start-up in V8's background
+ * TurboFan tier-up and eager validation, competing for the cores with the plugin itself; a kubectl
+ * plugin runs for milliseconds, so baseline (Liftoff) code and lazy validation win (bench/). Small
+ * modules are left alone: setting flags costs more than it saves for them.
+ */
+function tuneV8ForModuleSize(entryDir: string, meta: TranspiledMeta): void {
+  const flags = process.env.KREW_WASM_V8_FLAGS;
+  let bytes = 0;
+  for (const name of meta.coreModules) {
+    try {
+      bytes += fs.statSync(path.join(entryDir, name)).size;
+    } catch {
+      // reported as damaged when it is loaded
+    }
+  }
+  const chosen = flags ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : '');
+  if (chosen) v8.setFlagsFromString(chosen);
 }
 
 function readMeta(req: RunRequest): TranspiledMeta {

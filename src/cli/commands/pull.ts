@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { describeGrants } from '../../grants.js';
-import { pullPlugin } from '../../services/pull.js';
 import { linkNameFor } from '../../store/paths.js';
 import { BaseCommand } from '../baseCommand.js';
 import { shortDigest } from '../output.js';
@@ -37,6 +36,8 @@ export class PullCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const { store, env } = this.context;
+    // Loaded here, not at the top: other commands (list, rm) must not pay for the OCI client.
+    const { pullPlugin } = await import('../../services/pull.js');
     const result = await pullPlugin(store, {
       reference: this.reference,
       name: this.name,

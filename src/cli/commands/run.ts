@@ -1,6 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { runInstalledPlugin } from '../../services/runPlugin.js';
-import { runLocalFile } from '../../services/runLocal.js';
 import { BaseCommand } from '../baseCommand.js';
 
 export class RunCommand extends BaseCommand {
@@ -27,8 +25,10 @@ export class RunCommand extends BaseCommand {
     const args = [...this.args, ...(this.context.trailingArgs ?? [])];
     const host = { env, cwd };
     if (this.target.includes('/') || this.target.endsWith('.wasm')) {
+      const { runLocalFile } = await import('../../services/runLocal.js');
       return runLocalFile(paths, this.target, args, host);
     }
+    const { runInstalledPlugin } = await import('../../services/runPlugin.js');
     return runInstalledPlugin(paths, { name: this.target, args, host });
   }
 }
