@@ -68,10 +68,16 @@ export class PluginRuntimeError extends KrewWasmError {
   override readonly code = 'E_PLUGIN_RUNTIME';
 }
 
-/** The plugin ran past a limit the user granted (time or memory). */
-export class PluginLimitError extends KrewWasmError {
-  override readonly code = 'E_PLUGIN_LIMIT';
+/** The plugin ran past its granted time limit (exit 124, as timeout(1)). */
+export class PluginTimeoutError extends KrewWasmError {
+  override readonly code = 'E_PLUGIN_TIMEOUT';
   override readonly exitCode = 124;
+}
+
+/** The plugin needed more linear memory than granted (exit 125). */
+export class PluginMemoryError extends KrewWasmError {
+  override readonly code = 'E_PLUGIN_MEMORY';
+  override readonly exitCode = 125;
 }
 
 /** Whether stack traces were asked for (`--verbose` or KREW_WASM_VERBOSE=1). */

@@ -3,8 +3,11 @@ import { exitCodeOf, formatError } from '../errors.js';
 import { Paths } from '../store/paths.js';
 import { PluginStore } from '../store/store.js';
 import { VERSION } from '../version.js';
+import { GrantCommand } from './commands/grant.js';
+import { InfoCommand } from './commands/info.js';
 import { ListCommand } from './commands/list.js';
 import { PullCommand } from './commands/pull.js';
+import { RevokeCommand } from './commands/revoke.js';
 import { RemoveCommand } from './commands/rm.js';
 import { RunCommand } from './commands/run.js';
 import { VersionCommand } from './commands/version.js';
@@ -13,7 +16,7 @@ import type { KrewContext } from './context.js';
 /** Direct mode: `krew-wasm <command> ...`. `executable` is what kubectl-* links point at. */
 export async function runCli(argv: string[], executable: string): Promise<number> {
   const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName: 'krew-wasm', binaryVersion: VERSION });
-  for (const command of [PullCommand, ListCommand, RemoveCommand, RunCommand, VersionCommand]) cli.register(command);
+  for (const command of [PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand, VersionCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;

@@ -137,6 +137,16 @@ function mergeFile(merged: Merged, file: string, text: string): void {
   if (!merged.currentContext && current) merged.currentContext = current;
 }
 
+/** Every file a kubeconfig set refers to: the kubeconfigs themselves, CAs, client certificates and keys, token files. */
+export function referencedFiles(merged: Merged): string[] {
+  const files = new Set(merged.files);
+  for (const c of merged.clusters.values()) if (c.certificateAuthority) files.add(c.certificateAuthority);
+  for (const u of merged.users.values()) {
+    for (const f of [u.clientCertificate, u.clientKey, u.tokenFile]) if (f) files.add(f);
+  }
+  return [...files];
+}
+
 /** Picks the cluster and user a run talks to, honouring --context/--cluster/--user. */
 export function selectCluster(merged: Merged, overrides: Overrides = {}): Selection {
   const contextName = overrides.context ?? merged.currentContext;

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NotInstalledError, PluginRuntimeError } from '../errors.js';
+import { NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError } from '../errors.js';
 import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
 import { ExitSignal, wasiImports, type SandboxGrants } from './wasi.js';
 
@@ -25,13 +26,33 @@ interface TranspiledModule {
   instantiate(
     getCoreModule: (name: string) => Promise<WebAssembly.Module>,
     imports: ImportObject,
+    instantiateCore?: (module: WebAssembly.Module, imports: WebAssembly.Imports) => Promise<WebAssembly.Instance>,
   ): Promise<Record<string, unknown>>;
 }
+
+const WASM_PAGE = 64 * 1024;
 
 /** Instantiates the plugin with its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = readMeta(req);
   tuneV8ForModuleSize(req.entryDir, meta);
+  const memoryCap = req.grants.maxMemoryMiB ? req.grants.maxMemoryMiB * 1024 * 1024 : undefined;
+  // V8 then refuses memory.grow past the cap, so the guest sees an allocation failure.
+  if (memoryCap) v8.setFlagsFromString(`--wasm-max-mem-pages=${Math.max(1, Math.floor(memoryCap / WASM_PAGE))}`);
+  const memories: WebAssembly.Memory[] = [];
+  const instantiateCore = async (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
+    const instance = await WebAssembly.instantiate(module, coreImports);
+    for (const value of Object.values(instance.exports)) if (value instanceof WebAssembly.Memory) memories.push(value);
+    return instance;
+  };
+  // A refused memory.grow is invisible to the host; a trap with memory near the cap is the trace it
+  // leaves when a heap grows step by step (malloc does), so that is reported as the limit.
+  const overMemory = () => memoryCap !== undefined && memories.some((m) => m.buffer.byteLength >= memoryCap * 0.75);
+  const memoryError = (cause: unknown) =>
+    new PluginMemoryError(`plugin ${req.pluginName} exceeded its memory limit of ${req.grants.maxMemoryMiB} MiB`, {
+      cause,
+      hint: `krew-wasm grant ${req.pluginName} --max-memory <MiB>`,
+    });
   const mod = await loadEntry(req);
   const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
   const getCoreModule = async (name: string) => {
@@ -41,20 +62,29 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   };
   let instance: Record<string, unknown>;
   try {
-    instance = await mod.instantiate(getCoreModule, imports);
+    instance = await mod.instantiate(getCoreModule, imports, instantiateCore);
   } catch (error) {
     if (error instanceof ExitSignal) return error.code;
+    if (memoryCap !== undefined && (overMemory() || /memory/i.test(String((error as Error)?.message)))) throw memoryError(error);
     throw new PluginRuntimeError(`plugin ${req.pluginName} failed to start: ${describe(error)}`, { cause: error });
   }
   const run = findRun(instance);
   if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
   try {
-    run();
+    callWithTimeout(run, req.grants.timeoutMs);
     return 0;
   } catch (error) {
     if (error instanceof ExitSignal) return error.code;
+    if ((error as NodeJS.ErrnoException)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+      throw new PluginTimeoutError(`plugin ${req.pluginName} exceeded its time limit of ${(req.grants.timeoutMs ?? 0) / 1000} s`, {
+        hint: `krew-wasm grant ${req.pluginName} --timeout <seconds>`,
+      });
+    }
+    if (overMemory()) throw memoryError(error);
     if (error instanceof WebAssembly.RuntimeError) {
-      throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: ${error.message}`, { cause: error });
+      // A growth far beyond the cap in one step is refused while memory is still small: say so.
+      const hint = memoryCap ? `memory is capped at ${req.grants.maxMemoryMiB} MiB: krew-wasm grant ${req.pluginName} --max-memory <MiB>` : undefined;
+      throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: ${error.message}`, { cause: error, hint });
     }
     if (error instanceof RangeError && /call stack/i.test(error.message)) {
       throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: call stack exhausted`, { cause: error });
@@ -85,6 +115,21 @@ function tuneV8ForModuleSize(entryDir: string, meta: TranspiledMeta): void {
   }
   const chosen = flags ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : '');
   if (chosen) v8.setFlagsFromString(chosen);
+}
+
+/**
+ * Calls the guest's run synchronously; with a limit, under vm's watchdog, which terminates
+ * execution from another thread (a timer cannot fire while wasm holds the main thread).
+ */
+function callWithTimeout(run: () => void, timeoutMs: number | undefined): void {
+  if (!timeoutMs) return run();
+  const slot = '__krewWasmRun';
+  (globalThis as Record<string, unknown>)[slot] = run;
+  try {
+    vm.runInThisContext(`${slot}()`, { timeout: timeoutMs, breakOnSigint: true });
+  } finally {
+    delete (globalThis as Record<string, unknown>)[slot];
+  }
 }
 
 function readMeta(req: RunRequest): TranspiledMeta {

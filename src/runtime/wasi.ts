@@ -13,8 +13,14 @@ export interface SandboxGrants {
   env: Record<string, string>;
   /** Guest path -> host path. */
   preopens: Record<string, string>;
+  /** Guest paths of preopens the plugin may read but not change. */
+  readOnlyPreopens?: string[];
   /** Reported by `wasi:cli/environment.initial-cwd`, or undefined for none. */
   initialCwd?: string;
+  /** Wall-clock limit of the run. */
+  timeoutMs?: number;
+  /** Cap on linear memory. */
+  maxMemoryMiB?: number;
 }
 
 type ImportObject = Record<string, unknown>;
@@ -55,6 +61,7 @@ async function shimImports(grants: SandboxGrants): Promise<ImportObject> {
       throw { tag: 'HTTP-request-denied' };
     },
   };
+  if (grants.readOnlyPreopens?.length) enforceReadOnly(imports, grants.readOnlyPreopens);
   const { OutputStream } = imports['wasi:io/streams'] as { OutputStream: { prototype: object } };
   const cli = (name: string) => imports[name] as Record<string, () => { subscribe(): unknown }>;
   const stdout = syncStream(OutputStream.prototype, 1, cli('wasi:cli/stdout').getStdout());
@@ -75,4 +82,46 @@ function syncStream(proto: object, fd: number, shimStream: { subscribe(): unknow
   stream[Symbol.for('dispose')] = noop;
   if (typeof Symbol.dispose === 'symbol') stream[Symbol.dispose] = noop;
   return stream;
+}
+
+type Descriptor = Record<string, (...args: unknown[]) => unknown>;
+const readOnlyDescriptors = new WeakSet<object>();
+let descriptorPatched = false;
+
+/** Descriptor methods that change the filesystem, by the position of their descriptor arguments. */
+const MUTATING = ['write', 'writeViaStream', 'appendViaStream', 'setSize', 'setTimes', 'setTimesAt', 'createDirectoryAt',
+  'linkAt', 'removeDirectoryAt', 'renameAt', 'symlinkAt', 'unlinkFileAt'];
+
+/**
+ * The shim has no read-only preopens: mark the read-only ones and every descriptor opened from
+ * them, and refuse (`read-only`) any call that would change something through one of them, or a
+ * link or rename whose target directory is one of them.
+ */
+function enforceReadOnly(imports: ImportObject, guestPaths: string[]): void {
+  const types = imports['wasi:filesystem/types'] as { Descriptor: { prototype: Descriptor } };
+  const preopens = imports['wasi:filesystem/preopens'] as { getDirectories(): [object, string][] };
+  for (const [descriptor, guestPath] of preopens.getDirectories()) {
+    if (guestPaths.includes(guestPath)) readOnlyDescriptors.add(descriptor);
+  }
+  if (descriptorPatched) return;
+  descriptorPatched = true;
+  const proto = types.Descriptor.prototype;
+  for (const method of MUTATING) {
+    const original = proto[method];
+    if (typeof original !== 'function') continue;
+    proto[method] = function (this: object, ...args: unknown[]) {
+      if (readOnlyDescriptors.has(this)) throw 'read-only';
+      if ((method === 'linkAt' || method === 'renameAt') && args.some((a) => typeof a === 'object' && a !== null && readOnlyDescriptors.has(a))) throw 'read-only';
+      return original.apply(this, args);
+    };
+  }
+  const openAt = proto.openAt;
+  proto.openAt = function (this: object, ...args: unknown[]) {
+    const [, , openFlags, flags] = args as [unknown, unknown, Record<string, boolean> | undefined, Record<string, boolean> | undefined];
+    const readOnly = readOnlyDescriptors.has(this);
+    if (readOnly && (openFlags?.create || openFlags?.truncate || flags?.write || flags?.mutateDirectory)) throw 'read-only';
+    const opened = openAt.apply(this, args) as object;
+    if (readOnly) readOnlyDescriptors.add(opened);
+    return opened;
+  };
 }

@@ -10,7 +10,8 @@ export interface PullRequest {
   reference: string;
   name?: string;
   force: boolean;
-  grants?: Grants;
+  /** Grants for the plugin, from those of the plugin it replaces (undefined for a new one). */
+  grants?: (current: Grants | undefined) => Grants;
   fetch: FetchOptions;
   /** Progress lines for the user (stderr). */
   progress?: (line: string) => void;
@@ -58,7 +59,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
       },
       size: fetched.layer.size,
       pulledAt: new Date().toISOString(),
-      grants: req.grants ?? store.get(name)?.grants ?? DEFAULT_GRANTS,
+      grants: req.grants ? req.grants(store.get(name)?.grants) : (store.get(name)?.grants ?? DEFAULT_GRANTS),
     };
     await store.install({ receipt, entryDir, force: req.force });
     const t3 = performance.now();

@@ -24,7 +24,7 @@ export async function runLocalFile(paths: Paths, file: string, args: string[], h
   const entry = paths.cacheEntry(digestHex(sha256Of(bytes)));
   if (!fs.existsSync(entry)) await transpileToCache(paths, bytes, entry);
   const name = path.basename(file).replace(/\.wasm$/, '').replace(/^kubectl-/, '');
-  return runEntry(entry, DEFAULT_GRANTS, { name, args, host }, `delete ${entry} and try again`);
+  return runEntry(entry, DEFAULT_GRANTS, { name, args, host }, { dataDir: paths.dataDir(`local-${name}`), tmpDir: paths.tmpDir }, `delete ${entry} and try again`);
 }
 
 async function transpileToCache(paths: Paths, bytes: Buffer, entry: string): Promise<void> {

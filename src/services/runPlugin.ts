@@ -6,7 +6,7 @@ import { META_FILE, type TranspiledMeta } from '../runtime/transpile.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex } from '../store/receipt.js';
 import { NotInstalledError } from '../errors.js';
-import { sandboxFor, type HostContext } from './sandbox.js';
+import { prepareSandbox, type HostContext } from './sandbox.js';
 
 /** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
 export interface Invocation {
@@ -32,17 +32,21 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise
     });
   }
   const entryDir = paths.storeEntry(digestHex(receipt.layerDigest));
-  return runEntry(entryDir, receipt.grants, inv, `reinstall it: krew-wasm pull --force ${receipt.source} --name ${receipt.name}`);
+  return runEntry(entryDir, receipt.grants, inv, { dataDir: paths.dataDir(inv.name), tmpDir: paths.tmpDir }, `reinstall it: krew-wasm pull --force ${receipt.source} --name ${receipt.name}`);
 }
 
 /** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
-export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, repairHint: string): Promise<number> {
+export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string): Promise<number> {
   const meta = readMetaOrThrow(entryDir, inv.name, repairHint);
-  const sandbox = sandboxFor(grants, linkNameFor(inv.name), inv.args, inv.host);
-  const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
-    ? await outboundHttpImports(grants, inv)
-    : undefined;
-  return runPlugin({ entryDir, pluginName: inv.name, grants: sandbox, hostImports, repairHint });
+  const prepared = prepareSandbox(grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
+  try {
+    const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
+      ? await outboundHttpImports(grants, inv)
+      : undefined;
+    return await runPlugin({ entryDir, pluginName: inv.name, grants: prepared.sandbox, hostImports, repairHint });
+  } finally {
+    prepared.cleanup();
+  }
 }
 
 /** Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. */

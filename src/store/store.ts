@@ -4,6 +4,7 @@ import { NotInstalledError, StoreConflictError } from '../errors.js';
 import { atomicSymlink, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
 import { withStoreLock } from './lock.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
+import type { Grants } from '../grants.js';
 import { digestHex, readReceipt, writeReceipt, type Receipt } from './receipt.js';
 
 /** A plugin ready to be committed: its transpiled entry staged under tmp/, and its receipt. */
@@ -120,6 +121,16 @@ export class PluginStore {
         fs.rmSync(this.paths.dataDir(name), { recursive: true, force: true });
       }
       this.collectGarbage();
+    });
+  }
+
+  /** Rewrites a plugin's grants (atomically, under the lock) and returns them. */
+  async updateGrants(name: string, change: (current: Grants) => Grants): Promise<Grants> {
+    return withStoreLock(this.paths.lockDir, () => {
+      const receipt = this.require(name);
+      const grants = change(receipt.grants);
+      writeReceipt(this.paths.receipt(name), { ...receipt, grants });
+      return grants;
     });
   }
 

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { Command, Option } from 'clipanion';
-import { describeGrants } from '../../grants.js';
+import { applyGrantChanges, DEFAULT_GRANTS, describeGrants } from '../../grants.js';
 import { linkNameFor } from '../../store/paths.js';
-import { BaseCommand } from '../baseCommand.js';
+import { GrantOptionsCommand } from '../grantOptions.js';
 import { shortDigest } from '../output.js';
 
-export class PullCommand extends BaseCommand {
+export class PullCommand extends GrantOptionsCommand {
   static override paths = [['pull'], ['install']];
 
   static override usage = Command.Usage({
@@ -24,6 +24,7 @@ export class PullCommand extends BaseCommand {
       ['Pull from a local registry over plain HTTP', '$0 pull --plain-http localhost:5000/plugins/foo'],
       ['Replace an installed plugin under another name', '$0 pull --force --name bar ghcr.io/org/plugins/foo:2.0'],
       ['Install from an OCI layout folder', '$0 pull oci-layout://./build/layout:1.0 --name hello'],
+      ['Install with least privilege: kubeconfig files only, no env but KUBECONFIG, 30 s', '$0 pull --fs kubeconfig --env KUBECONFIG --timeout 30 ghcr.io/org/plugins/foo:1.0'],
     ],
   });
 
@@ -42,13 +43,15 @@ export class PullCommand extends BaseCommand {
       reference: this.reference,
       name: this.name,
       force: this.force,
+      grants: (current) => applyGrantChanges(current ?? DEFAULT_GRANTS, this.grantChanges()),
       fetch: { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure },
       progress: (line) => this.status(line),
     });
     const { receipt } = result;
     if (env.KREW_WASM_TIMINGS === '1') this.status(`timings: ${JSON.stringify(result.timings)}`);
     this.status(`Installed plugin "${receipt.name}" (${shortDigest(receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
-    this.status(`Grants: ${describeGrants(receipt.grants)}`);
+    this.status('Granted (change with krew-wasm grant / revoke):');
+    for (const line of describeGrants(receipt.grants)) this.status(`  ${line}`);
     this.status(`Run it with: kubectl ${receipt.name}`);
     const binDir = store.paths.binDir;
     const onPath = (env.PATH ?? '').split(path.delimiter).some((p) => path.resolve(p || '.') === binDir);
