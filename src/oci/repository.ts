@@ -18,6 +18,8 @@ export interface FetchedManifest {
   digest: string;
 }
 
+const BLOB_ATTEMPTS = 3;
+
 /** One repository on a registry, speaking the distribution API (OCI distribution-spec, "Pull"). */
 export class Repository {
   private readonly client: AuthClient;
@@ -54,8 +56,24 @@ export class Repository {
     return { bytes, contentType: res.headers['content-type'], digest };
   }
 
-  /** Streams a blob into `file`, checking size and digest on the way; throws (and leaves a partial file) on mismatch. */
+  /**
+   * Streams a blob into `file`, checking size and digest on the way. A transfer cut short (reset,
+   * truncated, stalled) is started again, a bounded number of times with back-off; bytes that do
+   * not match the digest are not: the registry would send them again.
+   */
   async fetchBlob(desc: Descriptor, file: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetchBlobOnce(desc, file);
+      } catch (error) {
+        fs.rmSync(file, { force: true });
+        if (!(error instanceof RegistryError) || attempt >= BLOB_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private async fetchBlobOnce(desc: Descriptor, file: string): Promise<void> {
     const what = `blob ${desc.digest}`;
     const digest = parseDigest(desc.digest);
     if (!digest) throw new UnsupportedArtifactError(`${what}: unsupported digest algorithm`);
@@ -64,7 +82,8 @@ export class Repository {
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared !== desc.size) {
       res.destroy();
-      throw new DigestMismatchError(`${what}: registry sends ${declared} bytes but the manifest declares ${desc.size}`);
+      // A transport-level disagreement (a proxy's doing, often passing): retried like a cut transfer.
+      throw new RegistryError(`${what}: registry sends ${declared} bytes but the manifest declares ${desc.size}`);
     }
     await streamVerified(res, desc, file);
   }
@@ -98,7 +117,7 @@ export async function streamVerified(source: NodeJS.ReadableStream, desc: Descri
   } catch (error) {
     if (error instanceof DigestMismatchError || error instanceof RegistryError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED') {
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED' || code === 'EPIPE') {
       throw new RegistryError(`blob ${desc.digest}: connection closed before the whole blob arrived`, { cause: error });
     }
     throw error;

@@ -1,0 +1,102 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the proxy does to a matching request. */
+export type Fault =
+  | 'status-503' // answer 503 with a distribution error body
+  | 'reset' // close the connection before answering
+  | 'truncate' // send the headers and half the body, then close
+  | 'stall' // send the headers and a little of the body, then nothing
+  | 'drip' // send the body in small slow pieces (must still work)
+  | 'wrong-length' // claim more bytes than are sent, then close
+  | 'flip-byte' // alter one byte of the body, keep the registry's headers
+  | 'html'; // answer 200 with an HTML page, as a captive portal or a misrouted proxy does
+
+export interface FaultRule {
+  match: RegExp;
+  fault: Fault;
+  /** How many matching requests get the fault before the proxy passes them through (Infinity: all). */
+  times: number;
+}
+
+/** A loopback reverse proxy in front of a real registry that injects faults by rule. */
+export interface FaultProxy {
+  host: string;
+  rules: FaultRule[];
+  /** Requests seen per rule index, and in total. */
+  hits: number[];
+  requests: string[];
+  stop(): Promise<void>;
+}
+
+export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+  const state: FaultProxy = { host: '', rules: [], hits: [], requests: [], stop: async () => {} };
+  const sockets = new Set<import('node:net').Socket>();
+  const server = http.createServer((req, res) => {
+    state.requests.push(`${req.method} ${req.url}`);
+    const index = state.rules.findIndex((r, i) => r.match.test(req.url ?? '') && (state.hits[i] ?? 0) < r.times);
+    const fault = index >= 0 ? state.rules[index].fault : undefined;
+    if (index >= 0) state.hits[index] = (state.hits[index] ?? 0) + 1;
+    if (fault === 'reset') return req.socket.destroy();
+    if (fault === 'status-503') {
+      res.writeHead(503, { 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'service unavailable' }] }));
+    }
+    if (fault === 'html') {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      return res.end('<html><body><h1>Please log in to the guest Wi-Fi</h1></body></html>');
+    }
+    const up = http.request(new URL(req.url ?? '/', upstream), { method: req.method, headers: { ...req.headers, host: new URL(upstream).host } }, (upRes) => {
+      const chunks: Buffer[] = [];
+      upRes.on('data', (c) => chunks.push(c));
+      upRes.on('end', () => {
+        let body = Buffer.concat(chunks);
+        const headers = { ...upRes.headers };
+        if (fault === 'flip-byte' && body.length > 0) {
+          body = Buffer.from(body);
+          body[body.length - 1] ^= 0xff;
+        }
+        if (fault === 'wrong-length') headers['content-length'] = String(body.length + 1000);
+        res.writeHead(upRes.statusCode ?? 502, headers);
+        switch (fault) {
+          case 'truncate':
+            res.write(body.subarray(0, Math.floor(body.length / 2)));
+            return setTimeout(() => res.socket?.destroy(), 20);
+          case 'stall':
+            return res.write(body.subarray(0, Math.min(100, body.length)));
+          case 'wrong-length':
+            res.write(body);
+            return setTimeout(() => res.socket?.destroy(), 20);
+          case 'drip': {
+            let offset = 0;
+            const step = Math.max(1, Math.ceil(body.length / 20));
+            const timer = setInterval(() => {
+              res.write(body.subarray(offset, offset + step));
+              offset += step;
+              if (offset >= body.length) {
+                clearInterval(timer);
+                res.end();
+              }
+            }, 25);
+            return;
+          }
+          default:
+            return res.end(body);
+        }
+      });
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.stop = () => new Promise((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  });
+  return state;
+}
