@@ -1,0 +1,49 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidPluginError } from '../../src/errors.js';
+import { wasmKind } from '../../src/runtime/component.js';
+import { transpileInto } from '../../src/runtime/transpile.js';
+import { FIXTURES } from '../helpers/cli.js';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-transpile-'));
+
+async function wat(text: string): Promise<Uint8Array> {
+  const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  return parse(text);
+}
+
+test('a core module importing more than wasi_snapshot_preview1 is refused, naming the imports', async (t) => {
+  const bytes = await wat('(module (import "env" "foo" (func)) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "_start")))');
+  const error = await t.throwsAsync(transpileInto(bytes, tmp()), { instanceOf: InvalidPluginError });
+  t.is(error?.message, 'the core module imports more than wasi_snapshot_preview1: env.foo');
+});
+
+test('a core module that is not a command (no _start) is refused', async (t) => {
+  const bytes = await wat('(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))');
+  await t.throwsAsync(transpileInto(bytes, tmp()), { instanceOf: InvalidPluginError, message: 'the core module is not a WASI command (no _start export)' });
+});
+
+test('a component without wasi:cli/run is refused', async (t) => {
+  const bytes = await wat('(component)');
+  await t.throwsAsync(transpileInto(bytes, tmp()), { instanceOf: InvalidPluginError, message: /^the component does not export wasi:cli\/run \(exports: none\)$/ });
+});
+
+test('bad magic and unknown layers are refused before anything else', (t) => {
+  t.throws(() => wasmKind(Buffer.from('#!/bin/sh\n')), { instanceOf: InvalidPluginError, message: 'not a WebAssembly binary (bad magic number)' });
+  t.throws(() => wasmKind(Buffer.from([0, 0x61, 0x73, 0x6d, 9, 0, 7, 0])), { instanceOf: InvalidPluginError });
+  t.is(wasmKind(fs.readFileSync(path.join(FIXTURES, 'hello.wasm'))), 'component');
+  t.is(wasmKind(fs.readFileSync(path.join(FIXTURES, 'fsprobe.core.wasm'))), 'core-module');
+});
+
+test('a preview1 command module is wrapped with the adapter and transpiled once, with its metadata', async (t) => {
+  const dir = tmp();
+  const meta = await transpileInto(fs.readFileSync(path.join(FIXTURES, 'fsprobe.core.wasm')), dir);
+  t.is(meta.sourceKind, 'core-module');
+  t.true(meta.imports.includes('wasi:filesystem/types'));
+  t.true(meta.exports.includes('wasi:cli/run@0.2.12'));
+  t.true(fs.existsSync(path.join(dir, 'plugin.js')));
+  t.true(fs.existsSync(path.join(dir, 'component.wasm')));
+  for (const core of meta.coreModules) t.true(fs.existsSync(path.join(dir, core)));
+});
