@@ -233,6 +233,13 @@ test.serial('response bodies over the bound are a request-error', async (t) => {
   t.is(lines[0], 'get /api/v1/pods -> err request-error');
 });
 
+test.serial('request bodies over 64 MiB are a request-error and never sent', async (t) => {
+  const before = api.requests.length;
+  const { lines } = await probe(['big', '/api/v1/echo', '65']);
+  t.is(lines[0], 'big /api/v1/echo -> err request-error');
+  t.is(api.requests.length, before);
+});
+
 test.serial('without any kubeconfig, requests are refused with one note on stderr', async (t) => {
   const { lines, stderr } = await probe(['get', '/version', 'get', '/api'], { KUBECONFIG: path.join(sb.home, 'nothing-here') });
   t.deepEqual(lines, ['get /version -> err destination-not-allowed', 'get /api -> err destination-not-allowed']);

@@ -90,6 +90,31 @@ test('refused: a symlink planted inside HOME pointing out cannot be followed aft
   t.false(fs.existsSync(path.join(outside, 'evil')));
 });
 
+test('refused: a symlink loop inside HOME ends in an error, not a hang', async (t) => {
+  fs.symlinkSync('loop-b', path.join(sb.home, 'loop-a'));
+  fs.symlinkSync('loop-a', path.join(sb.home, 'loop-b'));
+  const [line] = await probe(['read', path.join(sb.home, 'loop-a')]);
+  t.true(refused(line), line);
+});
+
+test('refused: very long paths, inside and outside HOME', async (t) => {
+  const long = `${sb.home}/${'a/'.repeat(2500)}x`;
+  const escaping = `${sb.home}/${'../'.repeat(1000)}etc/passwd`;
+  const lines = await probe(['read', long, 'read', escaping]);
+  t.true(refused(lines[0]));
+  t.true(refused(lines[1]));
+  t.false(lines[1].includes('root:'));
+});
+
+test('odd bytes in names: fine inside HOME, still refused outside', async (t) => {
+  const odd = path.join(sb.home, 'odd\u0001 name\twith tab');
+  const lines = await probe(['write', odd, 'ok', 'write', path.join(outside, 'odd\u0001'), 'x']);
+  t.is(lines[0], `write ${odd}: OK`);
+  t.is(fs.readFileSync(odd, 'utf8'), 'ok');
+  t.true(lines.some((l) => /: ERR /.test(l)));
+  t.false(fs.readdirSync(outside).some((n) => n.startsWith('odd')));
+});
+
 test('listing / shows nothing of the host root', async (t) => {
   const [line] = await probe(['ls', '/']);
   const hostOnly = fs.readdirSync('/').filter((e) => !fs.existsSync(path.join(sb.home, e)));

@@ -58,6 +58,18 @@ test('every line reaches a pipe whose reader is slower than the plugin', async (
   t.is(lines[20000], 'line-19999');
 });
 
+test('endless output to a closed pipe ends quietly, like yes | head', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  t.is((await krewWasm(side, ['pull', `file://${path.join(FIXTURES, 'spew.wasm')}`])).exitCode, 0);
+  const link = path.join(side.root, 'bin/kubectl-spew');
+  const r = await runProcess('sh', ['-c', `"${link}" 0 | head -c 1000 | wc -c; echo "status=\${PIPESTATUS:-}"`], { env: side.env, timeoutMs: 20_000 });
+  t.is(r.stdout.split('\n')[0].trim(), '1000');
+  t.is(r.stderr, '');
+  const direct = await runProcess('bash', ['-c', `"${link}" 0 | head -c 10 > /dev/null; echo "\${PIPESTATUS[0]}"`], { env: side.env, timeoutMs: 20_000 });
+  t.is(direct.stdout.trim(), '141');
+});
+
 test('Ctrl-C (SIGINT) ends a plugin that spins forever', async (t) => {
   const link = path.join(sb.root, 'bin/kubectl-exitcode');
   const child = spawn(link, ['spin'], { env: sb.env, stdio: 'ignore' });
