@@ -85,10 +85,19 @@ export function verboseRequested(env: NodeJS.ProcessEnv = process.env): boolean 
   return env.KREW_WASM_VERBOSE === '1' || env.KREW_WASM_VERBOSE === 'true';
 }
 
+/**
+ * Whether a value is one of our errors. By shape, not instanceof: wrapper mode loads the
+ * outbound-http host and the kubeconfig loader as separate bundles with their own copies of these classes.
+ */
+export function isKrewWasmError(error: unknown): error is KrewWasmError {
+  return error instanceof Error && typeof (error as KrewWasmError).code === 'string' && (error as KrewWasmError).code.startsWith('E_')
+    && typeof (error as KrewWasmError).exitCode === 'number';
+}
+
 /** Turns any thrown value into the single line a user sees (no stack unless verbose). */
 export function formatError(error: unknown, verbose = verboseRequested()): string {
   if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${error.stack}`;
-  if (error instanceof KrewWasmError) {
+  if (isKrewWasmError(error)) {
     const hint = error.hint ? ` (${error.hint})` : '';
     return `krew-wasm: error: ${oneLine(error.message)}${hint}`;
   }
@@ -98,7 +107,7 @@ export function formatError(error: unknown, verbose = verboseRequested()): strin
 
 /** Exit code for a thrown value. */
 export function exitCodeOf(error: unknown): number {
-  return error instanceof KrewWasmError ? error.exitCode : 1;
+  return isKrewWasmError(error) ? error.exitCode : 1;
 }
 
 function oneLine(text: string): string {

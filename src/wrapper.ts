@@ -1,8 +1,21 @@
+import path from 'node:path';
 import { exitCodeOf, formatError } from './errors.js';
+import { exitWhenDrained } from './exit.js';
 import { runInstalledPlugin } from './services/runPlugin.js';
 import { Paths, pluginNameFromLink } from './store/paths.js';
+import { trace } from './trace.js';
 
-/** Wrapper mode: run the installed plugin behind `kubectl-<name>` with the user's arguments verbatim. */
+/**
+ * Wrapper mode: krew-wasm was started through a `kubectl-<name>` link (basename of argv[1]); run
+ * the installed plugin with the user's arguments verbatim. Built into one self-contained file
+ * (scripts/bundle.mjs) because every module Node loads is start-up time of every plugin run.
+ */
+export async function main(): Promise<void> {
+  trace('wrapper loaded');
+  await exitWhenDrained(await wrapperMain(path.basename(process.argv[1]), process.argv.slice(2)));
+}
+
+/** Runs the plugin behind the link; resolves with the process exit code. */
 export async function wrapperMain(invokedAs: string, args: string[]): Promise<number> {
   const name = pluginNameFromLink(invokedAs) as string;
   try {

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError } from '../errors.js';
 import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
 import { ExitSignal, wasiImports, type SandboxGrants } from './wasi.js';
+import { trace } from '../trace.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -54,7 +55,9 @@ export async function runPlugin(req: RunRequest): Promise<number> {
       hint: `krew-wasm grant ${req.pluginName} --max-memory <MiB>`,
     });
   const mod = await loadEntry(req);
+  trace('plugin.js loaded');
   const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
+  trace('imports ready');
   const getCoreModule = async (name: string) => {
     if (!meta.coreModules.includes(name)) throw damaged(req, `unexpected core module ${name}`);
     // Sync read: the event loop has nothing else to do, and awaiting a 15 MB read costs idle time.
@@ -68,10 +71,12 @@ export async function runPlugin(req: RunRequest): Promise<number> {
     if (memoryCap !== undefined && (overMemory() || /memory/i.test(String((error as Error)?.message)))) throw memoryError(error);
     throw new PluginRuntimeError(`plugin ${req.pluginName} failed to start: ${describe(error)}`, { cause: error });
   }
+  trace('instantiated');
   const run = findRun(instance);
   if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
   try {
     callWithTimeout(run, req.grants.timeoutMs);
+    trace('run returned');
     return 0;
   } catch (error) {
     if (error instanceof ExitSignal) return error.code;

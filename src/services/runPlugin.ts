@@ -38,7 +38,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise
 /** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string): Promise<number> {
   const meta = readMetaOrThrow(entryDir, inv.name, repairHint);
-  const prepared = prepareSandbox(grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
+  const prepared = await prepareSandbox(grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
   try {
     const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
       ? await outboundHttpImports(grants, inv)

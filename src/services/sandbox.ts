@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeconfigError, StoreConflictError } from '../errors.js';
+import { isKrewWasmError, StoreConflictError } from '../errors.js';
 import type { Grants } from '../grants.js';
-import { loadKubeconfig, overridesFromArgs, referencedFiles } from '../kube/kubeconfig.js';
 import type { SandboxGrants } from '../runtime/wasi.js';
 import { makeTempDir } from '../store/fsutil.js';
 
@@ -26,7 +25,7 @@ export interface PreparedSandbox {
  * initial-cwd); `kubeconfig` exposes read-only copies of exactly the kubeconfig files and the files
  * they reference, at their own paths; extra folders and the data folder are preopened as granted.
  */
-export function prepareSandbox(grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): PreparedSandbox {
+export async function prepareSandbox(grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): Promise<PreparedSandbox> {
   const { dataDir } = dirs;
   const env = selectEnv(grants, host.env);
   const preopens: Record<string, string> = {};
@@ -41,7 +40,7 @@ export function prepareSandbox(grants: Grants, argv0: string, args: string[], ho
       preopens['.'] = host.cwd;
     }
   } else if (grants.filesystem === 'kubeconfig') {
-    const mirror = mirrorKubeconfigFiles(host.env, args, dirs.tmpDir);
+    const mirror = await mirrorKubeconfigFiles(host.env, args, dirs.tmpDir);
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) {
@@ -79,14 +78,16 @@ export function prepareSandbox(grants: Grants, argv0: string, args: string[], ho
  * private folder that mirrors their directories; each mirrored directory is preopened read-only
  * at the original path, so the plugin sees those files where kubectl would and nothing beside them.
  */
-function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string): { preopens: Record<string, string>; cleanup(): void } | undefined {
+async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string): Promise<{ preopens: Record<string, string>; cleanup(): void } | undefined> {
+  // Loaded only for this grant: the YAML parser is not on the start-up path of other plugins.
+  const { loadKubeconfig, overridesFromArgs, referencedFiles } = await import('../kube/kubeconfig.js');
   let files: string[];
   try {
     const merged = loadKubeconfig(env, overridesFromArgs(args));
     if (!merged) return undefined;
     files = referencedFiles(merged);
   } catch (error) {
-    if (error instanceof KubeconfigError) return undefined; // the plugin sees no kubeconfig, as without one
+    if (isKrewWasmError(error)) return undefined; // a broken kubeconfig: the plugin sees none, as without one
     throw error;
   }
   // Under the store's tmp/, named by pid: if this process is killed, the next command removes it.

@@ -1,7 +1,7 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type * as OutboundHttpApi from '../../../generated/interfaces/krew-wasm-outbound-http-outbound-http.js';
 import type { HttpError, Request, RequestConfig, Response } from '../../../generated/interfaces/krew-wasm-outbound-http-types.js';
-import { KrewWasmError, verboseRequested } from '../../errors.js';
+import { isKrewWasmError, verboseRequested } from '../../errors.js';
 import { clusterTls, userCredentials, type ConnectionSettings } from '../../kube/credentials.js';
 import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from '../../kube/kubeconfig.js';
 import { checkDestination, resolveAgainstServer } from '../policy.js';
@@ -129,7 +129,7 @@ export class OutboundHttpHost {
     try {
       return fn();
     } catch (error) {
-      if (error instanceof KrewWasmError) this.noteOnce(error.message);
+      if (isKrewWasmError(error)) this.noteOnce(error.message);
       throw new HttpFailure('runtime-error');
     }
   }

@@ -1,0 +1,6 @@
+/** Start-up tracing for performance work: KREW_WASM_TRACE=1 prints phase times (ms since process start) to stderr. */
+const enabled = process.env.KREW_WASM_TRACE === '1';
+
+export function trace(phase: string): void {
+  if (enabled) process.stderr.write(`krew-wasm trace: ${performance.now().toFixed(1)} ms ${phase}\n`);
+}
