@@ -143,12 +143,14 @@ export class PluginStore {
   needsRepair(): boolean {
     if (lstatOrUndefined(this.paths.lockDir)) return true; // possibly left by a killed process
     if (listDir(this.paths.tmpDir).some((d) => !stagingOwnerAlive(d))) return true;
-    const names = new Set(this.list().plugins.map((r) => r.name));
-    for (const link of listDir(this.paths.binDir)) {
+    // Names only (readdir), no receipt parsing and no readlink per plugin: list runs this every time.
+    const receiptNames = new Set(listDir(this.paths.receiptsDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
+    const links = new Set(listDir(this.paths.binDir));
+    for (const link of links) {
       const name = pluginNameFromLink(link);
-      if (name && this.isOurLink(path.join(this.paths.binDir, link)) && !names.has(name)) return true;
+      if (name && !receiptNames.has(name) && this.isOurLink(path.join(this.paths.binDir, link))) return true;
     }
-    return [...names].some((n) => !lstatOrUndefined(this.paths.binLink(n)));
+    return [...receiptNames].some((n) => !links.has(linkNameFor(n)));
   }
 
   private repairLocked(): void {

@@ -119,6 +119,11 @@ for (const [context, user] of credentialKinds) {
   });
 }
 
+test.serial('insecure-skip-tls-verify in the cluster entry skips verification (and only then)', async (t) => {
+  const { lines } = await probe(['get', '/api/v1/echo', '--context', 'insecure']);
+  t.is(userOf(lines[0]), 'alice');
+});
+
 test.serial('exec credentials: KUBERNETES_EXEC_INFO is set, and one run execs the plugin once', async (t) => {
   const runs = path.join(sb.home, '.kube/exec-runs');
   fs.rmSync(runs, { force: true });
@@ -210,6 +215,7 @@ test.serial('every bypass is refused with destination-not-allowed and reaches no
   const before = api.requests.length;
   const { lines } = await probe(args);
   t.is(lines.length, cases.length);
+  t.log(`\n${cases.map(([title], i) => `${title.padEnd(36)} ${lines[i].replace(/^get /, '')}`).join('\n')}`);
   cases.forEach(([title, uri], i) => {
     t.is(lines[i], `get ${uri} -> err destination-not-allowed`, title);
   });

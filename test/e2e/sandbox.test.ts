@@ -73,6 +73,7 @@ for (const [title, ops] of escapes) {
   test(`refused: ${title}`, async (t) => {
     const args = ops.map((a) => a.replace('__HOME__', sb.home).replace('__OUTSIDE__', outside));
     const lines = await probe(args);
+    t.log(`attempt: ${args.join(' ')}  ->  ${lines[0].replace(/^\S+ \S+: /, '')}`);
     t.is(lines.length, 1);
     t.true(refused(lines[0]), lines[0]);
     t.false(lines[0].includes('TOP SECRET'));
