@@ -75,3 +75,43 @@ test('errors: a missing --kubeconfig, bad YAML, an unknown context are Kubeconfi
   fs.writeFileSync(path.join(d, 'ok'), cfg({ current: 'ghost', clusters: [['c', 'https://c']] }));
   t.throws(() => selectCluster(loadKubeconfig({ KUBECONFIG: path.join(d, 'ok') })!), { instanceOf: KubeconfigError, message: /context "ghost" does not exist/ });
 });
+
+test('property: merging any set of kubeconfig files follows first-wins per name, as client-go', async (t) => {
+  const fc = (await import('fast-check')).default;
+  const name = fc.constantFrom('a', 'b', 'c', 'd');
+  const fileArb = fc.record({
+    current: fc.option(name, { nil: undefined }),
+    clusters: fc.uniqueArray(name, { maxLength: 4 }),
+    users: fc.uniqueArray(name, { maxLength: 4 }),
+  });
+  fc.assert(
+    fc.property(fc.array(fileArb, { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), (files, missing) => {
+      const d = dir();
+      try {
+        const paths = files.map((f, i) => {
+          const p = path.join(d, `f${i}`);
+          if (missing[i] && i > 0) return p; // listed in KUBECONFIG but absent: skipped
+          fs.writeFileSync(p, cfg({
+            current: f.current,
+            clusters: f.clusters.map((n) => [n, `https://f${i}-${n}`] as [string, string]),
+            users: f.users.map((n) => [n, { token: `f${i}-${n}` }] as [string, Record<string, unknown>]),
+          }));
+          return p;
+        });
+        const merged = loadKubeconfig({ KUBECONFIG: paths.join(':'), HOME: d })!;
+        const present = files.map((f, i) => ({ f, i })).filter(({ i }) => !(missing[i] && i > 0));
+        for (const n of ['a', 'b', 'c', 'd'] as const) {
+          const firstCluster = present.find(({ f }) => f.clusters.includes(n));
+          if (merged.clusters.get(n)?.server !== (firstCluster ? `https://f${firstCluster.i}-${n}` : undefined)) return false;
+          const firstUser = present.find(({ f }) => f.users.includes(n));
+          if (merged.users.get(n)?.token !== (firstUser ? `f${firstUser.i}-${n}` : undefined)) return false;
+        }
+        return merged.currentContext === present.map(({ f }) => f.current).find((c) => c);
+      } finally {
+        fs.rmSync(d, { recursive: true, force: true });
+      }
+    }),
+    { numRuns: 150 },
+  );
+  t.pass();
+});
