@@ -41,7 +41,10 @@ export class OutboundHttpHost {
   private readonly notes = new Set<string>();
   private readonly client = new SyncHttpClient(new URL('./httpWorker.js', import.meta.url));
 
-  constructor(private readonly options: OutboundHttpOptions) {}
+  constructor(private readonly options: OutboundHttpOptions) {
+    // A plugin that imports outbound-http almost always makes a request: boot the worker early.
+    if (options.network !== 'none') this.client.prestart();
+  }
 
   request(req: Request, configId: string | undefined): Response {
     if (this.options.network === 'none') this.refuse('network access is not granted to this plugin (krew-wasm grants)');

@@ -6,8 +6,19 @@ const WORKER_START_TIMEOUT_MS = 10_000;
 /** Blocks the calling (main) thread until a worker has performed one HTTP request. */
 export class SyncHttpClient {
   private worker?: Worker;
+  private booting?: { worker: Worker; ready: Int32Array };
 
   constructor(private readonly workerUrl: URL) {}
+
+  /** Starts the worker now, so that it boots while the main thread compiles and instantiates the plugin. */
+  prestart(): void {
+    if (this.worker || this.booting) return;
+    const ready = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(this.workerUrl, { workerData: { ready } });
+    worker.on('error', () => {});
+    worker.unref();
+    this.booting = { worker, ready };
+  }
 
   send(req: Omit<WorkerRequest, 'signal'>): WorkerResponse {
     const worker = this.start();
@@ -29,10 +40,9 @@ export class SyncHttpClient {
    */
   private start(): Worker | undefined {
     if (this.worker) return this.worker;
-    const ready = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(this.workerUrl, { workerData: { ready } });
-    worker.on('error', () => {});
-    worker.unref();
+    this.prestart();
+    const { worker, ready } = this.booting!;
+    this.booting = undefined;
     if (Atomics.wait(ready, 0, 0, WORKER_START_TIMEOUT_MS) === 'timed-out') {
       void worker.terminate();
       return undefined;
