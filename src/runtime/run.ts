@@ -21,6 +21,8 @@ export interface RunRequest {
   hostImports?: ImportObject;
   /** Hint for a damaged entry, e.g. the pull command that repairs it. */
   repairHint?: string;
+  /** The entry's metadata, when the caller has read it already (readEntryMeta). */
+  meta?: TranspiledMeta;
 }
 
 interface TranspiledModule {
@@ -35,7 +37,7 @@ const WASM_PAGE = 64 * 1024;
 
 /** Instantiates the plugin with its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
-  const meta = readMeta(req);
+  const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
   tuneV8ForModuleSize(req.entryDir, meta);
   const memoryCap = req.grants.maxMemoryMiB ? req.grants.maxMemoryMiB * 1024 * 1024 : undefined;
   // V8 then refuses memory.grow past the cap, so the guest sees an allocation failure.
@@ -137,13 +139,15 @@ function callWithTimeout(run: () => void, timeoutMs: number | undefined): void {
   }
 }
 
-function readMeta(req: RunRequest): TranspiledMeta {
+/** Reads a store entry's metadata, or says how to repair a damaged entry. */
+export function readEntryMeta(entryDir: string, pluginName: string, repairHint?: string): TranspiledMeta {
   try {
-    const meta = JSON.parse(fs.readFileSync(path.join(req.entryDir, META_FILE), 'utf8')) as TranspiledMeta;
-    if (meta.format !== 1 || !Array.isArray(meta.coreModules)) throw new Error('unknown format');
+    const meta = JSON.parse(fs.readFileSync(path.join(entryDir, META_FILE), 'utf8')) as TranspiledMeta;
+    if (meta.format !== 1 || !Array.isArray(meta.coreModules) || !Array.isArray(meta.imports)) throw new Error('unknown format');
     return meta;
   } catch (error) {
-    throw damaged(req, `cannot read ${META_FILE}: ${(error as Error).message}`);
+    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `its store entry ${entryDir} is missing` : `cannot read ${META_FILE}: ${(error as Error).message}`;
+    throw new NotInstalledError(`plugin ${pluginName} is damaged: ${why}`, { hint: repairHint });
   }
 }
 

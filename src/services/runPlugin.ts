@@ -1,8 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { DEFAULT_GRANTS, type Grants } from '../grants.js';
-import { runPlugin } from '../runtime/run.js';
-import { META_FILE, type TranspiledMeta } from '../runtime/transpile.js';
+import type { Grants } from '../grants.js';
+import { readEntryMeta, runPlugin } from '../runtime/run.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex } from '../store/receipt.js';
 import { NotInstalledError } from '../errors.js';
@@ -37,13 +34,13 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise
 
 /** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string): Promise<number> {
-  const meta = readMetaOrThrow(entryDir, inv.name, repairHint);
+  const meta = readEntryMeta(entryDir, inv.name, repairHint);
   const prepared = await prepareSandbox(grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
   try {
     const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
       ? await outboundHttpImports(grants, inv)
       : undefined;
-    return await runPlugin({ entryDir, pluginName: inv.name, grants: prepared.sandbox, hostImports, repairHint });
+    return await runPlugin({ entryDir, pluginName: inv.name, grants: prepared.sandbox, hostImports, repairHint, meta });
   } finally {
     prepared.cleanup();
   }
@@ -55,12 +52,4 @@ async function outboundHttpImports(grants: Grants, inv: Invocation): Promise<Rec
   return createOutboundHttpImports({ network: grants.network, args: inv.args, env: inv.host.env, pluginName: inv.name });
 }
 
-function readMetaOrThrow(entryDir: string, name: string, repairHint: string): TranspiledMeta {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(entryDir, META_FILE), 'utf8')) as TranspiledMeta;
-  } catch {
-    throw new NotInstalledError(`plugin ${name} is damaged: its store entry ${entryDir} is missing or unreadable`, { hint: repairHint });
-  }
-}
 
-export { DEFAULT_GRANTS };
