@@ -30,8 +30,27 @@ try {
   for (const file of sources('.wat')) {
     const target = path.join(out, file.replace(/\.wat$/, '.wasm'));
     if (upToDate(target, path.join(src, file), fixturesWit)) continue;
-    await watToComponent(path.join(src, file), target, { witPath: wit, world: 'cli' });
+    // `;; krew-wasm-world: NAME` picks another world of fixtures.wit (default: cli).
+    const world = /^;; krew-wasm-world: (\S+)/.exec(fs.readFileSync(path.join(src, file), 'utf8'))?.[1] ?? 'cli';
+    await watToComponent(path.join(src, file), target, { witPath: wit, world });
     built.push(target);
+  }
+  // The host must accept components built against any WASI 0.2.x: the echo plugin again, against 0.2.0.
+  const echo020 = path.join(out, 'echo-wasi-0.2.0.wasm');
+  if (!upToDate(echo020, path.join(src, 'echo.wat'), fixturesWit)) {
+    const old = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-wasi020-'));
+    try {
+      fs.cpSync(wit, path.join(old, 'wit'), { recursive: true });
+      for (const f of fs.readdirSync(path.join(old, 'wit'), { recursive: true })) {
+        const file = path.join(old, 'wit', String(f));
+        if (file.endsWith('.wit')) fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replaceAll('@0.2.12', '@0.2.0').replaceAll('@0.2.10', '@0.2.0'));
+      }
+      fs.writeFileSync(path.join(old, 'echo.wat'), fs.readFileSync(path.join(src, 'echo.wat'), 'utf8').replaceAll('@0.2.12', '@0.2.0'));
+      await watToComponent(path.join(old, 'echo.wat'), echo020, { witPath: path.join(old, 'wit'), world: 'cli' });
+      built.push(echo020);
+    } finally {
+      fs.rmSync(old, { recursive: true, force: true });
+    }
   }
   for (const file of sources('.c')) {
     const target = path.join(out, file.replace(/\.c$/, '.core.wasm'));

@@ -61,7 +61,7 @@ async function shimImports(grants: SandboxGrants): Promise<ImportObject> {
       throw { tag: 'HTTP-request-denied' };
     },
   };
-  if (grants.readOnlyPreopens?.length) enforceReadOnly(imports, grants.readOnlyPreopens);
+  hardenFilesystem(imports, grants.readOnlyPreopens ?? []);
   const { OutputStream } = imports['wasi:io/streams'] as { OutputStream: { prototype: object } };
   const cli = (name: string) => imports[name] as Record<string, () => { subscribe(): unknown }>;
   const stdout = syncStream(OutputStream.prototype, 1, cli('wasi:cli/stdout').getStdout());
@@ -88,40 +88,52 @@ type Descriptor = Record<string, (...args: unknown[]) => unknown>;
 const readOnlyDescriptors = new WeakSet<object>();
 let descriptorPatched = false;
 
-/** Descriptor methods that change the filesystem, by the position of their descriptor arguments. */
-const MUTATING = ['write', 'writeViaStream', 'appendViaStream', 'setSize', 'setTimes', 'setTimesAt', 'createDirectoryAt',
-  'linkAt', 'removeDirectoryAt', 'renameAt', 'symlinkAt', 'unlinkFileAt'];
+/** Descriptor methods that change the filesystem. */
+const MUTATING = new Set(['write', 'writeViaStream', 'appendViaStream', 'setSize', 'setTimes', 'setTimesAt', 'createDirectoryAt',
+  'linkAt', 'removeDirectoryAt', 'renameAt', 'symlinkAt', 'unlinkFileAt']);
+
+/** A WASI error the guest can receive: an error-code string (or a variant object). Anything else is a host failure. */
+const isWasiError = (e: unknown) => typeof e === 'string' || (typeof e === 'object' && e !== null && 'tag' in e);
 
 /**
- * The shim has no read-only preopens: mark the read-only ones and every descriptor opened from
- * them, and refuse (`read-only`) any call that would change something through one of them, or a
- * link or rename whose target directory is one of them.
+ * Hardens the shim's filesystem at the guest boundary, once per process:
+ * - a path with a NUL byte is `invalid` (Node would throw a TypeError and end the run);
+ * - any other host exception becomes `io` instead of escaping as a crash;
+ * - read-only preopens (the shim has none) and every descriptor opened from them refuse changes
+ *   with `read-only`, as do links and renames whose target directory is one of them.
  */
-function enforceReadOnly(imports: ImportObject, guestPaths: string[]): void {
+function hardenFilesystem(imports: ImportObject, readOnlyGuestPaths: string[]): void {
   const types = imports['wasi:filesystem/types'] as { Descriptor: { prototype: Descriptor } };
   const preopens = imports['wasi:filesystem/preopens'] as { getDirectories(): [object, string][] };
   for (const [descriptor, guestPath] of preopens.getDirectories()) {
-    if (guestPaths.includes(guestPath)) readOnlyDescriptors.add(descriptor);
+    if (readOnlyGuestPaths.includes(guestPath)) readOnlyDescriptors.add(descriptor);
   }
   if (descriptorPatched) return;
   descriptorPatched = true;
   const proto = types.Descriptor.prototype;
-  for (const method of MUTATING) {
+  for (const method of Object.getOwnPropertyNames(proto)) {
     const original = proto[method];
-    if (typeof original !== 'function') continue;
+    if (method === 'constructor' || typeof original !== 'function') continue;
     proto[method] = function (this: object, ...args: unknown[]) {
-      if (readOnlyDescriptors.has(this)) throw 'read-only';
-      if ((method === 'linkAt' || method === 'renameAt') && args.some((a) => typeof a === 'object' && a !== null && readOnlyDescriptors.has(a))) throw 'read-only';
-      return original.apply(this, args);
+      if (args.some((a) => typeof a === 'string' && a.includes('\0'))) throw 'invalid';
+      const readOnly = readOnlyDescriptors.has(this);
+      if (readOnly && MUTATING.has(method)) throw 'read-only';
+      if ((method === 'linkAt' || method === 'renameAt') && args.some((a) => typeof a === 'object' && a !== null && readOnlyDescriptors.has(a))) {
+        throw 'read-only';
+      }
+      if (readOnly && method === 'openAt') {
+        const [, , openFlags, flags] = args as [unknown, unknown, Record<string, boolean> | undefined, Record<string, boolean> | undefined];
+        if (openFlags?.create || openFlags?.truncate || flags?.write || flags?.mutateDirectory) throw 'read-only';
+      }
+      let result: unknown;
+      try {
+        result = original.apply(this, args);
+      } catch (error) {
+        if (isWasiError(error)) throw error;
+        throw 'io';
+      }
+      if (readOnly && method === 'openAt') readOnlyDescriptors.add(result as object);
+      return result;
     };
   }
-  const openAt = proto.openAt;
-  proto.openAt = function (this: object, ...args: unknown[]) {
-    const [, , openFlags, flags] = args as [unknown, unknown, Record<string, boolean> | undefined, Record<string, boolean> | undefined];
-    const readOnly = readOnlyDescriptors.has(this);
-    if (readOnly && (openFlags?.create || openFlags?.truncate || flags?.write || flags?.mutateDirectory)) throw 'read-only';
-    const opened = openAt.apply(this, args) as object;
-    if (readOnly) readOnlyDescriptors.add(opened);
-    return opened;
-  };
 }

@@ -116,6 +116,14 @@ test('odd bytes in names: fine inside HOME, still refused outside', async (t) =>
   t.false(fs.readdirSync(outside).some((n) => n.startsWith('odd')));
 });
 
+test('a hostile component calling open-at with NUL bytes in paths gets `invalid`, and the host survives', async (t) => {
+  const r = await krewWasm(sb, ['run', path.join(FIXTURES, 'nulpath.wasm')]);
+  t.is(r.exitCode, 0, r.stderr);
+  // error-code 12 is `invalid` in wasi:filesystem/types
+  t.is(r.stdout, 'err 12\nerr 12\nerr 12\n');
+  t.is(r.stderr, '');
+});
+
 test('listing / shows nothing of the host root', async (t) => {
   const [line] = await probe(['ls', '/']);
   const hostOnly = fs.readdirSync('/').filter((e) => !fs.existsSync(path.join(sb.home, e)));

@@ -88,6 +88,18 @@ test('a JS plugin (jco componentize) gets its args and env and maps exit(err) to
   t.is(ok.exitCode, 0);
 });
 
+test('a component built against WASI 0.2.0 runs like one built against 0.2.12', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const pulled = await krewWasm(side, ['pull', `file://${path.join(FIXTURES, 'echo-wasi-0.2.0.wasm')}`, '--name', 'old-echo']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const info = await krewWasm(side, ['info', 'old-echo', '--wit']);
+  t.regex(info.stdout, /import wasi:cli\/environment@0\.2\.0;/);
+  const r = await runLink(side, 'old-echo', ['x y']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.true(r.stdout.startsWith('kubectl-old_echo\nx y\n--\n'));
+});
+
 test('plugins that make no requests run without any kubeconfig', async (t) => {
   t.false(fs.existsSync(path.join(sb.home, '.kube')));
   const r = await runLink(sb, 'exitcode', [], { env: { KUBECONFIG: path.join(sb.home, 'missing/config') } });
