@@ -78,7 +78,8 @@ function fromAuthEntry(entry: NonNullable<DockerConfig['auths']>[string], regist
 function fromHelper(helper: string, registry: string, env: NodeJS.ProcessEnv, optional = false): Credential | undefined {
   const program = `docker-credential-${helper}`;
   const result = spawnSync(program, ['get'], { input: registry, env, encoding: 'utf8', timeout: 30_000 });
-  if (result.error) {
+  // A helper that exits without reading its stdin leaves EPIPE behind: its exit status still speaks.
+  if (result.error && !((result.error as NodeJS.ErrnoException).code === 'EPIPE' && result.status !== null)) {
     if (optional && (result.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new AuthError(`credential helper ${program} failed: ${result.error.message}`);
   }
