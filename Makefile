@@ -47,7 +47,7 @@ example: examples/build/.built
 test: system-deps build fixtures example
 	$(NODE_BIN)/ava
 
-demo: system-deps build example
+demo: build example
 	node scripts/demo.mjs
 
 bench: system-deps build fixtures example
