@@ -5,5 +5,12 @@
 import { basename } from 'node:path';
 
 const wrapperMode = /^kubectl-./.test(basename(process.argv[1] ?? ''));
-const { main } = await import(wrapperMode ? '../dist/wrapper/wrapper.js' : '../dist/bundle/main.js');
-await main();
+let entry;
+try {
+  entry = await import(wrapperMode ? '../dist/wrapper/wrapper.js' : '../dist/bundle/main.js');
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes('/dist/')) throw error;
+  process.stderr.write('krew-wasm: error: krew-wasm is not built (run make build in its source folder)\n');
+  process.exit(1);
+}
+await entry.main();
