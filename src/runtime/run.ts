@@ -56,14 +56,17 @@ export async function runPlugin(req: RunRequest): Promise<number> {
       cause,
       hint: `krew-wasm grant ${req.pluginName} --max-memory <MiB>`,
     });
+  // Compilation starts first: V8 compiles on background threads while this thread loads the glue
+  // and the WASI host, instead of idling on the compile afterwards (~40 ms for a 15 MB component).
+  const compiling = startCompiling(req, meta);
   const mod = await loadEntry(req);
   trace('plugin.js loaded');
   const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
   trace('imports ready');
   const getCoreModule = async (name: string) => {
-    if (!meta.coreModules.includes(name)) throw damaged(req, `unexpected core module ${name}`);
-    // Sync read: the event loop has nothing else to do, and awaiting a 15 MB read costs idle time.
-    return WebAssembly.compile(fs.readFileSync(path.join(req.entryDir, name)));
+    const module = compiling.get(name);
+    if (!module) throw damaged(req, `unexpected core module ${name}`);
+    return module;
   };
   let instance: Record<string, unknown>;
   try {
@@ -99,6 +102,22 @@ export async function runPlugin(req: RunRequest): Promise<number> {
     if (isRunErrResult(error)) return 1;
     throw new PluginRuntimeError(`plugin ${req.pluginName} failed: ${describe(error)}`, { cause: error });
   }
+}
+
+function startCompiling(req: RunRequest, meta: TranspiledMeta): Map<string, Promise<WebAssembly.Module>> {
+  const compiling = new Map<string, Promise<WebAssembly.Module>>();
+  for (const name of meta.coreModules) {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = fs.readFileSync(path.join(req.entryDir, name)) as Uint8Array<ArrayBuffer>;
+    } catch (error) {
+      throw damaged(req, `cannot read ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const module = WebAssembly.compile(bytes);
+    module.catch(() => {}); // reported when instantiate asks for it, not as an unhandled rejection
+    compiling.set(name, module);
+  }
+  return compiling;
 }
 
 /** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
