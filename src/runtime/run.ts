@@ -4,6 +4,7 @@ import vm from 'node:vm';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError } from '../errors.js';
+import { loadGlueScript, SCRIPT_FILE } from './glue.js';
 import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
 import { ExitSignal, wasiImports, type SandboxGrants } from './wasi.js';
 import { trace } from '../trace.js';
@@ -59,7 +60,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   // Compilation starts first: V8 compiles on background threads while this thread loads the glue
   // and the WASI host, instead of idling on the compile afterwards (~40 ms for a 15 MB component).
   const compiling = startCompiling(req, meta);
-  const mod = await loadEntry(req);
+  const { mod, saveCache } = await loadEntry(req, meta);
   trace('plugin.js loaded');
   const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
   trace('imports ready');
@@ -82,9 +83,13 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   try {
     callWithTimeout(run, req.grants.timeoutMs);
     trace('run returned');
+    saveCache();
     return 0;
   } catch (error) {
-    if (error instanceof ExitSignal) return error.code;
+    if (error instanceof ExitSignal) {
+      saveCache();
+      return error.code;
+    }
     if ((error as NodeJS.ErrnoException)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
       throw new PluginTimeoutError(`plugin ${req.pluginName} exceeded its time limit of ${(req.grants.timeoutMs ?? 0) / 1000} s`, {
         hint: `krew-wasm grant ${req.pluginName} --timeout <seconds>`,
@@ -170,13 +175,19 @@ export function readEntryMeta(entryDir: string, pluginName: string, repairHint?:
   }
 }
 
-async function loadEntry(req: RunRequest): Promise<TranspiledModule> {
+/** Loads jco's glue: the code-cached script form when the entry has one, else the ES module. */
+async function loadEntry(req: RunRequest, meta: TranspiledMeta): Promise<{ mod: TranspiledModule; saveCache(): void }> {
+  const file = meta.glue === 'script' ? SCRIPT_FILE : ENTRY_FILE;
   try {
+    if (meta.glue === 'script') {
+      const glue = loadGlueScript(req.entryDir);
+      return { mod: { instantiate: glue.instantiate as TranspiledModule['instantiate'] }, saveCache: glue.saveCache };
+    }
     const mod = (await import(pathToFileURL(path.join(req.entryDir, ENTRY_FILE)).href)) as TranspiledModule;
     if (typeof mod.instantiate !== 'function') throw new Error('no instantiate export');
-    return mod;
+    return { mod, saveCache: () => {} };
   } catch (error) {
-    throw damaged(req, `cannot load ${ENTRY_FILE}: ${describe(error)}`);
+    throw damaged(req, `cannot load ${file}: ${describe(error)}`);
   }
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidPluginError } from '../errors.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind, type WasmKind } from './component.js';
+import { SCRIPT_FILE, toScriptForm } from './glue.js';
 
 /** Written next to the transpiled files; wrapper mode reads it to find its way. */
 export interface TranspiledMeta {
@@ -15,6 +16,8 @@ export interface TranspiledMeta {
   /** The core modules jco emitted, in the order its instantiate() asks for them. */
   coreModules: string[];
   transpiler: string;
+  /** `script` when SCRIPT_FILE holds the glue as a classic script (code-cacheable), else the ES module. */
+  glue?: 'script' | 'module';
 }
 
 export const ENTRY_FILE = 'plugin.js';
@@ -51,6 +54,8 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     if (name.endsWith('.wasm')) coreModules.push(name);
   }
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, 'component.wasm'), component);
+  const script = toScriptForm(Buffer.from(result.files[ENTRY_FILE]).toString('utf8'));
+  if (script) fs.writeFileSync(path.join(outDir, SCRIPT_FILE), script);
   const meta: TranspiledMeta = {
     format: 1,
     sourceKind: kind,
@@ -59,6 +64,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     exports,
     coreModules,
     transpiler: `jco-transpile@${transpilerVersion()}`,
+    glue: script ? 'script' : 'module',
   };
   fs.writeFileSync(path.join(outDir, META_FILE), JSON.stringify(meta, null, 2));
   return meta;

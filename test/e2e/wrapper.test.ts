@@ -127,10 +127,11 @@ test('a damaged store entry says how to repair it', async (t) => {
   t.teardown(side.cleanup);
   t.is((await krewWasm(side, ['pull', `oci-layout://${layoutDir}:v1`, '--name', 'broken'])).exitCode, 0);
   const receipt = JSON.parse(fs.readFileSync(path.join(side.root, 'receipts/broken.json'), 'utf8'));
-  fs.rmSync(path.join(side.root, 'store', receipt.layerDigest.slice(7), 'plugin.js'));
+  const entry = path.join(side.root, 'store', receipt.layerDigest.slice(7));
+  for (const glue of ['plugin.js', 'plugin.script.js']) fs.rmSync(path.join(entry, glue), { force: true });
   const r = await runLink(side, 'broken', []);
   t.is(r.exitCode, 1);
-  t.regex(theError(r.stderr), new RegExp(`^krew-wasm: error: plugin broken is damaged: cannot load plugin\\.js: .* \\(reinstall it: krew-wasm pull --force oci-layout://${layoutDir}:v1 --name broken\\)$`));
+  t.regex(theError(r.stderr), new RegExp(`^krew-wasm: error: plugin broken is damaged: cannot load plugin(\\.script)?\\.js: .* \\(reinstall it: krew-wasm pull --force oci-layout://${layoutDir}:v1 --name broken\\)$`));
 });
 
 test('krew-wasm run executes a local file with the same sandbox, caching the transpile by digest', async (t) => {

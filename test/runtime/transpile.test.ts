@@ -4,8 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { InvalidPluginError } from '../../src/errors.js';
 import { wasmKind } from '../../src/runtime/component.js';
+import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
-import { FIXTURES } from '../helpers/cli.js';
+import { pathToFileURL } from 'node:url';
+import { FIXTURES, ROOT, runProcess } from '../helpers/cli.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-transpile-'));
 
@@ -46,4 +48,33 @@ test('a preview1 command module is wrapped with the adapter and transpiled once,
   t.true(fs.existsSync(path.join(dir, 'plugin.js')));
   t.true(fs.existsSync(path.join(dir, 'component.wasm')));
   for (const core of meta.coreModules) t.true(fs.existsSync(path.join(dir, core)));
+});
+
+test('the glue is also written as a code-cacheable script; unknown module shapes keep the ES module', async (t) => {
+  const dir = tmp();
+  const meta = await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
+  t.is(meta.glue, 'script');
+  t.true(fs.readFileSync(path.join(dir, SCRIPT_FILE), 'utf8').startsWith('(function (__krewImportMetaUrl) {'));
+  t.is(toScriptForm('export default 1;'), undefined);
+  t.is(toScriptForm("import fs from 'node:fs'; export function instantiate() {}"), undefined);
+  t.is(toScriptForm('export function other() {}'), undefined);
+  t.truthy(toScriptForm('export function instantiate(a) { return a; }'));
+});
+
+test('a run writes the code cache once, reuses it, and survives a damaged one (each load in a fresh process)', async (t) => {
+  const dir = tmp();
+  await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
+  const glue = pathToFileURL(path.join(ROOT, 'dist/src/runtime/glue.js')).href;
+  // V8 keeps compiled scripts per process, so cache acceptance is only observable across processes.
+  const load = () => runProcess(process.execPath, ['--input-type=module', '-e',
+    `const { loadGlueScript } = await import(${JSON.stringify(glue)}); const g = loadGlueScript(${JSON.stringify(dir)}); if (typeof g.instantiate !== 'function') process.exit(3); g.saveCache();`]);
+  t.is((await load()).exitCode, 0);
+  const cache = path.join(dir, CACHE_FILE);
+  t.true(fs.statSync(cache).size > 0);
+  const written = fs.statSync(cache).mtimeMs;
+  t.is((await load()).exitCode, 0);
+  t.is(fs.statSync(cache).mtimeMs, written, 'an accepted cache is not rewritten');
+  fs.writeFileSync(cache, 'garbage');
+  t.is((await load()).exitCode, 0, 'a damaged cache is not fatal');
+  t.not(fs.readFileSync(cache, 'utf8'), 'garbage', 'a rejected cache is replaced');
 });
