@@ -36,7 +36,7 @@ export async function fetchArtifact(source: Source, stageDir: string, options: F
     case 'oci-layout': {
       const layout = new LayoutSource(source.dir);
       const resolve = (ref: string | undefined, digest?: string) => layout.resolve(ref, digest, bounds);
-      const { manifest, digest } = resolveManifest(resolve(source.tag, source.digest), (d) => resolve(undefined, d), source.dir, bounds);
+      const { manifest, digest } = await resolveManifest(resolve(source.tag, source.digest), (d) => resolve(undefined, d), source.dir);
       const layer = selectWasmLayer(manifest, bounds, source.dir);
       await layout.fetchBlob(layer, wasmFile);
       return describe(wasmFile, manifest, digest, layer);
@@ -45,10 +45,7 @@ export async function fetchArtifact(source: Source, stageDir: string, options: F
       const repo = new Repository(source.ref, new Transport(options), options.credentials ?? dockerCredentials());
       const what = formatReference(source.ref);
       const top = await repo.fetchManifest(source.ref.digest ?? (source.ref.tag as string), bounds);
-      let chosen = top;
-      const parsed = parseManifest(top.bytes, top.contentType, what);
-      if (isIndex(parsed)) chosen = await repo.fetchManifest(selectPlatform(parsed, what).digest, bounds);
-      const { manifest, digest } = resolveManifest(chosen, () => { throw new UnsupportedArtifactError(`${what}: nested image index`); }, what, bounds);
+      const { manifest, digest } = await resolveManifest(top, (d) => repo.fetchManifest(d, bounds), what);
       const layer = selectWasmLayer(manifest, bounds, what);
       await repo.fetchBlob(layer, wasmFile);
       return describe(wasmFile, manifest, digest, layer);
@@ -56,21 +53,19 @@ export async function fetchArtifact(source: Source, stageDir: string, options: F
   }
 }
 
-/** Follows one level of index for sources that resolve synchronously (layouts). */
-function resolveManifest(
+/** The image manifest a source names: the manifest itself, or the wasm platform's entry of an index. */
+async function resolveManifest(
   fetched: FetchedManifest,
-  byDigest: (digest: string) => FetchedManifest,
+  byDigest: (digest: string) => FetchedManifest | Promise<FetchedManifest>,
   what: string,
-  bounds: Bounds,
-): { manifest: ImageManifest; digest: string } {
+): Promise<{ manifest: ImageManifest; digest: string }> {
   let current = fetched;
   let parsed = parseManifest(current.bytes, current.contentType, what);
   if (isIndex(parsed)) {
-    current = byDigest(selectPlatform(parsed, what).digest);
+    current = await byDigest(selectPlatform(parsed, what).digest);
     parsed = parseManifest(current.bytes, current.contentType, what);
     if (isIndex(parsed)) throw new UnsupportedArtifactError(`${what}: nested image index`);
   }
-  if (current.bytes.length > bounds.maxManifestBytes) throw new UnsupportedArtifactError(`${what}: manifest too large`);
   return { manifest: parsed, digest: current.digest };
 }
 
