@@ -45,7 +45,7 @@ examples/build/.built: dist/.built examples/pods/pods.js wit/outbound-http.wit s
 example: examples/build/.built
 
 test: system-deps build fixtures example
-	$(NODE_BIN)/ava
+	bash scripts/run-tests.sh
 
 demo: build example
 	node scripts/demo.mjs
