@@ -39,7 +39,8 @@ const WASM_PAGE = 64 * 1024;
 /** Instantiates the plugin with its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
-  tuneV8ForModuleSize(req.entryDir, meta);
+  const coreModules = readCoreModules(req, meta);
+  tuneV8ForModuleSize(coreModules);
   const memoryCap = req.grants.maxMemoryMiB ? req.grants.maxMemoryMiB * 1024 * 1024 : undefined;
   // V8 then refuses memory.grow past the cap, so the guest sees an allocation failure.
   if (memoryCap) v8.setFlagsFromString(`--wasm-max-mem-pages=${Math.max(1, Math.floor(memoryCap / WASM_PAGE))}`);
@@ -59,7 +60,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
     });
   // Compilation starts first: V8 compiles on background threads while this thread loads the glue
   // and the WASI host, instead of idling on the compile afterwards (~40 ms for a 15 MB component).
-  const compiling = startCompiling(req, meta);
+  const compiling = startCompiling(coreModules);
   const { mod, saveCache } = await loadEntry(req, meta);
   trace('plugin.js loaded');
   const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
@@ -109,15 +110,22 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-function startCompiling(req: RunRequest, meta: TranspiledMeta): Map<string, Promise<WebAssembly.Module>> {
-  const compiling = new Map<string, Promise<WebAssembly.Module>>();
+/** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */
+function readCoreModules(req: RunRequest, meta: TranspiledMeta): Map<string, Uint8Array<ArrayBuffer>> {
+  const modules = new Map<string, Uint8Array<ArrayBuffer>>();
   for (const name of meta.coreModules) {
-    let bytes: Uint8Array<ArrayBuffer>;
     try {
-      bytes = fs.readFileSync(path.join(req.entryDir, name)) as Uint8Array<ArrayBuffer>;
+      modules.set(name, fs.readFileSync(path.join(req.entryDir, name)) as Uint8Array<ArrayBuffer>);
     } catch (error) {
       throw damaged(req, `cannot read ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
+  }
+  return modules;
+}
+
+function startCompiling(modules: Map<string, Uint8Array<ArrayBuffer>>): Map<string, Promise<WebAssembly.Module>> {
+  const compiling = new Map<string, Promise<WebAssembly.Module>>();
+  for (const [name, bytes] of modules) {
     const module = WebAssembly.compile(bytes);
     module.catch(() => {}); // reported when instantiate asks for it, not as an unhandled rejection
     compiling.set(name, module);
@@ -134,16 +142,10 @@ const LARGE_MODULE_BYTES = 1024 * 1024;
  * plugin runs for milliseconds, so baseline (Liftoff) code and lazy validation win (bench/). Small
  * modules are left alone: setting flags costs more than it saves for them.
  */
-function tuneV8ForModuleSize(entryDir: string, meta: TranspiledMeta): void {
+function tuneV8ForModuleSize(modules: Map<string, Uint8Array>): void {
   const flags = process.env.KREW_WASM_V8_FLAGS;
   let bytes = 0;
-  for (const name of meta.coreModules) {
-    try {
-      bytes += fs.statSync(path.join(entryDir, name)).size;
-    } catch {
-      // reported as damaged when it is loaded
-    }
-  }
+  for (const module of modules.values()) bytes += module.length;
   const chosen = flags ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : '');
   if (chosen) v8.setFlagsFromString(chosen);
 }

@@ -31,7 +31,6 @@ export interface PullResult {
 export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<PullResult> {
   const source = parseSource(req.reference);
   const name = req.name ?? defaultPluginName(source);
-  PluginStore.validateName(name);
   store.assertCanInstall(name, req.force); // checked again under the lock; answering now saves a download
   const stage = store.createStagingDir();
   try {
@@ -45,6 +44,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     const meta = await transpileInto(wasm, entryDir);
     fs.copyFileSync(fetched.wasmFile, `${entryDir}/source.wasm`);
     const t2 = performance.now();
+    const previousGrants = store.get(name)?.grants; // a --force replacement keeps its grants
     const receipt: Receipt = {
       apiVersion: 'krew-wasm/v1',
       name,
@@ -59,7 +59,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
       },
       size: fetched.layer.size,
       pulledAt: new Date().toISOString(),
-      grants: req.grants ? req.grants(store.get(name)?.grants) : (store.get(name)?.grants ?? DEFAULT_GRANTS),
+      grants: req.grants ? req.grants(previousGrants) : (previousGrants ?? DEFAULT_GRANTS),
     };
     await store.install({ receipt, entryDir, force: req.force });
     const t3 = performance.now();
