@@ -80,11 +80,6 @@ export class PluginMemoryError extends KrewWasmError {
   override readonly exitCode = 125;
 }
 
-/** Whether stack traces were asked for (`--verbose` or KREW_WASM_VERBOSE=1). */
-export function verboseRequested(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.KREW_WASM_VERBOSE === '1' || env.KREW_WASM_VERBOSE === 'true';
-}
-
 /**
  * Whether a value is one of our errors. By shape, not instanceof: wrapper mode loads the
  * outbound-http host and the kubeconfig loader as separate bundles with their own copies of these classes.
@@ -95,7 +90,7 @@ export function isKrewWasmError(error: unknown): error is KrewWasmError {
 }
 
 /** Turns any thrown value into the single line a user sees (no stack unless verbose). */
-export function formatError(error: unknown, verbose = verboseRequested()): string {
+export function formatError(error: unknown, verbose: boolean): string {
   if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${error.stack}`;
   if (isKrewWasmError(error)) {
     const hint = error.hint ? ` (${error.hint})` : '';

@@ -3,7 +3,8 @@ import { exitCodeOf, formatError } from './errors.js';
 import { exitWhenDrained } from './exit.js';
 import { runInstalledPlugin } from './services/runPlugin.js';
 import { Paths, pluginNameFromLink } from './store/paths.js';
-import { trace } from './trace.js';
+import { settingsFromEnv } from './settings.js';
+import { enableTrace, trace } from './trace.js';
 
 /**
  * Wrapper mode: krew-wasm was started through a `kubectl-<name>` link (basename of argv[1]); run
@@ -11,17 +12,19 @@ import { trace } from './trace.js';
  * (scripts/bundle.mjs) because every module Node loads is start-up time of every plugin run.
  */
 export async function main(): Promise<void> {
-  trace('wrapper loaded');
   await exitWhenDrained(await wrapperMain(path.basename(process.argv[1]), process.argv.slice(2)));
 }
 
 /** Runs the plugin behind the link; resolves with the process exit code. */
 export async function wrapperMain(invokedAs: string, args: string[]): Promise<number> {
   const name = pluginNameFromLink(invokedAs) as string;
+  const settings = settingsFromEnv(process.env);
+  enableTrace(settings.trace);
+  trace('wrapper loaded');
   try {
-    return await runInstalledPlugin(Paths.fromEnv(), { name, args, host: { env: process.env, cwd: process.cwd() } });
+    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings } });
   } catch (error) {
-    process.stderr.write(`${formatError(error)}\n`);
+    process.stderr.write(`${formatError(error, settings.verbose)}\n`);
     return exitCodeOf(error);
   }
 }

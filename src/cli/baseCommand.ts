@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { exitCodeOf, formatError, verboseRequested } from '../errors.js';
+import { exitCodeOf, formatError } from '../errors.js';
 import type { KrewContext } from './context.js';
 
 /**
@@ -15,7 +15,7 @@ export abstract class BaseCommand extends Command<KrewContext> {
     try {
       return (await this.run()) ?? 0;
     } catch (error) {
-      this.context.stderr.write(`${formatError(error, this.verbose || verboseRequested(this.context.env))}\n`);
+      this.context.stderr.write(`${formatError(error, this.verbose || this.context.settings.verbose)}\n`);
       return exitCodeOf(error);
     }
   }

@@ -1,5 +1,6 @@
 import { Builtins, Cli } from 'clipanion';
 import { exitCodeOf, formatError } from '../errors.js';
+import { settingsFromEnv } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { PluginStore } from '../store/store.js';
 import { VERSION } from '../version.js';
@@ -21,11 +22,13 @@ export async function runCli(argv: string[], executable: string): Promise<number
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
   if (dashDash >= 0) argv = argv.slice(0, dashDash);
+  const settings = settingsFromEnv(process.env);
   try {
-    const paths = Paths.fromEnv();
+    const paths = Paths.fromSettings(settings);
     const context: KrewContext = {
       ...Cli.defaultContext,
       env: process.env,
+      settings,
       cwd: process.cwd(),
       paths,
       store: new PluginStore(paths, executable),
@@ -41,7 +44,7 @@ export async function runCli(argv: string[], executable: string): Promise<number
     }
     return await cli.run(command, context);
   } catch (error) {
-    process.stderr.write(`${formatError(error)}\n`);
+    process.stderr.write(`${formatError(error, settings.verbose)}\n`);
     return exitCodeOf(error);
   }
 }

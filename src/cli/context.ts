@@ -1,10 +1,13 @@
 import type { BaseContext } from 'clipanion';
+import type { Settings } from '../settings.js';
 import type { Paths } from '../store/paths.js';
 import type { PluginStore } from '../store/store.js';
 
 /** What every command gets from main: streams, the host environment and the services. */
 export interface KrewContext extends BaseContext {
   env: NodeJS.ProcessEnv;
+  /** krew-wasm's own settings, read once from the environment. */
+  settings: Settings;
   cwd: string;
   paths: Paths;
   store: PluginStore;

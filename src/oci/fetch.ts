@@ -9,6 +9,7 @@ import { MediaType } from './mediaTypes.js';
 import { formatReference, type Source } from './reference.js';
 import { Repository, type FetchedManifest } from './repository.js';
 import { Transport, type TransportOptions } from './transport.js';
+import type { Settings } from '../settings.js';
 
 /** What was fetched: the wasm bytes on disk and where they came from. */
 export interface FetchedArtifact {
@@ -23,13 +24,13 @@ export interface FetchedArtifact {
 }
 
 export interface FetchOptions extends TransportOptions {
-  bounds?: Bounds;
+  bounds: Bounds;
   credentials?: CredentialFunc;
 }
 
 /** Fetches the single wasm layer of a source into `stageDir`, verifying every byte against its digest. */
-export async function fetchArtifact(source: Source, stageDir: string, options: FetchOptions = {}): Promise<FetchedArtifact> {
-  const bounds = options.bounds ?? boundsFromEnv();
+export async function fetchArtifact(source: Source, stageDir: string, options: FetchOptions): Promise<FetchedArtifact> {
+  const { bounds } = options;
   const wasmFile = path.join(stageDir, 'component.wasm');
   switch (source.kind) {
     case 'file': return fetchFile(source.file, wasmFile, bounds);
@@ -95,8 +96,7 @@ async function fetchFile(file: string, wasmFile: string, bounds: Bounds): Promis
   return { wasmFile, layer: { mediaType: MediaType.wasmLayer, digest: sha256Of(bytes), size: bytes.length } };
 }
 
-/** Bounds with the blob limit overridable by KREW_WASM_MAX_BLOB_BYTES. */
-export function boundsFromEnv(env: NodeJS.ProcessEnv = process.env): Bounds {
-  const maxBlob = Number(env.KREW_WASM_MAX_BLOB_BYTES);
-  return { ...DEFAULT_BOUNDS, maxBlobBytes: Number.isSafeInteger(maxBlob) && maxBlob > 0 ? maxBlob : DEFAULT_BOUNDS.maxBlobBytes };
+/** The parts of FetchOptions that come from Settings: transfer timeouts and the blob size bound. */
+export function fetchSettings(settings: Pick<Settings, 'registryIdleTimeoutMs' | 'maxBlobBytes'>): Pick<FetchOptions, 'idleTimeoutMs' | 'bounds'> {
+  return { idleTimeoutMs: settings.registryIdleTimeoutMs, bounds: { ...DEFAULT_BOUNDS, maxBlobBytes: settings.maxBlobBytes } };
 }

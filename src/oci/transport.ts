@@ -10,8 +10,8 @@ export interface TransportOptions {
   caFile?: string;
   /** Skip TLS verification (`--insecure`). */
   insecure?: boolean;
-  /** Give up when no byte arrives for this long. */
-  idleTimeoutMs?: number;
+  /** Give up when no byte arrives for this long (Settings.registryIdleTimeoutMs). */
+  idleTimeoutMs: number;
 }
 
 export interface HttpRequest {
@@ -21,13 +21,11 @@ export interface HttpRequest {
   body?: string;
 }
 
-const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
-
 /** Sends one request (no redirects, no auth) and resolves with the response once headers arrive. */
 export class Transport {
   private readonly ca?: Buffer;
 
-  constructor(readonly options: TransportOptions = {}) {
+  constructor(readonly options: TransportOptions) {
     if (options.caFile) {
       try {
         this.ca = fs.readFileSync(options.caFile);
@@ -43,7 +41,7 @@ export class Transport {
   }
 
   get idleTimeoutMs(): number {
-    return this.options.idleTimeoutMs ?? (Number(process.env.KREW_WASM_HTTP_TIMEOUT_MS) || DEFAULT_IDLE_TIMEOUT_MS);
+    return this.options.idleTimeoutMs;
   }
 
   send(req: HttpRequest): Promise<http.IncomingMessage> {

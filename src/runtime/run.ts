@@ -24,6 +24,8 @@ export interface RunRequest {
   repairHint?: string;
   /** The entry's metadata, when the caller has read it already (readEntryMeta). */
   meta?: TranspiledMeta;
+  /** V8 flags replacing the automatic choice (Settings.v8Flags). */
+  v8Flags?: string;
 }
 
 interface TranspiledModule {
@@ -40,7 +42,7 @@ const WASM_PAGE = 64 * 1024;
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
   const coreModules = readCoreModules(req, meta);
-  tuneV8ForModuleSize(coreModules);
+  tuneV8ForModuleSize(coreModules, req.v8Flags);
   const memoryCap = req.grants.maxMemoryMiB ? req.grants.maxMemoryMiB * 1024 * 1024 : undefined;
   // V8 then refuses memory.grow past the cap, so the guest sees an allocation failure.
   if (memoryCap) v8.setFlagsFromString(`--wasm-max-mem-pages=${Math.max(1, Math.floor(memoryCap / WASM_PAGE))}`);
@@ -142,8 +144,7 @@ const LARGE_MODULE_BYTES = 1024 * 1024;
  * plugin runs for milliseconds, so baseline (Liftoff) code and lazy validation win (bench/). Small
  * modules are left alone: setting flags costs more than it saves for them.
  */
-function tuneV8ForModuleSize(modules: Map<string, Uint8Array>): void {
-  const flags = process.env.KREW_WASM_V8_FLAGS;
+function tuneV8ForModuleSize(modules: Map<string, Uint8Array>, flags: string | undefined): void {
   let bytes = 0;
   for (const module of modules.values()) bytes += module.length;
   const chosen = flags ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : '');

@@ -40,7 +40,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
     const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
       ? await outboundHttpImports(grants, inv)
       : undefined;
-    return await runPlugin({ entryDir, pluginName: inv.name, grants: prepared.sandbox, hostImports, repairHint, meta });
+    return await runPlugin({ entryDir, pluginName: inv.name, grants: prepared.sandbox, hostImports, repairHint, meta, v8Flags: inv.host.settings.v8Flags });
   } finally {
     prepared.cleanup();
   }
@@ -49,7 +49,16 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
 /** Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. */
 async function outboundHttpImports(grants: Grants, inv: Invocation): Promise<Record<string, unknown>> {
   const { createOutboundHttpImports } = await import('../runtime/hosts/outboundHttp.js');
-  return createOutboundHttpImports({ network: grants.network, args: inv.args, env: inv.host.env, pluginName: inv.name });
+  const { settings } = inv.host;
+  return createOutboundHttpImports({
+    network: grants.network,
+    args: inv.args,
+    env: inv.host.env,
+    pluginName: inv.name,
+    timeoutMs: settings.pluginHttpTimeoutMs,
+    maxResponseBytes: settings.maxResponseBytes,
+    verbose: settings.verbose,
+  });
 }
 
 

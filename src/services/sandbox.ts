@@ -1,15 +1,16 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { isKrewWasmError, StoreConflictError } from '../errors.js';
 import type { Grants } from '../grants.js';
 import type { SandboxGrants } from '../runtime/wasi.js';
+import type { Settings } from '../settings.js';
 import { makeTempDir } from '../store/fsutil.js';
 
 /** The host facts a run's sandbox is computed from. */
 export interface HostContext {
   env: NodeJS.ProcessEnv;
   cwd: string;
+  settings: Settings;
 }
 
 /** A sandbox and what must be undone after the run. */
@@ -32,7 +33,7 @@ export async function prepareSandbox(grants: Grants, argv0: string, args: string
   const readOnly: string[] = [];
   const cleanups: (() => void)[] = [];
   let initialCwd: string | undefined;
-  const home = path.resolve(host.env.HOME || os.homedir());
+  const home = host.settings.home;
   if (grants.filesystem === 'home') {
     preopens[home] = home;
     if (isInside(host.cwd, home)) {

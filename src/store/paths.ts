@@ -1,5 +1,5 @@
-import os from 'node:os';
 import path from 'node:path';
+import type { Settings } from '../settings.js';
 
 /**
  * The one place that knows the store layout (see README "Store layout"). Pure: no IO.
@@ -15,12 +15,9 @@ import path from 'node:path';
 export class Paths {
   constructor(readonly root: string) {}
 
-  /** Root from KREW_WASM_ROOT, defaulting to ~/.krew-wasm. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
-    const root = env.KREW_WASM_ROOT && env.KREW_WASM_ROOT.length > 0
-      ? path.resolve(env.KREW_WASM_ROOT)
-      : path.join(env.HOME || os.homedir(), '.krew-wasm');
-    return new Paths(root);
+  /** The store of these settings (KREW_WASM_ROOT, default ~/.krew-wasm). */
+  static fromSettings(settings: Pick<Settings, 'root'>): Paths {
+    return new Paths(settings.root);
   }
 
   get binDir(): string { return path.join(this.root, 'bin'); }

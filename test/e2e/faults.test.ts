@@ -22,8 +22,8 @@ test.after.always(async () => {
 
 const BLOB = /\/blobs\/sha256:/;
 const MANIFEST = /\/manifests\//;
-// A short idle timeout keeps the stall cases fast; KREW_WASM_HTTP_TIMEOUT_MS is the user's knob too.
-const env = { KREW_WASM_HTTP_TIMEOUT_MS: '1500' };
+// A short idle timeout keeps the stall cases fast; KREW_WASM_REGISTRY_IDLE_TIMEOUT_MS is the user's knob too.
+const env = { KREW_WASM_REGISTRY_IDLE_TIMEOUT_MS: '1500' };
 
 async function pullThroughProxy(t: import('ava').ExecutionContext, rules: { match: RegExp; fault: Fault; times: number }[]) {
   proxy.rules = rules;

@@ -4,7 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UnsupportedArtifactError } from '../../src/errors.js';
-import { fetchArtifact } from '../../src/oci/fetch.js';
+import { fetchArtifact, fetchSettings } from '../../src/oci/fetch.js';
+import { settingsFromEnv } from '../../src/settings.js';
+
+const options = fetchSettings(settingsFromEnv({}));
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -25,7 +28,7 @@ const config = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(Buf
 test('manifests over the size bound are refused before parsing', async (t) => {
   const dir = layoutWith({ schemaVersion: 2, config, layers: [layer(1)], annotations: { pad: 'x'.repeat(5 * 1024 * 1024) } });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-'))), {
+  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
     instanceOf: UnsupportedArtifactError,
     message: /bytes, more than the limit of 4194304$/,
   });
@@ -34,7 +37,7 @@ test('manifests over the size bound are refused before parsing', async (t) => {
 test('more layers than the bound are refused before any blob is read', async (t) => {
   const dir = layoutWith({ schemaVersion: 2, config, layers: Array.from({ length: 17 }, (_, i) => layer(i)) });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-'))), {
+  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
     instanceOf: UnsupportedArtifactError,
     message: /17 layers, more than the limit of 16$/,
   });
@@ -43,7 +46,7 @@ test('more layers than the bound are refused before any blob is read', async (t)
 test('descriptors with bad digests or sizes are refused', async (t) => {
   const dir = layoutWith({ schemaVersion: 2, config, layers: [{ mediaType: 'application/wasm', digest: 'sha256:nothex', size: -1 }] });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-'))), {
+  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
     instanceOf: UnsupportedArtifactError,
     message: /layers\[0\]: descriptor with an invalid digest$/,
   });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, DEFAULT_GRANTS, describeGrants } from '../../grants.js';
+import { fetchSettings } from '../../oci/fetch.js';
 import { linkNameFor } from '../../store/paths.js';
 import { GrantOptionsCommand } from '../grantOptions.js';
 import { shortDigest } from '../output.js';
@@ -36,7 +37,7 @@ export class PullCommand extends GrantOptionsCommand {
   reference = Option.String({ name: 'reference' });
 
   async run(): Promise<number> {
-    const { store, env } = this.context;
+    const { store, env, settings } = this.context;
     // Loaded here, not at the top: other commands (list, rm) must not pay for the OCI client.
     const { pullPlugin } = await import('../../services/pull.js');
     const result = await pullPlugin(store, {
@@ -44,11 +45,11 @@ export class PullCommand extends GrantOptionsCommand {
       name: this.name,
       force: this.force,
       grants: (current) => applyGrantChanges(current ?? DEFAULT_GRANTS, this.grantChanges()),
-      fetch: { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure },
+      fetch: { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure, ...fetchSettings(settings) },
       progress: (line) => this.status(line),
     });
     const { receipt } = result;
-    if (env.KREW_WASM_TIMINGS === '1') this.status(`timings: ${JSON.stringify(result.timings)}`);
+    if (settings.timings) this.status(`timings: ${JSON.stringify(result.timings)}`);
     this.status(`Installed plugin "${receipt.name}" (${shortDigest(receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
     this.status('Granted (change with krew-wasm grant / revoke):');
     for (const line of describeGrants(receipt.grants)) this.status(`  ${line}`);

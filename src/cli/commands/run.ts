@@ -21,9 +21,9 @@ export class RunCommand extends BaseCommand {
   args = Option.Proxy();
 
   async run(): Promise<number> {
-    const { paths, env, cwd } = this.context;
+    const { paths, env, cwd, settings } = this.context;
     const args = [...this.args, ...(this.context.trailingArgs ?? [])];
-    const host = { env, cwd };
+    const host = { env, cwd, settings };
     if (this.target.includes('/') || this.target.endsWith('.wasm')) {
       const { runLocalFile } = await import('../../services/runLocal.js');
       return runLocalFile(paths, this.target, args, host);

@@ -1,7 +1,7 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type * as OutboundHttpApi from '../../../generated/interfaces/krew-wasm-outbound-http-outbound-http.js';
 import type { HttpError, Request, RequestConfig, Response } from '../../../generated/interfaces/krew-wasm-outbound-http-types.js';
-import { isKrewWasmError, verboseRequested } from '../../errors.js';
+import { isKrewWasmError } from '../../errors.js';
 import { clusterTls, userCredentials, type ConnectionSettings } from '../../kube/credentials.js';
 import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from '../../kube/kubeconfig.js';
 import { checkDestination, resolveAgainstServer } from '../policy.js';
@@ -15,11 +15,17 @@ export interface OutboundHttpOptions {
   args: string[];
   env: NodeJS.ProcessEnv;
   pluginName: string;
+  /** Connect and first-byte timeout of a request. */
+  timeoutMs: number;
+  /** Largest response body handed to the plugin. */
+  maxResponseBytes: number;
+  /** Name the transport failure of a refused request in a note. */
+  verbose: boolean;
   /** Where one-line notes for the user go (stderr). */
   note?: (line: string) => void;
 }
 
-const DEFAULT_TIMEOUT_MS = 60_000;
+/** Largest request body a plugin may send. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Headers the host owns: a plugin must not smuggle framing or retarget the virtual host. */
 const HOST_OWNED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-authorization', 'proxy-connection']);
@@ -81,11 +87,11 @@ export class OutboundHttpHost {
         servername: tls.servername,
         checkHostname: tls.checkHostname ?? true,
       },
-      timeoutMs: Number(this.options.env.KREW_WASM_HTTP_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS,
-      maxResponseBytes: Number(this.options.env.KREW_WASM_MAX_RESPONSE_BYTES) || MAX_BODY_BYTES,
+      timeoutMs: this.options.timeoutMs,
+      maxResponseBytes: this.options.maxResponseBytes,
     } satisfies Omit<WorkerRequest, 'signal'>);
     if (!result.ok) {
-      if (verboseRequested(this.options.env)) this.noteOnce(`request to ${url.origin} failed: ${result.message}`);
+      if (this.options.verbose) this.noteOnce(`request to ${url.origin} failed: ${result.message}`);
       throw new HttpFailure('request-error');
     }
     return { status: result.status, headers: result.headers, body: result.body };
