@@ -108,3 +108,8 @@ export function exitCodeOf(error: unknown): number {
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
+
+/** A plugin's grants cannot be applied: a granted folder is missing, or lies inside krew-wasm's own files. */
+export class GrantError extends KrewWasmError {
+  override readonly code = 'E_GRANT';
+}

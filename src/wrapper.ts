@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { exitCodeOf, formatError } from './errors.js';
 import { exitWhenDrained } from './exit.js';
@@ -22,9 +23,18 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
   enableTrace(settings.trace);
   trace('wrapper loaded');
   try {
-    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings } });
+    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings, installDir: installDir() } });
   } catch (error) {
     process.stderr.write(`${formatError(error, settings.verbose)}\n`);
     return exitCodeOf(error);
+  }
+}
+
+/** krew-wasm's installation folder: bin/krew-wasm.js, which every kubectl-* link points at, is in it. */
+export function installDir(): string | undefined {
+  try {
+    return path.dirname(path.dirname(fs.realpathSync(process.argv[1])));
+  } catch {
+    return undefined;
   }
 }

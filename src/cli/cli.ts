@@ -30,6 +30,7 @@ export async function runCli(argv: string[], executable: string): Promise<number
       env: process.env,
       settings,
       cwd: process.cwd(),
+      executable,
       paths,
       store: new PluginStore(paths, executable),
       trailingArgs,

@@ -9,6 +9,8 @@ export interface KrewContext extends BaseContext {
   /** krew-wasm's own settings, read once from the environment. */
   settings: Settings;
   cwd: string;
+  /** The krew-wasm executable (bin/krew-wasm.js) that kubectl-* links point at. */
+  executable: string;
   paths: Paths;
   store: PluginStore;
   /**

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
-import vm from 'node:vm';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError } from '../errors.js';
-import { loadGlueScript, SCRIPT_FILE } from './glue.js';
-import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
-import { ExitSignal, wasiImports, type SandboxGrants } from './wasi.js';
+import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { trace } from '../trace.js';
+import { loadGlueScript, SCRIPT_FILE } from './glue.js';
+import { declaredFootprint, Interrupted, MemoryBudget, OverBudget, RunGuard, type Footprint } from './limits.js';
+import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
+import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -17,9 +17,13 @@ export interface RunRequest {
   entryDir: string;
   /** Shown in messages. */
   pluginName: string;
-  grants: SandboxGrants;
-  /** Host interfaces beyond WASI (outbound-http), by unversioned interface name. */
-  hostImports?: ImportObject;
+  sandbox: WasiSandbox;
+  limits: { timeoutMs?: number; maxMemoryMiB?: number };
+  /**
+   * Host interfaces beyond WASI (outbound-http, wasi:http), by unversioned interface name. Called
+   * once compilation has started, so that their set-up (reading the kubeconfig) overlaps with it.
+   */
+  hostImports?: () => Promise<ImportObject>;
   /** Hint for a damaged entry, e.g. the pull command that repairs it. */
   repairHint?: string;
   /** The entry's metadata, when the caller has read it already (readEntryMeta). */
@@ -32,84 +36,107 @@ interface TranspiledModule {
   instantiate(
     getCoreModule: (name: string) => Promise<WebAssembly.Module>,
     imports: ImportObject,
-    instantiateCore?: (module: WebAssembly.Module, imports: WebAssembly.Imports) => Promise<WebAssembly.Instance>,
+    instantiateCore?: (module: WebAssembly.Module, imports: WebAssembly.Imports) => WebAssembly.Instance | Promise<WebAssembly.Instance>,
   ): Promise<Record<string, unknown>>;
 }
 
-const WASM_PAGE = 64 * 1024;
+/** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
+const LARGE_MODULE_BYTES = 1024 * 1024;
 
-/** Instantiates the plugin with its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
+/** Instantiates the plugin in its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
   const coreModules = readCoreModules(req, meta);
-  tuneV8ForModuleSize(coreModules, req.v8Flags);
-  const memoryCap = req.grants.maxMemoryMiB ? req.grants.maxMemoryMiB * 1024 * 1024 : undefined;
-  // V8 then refuses memory.grow past the cap, so the guest sees an allocation failure.
-  if (memoryCap) v8.setFlagsFromString(`--wasm-max-mem-pages=${Math.max(1, Math.floor(memoryCap / WASM_PAGE))}`);
-  const memories: WebAssembly.Memory[] = [];
-  const instantiateCore = async (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
-    const instance = await WebAssembly.instantiate(module, coreImports);
-    for (const value of Object.values(instance.exports)) if (value instanceof WebAssembly.Memory) memories.push(value);
-    return instance;
-  };
-  // A refused memory.grow is invisible to the host; a trap with memory near the cap is the trace it
-  // leaves when a heap grows step by step (malloc does), so that is reported as the limit.
-  const overMemory = () => memoryCap !== undefined && memories.some((m) => m.buffer.byteLength >= memoryCap * 0.75);
-  const memoryError = (cause: unknown) =>
-    new PluginMemoryError(`plugin ${req.pluginName} exceeded its memory limit of ${req.grants.maxMemoryMiB} MiB`, {
-      cause,
-      hint: `krew-wasm grant ${req.pluginName} --max-memory <MiB>`,
-    });
-  // Compilation starts first: V8 compiles on background threads while this thread loads the glue
-  // and the WASI host, instead of idling on the compile afterwards (~40 ms for a 15 MB component).
-  const compiling = startCompiling(coreModules);
+  const guard = new RunGuard(req.limits.timeoutMs);
+  const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024) : undefined;
+  const context: FailureContext = { pluginName: req.pluginName, limits: req.limits, nearMemoryCap: () => budget?.nearCap() ?? false };
+  try {
+    return await instantiateAndRun(req, meta, coreModules, guard, budget);
+  } catch (error) {
+    const outcome = classifyFailure(error, context);
+    if ('exit' in outcome) return outcome.exit;
+    throw outcome.error;
+  }
+}
+
+async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModules: Map<string, Uint8Array<ArrayBuffer>>, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+  setV8Flags(coreModules, req.v8Flags, budget);
+  // Compilation starts first: V8 compiles on background threads while this thread loads the glue,
+  // the WASI host and the host interfaces, instead of idling on the compile afterwards.
+  const { compiling, footprints } = startCompiling(coreModules);
+  const hostImports = req.hostImports?.();
+  hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
   trace('plugin.js loaded');
-  const imports: ImportObject = { ...(await wasiImports(req.grants, meta.imports)), ...req.hostImports };
+  const imports: ImportObject = { ...wasiImports(req.sandbox), ...(hostImports ? await guard.within(hostImports) : {}) };
   trace('imports ready');
   const getCoreModule = async (name: string) => {
     const module = compiling.get(name);
     if (!module) throw damaged(req, `unexpected core module ${name}`);
     return module;
   };
-  let instance: Record<string, unknown>;
-  try {
-    instance = await mod.instantiate(getCoreModule, imports, instantiateCore);
-  } catch (error) {
-    if (error instanceof ExitSignal) return error.code;
-    if (memoryCap !== undefined && (overMemory() || /memory/i.test(String((error as Error)?.message)))) throw memoryError(error);
-    throw new PluginRuntimeError(`plugin ${req.pluginName} failed to start: ${describe(error)}`, { cause: error });
-  }
+  // Synchronous instantiation under the guard: a core `start` function is guest code too.
+  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => guard.call(() => {
+    budget?.admit(footprints.get(module) ?? { memoryPages: 0, tableEntries: [] });
+    const instance = new WebAssembly.Instance(module, coreImports);
+    budget?.track(instance);
+    return instance;
+  });
+  const instance = await guard.within(mod.instantiate(getCoreModule, imports, instantiateCore));
+  budget?.seal();
   trace('instantiated');
   const run = findRun(instance);
   if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
   try {
-    callWithTimeout(run, req.grants.timeoutMs);
-    trace('run returned');
-    saveCache();
-    return 0;
+    guard.call(run);
   } catch (error) {
-    if (error instanceof ExitSignal) {
-      saveCache();
-      return error.code;
-    }
-    if ((error as NodeJS.ErrnoException)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
-      throw new PluginTimeoutError(`plugin ${req.pluginName} exceeded its time limit of ${(req.grants.timeoutMs ?? 0) / 1000} s`, {
-        hint: `krew-wasm grant ${req.pluginName} --timeout <seconds>`,
-      });
-    }
-    if (overMemory()) throw memoryError(error);
-    if (error instanceof WebAssembly.RuntimeError) {
-      // A growth far beyond the cap in one step is refused while memory is still small: say so.
-      const hint = memoryCap ? `memory is capped at ${req.grants.maxMemoryMiB} MiB: krew-wasm grant ${req.pluginName} --max-memory <MiB>` : undefined;
-      throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: ${error.message}`, { cause: error, hint });
-    }
-    if (error instanceof RangeError && /call stack/i.test(error.message)) {
-      throw new PluginRuntimeError(`plugin ${req.pluginName} trapped: call stack exhausted`, { cause: error });
-    }
-    if (isRunErrResult(error)) return 1;
-    throw new PluginRuntimeError(`plugin ${req.pluginName} failed: ${describe(error)}`, { cause: error });
+    if (error instanceof ExitSignal) saveCache();
+    throw error;
   }
+  trace('run returned');
+  saveCache();
+  return 0;
+}
+
+/** What a failure is classified against. */
+export interface FailureContext {
+  pluginName: string;
+  limits: { timeoutMs?: number; maxMemoryMiB?: number };
+  /** Whether the plugin's memories are near the cap (a refused growth leaves no other trace). */
+  nearMemoryCap(): boolean;
+}
+
+/**
+ * What a thrown value means for the run: an exit code (the plugin ended itself, or the user
+ * pressed Ctrl-C) or the one error the user sees. Pure apart from asking about memory.
+ */
+export function classifyFailure(error: unknown, ctx: FailureContext): { exit: number } | { error: KrewWasmError } {
+  const name = ctx.pluginName;
+  if (error instanceof ExitSignal) return { exit: error.code };
+  if (error instanceof Interrupted) {
+    if (error.why === 'interrupted') return { exit: 130 }; // as a shell reports SIGINT
+    return { error: new PluginTimeoutError(`plugin ${name} exceeded its time limit of ${(ctx.limits.timeoutMs ?? 0) / 1000} s`, { hint: `krew-wasm grant ${name} --timeout <seconds>` }) };
+  }
+  if (isKrewWasmError(error)) return { error };
+  const memoryError = () => new PluginMemoryError(`plugin ${name} exceeded its memory limit of ${ctx.limits.maxMemoryMiB} MiB`, {
+    cause: error,
+    hint: `krew-wasm grant ${name} --max-memory <MiB>`,
+  });
+  if (error instanceof OverBudget) return { error: memoryError() };
+  if (ctx.limits.maxMemoryMiB && ctx.nearMemoryCap()) return { error: memoryError() };
+  if (error instanceof WebAssembly.RuntimeError) {
+    // A growth far beyond the cap in one step is refused while memory is still small: say so.
+    const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;
+    return { error: new PluginRuntimeError(`plugin ${name} trapped: ${error.message}`, { cause: error, hint }) };
+  }
+  if (error instanceof WebAssembly.CompileError || error instanceof WebAssembly.LinkError) {
+    return { error: new PluginRuntimeError(`plugin ${name} failed to start: ${describe(error)}`, { cause: error }) };
+  }
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return { error: new PluginRuntimeError(`plugin ${name} trapped: call stack exhausted`, { cause: error }) };
+  }
+  if (isRunErrResult(error)) return { exit: 1 };
+  return { error: new PluginRuntimeError(`plugin ${name} failed: ${describe(error)}`, { cause: error }) };
 }
 
 /** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */
@@ -125,45 +152,32 @@ function readCoreModules(req: RunRequest, meta: TranspiledMeta): Map<string, Uin
   return modules;
 }
 
-function startCompiling(modules: Map<string, Uint8Array<ArrayBuffer>>): Map<string, Promise<WebAssembly.Module>> {
+function startCompiling(modules: Map<string, Uint8Array<ArrayBuffer>>) {
   const compiling = new Map<string, Promise<WebAssembly.Module>>();
+  const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   for (const [name, bytes] of modules) {
-    const module = WebAssembly.compile(bytes);
+    const module = WebAssembly.compile(bytes).then((m) => {
+      footprints.set(m, declaredFootprint(bytes));
+      return m;
+    });
     module.catch(() => {}); // reported when instantiate asks for it, not as an unhandled rejection
     compiling.set(name, module);
   }
-  return compiling;
+  return { compiling, footprints };
 }
-
-/** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
-const LARGE_MODULE_BYTES = 1024 * 1024;
 
 /**
  * Big components (a JS engine compiled to wasm is ~15 MB) spend their start-up in V8's background
  * TurboFan tier-up and eager validation, competing for the cores with the plugin itself; a kubectl
  * plugin runs for milliseconds, so baseline (Liftoff) code and lazy validation win (bench/). Small
- * modules are left alone: setting flags costs more than it saves for them.
+ * modules are left alone: setting flags costs more than it saves for them. A memory cap adds the
+ * compile-time limits of MemoryBudget.
  */
-function tuneV8ForModuleSize(modules: Map<string, Uint8Array>, flags: string | undefined): void {
+function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefined, budget?: MemoryBudget): void {
   let bytes = 0;
   for (const module of modules.values()) bytes += module.length;
-  const chosen = flags ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : '');
+  const chosen = [override ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : ''), budget?.compileFlags() ?? ''].join(' ').trim();
   if (chosen) v8.setFlagsFromString(chosen);
-}
-
-/**
- * Calls the guest's run synchronously; with a limit, under vm's watchdog, which terminates
- * execution from another thread (a timer cannot fire while wasm holds the main thread).
- */
-function callWithTimeout(run: () => void, timeoutMs: number | undefined): void {
-  if (!timeoutMs) return run();
-  const slot = '__krewWasmRun';
-  (globalThis as Record<string, unknown>)[slot] = run;
-  try {
-    vm.runInThisContext(`${slot}()`, { timeout: timeoutMs, breakOnSigint: true });
-  } finally {
-    delete (globalThis as Record<string, unknown>)[slot];
-  }
 }
 
 /** Reads a store entry's metadata, or says how to repair a damaged entry. */

@@ -35,15 +35,31 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise
 /** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string): Promise<number> {
   const meta = readEntryMeta(entryDir, inv.name, repairHint);
-  const prepared = await prepareSandbox(grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
+  const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
   try {
-    const hostImports = meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/'))
-      ? await outboundHttpImports(grants, inv)
-      : undefined;
-    return await runPlugin({ entryDir, pluginName: inv.name, grants: prepared.sandbox, hostImports, repairHint, meta, v8Flags: inv.host.settings.v8Flags });
+    const hostImports = async () => ({
+      ...(meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')) ? await outboundHttpImports(grants, inv) : {}),
+      ...(meta.imports.some((i) => i.startsWith('wasi:http/')) ? await wasiHttpImports() : {}),
+    });
+    return await runPlugin({
+      entryDir,
+      pluginName: inv.name,
+      sandbox: prepared.sandbox,
+      limits: prepared.limits,
+      hostImports,
+      repairHint,
+      meta,
+      v8Flags: inv.host.settings.v8Flags,
+    });
   } finally {
     prepared.cleanup();
   }
+}
+
+/** Loaded only for plugins that import wasi:http. */
+async function wasiHttpImports(): Promise<Record<string, unknown>> {
+  const { createWasiHttpImports } = await import('../runtime/hosts/wasiHttp/index.js');
+  return createWasiHttpImports();
 }
 
 /** Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. */

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isKrewWasmError, StoreConflictError } from '../errors.js';
+import { GrantError, isKrewWasmError } from '../errors.js';
 import type { Grants } from '../grants.js';
-import type { SandboxGrants } from '../runtime/wasi.js';
+import type { WasiSandbox } from '../runtime/wasi/index.js';
+import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
 import { makeTempDir } from '../store/fsutil.js';
 
@@ -11,11 +12,14 @@ export interface HostContext {
   env: NodeJS.ProcessEnv;
   cwd: string;
   settings: Settings;
+  /** Where krew-wasm itself is installed: its code is out of every plugin's reach. */
+  installDir?: string;
 }
 
 /** A sandbox and what must be undone after the run. */
 export interface PreparedSandbox {
-  sandbox: SandboxGrants;
+  sandbox: WasiSandbox;
+  limits: { timeoutMs?: number; maxMemoryMiB?: number };
   cleanup(): void;
 }
 
@@ -25,53 +29,77 @@ export interface PreparedSandbox {
  * initial cwd is reported only inside it (also as `.`, for wasi-libc builds that ignore
  * initial-cwd); `kubeconfig` exposes read-only copies of exactly the kubeconfig files and the files
  * they reference, at their own paths; extra folders and the data folder are preopened as granted.
+ * Whatever the grants, no walk enters the store or krew-wasm's own code (protectedDirs), and a
+ * read-only folder is read-only through every preopen that reaches it.
  */
-export async function prepareSandbox(grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): Promise<PreparedSandbox> {
+export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): Promise<PreparedSandbox> {
   const { dataDir } = dirs;
   const env = selectEnv(grants, host.env);
-  const preopens: Record<string, string> = {};
-  const readOnly: string[] = [];
+  const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];
   let initialCwd: string | undefined;
   const home = host.settings.home;
   if (grants.filesystem === 'home') {
-    preopens[home] = home;
+    preopens.push({ guestPath: home, hostPath: home, readOnly: false });
     if (isInside(host.cwd, home)) {
       initialCwd = host.cwd;
-      preopens['.'] = host.cwd;
+      preopens.push({ guestPath: '.', hostPath: host.cwd, readOnly: false });
     }
   } else if (grants.filesystem === 'kubeconfig') {
     const mirror = await mirrorKubeconfigFiles(host.env, args, dirs.tmpDir);
     if (mirror) {
       cleanups.push(mirror.cleanup);
-      for (const [guest, hostDir] of Object.entries(mirror.preopens)) {
-        preopens[guest] = hostDir;
-        readOnly.push(guest);
-      }
+      for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });
     }
   }
-  for (const dir of grants.dirs) {
-    if (!fs.existsSync(dir.path)) throw new StoreConflictError(`granted folder ${dir.path} does not exist`, { hint: `krew-wasm revoke <name> --allow-dir ${dir.path}` });
-    preopens[dir.path] = dir.path;
-    if (dir.readOnly) readOnly.push(dir.path);
-  }
+  for (const dir of grants.dirs) preopens.push({ guestPath: dir.path, hostPath: dir.path, readOnly: dir.readOnly });
   if (grants.dataDir) {
-    fs.mkdirSync(dataDir, { recursive: true });
-    preopens[dataDir] = dataDir;
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    preopens.push({ guestPath: dataDir, hostPath: dataDir, readOnly: false, internal: true });
     env.KREW_WASM_DATA_DIR = dataDir;
   }
-  return {
-    sandbox: {
-      args: [argv0, ...args],
-      env,
+  let fsContext;
+  try {
+    fsContext = createFsContext({
       preopens,
-      readOnlyPreopens: readOnly,
-      initialCwd,
-      timeoutMs: grants.timeoutSeconds ? grants.timeoutSeconds * 1000 : undefined,
-      maxMemoryMiB: grants.maxMemoryMiB,
-    },
+      protectedDirs: protectedDirs(host),
+      readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
+    });
+  } catch (error) {
+    cleanups.forEach((c) => c());
+    if (error instanceof GrantError) {
+      const dir = grants.dirs.find((d) => error.message.includes(d.path));
+      throw new GrantError(error.message, { hint: dir ? `krew-wasm revoke ${pluginName} --allow-dir ${dir.path}` : undefined });
+    }
+    throw error;
+  }
+  cleanups.push(() => fsContext.preopens.forEach((p) => fs.closeSync(p.fd)));
+  return {
+    sandbox: { args: [argv0, ...args], env, fs: fsContext, initialCwd },
+    limits: { timeoutMs: grants.timeoutSeconds ? grants.timeoutSeconds * 1000 : undefined, maxMemoryMiB: grants.maxMemoryMiB },
     cleanup: () => cleanups.forEach((c) => c()),
   };
+}
+
+/**
+ * What no plugin may reach through any grant: the krew-wasm store (receipts say what a plugin may
+ * do, entries hold code the host executes), krew-wasm's own code, and Node's own installation
+ * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
+ */
+function protectedDirs(host: HostContext): string[] {
+  const dirs = [host.settings.root];
+  if (host.installDir) dirs.push(host.installDir);
+  const nodePrefix = path.dirname(path.dirname(safeRealpath(process.execPath)));
+  if (isInside(nodePrefix, host.settings.home) && nodePrefix !== host.settings.home) dirs.push(nodePrefix);
+  return dirs;
+}
+
+function safeRealpath(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return file;
+  }
 }
 
 /**

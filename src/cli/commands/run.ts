@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../baseCommand.js';
 
@@ -23,7 +24,7 @@ export class RunCommand extends BaseCommand {
   async run(): Promise<number> {
     const { paths, env, cwd, settings } = this.context;
     const args = [...this.args, ...(this.context.trailingArgs ?? [])];
-    const host = { env, cwd, settings };
+    const host = { env, cwd, settings, installDir: path.dirname(path.dirname(this.context.executable)) };
     if (this.target.includes('/') || this.target.endsWith('.wasm')) {
       const { runLocalFile } = await import('../../services/runLocal.js');
       return runLocalFile(paths, this.target, args, host);

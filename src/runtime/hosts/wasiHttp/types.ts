@@ -1,0 +1,262 @@
+import { InputStream, OutputStream, Pollable, type ByteSink, type ByteSource } from '../../wasi/io.js';
+
+/**
+ * wasi:http/types resources (0.2.x). Requests are plain records the guest fills in; responses
+ * and bodies stream through the sources and sinks given to them by the outgoing handler.
+ */
+
+export type Method = { tag: 'get' | 'head' | 'post' | 'put' | 'delete' | 'connect' | 'options' | 'trace' | 'patch' } | { tag: 'other'; val: string };
+export type Scheme = { tag: 'HTTP' | 'HTTPS' } | { tag: 'other'; val: string };
+/** wasi:http error-code: a variant; only the cases the host produces are spelled out. */
+export type ErrorCode = { tag: string; val?: unknown };
+
+/** Header names and values a guest may not set: the host frames the message and owns the connection. */
+const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'te', 'trailer', 'content-length', 'proxy-authorization']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function headerError(tag: 'invalid-syntax' | 'forbidden' | 'immutable'): { tag: string } {
+  return { tag };
+}
+
+function checkField(name: string, value?: Uint8Array): void {
+  if (!TOKEN.test(name)) throw headerError('invalid-syntax');
+  if (value && value.some((b) => b === 0 || b === 10 || b === 13)) throw headerError('invalid-syntax');
+  if (FORBIDDEN.has(name.toLowerCase())) throw headerError('forbidden');
+}
+
+/** wasi:http/types.fields: ordered name/value pairs, names compared case-insensitively. */
+export class Fields {
+  private entriesList: [string, Uint8Array][] = [];
+  private immutable = false;
+
+  static fromList(entries: [string, Uint8Array][]): Fields {
+    const fields = new Fields();
+    for (const [name, value] of entries) {
+      checkField(name, value);
+      fields.entriesList.push([name, value]);
+    }
+    return fields;
+  }
+
+  /** Headers the host received: no checks, and the guest cannot change them. */
+  static received(entries: [string, Uint8Array][]): Fields {
+    const fields = new Fields();
+    fields.entriesList = entries;
+    fields.immutable = true;
+    return fields;
+  }
+
+  get(name: string): Uint8Array[] {
+    const lower = name.toLowerCase();
+    return this.entriesList.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v);
+  }
+
+  has(name: string): boolean {
+    return this.get(name).length > 0;
+  }
+
+  set(name: string, values: Uint8Array[]): void {
+    this.mutable();
+    for (const value of values) checkField(name, value);
+    checkField(name);
+    this.delete(name);
+    for (const value of values) this.entriesList.push([name, value]);
+  }
+
+  delete(name: string): void {
+    this.mutable();
+    const lower = name.toLowerCase();
+    this.entriesList = this.entriesList.filter(([n]) => n.toLowerCase() !== lower);
+  }
+
+  append(name: string, value: Uint8Array): void {
+    this.mutable();
+    checkField(name, value);
+    this.entriesList.push([name, value]);
+  }
+
+  entries(): [string, Uint8Array][] {
+    return this.entriesList.map(([n, v]) => [n, v]);
+  }
+
+  clone(): Fields {
+    const copy = new Fields();
+    copy.entriesList = this.entries();
+    return copy;
+  }
+
+  /** Freezes the fields once they belong to a request or response. */
+  seal(): this {
+    this.immutable = true;
+    return this;
+  }
+
+  private mutable(): void {
+    if (this.immutable) throw headerError('immutable');
+  }
+}
+
+/** wasi:http/types.request-options: timeouts in nanoseconds (monotonic-clock duration). */
+export class RequestOptions {
+  connect?: bigint;
+  firstByte?: bigint;
+  betweenBytes?: bigint;
+  connectTimeout(): bigint | undefined { return this.connect; }
+  setConnectTimeout(d: bigint | undefined): void { this.connect = d; }
+  firstByteTimeout(): bigint | undefined { return this.firstByte; }
+  setFirstByteTimeout(d: bigint | undefined): void { this.firstByte = d; }
+  betweenBytesTimeout(): bigint | undefined { return this.betweenBytes; }
+  setBetweenBytesTimeout(d: bigint | undefined): void { this.betweenBytes = d; }
+}
+
+/** wasi:http/types.outgoing-body: the request body the guest writes. */
+export class OutgoingBody {
+  private stream?: OutputStream;
+  finished = false;
+  /** Set by the handler once the request is sent: where the bytes go. Before that, bytes wait here. */
+  private readonly pending: Uint8Array[] = [];
+  private target?: ByteSink & { finish(): void };
+
+  write(): OutputStream {
+    if (this.stream) throw undefined; // result<output-stream> with no error payload: only one stream per body
+    const body = this;
+    this.stream = new OutputStream({
+      write(bytes: Uint8Array) {
+        if (body.finished) throw new Error('body finished');
+        if (body.target) body.target.write(bytes);
+        else body.pending.push(Uint8Array.from(bytes));
+      },
+      capacity: () => body.target?.capacity?.() ?? 1024 * 1024,
+    });
+    return this.stream;
+  }
+
+  static finish(body: OutgoingBody, _trailers: Fields | undefined): void {
+    body.finished = true;
+    body.target?.finish();
+  }
+
+  /** Connects the body to the transport: bytes written so far are sent first. */
+  attach(target: ByteSink & { finish(): void }): void {
+    this.target = target;
+    for (const chunk of this.pending.splice(0)) target.write(chunk);
+    if (this.finished) target.finish();
+  }
+}
+
+/** wasi:http/types.outgoing-request */
+export class OutgoingRequest {
+  private methodValue: Method = { tag: 'get' };
+  private path?: string;
+  private schemeValue?: Scheme;
+  private authorityValue?: string;
+  private bodyValue?: OutgoingBody;
+
+  constructor(private readonly headerFields: Fields) {
+    headerFields.seal();
+  }
+
+  body(): OutgoingBody {
+    if (this.bodyValue) throw undefined;
+    return (this.bodyValue = new OutgoingBody());
+  }
+  method(): Method { return this.methodValue; }
+  setMethod(method: Method): void {
+    if (method.tag === 'other' && !TOKEN.test(method.val)) throw undefined;
+    this.methodValue = method;
+  }
+  pathWithQuery(): string | undefined { return this.path; }
+  setPathWithQuery(path: string | undefined): void {
+    if (path !== undefined && /[\s\u0000-\u001f\u007f]/.test(path)) throw undefined;
+    this.path = path;
+  }
+  scheme(): Scheme | undefined { return this.schemeValue; }
+  setScheme(scheme: Scheme | undefined): void { this.schemeValue = scheme; }
+  authority(): string | undefined { return this.authorityValue; }
+  setAuthority(authority: string | undefined): void {
+    if (authority !== undefined && /[\s/?#@\u0000-\u001f\u007f]/.test(authority)) throw undefined;
+    this.authorityValue = authority;
+  }
+  headers(): Fields { return this.headerFields; }
+  /** The body resource, if the guest asked for one. */
+  takeBody(): OutgoingBody | undefined { return this.bodyValue; }
+}
+
+/** wasi:http/types.incoming-body */
+export class IncomingBody {
+  private streamTaken = false;
+  constructor(private readonly source: ByteSource, private readonly trailers: () => Fields | undefined) {}
+  stream(): InputStream {
+    if (this.streamTaken) throw undefined;
+    this.streamTaken = true;
+    return new InputStream(this.source);
+  }
+  static finish(body: IncomingBody): FutureTrailers {
+    return new FutureTrailers(body.trailers());
+  }
+}
+
+/** wasi:http/types.future-trailers: trailers are not forwarded, so they are always ready and empty. */
+export class FutureTrailers {
+  private taken = false;
+  constructor(private readonly trailers: Fields | undefined) {}
+  subscribe(): Pollable {
+    return new Pollable(() => true);
+  }
+  get() {
+    if (this.taken) return { tag: 'err', val: undefined };
+    this.taken = true;
+    return { tag: 'ok', val: { tag: 'ok', val: this.trailers } };
+  }
+}
+
+/** wasi:http/types.incoming-response */
+export class IncomingResponse {
+  private consumed = false;
+  constructor(private readonly statusCode: number, private readonly headerFields: Fields, private readonly body: IncomingBody) {}
+  status(): number { return this.statusCode; }
+  headers(): Fields { return this.headerFields; }
+  consume(): IncomingBody {
+    if (this.consumed) throw undefined;
+    this.consumed = true;
+    return this.body;
+  }
+}
+
+/** The state of a response the guest is waiting for. */
+export type ResponseState = { done: false } | { done: true; result: { tag: 'ok'; val: IncomingResponse } | { tag: 'err'; val: ErrorCode } };
+
+/** wasi:http/types.future-incoming-response */
+export class FutureIncomingResponse {
+  private taken = false;
+  /** `poll` returns the state now; `polled` says whether readiness must be found by trying. */
+  constructor(private readonly pollState: () => ResponseState, private readonly polled = false) {}
+  subscribe(): Pollable {
+    return new Pollable(() => this.pollState().done, { polled: this.polled });
+  }
+  get() {
+    const state = this.pollState();
+    if (!state.done) return undefined;
+    if (this.taken) return { tag: 'err', val: undefined };
+    this.taken = true;
+    return { tag: 'ok', val: state.result };
+  }
+}
+
+/** Server-side resources: a kubectl plugin is never an HTTP server, but the glue destructures them. */
+export class IncomingRequest {}
+export class OutgoingResponse {}
+export class ResponseOutparam {}
+
+/** wasi:http/types.http-error-code: the HTTP error behind a stream error, if any. */
+export function httpErrorCode(): ErrorCode | undefined {
+  return undefined;
+}
+
+/** The wasi:http/types import object. */
+export function httpTypes(): Record<string, unknown> {
+  return {
+    Fields, RequestOptions, OutgoingBody, OutgoingRequest, IncomingBody, FutureTrailers, IncomingResponse,
+    FutureIncomingResponse, IncomingRequest, OutgoingResponse, ResponseOutparam, httpErrorCode,
+  };
+}

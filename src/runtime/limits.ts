@@ -1,0 +1,188 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+/**
+ * The limits of one run: `--max-memory` over everything the guest makes the host hold in wasm
+ * memories and tables, and `--timeout` over the whole run.
+ */
+
+const WASM_PAGE = 64 * 1024;
+/** What V8 holds per funcref table entry (the table slot plus its dispatch table entry), rounded up. */
+const TABLE_ENTRY_BYTES = 32;
+/** Share of the growth budget given to tables; memories get the rest (heaps grow, tables rarely). */
+const TABLE_SHARE = 1 / 8;
+
+/** Memory and tables a core module defines (imported ones belong to the instance that defines them). */
+export interface Footprint {
+  memoryPages: number;
+  tableEntries: number[];
+}
+
+/** Reads the memory and table sections of a core module binary (wasm spec §5.5): no allocation by the guest. */
+export function declaredFootprint(bytes: Uint8Array): Footprint {
+  const footprint: Footprint = { memoryPages: 0, tableEntries: [] };
+  let pos = 8; // magic + version
+  const leb = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = bytes[pos++];
+      result += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return result;
+      shift += 7;
+    }
+  };
+  const limitsMin = (): number => {
+    const flags = bytes[pos++];
+    const min = leb();
+    if (flags & 1) leb(); // max
+    return min;
+  };
+  while (pos < bytes.length) {
+    const id = bytes[pos++];
+    const size = leb();
+    const end = pos + size;
+    if (id === 4) {
+      for (let count = leb(); count > 0; count--) {
+        if (bytes[pos] === 0x40) throw new Error('tables with initializer expressions are not supported');
+        pos++; // reftype
+        footprint.tableEntries.push(limitsMin());
+      }
+    } else if (id === 5) {
+      for (let count = leb(); count > 0; count--) footprint.memoryPages += limitsMin();
+    }
+    pos = end;
+  }
+  return footprint;
+}
+
+/** Thrown when admitting an instance would exceed the memory cap. */
+export class OverBudget extends Error {}
+
+/**
+ * All linear memories and tables of all instances of one run, against one cap. Each instance's
+ * declared initial sizes are admitted BEFORE it is instantiated (so sixteen instances of one big
+ * module are refused at the one that crosses the cap, not after allocating all of them); once
+ * every instance exists, V8's per-memory and per-table growth limits (read at grow time) are set
+ * so that growing all of them together stays within the cap.
+ */
+export class MemoryBudget {
+  private used = 0;
+  private readonly memories: WebAssembly.Memory[] = [];
+  private memoryCount = 0;
+  private tableCount = 0;
+  private smallestMemoryPages = Infinity;
+  private smallestTable = Infinity;
+
+  constructor(readonly capBytes: number) {}
+
+  /** Flags for compilation: no single memory or table may start beyond the whole cap. */
+  compileFlags(): string {
+    return `--wasm-max-mem-pages=${Math.max(1, Math.floor(this.capBytes / WASM_PAGE))} --wasm-max-table-size=${Math.max(1, Math.floor(this.capBytes / TABLE_ENTRY_BYTES))}`;
+  }
+
+  admit(footprint: Footprint): void {
+    const bytes = footprint.memoryPages * WASM_PAGE + footprint.tableEntries.reduce((sum, n) => sum + n * TABLE_ENTRY_BYTES, 0);
+    if (this.used + bytes > this.capBytes) throw new OverBudget(`instantiating needs ${this.used + bytes} bytes of memory and tables`);
+    this.used += bytes;
+    if (footprint.memoryPages > 0) {
+      this.memoryCount++;
+      this.smallestMemoryPages = Math.min(this.smallestMemoryPages, footprint.memoryPages);
+    }
+    for (const entries of footprint.tableEntries) {
+      this.tableCount++;
+      this.smallestTable = Math.min(this.smallestTable, entries);
+    }
+  }
+
+  track(instance: WebAssembly.Instance): void {
+    for (const value of Object.values(instance.exports)) if (value instanceof WebAssembly.Memory) this.memories.push(value);
+  }
+
+  /**
+   * Sets the growth limits. A memory may grow to `max(current, F)` pages, so with
+   * F = smallest + budget / count the memories together grow by at most the budget.
+   */
+  seal(): void {
+    const budget = Math.max(0, this.capBytes - this.used);
+    const flags: string[] = [];
+    if (this.memoryCount > 0) {
+      const share = this.tableCount > 0 ? 1 - TABLE_SHARE : 1;
+      flags.push(`--wasm-max-mem-pages=${Math.max(1, this.smallestMemoryPages + Math.floor((budget * share) / this.memoryCount / WASM_PAGE))}`);
+    }
+    if (this.tableCount > 0) {
+      const share = this.memoryCount > 0 ? TABLE_SHARE : 1;
+      flags.push(`--wasm-max-table-size=${Math.max(1, this.smallestTable + Math.floor((budget * share) / this.tableCount / TABLE_ENTRY_BYTES))}`);
+    }
+    if (flags.length) v8.setFlagsFromString(flags.join(' '));
+  }
+
+  /** A trap with memory near the cap is what a refused growth looks like from outside (malloc failing). */
+  nearCap(): boolean {
+    const bytes = this.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
+    return bytes >= this.capBytes * 0.75;
+  }
+}
+
+/** Why a guarded call did not return. */
+export type Interruption = 'timeout' | 'interrupted';
+
+const SLOT = '__krewWasmGuarded';
+const script = new vm.Script(`${SLOT}()`, { filename: 'krew-wasm-guard' });
+
+/**
+ * The run's clock and Ctrl-C. Guest code (instantiation included: a core `start` function runs
+ * there) is only ever called through `call`, under V8's watchdog, which terminates execution from
+ * another thread, wakes a host call sleeping in Atomics.wait (runtime/wasi/wait.ts), and honours
+ * SIGINT. Between guarded calls (compiling, loading the glue), `expired` lets the caller race a
+ * timer against the awaited work.
+ */
+export class RunGuard {
+  private readonly deadline?: number;
+
+  constructor(readonly timeoutMs: number | undefined) {
+    if (timeoutMs) this.deadline = performance.now() + timeoutMs;
+  }
+
+  remainingMs(): number | undefined {
+    return this.deadline === undefined ? undefined : Math.max(1, Math.ceil(this.deadline - performance.now()));
+  }
+
+  /** Calls `fn` synchronously under the watchdog; rethrows its errors; an interruption becomes an Interrupted. */
+  call<T>(fn: () => T): T {
+    if (this.deadline !== undefined && performance.now() >= this.deadline) throw new Interrupted('timeout');
+    (globalThis as Record<string, unknown>)[SLOT] = fn;
+    try {
+      return script.runInThisContext({ timeout: this.remainingMs(), breakOnSigint: true }) as T;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException)?.code;
+      if (code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new Interrupted('timeout');
+      if (code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') throw new Interrupted('interrupted');
+      throw error;
+    } finally {
+      delete (globalThis as Record<string, unknown>)[SLOT];
+    }
+  }
+
+  /** Resolves with `work`, or rejects with an Interrupted('timeout') at the deadline. */
+  async within<T>(work: Promise<T>): Promise<T> {
+    const remaining = this.remainingMs();
+    if (remaining === undefined) return work;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Interrupted('timeout')), remaining);
+    });
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** The run ended by the clock or by Ctrl-C, not by the guest. */
+export class Interrupted extends Error {
+  constructor(readonly why: Interruption) {
+    super(why);
+  }
+}

@@ -1,0 +1,440 @@
+import fs from 'node:fs';
+import { guarded, type FsErrorCode } from './errors.js';
+import { aliasDispose, InputStream, IoError, MAX_CHUNK, OutputStream, type ByteSink, type ByteSource } from './io.js';
+import { sleep } from './wait.js';
+import { assertNotProtected, at, identityOf, identityOfFd, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
+
+/**
+ * wasi:filesystem (types, preopens) on directory handles. Every path goes through walk.ts, every
+ * descriptor holds an fd and never turns back into a path string, and every call returns a WASI
+ * error-code instead of throwing a host exception. Read-only comes from the location (walk.ts),
+ * not from the preopen a path was reached through.
+ */
+
+type DescriptorType = 'unknown' | 'block-device' | 'character-device' | 'directory' | 'fifo' | 'symbolic-link' | 'regular-file' | 'socket';
+interface DescriptorFlags {
+  read?: boolean;
+  write?: boolean;
+  fileIntegritySync?: boolean;
+  dataIntegritySync?: boolean;
+  requestedWriteSync?: boolean;
+  mutateDirectory?: boolean;
+}
+interface PathFlags { symlinkFollow?: boolean }
+interface OpenFlags { create?: boolean; directory?: boolean; exclusive?: boolean; truncate?: boolean }
+interface Datetime { seconds: bigint; nanoseconds: number }
+type NewTimestamp = { tag: 'no-change' } | { tag: 'now' } | { tag: 'timestamp'; val: Datetime };
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_APPEND } = fs.constants;
+/** Every open: the kernel follows no link (walk.ts did), and no open or read can block. (libuv adds O_CLOEXEC.) */
+const ALWAYS = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+
+/** The filesystem of one run: its preopens and the policy every walk enforces. */
+export interface FsContext {
+  preopens: Preopen[];
+  policy: FsPolicy;
+}
+
+function typeOf(stat: fs.BigIntStats | fs.Stats): DescriptorType {
+  if (stat.isFile()) return 'regular-file';
+  if (stat.isDirectory()) return 'directory';
+  if (stat.isSymbolicLink()) return 'symbolic-link';
+  if (stat.isFIFO()) return 'fifo';
+  if (stat.isSocket()) return 'socket';
+  if (stat.isCharacterDevice()) return 'character-device';
+  if (stat.isBlockDevice()) return 'block-device';
+  return 'unknown';
+}
+
+function datetime(ns: bigint): Datetime {
+  const seconds = ns / 1_000_000_000n;
+  return { seconds, nanoseconds: Number(ns - seconds * 1_000_000_000n) };
+}
+
+function statRecord(stat: fs.BigIntStats) {
+  return {
+    type: typeOf(stat),
+    linkCount: stat.nlink,
+    size: stat.size,
+    dataAccessTimestamp: datetime(stat.atimeNs),
+    dataModificationTimestamp: datetime(stat.mtimeNs),
+    statusChangeTimestamp: datetime(stat.ctimeNs),
+  };
+}
+
+/**
+ * Seconds as Node's utimes takes them. Node's fs API takes float seconds, so nanoseconds are kept
+ * only to about a microsecond whatever the host does (the shim passed milliseconds: year 2446).
+ */
+function timeArgument(ts: NewTimestamp, currentNs: bigint): number {
+  if (ts.tag === 'now') return Date.now() / 1000;
+  if (ts.tag === 'no-change') return Number(currentNs) / 1e9;
+  if (ts.val.nanoseconds >= 1_000_000_000) throw 'invalid';
+  return Number(ts.val.seconds) + ts.val.nanoseconds / 1e9;
+}
+
+function position(offset: bigint): number {
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw 'file-too-large';
+  return Number(offset);
+}
+
+/** Reads a file from an offset (or, for pipes, sequentially). */
+class FileSource implements ByteSource {
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+  constructor(private readonly fd: number, private offset: number | null) {}
+  read(max: number): Uint8Array | 'eof' {
+    const buf = max <= this.buffer.length ? this.buffer : Buffer.allocUnsafe(Math.min(max, MAX_CHUNK));
+    let n: number;
+    try {
+      n = fs.readSync(this.fd, buf, 0, Math.min(max, buf.length), this.offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return new Uint8Array(0);
+      throw error;
+    }
+    if (n === 0) return 'eof';
+    if (this.offset !== null) this.offset += n;
+    return Uint8Array.prototype.slice.call(buf, 0, n);
+  }
+}
+
+/** Writes a file at an offset, or appends, or (pipes) sequentially; waits out a full pipe interruptibly. */
+class FileSink implements ByteSink {
+  constructor(private readonly fd: number, private offset: number | null, private readonly ownsFd = false) {}
+  write(bytes: Uint8Array): void {
+    let done = 0;
+    while (done < bytes.length) {
+      try {
+        const n = fs.writeSync(this.fd, bytes, done, bytes.length - done, this.offset);
+        done += n;
+        if (this.offset !== null) this.offset += n;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+        sleep(5);
+      }
+    }
+  }
+  close(): void {
+    if (this.ownsFd) fs.closeSync(this.fd);
+  }
+}
+
+/** wasi:filesystem/types.directory-entry-stream over a snapshot of the directory. */
+export class DirectoryEntryStream {
+  private index = 0;
+  constructor(private readonly entries: { type: DescriptorType; name: string }[]) {}
+  readDirectoryEntry(): { type: DescriptorType; name: string } | undefined {
+    return this.entries[this.index++];
+  }
+}
+
+/** wasi:filesystem/types.descriptor: an open file or directory handle. */
+export class Descriptor {
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly isDirectory: boolean,
+    /** Read-only by location (walk.ts), whatever the open flags say. */
+    private readonly readOnly: boolean,
+    private readonly flags: DescriptorFlags,
+    private readonly preopen: Preopen,
+    private readonly ctx: FsContext,
+  ) {}
+
+  readViaStream(offset: bigint): InputStream {
+    return guarded(() => {
+      this.fileOnly();
+      return new InputStream(new FileSource(this.fd, this.isRegularFile() ? position(offset) : null));
+    });
+  }
+
+  writeViaStream(offset: bigint): OutputStream {
+    return guarded(() => {
+      this.writableFileOnly();
+      return new OutputStream(new FileSink(this.fd, this.isRegularFile() ? position(offset) : null));
+    });
+  }
+
+  appendViaStream(): OutputStream {
+    return guarded(() => {
+      this.writableFileOnly();
+      // Preview 2 has no append flag on descriptors: a second open file description of the same
+      // file (the /proc link refers to the open file itself) appends whatever happens to the first.
+      const appendFd = fs.openSync(`/proc/self/fd/${this.fd}`, O_WRONLY | O_APPEND | O_NONBLOCK);
+      return new OutputStream(new FileSink(appendFd, null, true));
+    });
+  }
+
+  advise(_offset: bigint, _length: bigint, _advice: string): void {
+    guarded(() => this.fileOnly());
+  }
+
+  syncData(): void {
+    guarded(() => fs.fdatasyncSync(this.fd));
+  }
+
+  getFlags(): DescriptorFlags {
+    return { ...this.flags };
+  }
+
+  getType(): DescriptorType {
+    return guarded(() => typeOf(fs.fstatSync(this.fd)));
+  }
+
+  setSize(size: bigint): void {
+    guarded(() => {
+      this.writableFileOnly();
+      fs.ftruncateSync(this.fd, position(size));
+    });
+  }
+
+  setTimes(atime: NewTimestamp, mtime: NewTimestamp): void {
+    guarded(() => {
+      if (this.readOnly) throw 'read-only';
+      const current = fs.fstatSync(this.fd, { bigint: true });
+      fs.futimesSync(this.fd, timeArgument(atime, current.atimeNs), timeArgument(mtime, current.mtimeNs));
+    });
+  }
+
+  read(length: bigint, offset: bigint): [Uint8Array, boolean] {
+    return guarded(() => {
+      this.fileOnly();
+      // The guest picks the length: read at most one chunk (a short read is allowed), never allocate 2^31 bytes.
+      const want = length > BigInt(MAX_CHUNK) ? MAX_CHUNK : Number(length);
+      const buffer = Buffer.allocUnsafe(want);
+      const n = want === 0 ? 0 : fs.readSync(this.fd, buffer, 0, want, position(offset));
+      return [Uint8Array.prototype.slice.call(buffer, 0, n), n < want || (n === 0 && length > 0n)];
+    });
+  }
+
+  write(buffer: Uint8Array, offset: bigint): bigint {
+    return guarded(() => {
+      this.writableFileOnly();
+      return BigInt(fs.writeSync(this.fd, buffer, 0, buffer.length, position(offset)));
+    });
+  }
+
+  readDirectory(): DirectoryEntryStream {
+    return guarded(() => {
+      this.directoryOnly();
+      const entries = fs.readdirSync(`/proc/self/fd/${this.fd}`, { withFileTypes: true }).map((entry) => ({
+        type: entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() || entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice()
+          ? typeOf(entry as unknown as fs.Stats)
+          : this.typeAt(entry.name),
+        name: entry.name,
+      }));
+      return new DirectoryEntryStream(entries);
+    });
+  }
+
+  sync(): void {
+    guarded(() => fs.fsyncSync(this.fd));
+  }
+
+  createDirectoryAt(path: string): void {
+    this.atPath(path, false, (r) => {
+      if (r.readOnly) throw 'read-only';
+      if (r.name === '.') throw 'exist';
+      fs.mkdirSync(at(r.dirFd, r.name), 0o777);
+    });
+  }
+
+  stat() {
+    return guarded(() => statRecord(fs.fstatSync(this.fd, { bigint: true })));
+  }
+
+  statAt(flags: PathFlags, path: string) {
+    return this.atPath(path, !!flags.symlinkFollow, (r) => statRecord(this.lstatResolved(r)));
+  }
+
+  setTimesAt(flags: PathFlags, path: string, atime: NewTimestamp, mtime: NewTimestamp): void {
+    this.atPath(path, !!flags.symlinkFollow, (r) => {
+      if (r.readOnly) throw 'read-only';
+      assertNotProtected(r.dirFd, r.name, this.ctx.policy);
+      const current = this.lstatResolved(r);
+      // lutimes on the final name: walk.ts expanded the links to follow, and a link swapped in
+      // since then has its own times changed, never its target's.
+      fs.lutimesSync(at(r.dirFd, r.name), timeArgument(atime, current.atimeNs), timeArgument(mtime, current.mtimeNs));
+    });
+  }
+
+  linkAt(oldFlags: PathFlags, oldPath: string, newDescriptor: Descriptor, newPath: string): void {
+    this.atPath(oldPath, !!oldFlags.symlinkFollow, (from) => {
+      newDescriptor.atPath(newPath, false, (to) => {
+        // A link out of a read-only folder would be a writable alias of a read-only file.
+        if (from.readOnly || to.readOnly) throw 'read-only';
+        if (from.name === '.' || to.name === '.') throw 'not-permitted';
+        newEntryMustNotNameADirectory(to);
+        assertNotProtected(from.dirFd, from.name, this.ctx.policy);
+        fs.linkSync(at(from.dirFd, from.name), at(to.dirFd, to.name));
+      });
+    });
+  }
+
+  openAt(pathFlags: PathFlags, path: string, openFlags: OpenFlags, flags: DescriptorFlags): Descriptor {
+    return this.atPath(path, !!pathFlags.symlinkFollow, (r) => this.openResolved(r, openFlags, flags));
+  }
+
+  readlinkAt(path: string): string {
+    return this.atPath(path, false, (r) => {
+      if (r.name === '.') throw 'invalid';
+      return fs.readlinkSync(at(r.dirFd, r.name));
+    });
+  }
+
+  removeDirectoryAt(path: string): void {
+    this.atPath(path, false, (r) => {
+      if (r.readOnly) throw 'read-only';
+      if (r.name === '.') throw 'invalid';
+      assertNotProtected(r.dirFd, r.name, this.ctx.policy);
+      fs.rmdirSync(at(r.dirFd, r.name));
+    });
+  }
+
+  renameAt(oldPath: string, newDescriptor: Descriptor, newPath: string): void {
+    this.atPath(oldPath, false, (from) => {
+      newDescriptor.atPath(newPath, false, (to) => {
+        if (from.readOnly || to.readOnly) throw 'read-only';
+        if (from.name === '.' || to.name === '.') throw 'busy';
+        assertNotProtected(from.dirFd, from.name, this.ctx.policy);
+        assertNotProtected(to.dirFd, to.name, this.ctx.policy);
+        fs.renameSync(at(from.dirFd, from.name), at(to.dirFd, to.name));
+      });
+    });
+  }
+
+  symlinkAt(target: string, newPath: string): void {
+    this.atPath(newPath, false, (r) => {
+      if (r.readOnly) throw 'read-only';
+      // As in wasmtime: a link's target must be relative. (Following one is checked anyway, in walk.ts.)
+      if (target.startsWith('/')) throw 'not-permitted';
+      if (target.includes('\0')) throw 'invalid';
+      if (r.name === '.') throw 'exist';
+      newEntryMustNotNameADirectory(r);
+      fs.symlinkSync(target, at(r.dirFd, r.name));
+    });
+  }
+
+  unlinkFileAt(path: string): void {
+    this.atPath(path, false, (r) => {
+      if (r.readOnly) throw 'read-only';
+      if (r.name === '.') throw 'is-directory';
+      assertNotProtected(r.dirFd, r.name, this.ctx.policy);
+      fs.unlinkSync(at(r.dirFd, r.name));
+    });
+  }
+
+  isSameObject(other: Descriptor): boolean {
+    try {
+      return identityOfFd(this.fd) === identityOfFd(other.fd);
+    } catch {
+      return false;
+    }
+  }
+
+  metadataHash() {
+    return guarded(() => hashOf(fs.fstatSync(this.fd, { bigint: true })));
+  }
+
+  metadataHashAt(flags: PathFlags, path: string) {
+    return this.atPath(path, !!flags.symlinkFollow, (r) => hashOf(this.lstatResolved(r)));
+  }
+
+  [Symbol.for('dispose')](): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+
+  /** Resolves a guest path from this directory and runs `op` on the result, closing what the walk opened. */
+  private atPath<T>(path: string, follow: boolean, op: (r: Resolved) => T): T {
+    return guarded(() => {
+      this.directoryOnly();
+      const resolved = walk({ fd: this.fd, readOnly: this.readOnly, preopen: this.preopen }, path, follow, this.ctx.policy);
+      try {
+        return op(resolved);
+      } finally {
+        resolved.release();
+      }
+    });
+  }
+
+  private openResolved(r: Resolved, openFlags: OpenFlags, flags: DescriptorFlags): Descriptor {
+    const write = !!flags.write;
+    if (r.readOnly && (write || openFlags.create || openFlags.truncate)) throw 'read-only';
+    if (openFlags.create && openFlags.directory) throw 'invalid';
+    let osFlags = (write ? (flags.read ? O_RDWR : O_WRONLY) : O_RDONLY) | ALWAYS;
+    if (openFlags.create) osFlags |= O_CREAT;
+    if (openFlags.exclusive) osFlags |= O_EXCL;
+    if (openFlags.truncate) osFlags |= O_TRUNC;
+    if (openFlags.directory) osFlags |= O_DIRECTORY;
+    if (r.name === '.' && (openFlags.create && openFlags.exclusive)) throw 'exist';
+    const fd = fs.openSync(at(r.dirFd, r.name), osFlags, 0o666);
+    try {
+      const stat = fs.fstatSync(fd, { bigint: true });
+      const id = identityOf(stat);
+      if (this.ctx.policy.protectedIds.has(id)) throw 'access';
+      const isDirectory = stat.isDirectory();
+      const readOnly = r.readOnly || (isDirectory && this.ctx.policy.readOnlyIds.has(id));
+      return new Descriptor(fd, isDirectory, readOnly, { ...flags }, this.preopen, this.ctx);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+  }
+
+  private lstatResolved(r: Resolved): fs.BigIntStats {
+    if (r.name === '.') return fs.fstatSync(r.dirFd, { bigint: true });
+    const stat = lstatOrUndefined(at(r.dirFd, r.name));
+    if (!stat) throw 'no-entry';
+    return stat;
+  }
+
+  private typeAt(name: string): DescriptorType {
+    const stat = lstatOrUndefined(at(this.fd, name));
+    return stat ? typeOf(stat) : 'unknown';
+  }
+
+  private isRegularFile(): boolean {
+    return fs.fstatSync(this.fd).isFile();
+  }
+
+  private fileOnly(): void {
+    if (this.isDirectory) throw 'is-directory';
+  }
+
+  private directoryOnly(): void {
+    if (!this.isDirectory) throw 'not-directory';
+  }
+
+  private writableFileOnly(): void {
+    this.fileOnly();
+    if (this.readOnly) throw 'read-only';
+    if (!this.flags.write) throw 'bad-descriptor';
+  }
+}
+
+aliasDispose(Descriptor);
+
+/** A link is not a directory: `name/` as its new path is `exist` when taken, else `no-entry` (as POSIX link(2)). */
+function newEntryMustNotNameADirectory(r: Resolved): void {
+  if (!r.mustBeDir) return;
+  throw lstatOrUndefined(at(r.dirFd, r.name)) ? 'exist' : 'no-entry';
+}
+
+function hashOf(stat: fs.BigIntStats): { lower: bigint; upper: bigint } {
+  return { lower: stat.ino, upper: stat.dev };
+}
+
+/** wasi:filesystem/types.filesystem-error-code: the error-code behind a stream error, if any. */
+export function filesystemErrorCode(error: IoError): FsErrorCode | undefined {
+  return error instanceof IoError ? error.fsCode : undefined;
+}
+
+/** The guest's preopened directories: fresh descriptors (their own fds) on each call. */
+export function preopenedDirectories(ctx: FsContext): [Descriptor, string][] {
+  return ctx.preopens.map((p) => {
+    const fd = fs.openSync(`/proc/self/fd/${p.fd}`, O_RDONLY | O_DIRECTORY);
+    return [new Descriptor(fd, true, p.readOnly, { read: true, mutateDirectory: !p.readOnly }, p, ctx), p.guestPath];
+  });
+}

@@ -1,0 +1,72 @@
+import { monotonicClock, wallClock } from './clocks.js';
+import { Descriptor, DirectoryEntryStream, filesystemErrorCode, preopenedDirectories, type FsContext } from './filesystem.js';
+import { InputStream, IoError, OutputStream, Pollable, poll } from './io.js';
+import { insecure, insecureSeed, random } from './random.js';
+import { socketImports } from './sockets.js';
+import { ExitSignal, FdSink, isTerminal, StdinSource } from './stdio.js';
+
+export { ExitSignal } from './stdio.js';
+
+/** What one run of a plugin may see of WASI (the filesystem part is opened by createFsContext). */
+export interface WasiSandbox {
+  /** argv as the guest sees it: argv[0] is `kubectl-<name>`. */
+  args: string[];
+  env: Record<string, string>;
+  fs: FsContext;
+  /** Reported by `wasi:cli/environment.initial-cwd`, or undefined for none. */
+  initialCwd?: string;
+}
+
+type ImportObject = Record<string, unknown>;
+
+class TerminalInput {}
+class TerminalOutput {}
+
+/**
+ * The WASI 0.2 imports of one run, all implemented here, synchronously, on Node's fs: no
+ * preview2-shim, no IO worker. jco's async-instantiation glue reads imports by UNVERSIONED
+ * interface name, so one object serves components built against any 0.2.x. Not served here:
+ * sockets (denied) and wasi:http (runtime/hosts/wasiHttp.ts, under the API-server policy).
+ */
+export function wasiImports(sandbox: WasiSandbox): ImportObject {
+  const stdout = new OutputStream(new FdSink(1));
+  const stderr = new OutputStream(new FdSink(2));
+  let stdin: InputStream | undefined;
+  const env = Object.entries(sandbox.env);
+  // A terminal is reported as one, so that C stdio line-buffers what a user watches live.
+  const terminal = (fd: number) => (isTerminal(fd) ? (fd === 0 ? new TerminalInput() : new TerminalOutput()) : undefined);
+  return {
+    'wasi:cli/environment': {
+      getEnvironment: () => env,
+      getArguments: () => sandbox.args,
+      initialCwd: () => sandbox.initialCwd,
+    },
+    'wasi:cli/exit': {
+      exit(status: { tag: 'ok' | 'err' }): never {
+        throw new ExitSignal(status.tag === 'err' ? 1 : 0);
+      },
+      exitWithCode(code: number): never {
+        throw new ExitSignal(code);
+      },
+    },
+    'wasi:cli/stdin': { getStdin: () => (stdin ??= new InputStream(new StdinSource())) },
+    'wasi:cli/stdout': { getStdout: () => stdout },
+    'wasi:cli/stderr': { getStderr: () => stderr },
+    'wasi:cli/terminal-input': { TerminalInput },
+    'wasi:cli/terminal-output': { TerminalOutput },
+    'wasi:cli/terminal-stdin': { getTerminalStdin: () => terminal(0) },
+    'wasi:cli/terminal-stdout': { getTerminalStdout: () => terminal(1) },
+    'wasi:cli/terminal-stderr': { getTerminalStderr: () => terminal(2) },
+    'wasi:io/error': { Error: IoError },
+    'wasi:io/poll': { Pollable, poll },
+    'wasi:io/streams': { InputStream, OutputStream },
+    'wasi:clocks/monotonic-clock': monotonicClock,
+    'wasi:clocks/wall-clock': wallClock,
+    'wasi:random/random': random,
+    'wasi:random/insecure': insecure,
+    'wasi:random/insecure-seed': insecureSeed,
+    'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
+    'wasi:filesystem/preopens': { getDirectories: () => preopenedDirectories(sandbox.fs) },
+    ...socketImports(),
+  };
+}

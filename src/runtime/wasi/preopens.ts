@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { GrantError } from '../../errors.js';
+import type { FsContext } from './filesystem.js';
+import { identityOf, type Identity, type Preopen } from './walk.js';
+
+/** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
+export interface PreopenSpec {
+  guestPath: string;
+  hostPath: string;
+  readOnly: boolean;
+  /**
+   * Made by krew-wasm itself for this plugin (its data folder, the kubeconfig mirror), which live
+   * under the store: exempt from the "not inside a protected directory" check, and only there.
+   */
+  internal?: boolean;
+}
+
+/** The filesystem rules of one run, as host paths (turned into identities here). */
+export interface FsSetup {
+  preopens: PreopenSpec[];
+  /** Directories no walk may enter: the krew-wasm store and krew-wasm's own code. */
+  protectedDirs: string[];
+  /** Roots of read-only grants: read-only through every preopen that reaches them. */
+  readOnlyDirs: string[];
+}
+
+const { O_RDONLY, O_DIRECTORY } = fs.constants;
+
+/**
+ * Opens the preopened directories (a handle each, held for the run) and resolves the protected
+ * and read-only directories to identities. Host paths here are the user's grants, trusted: they
+ * are resolved by the kernel. Throws a GrantError for a grant that cannot be applied.
+ */
+export function createFsContext(setup: FsSetup): FsContext {
+  const protectedIds = identities(setup.protectedDirs);
+  const readOnlyIds = identities([...setup.readOnlyDirs, ...setup.preopens.filter((p) => p.readOnly).map((p) => p.hostPath)]);
+  const preopens: Preopen[] = [];
+  for (const spec of setup.preopens) {
+    let fd: number;
+    try {
+      fd = fs.openSync(spec.hostPath, O_RDONLY | O_DIRECTORY);
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be opened (${(error as NodeJS.ErrnoException).code})`;
+      throw new GrantError(`granted folder ${spec.hostPath} ${why}`);
+    }
+    const lineage = ancestorsOf(spec.hostPath);
+    if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
+      fs.closeSync(fd);
+      throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
+    }
+    const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
+    preopens.push({ guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly });
+  }
+  return { preopens, policy: { protectedIds, readOnlyIds } };
+}
+
+function identities(paths: string[]): Set<Identity> {
+  const ids = new Set<Identity>();
+  for (const p of paths) {
+    try {
+      ids.add(identityOf(fs.statSync(p, { bigint: true })));
+    } catch {
+      // a protected or read-only folder that does not exist needs no protection
+    }
+  }
+  return ids;
+}
+
+/** Identities of a directory and each of its ancestors, up to `/`. */
+function ancestorsOf(hostPath: string): Identity[] {
+  const ids: Identity[] = [];
+  let dir = fs.realpathSync(hostPath);
+  for (;;) {
+    ids.push(identityOf(fs.statSync(dir, { bigint: true })));
+    const parent = path.dirname(dir);
+    if (parent === dir) return ids;
+    dir = parent;
+  }
+}

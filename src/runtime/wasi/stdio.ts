@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import { isatty } from 'node:tty';
+import type { ByteSink, ByteSource } from './io.js';
+import { sleep } from './wait.js';
+
+/**
+ * The plugin's stdio. Writes are synchronous: a write returns once the bytes are in the pipe, so
+ * nothing is lost at exit and a slow reader slows the plugin (real back-pressure) instead of
+ * growing a queue in the host. A closed pipe (`kubectl foo | head`) ends the plugin quietly with
+ * 141, as SIGPIPE ends `yes`.
+ *
+ * A pipe or terminal is reopened through /proc/self/fd/N with O_NONBLOCK: a new open file
+ * description, so the flag does not leak to the processes we share the pipe with, and no read or
+ * write can block in a syscall, where neither `--timeout` nor Ctrl-C could end it (see wait.ts).
+ * Regular files and /dev/null never block; sockets cannot be reopened and stay as they are.
+ */
+
+/** Exit status of a plugin whose output pipe was closed by its reader. */
+export const SIGPIPE_EXIT = 141;
+
+/**
+ * Thrown to end the run with an exit code; the run loop turns it into the exit status. An Error,
+ * because jco's glue re-throws Errors from a host call that returns a result, where any other
+ * value would be taken for the call's error payload.
+ */
+export class ExitSignal extends Error {
+  readonly hostControl = true;
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
+
+/** The descriptor to use for host fd `fd`: a non-blocking reopen of a pipe or terminal, else `fd` itself. */
+function nonBlockingFd(fd: number, flags: number): number {
+  let stat: fs.Stats;
+  try {
+    stat = fs.fstatSync(fd);
+  } catch {
+    return fd; // closed: the first read or write reports it
+  }
+  if (!stat.isFIFO() && !stat.isCharacterDevice()) return fd;
+  if (stat.isCharacterDevice() && !isatty(fd)) return fd; // /dev/null and friends never block
+  try {
+    return fs.openSync(`/proc/self/fd/${fd}`, flags | O_NONBLOCK | O_NOCTTY);
+  } catch {
+    return fd;
+  }
+}
+
+/** Sink writing to host fd 1 or 2. */
+export class FdSink implements ByteSink {
+  private fd?: number;
+  constructor(private readonly hostFd: number) {}
+
+  write(bytes: Uint8Array): void {
+    const fd = (this.fd ??= nonBlockingFd(this.hostFd, O_WRONLY));
+    let offset = 0;
+    let backoff = 1;
+    while (offset < bytes.length) {
+      try {
+        offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
+        backoff = 1;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') {
+          sleep(backoff); // the reader is slow: wait, interruptibly
+          backoff = Math.min(backoff * 2, 20);
+          continue;
+        }
+        if (code === 'EPIPE') throw new ExitSignal(SIGPIPE_EXIT);
+        throw error;
+      }
+    }
+  }
+}
+
+/** Source reading host fd 0. Readiness is found by trying, so a read ahead is kept for the next read. */
+export class StdinSource implements ByteSource {
+  private fd?: number;
+  private pending?: Uint8Array | 'eof';
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+
+  read(max: number): Uint8Array | 'eof' {
+    const ahead = this.takePending(max);
+    if (ahead) return ahead;
+    return this.readNow(max);
+  }
+
+  ready(): boolean {
+    if (this.pending === undefined) {
+      const bytes = this.readNow(this.buffer.length);
+      if (bytes === 'eof' || bytes.length > 0) this.pending = bytes === 'eof' ? bytes : Uint8Array.from(bytes);
+    }
+    return this.pending !== undefined;
+  }
+
+  private takePending(max: number): Uint8Array | 'eof' | undefined {
+    const ahead = this.pending;
+    if (ahead === undefined || ahead === 'eof') return ahead;
+    if (ahead.length <= max) {
+      this.pending = undefined;
+      return ahead;
+    }
+    this.pending = ahead.subarray(max);
+    return ahead.subarray(0, max);
+  }
+
+  private readNow(max: number): Uint8Array | 'eof' {
+    const fd = (this.fd ??= nonBlockingFd(0, O_RDONLY));
+    try {
+      const n = fs.readSync(fd, this.buffer, 0, Math.min(max, this.buffer.length), null);
+      return n === 0 ? 'eof' : Uint8Array.prototype.slice.call(this.buffer, 0, n);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') return new Uint8Array(0);
+      if (code === 'EOF' || code === 'EBADF') return 'eof';
+      throw error;
+    }
+  }
+}
+
+/** Whether host fd `fd` is a terminal (the guest then sees a terminal, so C stdio line-buffers). */
+export function isTerminal(fd: number): boolean {
+  return isatty(fd);
+}

@@ -1,0 +1,52 @@
+/**
+ * The one way a host call blocks. A guest import is synchronous (Node 20 has no JSPI), so a host
+ * function that must wait cannot await: it sleeps on Atomics.wait. That matters for the limits:
+ * V8's TerminateExecution (the `--timeout` watchdog and Ctrl-C, see runtime/run.ts) wakes a thread
+ * sleeping in Atomics.wait, but cannot interrupt a blocking syscall. So host calls never make a
+ * syscall that can block (stdio and FIFOs are opened non-blocking) and wait here instead.
+ */
+
+const wake = new Int32Array(new SharedArrayBuffer(4));
+
+/** The shared word other threads (the HTTP worker) bump to wake a waiting host call at once. */
+export function wakeWord(): Int32Array {
+  return wake;
+}
+
+/** Wakes a host call waiting in `waitUntil` (safe from any thread holding the word). */
+export function notifyWake(word: Int32Array = wake): void {
+  Atomics.add(word, 0, 1);
+  Atomics.notify(word, 0);
+}
+
+/** A sleep that does not depend on the wake word (used by pure timers). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Sleeps up to `ms` milliseconds, or until someone bumps the wake word. */
+export function sleep(ms: number): void {
+  if (ms <= 0) return;
+  Atomics.wait(wake, 0, Atomics.load(wake, 0), ms);
+}
+
+/** Sleeps exactly `ms` milliseconds (a timer the guest asked for). */
+export function sleepExactly(ms: number): void {
+  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/**
+ * Polls `ready` until it is true. Readiness of file descriptors cannot be awaited without poll(2),
+ * which Node does not expose, so the sleep backs off from 1 ms to `maxSleepMs`; a worker that has
+ * news bumps the wake word and ends the sleep early. `nextTimerMs` bounds the sleep by a timer.
+ */
+export function waitUntil(ready: () => boolean, options: { maxSleepMs?: number; nextTimerMs?: () => number | undefined } = {}): void {
+  const maxSleep = options.maxSleepMs ?? 20;
+  let backoff = 1;
+  for (;;) {
+    const seen = Atomics.load(wake, 0);
+    if (ready()) return;
+    const timer = options.nextTimerMs?.();
+    const ms = timer === undefined ? backoff : Math.min(backoff, Math.max(0, timer));
+    if (ms > 0) Atomics.wait(wake, 0, seen, ms);
+    backoff = Math.min(backoff * 2, maxSleep);
+  }
+}

@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import { fsErrorCode } from './errors.js';
+
+/**
+ * Guest path resolution: the filesystem security boundary (model: wasmtime's cap-std).
+ *
+ * A guest path is resolved one component at a time, starting from a directory HANDLE (an open fd),
+ * never from a path string: `/proc/self/fd/<fd>/<name>` makes the kernel look `name` up in that
+ * very directory, as openat(2) would (Node has no openat), and O_NOFOLLOW keeps it from following
+ * a link for us. Symlinks are read and expanded here, with a depth limit; `..` pops back to the
+ * handle we came from and never goes above the descriptor the walk started at; a trailing slash
+ * is never handed to the kernel (it would follow a final symlink). Each directory entered is
+ * identified by device + inode, not by name: directories in `protectedIds` (the krew-wasm store,
+ * krew-wasm itself) are never entered through any grant, and everything below a directory in
+ * `readOnlyIds` is read-only through whichever preopen reaches it.
+ *
+ * Because a descriptor is a handle, deleting or renaming its directory and planting a symlink in
+ * its place changes nothing for it: the stale-path class of escapes does not exist here. An
+ * external process racing renames between two steps can make a step see a different directory,
+ * but every step is still taken beneath a handle the walk holds (README, security model).
+ */
+
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+/** Symlinks expanded in one resolution before giving up with `loop` (Linux's own limit). */
+const MAX_SYMLINKS = 40;
+
+/** What a filesystem object is, independent of its name: `dev:ino`. */
+export type Identity = string;
+
+export function identityOf(stat: fs.BigIntStats): Identity {
+  return `${stat.dev}:${stat.ino}`;
+}
+
+export function identityOfFd(fd: number): Identity {
+  return identityOf(fs.fstatSync(fd, { bigint: true }));
+}
+
+/** A host path naming `name` inside the directory open as `dirFd` (see the module comment). */
+export function at(dirFd: number, name: string): string {
+  return `/proc/self/fd/${dirFd}/${name}`;
+}
+
+/** Run-wide rules the walker enforces on every directory it enters. */
+export interface FsPolicy {
+  /** Never entered, renamed, removed or opened through any grant. */
+  protectedIds: ReadonlySet<Identity>;
+  /** Roots of read-only grants: everything below them is read-only. */
+  readOnlyIds: ReadonlySet<Identity>;
+}
+
+/** A granted directory tree. `fd` is held for the whole run. */
+export interface Preopen {
+  guestPath: string;
+  /** The granted host path (trusted: it comes from the user's grants, not from the guest). */
+  hostPath: string;
+  fd: number;
+  readOnly: boolean;
+}
+
+/** Where a walk starts: a directory descriptor's handle, and the preopen it descends from. */
+export interface WalkBase {
+  fd: number;
+  readOnly: boolean;
+  preopen: Preopen;
+}
+
+/** Where a path ended: the directory holding the final entry, and its name (`.` for that directory itself). */
+export interface Resolved {
+  dirFd: number;
+  name: string;
+  /** The directory holding `name` is read-only (or, for `.`, is itself read-only). */
+  readOnly: boolean;
+  /** The path ended in a slash (or `/.`): it names a directory. */
+  mustBeDir: boolean;
+  /** Closes the directories the walk opened. */
+  release(): void;
+}
+
+interface Step {
+  fd: number;
+  owned: boolean;
+  readOnly: boolean;
+}
+
+/**
+ * Resolves `path` relative to `base`. `follow` says whether a symlink in the final position is
+ * expanded. Throws a WASI error-code string.
+ */
+export function walk(base: WalkBase, path: string, follow: boolean, policy: FsPolicy): Resolved {
+  if (path.includes('\0')) throw 'invalid';
+  if (path === '') throw 'no-entry';
+  if (path.startsWith('/')) throw 'not-permitted';
+  const stack: Step[] = [{ fd: base.fd, owned: false, readOnly: base.readOnly }];
+  const release = () => {
+    for (const step of stack.splice(1)) if (step.owned) fs.closeSync(step.fd);
+  };
+  try {
+    const { name, mustBeDir } = resolveSteps(stack, base.preopen, path, follow, policy);
+    const top = stack[stack.length - 1];
+    return { dirFd: top.fd, name, readOnly: top.readOnly, mustBeDir, release };
+  } catch (error) {
+    release();
+    throw typeof error === 'string' ? error : fsErrorCode(error);
+  }
+}
+
+/** The walk proper; leaves the holding directory on top of `stack` and returns the final name. */
+function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boolean, policy: FsPolicy): { name: string; mustBeDir: boolean } {
+  let mustBeDir = /\/$/.test(path);
+  const queue = path.replace(/\/+$/, '').split('/').reverse(); // next component = queue.pop()
+  let expansions = 0;
+  const expand = (target: string, wasLast: boolean) => {
+    if (++expansions > MAX_SYMLINKS) throw 'loop';
+    if (target === '') throw 'no-entry';
+    if (target.startsWith('/')) {
+      // An absolute link (a dotfile manager's ~/.kube/config, say) is followed only when it points
+      // inside this preopen's granted host path, and then from the preopen's own handle.
+      const root = preopen.hostPath.replace(/\/+$/, '');
+      if (target !== root && !target.startsWith(`${root}/`)) throw 'not-permitted';
+      for (const step of stack.splice(0)) if (step.owned) fs.closeSync(step.fd);
+      stack.push({ fd: preopen.fd, owned: false, readOnly: preopen.readOnly });
+      target = target.slice(root.length).replace(/^\/+/, '') || '.';
+    }
+    if (wasLast && target.endsWith('/')) mustBeDir = true;
+    queue.push(...target.replace(/\/+$/, '').split('/').reverse());
+  };
+  for (;;) {
+    const component = queue.pop() as string;
+    const last = queue.every((c) => c === '' || c === '.');
+    // `a/.` names the directory a itself, as `a/` does.
+    if (last && queue.length > 0) mustBeDir = true;
+    const top = stack[stack.length - 1];
+    if (component === '' || component === '.') {
+      if (last) return { name: '.', mustBeDir: true };
+      continue;
+    }
+    if (component === '..') {
+      if (stack.length === 1) throw 'not-permitted';
+      const left = stack.pop() as Step;
+      if (left.owned) fs.closeSync(left.fd);
+      if (last) return { name: '.', mustBeDir: true };
+      continue;
+    }
+    if (last) {
+      const stat = lstatOrUndefined(at(top.fd, component));
+      if (stat?.isSymbolicLink() && (follow || mustBeDir)) {
+        expand(fs.readlinkSync(at(top.fd, component)), true);
+        continue;
+      }
+      if (mustBeDir && stat && !stat.isDirectory()) throw 'not-directory';
+      return { name: component, mustBeDir };
+    }
+    const fd = openDirectoryStep(top.fd, component);
+    if (fd === 'symlink') {
+      expand(fs.readlinkSync(at(top.fd, component)), false);
+      continue;
+    }
+    const id = identityOfFd(fd);
+    if (policy.protectedIds.has(id)) {
+      fs.closeSync(fd);
+      throw 'access';
+    }
+    stack.push({ fd, owned: true, readOnly: top.readOnly || policy.readOnlyIds.has(id) });
+  }
+}
+
+/** Opens a directory component without following it; `symlink` when it is a link to expand. */
+function openDirectoryStep(dirFd: number, name: string): number | 'symlink' {
+  try {
+    return fs.openSync(at(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTDIR' && code !== 'ELOOP') throw error;
+    if (lstatOrUndefined(at(dirFd, name))?.isSymbolicLink()) return 'symlink';
+    throw 'not-directory';
+  }
+}
+
+export function lstatOrUndefined(hostPath: string): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(hostPath, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Throws `access` when the entry `name` in `dirFd` is a protected directory (it may be missing). */
+export function assertNotProtected(dirFd: number, name: string, policy: FsPolicy): void {
+  if (policy.protectedIds.size === 0) return;
+  const stat = lstatOrUndefined(at(dirFd, name));
+  if (stat && policy.protectedIds.has(identityOf(stat))) throw 'access';
+}
