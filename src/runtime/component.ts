@@ -1,4 +1,5 @@
 import { InvalidPluginError } from '../errors.js';
+import { checkLegacyHttpModule, isLegacyHttpImport } from './legacy/adapter.js';
 
 /** What kind of wasm binary some bytes are (binary format: magic + version/layer). */
 export type WasmKind = 'component' | 'core-module';
@@ -38,21 +39,29 @@ export function checkComponentInterface(imports: string[], exports: string[]): v
   }
 }
 
-/** Throws unless a core module imports only wasi_snapshot_preview1 (what the command adapter can wrap). */
-export function checkPreview1Module(bytes: Uint8Array): void {
+/**
+ * Throws unless a core module is a WASI command the adapters can wrap: it imports wasi_snapshot_preview1
+ * and, as the original krew-wasm plugins do, wasi-outbound-http (runtime/legacy). Tells whether it
+ * needs the legacy wasi-outbound-http adapter.
+ */
+export function checkPreview1Module(bytes: Uint8Array): { legacyHttp: boolean } {
   let module: WebAssembly.Module;
   try {
     module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   } catch (error) {
     throw new InvalidPluginError(`invalid WebAssembly module: ${(error as Error).message}`);
   }
-  const foreign = WebAssembly.Module.imports(module).filter((i) => i.module !== 'wasi_snapshot_preview1');
+  const imports = WebAssembly.Module.imports(module);
+  const foreign = imports.filter((i) => i.module !== 'wasi_snapshot_preview1' && !isLegacyHttpImport(i));
   if (foreign.length > 0) {
     const names = [...new Set(foreign.map((i) => `${i.module}.${i.name}`))];
-    throw new InvalidPluginError(`the core module imports more than wasi_snapshot_preview1: ${names.join(', ')}`);
+    throw new InvalidPluginError(`the core module imports what krew-wasm does not provide: ${names.join(', ')}`);
   }
-  const exports = WebAssembly.Module.exports(module).map((e) => e.name);
-  if (!exports.includes('_start')) {
+  const exports = WebAssembly.Module.exports(module);
+  if (!exports.some((e) => e.name === '_start')) {
     throw new InvalidPluginError('the core module is not a WASI command (no _start export)');
   }
+  const legacyHttp = imports.some(isLegacyHttpImport);
+  if (legacyHttp) checkLegacyHttpModule(exports);
+  return { legacyHttp };
 }
