@@ -22,12 +22,12 @@ deps: node_modules/.installed
 system-deps:
 	@sh scripts/install-system-deps.sh
 
-LEGACY_ADAPTER_SOURCES := $(wildcard src/runtime/legacy/*.wat src/runtime/legacy/*.wit src/runtime/legacy/*.mjs) wit/outbound-http.wit
+ADAPTER_SOURCES := $(wildcard src/runtime/adapters/*.wat src/runtime/adapters/*.wit src/runtime/adapters/*.mjs) wit/outbound-http.wit
 
-dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts generated/**/*.d.ts) scripts/bundle.mjs $(LEGACY_ADAPTER_SOURCES)
+dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts generated/**/*.d.ts) scripts/bundle.mjs $(ADAPTER_SOURCES)
 	$(NODE_BIN)/tsc -p tsconfig.json
 	node scripts/bundle.mjs
-	node src/runtime/legacy/build-adapter.mjs
+	node src/runtime/adapters/build.mjs
 	@touch $@
 
 build: dist/.built

@@ -1,5 +1,5 @@
 import { InvalidPluginError } from '../errors.js';
-import { checkLegacyHttpModule, isLegacyHttpImport } from './legacy/adapter.js';
+import { checkLegacyHttpModule, isLegacyHttpImport } from './adapters/legacyHttp.js';
 
 /** What kind of wasm binary some bytes are (binary format: magic + version/layer). */
 export type WasmKind = 'component' | 'core-module';

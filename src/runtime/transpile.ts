@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { InvalidPluginError } from '../errors.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind, type WasmKind } from './component.js';
 import { SCRIPT_FILE, toScriptForm } from './glue.js';
-import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './legacy/adapter.js';
+import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
+import { PROC_EXIT_MODULE, readProcExitAdapter, routeProcExit } from './adapters/procExit.js';
 
 /** Written next to the transpiled files; wrapper mode reads it to find its way. */
 export interface TranspiledMeta {
@@ -72,17 +73,20 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
 }
 
 /**
- * Wraps a preview1 command into a component with jco's preview1 command adapter, and, for a plugin of
- * the original krew-wasm, the legacy adapter that serves its `wasi-outbound-http` imports through
- * krew-wasm:outbound-http (runtime/legacy/wasi-outbound-http.wat).
+ * Wraps a preview1 command into a component with jco's preview1 command adapter, our proc-exit
+ * adapter (adapters/procExit.ts: exit codes survive), and, for a plugin of the original krew-wasm,
+ * the legacy adapter that serves its `wasi-outbound-http` imports through
+ * krew-wasm:outbound-http (runtime/adapters/wasi-outbound-http.wat).
  */
 async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
   const { legacyHttp } = checkPreview1Module(module);
   const adapters: [string, Uint8Array][] = [['wasi_snapshot_preview1', fs.readFileSync(preview1AdapterPath())]];
   if (legacyHttp) adapters.push([LEGACY_HTTP_MODULE, readLegacyHttpAdapter()]);
+  const routed = routeProcExit(module);
+  if (routed) adapters.push([PROC_EXIT_MODULE, readProcExitAdapter()]);
   const { componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
   try {
-    return await componentNew(module, adapters);
+    return await componentNew(routed ?? module, adapters);
   } catch (error) {
     throw new InvalidPluginError(`could not wrap the preview1 module into a component: ${firstLine(error)}`);
   }

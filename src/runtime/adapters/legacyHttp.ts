@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import { InvalidPluginError } from '../../errors.js';
+import { readAdapter } from './index.js';
 
 /**
  * The import module of the original krew-wasm plugins (wit-bindgen 0.1, `wasi-outbound-http.wit`).
@@ -11,10 +11,6 @@ export const LEGACY_HTTP_MODULE = 'wasi-outbound-http';
 /** What the adapter exports: the two functions of the original interface. */
 const LEGACY_HTTP_FUNCTIONS = new Set(['request', 'register-request-config']);
 
-/** Built from wasi-outbound-http.wat by build-adapter.mjs, next to this code in each dist tree. */
-const ADAPTER_FILE = 'wasi-outbound-http.adapter.wasm';
-
-/** Whether an import is one of the original interface's functions, which the adapter provides. */
 export function isLegacyHttpImport(imp: WebAssembly.ModuleImportDescriptor): boolean {
   return imp.module === LEGACY_HTTP_MODULE && imp.kind === 'function' && LEGACY_HTTP_FUNCTIONS.has(imp.name);
 }
@@ -36,11 +32,5 @@ export function checkLegacyHttpModule(exports: WebAssembly.ModuleExportDescripto
 
 /** The adapter's bytes, to be linked in as the `wasi-outbound-http` adapter of componentNew. */
 export function readLegacyHttpAdapter(): Uint8Array {
-  const file = new URL(`./${ADAPTER_FILE}`, import.meta.url);
-  try {
-    return fs.readFileSync(file);
-  } catch (error) {
-    // A broken build, not the plugin's fault: an internal error.
-    throw new Error(`krew-wasm is missing ${ADAPTER_FILE} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): rebuild it with make build`);
-  }
+  return readAdapter('wasi-outbound-http');
 }
