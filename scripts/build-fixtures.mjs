@@ -27,7 +27,15 @@ const sources = (ext) => fs.readdirSync(src).filter((f) => f.endsWith(ext));
 const wit = witDir();
 const built = [];
 try {
-  for (const file of sources('.wat')) {
+  // Component-model WAT (`*.component.wat`), for shapes no WIT world describes: parsed as is.
+  const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  for (const file of sources('.component.wat')) {
+    const target = path.join(out, file.replace(/\.component\.wat$/, '.wasm'));
+    if (upToDate(target, path.join(src, file))) continue;
+    fs.writeFileSync(target, await parse(fs.readFileSync(path.join(src, file), 'utf8')));
+    built.push(target);
+  }
+  for (const file of sources('.wat').filter((f) => !f.endsWith('.component.wat'))) {
     const target = path.join(out, file.replace(/\.wat$/, '.wasm'));
     if (upToDate(target, path.join(src, file), fixturesWit)) continue;
     // `;; krew-wasm-world: NAME` picks another world of fixtures.wit (default: cli).

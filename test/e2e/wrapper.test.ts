@@ -49,12 +49,25 @@ for (const e of endings) {
   });
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 test('every line reaches a pipe whose reader is slower than the plugin', async (t) => {
   const args = Array.from({ length: 20000 }, (_, i) => `line-${i}`);
-  const r = await runLink(sb, 'echo', args);
-  t.is(r.exitCode, 0);
-  const lines = r.stdout.split('--\n')[0].split('\n');
+  const child = spawn(path.join(sb.root, 'bin/kubectl-echo'), args, { env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // Nothing is read for half a second, then a chunk at a time with pauses: ~190 KB of output cannot
+  // fit the pipe (64 KiB) and Node's read buffer, so the plugin has to wait for this reader.
+  await sleep(500);
+  const chunks: Buffer[] = [];
+  for await (const chunk of child.stdout) {
+    chunks.push(chunk as Buffer);
+    await sleep(10);
+  }
+  t.is(await exited, 0);
+  t.true(chunks.length > 2, `${chunks.length} reads`);
+  const lines = Buffer.concat(chunks).toString().split('--\n')[0].split('\n');
   t.is(lines[0], 'kubectl-echo');
+  t.is(lines.length, 20002);
   t.is(lines[20000], 'line-19999');
 });
 
@@ -70,14 +83,38 @@ test('endless output to a closed pipe ends quietly, like yes | head', async (t) 
   t.is(direct.stdout.trim(), '141');
 });
 
-test('Ctrl-C (SIGINT) ends a plugin that spins forever', async (t) => {
-  const link = path.join(sb.root, 'bin/kubectl-exitcode');
-  const child = spawn(link, ['spin'], { env: sb.env, stdio: 'ignore' });
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  t.is(child.exitCode, null, 'still spinning');
+/** Starts a plugin, lets it get busy, sends SIGINT, and returns how it ended. */
+async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv) {
+  // stdin is a pipe nobody writes to: a plugin reading it waits forever.
+  const child = spawn(link, args, { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  await sleep(1500);
+  const runningBefore = child.exitCode === null;
   child.kill('SIGINT');
-  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-  t.true(signal === 'SIGINT' || code === 130, `code ${code} signal ${signal}`);
+  const [code, signal] = await exited;
+  child.stdin.destroy();
+  return { code, signal, stderr, runningBefore };
+}
+
+// Exit 130 with no signal means krew-wasm itself caught SIGINT, stopped the guest and exited: a
+// krew-wasm that ignored SIGINT would still be running (and be killed by the test), one that left
+// it to Node's default action would die by the signal.
+test('Ctrl-C (SIGINT) ends a plugin that spins forever, through krew-wasm (exit 130, as a shell reports it)', async (t) => {
+  const r = await interrupt(path.join(sb.root, 'bin/kubectl-exitcode'), ['spin'], sb.env);
+  t.true(r.runningBefore, 'still spinning before the signal');
+  t.deepEqual([r.code, r.signal, r.stderr], [130, null, '']);
+});
+
+test('Ctrl-C (SIGINT) ends a plugin blocked reading stdin that never comes', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const pulled = await krewWasm(side, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await interrupt(path.join(side.root, 'bin/kubectl-fsprobe'), ['stdin'], side.env);
+  t.true(r.runningBefore, 'still waiting for input before the signal');
+  t.deepEqual([r.code, r.signal, r.stderr], [130, null, '']);
 });
 
 test('a JS plugin (jco componentize) gets its args and env and maps exit(err) to 1', async (t) => {

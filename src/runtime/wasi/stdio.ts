@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import { isatty } from 'node:tty';
 import type { ByteSink, ByteSource } from './io.js';
 import { sleep } from './wait.js';
@@ -9,10 +10,12 @@ import { sleep } from './wait.js';
  * growing a queue in the host. A closed pipe (`kubectl foo | head`) ends the plugin quietly with
  * 141, as SIGPIPE ends `yes`.
  *
- * A pipe or terminal is reopened through /proc/self/fd/N with O_NONBLOCK: a new open file
- * description, so the flag does not leak to the processes we share the pipe with, and no read or
- * write can block in a syscall, where neither `--timeout` nor Ctrl-C could end it (see wait.ts).
- * Regular files and /dev/null never block; sockets cannot be reopened and stay as they are.
+ * No read or write may block in a syscall, where neither `--timeout` nor Ctrl-C could end it (see
+ * wait.ts). A pipe or terminal is reopened through /proc/self/fd/N with O_NONBLOCK: a new open
+ * file description, so the flag does not leak to the processes we share the pipe with. A socket
+ * (what libuv-based parents such as Node give their children) cannot be reopened: libuv sets
+ * O_NONBLOCK on it when a handle is opened on the fd, and Node restores the flag at exit, as it
+ * does for its own process.stdin. Regular files and /dev/null never block.
  */
 
 /** Exit status of a plugin whose output pipe was closed by its reader. */
@@ -32,6 +35,9 @@ export class ExitSignal extends Error {
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 
+/** Kept alive: a collected handle would close its fd. */
+const socketHandles: net.Socket[] = [];
+
 /** The descriptor to use for host fd `fd`: a non-blocking reopen of a pipe or terminal, else `fd` itself. */
 function nonBlockingFd(fd: number, flags: number): number {
   let stat: fs.Stats;
@@ -39,6 +45,11 @@ function nonBlockingFd(fd: number, flags: number): number {
     stat = fs.fstatSync(fd);
   } catch {
     return fd; // closed: the first read or write reports it
+  }
+  if (stat.isSocket()) {
+    // readable/writable false: the handle exists to set the flag and never reads on its own.
+    socketHandles.push(new net.Socket({ fd, readable: false, writable: false }));
+    return fd;
   }
   if (!stat.isFIFO() && !stat.isCharacterDevice()) return fd;
   if (stat.isCharacterDevice() && !isatty(fd)) return fd; // /dev/null and friends never block

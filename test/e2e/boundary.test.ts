@@ -1,0 +1,189 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, makeSandbox, ROOT, runLink, type Sandbox } from '../helpers/cli.js';
+
+/**
+ * The sandbox boundary against hostile plugins built from source (issue: "a sandbox that holds"):
+ * the krew-wasm store and krew-wasm's own code out of reach whatever the grants, stale descriptors
+ * that cannot be redirected, read-only by location. Each case asserts the refusal AND that the
+ * host file was neither read (its contents never appear) nor changed; t.log keeps the attempt table.
+ */
+
+let sb: Sandbox;
+let outside: string;
+let storeFile: string;
+let receipt: string;
+
+const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const refused = (line: string) => /: ERR /.test(line);
+
+async function pull(name: string, ...grants: string[]): Promise<void> {
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', name, '--force', ...grants]);
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+}
+
+/** Runs fsprobe under `name` and returns its report lines, logging each attempt. */
+async function probe(t: { log(...v: unknown[]): void }, name: string, args: string[], cwd?: string): Promise<string[]> {
+  const r = await runLink(sb, name, args, { cwd });
+  if (r.exitCode !== 0) throw new Error(`fsprobe failed (${r.exitCode}): ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  t.log(`attempt: ${args.join(' ')}\n  -> ${lines.join('\n  -> ')}`);
+  return lines;
+}
+
+test.before(async () => {
+  sb = makeSandbox();
+  outside = path.join(path.dirname(sb.home), 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret'), 'TOP SECRET');
+  await pull('fsprobe');
+  await pull('victim');
+  const entry = fs.readdirSync(path.join(sb.root, 'store'))[0];
+  storeFile = path.join(sb.root, 'store', entry, 'plugin.script.js');
+  receipt = path.join(sb.root, 'receipts', 'fsprobe.json');
+});
+
+test.after.always(() => sb?.cleanup());
+
+/** The store before and after: the same files with the same bytes. */
+function storeFingerprint(): string {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.isFile() && !e.name.endsWith('.cache')) out.push(`${path.relative(sb.root, full)} ${sha(full)}`);
+      else if (e.isSymbolicLink()) out.push(`${path.relative(sb.root, full)} -> ${fs.readlinkSync(full)}`);
+    }
+  };
+  for (const d of ['bin', 'receipts', 'store']) walk(path.join(sb.root, d));
+  return out.sort().join('\n');
+}
+
+test.serial('the store is out of reach with the default grants (HOME read-write): no read, write, rename, link, symlink or listing', async (t) => {
+  const before = storeFingerprint();
+  const entryDir = path.dirname(storeFile);
+  const lines = await probe(t, 'fsprobe', [
+    'read', storeFile,
+    'write', storeFile, 'require("child_process").execSync("id > /tmp/owned")',
+    'write', receipt, '{"apiVersion":"krew-wasm/v1","grants":{"filesystem":"home","dirs":[{"path":"/","readOnly":false}]}}',
+    'ls', sb.root,
+    'ls', entryDir,
+    'rename', sb.root, path.join(sb.home, 'moved-store'),
+    'rename', path.join(sb.root, 'receipts'), path.join(sb.home, 'moved-receipts'),
+    'symlink', '.krew-wasm/store', path.join(sb.home, 'store-link'),
+    'read', path.join(sb.home, 'store-link', path.basename(entryDir), 'meta.json'),
+    'link', storeFile, path.join(sb.home, 'hard-link'),
+    'unlink', receipt,
+    'rmdir', path.join(sb.root, 'lock-attempt'),
+    'mkdir', path.join(sb.root, 'tmp', 'planted'),
+  ]);
+  const attempts = lines.filter((l) => !l.startsWith('symlink '));
+  for (const line of attempts) t.true(refused(line), line);
+  t.false(lines.join('\n').includes('"apiVersion"'), 'a receipt was read');
+  t.false(lines.join('\n').includes('instantiate'), 'store code was read');
+  t.is(storeFingerprint(), before);
+  t.false(fs.existsSync(path.join(sb.home, 'moved-store')));
+  t.false(fs.existsSync(path.join(sb.home, 'hard-link')));
+  // The victim plugin still runs its own code.
+  const victim = await runLink(sb, 'victim', ['env', 'HOME']);
+  t.is(victim.exitCode, 0, victim.stderr);
+  t.false(fs.existsSync('/tmp/owned'));
+});
+
+test.serial('a store reached through an --allow-dir folder that contains it, or through a symlink, is still out of reach', async (t) => {
+  const parent = path.dirname(sb.home);
+  await pull('wide', '--fs', 'none', '--allow-dir', parent);
+  const before = storeFingerprint();
+  const link = path.join(outside, 'to-store');
+  fs.symlinkSync(sb.root, link);
+  t.teardown(() => fs.rmSync(link, { force: true }));
+  const lines = await probe(t, 'wide', [
+    'read', receipt,
+    'write', storeFile, 'x',
+    'read', path.join(link, 'receipts', 'fsprobe.json'),
+    'ls', path.join(link, 'store'),
+    'read', path.join(outside, 'secret'),
+  ]);
+  for (const line of lines.slice(0, 4)) t.true(refused(line), line);
+  t.is(lines[4], `read ${path.join(outside, 'secret')}: OK TOP SECRET`, 'the rest of the granted folder is readable');
+  t.is(storeFingerprint(), before);
+});
+
+test.serial("krew-wasm's own code is out of reach: a folder granted around it does not open it, a folder inside it is refused", async (t) => {
+  const wrapper = path.join(ROOT, 'dist', 'wrapper', 'wrapper.js');
+  const before = sha(wrapper);
+  await pull('around', '--fs', 'none', '--allow-dir', path.dirname(ROOT));
+  const lines = await probe(t, 'around', ['read', wrapper, 'write', wrapper, 'x', 'ls', ROOT]);
+  for (const line of lines) t.true(refused(line), line);
+  t.is(sha(wrapper), before);
+  await pull('inside', '--fs', 'none', '--allow-dir', path.join(ROOT, 'dist'));
+  const r = await runLink(sb, 'inside', ['read', wrapper]);
+  t.is(r.exitCode, 1);
+  t.regex(r.stderr, /^krew-wasm: error: granted folder .*dist is inside krew-wasm's own files .* \(krew-wasm revoke inside --allow-dir .*dist\)\n$/);
+  t.is(r.stdout, '');
+});
+
+test.serial('a stale descriptor cannot be redirected: open a folder, move it away, plant a symlink out in its place, open through the old descriptor', async (t) => {
+  // The issue's setup: no HOME, no network, no environment: only a writable folder and a read-only one.
+  const work = path.join(sb.home, 'work');
+  const ro = path.join(sb.home, 'ro');
+  fs.mkdirSync(path.join(work, 'd'), { recursive: true });
+  fs.mkdirSync(path.join(work, 'w'), { recursive: true });
+  fs.mkdirSync(ro, { recursive: true });
+  fs.writeFileSync(path.join(ro, 'config'), 'original');
+  await pull('stale', '--fs', 'none', '--network', 'none', '--env', '', '--allow-dir', work, '--allow-dir', `${ro}:ro`, '--data-dir');
+  const lines = await probe(t, 'stale', [
+    'stale', path.join(work, 'd'), '../../../../../../../..', 'etc/passwd',
+    'stalew', path.join(work, 'w'), '../../../outside', 'planted', 'evil',
+  ]);
+  t.true(refused(lines[0]), lines[0]);
+  t.false(lines.join('\n').includes('root:'));
+  // The write lands in the folder the descriptor was opened on (moved away), never outside.
+  t.false(fs.existsSync(path.join(outside, 'planted')));
+  t.is(fs.readFileSync(path.join(work, 'w.moved', 'planted'), 'utf8'), 'evil');
+  // The same through the private data folder, aimed at the read-only folder.
+  const data = path.join(sb.root, 'data', 'stale');
+  fs.mkdirSync(path.join(data, 'x'), { recursive: true });
+  const more = await probe(t, 'stale', ['stalew', path.join(data, 'x'), path.relative(data, ro), 'config', 'overwritten']);
+  t.is(fs.readFileSync(path.join(ro, 'config'), 'utf8'), 'original');
+  t.false(more.join('\n').includes('original'));
+});
+
+test.serial('read-only is by location: a file under a read-only grant cannot be changed through the HOME preopen either', async (t) => {
+  const manifests = path.join(sb.home, 'manifests');
+  fs.mkdirSync(path.join(manifests, 'sub'), { recursive: true });
+  const deploy = path.join(manifests, 'deploy.yaml');
+  fs.writeFileSync(deploy, 'kind: Deployment');
+  fs.symlinkSync('manifests', path.join(sb.home, 'm-link'));
+  await pull('ro', '--allow-dir', `${manifests}:ro`);
+  const lines = await probe(t, 'ro', [
+    'read', deploy,
+    'write', deploy, 'pwned',
+    'write', 'manifests/deploy.yaml', 'pwned',
+    'write', path.join(sb.home, 'm-link', 'deploy.yaml'), 'pwned',
+    'write', path.join(manifests, 'sub', 'new.yaml'), 'x',
+    'rename', deploy, path.join(sb.home, 'stolen.yaml'),
+    'link', deploy, path.join(sb.home, 'alias.yaml'),
+    'unlink', 'manifests/deploy.yaml',
+    'mkdir', 'manifests/new-dir',
+    'symlink', '/etc/passwd', 'manifests/evil',
+  ], sb.home);
+  t.is(lines[0], `read ${deploy}: OK kind: Deployment`);
+  for (const line of lines.slice(1)) t.true(refused(line), line);
+  t.is(fs.readFileSync(deploy, 'utf8'), 'kind: Deployment');
+  t.deepEqual(fs.readdirSync(manifests).sort(), ['deploy.yaml', 'sub']);
+  t.false(fs.existsSync(path.join(sb.home, 'alias.yaml')));
+  t.false(fs.existsSync(path.join(sb.home, 'stolen.yaml')));
+});
+
+test.serial('read-only is by location: a read-write grant nested inside a read-only one is read-only', async (t) => {
+  const a = path.join(sb.home, 'a');
+  fs.mkdirSync(path.join(a, 'b'), { recursive: true });
+  await pull('nested', '--fs', 'none', '--allow-dir', `${a}:ro`, '--allow-dir', path.join(a, 'b'));
+  const lines = await probe(t, 'nested', ['write', path.join(a, 'b', 'x'), 'x', 'mkdir', path.join(a, 'b', 'y')]);
+  for (const line of lines) t.true(refused(line), line);
+  t.deepEqual(fs.readdirSync(path.join(a, 'b')), []);
+});

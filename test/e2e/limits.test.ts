@@ -1,0 +1,93 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
+
+/**
+ * `--timeout` covers the whole run, from instantiation to exit, including time blocked in host
+ * calls; `--max-memory` covers all memories and tables of all instances, and host buffers the
+ * guest sizes. Each case is a hostile plugin built from source; none may outlive its limit.
+ */
+
+let sb: Sandbox;
+
+test.before(() => {
+  sb = makeSandbox();
+});
+test.after.always(() => sb?.cleanup());
+
+async function pull(file: string, name: string, ...grants: string[]): Promise<void> {
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, file)}`, '--name', name, '--force', ...grants]);
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+}
+
+/** Runs a link with stdin a pipe that is never written, and stdout a pipe that is never read (when asked). */
+function runStuck(name: string, args: string[], options: { neverReadStdout?: boolean } = {}): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(path.join(sb.root, 'bin', `kubectl-${name}`), args, { env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    if (!options.neverReadStdout) child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    // A limit that does not hold shows up as this kill, and as a test failure below.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      child.stdin.destroy();
+      child.stdout.destroy();
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const timeouts: [string, string, string, string[], { neverReadStdout?: boolean }?][] = [
+  ['a core start function that never returns (instantiation)', 'startloop.wasm', 'startloop', []],
+  ['a plugin blocked reading stdin that never comes', 'fsprobe.core.wasm', 'reader', ['stdin']],
+  ['a plugin blocked writing to a full stdout pipe', 'spew.wasm', 'writer', ['0'], { neverReadStdout: true }],
+  ['a plugin sleeping in poll', 'fsprobe.core.wasm', 'sleeper', ['sleep', '3600']],
+];
+
+for (const [title, file, name, args, options] of timeouts) {
+  test(`--timeout ends ${title}: exit 124 and one line`, async (t) => {
+    await pull(file, name, '--timeout', '2');
+    const r = await runStuck(name, args, options);
+    t.is(r.signal, null, 'ended by krew-wasm, not killed');
+    t.is(r.code, 124);
+    t.is(theError(r.stderr), `krew-wasm: error: plugin ${name} exceeded its time limit of 2 s (krew-wasm grant ${name} --timeout <seconds>)`);
+  });
+}
+
+test('--max-memory counts every instance: sixteen instances of a 64 MiB module are refused under 64 MiB (exit 125)', async (t) => {
+  await pull('manymemories.wasm', 'memories', '--max-memory', '64');
+  const r = await runLink(sb, 'memories', []);
+  t.is(r.exitCode, 125);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin memories exceeded its memory limit of 64 MiB (krew-wasm grant memories --max-memory <MiB>)');
+  // Without the cap the same component runs: the refusal is the cap's doing.
+  await pull('manymemories.wasm', 'memories-uncapped');
+  t.is((await runLink(sb, 'memories-uncapped', [])).exitCode, 0);
+});
+
+test('--max-memory counts tables: eight ten-million-entry tables are refused under 16 MiB (exit 125)', async (t) => {
+  await pull('manytables.wasm', 'tables', '--max-memory', '16');
+  const r = await runLink(sb, 'tables', []);
+  t.is(r.exitCode, 125);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin tables exceeded its memory limit of 16 MiB (krew-wasm grant tables --max-memory <MiB>)');
+});
+
+test('a guest asking descriptor.read for 2^31-1 bytes of a 3-byte file gets the 3 bytes (the host reads a bounded chunk)', async (t) => {
+  fs.writeFileSync(path.join(sb.home, 'small.txt'), 'abc');
+  await pull('bigread.wasm', 'bigread', '--max-memory', '16');
+  const r = await runLink(sb, 'bigread', [], { cwd: sb.home });
+  t.is(r.stderr, '');
+  t.is(r.stdout, 'read 3 eof 1');
+  t.is(r.exitCode, 0);
+});
+
+test('every output-stream method works on stdout: write-zeroes, blocking-write-zeroes-and-flush, splice and blocking-splice from stdin', async (t) => {
+  await pull('streams.wasm', 'streams');
+  const r = await runLink(sb, 'streams', [], { input: 'HELLOWORLD' });
+  t.is(r.stderr, '');
+  t.is(r.exitCode, 0);
+  t.is(r.stdout, '\0\0\0\0\0\0\0HELLOWORLD');
+});

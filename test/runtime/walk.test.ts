@@ -1,0 +1,141 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { preopenedDirectories, type Descriptor } from '../../src/runtime/wasi/filesystem.js';
+import { createFsContext } from '../../src/runtime/wasi/preopens.js';
+
+/**
+ * The guest path walker and descriptors (runtime/wasi/walk.ts, filesystem.ts), called directly:
+ * one row per path shape, on a real tree. Errors are WASI error-codes thrown as strings.
+ */
+
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-walk-'));
+const root = path.join(base, 'root'); // the preopen
+const outside = path.join(base, 'outside');
+const store = path.join(root, 'store'); // a protected directory inside the preopen
+const ro = path.join(root, 'ro'); // a read-only grant inside the preopen
+fs.mkdirSync(path.join(root, 'a', 'b'), { recursive: true });
+fs.mkdirSync(outside);
+fs.mkdirSync(path.join(store, 'entry'), { recursive: true });
+fs.mkdirSync(ro);
+fs.writeFileSync(path.join(root, 'a', 'file'), 'in a');
+fs.writeFileSync(path.join(root, 'small'), 'abc');
+fs.writeFileSync(path.join(outside, 'secret'), 'SECRET');
+fs.writeFileSync(path.join(store, 'entry', 'code.js'), 'code');
+fs.writeFileSync(path.join(ro, 'keep'), 'keep');
+fs.symlinkSync('a/file', path.join(root, 'rel-in'));
+fs.symlinkSync(path.join(root, 'a', 'file'), path.join(root, 'abs-in'));
+fs.symlinkSync('../outside/secret', path.join(root, 'rel-out'));
+fs.symlinkSync(path.join(outside, 'secret'), path.join(root, 'abs-out'));
+fs.symlinkSync('store', path.join(root, 'to-store'));
+fs.symlinkSync('loop2', path.join(root, 'loop1'));
+fs.symlinkSync('loop1', path.join(root, 'loop2'));
+fs.symlinkSync('a', path.join(root, 'dir-link'));
+test.after.always(() => fs.rmSync(base, { recursive: true, force: true }));
+
+const ctx = createFsContext({
+  preopens: [{ guestPath: '/root', hostPath: root, readOnly: false }],
+  protectedDirs: [store],
+  readOnlyDirs: [ro],
+});
+const [[dir]] = preopenedDirectories(ctx) as [Descriptor, string][];
+const FOLLOW = { symlinkFollow: true };
+const READ = { read: true };
+
+/** The WASI error-code a call throws (they are strings, not Errors), or `returned`. */
+function codeOf(call: () => unknown): string {
+  try {
+    call();
+    return 'returned';
+  } catch (error) {
+    return String(error);
+  }
+}
+
+/** Reads a whole (small) file through the walker, or returns the error-code. */
+function readAt(p: string, follow = true): string {
+  try {
+    const file = dir.openAt(follow ? FOLLOW : {}, p, {}, READ);
+    const [bytes] = file.read(100n, 0n);
+    return Buffer.from(bytes).toString();
+  } catch (error) {
+    return `err ${String(error)}`;
+  }
+}
+
+const reads: [string, string, string][] = [
+  ['a plain relative path', 'a/file', 'in a'],
+  ['. and .. that stay inside', './a/../a/./file', 'in a'],
+  ['double slashes', 'a//file', 'in a'],
+  ['a relative symlink inside', 'rel-in', 'in a'],
+  ['an absolute symlink inside the preopen', 'abs-in', 'in a'],
+  ['a directory symlink inside', 'dir-link/file', 'in a'],
+  ['.. above the preopen', '../outside/secret', 'err not-permitted'],
+  ['.. chains far above', 'a/../../../../../../etc/passwd', 'err not-permitted'],
+  ['an absolute path', '/etc/passwd', 'err not-permitted'],
+  ['a relative symlink out', 'rel-out', 'err not-permitted'],
+  ['an absolute symlink out', 'abs-out', 'err not-permitted'],
+  ['a protected directory', 'store/entry/code.js', 'err access'],
+  ['a symlink to a protected directory', 'to-store/entry/code.js', 'err access'],
+  ['a symlink loop', 'loop1', 'err loop'],
+  ['a NUL byte', 'a/file\0../../etc/passwd', 'err invalid'],
+  ['an empty path', '', 'err no-entry'],
+  ['a file used as a directory', 'a/file/x', 'err not-directory'],
+  ['a file with a trailing slash', 'a/file/', 'err not-directory'],
+  ['a final symlink without follow', 'rel-in', 'err loop'],
+];
+
+for (const [title, p, want] of reads) {
+  test(`walk: ${title} (${JSON.stringify(p)}) -> ${want}`, (t) => {
+    t.is(readAt(p, title !== 'a final symlink without follow'), want);
+  });
+}
+
+test('descriptors are handles: a directory moved away and replaced by a symlink out is still the same directory', (t) => {
+  fs.mkdirSync(path.join(root, 'moving'));
+  fs.writeFileSync(path.join(root, 'moving', 'inner'), 'inner');
+  const held = dir.openAt({}, 'moving', { directory: true }, READ);
+  fs.renameSync(path.join(root, 'moving'), path.join(root, 'moved'));
+  fs.symlinkSync('../outside', path.join(root, 'moving'));
+  t.teardown(() => fs.rmSync(path.join(root, 'moving'), { force: true }));
+  const [bytes] = held.openAt({}, 'inner', {}, READ).read(100n, 0n);
+  t.is(Buffer.from(bytes).toString(), 'inner');
+  t.is(codeOf(() => held.openAt(FOLLOW, 'secret', {}, READ)), 'no-entry');
+  t.is(codeOf(() => held.openAt(FOLLOW, '../outside/secret', {}, READ)), 'not-permitted');
+});
+
+test('read-only by location: writes below a read-only grant are refused through a read-write preopen', (t) => {
+  t.is(codeOf(() => dir.openAt({}, 'ro/keep', {}, { read: true, write: true })), 'read-only');
+  t.is(codeOf(() => dir.openAt({}, 'ro/new', { create: true }, { write: true })), 'read-only');
+  t.is(codeOf(() => dir.unlinkFileAt('ro/keep')), 'read-only');
+  t.is(codeOf(() => dir.renameAt('ro/keep', dir, 'stolen')), 'read-only');
+  t.is(codeOf(() => dir.linkAt({}, 'ro/keep', dir, 'alias')), 'read-only');
+  const roDir = dir.openAt({}, 'ro', { directory: true }, READ);
+  t.is(codeOf(() => roDir.createDirectoryAt('sub')), 'read-only');
+  t.is(fs.readFileSync(path.join(ro, 'keep'), 'utf8'), 'keep');
+});
+
+test('the protected directory cannot be renamed, removed, opened or linked into', (t) => {
+  t.is(codeOf(() => dir.renameAt('store', dir, 'taken')), 'access');
+  t.is(codeOf(() => dir.removeDirectoryAt('store')), 'access');
+  t.is(codeOf(() => dir.openAt({}, 'store', { directory: true }, READ)), 'access');
+  t.is(codeOf(() => dir.renameAt('small', dir, 'store')), 'access');
+  t.true(fs.existsSync(path.join(store, 'entry', 'code.js')));
+});
+
+test('a guest-sized read allocates a bounded chunk, not the 2 GiB it asks for', (t) => {
+  const file = dir.openAt({}, 'small', {}, READ);
+  const before = process.memoryUsage().arrayBuffers;
+  const [bytes, eof] = file.read(2n ** 31n - 1n, 0n);
+  const grown = process.memoryUsage().arrayBuffers - before;
+  t.is(Buffer.from(bytes).toString(), 'abc');
+  t.true(eof);
+  t.true(grown < 8 * 1024 * 1024, `external memory grew by ${grown} bytes`);
+});
+
+test('a grant inside a protected directory is refused before the run', (t) => {
+  t.throws(() => createFsContext({ preopens: [{ guestPath: '/x', hostPath: path.join(store, 'entry'), readOnly: false }], protectedDirs: [store], readOnlyDirs: [] }), {
+    message: /is inside krew-wasm's own files/,
+  });
+});
