@@ -46,16 +46,22 @@ const LARGE_MODULE_BYTES = 1024 * 1024;
 /** Instantiates the plugin in its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
-  const coreModules = readCoreModules(req, meta);
   const guard = new RunGuard(req.limits.timeoutMs);
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024) : undefined;
   const context: FailureContext = { pluginName: req.pluginName, limits: req.limits, nearMemoryCap: () => budget?.nearCap() ?? false };
+  // Ctrl-C is exit 130 in every phase: while guest code runs the guard turns it into an
+  // Interrupted; before (compiling, loading the glue) this handler ends the run, exit handlers included.
+  const onSigint = () => process.exit(130);
+  process.on('SIGINT', onSigint);
   try {
-    return await instantiateAndRun(req, meta, coreModules, guard, budget);
+    if (runsAsPreview1(meta)) return await runPreview1Module(req, guard, budget);
+    return await instantiateAndRun(req, meta, readCoreModules(req, meta), guard, budget);
   } catch (error) {
     const outcome = classifyFailure(error, context);
     if ('exit' in outcome) return outcome.exit;
     throw outcome.error;
+  } finally {
+    process.off('SIGINT', onSigint);
   }
 }
 
@@ -95,6 +101,45 @@ async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModu
   }
   trace('run returned');
   saveCache();
+  return 0;
+}
+
+/** The original module of a wrapped preview1 plugin, kept in its entry (services/pull.ts). */
+const SOURCE_FILE = 'source.wasm';
+
+/**
+ * A plain preview1 module (no import of krew-wasm's own interfaces, which the legacy adapter
+ * provides) runs as the core module it is, on runtime/preview1: no component glue, no adapter.
+ */
+function runsAsPreview1(meta: TranspiledMeta): boolean {
+  return meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
+}
+
+async function runPreview1Module(req: RunRequest, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = fs.readFileSync(path.join(req.entryDir, SOURCE_FILE)) as Uint8Array<ArrayBuffer>;
+  } catch (error) {
+    throw damaged(req, `cannot read ${SOURCE_FILE}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  setV8Flags(new Map([[SOURCE_FILE, bytes]]), req.v8Flags, budget);
+  const module = await guard.within(WebAssembly.compile(bytes));
+  trace('compiled');
+  const { preview1Imports } = await import('./preview1/host.js');
+  const host = preview1Imports(req.sandbox);
+  const instance = guard.call(() => {
+    budget?.admit(declaredFootprint(bytes));
+    const created = new WebAssembly.Instance(module, host.imports);
+    budget?.track(created);
+    return created;
+  });
+  budget?.seal();
+  const { memory, _start: start } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
+  host.bindMemory(memory);
+  trace('instantiated');
+  guard.call(start as () => void);
+  trace('run returned');
   return 0;
 }
 

@@ -346,6 +346,36 @@ export class Descriptor {
     fs.closeSync(this.fd);
   }
 
+  // Host-side access for the preview1 host (runtime/preview1/), which keeps its own file offsets
+  // and needs device and inode numbers: not part of the WIT interface. Paths still go through walk.ts.
+
+  get hostFd(): number {
+    return this.fd;
+  }
+
+  get directory(): boolean {
+    return this.isDirectory;
+  }
+
+  get readOnlyHere(): boolean {
+    return this.readOnly;
+  }
+
+  /** fstat with device and inode. */
+  rawStat(): fs.BigIntStats {
+    return guarded(() => fs.fstatSync(this.fd, { bigint: true }));
+  }
+
+  /** stat of a path below this directory, with device and inode. */
+  rawStatAt(follow: boolean, path: string): fs.BigIntStats {
+    return this.atPath(path, follow, (r) => this.lstatResolved(r));
+  }
+
+  /** Inode of each entry of this directory, by name (lstat: entries are not followed). */
+  entryInode(name: string): bigint {
+    return lstatOrUndefined(at(this.fd, name))?.ino ?? 0n;
+  }
+
   /** Resolves a guest path from this directory and runs `op` on the result, closing what the walk opened. */
   private atPath<T>(path: string, follow: boolean, op: (r: Resolved) => T): T {
     return guarded(() => {

@@ -1,0 +1,571 @@
+import { randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import { isHostControl, fsErrorCode } from '../wasi/errors.js';
+import { Descriptor, preopenedDirectories, type FsContext } from '../wasi/filesystem.js';
+import { ExitSignal, FdSink, isTerminal, StdinSource } from '../wasi/stdio.js';
+import { sleep, waitUntil } from '../wasi/wait.js';
+import {
+  ALL_RIGHTS, CLOCK, DIRECTORY_RIGHTS, ERRNO, errnoOf, EVENTTYPE, FDFLAGS, FILE_RIGHTS, FILETYPE, filetypeOf, FSTFLAGS,
+  LOOKUP_SYMLINK_FOLLOW, OFLAGS, RIGHT, SIZE, STDIO_RIGHTS, SUBCLOCKFLAGS_ABSTIME, WHENCE,
+} from './abi.js';
+
+/**
+ * wasi_snapshot_preview1 for plain preview1 modules (C, Rust, AssemblyScript builds), run as core
+ * modules without wrapping them into components: jco's glue and its preview1 adapter cost a C
+ * "hello" most of its start-up, and the adapter drops exit codes and has errno and memory bugs
+ * (bench/, the WASI test suite). Every path still goes through the same walker and descriptors as
+ * wasi:filesystem (runtime/wasi/walk.ts, filesystem.ts): one boundary, two ABIs.
+ */
+
+export interface Preview1Sandbox {
+  args: string[];
+  env: Record<string, string>;
+  fs: FsContext;
+}
+
+/** An errno for the guest, thrown inside a call and returned by the wrapper. */
+class Errno {
+  constructor(readonly errno: number) {}
+}
+
+const fail = (errno: number): never => {
+  throw new Errno(errno);
+};
+
+type Entry =
+  | { kind: 'stdin'; source: StdinSource; rights: bigint; fdflags: number }
+  | { kind: 'stdout'; sink: FdSink; hostFd: number; rights: bigint; fdflags: number }
+  | { kind: 'file'; desc: Descriptor; position: bigint; appendFd?: number; rights: bigint; inheriting: bigint; fdflags: number }
+  | { kind: 'dir'; desc: Descriptor; preopen?: string; rights: bigint; inheriting: bigint; fdflags: number };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const MAX_IO_CHUNK = 1024 * 1024;
+
+/** The fd table of one run. */
+class FdTable {
+  private readonly entries = new Map<number, Entry>();
+
+  constructor(sandbox: Preview1Sandbox) {
+    this.entries.set(0, { kind: 'stdin', source: new StdinSource(), rights: STDIO_RIGHTS, fdflags: 0 });
+    this.entries.set(1, { kind: 'stdout', sink: new FdSink(1), hostFd: 1, rights: STDIO_RIGHTS, fdflags: FDFLAGS.APPEND });
+    this.entries.set(2, { kind: 'stdout', sink: new FdSink(2), hostFd: 2, rights: STDIO_RIGHTS, fdflags: FDFLAGS.APPEND });
+    for (const [desc, guestPath] of preopenedDirectories(sandbox.fs)) {
+      this.entries.set(this.lowestFree(), { kind: 'dir', desc, preopen: guestPath, rights: DIRECTORY_RIGHTS, inheriting: ALL_RIGHTS, fdflags: 0 });
+    }
+  }
+
+  get(fd: number): Entry {
+    return this.entries.get(fd) ?? fail(ERRNO.BADF);
+  }
+
+  has(fd: number): boolean {
+    return this.entries.has(fd);
+  }
+
+  add(entry: Entry): number {
+    const fd = this.lowestFree();
+    this.entries.set(fd, entry);
+    return fd;
+  }
+
+  file(fd: number): Extract<Entry, { kind: 'file' }> {
+    const entry = this.get(fd);
+    if (entry.kind === 'dir') fail(ERRNO.ISDIR);
+    if (entry.kind !== 'file') fail(ERRNO.SPIPE);
+    return entry as Extract<Entry, { kind: 'file' }>;
+  }
+
+  dir(fd: number): Descriptor {
+    const entry = this.get(fd);
+    if (entry.kind !== 'dir') fail(ERRNO.NOTDIR);
+    return (entry as Extract<Entry, { kind: 'dir' }>).desc;
+  }
+
+  close(fd: number): void {
+    const entry = this.get(fd);
+    this.entries.delete(fd);
+    release(entry);
+  }
+
+  renumber(from: number, to: number): void {
+    const entry = this.get(from);
+    const replaced = this.get(to);
+    if (from === to) return;
+    this.entries.delete(from);
+    this.entries.set(to, entry);
+    release(replaced);
+  }
+
+  private lowestFree(): number {
+    let fd = 3;
+    while (this.entries.has(fd)) fd++;
+    return fd;
+  }
+}
+
+function release(entry: Entry): void {
+  if (entry.kind === 'file' || entry.kind === 'dir') {
+    (entry.desc as unknown as Record<symbol, () => void>)[Symbol.for('dispose')]();
+  }
+  if (entry.kind === 'file' && entry.appendFd !== undefined) fs.closeSync(entry.appendFd);
+}
+
+/** The imports of a preview1 module, and the hook to give it the module's memory once instantiated. */
+export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembly.Imports; bindMemory(memory: WebAssembly.Memory): void } {
+  let memory: WebAssembly.Memory | undefined;
+  const fds = new FdTable(sandbox);
+  const view = () => new DataView((memory as WebAssembly.Memory).buffer);
+  const bytes = (ptr: number, len: number) => new Uint8Array((memory as WebAssembly.Memory).buffer, ptr, len);
+  const str = (ptr: number, len: number): string => {
+    try {
+      return decoder.decode(bytes(ptr, len));
+    } catch (error) {
+      if (error instanceof RangeError) throw error;
+      return fail(ERRNO.ILSEQ);
+    }
+  };
+  /** The guest's iovecs as views into its memory. */
+  const iovecs = (ptr: number, count: number): Uint8Array[] => {
+    const v = view();
+    return Array.from({ length: count }, (_, i) => bytes(v.getUint32(ptr + i * SIZE.IOVEC, true), v.getUint32(ptr + i * SIZE.IOVEC + 4, true)));
+  };
+  const writeStrings = (strings: string[], ptrsPtr: number, bufPtr: number) => {
+    const v = view();
+    let offset = bufPtr;
+    strings.forEach((s, i) => {
+      const encoded = encoder.encode(s);
+      v.setUint32(ptrsPtr + i * 4, offset, true);
+      bytes(offset, encoded.length).set(encoded);
+      v.setUint8(offset + encoded.length, 0);
+      offset += encoded.length + 1;
+    });
+  };
+  const sizes = (strings: string[], countPtr: number, sizePtr: number) => {
+    const v = view();
+    v.setUint32(countPtr, strings.length, true);
+    v.setUint32(sizePtr, strings.reduce((n, s) => n + encoder.encode(s).length + 1, 0), true);
+  };
+  const envStrings = Object.entries(sandbox.env).map(([k, val]) => `${k}=${val}`);
+  const writeFilestat = (ptr: number, stat: fs.BigIntStats) => {
+    const v = view();
+    v.setBigUint64(ptr, stat.dev, true);
+    v.setBigUint64(ptr + 8, stat.ino, true);
+    v.setUint8(ptr + 16, filetypeOfStat(stat));
+    v.setBigUint64(ptr + 24, stat.nlink, true);
+    v.setBigUint64(ptr + 32, stat.size, true);
+    v.setBigUint64(ptr + 40, stat.atimeNs, true);
+    v.setBigUint64(ptr + 48, stat.mtimeNs, true);
+    v.setBigUint64(ptr + 56, stat.ctimeNs, true);
+  };
+
+  /** Wraps a host function: returns its errno, and never lets a host exception reach the guest as a crash. */
+  const call = <A extends unknown[]>(fn: (...args: A) => number | void) => (...args: A): number => {
+    try {
+      return fn(...args) ?? ERRNO.SUCCESS;
+    } catch (error) {
+      if (error instanceof Errno) return error.errno;
+      if (isHostControl(error)) throw error;
+      if (error instanceof RangeError && /bounds|offset|length/i.test(error.message)) return ERRNO.FAULT;
+      return errnoOf(typeof error === 'string' ? error : fsErrorCode(error));
+    }
+  };
+
+  const readInto = (entry: Entry, buffers: Uint8Array[], position?: bigint): number => {
+    if (entry.kind === 'stdin') {
+      let total = 0;
+      for (const buf of buffers) {
+        if (buf.length === 0) continue;
+        let chunk = entry.source.read(buf.length);
+        // Blocking read: wait for the first bytes (interruptibly), then take only what is there.
+        while (total === 0 && chunk !== 'eof' && chunk.length === 0) {
+          waitUntil(() => entry.source.ready());
+          chunk = entry.source.read(buf.length);
+        }
+        if (chunk === 'eof' || chunk.length === 0) break;
+        buf.set(chunk);
+        total += chunk.length;
+        if (chunk.length < buf.length) break;
+      }
+      return total;
+    }
+    if (entry.kind === 'dir') fail(ERRNO.ISDIR);
+    if (entry.kind !== 'file') fail(ERRNO.BADF);
+    const file = entry as Extract<Entry, { kind: 'file' }>;
+    if (!(file.rights & RIGHT.FD_READ)) fail(ERRNO.BADF);
+    let at = position ?? file.position;
+    let total = 0;
+    for (const buf of buffers) {
+      let filled = 0;
+      while (filled < buf.length) {
+        const n = readRetrying(file.desc.hostFd, buf, filled, Math.min(buf.length - filled, MAX_IO_CHUNK), at);
+        if (n === 0) break;
+        filled += n;
+        at += BigInt(n);
+      }
+      total += filled;
+      if (filled < buf.length) break;
+    }
+    if (position === undefined) file.position = at;
+    return total;
+  };
+
+  const writeFrom = (entry: Entry, buffers: Uint8Array[], position?: bigint): number => {
+    if (entry.kind === 'stdout') {
+      let total = 0;
+      for (const buf of buffers) {
+        entry.sink.write(buf);
+        total += buf.length;
+      }
+      return total;
+    }
+    if (entry.kind === 'dir') fail(ERRNO.ISDIR);
+    if (entry.kind !== 'file') fail(ERRNO.BADF);
+    const file = entry as Extract<Entry, { kind: 'file' }>;
+    if (!(file.rights & RIGHT.FD_WRITE)) fail(ERRNO.BADF);
+    if (file.desc.readOnlyHere) fail(ERRNO.ROFS);
+    let total = 0;
+    const appending = position === undefined && (file.fdflags & FDFLAGS.APPEND) !== 0;
+    const fd = appending ? (file.appendFd ??= fs.openSync(`/proc/self/fd/${file.desc.hostFd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND)) : file.desc.hostFd;
+    let at = position ?? file.position;
+    for (const buf of buffers) {
+      let done = 0;
+      while (done < buf.length) {
+        const n = writeRetrying(fd, buf, done, buf.length - done, appending ? null : at);
+        done += n;
+        at += BigInt(n);
+      }
+      total += done;
+    }
+    if (appending) file.position = fs.fstatSync(fd, { bigint: true }).size;
+    else if (position === undefined) file.position = at;
+    return total;
+  };
+
+  const filetypeOfEntry = (entry: Entry): number => {
+    if (entry.kind === 'dir') return FILETYPE.DIRECTORY;
+    if (entry.kind === 'file') return filetypeOfStat(entry.desc.rawStat());
+    const fd = entry.kind === 'stdin' ? 0 : entry.hostFd;
+    return isTerminal(fd) ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN;
+  };
+
+  const timestamps = (atim: bigint, mtim: bigint, flags: number) => {
+    if ((flags & FSTFLAGS.ATIM && flags & FSTFLAGS.ATIM_NOW) || (flags & FSTFLAGS.MTIM && flags & FSTFLAGS.MTIM_NOW)) fail(ERRNO.INVAL);
+    if (flags & ~0xf) fail(ERRNO.INVAL);
+    const one = (value: bigint, set: number, now: number) =>
+      flags & now ? { tag: 'now' as const } : flags & set ? { tag: 'timestamp' as const, val: { seconds: value / 1_000_000_000n, nanoseconds: Number(value % 1_000_000_000n) } } : { tag: 'no-change' as const };
+    return [one(atim, FSTFLAGS.ATIM, FSTFLAGS.ATIM_NOW), one(mtim, FSTFLAGS.MTIM, FSTFLAGS.MTIM_NOW)] as const;
+  };
+
+  const socketOnly = (fd: number) => {
+    fds.get(fd);
+    return ERRNO.NOTSOCK;
+  };
+
+  const wasi = {
+    args_get: call((argv: number, buf: number) => writeStrings(sandbox.args, argv, buf)),
+    args_sizes_get: call((count: number, size: number) => sizes(sandbox.args, count, size)),
+    environ_get: call((environ: number, buf: number) => writeStrings(envStrings, environ, buf)),
+    environ_sizes_get: call((count: number, size: number) => sizes(envStrings, count, size)),
+    clock_res_get: call((id: number, ptr: number) => {
+      if (id > CLOCK.THREAD_CPUTIME) return ERRNO.INVAL;
+      view().setBigUint64(ptr, id === CLOCK.MONOTONIC ? 1n : 1000n, true);
+    }),
+    clock_time_get: call((id: number, _precision: bigint, ptr: number) => {
+      view().setBigUint64(ptr, clockNow(id), true);
+    }),
+    fd_advise: call((fd: number, _offset: bigint, _len: bigint, advice: number) => {
+      fds.file(fd);
+      if (advice > 5) return ERRNO.INVAL;
+    }),
+    fd_allocate: call((fd: number) => {
+      fds.file(fd);
+      return ERRNO.NOTSUP; // wasi:filesystem has no allocate; as wasmtime's adapter
+    }),
+    fd_close: call((fd: number) => fds.close(fd)),
+    fd_datasync: call((fd: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind !== 'file' && entry.kind !== 'dir') return ERRNO.INVAL;
+      entry.desc.syncData();
+    }),
+    fd_fdstat_get: call((fd: number, ptr: number) => {
+      const entry = fds.get(fd);
+      const v = view();
+      v.setUint8(ptr, filetypeOfEntry(entry));
+      v.setUint16(ptr + 2, entry.fdflags, true);
+      v.setBigUint64(ptr + 8, entry.rights, true);
+      v.setBigUint64(ptr + 16, 'inheriting' in entry ? entry.inheriting : 0n, true);
+    }),
+    fd_fdstat_set_flags: call((fd: number, flags: number) => {
+      const entry = fds.get(fd);
+      if (flags & ~(FDFLAGS.APPEND | FDFLAGS.NONBLOCK)) return ERRNO.NOTSUP;
+      if (entry.kind === 'file') entry.fdflags = flags;
+      else if (entry.kind === 'dir') return ERRNO.BADF;
+      else entry.fdflags = flags;
+    }),
+    fd_fdstat_set_rights: call((fd: number, base: bigint, inheriting: bigint) => {
+      const entry = fds.get(fd);
+      const currentInheriting = 'inheriting' in entry ? entry.inheriting : 0n;
+      if ((base & ~entry.rights) !== 0n || (inheriting & ~currentInheriting) !== 0n) return ERRNO.NOTCAPABLE;
+      entry.rights = base;
+      if ('inheriting' in entry) entry.inheriting = inheriting;
+    }),
+    fd_filestat_get: call((fd: number, ptr: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind === 'file' || entry.kind === 'dir') return writeFilestat(ptr, entry.desc.rawStat());
+      new Uint8Array((memory as WebAssembly.Memory).buffer, ptr, SIZE.FILESTAT).fill(0);
+      view().setUint8(ptr + 16, filetypeOfEntry(entry));
+    }),
+    fd_filestat_set_size: call((fd: number, size: bigint) => fds.file(fd).desc.setSize(size)),
+    fd_filestat_set_times: call((fd: number, atim: bigint, mtim: bigint, flags: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind !== 'file' && entry.kind !== 'dir') return ERRNO.BADF;
+      const [a, m] = timestamps(atim, mtim, flags);
+      entry.desc.setTimes(a, m);
+    }),
+    fd_pread: call((fd: number, iovs: number, count: number, offset: bigint, nread: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind === 'stdin' || entry.kind === 'stdout') return ERRNO.SPIPE;
+      view().setUint32(nread, readInto(entry, iovecs(iovs, count), offset), true);
+    }),
+    fd_prestat_get: call((fd: number, ptr: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind !== 'dir' || entry.preopen === undefined) return ERRNO.BADF;
+      const v = view();
+      v.setUint8(ptr, 0);
+      v.setUint32(ptr + 4, encoder.encode(entry.preopen).length, true);
+    }),
+    fd_prestat_dir_name: call((fd: number, ptr: number, len: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind !== 'dir' || entry.preopen === undefined) return ERRNO.BADF;
+      const name = encoder.encode(entry.preopen);
+      if (len < name.length) return ERRNO.NAMETOOLONG;
+      bytes(ptr, name.length).set(name);
+    }),
+    fd_pwrite: call((fd: number, iovs: number, count: number, offset: bigint, nwritten: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind === 'stdin' || entry.kind === 'stdout') return ERRNO.SPIPE;
+      view().setUint32(nwritten, writeFrom(entry, iovecs(iovs, count), offset), true);
+    }),
+    fd_read: call((fd: number, iovs: number, count: number, nread: number) => {
+      view().setUint32(nread, readInto(fds.get(fd), iovecs(iovs, count)), true);
+    }),
+    fd_readdir: call((fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) => {
+      const dir = fds.dir(fd);
+      const listing = fs.readdirSync(`/proc/self/fd/${dir.hostFd}`, { withFileTypes: true });
+      const self = dir.rawStat();
+      const entries = [
+        { name: '.', ino: self.ino, type: FILETYPE.DIRECTORY },
+        { name: '..', ino: 0n, type: FILETYPE.DIRECTORY },
+        ...listing.map((e) => ({ name: e.name, ino: dir.entryInode(e.name), type: direntType(e) })),
+      ];
+      const out = new Uint8Array(bufLen);
+      let used = 0;
+      for (let i = Number(cookie); i < entries.length && used < bufLen; i++) {
+        const name = encoder.encode(entries[i].name);
+        const record = new Uint8Array(SIZE.DIRENT + name.length);
+        const rv = new DataView(record.buffer);
+        rv.setBigUint64(0, BigInt(i + 1), true);
+        rv.setBigUint64(8, entries[i].ino, true);
+        rv.setUint32(16, name.length, true);
+        rv.setUint8(20, entries[i].type);
+        record.set(name, SIZE.DIRENT);
+        const n = Math.min(record.length, bufLen - used);
+        out.set(record.subarray(0, n), used);
+        used += n;
+      }
+      bytes(buf, used).set(out.subarray(0, used));
+      view().setUint32(bufused, used, true);
+    }),
+    fd_renumber: call((from: number, to: number) => fds.renumber(from, to)),
+    fd_seek: call((fd: number, offset: bigint, whence: number, ptr: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind === 'dir') return ERRNO.BADF;
+      if (entry.kind !== 'file') return ERRNO.SPIPE;
+      const base = whence === WHENCE.SET ? 0n : whence === WHENCE.CUR ? entry.position : whence === WHENCE.END ? entry.desc.rawStat().size : fail(ERRNO.INVAL);
+      const next = (base as bigint) + offset;
+      if (next < 0n) return ERRNO.INVAL;
+      entry.position = next;
+      view().setBigUint64(ptr, next, true);
+    }),
+    fd_sync: call((fd: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind !== 'file' && entry.kind !== 'dir') return ERRNO.INVAL;
+      entry.desc.sync();
+    }),
+    fd_tell: call((fd: number, ptr: number) => {
+      const entry = fds.get(fd);
+      if (entry.kind === 'dir') return ERRNO.BADF;
+      if (entry.kind !== 'file') return ERRNO.SPIPE;
+      view().setBigUint64(ptr, entry.position, true);
+    }),
+    fd_write: call((fd: number, iovs: number, count: number, nwritten: number) => {
+      view().setUint32(nwritten, writeFrom(fds.get(fd), iovecs(iovs, count)), true);
+    }),
+    path_create_directory: call((fd: number, path: number, len: number) => fds.dir(fd).createDirectoryAt(str(path, len))),
+    path_filestat_get: call((fd: number, flags: number, path: number, len: number, ptr: number) => {
+      writeFilestat(ptr, fds.dir(fd).rawStatAt((flags & LOOKUP_SYMLINK_FOLLOW) !== 0, str(path, len)));
+    }),
+    path_filestat_set_times: call((fd: number, flags: number, path: number, len: number, atim: bigint, mtim: bigint, fst: number) => {
+      const [a, m] = timestamps(atim, mtim, fst);
+      fds.dir(fd).setTimesAt({ symlinkFollow: (flags & LOOKUP_SYMLINK_FOLLOW) !== 0 }, str(path, len), a, m);
+    }),
+    path_link: call((oldFd: number, oldFlags: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
+      fds.dir(oldFd).linkAt({ symlinkFollow: (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0 }, str(oldPath, oldLen), fds.dir(newFd), str(newPath, newLen));
+    }),
+    path_open: call((fd: number, dirflags: number, path: number, len: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
+      const parent = fds.get(fd);
+      if (parent.kind !== 'dir') return ERRNO.NOTDIR;
+      // Rights are advisory in WASI 0.2, but one the guest dropped itself is honoured.
+      if (oflags & OFLAGS.TRUNC && !(parent.rights & RIGHT.PATH_FILESTAT_SET_SIZE)) return ERRNO.NOTCAPABLE;
+      const read = (base & (RIGHT.FD_READ | RIGHT.FD_READDIR)) !== 0n;
+      const write = (base & (RIGHT.FD_WRITE | RIGHT.FD_ALLOCATE | RIGHT.FD_FILESTAT_SET_SIZE)) !== 0n || (oflags & OFLAGS.TRUNC) !== 0;
+      const desc = parent.desc.openAt(
+        { symlinkFollow: (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0 },
+        str(path, len),
+        { create: !!(oflags & OFLAGS.CREAT), directory: !!(oflags & OFLAGS.DIRECTORY), exclusive: !!(oflags & OFLAGS.EXCL), truncate: !!(oflags & OFLAGS.TRUNC) },
+        { read: read || !write, write, mutateDirectory: true },
+      );
+      const rights = base & parent.inheriting;
+      const entry: Entry = desc.directory
+        ? { kind: 'dir', desc, rights: rights & DIRECTORY_RIGHTS, inheriting: inheriting & parent.inheriting, fdflags: 0 }
+        : { kind: 'file', desc, position: 0n, rights: rights & FILE_RIGHTS, inheriting: inheriting & parent.inheriting, fdflags: fdflags & (FDFLAGS.APPEND | FDFLAGS.NONBLOCK | FDFLAGS.SYNC | FDFLAGS.DSYNC | FDFLAGS.RSYNC) };
+      view().setUint32(out, fds.add(entry), true);
+    }),
+    path_readlink: call((fd: number, path: number, len: number, buf: number, bufLen: number, used: number) => {
+      const target = encoder.encode(fds.dir(fd).readlinkAt(str(path, len)));
+      const n = Math.min(target.length, bufLen);
+      bytes(buf, n).set(target.subarray(0, n));
+      view().setUint32(used, n, true);
+    }),
+    path_remove_directory: call((fd: number, path: number, len: number) => fds.dir(fd).removeDirectoryAt(str(path, len))),
+    path_rename: call((fd: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
+      fds.dir(fd).renameAt(str(oldPath, oldLen), fds.dir(newFd), str(newPath, newLen));
+    }),
+    path_symlink: call((oldPath: number, oldLen: number, fd: number, newPath: number, newLen: number) => {
+      fds.dir(fd).symlinkAt(str(oldPath, oldLen), str(newPath, newLen));
+    }),
+    path_unlink_file: call((fd: number, path: number, len: number) => fds.dir(fd).unlinkFileAt(str(path, len))),
+    poll_oneoff: call((inPtr: number, outPtr: number, count: number, neventsPtr: number) => {
+      if (count === 0) return ERRNO.INVAL;
+      const v0 = view();
+      const subs = Array.from({ length: count }, (_, i) => {
+        const at = inPtr + i * SIZE.SUBSCRIPTION;
+        const tag = v0.getUint8(at + 8);
+        const userdata = v0.getBigUint64(at, true);
+        if (tag === EVENTTYPE.CLOCK) {
+          const id = v0.getUint32(at + 16, true);
+          const timeout = v0.getBigUint64(at + 24, true);
+          const absolute = (v0.getUint16(at + 40, true) & SUBCLOCKFLAGS_ABSTIME) !== 0;
+          if (id > CLOCK.THREAD_CPUTIME) return { userdata, tag, error: ERRNO.INVAL, due: 0n, fd: -1 };
+          // Deadlines on the monotonic clock, whichever clock the guest named.
+          const due = process.hrtime.bigint() + (absolute ? timeout - clockNow(id) : timeout);
+          return { userdata, tag, error: 0, due, fd: -1 };
+        }
+        return { userdata, tag, error: 0, due: 0n, fd: v0.getUint32(at + 16, true) };
+      });
+      const readyEvents = () => subs.filter((s) => {
+        if (s.error) return true;
+        if (s.tag === EVENTTYPE.CLOCK) return process.hrtime.bigint() >= s.due;
+        if (!fds.has(s.fd)) return true;
+        const entry = fds.get(s.fd);
+        return s.tag === EVENTTYPE.FD_READ && entry.kind === 'stdin' ? entry.source.ready() : true;
+      });
+      let ready = readyEvents();
+      if (ready.length === 0) {
+        const clocks = subs.filter((s) => s.tag === EVENTTYPE.CLOCK);
+        waitUntil(() => (ready = readyEvents()).length > 0, {
+          maxSleepMs: subs.some((s) => s.tag !== EVENTTYPE.CLOCK) ? 20 : 60_000,
+          nextTimerMs: clocks.length ? () => Math.ceil(Number(clocks.reduce((a, b) => (a.due < b.due ? a : b)).due - process.hrtime.bigint()) / 1e6) : undefined,
+        });
+      }
+      const v = view();
+      ready.forEach((s, i) => {
+        const at = outPtr + i * SIZE.EVENT;
+        v.setBigUint64(at, s.userdata, true);
+        const badFd = s.tag !== EVENTTYPE.CLOCK && !fds.has(s.fd);
+        v.setUint16(at + 8, s.error || (badFd ? ERRNO.BADF : 0), true);
+        v.setUint8(at + 10, s.tag);
+        v.setBigUint64(at + 16, s.tag === EVENTTYPE.CLOCK ? 0n : 1n, true);
+        v.setUint16(at + 24, 0, true);
+      });
+      v.setUint32(neventsPtr, ready.length, true);
+    }),
+    proc_exit: (code: number): never => {
+      throw new ExitSignal(code);
+    },
+    proc_raise: call(() => ERRNO.NOSYS),
+    random_get: call((buf: number, len: number) => {
+      randomFillSync(bytes(buf, len));
+    }),
+    sched_yield: call(() => ERRNO.SUCCESS),
+    sock_accept: call((fd: number) => socketOnly(fd)),
+    sock_recv: call((fd: number) => socketOnly(fd)),
+    sock_send: call((fd: number) => socketOnly(fd)),
+    sock_shutdown: call((fd: number) => socketOnly(fd)),
+  };
+  return { imports: { wasi_snapshot_preview1: wasi }, bindMemory: (m) => (memory = m) };
+}
+
+function clockNow(id: number): bigint {
+  switch (id) {
+    case CLOCK.REALTIME:
+      return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    case CLOCK.MONOTONIC:
+      return process.hrtime.bigint();
+    case CLOCK.PROCESS_CPUTIME:
+    case CLOCK.THREAD_CPUTIME: {
+      const usage = process.cpuUsage();
+      return BigInt(usage.user + usage.system) * 1000n;
+    }
+    default:
+      return fail(ERRNO.INVAL);
+  }
+}
+
+function filetypeOfStat(stat: fs.BigIntStats): number {
+  if (stat.isFile()) return FILETYPE.REGULAR_FILE;
+  if (stat.isDirectory()) return FILETYPE.DIRECTORY;
+  if (stat.isSymbolicLink()) return FILETYPE.SYMBOLIC_LINK;
+  if (stat.isCharacterDevice()) return FILETYPE.CHARACTER_DEVICE;
+  if (stat.isBlockDevice()) return FILETYPE.BLOCK_DEVICE;
+  if (stat.isSocket()) return FILETYPE.SOCKET_STREAM;
+  return FILETYPE.UNKNOWN;
+}
+
+function direntType(entry: fs.Dirent): number {
+  if (entry.isFile()) return FILETYPE.REGULAR_FILE;
+  if (entry.isDirectory()) return FILETYPE.DIRECTORY;
+  if (entry.isSymbolicLink()) return FILETYPE.SYMBOLIC_LINK;
+  if (entry.isCharacterDevice()) return FILETYPE.CHARACTER_DEVICE;
+  if (entry.isBlockDevice()) return FILETYPE.BLOCK_DEVICE;
+  if (entry.isSocket()) return FILETYPE.SOCKET_STREAM;
+  return FILETYPE.UNKNOWN;
+}
+
+/** pread on a descriptor opened non-blocking: a FIFO with nothing yet is waited for, interruptibly. */
+function readRetrying(fd: number, buf: Uint8Array, offset: number, length: number, position: bigint): number {
+  for (;;) {
+    try {
+      return fs.readSync(fd, buf, offset, length, position);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ESPIPE') return fs.readSync(fd, buf, offset, length, null);
+      if (code !== 'EAGAIN') throw error;
+      sleep(5);
+    }
+  }
+}
+
+function writeRetrying(fd: number, buf: Uint8Array, offset: number, length: number, position: bigint | null): number {
+  for (;;) {
+    try {
+      return fs.writeSync(fd, buf, offset, length, position === null ? null : Number(position));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ESPIPE') return fs.writeSync(fd, buf, offset, length, null);
+      if (code !== 'EAGAIN') throw error;
+      sleep(5);
+    }
+  }
+}
