@@ -117,3 +117,16 @@ export function theError(stderr: string): string {
   if (stderr.includes('    at ')) throw new Error(`stack trace in:\n${stderr}`);
   return lines[0];
 }
+
+/**
+ * `krew-wasm ARGS` with stdout and stderr on a pseudo-terminal, through util-linux `script`, as a
+ * person at a terminal would run it; what the terminal showed is returned as stdout (CRLF as LF).
+ */
+export async function krewWasmInTerminal(sb: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, BIN, ...args].map(quote).join(' ');
+  const full: NodeJS.ProcessEnv = { ...sb.env, TERM: 'xterm-256color', ...env };
+  if (!('NO_COLOR' in env)) delete full.NO_COLOR;
+  const r = await runProcess('script', ['-qefc', command, '/dev/null'], { cwd: sb.home, env: full });
+  return { ...r, stdout: r.stdout.replace(/\r\n/g, '\n') };
+}
