@@ -1,10 +1,11 @@
 import { Cli, type CommandClass } from 'clipanion';
 import { exitCodeOf, formatError, isKrewWasmError } from '../errors.js';
-import { settingsFromEnv } from '../settings.js';
+import { settingsFromEnv, type Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { PluginStore } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { commandSpec, type CommandSpec } from './commandSpec.js';
+import { CompletionCommand } from './commands/completion.js';
 import { GrantCommand } from './commands/grant.js';
 import { InfoCommand } from './commands/info.js';
 import { ListCommand } from './commands/list.js';
@@ -12,19 +13,24 @@ import { PullCommand } from './commands/pull.js';
 import { RevokeCommand } from './commands/revoke.js';
 import { RemoveCommand } from './commands/rm.js';
 import { RunCommand } from './commands/run.js';
+import { SetupCommand } from './commands/setup.js';
 import { VersionCommand } from './commands/version.js';
 import type { KrewContext } from './context.js';
+import { complete, formatCompletion } from './complete.js';
 import { commandHelp, generalHelp, type HelpContext } from './help.js';
 import { styleFor, textWidth } from './terminal.js';
 import { isClipanionUsageError, unknownCommand, usageErrorFor } from './usage.js';
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: CommandClass<KrewContext>[] = [
-  PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand, VersionCommand,
+  PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand,
+  CompletionCommand, SetupCommand, VersionCommand,
 ];
 
 /** The name kubectl runs krew-wasm under (`kubectl krew-wasm ...`): direct mode, not a plugin. */
 export const KUBECTL_LINK_NAME = 'kubectl-krew_wasm';
+/** The name kubectl (1.26+) runs to complete `kubectl krew-wasm <TAB>`: `__complete`. */
+export const KUBECTL_COMPLETION_LINK_NAME = 'kubectl_complete-krew_wasm';
 
 const HELP_FLAGS = new Set(['-h', '--help']);
 
@@ -34,7 +40,10 @@ const HELP_FLAGS = new Set(['-h', '--help']);
  */
 export async function runCli(argv: string[], executable: string, invokedAs = 'krew-wasm'): Promise<number> {
   const settings = settingsFromEnv(process.env);
-  const binaryName = invokedAs === KUBECTL_LINK_NAME ? 'kubectl krew-wasm' : 'krew-wasm';
+  invokedAs = invokedAs.replace(/\.js$/, '');
+  const binaryName = invokedAs === KUBECTL_LINK_NAME || invokedAs === KUBECTL_COMPLETION_LINK_NAME ? 'kubectl krew-wasm' : 'krew-wasm';
+  if (invokedAs === KUBECTL_COMPLETION_LINK_NAME) argv = ['__complete', ...argv];
+  if (argv[0] === '__complete') return completeWords(argv.slice(1), settings, executable);
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
   const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
@@ -58,6 +67,7 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
       store: new PluginStore(paths, executable),
       trailingArgs,
       binaryName,
+      executable,
       specs,
     };
     const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName, binaryVersion: VERSION, enableColors: false });
@@ -75,6 +85,20 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
     process.stderr.write(`${formatError(error, verbose)}\n`);
     return exitCodeOf(error);
   }
+}
+
+/** `krew-wasm __complete WORDS...` (see complete.ts); never fails loudly, a shell is waiting. */
+function completeWords(words: string[], settings: Settings, executable: string): number {
+  const store = new PluginStore(Paths.fromSettings(settings), executable);
+  const pluginNames = () => {
+    try {
+      return store.list().plugins.map((p) => p.name);
+    } catch {
+      return [];
+    }
+  };
+  process.stdout.write(formatCompletion(complete(words.length ? words : [''], COMMANDS.map(commandSpec), pluginNames)));
+  return 0;
 }
 
 type Route = { help: CommandSpec | undefined } | { spec: CommandSpec; args: string[] };

@@ -19,6 +19,8 @@ export interface KrewContext extends BaseContext {
   trailingArgs?: string[];
   /** `krew-wasm`, or `kubectl krew-wasm` when run through kubectl: what hints tell the user to type. */
   binaryName: string;
+  /** The krew-wasm entry file (real path): what kubectl-* links point at. */
+  executable: string;
   /** Every command's declarations (for completion). */
   specs: CommandSpec[];
 }
