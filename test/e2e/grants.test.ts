@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, hasCommand, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, kubectl, makeSandbox, theError, type Sandbox } from '../helpers/cli.js';
 
 let sb: Sandbox;
 const pull = async (file: string, name: string, flags: string[] = []) => {
@@ -29,10 +29,9 @@ contexts: [{name: c, context: {cluster: c, user: u}}]
 
 test.after.always(() => sb?.cleanup());
 
-/** Runs a plugin through real kubectl when installed (the grants must hold there), else through its link. */
+/** Runs a plugin through real kubectl (the grants must hold there). */
 function viaKubectl(name: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  if (!hasCommand('kubectl')) return runLink(sb, name, args, { env });
-  return runProcess('kubectl', [name, ...args], { env: { ...sb.env, PATH: `${path.join(sb.root, 'bin')}:${process.env.PATH}`, ...env }, cwd: sb.home });
+  return kubectl(sb, [name, ...args], { env });
 }
 
 test.serial('pull prints the grants; the default is HOME read-write, all env, the API server', async (t) => {

@@ -130,3 +130,13 @@ export async function krewWasmInTerminal(sb: Sandbox, args: string[], env: NodeJ
   const r = await runProcess('script', ['-qefc', command, '/dev/null'], { cwd: sb.home, env: full });
   return { ...r, stdout: r.stdout.replace(/\r\n/g, '\n') };
 }
+
+/**
+ * Real `kubectl ARGS` with the sandbox's krew-wasm bin folder first on PATH, as a user runs a
+ * plugin. There is no fallback: when kubectl is missing the spawn fails and so does the test.
+ */
+export function kubectl(sb: Sandbox, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; pathPrefix?: string[] } = {}): Promise<Outcome> {
+  const prefix = [...(options.pathPrefix ?? []), path.join(sb.root, 'bin')];
+  const env = { ...sb.env, ...options.env, PATH: [...prefix, options.env?.PATH ?? sb.env.PATH ?? ''].join(path.delimiter) };
+  return runProcess('kubectl', args, { cwd: options.cwd ?? sb.home, env, input: options.input });
+}
