@@ -1,10 +1,10 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pushArtifact, type Layout } from '../helpers/artifacts.js';
+import { pushArtifact, type Layout } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError } from '../helpers/cli.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
-import { blobDataPath, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
+import { blobDataPath, startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { startTokenServer, type TokenServer } from '../helpers/tokenServer.js';
 
 const hello = fs.readFileSync(path.join(FIXTURES, 'hello.wasm'));
