@@ -132,12 +132,12 @@ test('a blob altered in the registry storage is rejected and nothing is installe
   const sb = makeSandbox();
   t.teardown(sb.cleanup);
   const wasm = fs.readFileSync(path.join(FIXTURES, 'exitcode.wasm'));
-  const pushed = await pushArtifact({ url: plain.url, repo: 'tampered/plugin', tag: 'v1' }, 'cncf', wasm);
+  const pushed = await pushArtifact({ url: plain.url, repo: 'tampered/exitcode', tag: 'v1' }, 'cncf', wasm);
   const data = blobDataPath(plain.storageDir, pushed.layerDigest);
   const altered = Buffer.from(fs.readFileSync(data));
   altered[altered.length - 1] ^= 0xff;
   fs.writeFileSync(data, altered);
-  const r = await krewWasm(sb, ['pull', '--plain-http', `${plain.host}/tampered/plugin:v1`]);
+  const r = await krewWasm(sb, ['pull', '--plain-http', `${plain.host}/tampered/exitcode:v1`]);
   t.is(r.exitCode, 1);
   t.regex(theError(r.stderr), new RegExp(`^krew-wasm: error: blob ${pushed.layerDigest}: digest mismatch, expected ${pushed.layerDigest}, got sha256:[0-9a-f]{64}$`));
   t.deepEqual(storeSnapshot(sb.root).filter((e) => !e.endsWith('/')), []);
