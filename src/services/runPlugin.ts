@@ -2,7 +2,7 @@ import type { Grants } from '../grants.js';
 import { readEntryMeta, runPlugin } from '../runtime/run.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex } from '../store/receipt.js';
-import { NotInstalledError } from '../errors.js';
+import { notInstalledError, NotInstalledError } from '../errors.js';
 import { prepareSandbox, type HostContext } from './sandbox.js';
 
 /** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
@@ -23,11 +23,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise
       hint: `reinstall it: krew-wasm pull --force <reference> --name ${inv.name}`,
     });
   }
-  if (!receipt) {
-    throw new NotInstalledError(`plugin ${inv.name} is not installed`, {
-      hint: `install it with krew-wasm pull <reference>${inv.name ? ` --name ${inv.name}` : ''}`,
-    });
-  }
+  if (!receipt) throw notInstalledError([inv.name]);
   const entryDir = paths.storeEntry(digestHex(receipt.layerDigest));
   return runEntry(entryDir, receipt.grants, inv, { dataDir: paths.dataDir(inv.name), tmpDir: paths.tmpDir }, `reinstall it: krew-wasm pull --force ${receipt.source} --name ${receipt.name}`);
 }

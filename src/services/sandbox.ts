@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GrantError, isKrewWasmError } from '../errors.js';
-import type { Grants } from '../grants.js';
+import { envAllows, type Grants } from '../grants.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
 import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
@@ -145,7 +145,7 @@ function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, strin
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) continue;
-    if (grants.env === 'all' || grants.env.includes(key)) out[key] = value;
+    if (envAllows(grants.env, key)) out[key] = value;
   }
   return out;
 }

@@ -8,8 +8,8 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, hasCommand, krewWasm, makeSandbox, runProcess, storeSnapshot, theError, type Outcome, type Sandbox } from '../helpers/cli.js';
-import { startFakeApiServer, type FakeApiServer } from '../helpers/kubeApiServer.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
+import { startFakeApiServer, type FakeApiServer } from '../../testkit/kubeApiServer.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
 
 let pki: TestPki;
 let api: FakeApiServer;

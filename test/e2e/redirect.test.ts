@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { pushArtifact } from '../helpers/artifacts.js';
+import { pushArtifact } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink } from '../helpers/cli.js';
-import { blobDataPath, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { blobDataPath, startRegistry, type TestRegistry } from '../../testkit/registry.js';
 
 const creds = { user: 'alice', password: 's3cret' };
 let registry: TestRegistry;

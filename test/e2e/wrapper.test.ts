@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
-import { writeLayout } from '../helpers/artifacts.js';
+import { writeLayout } from '../../testkit/artifacts.js';
 
 let sb: Sandbox;
 let layoutDir: string;
@@ -156,7 +156,7 @@ test('a link without a receipt says how to install the plugin', async (t) => {
   t.teardown(() => fs.rmSync(link, { force: true }));
   const r = await runProcess(link, ['x'], { env: sb.env });
   t.is(r.exitCode, 1);
-  t.is(theError(r.stderr), 'krew-wasm: error: plugin ghost is not installed (install it with krew-wasm pull <reference> --name ghost)');
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin "ghost" is not installed (see krew-wasm list, or install it with krew-wasm pull <reference> --name ghost)');
 });
 
 test('a damaged store entry says how to repair it', async (t) => {

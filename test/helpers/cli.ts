@@ -55,11 +55,24 @@ export function runProcess(
     child.on('error', reject);
     child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
+      recordMessages(stderr);
       resolve({ exitCode, signal, stdout, stderr });
     });
     child.stdin!.on('error', () => {});
     child.stdin!.end(options.input);
   });
+}
+
+/**
+ * Keeps every `krew-wasm:` line a process printed, when scripts/run-tests.sh asks for it
+ * (KREW_WASM_TEST_MESSAGE_LOG, a folder): test/docs/errors.check.ts then checks that every
+ * message docs/errors.md lists was printed by some test.
+ */
+function recordMessages(stderr: string): void {
+  const dir = process.env.KREW_WASM_TEST_MESSAGE_LOG;
+  if (!dir) return;
+  const lines = stderr.split('\n').filter((l) => l.startsWith('krew-wasm:'));
+  if (lines.length) fs.appendFileSync(path.join(dir, `${process.pid}.log`), `${lines.join('\n')}\n`);
 }
 
 /** `krew-wasm ARGS` in a sandbox. */
@@ -116,4 +129,27 @@ export function theError(stderr: string): string {
   if (lines.length !== 1) throw new Error(`expected exactly one error line, got:\n${stderr}`);
   if (stderr.includes('    at ')) throw new Error(`stack trace in:\n${stderr}`);
   return lines[0];
+}
+
+/**
+ * `krew-wasm ARGS` with stdout and stderr on a pseudo-terminal, through util-linux `script`, as a
+ * person at a terminal would run it; what the terminal showed is returned as stdout (CRLF as LF).
+ */
+export async function krewWasmInTerminal(sb: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, BIN, ...args].map(quote).join(' ');
+  const full: NodeJS.ProcessEnv = { ...sb.env, TERM: 'xterm-256color', ...env };
+  if (!('NO_COLOR' in env)) delete full.NO_COLOR;
+  const r = await runProcess('script', ['-qefc', command, '/dev/null'], { cwd: sb.home, env: full });
+  return { ...r, stdout: r.stdout.replace(/\r\n/g, '\n') };
+}
+
+/**
+ * Real `kubectl ARGS` with the sandbox's krew-wasm bin folder first on PATH, as a user runs a
+ * plugin. There is no fallback: when kubectl is missing the spawn fails and so does the test.
+ */
+export function kubectl(sb: Sandbox, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; pathPrefix?: string[] } = {}): Promise<Outcome> {
+  const prefix = [...(options.pathPrefix ?? []), path.join(sb.root, 'bin')];
+  const env = { ...sb.env, ...options.env, PATH: [...prefix, options.env?.PATH ?? sb.env.PATH ?? ''].join(path.delimiter) };
+  return runProcess('kubectl', args, { cwd: options.cwd ?? sb.home, env, input: options.input });
 }

@@ -5,6 +5,7 @@ import { fetchSettings } from '../../oci/fetch.js';
 import { linkNameFor } from '../../store/paths.js';
 import { GrantOptionsCommand } from '../grantOptions.js';
 import { shortDigest } from '../output.js';
+import { checkPullSource } from '../pullChecks.js';
 
 export class PullCommand extends GrantOptionsCommand {
   static override paths = [['pull'], ['install']];
@@ -41,7 +42,7 @@ export class PullCommand extends GrantOptionsCommand {
     // Loaded here, not at the top: other commands (list, rm) must not pay for the OCI client.
     const { pullPlugin } = await import('../../services/pull.js');
     const result = await pullPlugin(store, {
-      reference: this.reference,
+      reference: checkPullSource(this.reference, { name: this.name, force: this.force, cwd: this.context.cwd, env }),
       name: this.name,
       force: this.force,
       grants: (current) => applyGrantChanges(current ?? DEFAULT_GRANTS, this.grantChanges()),
