@@ -46,19 +46,29 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
   }
 }
 
-/** Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. */
+/**
+ * Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. The
+ * network context is settled here, before any guest code runs; the run loop should start it
+ * before compiling and await it before instantiating (it overlaps with compilation).
+ */
 async function outboundHttpImports(grants: Grants, inv: Invocation): Promise<Record<string, unknown>> {
-  const { createOutboundHttpImports } = await import('../runtime/hosts/outboundHttp.js');
   const { settings } = inv.host;
-  return createOutboundHttpImports({
-    network: grants.network,
-    args: inv.args,
-    env: inv.host.env,
-    pluginName: inv.name,
-    timeoutMs: settings.pluginHttpTimeoutMs,
-    maxResponseBytes: settings.maxResponseBytes,
-    verbose: settings.verbose,
-  });
+  const [{ createOutboundHttpImports }, context] = await Promise.all([
+    import('../runtime/hosts/outboundHttp.js'),
+    grants.network === 'none'
+      ? undefined
+      : import('../kube/networkContext.js').then(({ prepareNetworkContext }) => prepareNetworkContext({
+          args: inv.args,
+          env: inv.host.env,
+          pluginName: inv.name,
+          // No deadline yet: run.ts's vm watchdog bounds the run, and its TerminateExecution wakes the
+          // host's Atomics.wait (an exec plugin's group is then ended at exit). The run loop passes
+          // its deadline here once it turns our PluginTimeoutError into exit 124.
+          deadline: undefined,
+          credentialTimeoutMs: settings.credentialTimeoutMs,
+          requestTimeoutMs: settings.pluginHttpTimeoutMs,
+          maxResponseBytes: settings.maxResponseBytes,
+        })),
+  ]);
+  return createOutboundHttpImports(context, { pluginName: inv.name, verbose: settings.verbose });
 }
-
-
