@@ -39,7 +39,8 @@ export async function runExecCredential(exec: FrozenExec, limitMs: number, hooks
     now = undefined;
   }
   if (!now || !sameFile(now, exec.identity)) {
-    return { ok: false, message: `${name} (${exec.path}) changed after the plugin started; it was not run` };
+    const where = exec.path === exec.command ? '' : ` (${exec.path})`;
+    return { ok: false, message: `${name}${where} changed after the plugin started; it was not run` };
   }
   const result = await spawnBounded(exec, limitMs, hooks);
   if (!result.ok) return { ok: false, message: `${name} ${result.message}` };
