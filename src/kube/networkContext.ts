@@ -74,6 +74,7 @@ interface Settled {
  * await it before instantiating: it overlaps with compilation, and the HTTP worker boots meanwhile.
  */
 export async function prepareNetworkContext(options: NetworkContextOptions): Promise<NetworkContext> {
+  if (options.deadline !== undefined && performance.now() >= options.deadline) throw timeoutError(options.pluginName, 'reading the kubeconfig');
   const worker = new SyncWorker();
   worker.prestart();
   const refused = (why: string) => `${why}: requests of plugin ${options.pluginName} are refused`;
@@ -85,7 +86,7 @@ export async function prepareNetworkContext(options: NetworkContextOptions): Pro
   try {
     const outcome = await Promise.race([settle(options).then((s) => s, (e: unknown) => ({ error: e })), expired]);
     if (outcome === 'expired') {
-      if (limit.isDeadline) throw timeoutError(options.pluginName, 'reading its kubeconfig');
+      if (limit.isDeadline) throw timeoutError(options.pluginName, 'reading the kubeconfig');
       return new NetworkContext(options, worker, refused(`reading the kubeconfig took longer than ${options.credentialTimeoutMs / 1000} s`));
     }
     if (!outcome) return new NetworkContext(options, worker, refused('no kubeconfig found (KUBECONFIG or ~/.kube/config)'));
@@ -175,7 +176,7 @@ export class NetworkContext {
       call: { url: prepared.url.href, method: request.method, headers: prepared.headers, body: request.body, tls: request.tls ?? prepared.tls, proxy: prepared.proxy, timeoutMs: requestTimeoutMs, maxResponseBytes },
     }, requestTimeoutMs, deadline);
     if (outcome.ok) return outcome.result as HttpReply;
-    if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `an answer from ${prepared.url.origin}`);
+    if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `waiting for an answer from ${prepared.url.origin}`);
     if (outcome.why === 'no-worker') return { ok: false, message: 'the HTTP worker of krew-wasm did not start' };
     return { ok: false, message: `no answer within ${requestTimeoutMs} ms` };
   }
@@ -208,13 +209,13 @@ export class NetworkContext {
     const outcome = this.worker.call({ kind: 'exec', exec, limitMs }, limitMs + WORKER_GRACE_MS, this.options.deadline);
     if (!outcome.ok) {
       this.worker.endExecGroup();
-      if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `exec credential plugin ${exec.command}`);
+      if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `waiting for exec credential plugin ${exec.command}`);
       this.exec = { failure: new KubeconfigError(`exec credential plugin ${exec.command} did not answer within ${Math.round(limitMs / 100) / 10} s`) };
       throw this.exec.failure;
     }
     const result = outcome.result as ExecOutcome;
     const { deadline } = this.options;
-    if (!result.ok && deadline !== undefined && performance.now() >= deadline) throw timeoutError(this.options.pluginName, `exec credential plugin ${exec.command}`);
+    if (!result.ok && deadline !== undefined && performance.now() >= deadline) throw timeoutError(this.options.pluginName, `waiting for exec credential plugin ${exec.command}`);
     this.exec = result.ok ? { status: result.status } : { failure: new KubeconfigError(result.message) };
     if (this.exec.failure) throw this.exec.failure;
     return this.exec.status!;
@@ -231,8 +232,8 @@ function limitOf(options: NetworkContextOptions): { at: number; isDeadline: bool
   return options.deadline !== undefined && options.deadline <= own ? { at: options.deadline, isDeadline: true } : { at: own, isDeadline: false };
 }
 
-function timeoutError(pluginName: string, waitingFor: string): PluginTimeoutError {
-  return new PluginTimeoutError(`plugin ${pluginName} exceeded its time limit while waiting for ${waitingFor}`, {
+function timeoutError(pluginName: string, doing: string): PluginTimeoutError {
+  return new PluginTimeoutError(`plugin ${pluginName} exceeded its time limit while ${doing}`, {
     hint: `krew-wasm grant ${pluginName} --timeout <seconds>`,
   });
 }
