@@ -1,5 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, runProcess, type Sandbox } from '../helpers/cli.js';
 import { startFakeApiServer, type FakeApiServer } from '../helpers/kubeApiServer.js';
@@ -11,6 +13,7 @@ import { startConnectProxy, startSocks5Proxy, type TestProxy } from '../helpers/
 const NAME = 'kube.example.test';
 
 let pki: TestPki;
+
 let api: FakeApiServer;
 let connect: TestProxy;
 let socks: TestProxy;
@@ -19,8 +22,14 @@ let authConnect: TestProxy;
 let authSocks: TestProxy;
 let sb: Sandbox;
 let server: string;
+let plain: http.Server;
+let plainPort: number;
+const plainSeen: string[] = [];
 
 test.before(async () => {
+  sb = makeSandbox();
+  const kube = path.join(sb.home, '.kube');
+  fs.mkdirSync(kube, { recursive: true });
   pki = createPki();
   api = await startFakeApiServer({ tls: { ...pki.server('apiserver', [`DNS:${NAME}`]), ca: pki.caCert }, tokens: { 'tok-alice': 'alice' } });
   const hosts = { [NAME]: '127.0.0.1' };
@@ -30,15 +39,22 @@ test.before(async () => {
   authConnect = await startConnectProxy({ hosts, auth: 'puser:p@ss' });
   authSocks = await startSocks5Proxy({ hosts, auth: 'suser:secret' });
   server = `https://${NAME}:${api.port}`;
-  sb = makeSandbox();
+  // A plain-http API server (rare, but kubectl proxies it too: as a forward request, or through SOCKS5).
+  plain = http.createServer((req, res) => {
+    plainSeen.push(`${req.method} ${req.url} host=${req.headers.host} auth=${req.headers.authorization} proxy-auth=${req.headers['proxy-authorization']}`);
+    res.end(JSON.stringify({ plain: true }));
+  });
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  plainPort = (plain.address() as AddressInfo).port;
+  const otherCa = createPki('other');
+  fs.copyFileSync(otherCa.caCert, path.join(kube, 'other-ca.crt'));
+  fs.rmSync(otherCa.dir, { recursive: true, force: true });
   const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httpprobe.wasm')}`, '--name', 'probe']);
   if (r.exitCode !== 0) throw new Error(r.stderr);
-  const kube = path.join(sb.home, '.kube');
-  fs.mkdirSync(kube, { recursive: true });
   fs.copyFileSync(pki.caCert, path.join(kube, 'ca.crt'));
-  const cluster = (name: string, proxyUrl?: string) =>
-    `- name: ${name}\n  cluster: {server: '${server}', certificate-authority: ca.crt${proxyUrl ? `, proxy-url: '${proxyUrl}'` : ''}}`;
-  const contexts = ['connect', 'socks', 'https-proxy', 'auth-connect', 'auth-socks', 'direct', 'bad-scheme'];
+  const cluster = (name: string, proxyUrl?: string, url = server, ca = 'ca.crt') =>
+    `- name: ${name}\n  cluster: {server: '${url}', certificate-authority: ${ca}${proxyUrl ? `, proxy-url: '${proxyUrl}'` : ''}}`;
+  const contexts = ['connect', 'socks', 'https-proxy', 'auth-connect', 'auth-socks', 'direct', 'bad-scheme', 'wrong-ca', 'plain-connect', 'plain-socks'];
   fs.writeFileSync(path.join(kube, 'config'), `apiVersion: v1
 kind: Config
 current-context: connect
@@ -50,6 +66,9 @@ ${cluster('auth-connect', `http://puser:p%40ss@127.0.0.1:${authConnect.port}`)}
 ${cluster('auth-socks', `socks5://suser:secret@127.0.0.1:${authSocks.port}`)}
 ${cluster('direct')}
 ${cluster('bad-scheme', 'ftp://127.0.0.1:21')}
+${cluster('wrong-ca', connect.url, server, 'other-ca.crt')}
+${cluster('plain-connect', `http://puser:p%40ss@127.0.0.1:${authConnect.port}`, `http://${NAME}:${plainPort}`)}
+${cluster('plain-socks', socks.url, `http://${NAME}:${plainPort}`)}
 users:
 - {name: alice, user: {token: tok-alice}}
 contexts:
@@ -59,6 +78,7 @@ ${contexts.map((c) => `- {name: ${c}, context: {cluster: ${c}, user: alice}}`).j
 
 test.after.always(async () => {
   await Promise.all([api, connect, socks, httpsProxy, authConnect, authSocks].map((s) => s?.stop()));
+  plain?.close();
   sb?.cleanup();
   if (pki) fs.rmSync(pki.dir, { recursive: true, force: true });
 });
@@ -114,6 +134,25 @@ test.serial('the destination policy applies to the API server, never to the prox
   const r = await runLink(sb, 'probe', ['get', `${connect.url}/`, 'get', `https://127.0.0.1:${api.port}/api/v1/echo`]);
   t.is(r.stdout, `get ${connect.url}/ -> err destination-not-allowed\nget https://127.0.0.1:${api.port}/api/v1/echo -> err destination-not-allowed\n`);
   t.is(connect.seen.length, before);
+});
+
+test.serial('through the tunnel, the API server is still verified against the cluster CA', async (t) => {
+  const before = connect.seen.length;
+  const r = await runLink(sb, 'probe', ['get', '/api/v1/echo', '--context', 'wrong-ca'], { env: { KREW_WASM_VERBOSE: '1' } });
+  t.is(r.stdout, 'get /api/v1/echo -> err request-error\n');
+  t.regex(r.stderr, new RegExp(`^krew-wasm: request to https://${NAME.replace(/\./g, '\\.')}:${api.port} failed: .*certificate`));
+  t.deepEqual(connect.seen.slice(before), [`${NAME}:${api.port}`], 'the tunnel was made; TLS to the API server refused it');
+});
+
+test.serial('a plain-http API server through an HTTP proxy (forward request, with proxy credentials) and through SOCKS5', async (t) => {
+  const viaConnect = await runLink(sb, 'probe', ['get', '/api/v1/x?y=1', '--context', 'plain-connect']);
+  t.is(viaConnect.stdout, 'get /api/v1/x?y=1 -> 200 {"plain":true}\n', viaConnect.stderr);
+  t.is(plainSeen.at(-1), `GET /api/v1/x?y=1 host=${NAME}:${plainPort} auth=Bearer tok-alice proxy-auth=undefined`, 'the proxy took its credentials off');
+  t.is(authConnect.seen.at(-1), `${NAME}:${plainPort}`);
+  const viaSocks = await runLink(sb, 'probe', ['get', '/api/v1/z', '--context', 'plain-socks']);
+  t.is(viaSocks.stdout, 'get /api/v1/z -> 200 {"plain":true}\n', viaSocks.stderr);
+  t.is(plainSeen.at(-1), `GET /api/v1/z host=${NAME}:${plainPort} auth=Bearer tok-alice proxy-auth=undefined`);
+  t.is(socks.seen.at(-1), `${NAME}:${plainPort}`);
 });
 
 test.serial('a proxy-url scheme kubectl does not support is one note, and nothing is sent', async (t) => {

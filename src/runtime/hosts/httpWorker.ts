@@ -95,9 +95,10 @@ async function connectOptions(req: HttpCall, timeoutMs: number): Promise<Connect
     if (auth) headers['proxy-authorization'] = auth;
     return { options: { ...target, path: url.href, createConnection: () => socket }, client: http, socket };
   }
+  // The tunnel comes paused (nothing it receives is lost before its consumer listens).
   const tunnel = await openTunnel(req.proxy, host, port, timeoutMs);
   const socket = secure ? tls.connect({ ...tlsOptions, socket: tunnel, host }) : tunnel;
-  return { options: { ...target, createConnection: () => socket }, client: http, socket };
+  return { options: { ...target, createConnection: () => socket.resume() }, client: http, socket };
 }
 
 function headerObject(headers: [string, string][]): Record<string, string | string[]> {
