@@ -23,7 +23,7 @@ export interface Settings {
   registryDeadlineMs: number;
   /** Largest wasm layer `pull` accepts (`KREW_WASM_MAX_BLOB_BYTES`, 512 MiB). */
   maxBlobBytes: number;
-  /** Plugin requests: connect and first-byte timeout (`KREW_WASM_HTTP_TIMEOUT_MS`, 60 s). */
+  /** Plugin requests: time limit of one request, connect to last byte (`KREW_WASM_HTTP_TIMEOUT_MS`, 60 s). */
   pluginHttpTimeoutMs: number;
   /** Largest response body a plugin receives through outbound-http (`KREW_WASM_MAX_RESPONSE_BYTES`, 64 MiB). */
   maxResponseBytes: number;

@@ -58,7 +58,7 @@ function spawnBounded(exec: FrozenExec, limitMs: number, hooks: ExecHooks): Prom
     let settled = false;
     const chunks: Buffer[] = [];
     let size = 0;
-    let exitCode: number | null | undefined;
+    let exitStatus: string | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
     // detached: the plugin leads a process group of its own, so that the group can be ended as a whole.
     const child = spawn(exec.path!, exec.args, { argv0: exec.command, env: exec.env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
@@ -94,13 +94,13 @@ function spawnBounded(exec: FrozenExec, limitMs: number, hooks: ExecHooks): Prom
       chunks.push(chunk);
     });
     const done = () => {
-      if (exitCode === undefined) return;
-      if (exitCode !== 0) finish({ ok: false, message: `exited with status ${exitCode}` });
+      if (exitStatus === undefined) return;
+      if (exitStatus !== 'ok') finish({ ok: false, message: exitStatus });
       else finish({ ok: true, stdout: Buffer.concat(chunks).toString('utf8') });
     };
     child.stdout!.on('end', done);
     child.on('exit', (code, signal) => {
-      exitCode = code ?? (signal ? 128 : 1);
+      exitStatus = code === 0 ? 'ok' : signal ? `was ended by ${signal}` : `exited with status ${code}`;
       hooks.ended();
       // Normally stdout ends with the process; a background child that inherited it may keep it
       // open for ever, so what arrived within a short grace is the answer.
