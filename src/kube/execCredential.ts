@@ -103,8 +103,9 @@ function spawnBounded(exec: FrozenExec, limitMs: number, hooks: ExecHooks): Prom
       exitStatus = code === 0 ? 'ok' : signal ? `was ended by ${signal}` : `exited with status ${code}`;
       hooks.ended();
       // Normally stdout ends with the process; a background child that inherited it may keep it
-      // open for ever, so what arrived within a short grace is the answer.
-      graceTimer = setTimeout(done, STDOUT_GRACE_MS);
+      // open for ever, so what arrived within a short grace is the answer. (setImmediate: after a
+      // stalled event loop, timers run before pending reads; the check phase runs after them.)
+      graceTimer = setTimeout(() => setImmediate(done), STDOUT_GRACE_MS);
       if (child.stdout!.readableEnded) done();
     });
   });

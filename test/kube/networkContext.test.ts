@@ -76,7 +76,7 @@ test.serial('prepare: host-owned headers are dropped; a plugin Authorization hea
 test.serial('the deadline bounds an exec plugin: PluginTimeoutError, and its process is ended', async (t) => {
   fs.rmSync(path.join(dir, 'sleep.pid'), { force: true });
   const file = writeConfig('deadline', api.url, `{exec: {apiVersion: client.authentication.k8s.io/v1, command: ${path.join(dir, 'sleep.sh')}}}`);
-  const ctx = await context(file, { deadline: performance.now() + 1500 });
+  const ctx = await context(file, { deadline: performance.now() + 3000 });
   t.throws(() => ctx.prepare({ uri: '/x', headers: [] }), { instanceOf: PluginTimeoutError, message: /plugin unit exceeded its time limit while waiting for exec credential plugin .*sleep\.sh/ });
   const pid = Number(fs.readFileSync(path.join(dir, 'sleep.pid'), 'utf8'));
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -86,7 +86,7 @@ test.serial('the deadline bounds an exec plugin: PluginTimeoutError, and its pro
 // (The fake API server lives on this thread, which the request blocks: it answers nobody here; the
 // deadline is what ends the wait. Sending for real is tested end to end, in test/e2e.)
 test.serial('the deadline bounds a request: PluginTimeoutError, which the outbound-http imports let through', async (t) => {
-  const ctx = await context(writeConfig('slow', api.url, '{token: tok-a}'), { deadline: performance.now() + 1500 });
+  const ctx = await context(writeConfig('slow', api.url, '{token: tok-a}'), { deadline: performance.now() + 3000 });
   const imports = createOutboundHttpImports(ctx, { pluginName: 'unit', verbose: false, note: () => {} });
   const api_ = imports['krew-wasm:outbound-http/outbound-http'] as { request: (r: unknown, id?: string) => unknown };
   t.throws(() => api_.request({ method: 'get', uri: '/api/v1/slow?ms=5000', headers: [], params: [], body: undefined }, undefined), { instanceOf: PluginTimeoutError });
