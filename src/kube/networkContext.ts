@@ -156,7 +156,8 @@ export class NetworkContext {
     const url = verdict.url;
     for (const [name, value] of shape.params ?? []) url.searchParams.append(name, value);
     const headers = shape.headers.filter(([name]) => !HOST_OWNED_HEADERS.has(name.toLowerCase()));
-    if (credentials.clusterError) throw credentials.clusterError;
+    // A plugin that brings its own TLS configuration does not need the cluster's CA file.
+    if (credentials.clusterError && !shape.pluginTls) throw credentials.clusterError;
     const tls: TlsSettings = { ...credentials.clusterTls };
     const pluginAuthorization = headers.some(([name]) => name.toLowerCase() === 'authorization');
     if (!shape.pluginTls && !pluginAuthorization) {

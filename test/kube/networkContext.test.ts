@@ -103,6 +103,14 @@ test.serial('credential failures are KubeconfigErrors at the request that needs 
   t.true(ctx.prepare({ uri: '/x', headers: [['authorization', 'Bearer mine']] }).ok, 'a plugin with its own credentials is not affected');
 });
 
+test.serial('a CA file that cannot be read fails every request but those that bring their own TLS configuration', async (t) => {
+  const file = writeConfig('bad-ca', api.url, '{token: tok-a}');
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('certificate-authority: ca.crt', 'certificate-authority: /dev/zero'));
+  const ctx = await context(file);
+  t.throws(() => ctx.prepare({ uri: '/x', headers: [['authorization', 'Bearer mine']] }), { instanceOf: KubeconfigError, message: 'certificate-authority /dev/zero is not a regular file (a character device)' });
+  t.true(ctx.prepare({ uri: '/x', headers: [], pluginTls: true }).ok);
+});
+
 function alive(pid: number): boolean {
   try {
     return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
