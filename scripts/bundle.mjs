@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Bundles krew-wasm with esbuild into two trees (Node resolves and evaluates one module per file,
 // so fewer files is a faster start; see bench/):
-//   dist/wrapper/  wrapper mode: wrapper.js is self-contained; the outbound-http host and the
-//                  kubeconfig loader are separate files loaded only by plugins that need them.
+//   dist/wrapper/  wrapper mode: wrapper.js is self-contained; the outbound-http host, the network
+//                  context, the kubeconfig mirror and the kubeconfig loader are separate files loaded
+//                  only by plugins that need them.
 //   dist/bundle/   direct mode: main.js and chunks split by dynamic import (pull, run, the CLI).
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
@@ -24,12 +25,19 @@ const common = {
   banner: { js: "import { createRequire as __krewCreateRequire } from 'node:module'; const require = __krewCreateRequire(import.meta.url);" },
 };
 
-/** In the wrapper tree, the lazily imported hosts are sibling files rather than inlined code. */
+/**
+ * In the wrapper tree, the lazily imported hosts are sibling files rather than inlined code, and
+ * the kubeconfig loader (with the YAML parser) is one sibling shared by the network context and
+ * the --fs kubeconfig mirror.
+ */
 const lazySiblings = {
   name: 'lazy-siblings',
   setup(b) {
-    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/kubeconfig)\.js$/ }, (args) =>
+    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/(networkContext|mirror))\.js$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: `./${path.basename(args.path)}`, external: true } : undefined);
+    b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) =>
+      args.importer.endsWith(path.join('src', 'kube', 'networkContext.ts')) || args.importer.endsWith(path.join('src', 'kube', 'mirror.ts'))
+        ? { path: './kubeconfig.js', external: true } : undefined);
   },
 };
 
@@ -48,6 +56,8 @@ await build({
   entryPoints: {
     wrapper: 'src/wrapper.ts',
     outboundHttp: 'src/runtime/hosts/outboundHttp.ts',
+    networkContext: 'src/kube/networkContext.ts',
+    mirror: 'src/kube/mirror.ts',
     kubeconfig: 'src/kube/kubeconfig.ts',
     httpWorker: 'src/runtime/hosts/httpWorker.ts',
   },

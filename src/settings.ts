@@ -23,10 +23,12 @@ export interface Settings {
   registryDeadlineMs: number;
   /** Largest wasm layer `pull` accepts (`KREW_WASM_MAX_BLOB_BYTES`, 512 MiB). */
   maxBlobBytes: number;
-  /** Plugin requests: connect and first-byte timeout (`KREW_WASM_HTTP_TIMEOUT_MS`, 60 s). */
+  /** Plugin requests: time limit of one request, connect to last byte (`KREW_WASM_HTTP_TIMEOUT_MS`, 60 s). */
   pluginHttpTimeoutMs: number;
   /** Largest response body a plugin receives through outbound-http (`KREW_WASM_MAX_RESPONSE_BYTES`, 64 MiB). */
   maxResponseBytes: number;
+  /** Kubeconfig credentials (reading the files, an exec plugin) without a --timeout: give up after this (`KREW_WASM_CREDENTIAL_TIMEOUT_MS`, 60 s). */
+  credentialTimeoutMs: number;
   /** V8 flags for plugin runs replacing the automatic choice (`KREW_WASM_V8_FLAGS`). */
   v8Flags?: string;
 }
@@ -37,6 +39,7 @@ export const DEFAULTS = {
   maxBlobBytes: 512 * 1024 * 1024,
   pluginHttpTimeoutMs: 60_000,
   maxResponseBytes: 64 * 1024 * 1024,
+  credentialTimeoutMs: 60_000,
 } as const;
 
 /** Reads the settings from an environment (process.env by default). Malformed numbers fall back to defaults. */
@@ -59,6 +62,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     maxBlobBytes: positive('KREW_WASM_MAX_BLOB_BYTES', DEFAULTS.maxBlobBytes),
     pluginHttpTimeoutMs: positive('KREW_WASM_HTTP_TIMEOUT_MS', DEFAULTS.pluginHttpTimeoutMs),
     maxResponseBytes: positive('KREW_WASM_MAX_RESPONSE_BYTES', DEFAULTS.maxResponseBytes),
+    credentialTimeoutMs: positive('KREW_WASM_CREDENTIAL_TIMEOUT_MS', DEFAULTS.credentialTimeoutMs),
     v8Flags: env.KREW_WASM_V8_FLAGS || undefined,
   };
 }

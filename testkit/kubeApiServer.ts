@@ -44,7 +44,8 @@ const podObject = (p: FakePod) => ({
  * A loopback stand-in for kube-apiserver that speaks its wire format for what plugins use:
  * TLS with the test CA, client-certificate users (CN = user, O = groups), bearer tokens and basic
  * auth, /version, /api, /apis, /api/v1, pods lists (label selectors, ?watch=1 as chunked JSON
- * lines), single pods, and Status objects for 401/403/404.
+ * lines), single pods, and Status objects for 401/403/404; for tests, /api/v1/echo (the request as
+ * seen) and /api/v1/slow?ms=N&body=X (an answer that comes late).
  */
 export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeApiServer> {
   const pods = options.pods ?? [];
@@ -74,6 +75,12 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
           return res.end();
         }
         if (url.pathname === '/api/v1/echo') return send(200, { method: req.method, query: url.search, body, user });
+        if (url.pathname === '/api/v1/slow') {
+          // Answers after ?ms= milliseconds with ?body= (a late reply for timeout tests).
+          const timer = setTimeout(() => send(200, { slow: url.searchParams.get('body') ?? 'slow' }), Number(url.searchParams.get('ms') ?? 1000));
+          res.on('close', () => clearTimeout(timer));
+          return;
+        }
         const m = /^\/api\/v1(?:\/namespaces\/([^/]+))?\/pods(?:\/([^/]+))?$/.exec(url.pathname);
         if (!m) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
         if (options.forbidden?.includes(user)) {

@@ -1,106 +1,152 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { KubeconfigError } from '../errors.js';
-import type { Cluster, ExecConfig, Selection, User } from './kubeconfig.js';
+import path from 'node:path';
+import { isKrewWasmError, KubeconfigError } from '../errors.js';
+import { readCredentialFile } from './boundedRead.js';
+import type { ExecConfig, Selection } from './kubeconfig.js';
 
-/** How to reach the API server: TLS material and the Authorization header, all as plain data. */
-export interface ConnectionSettings {
+/** TLS settings of a connection to the API server, as plain data (they cross to the HTTP worker). */
+export interface TlsSettings {
   ca?: string[];
   cert?: string;
   key?: string;
   rejectUnauthorized: boolean;
   servername?: string;
-  authorization?: string;
+  checkHostname: boolean;
 }
 
-/** The cluster's CA and TLS settings alone (for requests whose plugin brings its own credentials). */
-export function clusterTls(cluster: Cluster): ConnectionSettings {
-  const ca = cluster.certificateAuthorityData
-    ? [decodeBase64(cluster.certificateAuthorityData, 'certificate-authority-data')]
-    : cluster.certificateAuthority
-      ? [readFile(cluster.certificateAuthority, 'certificate-authority')]
-      : undefined;
-  return { ca, rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName };
+/** What a file was when the run started: any later write changes its ctime, any replacement its inode. */
+export interface FileIdentity {
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+/** An exec credential plugin exactly as configured before the run: the worker runs only this. */
+export interface FrozenExec {
+  /** The command as written in the kubeconfig (messages and argv[0]). */
+  command: string;
+  /** The program found when the run started (PATH looked up then), or undefined when there was none. */
+  path?: string;
+  /** The program's identity then: it is not run if it changed since. */
+  identity?: FileIdentity;
+  args: string[];
+  /** The whole environment of the child, KUBERNETES_EXEC_INFO included. */
+  env: Record<string, string>;
+  apiVersion: string;
+  interactiveMode?: string;
 }
 
 /**
- * Everything kubectl would send for the selected user: token or tokenFile, client certificate,
- * basic auth, or an exec credential plugin (run once per process and cached until it expires).
+ * The selected user's and cluster's credentials, read once before the plugin starts: literal
+ * values, the contents of token/certificate/key/CA files, and the exec plugin's description.
+ * A file that could not be read is kept as the error, reported when a request needs it.
  */
-export function userCredentials(selection: Selection, env: NodeJS.ProcessEnv): ConnectionSettings {
-  const settings = clusterTls(selection.cluster);
-  const user = selection.user;
-  let cert = user.clientCertificateData ? decodeBase64(user.clientCertificateData, 'client-certificate-data') : user.clientCertificate ? readFile(user.clientCertificate, 'client-certificate') : undefined;
-  let key = user.clientKeyData ? decodeBase64(user.clientKeyData, 'client-key-data') : user.clientKey ? readFile(user.clientKey, 'client-key') : undefined;
-  let authorization: string | undefined;
-  if (user.token) authorization = `Bearer ${user.token}`;
-  else if (user.tokenFile) authorization = `Bearer ${readFile(user.tokenFile, 'tokenFile').trim()}`;
-  else if (user.username !== undefined || user.password !== undefined) {
-    authorization = `Basic ${Buffer.from(`${user.username ?? ''}:${user.password ?? ''}`).toString('base64')}`;
-  } else if (user.exec) {
-    const status = execCredential(user.exec, selection, env);
-    if (status.token) authorization = `Bearer ${status.token}`;
-    cert = status.clientCertificateData ?? cert;
-    key = status.clientKeyData ?? key;
+export interface SettledCredentials {
+  /** CA and server-name settings every request to this cluster uses. */
+  clusterTls: TlsSettings;
+  clusterError?: KubeconfigError;
+  /** The user's static credentials. */
+  authorization?: string;
+  cert?: string;
+  key?: string;
+  userError?: KubeconfigError;
+  exec?: FrozenExec;
+}
+
+const DEFAULT_EXEC_API_VERSION = 'client.authentication.k8s.io/v1';
+
+/** Reads every credential the selected context names (see SettledCredentials). */
+export async function settleCredentials(selection: Selection, env: NodeJS.ProcessEnv): Promise<SettledCredentials> {
+  const { cluster, user } = selection;
+  const settled: SettledCredentials = {
+    clusterTls: { rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName, checkHostname: true },
+  };
+  try {
+    const ca = cluster.certificateAuthorityData
+      ? decodePem(cluster.certificateAuthorityData, 'certificate-authority-data')
+      : cluster.certificateAuthority ? await readCredentialFile(cluster.certificateAuthority, 'certificate-authority') : undefined;
+    if (ca) settled.clusterTls.ca = [ca];
+  } catch (error) {
+    settled.clusterError = asKubeconfigError(error);
   }
-  return { ...settings, cert, key, authorization };
+  try {
+    settled.cert = user.clientCertificateData ? decodePem(user.clientCertificateData, 'client-certificate-data')
+      : user.clientCertificate ? await readCredentialFile(user.clientCertificate, 'client-certificate') : undefined;
+    settled.key = user.clientKeyData ? decodePem(user.clientKeyData, 'client-key-data')
+      : user.clientKey ? await readCredentialFile(user.clientKey, 'client-key') : undefined;
+    if (user.token) settled.authorization = `Bearer ${user.token}`;
+    else if (user.tokenFile) settled.authorization = `Bearer ${(await readCredentialFile(user.tokenFile, 'tokenFile')).trim()}`;
+    else if (user.username !== undefined || user.password !== undefined) {
+      settled.authorization = `Basic ${Buffer.from(`${user.username ?? ''}:${user.password ?? ''}`).toString('base64')}`;
+    } else if (user.exec) {
+      settled.exec = await freezeExec(user.exec, selection, settled.clusterTls.ca?.[0], env);
+    }
+  } catch (error) {
+    settled.userError = asKubeconfigError(error);
+  }
+  return settled;
 }
 
-interface ExecStatus {
-  token?: string;
-  clientCertificateData?: string;
-  clientKeyData?: string;
-  expirationTimestamp?: string;
-}
-
-const execCache = new Map<string, ExecStatus>();
-
-/** Runs an exec credential plugin (client.authentication.k8s.io ExecCredential), as client-go does. */
-function execCredential(exec: ExecConfig, selection: Selection, env: NodeJS.ProcessEnv): ExecStatus {
-  const cacheKey = JSON.stringify([exec, selection.clusterName]);
-  const cached = execCache.get(cacheKey);
-  if (cached && (!cached.expirationTimestamp || Date.parse(cached.expirationTimestamp) > Date.now())) return cached;
-  const apiVersion = exec.apiVersion ?? 'client.authentication.k8s.io/v1';
-  const info: Record<string, unknown> = { apiVersion, kind: 'ExecCredential', spec: { interactive: false } };
+/** The exec plugin's command (looked up on PATH now), arguments and environment, as client-go would run them. */
+async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string | undefined, env: NodeJS.ProcessEnv): Promise<FrozenExec> {
+  const apiVersion = exec.apiVersion ?? DEFAULT_EXEC_API_VERSION;
+  const spec: Record<string, unknown> = { interactive: false };
   if (exec.provideClusterInfo) {
     const c = selection.cluster;
-    (info.spec as Record<string, unknown>).cluster = {
+    spec.cluster = {
       server: c.server,
       'tls-server-name': c.tlsServerName,
       'insecure-skip-tls-verify': c.insecureSkipTlsVerify,
-      'certificate-authority-data': c.certificateAuthorityData ?? (c.certificateAuthority ? Buffer.from(readFile(c.certificateAuthority, 'certificate-authority')).toString('base64') : undefined),
+      'certificate-authority-data': caPem ? Buffer.from(caPem).toString('base64') : undefined,
+      'proxy-url': c.proxyUrl,
     };
   }
-  const childEnv: NodeJS.ProcessEnv = { ...env, KUBERNETES_EXEC_INFO: JSON.stringify(info) };
-  for (const e of exec.env ?? []) childEnv[e.name] = e.value;
-  const result = spawnSync(exec.command, exec.args ?? [], { env: childEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
-  if (result.error) throw new KubeconfigError(`exec credential plugin ${exec.command} could not run: ${result.error.message}`);
-  if (result.status !== 0) throw new KubeconfigError(`exec credential plugin ${exec.command} exited with ${result.status}`);
-  let parsed: { kind?: string; status?: ExecStatus };
-  try {
-    parsed = JSON.parse(result.stdout);
-  } catch {
-    throw new KubeconfigError(`exec credential plugin ${exec.command} printed something that is not an ExecCredential`);
-  }
-  if (parsed.kind !== 'ExecCredential' || !parsed.status) {
-    throw new KubeconfigError(`exec credential plugin ${exec.command} returned no ExecCredential status`);
-  }
-  execCache.set(cacheKey, parsed.status);
-  return parsed.status;
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
+  for (const e of exec.env ?? []) childEnv[e.name] = String(e.value ?? '');
+  childEnv.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: 'ExecCredential', spec });
+  const found = await findProgram(exec.command, env.PATH ?? '');
+  return {
+    command: exec.command,
+    path: found?.path,
+    identity: found?.identity,
+    args: exec.args ?? [],
+    env: childEnv,
+    apiVersion,
+    interactiveMode: exec.interactiveMode,
+  };
 }
 
-function readFile(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+/** Finds a program as execvp would (a name with a slash as is, else the first executable on PATH). */
+async function findProgram(command: string, searchPath: string): Promise<{ path: string; identity: FileIdentity } | undefined> {
+  const candidates = command.includes('/') ? [command] : searchPath.split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, command));
+  for (const candidate of candidates) {
+    try {
+      await fs.promises.access(candidate, fs.constants.X_OK);
+      const identity = await fileIdentity(candidate);
+      if (identity) return { path: candidate, identity };
+    } catch {
+      // not here: try the next PATH entry
+    }
   }
+  return undefined;
 }
 
-function decodeBase64(data: string, what: string): string {
+/** The identity of a regular file (following symlinks), or undefined when it is something else. */
+export async function fileIdentity(file: string): Promise<FileIdentity | undefined> {
+  const st = await fs.promises.stat(file, { bigint: true });
+  if (!st.isFile()) return undefined;
+  return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+}
+
+function decodePem(data: string, what: string): string {
   const text = Buffer.from(data, 'base64').toString('utf8');
   if (!text.includes('-----BEGIN')) throw new KubeconfigError(`${what} is not base64-encoded PEM`);
   return text;
 }
 
-export type { User };
+function asKubeconfigError(error: unknown): KubeconfigError {
+  return isKrewWasmError(error) && error.code === 'E_KUBECONFIG' ? (error as KubeconfigError) : new KubeconfigError((error as Error).message, { cause: error });
+}

@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { KubeconfigError } from '../errors.js';
+import { MAX_KUBECONFIG_BYTES, readRegularFile } from './boundedRead.js';
 
 /** A cluster entry with file references already resolved against the kubeconfig that named them. */
 export interface Cluster {
@@ -57,13 +57,17 @@ export interface Overrides {
 }
 
 interface Named<T> { name: string; value: T }
-interface Merged {
+
+/** The kubeconfig files in use, merged; `sources` keeps the bytes read, so nothing is read twice. */
+export interface MergedKubeconfig {
   clusters: Map<string, Cluster>;
   users: Map<string, User>;
   contexts: Map<string, { cluster?: string; user?: string; namespace?: string }>;
   currentContext?: string;
   files: string[];
+  sources: { file: string; bytes: Buffer }[];
 }
+type Merged = MergedKubeconfig;
 
 /** Reads kubectl's selection flags out of a plugin's arguments (`--context x` and `--context=x`), up to `--`. */
 export function overridesFromArgs(args: string[]): Overrides {
@@ -96,21 +100,31 @@ export function kubeconfigFiles(env: NodeJS.ProcessEnv, overrides: Overrides): s
  * Loads and merges kubeconfig files exactly as client-go does: missing files in KUBECONFIG are
  * skipped, the first file to define a cluster/user/context name wins, current-context is the
  * first non-empty one, and relative paths are resolved against the file that names them.
- * Returns undefined when there is no kubeconfig at all.
+ * Each file is read once, only if it is a regular file of at most 16 MiB.
+ * Resolves with undefined when there is no kubeconfig at all.
  */
-export function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}): Merged | undefined {
-  const files = kubeconfigFiles(env, overrides);
-  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [] };
-  for (const file of files) {
-    let text: string;
+export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}): Promise<Merged | undefined> {
+  const sources: { file: string; bytes: Buffer }[] = [];
+  for (const file of kubeconfigFiles(env, overrides)) {
     try {
-      text = fs.readFileSync(file, 'utf8');
+      sources.push({ file, bytes: await readRegularFile(file, 'kubeconfig', MAX_KUBECONFIG_BYTES) });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !overrides.kubeconfig) continue;
-      throw new KubeconfigError(`cannot read kubeconfig ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        if (!overrides.kubeconfig) continue;
+        throw new KubeconfigError(`cannot read kubeconfig ${file}: ENOENT`);
+      }
+      throw error;
     }
+  }
+  return mergeKubeconfigs(sources);
+}
+
+/** Merges kubeconfig files already read (pure): see loadKubeconfig. */
+export function mergeKubeconfigs(sources: { file: string; bytes: Buffer }[]): Merged | undefined {
+  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], sources };
+  for (const { file, bytes } of sources) {
     merged.files.push(file);
-    mergeFile(merged, file, text);
+    mergeFile(merged, file, bytes.toString('utf8'));
   }
   return merged.files.length > 0 ? merged : undefined;
 }
@@ -135,16 +149,6 @@ function mergeFile(merged: Merged, file: string, text: string): void {
   }
   const current = str(doc['current-context']);
   if (!merged.currentContext && current) merged.currentContext = current;
-}
-
-/** Every file a kubeconfig set refers to: the kubeconfigs themselves, CAs, client certificates and keys, token files. */
-export function referencedFiles(merged: Merged): string[] {
-  const files = new Set(merged.files);
-  for (const c of merged.clusters.values()) if (c.certificateAuthority) files.add(c.certificateAuthority);
-  for (const u of merged.users.values()) {
-    for (const f of [u.clientCertificate, u.clientKey, u.tokenFile]) if (f) files.add(f);
-  }
-  return [...files];
 }
 
 /** Picks the cluster and user a run talks to, honouring --context/--cluster/--user. */

@@ -138,7 +138,8 @@ const script = new vm.Script(`${SLOT}()`, { filename: 'krew-wasm-guard' });
  * timer against the awaited work.
  */
 export class RunGuard {
-  private readonly deadline?: number;
+  /** When the run must end, in performance.now() milliseconds (undefined: no limit). */
+  readonly deadline?: number;
 
   constructor(readonly timeoutMs: number | undefined) {
     if (timeoutMs) this.deadline = performance.now() + timeoutMs;

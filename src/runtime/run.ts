@@ -21,9 +21,10 @@ export interface RunRequest {
   limits: { timeoutMs?: number; maxMemoryMiB?: number };
   /**
    * Host interfaces beyond WASI (outbound-http, wasi:http), by unversioned interface name. Called
-   * once compilation has started, so that their set-up (reading the kubeconfig) overlaps with it.
+   * once compilation has started, so that their set-up (reading the kubeconfig) overlaps with it,
+   * with the run's deadline (performance.now() milliseconds), which their waits must not pass.
    */
-  hostImports?: () => Promise<ImportObject>;
+  hostImports?: (deadline: number | undefined) => Promise<ImportObject>;
   /** Hint for a damaged entry, e.g. the pull command that repairs it. */
   repairHint?: string;
   /** The entry's metadata, when the caller has read it already (readEntryMeta). */
@@ -70,7 +71,7 @@ async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModu
   // Compilation starts first: V8 compiles on background threads while this thread loads the glue,
   // the WASI host and the host interfaces, instead of idling on the compile afterwards.
   const { compiling, footprints } = startCompiling(coreModules);
-  const hostImports = req.hostImports?.();
+  const hostImports = req.hostImports?.(guard.deadline);
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
   trace('plugin.js loaded');

@@ -32,17 +32,17 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation): Promise
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string): Promise<number> {
   const meta = readEntryMeta(entryDir, inv.name, repairHint);
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
+  const wants = {
+    outboundHttp: meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')),
+    wasiHttp: meta.imports.some((i) => i.startsWith('wasi:http/')),
+  };
   try {
-    const hostImports = async () => ({
-      ...(meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')) ? await outboundHttpImports(grants, inv) : {}),
-      ...(meta.imports.some((i) => i.startsWith('wasi:http/')) ? await wasiHttpImports() : {}),
-    });
     return await runPlugin({
       entryDir,
       pluginName: inv.name,
       sandbox: prepared.sandbox,
       limits: prepared.limits,
-      hostImports,
+      hostImports: wants.outboundHttp || wants.wasiHttp ? (deadline) => networkImports(wants, grants, inv, deadline) : undefined,
       repairHint,
       meta,
       v8Flags: inv.host.settings.v8Flags,
@@ -52,25 +52,29 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
   }
 }
 
-/** Loaded only for plugins that import wasi:http. */
-async function wasiHttpImports(): Promise<Record<string, unknown>> {
-  const { createWasiHttpImports } = await import('../runtime/hosts/wasiHttp/index.js');
-  return createWasiHttpImports();
-}
-
-/** Loaded only for plugins that import outbound-http, so others never touch kubeconfig code. */
-async function outboundHttpImports(grants: Grants, inv: Invocation): Promise<Record<string, unknown>> {
-  const { createOutboundHttpImports } = await import('../runtime/hosts/outboundHttp.js');
+/**
+ * The network interfaces a plugin imports, on one settled network context (kubeconfig, server,
+ * proxy and credentials read once, before any guest code runs: kube/networkContext.ts). The run
+ * loop calls this once compilation has started, so settling overlaps with it. Loaded only for
+ * plugins that import a network interface: others never touch kubeconfig code.
+ */
+async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined): Promise<Record<string, unknown>> {
   const { settings } = inv.host;
-  return createOutboundHttpImports({
-    network: grants.network,
-    args: inv.args,
-    env: inv.host.env,
-    pluginName: inv.name,
-    timeoutMs: settings.pluginHttpTimeoutMs,
-    maxResponseBytes: settings.maxResponseBytes,
-    verbose: settings.verbose,
-  });
+  const context = grants.network === 'none'
+    ? undefined
+    : await import('../kube/networkContext.js').then(({ prepareNetworkContext }) => prepareNetworkContext({
+        args: inv.args,
+        env: inv.host.env,
+        pluginName: inv.name,
+        deadline,
+        credentialTimeoutMs: settings.credentialTimeoutMs,
+        requestTimeoutMs: settings.pluginHttpTimeoutMs,
+        maxResponseBytes: settings.maxResponseBytes,
+      }));
+  const options = { pluginName: inv.name, verbose: settings.verbose };
+  const [outbound, wasiHttp] = await Promise.all([
+    wants.outboundHttp ? import('../runtime/hosts/outboundHttp.js').then((m) => m.createOutboundHttpImports(context, options)) : {},
+    wants.wasiHttp ? import('../runtime/hosts/wasiHttp/index.js').then((m) => m.createWasiHttpImports()) : {},
+  ]);
+  return { ...outbound, ...wasiHttp };
 }
-
-

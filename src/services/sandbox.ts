@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { GrantError, isKrewWasmError } from '../errors.js';
+import { GrantError } from '../errors.js';
 import { envAllows, type Grants } from '../grants.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
 import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
-import { makeTempDir } from '../store/fsutil.js';
 
 /** The host facts a run's sandbox is computed from. */
 export interface HostContext {
@@ -27,8 +26,9 @@ export interface PreparedSandbox {
  * Turns a plugin's stored grants into the concrete capabilities of one run: argv[0] is the
  * `kubectl-<name>` link; HOME (when granted) is preopened at its own absolute path and the
  * initial cwd is reported only inside it (also as `.`, for wasi-libc builds that ignore
- * initial-cwd); `kubeconfig` exposes read-only copies of exactly the kubeconfig files and the files
- * they reference, at their own paths; extra folders and the data folder are preopened as granted.
+ * initial-cwd); `kubeconfig` exposes read-only copies of the kubeconfig files in use and the files
+ * the selected context names (kube/mirror.ts), at their own paths; extra folders and the data
+ * folder are preopened as granted.
  * Whatever the grants, no walk enters the store or krew-wasm's own code (protectedDirs), and a
  * read-only folder is read-only through every preopen that reaches it.
  */
@@ -46,7 +46,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       preopens.push({ guestPath: '.', hostPath: host.cwd, readOnly: false });
     }
   } else if (grants.filesystem === 'kubeconfig') {
-    const mirror = await mirrorKubeconfigFiles(host.env, args, dirs.tmpDir);
+    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir);
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });
@@ -100,45 +100,6 @@ function safeRealpath(file: string): string {
   } catch {
     return file;
   }
-}
-
-/**
- * Copies the kubeconfig files in use, and the certificate, key and token files they name, into a
- * private folder that mirrors their directories; each mirrored directory is preopened read-only
- * at the original path, so the plugin sees those files where kubectl would and nothing beside them.
- */
-async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string): Promise<{ preopens: Record<string, string>; cleanup(): void } | undefined> {
-  // Loaded only for this grant: the YAML parser is not on the start-up path of other plugins.
-  const { loadKubeconfig, overridesFromArgs, referencedFiles } = await import('../kube/kubeconfig.js');
-  let files: string[];
-  try {
-    const merged = loadKubeconfig(env, overridesFromArgs(args));
-    if (!merged) return undefined;
-    files = referencedFiles(merged);
-  } catch (error) {
-    if (isKrewWasmError(error)) return undefined; // a broken kubeconfig: the plugin sees none, as without one
-    throw error;
-  }
-  // Under the store's tmp/, named by pid: if this process is killed, the next command removes it.
-  const root = makeTempDir(tmpDir, 'kube');
-  fs.chmodSync(root, 0o700);
-  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
-  process.once('exit', cleanup);
-  const preopens: Record<string, string> = {};
-  for (const file of files) {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch {
-      continue; // a missing referenced file fails for the plugin as it would for kubectl
-    }
-    const dir = path.dirname(file);
-    const mirrored = path.join(root, dir);
-    fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600 });
-    preopens[dir] = mirrored;
-  }
-  return { preopens, cleanup };
 }
 
 function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, string> {

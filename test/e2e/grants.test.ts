@@ -166,5 +166,5 @@ test.serial('--network none: every outbound-http request is refused, with one no
   await pull('httpprobe.wasm', 'offline', ['--network', 'none']);
   const r = await viaKubectl('offline', ['get', '/version', 'get', '/api']);
   t.is(r.stdout, 'get /version -> err destination-not-allowed\nget /api -> err destination-not-allowed\n');
-  t.is(r.stderr, 'krew-wasm: network access is not granted to this plugin (krew-wasm grants)\n');
+  t.is(r.stderr, 'krew-wasm: network access is not granted to plugin offline (krew-wasm grant offline --network api-server)\n');
 });

@@ -234,6 +234,17 @@ test.serial('redirects are not followed: the plugin sees the 302, the other orig
   t.is(bystanderHits, 0);
 });
 
+test.serial('a reply that comes after its request timed out is dropped: the next request gets its own answer', async (t) => {
+  // The host gives up on the slow request after 2 s; its reply (late, or the cancellation) is
+  // still posted by the worker, and must not become the answer of the request after it. (2 s, so
+  // that the other requests, on a loaded machine, stay well within the limit.)
+  const { lines } = await probe(['get', '/api/v1/slow?ms=4000&body=late', 'wait', '2500', 'get', '/api/v1/echo', 'get', '/api/v1/slow?ms=0&body=third'], { KREW_WASM_HTTP_TIMEOUT_MS: '2000' });
+  t.is(lines[0], 'get /api/v1/slow?ms=4000&body=late -> err request-error');
+  t.is(lines[1], 'wait 2500');
+  t.regex(lines[2], /^get \/api\/v1\/echo -> 200 \{"method":"GET".*"user":"alice"\}$/);
+  t.regex(lines[3], /^get \/api\/v1\/slow\?ms=0&body=third -> 200 \{"slow":"third"\}$/);
+});
+
 test.serial('response bodies over the bound are a request-error', async (t) => {
   const { lines } = await probe(['get', '/api/v1/pods'], { KREW_WASM_MAX_RESPONSE_BYTES: '100' });
   t.is(lines[0], 'get /api/v1/pods -> err request-error');

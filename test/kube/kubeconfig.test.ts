@@ -19,7 +19,7 @@ const cfg = (o: { current?: string; clusters?: [string, string][]; users?: [stri
     contexts: (o.contexts ?? []).map(([name, cluster, user]) => ({ name, context: { cluster, user } })),
   });
 
-test('KUBECONFIG: missing files skipped, first file wins per name, first non-empty current-context', (t) => {
+test('KUBECONFIG: missing files skipped, first file wins per name, first non-empty current-context', async (t) => {
   const d = dir();
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
   fs.mkdirSync(path.join(d, 'a'));
@@ -27,7 +27,7 @@ test('KUBECONFIG: missing files skipped, first file wins per name, first non-emp
   fs.writeFileSync(path.join(d, 'a/config'), cfg({ clusters: [['c1', 'https://a:1']], users: [['u1', { token: 'from-a' }]], contexts: [['x', 'c1', 'u1']] }));
   fs.writeFileSync(path.join(d, 'b/config'), cfg({ current: 'x', clusters: [['c1', 'https://b:1'], ['c2', 'https://b:2']], users: [['u1', { token: 'from-b' }]], contexts: [['x', 'c2', 'u1']] }));
   const env = { KUBECONFIG: [path.join(d, 'missing'), path.join(d, 'a/config'), '', path.join(d, 'b/config')].join(':'), HOME: d };
-  const merged = loadKubeconfig(env)!;
+  const merged = (await loadKubeconfig(env))!;
   t.deepEqual(merged.files, [path.join(d, 'a/config'), path.join(d, 'b/config')]);
   const sel = selectCluster(merged);
   t.is(sel.contextName, 'x');
@@ -38,7 +38,7 @@ test('KUBECONFIG: missing files skipped, first file wins per name, first non-emp
   t.is(merged.clusters.get('c2')?.certificateAuthority, path.join(d, 'b/ca.crt'));
 });
 
-test('--context, --cluster and --user override the current context; --kubeconfig replaces KUBECONFIG', (t) => {
+test('--context, --cluster and --user override the current context; --kubeconfig replaces KUBECONFIG', async (t) => {
   const d = dir();
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
   const file = path.join(d, 'only');
@@ -46,10 +46,10 @@ test('--context, --cluster and --user override the current context; --kubeconfig
   const overrides = overridesFromArgs(['get', '--kubeconfig', file, '--context=two']);
   t.deepEqual(overrides, { kubeconfig: file, context: 'two' });
   const env = { KUBECONFIG: path.join(d, 'nope'), HOME: d };
-  const sel = selectCluster(loadKubeconfig(env, overrides)!, overrides);
+  const sel = selectCluster((await loadKubeconfig(env, overrides))!, overrides);
   t.is(sel.cluster.server, 'https://two');
   t.is(sel.user.tokenFile, path.join(d, 'tok'));
-  const mixed = selectCluster(loadKubeconfig(env, overrides)!, { ...overrides, user: 'u1', cluster: 'c1' });
+  const mixed = selectCluster((await loadKubeconfig(env, overrides))!, { ...overrides, user: 'u1', cluster: 'c1' });
   t.is(mixed.cluster.server, 'https://one');
   t.is(mixed.user.token, 't1');
 });
@@ -59,21 +59,22 @@ test('flag parsing stops at -- and takes both spellings', (t) => {
   t.deepEqual(overridesFromArgs(['-n', 'x', '--contextual', 'y']), {});
 });
 
-test('~/.kube/config is the default; no file at all means no kubeconfig', (t) => {
+test('~/.kube/config is the default; no file at all means no kubeconfig', async (t) => {
   const d = dir();
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
   t.deepEqual(kubeconfigFiles({ HOME: d }, {}), [path.join(d, '.kube/config')]);
-  t.is(loadKubeconfig({ HOME: d }), undefined);
+  t.is(await loadKubeconfig({ HOME: d }), undefined);
 });
 
-test('errors: a missing --kubeconfig, bad YAML, an unknown context are KubeconfigErrors', (t) => {
+test('errors: a missing --kubeconfig, bad YAML, an unknown context are KubeconfigErrors', async (t) => {
   const d = dir();
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
-  t.throws(() => loadKubeconfig({ HOME: d }, { kubeconfig: path.join(d, 'absent') }), { instanceOf: KubeconfigError, message: /cannot read kubeconfig .*absent: ENOENT/ });
+  await t.throwsAsync(() => loadKubeconfig({ HOME: d }, { kubeconfig: path.join(d, 'absent') }), { instanceOf: KubeconfigError, message: /cannot read kubeconfig .*absent: ENOENT/ });
   fs.writeFileSync(path.join(d, 'bad'), 'clusters: [unclosed');
-  t.throws(() => loadKubeconfig({ KUBECONFIG: path.join(d, 'bad') }), { instanceOf: KubeconfigError, message: /is not valid YAML/ });
+  await t.throwsAsync(() => loadKubeconfig({ KUBECONFIG: path.join(d, 'bad') }), { instanceOf: KubeconfigError, message: /is not valid YAML/ });
   fs.writeFileSync(path.join(d, 'ok'), cfg({ current: 'ghost', clusters: [['c', 'https://c']] }));
-  t.throws(() => selectCluster(loadKubeconfig({ KUBECONFIG: path.join(d, 'ok') })!), { instanceOf: KubeconfigError, message: /context "ghost" does not exist/ });
+  const ok = (await loadKubeconfig({ KUBECONFIG: path.join(d, 'ok') }))!;
+  t.throws(() => selectCluster(ok), { instanceOf: KubeconfigError, message: /context "ghost" does not exist/ });
 });
 
 test('property: merging any set of kubeconfig files follows first-wins per name, as client-go', async (t) => {
@@ -84,8 +85,8 @@ test('property: merging any set of kubeconfig files follows first-wins per name,
     clusters: fc.uniqueArray(name, { maxLength: 4 }),
     users: fc.uniqueArray(name, { maxLength: 4 }),
   });
-  fc.assert(
-    fc.property(fc.array(fileArb, { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), (files, missing) => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fileArb, { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), async (files, missing) => {
       const d = dir();
       try {
         const paths = files.map((f, i) => {
@@ -98,7 +99,7 @@ test('property: merging any set of kubeconfig files follows first-wins per name,
           }));
           return p;
         });
-        const merged = loadKubeconfig({ KUBECONFIG: paths.join(':'), HOME: d })!;
+        const merged = (await loadKubeconfig({ KUBECONFIG: paths.join(':'), HOME: d }))!;
         const present = files.map((f, i) => ({ f, i })).filter(({ i }) => !(missing[i] && i > 0));
         for (const n of ['a', 'b', 'c', 'd'] as const) {
           const firstCluster = present.find(({ f }) => f.clusters.includes(n));

@@ -2,23 +2,12 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import type * as OutboundHttpApi from '../../../generated/interfaces/krew-wasm-outbound-http-outbound-http.js';
 import type { HttpError, Request, RequestConfig, Response } from '../../../generated/interfaces/krew-wasm-outbound-http-types.js';
 import { isKrewWasmError } from '../../errors.js';
-import { clusterTls, userCredentials, type ConnectionSettings } from '../../kube/credentials.js';
-import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from '../../kube/kubeconfig.js';
-import { checkDestination, resolveAgainstServer } from '../policy.js';
-import { SyncHttpClient } from './syncHttp.js';
-import type { WorkerRequest } from './httpWorker.js';
+import type { TlsSettings } from '../../kube/credentials.js';
+import type { NetworkContext } from '../../kube/networkContext.js';
 
 /** Settings for the outbound-http host of one run. */
 export interface OutboundHttpOptions {
-  network: 'api-server' | 'none';
-  /** The plugin's own arguments: kubectl's --kubeconfig/--context/--cluster/--user arrive here. */
-  args: string[];
-  env: NodeJS.ProcessEnv;
   pluginName: string;
-  /** Connect and first-byte timeout of a request. */
-  timeoutMs: number;
-  /** Largest response body handed to the plugin. */
-  maxResponseBytes: number;
   /** Name the transport failure of a refused request in a note. */
   verbose: boolean;
   /** Where one-line notes for the user go (stderr). */
@@ -27,8 +16,6 @@ export interface OutboundHttpOptions {
 
 /** Largest request body a plugin may send. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
-/** Headers the host owns: a plugin must not smuggle framing or retarget the virtual host. */
-const HOST_OWNED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-authorization', 'proxy-connection']);
 
 /** A request refused or failed, with the http-error jco hands to the guest as `err`. */
 class HttpFailure {
@@ -36,69 +23,44 @@ class HttpFailure {
 }
 
 /**
- * The host side of krew-wasm:outbound-http: every request is checked against the selected
- * kubeconfig cluster's server (runtime/policy.ts), performed synchronously for the guest on a
- * worker thread, and, when the plugin brings neither a request config nor an Authorization
- * header, sent with the user's kubeconfig credentials and the cluster CA.
+ * The host side of krew-wasm:outbound-http, an adapter of that ABI onto the run's settled network
+ * context (kube/networkContext.ts), which checks each request against the API server of the
+ * selected cluster, adds the user's credentials when the plugin brings neither a request config
+ * nor an Authorization header, and performs it synchronously for the guest on a worker thread.
+ * Without a context (network not granted) every request is refused.
  */
 export class OutboundHttpHost {
-  private readonly configs = new Map<string, ConnectionSettings & { checkHostname: boolean }>();
-  private selection?: Selection | null;
+  private readonly configs = new Map<string, TlsSettings>();
   private readonly notes = new Set<string>();
-  private readonly client = new SyncHttpClient(new URL('./httpWorker.js', import.meta.url));
 
-  constructor(private readonly options: OutboundHttpOptions) {
-    // A plugin that imports outbound-http almost always makes a request: boot the worker early.
-    if (options.network !== 'none') this.client.prestart();
-  }
+  constructor(private readonly context: NetworkContext | undefined, private readonly options: OutboundHttpOptions) {}
 
   request(req: Request, configId: string | undefined): Response {
-    if (this.options.network === 'none') this.refuse('network access is not granted to this plugin (krew-wasm grants)');
-    const selection = this.select();
-    if (!selection) throw new HttpFailure('destination-not-allowed');
-    const verdict = checkDestination(resolveAgainstServer(req.uri, selection.cluster.server), selection.cluster.server);
-    if (!verdict.allowed) throw new HttpFailure(verdict.error);
-    const url = verdict.url;
-    for (const [name, value] of req.params) url.searchParams.append(name, value);
-    if (req.body && req.body.length > MAX_BODY_BYTES) throw new HttpFailure('request-error');
-    const headers = req.headers.filter(([name]) => !HOST_OWNED_HEADERS.has(name.toLowerCase()));
-    const hasAuthorization = headers.some(([name]) => name.toLowerCase() === 'authorization');
-    let tls: ConnectionSettings & { checkHostname?: boolean };
-    if (configId !== undefined) {
-      const config = this.configs.get(configId);
-      if (!config) throw new HttpFailure('invalid-cfg');
-      tls = config;
-    } else if (hasAuthorization) {
-      tls = this.guarded(() => clusterTls(selection.cluster));
-    } else {
-      tls = this.guarded(() => userCredentials(selection, this.options.env));
-      if (tls.authorization) headers.push(['authorization', tls.authorization]);
+    const name = this.options.pluginName;
+    if (!this.context) this.refuse(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
+    const prepared = this.guarded(() => this.context!.prepare({ uri: req.uri, params: req.params, headers: req.headers, pluginTls: configId !== undefined }));
+    if (!prepared.ok) {
+      if (prepared.note) this.noteOnce(prepared.note);
+      throw new HttpFailure(prepared.error);
     }
-    const result = this.client.send({
-      url: url.href,
-      method: req.method,
-      headers,
-      body: req.body,
-      tls: {
-        ca: tls.ca,
-        cert: tls.cert,
-        key: tls.key,
-        rejectUnauthorized: tls.rejectUnauthorized,
-        servername: tls.servername,
-        checkHostname: tls.checkHostname ?? true,
-      },
-      timeoutMs: this.options.timeoutMs,
-      maxResponseBytes: this.options.maxResponseBytes,
-    } satisfies Omit<WorkerRequest, 'signal'>);
-    if (!result.ok) {
-      if (this.options.verbose) this.noteOnce(`request to ${url.origin} failed: ${result.message}`);
+    let tls: TlsSettings | undefined;
+    if (configId !== undefined) {
+      tls = this.configs.get(configId);
+      if (!tls) throw new HttpFailure('invalid-cfg');
+      // The plugin's own trust and identity, but the cluster's server name (tls-server-name) still applies.
+      tls = { ...tls, servername: prepared.tls.servername };
+    }
+    if (req.body && req.body.length > MAX_BODY_BYTES) throw new HttpFailure('request-error');
+    const reply = this.context!.send(prepared, { method: req.method, body: req.body, tls });
+    if (!reply.ok) {
+      if (this.options.verbose) this.noteOnce(`request to ${prepared.url.origin} failed: ${reply.message}`);
       throw new HttpFailure('request-error');
     }
-    return { status: result.status, headers: result.headers, body: result.body };
+    return { status: reply.status, headers: reply.headers, body: reply.body };
   }
 
   registerRequestConfig(config: RequestConfig, id: string | undefined): string {
-    let settings: ConnectionSettings & { checkHostname: boolean };
+    let settings: TlsSettings;
     try {
       const ca = config.extraRootCertificates.map((c) => (c.encoding === 'pem' ? Buffer.from(c.data).toString('utf8') : derToPem(c.data)));
       if (config.identity?.ca.length) ca.push(Buffer.from(config.identity.ca).toString('utf8'));
@@ -119,27 +81,20 @@ export class OutboundHttpHost {
     return key;
   }
 
-  /** The selected cluster, loaded on the first request only: plugins that make none never need a kubeconfig. */
-  private select(): Selection | undefined {
-    if (this.selection !== undefined) return this.selection ?? undefined;
-    try {
-      const overrides = overridesFromArgs(this.options.args);
-      const merged = loadKubeconfig(this.options.env, overrides);
-      this.selection = merged ? selectCluster(merged, overrides) : null;
-      if (!merged) this.noteOnce(`no kubeconfig found (KUBECONFIG or ~/.kube/config): requests of plugin ${this.options.pluginName} are refused`);
-    } catch (error) {
-      this.selection = null;
-      this.noteOnce(`${(error as Error).message}: requests of plugin ${this.options.pluginName} are refused`);
-    }
-    return this.selection ?? undefined;
-  }
-
+  /**
+   * Credentials that cannot be had (a file that could not be read, a failing exec plugin) are one
+   * note and `runtime-error` for the plugin, which goes on; any other krew-wasm error (the time
+   * limit) ends the run.
+   */
   private guarded<T>(fn: () => T): T {
     try {
       return fn();
     } catch (error) {
-      if (isKrewWasmError(error)) this.noteOnce(error.message);
-      throw new HttpFailure('runtime-error');
+      if (isKrewWasmError(error) && error.code === 'E_KUBECONFIG') {
+        this.noteOnce(`${error.message}: requests of plugin ${this.options.pluginName} fail`);
+        throw new HttpFailure('runtime-error');
+      }
+      throw error;
     }
   }
 
@@ -159,15 +114,22 @@ function derToPem(der: Uint8Array): string {
   return new X509Certificate(Buffer.from(der)).toString();
 }
 
-/** Imports for `krew-wasm:outbound-http/*`, typed by the jco-generated bindings in generated/. */
-export async function createOutboundHttpImports(options: OutboundHttpOptions): Promise<Record<string, unknown>> {
-  const host = new OutboundHttpHost(options);
+/**
+ * Imports for `krew-wasm:outbound-http/*`, typed by the jco-generated bindings in generated/.
+ * `context` is the run's settled network context (prepareNetworkContext), or undefined when the
+ * plugin is not granted the network.
+ */
+export function createOutboundHttpImports(context: NetworkContext | undefined, options: OutboundHttpOptions): Record<string, unknown> {
+  const host = new OutboundHttpHost(context, options);
   // jco turns a thrown value into the `err` case of the result; its payload is the http-error.
+  // Our own errors (the time limit) are rethrown as they are: jco rethrows an Error without a
+  // payload, so they end the run instead of becoming an answer the plugin could ignore.
   const unwrap = <T>(fn: () => T): T => {
     try {
       return fn();
     } catch (error) {
       if (error instanceof HttpFailure) throw error.payload;
+      if (isKrewWasmError(error)) throw error;
       throw 'runtime-error' satisfies HttpError;
     }
   };

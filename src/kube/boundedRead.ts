@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import { KubeconfigError } from '../errors.js';
+
+/** Largest token, certificate, key or CA file krew-wasm reads. */
+export const MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024;
+/** Largest kubeconfig file krew-wasm reads. */
+export const MAX_KUBECONFIG_BYTES = 16 * 1024 * 1024;
+
+const CHUNK = 64 * 1024;
+
+/**
+ * Reads a file only if it is a regular file, bounded by the bytes actually read (not by `stat`,
+ * which says 0 for /dev/zero). Opening with O_NONBLOCK makes a FIFO open at once instead of
+ * waiting for a writer, so fstat can refuse it; nothing here can hang or grow without bound.
+ * `ENOENT` is rethrown as is (callers decide whether a missing file matters); every other
+ * failure is one KubeconfigError naming the file.
+ */
+export async function readRegularFile(file: string, what: string, limit: number): Promise<Buffer> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
+    throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new KubeconfigError(`${what} ${file} is not a regular file (${fileKind(stat)})`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, limit + 1 - total));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > limit) throw new KubeconfigError(`${what} ${file} is larger than ${limit} bytes`);
+    }
+    return Buffer.concat(chunks, total);
+  } catch (error) {
+    if (error instanceof KubeconfigError) throw error;
+    throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** Reads a credential file (token, certificate, key, CA) as text; a missing file is an error too. */
+export async function readCredentialFile(file: string, what: string): Promise<string> {
+  try {
+    return (await readRegularFile(file, what, MAX_CREDENTIAL_FILE_BYTES)).toString('utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new KubeconfigError(`cannot read ${what} ${file}: ENOENT`);
+    throw error;
+  }
+}
+
+function fileKind(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'not a file';
+}

@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { isKrewWasmError } from '../errors.js';
+import { makeTempDir } from '../store/fsutil.js';
+import { MAX_CREDENTIAL_FILE_BYTES, readRegularFile } from './boundedRead.js';
+import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from './kubeconfig.js';
+
+/** Read-only preopens (guest path -> private host copy) and how to remove the copies. */
+export interface KubeconfigMirror {
+  preopens: Record<string, string>;
+  cleanup(): void;
+}
+
+/**
+ * For `--fs kubeconfig`: copies the kubeconfig files in use, and the CA, client certificate, key
+ * and token files that the SELECTED context's cluster and user name (after the plugin's own
+ * --kubeconfig/--context/--cluster/--user), into a private folder that mirrors their
+ * directories; each mirrored directory is preopened read-only at the original path, so the plugin
+ * sees those files where kubectl would, and no other user's key or token beside them. Files are
+ * read like every kubeconfig input: regular files only, bounded. Undefined without a kubeconfig.
+ */
+export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string): Promise<KubeconfigMirror | undefined> {
+  const overrides = overridesFromArgs(args);
+  const copies: { file: string; bytes: Buffer }[] = [];
+  try {
+    const merged = await loadKubeconfig(env, overrides);
+    if (!merged) return undefined;
+    copies.push(...merged.sources);
+    let selection: Selection | undefined;
+    try {
+      selection = selectCluster(merged, overrides);
+    } catch (error) {
+      if (!isKrewWasmError(error)) throw error; // no usable context: the plugin sees the kubeconfig alone, as kubectl would fail
+    }
+    for (const file of selection ? selectedFiles(selection) : []) {
+      try {
+        copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
+      } catch {
+        // missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would
+      }
+    }
+  } catch (error) {
+    if (isKrewWasmError(error)) return undefined; // a broken kubeconfig: the plugin sees none, as without one
+    throw error;
+  }
+  return writeMirror(copies, tmpDir);
+}
+
+/** The files the selected cluster and user refer to. */
+function selectedFiles(selection: Selection): string[] {
+  const { cluster, user } = selection;
+  return [cluster.certificateAuthority, user.clientCertificate, user.clientKey, user.tokenFile].filter((f): f is string => f !== undefined);
+}
+
+function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string): KubeconfigMirror {
+  // Under the store's tmp/, named by pid: if this process is killed, the next command removes it.
+  const root = makeTempDir(tmpDir, 'kube');
+  fs.chmodSync(root, 0o700);
+  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  const preopens: Record<string, string> = {};
+  for (const { file, bytes } of copies) {
+    const dir = path.dirname(file);
+    const mirrored = path.join(root, dir);
+    fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600 });
+    preopens[dir] = mirrored;
+  }
+  return { preopens, cleanup };
+}

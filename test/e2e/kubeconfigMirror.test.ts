@@ -1,0 +1,76 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
+
+// `--fs kubeconfig` (issue 8, item 9): the plugin sees the kubeconfig files in use and only the
+// files the SELECTED context's cluster and user name, read-only; never another user's key or token.
+
+let sb: Sandbox;
+const files: Record<string, string> = {};
+
+test.before(async () => {
+  sb = makeSandbox();
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'kprobe', '--fs', 'kubeconfig']);
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+  const put = (name: string, rel: string, text: string) => {
+    files[name] = path.join(sb.home, rel);
+    fs.mkdirSync(path.dirname(files[name]), { recursive: true });
+    fs.writeFileSync(files[name], text);
+  };
+  put('devCa', '.kube/dev-ca.crt', 'DEV-CA');
+  put('prodCa', '.kube/prod-ca.crt', 'PROD-CA');
+  put('prodKey', '.ssh/id_rsa', 'PROD-KEY');
+  put('prodCert', '.ssh/prod.crt', 'PROD-CERT');
+  put('otherToken', 'secrets/other-token', 'OTHER-TOKEN');
+  put('unrelated', '.kube/unrelated.txt', 'UNRELATED');
+  const config = (current: string) => `apiVersion: v1
+kind: Config
+current-context: ${current}
+clusters:
+- {name: dev, cluster: {server: 'https://127.0.0.1:1', certificate-authority: dev-ca.crt}}
+- {name: prod, cluster: {server: 'https://127.0.0.1:2', certificate-authority: prod-ca.crt}}
+users:
+- {name: dev, user: {token: tok-dev}}
+- {name: prod-admin, user: {client-certificate: ../.ssh/prod.crt, client-key: ~/.ssh/id_rsa}}
+- {name: other, user: {tokenFile: ${files.otherToken}}}
+contexts:
+- {name: dev, context: {cluster: dev, user: dev}}
+- {name: prod, context: {cluster: prod, user: prod-admin}}
+- {name: other, context: {cluster: dev, user: other}}
+`;
+  put('config', '.kube/config', config('dev'));
+  put('prodConfig', '.kube/prod-config', config('prod'));
+  put('otherConfig', '.kube/other-config', config('other'));
+});
+
+test.after.always(() => sb?.cleanup());
+
+/** fsprobe reads each file and reports `read PATH: OK <text>` or `read PATH: ERR ...`. */
+async function readable(env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  const names = Object.keys(files);
+  const r = await runLink(sb, 'kprobe', names.flatMap((n) => ['read', files[n]]), { env });
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  return names.filter((_, i) => lines[i].startsWith(`read ${files[names[i]]}: OK`));
+}
+
+test.serial('current context dev (a token user): the kubeconfig and the dev CA, not prod-admin\'s key nor another user\'s token file', async (t) => {
+  t.deepEqual(await readable(), ['devCa', 'config']);
+});
+
+test.serial('context prod selected: its CA, client certificate and key (kubectl would read them), no other user\'s token', async (t) => {
+  t.deepEqual(await readable({ KUBECONFIG: files.prodConfig }), ['prodCa', 'prodKey', 'prodCert', 'prodConfig']);
+});
+
+test.serial('context other selected: its token file, and the dev CA of its cluster', async (t) => {
+  t.deepEqual(await readable({ KUBECONFIG: files.otherConfig }), ['devCa', 'otherToken', 'otherConfig']);
+});
+
+test.serial('the mirrored files are read-only', async (t) => {
+  const r = await runLink(sb, 'kprobe', ['write', files.devCa, 'changed', 'write', files.prodKey, 'planted']);
+  t.regex(r.stdout, /write .*dev-ca\.crt: ERR Read-only file system/);
+  t.regex(r.stdout, /write .*id_rsa: ERR/);
+  t.is(fs.readFileSync(files.devCa, 'utf8'), 'DEV-CA');
+  t.is(fs.readFileSync(files.prodKey, 'utf8'), 'PROD-KEY');
+});
