@@ -154,7 +154,7 @@ test.serial('request-error (4): a request config whose CA does not sign the serv
 test.serial('runtime-error (5): credentials the host cannot read, with one note on stderr', async (t) => {
   const { lines, stderr } = await probe(['get', '/version', '--context', 'broken']);
   t.deepEqual(lines, ['get /version -> err runtime-error(5)']);
-  t.regex(stderr, /^krew-wasm: cannot read tokenFile .*no-such-token-file: ENOENT\n$/);
+  t.regex(stderr, /^krew-wasm: cannot read tokenFile .*no-such-token-file: ENOENT: requests of plugin legacy fail\n$/);
 });
 
 test.serial('the network grant applies to legacy plugins: revoked, every request is destination-not-allowed', async (t) => {

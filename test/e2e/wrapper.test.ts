@@ -83,14 +83,20 @@ test('endless output to a closed pipe ends quietly, like yes | head', async (t) 
   t.is(direct.stdout.trim(), '141');
 });
 
-/** Starts a plugin, lets it get busy, sends SIGINT, and returns how it ended. */
-async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv) {
+/**
+ * Starts a plugin, waits until it is busy (it said `ready` on stdout, or 1.5 s passed), sends
+ * SIGINT, and returns how it ended.
+ */
+async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv, ready?: string) {
   // stdin is a pipe nobody writes to: a plugin reading it waits forever.
-  const child = spawn(link, args, { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(link, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-  await sleep(1500);
+  if (ready) await new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes(ready) && resolve()));
+  else child.stdout.resume();
+  await sleep(ready ? 200 : 1500);
   const runningBefore = child.exitCode === null;
   child.kill('SIGINT');
   const [code, signal] = await exited;
@@ -102,7 +108,7 @@ async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv) {
 // krew-wasm that ignored SIGINT would still be running (and be killed by the test), one that left
 // it to Node's default action would die by the signal.
 test('Ctrl-C (SIGINT) ends a plugin that spins forever, through krew-wasm (exit 130, as a shell reports it)', async (t) => {
-  const r = await interrupt(path.join(sb.root, 'bin/kubectl-exitcode'), ['spin'], sb.env);
+  const r = await interrupt(path.join(sb.root, 'bin/kubectl-exitcode'), ['spin'], sb.env, 'spinning');
   t.true(r.runningBefore, 'still spinning before the signal');
   t.deepEqual([r.code, r.signal, r.stderr], [130, null, '']);
 });
