@@ -69,9 +69,11 @@ try {
   for (const file of sources('.js')) {
     const target = path.join(out, file.replace(/\.js$/, '.wasm'));
     if (upToDate(target, path.join(src, file), pluginWit, fixturesWit)) continue;
-    // `// krew-wasm-world: plugin` builds against the real plugin world in wit/.
-    const usesPluginWorld = /^\/\/ krew-wasm-world: plugin/.test(fs.readFileSync(path.join(src, file), 'utf8'));
-    await componentizeJs(path.join(src, file), target, usesPluginWorld ? { witPath: path.join(ROOT, 'wit'), world: 'plugin' } : { witPath: wit, world: 'js' });
+    // `// krew-wasm-world: plugin` builds against the real plugin world in wit/; `// krew-wasm-features: http` keeps fetch().
+    const text = fs.readFileSync(path.join(src, file), 'utf8');
+    const usesPluginWorld = /^\/\/ krew-wasm-world: plugin/m.test(text);
+    const http = /^\/\/ krew-wasm-features: http/m.test(text);
+    await componentizeJs(path.join(src, file), target, usesPluginWorld ? { witPath: path.join(ROOT, 'wit'), world: 'plugin', http } : { witPath: wit, world: 'js', http });
     built.push(target);
   }
 } finally {

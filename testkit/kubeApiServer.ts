@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -14,6 +15,10 @@ export interface FakeApiServer {
   url: string;
   port: number;
   requests: SeenRequest[];
+  /** Sends one watch event to every open watch (those asked with timeoutSeconds, which stay open). */
+  emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: FakePod): void;
+  /** How many watches are open now. */
+  openWatches(): number;
   stop(): Promise<void>;
 }
 
@@ -44,11 +49,13 @@ const podObject = (p: FakePod) => ({
  * A loopback stand-in for kube-apiserver that speaks its wire format for what plugins use:
  * TLS with the test CA, client-certificate users (CN = user, O = groups), bearer tokens and basic
  * auth, /version, /api, /apis, /api/v1, pods lists (label selectors, ?watch=1 as chunked JSON
- * lines), single pods, and Status objects for 401/403/404; for tests, /api/v1/echo (the request as
- * seen) and /api/v1/slow?ms=N&body=X (an answer that comes late).
+ * lines; with timeoutSeconds the watch stays open and `emit` sends events), single pods, and Status
+ * objects for 401/403/404; for tests, /api/v1/echo (the request as seen), /api/v1/slow?ms=N&body=X
+ * (an answer that comes late) and /api/v1/large?bytes=N (a body streamed at the client's pace).
  */
 export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeApiServer> {
   const pods = options.pods ?? [];
+  const watches = new Set<http.ServerResponse>();
   const requests: SeenRequest[] = [];
   const server = https.createServer(
     { cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key), ca: fs.readFileSync(options.tls.ca), requestCert: true, rejectUnauthorized: false },
@@ -75,6 +82,7 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
           return res.end();
         }
         if (url.pathname === '/api/v1/echo') return send(200, { method: req.method, query: url.search, body, user });
+        if (url.pathname === '/api/v1/large') return sendLarge(res, Number(url.searchParams.get('bytes') ?? 0));
         if (url.pathname === '/api/v1/slow') {
           // Answers after ?ms= milliseconds with ?body= (a late reply for timeout tests).
           const timer = setTimeout(() => send(200, { slow: url.searchParams.get('body') ?? 'slow' }), Number(url.searchParams.get('ms') ?? 1000));
@@ -97,7 +105,16 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
         if (url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true') {
           res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
           for (const item of items) res.write(`${JSON.stringify({ type: 'ADDED', object: item })}\n`);
-          return res.end();
+          // As kube-apiserver: a watch with timeoutSeconds stays open that long, events come as they happen.
+          const seconds = Number(url.searchParams.get('timeoutSeconds'));
+          if (!seconds) return res.end();
+          watches.add(res);
+          const timer = setTimeout(() => res.end(), seconds * 1000);
+          res.on('close', () => {
+            clearTimeout(timer);
+            watches.delete(res);
+          });
+          return;
         }
         return send(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1000' }, items });
       });
@@ -109,8 +126,28 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
     url: `https://127.0.0.1:${port}`,
     port,
     requests,
+    emit: (type, pod) => {
+      for (const res of watches) res.write(`${JSON.stringify({ type, object: podObject(pod) })}\n`);
+    },
+    openWatches: () => watches.size,
     stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
+}
+
+/** `bytes` bytes of 'x' in 64 KiB writes, waiting for the client to take each (a large streamed body). */
+function sendLarge(res: http.ServerResponse, bytes: number): void {
+  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes) });
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let left = bytes;
+  const more = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!res.write(chunk.subarray(0, n))) return void res.once('drain', more);
+    }
+    res.end();
+  };
+  more();
 }
 
 function authenticate(socket: TLSSocket, authorization: string | undefined, options: FakeApiOptions): string | undefined {

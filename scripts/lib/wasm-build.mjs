@@ -14,10 +14,14 @@ export function upToDate(target, ...inputs) {
   return fs.existsSync(target) && inputs.every((i) => fs.statSync(i).mtimeMs <= fs.statSync(target).mtimeMs);
 }
 
-/** JS source -> component with `jco componentize` (StarlingMonkey) against a WIT world. */
-export async function componentizeJs(source, target, { witPath, world }) {
+/**
+ * JS source -> component with `jco componentize` (StarlingMonkey) against a WIT world. fetch() over
+ * wasi:http is left out unless `http` is asked for (it adds the wasi:http imports).
+ */
+export async function componentizeJs(source, target, { witPath, world, http = false }) {
   const { componentize } = await import('@bytecodealliance/componentize-js');
-  const { component } = await componentize({ sourcePath: source, witPath, worldName: world, disableFeatures: ['http', 'fetch-event'] });
+  const disableFeatures = http ? ['fetch-event'] : ['http', 'fetch-event'];
+  const { component } = await componentize({ sourcePath: source, witPath, worldName: world, disableFeatures });
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(target, component);
 }

@@ -11,7 +11,7 @@
  */
 import { isKrewWasmError, KubeconfigError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { checkDestination, resolveAgainstServer } from '../runtime/policy.js';
-import { SyncWorker } from '../runtime/hosts/syncHttp.js';
+import { SyncWorker, type HttpStream } from '../runtime/hosts/syncHttp.js';
 import type { ProxySpec } from '../runtime/hosts/proxyTunnel.js';
 import type { HttpReply } from '../runtime/hosts/workerProtocol.js';
 import { settleCredentials, type SettledCredentials, type TlsSettings } from './credentials.js';
@@ -180,6 +180,27 @@ export class NetworkContext {
     if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `waiting for an answer from ${prepared.url.origin}`);
     if (outcome.why === 'no-worker') return { ok: false, message: 'the HTTP worker of krew-wasm did not start' };
     return { ok: false, message: `no answer within ${requestTimeoutMs} ms` };
+  }
+
+  /**
+   * Starts a streaming request (wasi:http) for a prepared request: response events arrive as the
+   * server sends them. `timeouts` are the guest's request-options; connect and first byte default to
+   * the request timeout, between-bytes to none (a watch may stay quiet). Undefined when the worker
+   * did not start.
+   */
+  stream(prepared: PreparedRequest, request: { method: string; bodyFollows: boolean; timeouts: { connectMs?: number; firstByteMs?: number; betweenBytesMs?: number } }): HttpStream | undefined {
+    const { requestTimeoutMs } = this.options;
+    return this.worker.openStream({
+      url: prepared.url.href,
+      method: request.method,
+      headers: prepared.headers,
+      tls: prepared.tls,
+      proxy: prepared.proxy,
+      bodyFollows: request.bodyFollows,
+      connectTimeoutMs: request.timeouts.connectMs ?? requestTimeoutMs,
+      firstByteTimeoutMs: request.timeouts.firstByteMs ?? requestTimeoutMs,
+      betweenBytesTimeoutMs: request.timeouts.betweenBytesMs,
+    }, requestTimeoutMs);
   }
 
   /** Stops the worker (tests; a run simply exits). */

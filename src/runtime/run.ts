@@ -11,6 +11,12 @@ import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 
 type ImportObject = Record<string, unknown>;
 
+/** Host interfaces beyond WASI, and environment variables they announce to the guest (e.g. KREW_WASM_API_SERVER). */
+export interface HostImports {
+  imports: ImportObject;
+  env?: Record<string, string>;
+}
+
 /** Everything needed to run one transpiled plugin once. */
 export interface RunRequest {
   /** Store (or cache) entry holding plugin.js and its core modules. */
@@ -24,7 +30,7 @@ export interface RunRequest {
    * once compilation has started, so that their set-up (reading the kubeconfig) overlaps with it,
    * with the run's deadline (performance.now() milliseconds), which their waits must not pass.
    */
-  hostImports?: (deadline: number | undefined) => Promise<ImportObject>;
+  hostImports?: (deadline: number | undefined) => Promise<HostImports>;
   /** Hint for a damaged entry, e.g. the pull command that repairs it. */
   repairHint?: string;
   /** The entry's metadata, when the caller has read it already (readEntryMeta). */
@@ -75,7 +81,9 @@ async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModu
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
   trace('plugin.js loaded');
-  const imports: ImportObject = { ...wasiImports(req.sandbox), ...(hostImports ? await guard.within(hostImports) : {}) };
+  const host = hostImports ? await guard.within(hostImports) : undefined;
+  const sandbox = host?.env ? { ...req.sandbox, env: { ...req.sandbox.env, ...host.env } } : req.sandbox;
+  const imports: ImportObject = { ...wasiImports(sandbox), ...host?.imports };
   trace('imports ready');
   const getCoreModule = async (name: string) => {
     const module = compiling.get(name);
@@ -89,7 +97,7 @@ async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModu
     budget?.track(instance);
     return instance;
   });
-  const instance = await guard.within(mod.instantiate(getCoreModule, imports, instantiateCore));
+  const instance = await startingUp(guard.within(mod.instantiate(getCoreModule, imports, instantiateCore)));
   budget?.seal();
   trace('instantiated');
   const run = findRun(instance);
@@ -128,12 +136,12 @@ async function runPreview1Module(req: RunRequest, guard: RunGuard, budget?: Memo
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
   const host = preview1Imports(req.sandbox);
-  const instance = guard.call(() => {
+  const instance = await startingUp(Promise.resolve().then(() => guard.call(() => {
     budget?.admit(declaredFootprint(bytes));
     const created = new WebAssembly.Instance(module, host.imports);
     budget?.track(created);
     return created;
-  });
+  })));
   budget?.seal();
   const { memory, _start: start } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
@@ -142,6 +150,23 @@ async function runPreview1Module(req: RunRequest, guard: RunGuard, budget?: Memo
   guard.call(start as () => void);
   trace('run returned');
   return 0;
+}
+
+/** A failure while the plugin was being instantiated (a trap in a start function, a link error). */
+class StartFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('start failure');
+  }
+}
+
+/** Marks what goes wrong while instantiating as a start failure, except what ends a run anyway. */
+async function startingUp<T>(instantiating: Promise<T>): Promise<T> {
+  try {
+    return await instantiating;
+  } catch (error) {
+    const passes = error instanceof ExitSignal || error instanceof Interrupted || error instanceof OverBudget || isKrewWasmError(error);
+    throw passes ? error : new StartFailure(error);
+  }
 }
 
 /** What a failure is classified against. */
@@ -170,6 +195,9 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
   });
   if (error instanceof OverBudget) return { error: memoryError() };
   if (ctx.limits.maxMemoryMiB && ctx.nearMemoryCap()) return { error: memoryError() };
+  if (error instanceof StartFailure) {
+    return { error: new PluginRuntimeError(`plugin ${name} failed to start: ${describe(error.cause)}`, { cause: error.cause }) };
+  }
   if (error instanceof WebAssembly.RuntimeError) {
     // A growth far beyond the cap in one step is refused while memory is still small: say so.
     const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;

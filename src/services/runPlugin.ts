@@ -1,5 +1,5 @@
 import type { Grants } from '../grants.js';
-import { readEntryMeta, runPlugin } from '../runtime/run.js';
+import { readEntryMeta, runPlugin, type HostImports } from '../runtime/run.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex } from '../store/receipt.js';
 import { notInstalledError, NotInstalledError } from '../errors.js';
@@ -58,7 +58,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
  * loop calls this once compilation has started, so settling overlaps with it. Loaded only for
  * plugins that import a network interface: others never touch kubeconfig code.
  */
-async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined): Promise<Record<string, unknown>> {
+async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined): Promise<HostImports> {
   const { settings } = inv.host;
   const context = grants.network === 'none'
     ? undefined
@@ -74,7 +74,9 @@ async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean 
   const options = { pluginName: inv.name, verbose: settings.verbose };
   const [outbound, wasiHttp] = await Promise.all([
     wants.outboundHttp ? import('../runtime/hosts/outboundHttp.js').then((m) => m.createOutboundHttpImports(context, options)) : {},
-    wants.wasiHttp ? import('../runtime/hosts/wasiHttp/index.js').then((m) => m.createWasiHttpImports()) : {},
+    wants.wasiHttp ? import('../runtime/hosts/wasiHttp/index.js').then((m) => m.createWasiHttpImports(context, options)) : {},
   ]);
-  return { ...outbound, ...wasiHttp };
+  // The server's URL, so that a plugin can build absolute URLs (JS fetch needs them) without reading kubeconfig.
+  const server = context?.server;
+  return { imports: { ...outbound, ...wasiHttp }, env: server ? { KREW_WASM_API_SERVER: server } : undefined };
 }

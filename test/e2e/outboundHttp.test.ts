@@ -1,96 +1,32 @@
 import test from 'ava';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
-import { startFakeApiServer, type FakeApiServer } from '../../testkit/kubeApiServer.js';
-import { createPki, type TestPki } from '../../testkit/pki.js';
+import type { FakeApiServer } from '../../testkit/kubeApiServer.js';
+import { bypasses, CREDENTIAL_KINDS, startKubeWorld, type KubeWorld } from '../../testkit/kubeWorld.js';
+import type { TestPki } from '../../testkit/pki.js';
 
 let pki: TestPki;
 let api: FakeApiServer;
 let other: FakeApiServer;
-let bystander: http.Server;
-let bystanderHits = 0;
 let bystanderUrl: string;
 let sb: Sandbox;
 let bob: { cert: string; key: string };
 let dave: { cert: string; key: string };
 
+let world: KubeWorld;
+
 test.before(async () => {
-  pki = createPki();
-  const tls = { ...pki.server('apiserver'), ca: pki.caCert };
-  const opts = {
-    tls,
-    tokens: { 'tok-alice': 'alice', 'tok-file': 'file-user', 'tok-exec': 'exec-user', 'tok-guest': 'guest-user', 'tok-other': 'other-user' },
-    basic: { 'carol:pw': 'carol' },
-    forbidden: ['nobody'],
-    pods: [{ namespace: 'default', name: 'web-1', labels: { app: 'web' } }, { namespace: 'default', name: 'db-1', labels: { app: 'db' } }, { namespace: 'kube-system', name: 'dns-1' }],
-  };
-  api = await startFakeApiServer(opts);
-  other = await startFakeApiServer(opts);
-  bystander = http.createServer((_req, res) => { bystanderHits++; res.end('bystander'); });
-  await new Promise<void>((resolve) => bystander.listen(0, '127.0.0.1', resolve));
-  bystanderUrl = `http://127.0.0.1:${(bystander.address() as AddressInfo).port}`;
-  bob = pki.client('bob', ['devs']);
-  dave = pki.client('dave');
   sb = makeSandbox();
   const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httpprobe.wasm')}`, '--name', 'probe']);
   if (r.exitCode !== 0) throw new Error(r.stderr);
-  // The kubeconfig lives in HOME, refers to files by relative path, and has one context per credential kind.
-  const kube = path.join(sb.home, '.kube');
-  fs.mkdirSync(kube, { recursive: true });
-  fs.copyFileSync(pki.caCert, path.join(kube, 'ca.crt'));
-  fs.writeFileSync(path.join(kube, 'token'), 'tok-file\n');
-  fs.copyFileSync(bob.cert, path.join(kube, 'bob.crt'));
-  fs.copyFileSync(bob.key, path.join(kube, 'bob.key'));
-  const execScript = path.join(kube, 'exec-cred.sh');
-  fs.writeFileSync(execScript, `#!/bin/sh\necho run >> "${path.join(kube, 'exec-runs')}"\nprintf '%s' "$KUBERNETES_EXEC_INFO" > "${path.join(kube, 'exec-info')}"\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok-exec","expirationTimestamp":"2099-01-01T00:00:00Z"}}'\n`, { mode: 0o755 });
-  const b64 = (f: string) => fs.readFileSync(f).toString('base64');
-  fs.writeFileSync(path.join(kube, 'config'), `apiVersion: v1
-kind: Config
-current-context: token
-clusters:
-- name: fake
-  cluster: {server: '${api.url}', certificate-authority: ca.crt}
-- name: fake-data
-  cluster: {server: '${api.url}', certificate-authority-data: ${b64(pki.caCert)}}
-- name: other
-  cluster: {server: '${other.url}', certificate-authority: ca.crt}
-- name: insecure
-  cluster: {server: '${api.url}', insecure-skip-tls-verify: true}
-users:
-- {name: alice, user: {token: tok-alice}}
-- {name: file-user, user: {tokenFile: token}}
-- {name: bob, user: {client-certificate: bob.crt, client-key: bob.key}}
-- {name: dave, user: {client-certificate-data: ${b64(dave.cert)}, client-key-data: ${b64(dave.key)}}}
-- {name: carol, user: {username: carol, password: pw}}
-- name: exec-user
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: ./exec-cred.sh
-      env: [{name: EXTRA, value: '1'}]
-      provideClusterInfo: true
-- {name: other-user, user: {token: tok-other}}
-contexts:
-- {name: token, context: {cluster: fake, user: alice}}
-- {name: token-file, context: {cluster: fake-data, user: file-user}}
-- {name: cert-file, context: {cluster: fake, user: bob}}
-- {name: cert-data, context: {cluster: fake, user: dave}}
-- {name: basic, context: {cluster: fake, user: carol}}
-- {name: exec, context: {cluster: fake, user: exec-user}}
-- {name: other, context: {cluster: other, user: other-user}}
-- {name: insecure, context: {cluster: insecure, user: alice}}
-`);
+  world = await startKubeWorld(sb.home);
+  ({ pki, api, other, bob, dave, bystanderUrl } = world);
 });
 
 test.after.always(async () => {
-  await api?.stop();
-  await other?.stop();
-  bystander?.close();
+  await world?.stop();
   sb?.cleanup();
-  if (pki) fs.rmSync(pki.dir, { recursive: true, force: true });
 });
 
 /** Runs the probe plugin and returns its report lines. */
@@ -102,16 +38,8 @@ async function probe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ lin
 
 const userOf = (line: string) => /"user":"([^"]*)"/.exec(line)?.[1];
 
-const credentialKinds: [string, string][] = [
-  ['token', 'alice'],
-  ['token-file', 'file-user'],
-  ['cert-file', 'bob'],
-  ['cert-data', 'dave'],
-  ['basic', 'carol'],
-  ['exec', 'exec-user'],
-];
 
-for (const [context, user] of credentialKinds) {
+for (const [context, user] of CREDENTIAL_KINDS) {
   test.serial(`host-applied credentials: context ${context} authenticates as ${user}`, async (t) => {
     const { lines } = await probe(['get', '/api/v1/echo', '--context', context]);
     t.regex(lines[0], /^get \/api\/v1\/echo -> 200 /);
@@ -191,23 +119,6 @@ test.serial('watch streams arrive whole', async (t) => {
   t.regex(lines[0], /-> 200 \{"type":"ADDED","object":\{"kind":"Pod".*\\n\{"type":"ADDED"/);
 });
 
-const bypasses = (port: number): [string, string][] => [
-  ['another host', 'https://example.com/api'],
-  ['localhost instead of 127.0.0.1', `https://localhost:${port}/api`],
-  ['another port on the same host', `https://127.0.0.1:${port + 1}/api`],
-  ['another scheme', `http://127.0.0.1:${port}/api`],
-  ['a bystander server', '__BYSTANDER__/'],
-  ['userinfo', `https://alice:pw@127.0.0.1:${port}/api`],
-  ['userinfo smuggling the host', `https://127.0.0.1:${port}@example.com/api`],
-  ['decimal IP', `https://2130706433:${port}/api`],
-  ['hex IP', `https://0x7f000001:${port}/api`],
-  ['short IP', `https://127.1:${port}/api`],
-  ['IPv6 loopback', `https://[::1]:${port}/api`],
-  ['IPv4-mapped IPv6', `https://[::ffff:127.0.0.1]:${port}/api`],
-  ['percent-encoded host', `https://%31%32%37.0.0.1:${port}/api`],
-  ['encoded dot segments', `https://127.0.0.1:${port}/api/%2e%2e/x`],
-  ['file scheme', 'file:///etc/passwd'],
-];
 
 test.serial('every bypass is refused with destination-not-allowed and reaches nobody', async (t) => {
   const cases = bypasses(api.port).map(([title, uri]) => [title, uri.replace('__BYSTANDER__', bystanderUrl)] as const);
@@ -220,7 +131,7 @@ test.serial('every bypass is refused with destination-not-allowed and reaches no
     t.is(lines[i], `get ${uri} -> err destination-not-allowed`, title);
   });
   t.is(api.requests.length, before);
-  t.is(bystanderHits, 0);
+  t.is(world.bystanderHits(), 0);
 });
 
 test.serial('unparseable URIs, protocol-relative ones included, are invalid-url', async (t) => {
@@ -231,7 +142,7 @@ test.serial('unparseable URIs, protocol-relative ones included, are invalid-url'
 test.serial('redirects are not followed: the plugin sees the 302, the other origin sees nothing', async (t) => {
   const { lines } = await probe(['get', `/api/v1/redirect-elsewhere?to=${encodeURIComponent(bystanderUrl + '/stolen')}`]);
   t.regex(lines[0], /-> 302\s*$/);
-  t.is(bystanderHits, 0);
+  t.is(world.bystanderHits(), 0);
 });
 
 test.serial('a reply that comes after its request timed out is dropped: the next request gets its own answer', async (t) => {

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { runExecCredential } from '../../kube/execCredential.js';
 import { bare, connectToProxy, openTunnel, proxyAuthorization } from './proxyTunnel.js';
-import { SLOT, type HttpCall, type HttpReply, type WorkerCall, type WorkerReply } from './workerProtocol.js';
+import { SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 /** Cancels in-flight calls by id. */
 const inFlight = new Map<number, () => void>();
@@ -69,7 +69,7 @@ interface Connection {
 }
 
 /** How to reach the server: directly, through a tunnel (CONNECT or SOCKS5), or as a forward request to an HTTP proxy. */
-async function connectOptions(req: HttpCall, timeoutMs: number): Promise<Connection> {
+async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'proxy'>, timeoutMs: number): Promise<Connection> {
   const url = new URL(req.url);
   const host = bare(url.hostname);
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
@@ -101,6 +101,145 @@ async function connectOptions(req: HttpCall, timeoutMs: number): Promise<Connect
   return { options: { ...target, createConnection: () => socket.resume() }, client: http, socket };
 }
 
+/** A streaming request in flight: what the main thread's later messages act on. */
+interface OpenStream {
+  write(chunk: Uint8Array): void;
+  end(): void;
+  ack(bytes: number): void;
+  cancel(): void;
+}
+
+const streams = new Map<number, OpenStream>();
+
+/**
+ * A streaming request (wasi:http): response events go out as the bytes arrive, so a watch prints
+ * each event when the server sends it; the response is paused while the guest is more than
+ * STREAM_WINDOW_BYTES behind (it acknowledges what it read), so a 64 MiB body never sits whole
+ * in memory; the request body arrives in pieces and each is acknowledged once written.
+ */
+function performStream(call: StreamCall, id: number): void {
+  const emit = (event: StreamEvent, transfer?: ArrayBuffer[]) => send({ id, result: event }, transfer);
+  let request: http.ClientRequest | undefined;
+  let response: http.IncomingMessage | undefined;
+  let finished = false;
+  let unacked = 0;
+  let paused = false;
+  const pendingBody: (Uint8Array | 'end')[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const timer = (ms: number, code: string, what: string) => {
+    const t = setTimeout(() => fail(code, `${what} within ${ms} ms`), ms);
+    timers.add(t);
+    return t;
+  };
+  const clear = (t?: NodeJS.Timeout) => {
+    if (!t) return;
+    clearTimeout(t);
+    timers.delete(t);
+  };
+  const finish = () => {
+    finished = true;
+    streams.delete(id);
+    for (const t of timers) clearTimeout(t);
+  };
+  const fail = (code: string, message: string) => {
+    if (finished) return;
+    finish();
+    request?.destroy();
+    response?.destroy();
+    emit({ event: 'error', code, message });
+  };
+  let firstByte: NodeJS.Timeout | undefined;
+  let betweenBytes: NodeJS.Timeout | undefined;
+  const bodySent = () => {
+    firstByte = timer(call.firstByteTimeoutMs, 'HTTP-response-timeout', 'no response');
+  };
+  const writeBody = (item: Uint8Array | 'end') => {
+    if (!request || finished) return;
+    if (item === 'end') {
+      request.end();
+      bodySent();
+      return;
+    }
+    request.write(Buffer.from(item), () => emit({ event: 'written', bytes: item.length }));
+  };
+  streams.set(id, {
+    write: (chunk) => (request ? writeBody(chunk) : pendingBody.push(chunk)),
+    end: () => (request ? writeBody('end') : pendingBody.push('end')),
+    ack: (bytes) => {
+      unacked -= bytes;
+      if (paused && unacked < STREAM_WINDOW_BYTES / 2) {
+        paused = false;
+        response?.resume();
+      }
+    },
+    cancel: () => {
+      if (finished) return;
+      finish();
+      request?.destroy();
+      response?.destroy();
+    },
+  });
+  const connecting = timer(call.connectTimeoutMs, 'connection-timeout', 'no connection');
+  const onResponse = (res: http.IncomingMessage) => {
+    response = res;
+    clear(firstByte);
+    const headers: [string, string][] = [];
+    for (let i = 0; i < res.rawHeaders.length; i += 2) headers.push([res.rawHeaders[i].toLowerCase(), res.rawHeaders[i + 1]]);
+    emit({ event: 'head', status: res.statusCode ?? 0, headers });
+    const quietLimit = call.betweenBytesTimeoutMs;
+    const rearm = () => {
+      clear(betweenBytes);
+      if (quietLimit !== undefined) betweenBytes = timer(quietLimit, 'connection-read-timeout', 'no data');
+    };
+    rearm();
+    res.on('data', (chunk: Buffer) => {
+      rearm();
+      unacked += chunk.length;
+      // A socket chunk is a view into a larger pooled buffer, which postMessage would copy whole:
+      // an exact copy is transferred instead (moved, not copied again).
+      const exact = Uint8Array.prototype.slice.call(chunk);
+      emit({ event: 'data', chunk: exact }, [exact.buffer]);
+      if (unacked > STREAM_WINDOW_BYTES && !paused) {
+        paused = true;
+        res.pause();
+      }
+    });
+    res.on('end', () => {
+      if (finished) return;
+      finish();
+      emit({ event: 'end' });
+    });
+    res.on('aborted', () => fail('HTTP-response-incomplete', 'the response ended early'));
+    res.on('error', (e) => fail(errorCodeOf(e), e.message));
+  };
+  connectOptions(call, call.connectTimeoutMs).then(({ options, client, socket }) => {
+    if (finished) return void socket?.destroy();
+    const agent = options.createConnection ? undefined : false;
+    request = client.request({ ...options, method: call.method.toUpperCase(), agent }, onResponse);
+    request.on('socket', (s) => (s.connecting ? s.once('connect', () => clear(connecting)) : clear(connecting)));
+    request.on('error', (e) => fail(errorCodeOf(e), e.message));
+    if (!call.bodyFollows) {
+      request.end();
+      bodySent();
+      return;
+    }
+    for (const item of pendingBody.splice(0)) writeBody(item);
+  }, (error: Error) => fail(errorCodeOf(error), error.message));
+}
+
+/** A transport failure as a wasi:http error-code. */
+function errorCodeOf(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ECONNREFUSED') return 'connection-refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'destination-not-found';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'connection-terminated';
+  if (code === 'ETIMEDOUT') return 'connection-timeout';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'destination-unavailable';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/.test(code) || /certificate/i.test(error.message)) return 'TLS-certificate-error';
+  if (/^ERR_SSL|^ERR_TLS/.test(code)) return 'TLS-protocol-error';
+  return 'internal-error';
+}
+
 function headerObject(headers: [string, string][]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of headers) {
@@ -111,12 +250,22 @@ function headerObject(headers: [string, string][]): Record<string, string | stri
 }
 
 const shared = (workerData as { shared?: Int32Array } | null)?.shared;
+/** The main thread's wake word (runtime/wasi/wait.ts): a guest polling a body and stdin together wakes on either. */
+const wake = (workerData as { wake?: Int32Array } | null)?.wake;
 
 async function handle(message: WorkerCall): Promise<WorkerReply | undefined> {
   if (message.kind === 'cancel') {
     inFlight.get(message.id)?.();
+    streams.get(message.id)?.cancel();
     return undefined;
   }
+  if (message.kind === 'stream') {
+    performStream(message.call, message.id);
+    return undefined;
+  }
+  if (message.kind === 'stream-body') return void streams.get(message.id)?.write(message.chunk);
+  if (message.kind === 'stream-body-end') return void streams.get(message.id)?.end();
+  if (message.kind === 'stream-ack') return void streams.get(message.id)?.ack(message.bytes);
   if (message.kind === 'exec') {
     const result = await runExecCredential(message.exec, message.limitMs, {
       spawned: (pid) => shared && Atomics.store(shared, SLOT.execPid, pid),
@@ -136,12 +285,16 @@ parentPort?.on('message', (message: WorkerCall | { replyPort: MessagePort }) => 
   }
   handle(message).then(
     (reply) => reply && send(reply),
-    (error: Error) => message.kind !== 'cancel' && send({ id: message.id, result: { ok: false, message: error.message } }),
+    (error: Error) => (message.kind === 'http' || message.kind === 'exec') && send({ id: message.id, result: { ok: false, message: error.message } }),
   );
 });
 
-function send(reply: WorkerReply): void {
-  replyPort!.postMessage(reply);
+function send(reply: WorkerReply, transfer?: ArrayBuffer[]): void {
+  replyPort!.postMessage(reply, transfer);
+  if (wake) {
+    Atomics.add(wake, 0, 1);
+    Atomics.notify(wake, 0);
+  }
   if (!shared) return;
   Atomics.add(shared, SLOT.replies, 1);
   Atomics.notify(shared, SLOT.replies);

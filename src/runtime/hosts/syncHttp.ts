@@ -1,5 +1,6 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { SHARED_SLOTS, SLOT, type WorkerCall, type WorkerReply } from './workerProtocol.js';
+import { wakeWord, waitUntil } from '../wasi/wait.js';
+import { SHARED_SLOTS, SLOT, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 const WORKER_START_TIMEOUT_MS = 10_000;
 
@@ -28,7 +29,7 @@ export class SyncWorker {
   /** Starts the worker now, so that it boots while the main thread compiles and instantiates the plugin. */
   prestart(): void {
     if (this.worker || this.booting) return;
-    const worker = new Worker(this.workerUrl, { workerData: { shared: this.shared } });
+    const worker = new Worker(this.workerUrl, { workerData: { shared: this.shared, wake: wakeWord() } });
     worker.on('error', () => {});
     worker.unref();
     this.booting = worker;
@@ -46,8 +47,9 @@ export class SyncWorker {
       const seen = Atomics.load(this.shared, SLOT.replies);
       for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) {
         const reply = m.message as WorkerReply;
-        // Any other id is a reply to a call this thread gave up on: it must not answer this one.
         if (reply.id === id) return { ok: true, result: reply.result };
+        // An open stream's events wait for it; any other id is a reply to a call this thread gave up on.
+        this.streams.get(reply.id)?.push(reply.result as StreamEvent);
       }
       const now = performance.now();
       if (now >= end) {
@@ -56,6 +58,40 @@ export class SyncWorker {
       }
       Atomics.wait(this.shared, SLOT.replies, seen, end - now);
     }
+  }
+
+  private readonly streams = new Map<number, StreamEvent[]>();
+
+  /**
+   * Starts a streaming request; its events queue up here until the stream takes them. Returns
+   * undefined when the worker did not start within `waitMs`.
+   */
+  openStream(call: StreamCall, waitMs: number): HttpStream | undefined {
+    const worker = this.start(performance.now() + waitMs);
+    if (!worker) return undefined;
+    const id = this.nextId++;
+    this.streams.set(id, []);
+    worker.postMessage({ kind: 'stream', id, call } satisfies WorkerCall);
+    return new HttpStream(this, id);
+  }
+
+  /** Moves every message the worker sent to the stream it belongs to; returns the events of `id`. */
+  takeEvents(id: number): StreamEvent[] {
+    for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) {
+      const reply = m.message as WorkerReply;
+      this.streams.get(reply.id)?.push(reply.result as StreamEvent);
+    }
+    const queue = this.streams.get(id) ?? [];
+    return queue.splice(0);
+  }
+
+  post(message: WorkerCall): void {
+    this.worker?.postMessage(message);
+  }
+
+  forgetStream(id: number): void {
+    this.streams.delete(id);
+    this.post({ kind: 'cancel', id });
   }
 
   /** Ends the process group of a running exec credential plugin, if there is one. */
@@ -106,3 +142,102 @@ export class SyncWorker {
     return worker;
   }
 }
+
+/** Request body bytes sent to the worker and not yet written, before a write waits. */
+const BODY_WINDOW_BYTES = 1024 * 1024;
+/** Acknowledge consumed response bytes in batches. */
+const ACK_BATCH_BYTES = 64 * 1024;
+
+/**
+ * One streaming request, seen from the main thread: the response head, then body bytes as they
+ * arrive. Waiting is left to the caller (wasi:io pollables); every wait is an Atomics.wait on the
+ * wake word, which the worker bumps with each event.
+ */
+export class HttpStream {
+  private head?: { status: number; headers: [string, string][] };
+  private readonly chunks: Uint8Array[] = [];
+  private ended = false;
+  private error?: { code: string; message: string };
+  private consumed = 0;
+  private unwritten = 0;
+  private closed = false;
+
+  constructor(private readonly worker: SyncWorker, private readonly id: number) {}
+
+  /** The response head once it arrived, or the error that ended the request, or undefined (not yet). */
+  response(): { status: number; headers: [string, string][] } | { error: { code: string; message: string } } | undefined {
+    this.pump();
+    if (this.head) return this.head;
+    if (this.error) return { error: this.error };
+    return undefined;
+  }
+
+  /** Up to `max` body bytes, an empty array when none arrived yet, or 'eof'; throws the transport error. */
+  read(max: number): Uint8Array | 'eof' {
+    this.pump();
+    if (this.chunks.length === 0) {
+      this.throwIfFailed();
+      return this.ended ? 'eof' : new Uint8Array(0);
+    }
+    const first = this.chunks[0];
+    const taken = first.length <= max ? (this.chunks.shift() as Uint8Array) : first.subarray(0, max);
+    if (taken !== first) this.chunks[0] = first.subarray(max);
+    this.consumed += taken.length;
+    if (this.consumed >= ACK_BATCH_BYTES || this.chunks.length === 0) {
+      this.worker.post({ kind: 'stream-ack', id: this.id, bytes: this.consumed });
+      this.consumed = 0;
+    }
+    return taken;
+  }
+
+  /** Whether a read would return bytes, end-of-body or an error now. */
+  readable(): boolean {
+    this.pump();
+    return this.chunks.length > 0 || this.ended || this.error !== undefined;
+  }
+
+  /** Sends request body bytes, waiting (interruptibly) while the worker is a window behind. */
+  writeBody(bytes: Uint8Array): void {
+    this.throwIfFailed();
+    waitUntil(() => {
+      this.pump();
+      return this.unwritten < BODY_WINDOW_BYTES || this.error !== undefined;
+    }, { maxSleepMs: 60_000 });
+    this.throwIfFailed();
+    this.unwritten += bytes.length;
+    this.worker.post({ kind: 'stream-body', id: this.id, chunk: Uint8Array.from(bytes) });
+  }
+
+  endBody(): void {
+    this.worker.post({ kind: 'stream-body-end', id: this.id });
+  }
+
+  /** The guest dropped the response or its body: the worker stops reading from the server. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.worker.forgetStream(this.id);
+  }
+
+  private throwIfFailed(): void {
+    if (this.error) throw new StreamError(this.error.code, this.error.message);
+  }
+
+  private pump(): void {
+    for (const event of this.worker.takeEvents(this.id)) {
+      if (event.event === 'head') this.head = { status: event.status, headers: event.headers };
+      else if (event.event === 'data') this.chunks.push(event.chunk);
+      else if (event.event === 'end') this.ended = true;
+      else if (event.event === 'error') this.error = { code: event.code, message: event.message };
+      else if (event.event === 'written') this.unwritten -= event.bytes;
+    }
+  }
+}
+
+/** A transport failure of a streaming request, with its wasi:http error-code. */
+export class StreamError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+

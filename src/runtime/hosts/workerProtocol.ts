@@ -24,14 +24,47 @@ export type HttpReply =
   | { ok: true; status: number; headers: [string, string][]; body: Uint8Array }
   | { ok: false; message: string };
 
+/**
+ * A streaming request (wasi:http): the response is delivered as events while it arrives, the
+ * request body follows in `stream-body` messages when `bodyFollows`. Timeouts are the guest's
+ * request-options (defaults from the host); no whole-response bound: back-pressure bounds memory.
+ */
+export interface StreamCall {
+  url: string;
+  method: string;
+  headers: [string, string][];
+  tls: TlsSettings;
+  proxy?: ProxySpec;
+  bodyFollows: boolean;
+  connectTimeoutMs: number;
+  firstByteTimeoutMs: number;
+  /** Undefined: a quiet response (a watch) may stay open as long as the server keeps it. */
+  betweenBytesTimeoutMs?: number;
+}
+
+/** What a streaming request reports, in order: head, data..., end; or error at any point; `written` acknowledges body bytes sent. */
+export type StreamEvent =
+  | { event: 'head'; status: number; headers: [string, string][] }
+  | { event: 'data'; chunk: Uint8Array }
+  | { event: 'end' }
+  | { event: 'error'; code: string; message: string }
+  | { event: 'written'; bytes: number };
+
+/** Bytes of response the worker sends ahead of what the guest has read, before it pauses the response. */
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+
 export type WorkerCall =
   | { kind: 'http'; id: number; call: HttpCall }
   | { kind: 'exec'; id: number; exec: FrozenExec; limitMs: number }
+  | { kind: 'stream'; id: number; call: StreamCall }
+  | { kind: 'stream-body'; id: number; chunk: Uint8Array }
+  | { kind: 'stream-body-end'; id: number }
+  | { kind: 'stream-ack'; id: number; bytes: number }
   | { kind: 'cancel'; id: number };
 
 export interface WorkerReply {
   id: number;
-  result: HttpReply | ExecOutcome;
+  result: HttpReply | ExecOutcome | StreamEvent;
 }
 
 /** Slots of the Int32Array shared by both threads: worker loaded, replies posted (a counter), pid of a running exec plugin. */

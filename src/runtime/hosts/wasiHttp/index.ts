@@ -1,17 +1,137 @@
-import { httpTypes, type OutgoingRequest, type RequestOptions } from './types.js';
+import { isKrewWasmError } from '../../../errors.js';
+import type { NetworkContext } from '../../../kube/networkContext.js';
+import { StreamFailure, type ByteSource } from '../../wasi/io.js';
+import { StreamError, type HttpStream } from '../syncHttp.js';
+import {
+  Fields, FutureIncomingResponse, httpTypes, IncomingBody, IncomingResponse, type ErrorCode, type Method, type OutgoingRequest,
+  type RequestOptions, type ResponseState, type Scheme,
+} from './types.js';
 
 /**
- * Standard wasi:http for plugins (0.2.x): the types, and an outgoing handler. Until the handler is
- * wired to the API-server policy, every request is refused with the error-code a guest
- * understands, `HTTP-request-denied`, never a host crash.
+ * Standard wasi:http (0.2.x) for plugins, under the same rules as krew-wasm:outbound-http: the
+ * run's settled network context (kube/networkContext.ts) checks each request against the API server
+ * of the selected cluster (scheme, host as written, port, path under the server's path), adds the
+ * user's credentials when the request carries no Authorization, and applies the cluster's TLS
+ * settings and proxy. A refused destination is `HTTP-request-denied`. Responses stream: the body is
+ * an input-stream the guest reads as the server sends (a watch prints each event when it comes),
+ * and request bodies stream to the server. A request without an authority goes to the API server,
+ * so that a plugin need not know its URL (it is also in KREW_WASM_API_SERVER).
  */
-export function createWasiHttpImports(): Record<string, unknown> {
+export interface WasiHttpOptions {
+  pluginName: string;
+  verbose: boolean;
+  note?: (line: string) => void;
+}
+
+const METHODS: Record<string, string> = { get: 'GET', head: 'HEAD', post: 'POST', put: 'PUT', delete: 'DELETE', connect: 'CONNECT', options: 'OPTIONS', trace: 'TRACE', patch: 'PATCH' };
+const latin1 = new TextDecoder('latin1');
+const encoder = new TextEncoder();
+
+/** Nanoseconds (a wasi:clocks duration) to milliseconds, at least 1. */
+const ms = (ns: bigint | undefined) => (ns === undefined ? undefined : Math.max(1, Number(ns / 1_000_000n)));
+
+export function createWasiHttpImports(context: NetworkContext | undefined, options: WasiHttpOptions): Record<string, unknown> {
+  const notes = new Set<string>();
+  const noteOnce = (line: string) => {
+    if (notes.has(line)) return;
+    notes.add(line);
+    (options.note ?? ((l: string) => process.stderr.write(`krew-wasm: ${l}\n`)))(line);
+  };
+  const denied = (note?: string): never => {
+    if (note) noteOnce(note);
+    throw { tag: 'HTTP-request-denied' } satisfies ErrorCode;
+  };
+
+  function handle(request: OutgoingRequest, requestOptions: RequestOptions | undefined): FutureIncomingResponse {
+    const name = options.pluginName;
+    if (!context) return denied(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
+    const headers = request.headers().entries().map(([n, v]): [string, string] => [n, latin1.decode(v)]);
+    let prepared;
+    try {
+      prepared = context.prepare({ uri: uriOf(request), headers, pluginTls: false });
+    } catch (error) {
+      // The user's credentials could not be had (kube/networkContext.ts says why, once); the time limit ends the run.
+      if (isKrewWasmError(error) && error.code === 'E_KUBECONFIG') {
+        noteOnce(`${error.message}: requests of plugin ${name} fail`);
+        throw { tag: 'internal-error', val: 'credentials unavailable' } satisfies ErrorCode;
+      }
+      throw error;
+    }
+    if (!prepared.ok) {
+      if (prepared.error === 'invalid-url') throw { tag: 'HTTP-request-URI-invalid' } satisfies ErrorCode;
+      return denied(prepared.note);
+    }
+    const body = request.takeBody();
+    const stream = context.stream(prepared, {
+      method: methodOf(request.method()),
+      bodyFollows: body !== undefined,
+      timeouts: { connectMs: ms(requestOptions?.connect), firstByteMs: ms(requestOptions?.firstByte), betweenBytesMs: ms(requestOptions?.betweenBytes) },
+    });
+    if (!stream) throw { tag: 'internal-error', val: 'the HTTP worker of krew-wasm did not start' } satisfies ErrorCode;
+    body?.attach({ write: (bytes) => stream.writeBody(bytes), finish: () => stream.endBody() });
+    return new FutureIncomingResponse(responseState(stream, prepared.url.origin));
+  }
+
+  /** Follows the stream until its head arrives; the failure of a request becomes its error-code. */
+  function responseState(stream: HttpStream, origin: string): () => ResponseState {
+    let state: ResponseState = { done: false };
+    return () => {
+      if (state.done) return state;
+      const head = stream.response();
+      if (!head) return state;
+      if ('error' in head) {
+        if (options.verbose) noteOnce(`request to ${origin} failed: ${head.error.message}`);
+        state = { done: true, result: { tag: 'err', val: errorCode(head.error.code, head.error.message) } };
+        return state;
+      }
+      const fields = Fields.received(head.headers.map(([n, v]) => [n, encoder.encode(v)]));
+      const incoming = new IncomingBody(bodySource(stream), () => undefined);
+      state = { done: true, result: { tag: 'ok', val: new IncomingResponse(head.status, fields, incoming) } };
+      return state;
+    };
+  }
+
   return {
     'wasi:http/types': httpTypes(),
-    'wasi:http/outgoing-handler': {
-      handle(_request: OutgoingRequest, _options: RequestOptions | undefined): never {
-        throw { tag: 'HTTP-request-denied' };
-      },
-    },
+    'wasi:http/outgoing-handler': { handle },
   };
+}
+
+/** The response body as a wasi:io input-stream source: bytes as they arrive, the worker wakes the waiter. */
+function bodySource(stream: HttpStream): ByteSource {
+  return {
+    read(max: number) {
+      try {
+        return stream.read(max);
+      } catch (error) {
+        if (error instanceof StreamError) throw new StreamFailure(`${error.code}: ${error.message}`);
+        throw error;
+      }
+    },
+    ready: () => stream.readable(),
+    polled: false,
+    close: () => stream.close(),
+  };
+}
+
+/** The request's URI as the policy reads it: absolute, or a path relative to the API server when there is no authority. */
+function uriOf(request: OutgoingRequest): string {
+  const path = request.pathWithQuery() ?? '/';
+  const authority = request.authority();
+  if (authority === undefined) return path.startsWith('/') ? path : `/${path}`;
+  return `${schemeOf(request.scheme())}://${authority}${path.startsWith('/') ? path : `/${path}`}`;
+}
+
+function schemeOf(scheme: Scheme | undefined): string {
+  if (!scheme || scheme.tag === 'HTTPS') return 'https';
+  if (scheme.tag === 'other') return scheme.val;
+  return 'http';
+}
+
+function methodOf(method: Method): string {
+  return method.tag === 'other' ? method.val : METHODS[method.tag];
+}
+
+function errorCode(code: string, message: string): ErrorCode {
+  return code === 'internal-error' ? { tag: code, val: message } : { tag: code };
 }

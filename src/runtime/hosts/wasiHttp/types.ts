@@ -10,8 +10,11 @@ export type Scheme = { tag: 'HTTP' | 'HTTPS' } | { tag: 'other'; val: string };
 /** wasi:http error-code: a variant; only the cases the host produces are spelled out. */
 export type ErrorCode = { tag: string; val?: unknown };
 
-/** Header names and values a guest may not set: the host frames the message and owns the connection. */
-const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'te', 'trailer', 'content-length', 'proxy-authorization']);
+/**
+ * Header names a guest may not set (wasmtime's list): the host frames the message and owns the
+ * connection. Content-Length may be set, and is recomputed by the host from the body it sends.
+ */
+const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function headerError(tag: 'invalid-syntax' | 'forbidden' | 'immutable'): { tag: string } {

@@ -1,0 +1,234 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, kubectl, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
+import { bypasses, CREDENTIAL_KINDS, startKubeWorld, type KubeWorld } from '../../testkit/kubeWorld.js';
+
+/**
+ * Standard wasi:http for plugins, under the API-server policy: a JS plugin using fetch()
+ * (StarlingMonkey) and a WAT component speaking wasi:http directly (`httpraw`, which sets the
+ * authority verbatim), against the loopback fake API server. Responses stream: the watch test
+ * proves each event reaches the plugin's stdout before the server sends the next.
+ */
+
+let sb: Sandbox;
+let world: KubeWorld;
+
+test.before(async () => {
+  sb = makeSandbox();
+  world = await startKubeWorld(sb.home);
+  for (const [file, name, grants] of [['fetchprobe.wasm', 'fetch', []], ['httpraw.wasm', 'raw', []], ['fetchprobe.wasm', 'fetch-offline', ['--network', 'none']]] as const) {
+    const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, file)}`, '--name', name, ...grants]);
+    if (r.exitCode !== 0) throw new Error(r.stderr);
+  }
+});
+
+test.after.always(async () => {
+  await world?.stop();
+  sb?.cleanup();
+});
+
+const userOf = (text: string) => /"user":"([^"]*)"/.exec(text)?.[1];
+
+test('fetch() through kubectl: GET a list, res.json(), and the server Status of a 404', async (t) => {
+  const list = await kubectl(sb, ['fetch', 'json', '/api/v1/namespaces/default/pods']);
+  t.is(list.exitCode, 0, list.stderr);
+  t.is(list.stdout, 'PodList\n');
+  const missing = await kubectl(sb, ['fetch', 'get', '/api/v1/namespaces/default/pods/nope']);
+  t.is(missing.exitCode, 0, missing.stderr);
+  const [status, body] = missing.stdout.split('\n');
+  t.is(status, 'status 404');
+  t.like(JSON.parse(body), { kind: 'Status', reason: 'NotFound', code: 404 });
+});
+
+test('fetch() POST sends the body; the server sees the method and the bytes', async (t) => {
+  const r = await runLink(sb, 'fetch', ['post', '/api/v1/echo', '{"hello":"world"}']);
+  t.is(r.exitCode, 0, r.stderr);
+  const [status, body] = r.stdout.split('\n');
+  t.is(status, 'status 200');
+  t.like(JSON.parse(body), { method: 'POST', body: '{"hello":"world"}', user: 'alice' });
+});
+
+for (const [context, user] of CREDENTIAL_KINDS) {
+  test(`fetch() gets the host-applied credentials of context ${context} (${user})`, async (t) => {
+    const r = await runLink(sb, 'fetch', ['get', '/api/v1/echo', '--context', context]);
+    t.is(r.exitCode, 0, r.stderr);
+    t.is(userOf(r.stdout), user);
+  });
+}
+
+test.serial("a plugin's own Authorization header is sent as is, with no kubeconfig credential added", async (t) => {
+  const before = world.api.requests.length;
+  const r = await runLink(sb, 'fetch', ['auth', '/api/v1/echo', 'tok-other']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(userOf(r.stdout), 'other-user');
+  t.deepEqual(world.api.requests.slice(before).map((q) => q.authorization), ['Bearer tok-other']);
+});
+
+/** Splits a URL as written into what httpraw sets verbatim: scheme, authority, path. */
+function parts(uri: string): [string, string, string] {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(.*)$/i.exec(uri) as RegExpExecArray;
+  return [m[1], m[2], m[3] || '/'];
+}
+
+test.serial('every bypass spelling, written into the request verbatim, is HTTP-request-denied and reaches nobody', async (t) => {
+  const apiBefore = world.api.requests.length;
+  const otherBefore = world.other.requests.length;
+  for (const [title, uri] of bypasses(world.api.port)) {
+    const written = uri.replace('__BYSTANDER__', world.bystanderUrl);
+    const r = await runLink(sb, 'raw', parts(written));
+    t.log(`${title.padEnd(32)} ${written} -> ${r.stdout.trim()}`);
+    t.is(r.exitCode, 0, r.stderr);
+    // 15: HTTP-request-denied (wasi:http error-code); 999: the authority itself was refused when set (userinfo)
+    t.true(r.stdout === 'err 15\n' || (r.stdout === 'err 999\n' && written.includes('@')), `${title}: ${r.stdout}`);
+  }
+  t.is(world.bystanderHits(), 0);
+  t.is(world.api.requests.length, apiBefore);
+  t.is(world.other.requests.length, otherBefore);
+});
+
+test.serial("fetch() to anything but the API server fails; what the guest's URL parser rewrites to the server reaches only the server", async (t) => {
+  const otherBefore = world.other.requests.length;
+  for (const [title, uri] of bypasses(world.api.port)) {
+    const written = uri.replace('__BYSTANDER__', world.bystanderUrl);
+    const r = await runLink(sb, 'fetch', ['url', written]);
+    t.log(`${title.padEnd(32)} ${written} -> ${r.stdout.split('\n')[0]}`);
+    t.true(/^error |^status /.test(r.stdout), r.stdout);
+  }
+  t.is(world.bystanderHits(), 0);
+  t.is(world.other.requests.length, otherBefore);
+});
+
+test('a request without an authority goes to the API server; redirects are returned, never followed', async (t) => {
+  const version = await runLink(sb, 'raw', ['none', '-', '/version']);
+  t.regex(version.stdout, /^status 200\n.*v1\.32\.0-krew-wasm-fake/);
+  const redirect = await runLink(sb, 'raw', ['none', '-', `/api/v1/redirect-elsewhere?to=${world.bystanderUrl}/`]);
+  t.is(redirect.stdout.split('\n')[0], 'status 302');
+  const viaFetch = await runLink(sb, 'fetch', ['get', `/api/v1/redirect-elsewhere?to=${world.bystanderUrl}/`]);
+  t.true(/^error |^status 302/.test(viaFetch.stdout), viaFetch.stdout);
+  t.is(world.bystanderHits(), 0);
+});
+
+test("request-options: a first-byte timeout is honoured (HTTP-response-timeout), and the defaults do not cut a quiet watch short", async (t) => {
+  const slow = await runLink(sb, 'raw', ['none', '-', '/api/v1/slow?ms=3000', '500']);
+  // 33: HTTP-response-timeout
+  t.is(slow.stdout, 'err 33\n');
+  // With a 1 s request timeout, a watch that stays quiet for 2.5 s still gets its next event.
+  const watch = await watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=30', '3'], { KREW_WASM_HTTP_TIMEOUT_MS: '1000' });
+  await watch.waitFor('event ADDED db-1');
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  world.api.emit('MODIFIED', { namespace: 'default', name: 'web-1' });
+  await watch.waitFor('event MODIFIED web-1');
+  t.is(await watch.exit, 0);
+});
+
+/** Runs `kubectl fetch ARGS` with its output followed live. */
+function watchThroughKubectl(args: string[], env: NodeJS.ProcessEnv = {}, grantsName = 'fetch') {
+  const child = spawn('kubectl', [grantsName, ...args], {
+    cwd: sb.home,
+    env: { ...sb.env, ...env, PATH: `${path.join(sb.root, 'bin')}${path.delimiter}${sb.env.PATH}` },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const listeners = new Set<() => void>();
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    for (const l of listeners) l();
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exit,
+    output: () => stdout,
+    stderr: () => stderr,
+    /** Resolves when `line` was printed; fails after 20 s (a response buffered to its end would never print it in time). */
+    waitFor: (line: string) => new Promise<void>((resolve, reject) => {
+      const check = () => stdout.split('\n').includes(line) && (listeners.delete(check), clearTimeout(timer), resolve());
+      const timer = setTimeout(() => reject(new Error(`"${line}" not printed within 20 s; output so far: ${JSON.stringify(stdout)} ${stderr}`)), 20_000);
+      listeners.add(check);
+      check();
+    }),
+  };
+}
+
+test('a watch is delivered incrementally through kubectl: each event is printed before the server sends the next', async (t) => {
+  const watch = watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=60', '5']);
+  await watch.waitFor('status 200');
+  await watch.waitFor('event ADDED web-1');
+  await watch.waitFor('event ADDED db-1');
+  t.is(world.api.openWatches(), 1);
+  // The server holds the watch open; each event is sent only after the previous one was printed.
+  world.api.emit('ADDED', { namespace: 'default', name: 'new-1' });
+  await watch.waitFor('event ADDED new-1');
+  t.false(watch.output().includes('MODIFIED'));
+  world.api.emit('MODIFIED', { namespace: 'default', name: 'new-1' });
+  await watch.waitFor('event MODIFIED new-1');
+  world.api.emit('DELETED', { namespace: 'default', name: 'new-1' });
+  await watch.waitFor('event DELETED new-1');
+  t.is(await watch.exit, 0, watch.stderr());
+  t.is(watch.output(), 'status 200\nevent ADDED web-1\nevent ADDED db-1\nevent ADDED new-1\nevent MODIFIED new-1\nevent DELETED new-1\n');
+});
+
+test('Ctrl-C and --timeout end a plugin blocked in a watch', async (t) => {
+  const watch = watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=60', '99']);
+  await watch.waitFor('event ADDED db-1');
+  // kubectl execs the plugin in its own process, so the signal reaches krew-wasm as a terminal's Ctrl-C would.
+  watch.child.kill('SIGINT');
+  t.is(await watch.exit, 130);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fetchprobe.wasm')}`, '--name', 'fetch-limited', '--timeout', '3']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const limited = watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=60', '99'], {}, 'fetch-limited');
+  t.is(await limited.exit, 124);
+  t.is(theError(limited.stderr()), 'krew-wasm: error: plugin fetch-limited exceeded its time limit of 3 s (krew-wasm grant fetch-limited --timeout <seconds>)');
+});
+
+/** Peak resident memory of a plugin run, sampled from /proc while it runs (VmHWM only grows). */
+async function peakRss(name: string, args: string[]): Promise<{ stdout: string; peakKiB: number }> {
+  const child = spawn(path.join(sb.root, 'bin', `kubectl-${name}`), args, { cwd: sb.home, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  let peakKiB = 0;
+  const sample = setInterval(() => {
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
+    } catch {
+      // exited between samples
+    }
+  }, 20);
+  await new Promise((resolve) => child.on('exit', resolve));
+  clearInterval(sample);
+  return { stdout, peakKiB };
+}
+
+test.serial('a large response streams through the host in chunks: memory stays bounded whatever the size of the body', async (t) => {
+  // httpraw reads every chunk into the same guest memory, so what grows is the host's. Chunks the
+  // host has handed over are garbage until V8 collects them, so memory grows by some slack; a host
+  // that held the body would grow by the body's size.
+  const small = await peakRss('raw', ['none', '-', '/api/v1/large?bytes=1048576', '0', 'count']);
+  const large = await peakRss('raw', ['none', '-', '/api/v1/large?bytes=268435456', '0', 'count']);
+  t.regex(small.stdout, /^status 200\nbytes 1048576\nchunks \d+\n$/);
+  const [, chunks] = /^status 200\nbytes 268435456\nchunks (\d+)\n$/.exec(large.stdout) ?? [];
+  t.true(Number(chunks) > 256, `read in ${chunks} chunks`);
+  const grownMiB = (large.peakKiB - small.peakKiB) / 1024;
+  t.log(`peak RSS: ${Math.round(small.peakKiB / 1024)} MiB for a 1 MiB body, ${Math.round(large.peakKiB / 1024)} MiB for 256 MiB`);
+  t.true(grownMiB < 128, `peak memory grew by ${grownMiB.toFixed(1)} MiB for a 256 MiB body`);
+});
+
+test('fetch() reads a 64 MiB body incrementally (res.body, chunk by chunk)', async (t) => {
+  const r = await runLink(sb, 'fetch', ['count', '/api/v1/large?bytes=67108864']);
+  t.is(r.exitCode, 0, r.stderr);
+  const [, chunks] = /^status 200 bytes 67108864 chunks (\d+)\n$/.exec(r.stdout) ?? [];
+  t.true(Number(chunks) > 64, r.stdout);
+});
+
+test('--network none: fetch() is refused with HTTP-request-denied and one note that names the grant command', async (t) => {
+  // Without the network the plugin is not told the server's URL either: it must write it.
+  const r = await runLink(sb, 'fetch-offline', ['url', `${world.api.url}/version`]);
+  t.is(r.exitCode, 3);
+  t.regex(r.stdout, /^error /);
+  t.is(r.stderr, 'krew-wasm: network access is not granted to plugin fetch-offline (krew-wasm grant fetch-offline --network api-server)\n');
+});
