@@ -41,7 +41,7 @@ test/fixtures/build/.built: node_modules/.installed $(FIXTURE_SOURCES) scripts/b
 
 fixtures: system-deps test/fixtures/build/.built
 
-examples/build/.built: dist/.built examples/pods/pods.js wit/outbound-http.wit scripts/build-example.mjs
+examples/build/.built: dist/.built examples/pods/pods.js examples/pods-watch/pods-watch.js wit/outbound-http.wit scripts/build-example.mjs
 	node scripts/build-example.mjs
 	@touch $@
 

@@ -2,8 +2,9 @@
 // make demo: the main job on a built-in example, in a throw-away HOME so nothing of yours changes.
 //   1. start a loopback Kubernetes API server (the test fake: TLS, token auth, a few pods)
 //   2. write a kubeconfig for it
-//   3. krew-wasm pull oci-layout://examples/build/layout:1.0 --name pods
+//   3. krew-wasm pull oci-layout://examples/build/pods-layout:1.0 (and pods-watch-layout)
 //   4. kubectl pods ; kubectl pods -A      (through the kubectl-pods link krew-wasm created)
+//   5. kubectl pods-watch, while the API server reports changes, then Ctrl-C
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,10 +56,32 @@ const step = async (title, file, args) => {
   if (code !== 0) throw new Error(`${title} exited with ${code}`);
 };
 
+/** kubectl pods-watch for a few seconds while pods change on the server, then Ctrl-C. */
+async function watchBriefly(file, args) {
+  console.log('\n$ kubectl pods-watch      (pods change on the server meanwhile, then Ctrl-C)');
+  const child = spawn(file, args, { env, cwd: home, stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const later = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (let waited = 0; api.openWatches() === 0 && waited < 30_000; waited += 100) await later(100);
+  await later(300);
+  api.emit('ADDED', { namespace: 'default', name: 'web-7d9f8c6b5-klmno', labels: { app: 'web' }, phase: 'Pending' });
+  await later(700);
+  api.emit('MODIFIED', { namespace: 'default', name: 'web-7d9f8c6b5-klmno', labels: { app: 'web' }, phase: 'Running' });
+  await later(700);
+  api.emit('DELETED', { namespace: 'default', name: 'batch-job-x1', phase: 'Succeeded' });
+  await later(600);
+  child.kill('SIGINT');
+  const code = await exited;
+  if (code !== 130) throw new Error(`kubectl pods-watch ended with ${code}, expected 130 (Ctrl-C)`);
+  console.log('^C');
+}
+
 try {
   console.log(`Demo: a loopback API server at ${api.url}, HOME=${home}`);
   const krew = path.join(root, 'bin/krew-wasm.js');
-  await step(`krew-wasm pull oci-layout://examples/build/layout:1.0 --name pods`, krew, ['pull', `oci-layout://${path.join(root, 'examples/build/layout')}:1.0`, '--name', 'pods']);
+  for (const name of ['pods', 'pods-watch']) {
+    await step(`krew-wasm pull oci-layout://examples/build/${name}-layout:1.0 --name ${name}`, krew, ['pull', `oci-layout://${path.join(root, `examples/build/${name}-layout`)}:1.0`, '--name', name]);
+  }
   await step('krew-wasm list -o table', krew, ['list', '-o', 'table']);
   const hasKubectl = spawnSync('kubectl', ['version', '--client'], { env, stdio: 'ignore' }).status === 0;
   const kubectl = hasKubectl ? 'kubectl' : path.join(bin, 'kubectl-pods');
@@ -67,6 +90,7 @@ try {
   await step("kubectl pods", kubectl, [...prefix]);
   await step('kubectl pods -A', kubectl, [...prefix, '-A']);
   await step('kubectl pods -l app=web', kubectl, [...prefix, '-l', 'app=web']);
+  await watchBriefly(hasKubectl ? 'kubectl' : path.join(bin, 'kubectl-pods_watch'), hasKubectl ? ['pods-watch'] : []);
   console.log('\nDemo done: the plugin was pulled, verified, transpiled once, and run in the sandbox through kubectl.');
 } finally {
   await api.stop();

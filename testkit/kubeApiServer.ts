@@ -104,7 +104,9 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
         const items = pods.filter(match).map(podObject);
         if (url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true') {
           res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
-          for (const item of items) res.write(`${JSON.stringify({ type: 'ADDED', object: item })}\n`);
+          // Watching from a list's resourceVersion sends only what changed since; from none (or 0), the current state first.
+          const since = url.searchParams.get('resourceVersion');
+          if (!since || since === '0') for (const item of items) res.write(`${JSON.stringify({ type: 'ADDED', object: item })}\n`);
           // As kube-apiserver: a watch with timeoutSeconds stays open that long, events come as they happen.
           const seconds = Number(url.searchParams.get('timeoutSeconds'));
           if (!seconds) return res.end();

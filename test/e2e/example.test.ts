@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pushArtifact } from '../../testkit/artifacts.js';
@@ -75,4 +76,35 @@ test.serial('a forbidden user gets the server Status message and exit 1, as kube
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
   t.is(r.stderr, 'Error from server (Forbidden): pods is forbidden: User "nobody" cannot list resource "pods" in API group "" in the namespace "default"\n');
+});
+
+test.serial('kubectl pods-watch (fetch, streaming) lists, then prints each change as the server reports it, until Ctrl-C', async (t) => {
+  const layout = `oci-layout://${path.join(ROOT, 'examples/build/pods-watch-layout')}:1.0`;
+  const pulled = await krewWasm(sb, ['pull', layout, '--name', 'pods-watch']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const child = spawn('kubectl', ['pods-watch'], { cwd: sb.home, env: { ...sb.env, PATH: `${path.join(sb.root, 'bin')}${path.delimiter}${sb.env.PATH}` } });
+  let stdout = '';
+  const printed = (text: string) => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not printed within 20 s: ${text}; so far: ${stdout}`)), 20_000);
+    const check = () => stdout.includes(text) && (clearTimeout(timer), resolve());
+    child.stdout.on('data', check);
+    check();
+  });
+  child.stdout.on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await printed('EXISTING  db-1');
+  for (let waited = 0; api.openWatches() === 0 && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  api.emit('ADDED', { namespace: 'default', name: 'web-2', phase: 'Pending' });
+  await printed('ADDED     web-2');
+  api.emit('MODIFIED', { namespace: 'default', name: 'web-2', phase: 'Running' });
+  await printed('MODIFIED  web-2');
+  child.kill('SIGINT');
+  t.is(await exited, 130);
+  t.deepEqual(stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), [
+    'EXISTING web-1 Running',
+    'EXISTING db-1 Pending',
+    'ADDED web-2 Pending',
+    'MODIFIED web-2 Running',
+  ]);
+  t.is(api.requests.filter((q) => q.query.includes('watch=1')).at(-1)?.user, 'admin');
 });
