@@ -106,7 +106,12 @@ export function parseDirGrant(spec: string, cwd: string): DirGrant {
 
 /** Lines a user can read: what the plugin will be able to do. */
 export function describeGrants(g: Grants): string[] {
-  const fs = { home: 'home directory (read-write)', kubeconfig: 'kubeconfig files only (read-only)', none: 'no files' }[g.filesystem];
+  const fs = {
+    // Said where the grant is given: read-write HOME includes what other programs run or trust later.
+    home: 'home directory (read-write: it can change files other programs run or trust, such as ~/.bashrc and ~/.kube/config; --fs kubeconfig or none to restrict)',
+    kubeconfig: 'kubeconfig files only (read-only)',
+    none: 'no files',
+  }[g.filesystem];
   const lines = [`files: ${fs}`];
   for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : 'read-write'})`);
   if (g.dataDir) lines.push('files: a private data directory (read-write, KREW_WASM_DATA_DIR)');

@@ -36,7 +36,7 @@ function viaKubectl(name: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 
 test.serial('pull prints the grants; the default is HOME read-write, all env, the API server', async (t) => {
   const r = await pull('fsprobe.core.wasm', 'probe-home');
-  t.regex(r.stderr, /Granted \(change with krew-wasm grant \/ revoke\):\n {2}files: home directory \(read-write\)\n {2}environment: all variables\n {2}network: the Kubernetes API server of your kubeconfig\n/);
+  t.regex(r.stderr, /Granted \(change with krew-wasm grant \/ revoke\):\n {2}files: home directory \(read-write: it can change files other programs run or trust, such as ~\/\.bashrc and ~\/\.kube\/config; --fs kubeconfig or none to restrict\)\n {2}environment: all variables\n {2}network: the Kubernetes API server of your kubeconfig\n/);
   const run = await viaKubectl('probe-home', ['read', path.join(sb.home, 'private.txt')]);
   t.is(run.stdout, `read ${path.join(sb.home, 'private.txt')}: OK PRIVATE\n`);
 });
@@ -127,7 +127,7 @@ test.serial('grant and revoke change grants without re-pulling; info shows them 
   t.regex(info.stdout, /^Name: +limited\n/);
   t.regex(info.stdout, /Imports:\n {2}wasi:cli\/environment\n {2}wasi:cli\/exit\n/);
   t.regex(info.stdout, /Exports:\n {2}wasi:cli\/run@0\.2\.12\n/);
-  t.regex(info.stdout, /Granted:\n {2}files: home directory \(read-write\)\n {2}environment: A, B\n {2}network: none\n {2}time limit: 1 s\n$/);
+  t.regex(info.stdout, /Granted:\n {2}files: home directory \(read-write: it can change files other programs run or trust, such as ~\/\.bashrc and ~\/\.kube\/config; --fs kubeconfig or none to restrict\)\n {2}environment: A, B\n {2}network: none\n {2}time limit: 1 s\n$/);
   const wit = await krewWasm(sb, ['info', 'limited', '--wit']);
   t.regex(wit.stdout, /import wasi:cli\/exit@0\.2\.12;/);
   t.regex(wit.stdout, /export wasi:cli\/run@0\.2\.12;/);
