@@ -108,3 +108,95 @@ export function exitCodeOf(error: unknown): number {
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
+
+/** One entry of a registry's `errors[]` body (distribution spec, "Error Codes"), e.g. `MANIFEST_UNKNOWN`. */
+export interface RegistryErrorDetail {
+  code: string;
+  message?: string;
+}
+
+/**
+ * The registry, or a server it redirected to, answered with an error status. Keeps what oras-go's
+ * errcode.ErrorResponse keeps (method, URL, status, the registry's `errors[]`), so callers decide
+ * on facts rather than on message text. `retryable` is the one retry policy's verdict.
+ */
+export class RegistryResponseError extends RegistryError {
+  readonly method: string;
+  /** The request URL without its query (signed storage URLs carry secrets there). */
+  readonly url: string;
+  readonly status: number;
+  readonly errors: RegistryErrorDetail[];
+  readonly retryable: boolean;
+  /** Short cause for a retry notice, e.g. `status 503 (UNAVAILABLE)`. */
+  readonly why: string;
+
+  constructor(
+    message: string,
+    details: { method: string; url: URL | string; status: number; errors?: RegistryErrorDetail[]; retryable: boolean },
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+    this.method = details.method;
+    this.url = withoutQuery(details.url);
+    this.status = details.status;
+    this.errors = details.errors ?? [];
+    this.retryable = details.retryable;
+    const codes = this.errors.map((e) => e.code).filter(Boolean).join(', ');
+    this.why = `status ${details.status}${codes ? ` (${codes})` : ''}`;
+  }
+}
+
+/** How a registry transfer failed before a complete answer arrived. */
+export type TransferFailure =
+  | 'dns' | 'refused' | 'reset' | 'tls' | 'no-response' | 'stalled' | 'deadline' | 'truncated' | 'size' | 'redirect' | 'other';
+
+/**
+ * The registry could not be reached, did not answer in time, or a transfer broke off. `waitedMs`
+ * says how long krew-wasm waited when it gave up on time.
+ */
+export class RegistryTransferError extends RegistryError {
+  readonly method: string;
+  readonly url: string;
+  readonly reason: TransferFailure;
+  readonly retryable: boolean;
+  readonly waitedMs?: number;
+  /** Short cause for a retry notice, e.g. `connection refused`. */
+  readonly why: string;
+
+  constructor(
+    message: string,
+    details: { method: string; url: URL | string; reason: TransferFailure; retryable: boolean; why: string; waitedMs?: number },
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+    this.method = details.method;
+    this.url = withoutQuery(details.url);
+    this.reason = details.reason;
+    this.retryable = details.retryable;
+    this.waitedMs = details.waitedMs;
+    this.why = details.why;
+  }
+}
+
+/** A receipt under receipts/ failed its check (syntax, digests, known fields, grant schema); nothing of it is used. */
+export class DamagedReceiptError extends KrewWasmError {
+  override readonly code = 'E_DAMAGED_RECEIPT';
+  /** The plugin name (the receipt's file name). */
+  readonly pluginName: string;
+
+  constructor(pluginName: string, message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super(message, options);
+    this.pluginName = pluginName;
+  }
+}
+
+/** Several independent operations ran (`pull a b c`, `upgrade`) and at least one failed; each was reported. */
+export class PartialFailureError extends KrewWasmError {
+  override readonly code = 'E_PARTIAL_FAILURE';
+}
+
+function withoutQuery(url: URL | string): string {
+  const text = String(url);
+  const cut = text.search(/[?#]/);
+  return cut >= 0 ? text.slice(0, cut) : text;
+}

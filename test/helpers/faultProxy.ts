@@ -8,6 +8,7 @@ export type Fault =
   | 'truncate' // send the headers and half the body, then close
   | 'stall' // send the headers and a little of the body, then nothing
   | 'drip' // send the body in small slow pieces (must still work)
+  | 'trickle' // send the body one byte every 0.7 s: never idle, never done (the overall deadline's case)
   | 'wrong-length' // claim more bytes than are sent, then close
   | 'flip-byte' // alter one byte of the body, keep the registry's headers
   | 'html'; // answer 200 with an HTML page, as a captive portal or a misrouted proxy does
@@ -41,6 +42,17 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault === 'status-503') {
       res.writeHead(503, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'service unavailable' }] }));
+    }
+    if (fault === 'trickle') {
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, padding: 'x'.repeat(4096) }));
+      res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': String(body.length) });
+      let offset = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || offset >= body.length) return clearInterval(timer);
+        res.write(body.subarray(offset, ++offset));
+      }, 700);
+      res.on('close', () => clearInterval(timer));
+      return;
     }
     if (fault === 'html') {
       res.writeHead(200, { 'Content-Type': 'text/html' });
