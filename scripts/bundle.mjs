@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Bundles krew-wasm with esbuild into two trees (Node resolves and evaluates one module per file,
 // so fewer files is a faster start; see bench/):
-//   dist/wrapper/  wrapper mode: wrapper.js is self-contained; the outbound-http host and the
-//                  kubeconfig loader are separate files loaded only by plugins that need them.
+//   dist/wrapper/  wrapper mode: wrapper.js is self-contained; the outbound-http host, the
+//                  kubeconfig loader and the stale-entry refresh (which loads the transpiler) are
+//                  separate files loaded only by the runs that need them.
 //   dist/bundle/   direct mode: main.js and chunks split by dynamic import (pull, run, the CLI).
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
@@ -28,7 +29,7 @@ const common = {
 const lazySiblings = {
   name: 'lazy-siblings',
   setup(b) {
-    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/kubeconfig)\.js$/ }, (args) =>
+    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/kubeconfig|services\/refreshEntry)\.js$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: `./${path.basename(args.path)}`, external: true } : undefined);
   },
 };
@@ -49,6 +50,7 @@ await build({
     wrapper: 'src/wrapper.ts',
     outboundHttp: 'src/runtime/hosts/outboundHttp.ts',
     kubeconfig: 'src/kube/kubeconfig.ts',
+    refreshEntry: 'src/services/refreshEntry.ts',
     httpWorker: 'src/runtime/hosts/httpWorker.ts',
   },
   outdir: 'dist/wrapper',

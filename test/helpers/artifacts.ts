@@ -28,8 +28,15 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 
 interface Blob { mediaType: string; bytes: Buffer }
 
+/** Annotations a producer may write: on the manifest, and the layer's file name. */
+export interface ImageAnnotations {
+  manifest?: Record<string, string>;
+  /** org.opencontainers.image.title of the layer (the file name, as oras push writes it). */
+  layerTitle?: string;
+}
+
 /** Manifest, config and layer for one layout, as the tools that produce it would write them. */
-export function buildImage(layout: Exclude<Layout, 'index'>, wasm: Buffer): { manifest: Blob; blobs: Blob[]; layerDigest: string } {
+export function buildImage(layout: Exclude<Layout, 'index'>, wasm: Buffer, annotations: ImageAnnotations = {}): { manifest: Blob; blobs: Blob[]; layerDigest: string } {
   const layerType = {
     cncf: 'application/wasm',
     'wasm-to-oci': 'application/vnd.wasm.content.layer.v1+wasm',
@@ -47,13 +54,15 @@ export function buildImage(layout: Exclude<Layout, 'index'>, wasm: Buffer): { ma
   }[layout];
   const descriptor = (b: Blob) => ({ mediaType: b.mediaType, digest: sha256(b.bytes), size: b.bytes.length });
   const manifestType = layout === 'docker' ? 'application/vnd.docker.distribution.manifest.v2+json' : 'application/vnd.oci.image.manifest.v1+json';
-  const body: Record<string, unknown> = { schemaVersion: 2, mediaType: manifestType, config: descriptor(config), layers: [descriptor(layer)] };
+  const layerDescriptor = { ...descriptor(layer), ...(annotations.layerTitle ? { annotations: { 'org.opencontainers.image.title': annotations.layerTitle } } : {}) };
+  const body: Record<string, unknown> = { schemaVersion: 2, mediaType: manifestType, config: descriptor(config), layers: [layerDescriptor] };
   if (layout === 'oci11') body.artifactType = 'application/vnd.krew-wasm.plugin.v1+wasm';
+  if (annotations.manifest) body.annotations = annotations.manifest;
   return { manifest: { mediaType: manifestType, bytes: Buffer.from(JSON.stringify(body)) }, blobs: [config, layer], layerDigest: sha256(wasm) };
 }
 
 /** Pushes an artifact through the distribution HTTP API (blob uploads, then manifests). */
-export async function pushArtifact(target: PushTarget, layout: Layout, wasm: Buffer): Promise<Pushed> {
+export async function pushArtifact(target: PushTarget, layout: Layout, wasm: Buffer, annotations: ImageAnnotations = {}): Promise<Pushed> {
   const client = new PushClient(target);
   if (layout === 'index') {
     const wasmImage = buildImage('cncf', wasm);
@@ -72,14 +81,14 @@ export async function pushArtifact(target: PushTarget, layout: Layout, wasm: Buf
     await client.putManifest(target.tag, { mediaType: index.mediaType, bytes });
     return { manifestDigest: wasmDigest, layerDigest: wasmImage.layerDigest, taggedDigest: sha256(bytes) };
   }
-  const image = buildImage(layout, wasm);
+  const image = buildImage(layout, wasm, annotations);
   const digest = await client.pushImage(image, target.tag);
   return { manifestDigest: digest, layerDigest: image.layerDigest, taggedDigest: digest };
 }
 
-/** Writes an OCI image layout folder holding one CNCF wasm artifact under `tag`. */
-export function writeLayout(dir: string, tag: string, wasm: Buffer): { manifestDigest: string } {
-  const image = buildImage('cncf', wasm);
+/** Writes an OCI image layout folder holding one CNCF wasm artifact under `tag` (ref name annotation in index.json). */
+export function writeLayout(dir: string, tag: string, wasm: Buffer, annotations: ImageAnnotations = {}): { manifestDigest: string } {
+  const image = buildImage('cncf', wasm, annotations);
   const put = (b: Buffer) => {
     const hex = sha256(b).slice(7);
     fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });

@@ -27,7 +27,7 @@ export class ListCommand extends BaseCommand {
     const { store, stdout } = this.context;
     if (store.needsRepair()) await store.repair();
     const { plugins, problems } = store.list();
-    for (const problem of problems) this.status(`krew-wasm: warning: skipping damaged receipt ${problem}`);
+    for (const problem of problems) this.status(`krew-wasm: warning: ${problem.message} (${problem.hint})`);
     const format = this.output ?? ((stdout as NodeJS.WriteStream).isTTY ? 'table' : 'name');
     if (format === 'json') {
       stdout.write(`${JSON.stringify(plugins, null, 2)}\n`);

@@ -37,20 +37,24 @@ export class PullCommand extends GrantOptionsCommand {
   reference = Option.String({ name: 'reference' });
 
   async run(): Promise<number> {
-    const { store, env, settings } = this.context;
+    const { store, env, settings, cwd } = this.context;
     // Loaded here, not at the top: other commands (list, rm) must not pay for the OCI client.
     const { pullPlugin } = await import('../../services/pull.js');
+    const { formatRetryNotice } = await import('../../oci/retry.js');
+    const transport = { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure };
     const result = await pullPlugin(store, {
       reference: this.reference,
+      cwd,
       name: this.name,
       force: this.force,
       grants: (current) => applyGrantChanges(current ?? DEFAULT_GRANTS, this.grantChanges()),
-      fetch: { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure, ...fetchSettings(settings) },
-      progress: (line) => this.status(line),
+      fetch: { ...transport, ...fetchSettings(settings), onRetry: (n) => this.status(formatRetryNotice(n)) },
+      transport,
+      notify: (line) => this.status(line),
     });
     const { receipt } = result;
     if (settings.timings) this.status(`timings: ${JSON.stringify(result.timings)}`);
-    this.status(`Installed plugin "${receipt.name}" (${shortDigest(receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
+    this.status(`Installed plugin "${receipt.name}" (${shortDigest(receipt.manifestDigest ?? receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
     this.status('Granted (change with krew-wasm grant / revoke):');
     for (const line of describeGrants(receipt.grants)) this.status(`  ${line}`);
     this.status(`Run it with: kubectl ${receipt.name}`);
