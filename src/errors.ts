@@ -109,6 +109,34 @@ function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+/** The command line itself is wrong: unknown command or option, missing or malformed value (exit 2, as most CLIs). */
+export class CliUsageError extends KrewWasmError {
+  override readonly code = 'E_USAGE';
+  override readonly exitCode = 2;
+}
+
+/** The one wording of "not installed", wherever a name is looked up (CLI, store, wrapper mode). */
+export function notInstalledError(names: string[]): NotInstalledError {
+  const quoted = names.map((n) => `"${n}"`).join(', ');
+  const what = names.length === 1 ? `plugin ${quoted} is not installed` : `plugins ${quoted} are not installed`;
+  const install = names.length === 1 ? `, or install it with krew-wasm pull <reference> --name ${names[0]}` : '';
+  return new NotInstalledError(what, { hint: `see krew-wasm list${install}` });
+}
+
+/** A file system error code in words, for messages about files the user named. */
+export function fileProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT': return 'does not exist';
+    case 'EACCES': case 'EPERM': return 'cannot be read (permission denied)';
+    case 'EISDIR': return 'is a folder, not a file';
+    case 'ENOTDIR': return 'is not a folder';
+    case 'ELOOP': return 'is a symbolic link loop';
+    case 'ENAMETOOLONG': return 'is too long a path';
+    default: return `cannot be read (${code ?? (error instanceof Error ? error.message : String(error))})`;
+  }
+}
+
 /** One entry of a registry's `errors[]` body (distribution spec, "Error Codes"), e.g. `MANIFEST_UNKNOWN`. */
 export interface RegistryErrorDetail {
   code: string;

@@ -1,10 +1,20 @@
 import path from 'node:path';
+import { CliUsageError } from './errors.js';
 
 /** An extra host directory granted to a plugin (`--allow-dir PATH[:ro]`). */
 export interface DirGrant {
   path: string;
   readOnly: boolean;
 }
+
+/**
+ * Which environment variables a plugin sees: every one but some (`--env all`, then `revoke --env A`),
+ * or only the listed ones (`--env A,B`). Receipts written before this shape held `'all'` or a
+ * list; normalizeGrants reads those as all-except nothing and only-the-list.
+ */
+export type EnvGrant = { mode: 'all-except'; names: string[] } | { mode: 'only'; names: string[] };
+
+export const ALL_ENV: EnvGrant = { mode: 'all-except', names: [] };
 
 /**
  * What an installed plugin may touch. Stored with its receipt, applied on every run
@@ -18,8 +28,8 @@ export interface Grants {
   dirs: DirGrant[];
   /** A private writable directory under the store, announced in KREW_WASM_DATA_DIR. */
   dataDir: boolean;
-  /** `all` environment variables, or only the listed names. */
-  env: 'all' | string[];
+  /** The environment variables the plugin sees. */
+  env: EnvGrant;
   /** `api-server`: outbound-http to the kubeconfig's API server; `none`: every request is refused. */
   network: 'api-server' | 'none';
   /** Wall-clock limit of one run, in seconds. */
@@ -28,7 +38,7 @@ export interface Grants {
   maxMemoryMiB?: number;
 }
 
-export const DEFAULT_GRANTS: Grants = { filesystem: 'home', dirs: [], dataDir: false, env: 'all', network: 'api-server' };
+export const DEFAULT_GRANTS: Grants = { filesystem: 'home', dirs: [], dataDir: false, env: ALL_ENV, network: 'api-server' };
 
 /** A change asked for on the command line; absent fields stay as they are. */
 export interface GrantChanges {
@@ -36,8 +46,8 @@ export interface GrantChanges {
   addDirs?: DirGrant[];
   removeDirs?: string[];
   dataDir?: boolean;
-  env?: Grants['env'];
-  addEnv?: string[];
+  env?: EnvGrant;
+  /** Hide these variables (from all, or from the listed ones). */
   removeEnv?: string[];
   network?: Grants['network'];
   timeoutSeconds?: number | null;
@@ -54,13 +64,38 @@ export function applyGrantChanges(current: Grants, c: GrantChanges): Grants {
   }
   if (c.removeDirs) next.dirs = next.dirs.filter((d) => !c.removeDirs!.includes(d.path));
   if (c.dataDir !== undefined) next.dataDir = c.dataDir;
-  if (c.env) next.env = c.env;
-  if (c.addEnv && next.env !== 'all') next.env = [...new Set([...next.env, ...c.addEnv])];
-  if (c.removeEnv) next.env = (next.env === 'all' ? [] : next.env).filter((n) => !c.removeEnv!.includes(n));
+  if (c.env) next.env = { mode: c.env.mode, names: [...c.env.names] };
+  if (c.removeEnv) next.env = hideEnv(next.env, c.removeEnv);
   if (c.network) next.network = c.network;
   if (c.timeoutSeconds !== undefined) next.timeoutSeconds = c.timeoutSeconds ?? undefined;
   if (c.maxMemoryMiB !== undefined) next.maxMemoryMiB = c.maxMemoryMiB ?? undefined;
   return next;
+}
+
+/** The grant without `names`: added to an all-except list, taken out of an only list. */
+export function hideEnv(env: EnvGrant, names: string[]): EnvGrant {
+  if (env.mode === 'all-except') return { mode: 'all-except', names: [...new Set([...env.names, ...names])] };
+  return { mode: 'only', names: env.names.filter((n) => !names.includes(n)) };
+}
+
+/** Whether a plugin with this grant sees the variable `name`. */
+export function envAllows(env: EnvGrant, name: string): boolean {
+  return env.mode === 'all-except' ? !env.names.includes(name) : env.names.includes(name);
+}
+
+/** `all`, `none` or `A,B,...` (as `--env` takes it). */
+export function parseEnvGrant(spec: string): EnvGrant {
+  if (spec === 'all') return ALL_ENV;
+  if (spec === 'none') return { mode: 'only', names: [] };
+  return { mode: 'only', names: parseEnvNames(spec) };
+}
+
+/** A comma-separated list of variable names; a name with `=` or white space is refused. */
+export function parseEnvNames(spec: string): string[] {
+  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.find((n) => /[=\s\0]/.test(n));
+  if (bad !== undefined) throw new CliUsageError(`invalid environment variable name "${bad}"`, { hint: 'give names only, comma-separated, e.g. --env KUBECONFIG,HOME' });
+  return [...new Set(names)];
 }
 
 /** Parses `PATH[:ro|:rw]` into an absolute directory grant. */
@@ -75,11 +110,27 @@ export function describeGrants(g: Grants): string[] {
   const lines = [`files: ${fs}`];
   for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : 'read-write'})`);
   if (g.dataDir) lines.push('files: a private data directory (read-write, KREW_WASM_DATA_DIR)');
-  lines.push(`environment: ${g.env === 'all' ? 'all variables' : g.env.length ? g.env.join(', ') : 'none'}`);
+  lines.push(`environment: ${describeEnv(g.env)}`);
   lines.push(`network: ${g.network === 'api-server' ? 'the Kubernetes API server of your kubeconfig' : 'none'}`);
   if (g.timeoutSeconds) lines.push(`time limit: ${g.timeoutSeconds} s`);
   if (g.maxMemoryMiB) lines.push(`memory limit: ${g.maxMemoryMiB} MiB`);
   return lines;
+}
+
+function describeEnv(env: EnvGrant): string {
+  if (env.mode === 'all-except') return env.names.length ? `all variables except ${env.names.join(', ')}` : 'all variables';
+  return env.names.length ? env.names.join(', ') : 'none';
+}
+
+/** Reads a stored env grant, migrating the old `'all'` and plain-list forms. */
+function normalizeEnv(value: unknown): EnvGrant {
+  const strings = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string') : []);
+  if (Array.isArray(value)) return { mode: 'only', names: strings(value) };
+  const e = value as { mode?: unknown; names?: unknown } | null;
+  if (e?.mode === 'only') return { mode: 'only', names: strings(e.names) };
+  if (e?.mode === 'all-except') return { mode: 'all-except', names: strings(e.names) };
+  // 'all', absent, or something we cannot read: the default, as before.
+  return ALL_ENV;
 }
 
 /** Validates grants read from disk, filling defaults for missing fields. */
@@ -92,7 +143,7 @@ export function normalizeGrants(value: unknown): Grants {
       ? g.dirs.filter((d): d is DirGrant => typeof d?.path === 'string' && path.isAbsolute(d.path)).map((d) => ({ path: d.path, readOnly: d.readOnly === true }))
       : [],
     dataDir: g.dataDir === true,
-    env: Array.isArray(g.env) ? g.env.filter((n): n is string => typeof n === 'string') : 'all',
+    env: normalizeEnv(g.env),
     network: g.network === 'none' ? 'none' : 'api-server',
     timeoutSeconds: positive(g.timeoutSeconds),
     maxMemoryMiB: positive(g.maxMemoryMiB),

@@ -3,12 +3,13 @@ import path from 'node:path';
 import { exitWhenDrained } from './exit.js';
 
 /**
- * Direct mode: `krew-wasm <command> ...`. (bin/krew-wasm.js sends `kubectl-<name>` invocations to
+ * Direct mode: `krew-wasm <command> ...`, also as `kubectl krew-wasm ...` through a
+ * `kubectl-krew_wasm` link. (bin/krew-wasm.js sends every other `kubectl-<name>` invocation to
  * wrapper.ts instead, without loading this file, the CLI framework, the OCI client or the transpiler.)
  */
 export async function main(): Promise<void> {
   const { runCli } = await import('./cli/cli.js');
-  await exitWhenDrained(await runCli(process.argv.slice(2), executablePath()));
+  await exitWhenDrained(await runCli(process.argv.slice(2), executablePath(), path.basename(process.argv[1] ?? 'krew-wasm')));
 }
 
 /** The file kubectl-* links should point at: the real path of the script we were started as. */

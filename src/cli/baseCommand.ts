@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { exitCodeOf, formatError } from '../errors.js';
+import { CliUsageError, exitCodeOf, formatError } from '../errors.js';
 import type { KrewContext } from './context.js';
 
 /**
@@ -15,8 +15,9 @@ export abstract class BaseCommand extends Command<KrewContext> {
     try {
       return (await this.run()) ?? 0;
     } catch (error) {
-      this.context.stderr.write(`${formatError(error, this.verbose || this.context.settings.verbose)}\n`);
-      return exitCodeOf(error);
+      const shown = isClipanionUsageError(error) ? new CliUsageError((error as Error).message.split('\n')[0], { hint: `see ${this.context.binaryName} ${this.path.join(' ')} --help` }) : error;
+      this.context.stderr.write(`${formatError(shown, this.verbose || this.context.settings.verbose)}\n`);
+      return exitCodeOf(shown);
     }
   }
 
@@ -24,4 +25,9 @@ export abstract class BaseCommand extends Command<KrewContext> {
   protected status(line: string): void {
     this.context.stderr.write(`${line}\n`);
   }
+}
+
+/** clipanion's UsageError, thrown by a command's own code: a usage error like ours. */
+function isClipanionUsageError(error: unknown): boolean {
+  return (error as { clipanion?: { type?: string } })?.clipanion?.type === 'usage';
 }

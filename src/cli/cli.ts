@@ -1,9 +1,11 @@
-import { Builtins, Cli } from 'clipanion';
-import { exitCodeOf, formatError } from '../errors.js';
-import { settingsFromEnv } from '../settings.js';
+import { Cli, type CommandClass } from 'clipanion';
+import { exitCodeOf, formatError, isKrewWasmError } from '../errors.js';
+import { settingsFromEnv, type Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { PluginStore } from '../store/store.js';
 import { VERSION } from '../version.js';
+import { commandSpec, type CommandSpec } from './commandSpec.js';
+import { CompletionCommand } from './commands/completion.js';
 import { GrantCommand } from './commands/grant.js';
 import { InfoCommand } from './commands/info.js';
 import { ListCommand } from './commands/list.js';
@@ -11,19 +13,50 @@ import { PullCommand } from './commands/pull.js';
 import { RevokeCommand } from './commands/revoke.js';
 import { RemoveCommand } from './commands/rm.js';
 import { RunCommand } from './commands/run.js';
+import { SetupCommand } from './commands/setup.js';
 import { VersionCommand } from './commands/version.js';
 import type { KrewContext } from './context.js';
+import { complete, formatCompletion } from './complete.js';
+import { commandHelp, generalHelp, type HelpContext } from './help.js';
+import { styleFor, textWidth } from './terminal.js';
+import { isClipanionUsageError, unknownCommand, usageErrorFor } from './usage.js';
 
-/** Direct mode: `krew-wasm <command> ...`. `executable` is what kubectl-* links point at. */
-export async function runCli(argv: string[], executable: string): Promise<number> {
-  const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName: 'krew-wasm', binaryVersion: VERSION });
-  for (const command of [PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand, VersionCommand]) cli.register(command);
-  cli.register(Builtins.HelpCommand);
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: CommandClass<KrewContext>[] = [
+  PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand,
+  CompletionCommand, SetupCommand, VersionCommand,
+];
+
+/** The name kubectl runs krew-wasm under (`kubectl krew-wasm ...`): direct mode, not a plugin. */
+export const KUBECTL_LINK_NAME = 'kubectl-krew_wasm';
+/** The name kubectl (1.26+) runs to complete `kubectl krew-wasm <TAB>`: `__complete`. */
+export const KUBECTL_COMPLETION_LINK_NAME = 'kubectl_complete-krew_wasm';
+
+const HELP_FLAGS = new Set(['-h', '--help']);
+
+/**
+ * Direct mode: `krew-wasm <command> ...`. `executable` is what kubectl-* links point at; `invokedAs`
+ * the basename krew-wasm was started as (help and hints say `kubectl krew-wasm` when run through kubectl).
+ */
+export async function runCli(argv: string[], executable: string, invokedAs = 'krew-wasm'): Promise<number> {
+  const settings = settingsFromEnv(process.env);
+  invokedAs = invokedAs.replace(/\.js$/, '');
+  const binaryName = invokedAs === KUBECTL_LINK_NAME || invokedAs === KUBECTL_COMPLETION_LINK_NAME ? 'kubectl krew-wasm' : 'krew-wasm';
+  if (invokedAs === KUBECTL_COMPLETION_LINK_NAME) argv = ['__complete', ...argv];
+  if (argv[0] === '__complete') return completeWords(argv.slice(1), settings, executable);
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
-  if (dashDash >= 0) argv = argv.slice(0, dashDash);
-  const settings = settingsFromEnv(process.env);
+  const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
+  let verbose = settings.verbose || args.includes('--verbose');
   try {
+    const specs = COMMANDS.map(commandSpec);
+    const help: HelpContext = { binaryName, version: VERSION, width: textWidth(process.stdout), style: styleFor(process.stdout, process.env) };
+    const route = routeOf(args, specs, binaryName);
+    if ('help' in route) {
+      process.stdout.write(route.help ? commandHelp(route.help, help) : generalHelp(specs, help));
+      return 0;
+    }
+    const { spec } = route;
     const paths = Paths.fromSettings(settings);
     const context: KrewContext = {
       ...Cli.defaultContext,
@@ -33,18 +66,99 @@ export async function runCli(argv: string[], executable: string): Promise<number
       paths,
       store: new PluginStore(paths, executable),
       trailingArgs,
+      binaryName,
+      executable,
+      specs,
     };
+    const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName, binaryVersion: VERSION, enableColors: false });
+    for (const command of COMMANDS) cli.register(command);
     let command;
     try {
-      command = cli.process(argv, context);
+      command = cli.process(bindOptionValues(route.args, spec), context);
     } catch (error) {
-      // clipanion prints usage errors on stdout (arcanis/clipanion#176): keep stdout for data.
-      process.stderr.write(cli.error(error, { colored: false }));
-      return 1;
+      if (isKrewWasmError(error) || !isClipanionUsageError(error)) throw error;
+      throw usageErrorFor(error, spec, binaryName);
     }
+    verbose ||= (command as { verbose?: boolean }).verbose === true;
     return await cli.run(command, context);
   } catch (error) {
-    process.stderr.write(`${formatError(error, settings.verbose)}\n`);
+    process.stderr.write(`${formatError(error, verbose)}\n`);
     return exitCodeOf(error);
   }
+}
+
+/** `krew-wasm __complete WORDS...` (see complete.ts); never fails loudly, a shell is waiting. */
+function completeWords(words: string[], settings: Settings, executable: string): number {
+  const store = new PluginStore(Paths.fromSettings(settings), executable);
+  const pluginNames = () => {
+    try {
+      return store.list().plugins.map((p) => p.name);
+    } catch {
+      return [];
+    }
+  };
+  process.stdout.write(formatCompletion(complete(words.length ? words : [''], COMMANDS.map(commandSpec), pluginNames)));
+  return 0;
+}
+
+type Route = { help: CommandSpec | undefined } | { spec: CommandSpec; args: string[] };
+
+/**
+ * Which command the arguments name, or which help they ask for. Every command path is one word, so
+ * the first word decides; an unknown one is refused here with the nearest command as the fix.
+ */
+function routeOf(argv: string[], specs: CommandSpec[], binaryName: string): Route {
+  const args = hoistLeadingVerbose(argv);
+  const byWord = (word: string) => specs.find((s) => s.paths.some((p) => p.length === 1 && p[0] === word));
+  if (args.length === 0) return { help: undefined };
+  const [first, ...rest] = args;
+  if (HELP_FLAGS.has(first) || first === 'help') {
+    const topic = rest.find((a) => !a.startsWith('-'));
+    if (topic === undefined) return { help: undefined };
+    const spec = byWord(topic);
+    if (!spec) throw unknownCommand(topic, specs, binaryName);
+    return { help: spec };
+  }
+  const spec = byWord(first);
+  if (!spec) throw unknownCommand(first, specs, binaryName);
+  if (ownArguments(rest, spec).some((a) => HELP_FLAGS.has(a))) return { help: spec };
+  return { spec, args };
+}
+
+/** `krew-wasm --verbose pull ...` as `krew-wasm pull --verbose ...`: clipanion wants options after the command. */
+function hoistLeadingVerbose(args: string[]): string[] {
+  let i = 0;
+  while (args[i] === '--verbose') i++;
+  return i > 0 && i < args.length ? [args[i], ...args.slice(0, i), ...args.slice(i + 1)] : args;
+}
+
+/**
+ * The arguments that belong to krew-wasm itself: for a command that passes arguments on (`run
+ * <name> args...`), those before its first positional argument; for the others, all of them.
+ */
+function ownArguments(args: string[], spec: CommandSpec): string[] {
+  if (!spec.proxy) return args;
+  const first = args.findIndex((a) => !a.startsWith('-'));
+  return first < 0 ? args : args.slice(0, first);
+}
+
+/**
+ * An option that takes a value always takes the next word as kubectl's flag parser does, even
+ * when it starts with a dash (`--timeout -5`): bound as `--timeout=-5`, so that the option's own
+ * check reports the value instead of clipanion reporting a missing one.
+ */
+function bindOptionValues(args: string[], spec: CommandSpec): string[] {
+  const own = ownArguments(args.slice(1), spec);
+  const out = [args[0]];
+  for (let i = 0; i < own.length; i++) {
+    const option = spec.options.find((o) => o.takesValue && o.names.includes(own[i]));
+    const next = own[i + 1];
+    if (option && next !== undefined && next.startsWith('-') && next !== '-') {
+      out.push(`${option.names.find((n) => n.startsWith('--')) ?? option.names[0]}=${next}`);
+      i++;
+    } else {
+      out.push(own[i]);
+    }
+  }
+  return [...out, ...args.slice(1 + own.length)];
 }

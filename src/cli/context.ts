@@ -2,6 +2,7 @@ import type { BaseContext } from 'clipanion';
 import type { Settings } from '../settings.js';
 import type { Paths } from '../store/paths.js';
 import type { PluginStore } from '../store/store.js';
+import type { CommandSpec } from './commandSpec.js';
 
 /** What every command gets from main: streams, the host environment and the services. */
 export interface KrewContext extends BaseContext {
@@ -16,4 +17,10 @@ export interface KrewContext extends BaseContext {
    * in the number of arguments (10,000 plugin arguments took 10 s); `run` passes them on verbatim.
    */
   trailingArgs?: string[];
+  /** `krew-wasm`, or `kubectl krew-wasm` when run through kubectl: what hints tell the user to type. */
+  binaryName: string;
+  /** The krew-wasm entry file (real path): what kubectl-* links point at. */
+  executable: string;
+  /** Every command's declarations (for completion). */
+  specs: CommandSpec[];
 }

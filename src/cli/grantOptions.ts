@@ -1,43 +1,55 @@
-import { Option, UsageError } from 'clipanion';
-import * as t from 'typanion';
-import { parseDirGrant, type GrantChanges } from '../grants.js';
+import fs from 'node:fs';
+import { Option } from 'clipanion';
+import { CliUsageError, fileProblem } from '../errors.js';
+import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
+import { checkedArrayOption, checkedOption, enumOption, integerOption } from './options.js';
 
-const positiveNumber = (flag: string, value: string | undefined): number | null | undefined => {
-  if (value === undefined) return undefined;
-  if (value === 'none' || value === '0') return null;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} takes a positive number (or none), got "${value}"`);
-  return n;
-};
+/** Longest time limit: Node's timers hold at most 2^31-1 ms (about 24.8 days). */
+export const MAX_TIMEOUT_SECONDS = 2_147_483;
+/** Largest memory cap: a 32-bit linear memory holds at most 4 GiB. */
+export const MAX_MEMORY_MIB = 4096;
 
 /** The grant options `pull` and `grant` share: one declaration, one parser. */
 export abstract class GrantOptionsCommand extends BaseCommand {
-  fs = Option.String('--fs', {
-    description: 'Files the plugin sees: home (read-write, the default), kubeconfig (the kubeconfig and the files it references, read-only) or none',
-    validator: t.isEnum(['home', 'kubeconfig', 'none'] as const),
-  });
-  allowDir = Option.Array('--allow-dir', { description: 'Also grant PATH (read-write), or PATH:ro (read-only); repeatable' });
-  dataDir = Option.Boolean('--data-dir', { description: 'Grant a private writable directory (its path is in KREW_WASM_DATA_DIR)' });
-  envGrant = Option.String('--env', { description: 'Environment variables the plugin sees: all, or a comma-separated list of names' });
-  network = Option.String('--network', {
-    description: 'api-server (the kubeconfig API server, the default) or none',
-    validator: t.isEnum(['api-server', 'none'] as const),
-  });
-  timeout = Option.String('--timeout', { description: 'Wall-clock limit of one run in seconds (none to lift it)' });
-  maxMemory = Option.String('--max-memory', { description: 'Cap on linear memory in MiB (none to lift it)' });
+  fs = enumOption('--fs', ['home', 'kubeconfig', 'none'], 'Files the plugin sees: home (read-write, the default), kubeconfig (the kubeconfig and the files it references, read-only) or none');
+  allowDir = checkedArrayOption('--allow-dir', '<path[:ro]>', 'Also grant this existing folder (read-write), or with :ro read-only; repeatable', (spec, context) => existingDirGrant(spec, context.cwd));
+  dataDir = Option.Boolean('--data-dir', { description: 'Grant a private writable folder (its path is in KREW_WASM_DATA_DIR)' });
+  envGrant = checkedOption('--env', '<all|none|NAME,...>', 'Environment variables the plugin sees: all, none, or only the listed names', parseEnvGrant);
+  network = enumOption('--network', ['api-server', 'none'], 'api-server (the kubeconfig API server, the default) or none');
+  timeout = integerOption('--timeout', { unit: 'seconds', min: 1, max: MAX_TIMEOUT_SECONDS, none: true, example: 30 }, 'Wall-clock limit of one run (none lifts it)');
+  maxMemory = integerOption('--max-memory', { unit: 'MiB', min: 1, max: MAX_MEMORY_MIB, none: true, example: 256 }, 'Cap on the linear memory (none lifts it)');
 
   /** The changes these options ask for. */
   protected grantChanges(): GrantChanges {
-    const env = this.envGrant === undefined ? undefined : this.envGrant === 'all' ? 'all' : this.envGrant.split(',').map((s) => s.trim()).filter(Boolean);
     return {
       filesystem: this.fs,
-      addDirs: this.allowDir?.map((d) => parseDirGrant(d, this.context.cwd)),
+      addDirs: this.allowDir,
       dataDir: this.dataDir,
-      env,
+      env: this.envGrant,
       network: this.network,
-      timeoutSeconds: positiveNumber('--timeout', this.timeout),
-      maxMemoryMiB: positiveNumber('--max-memory', this.maxMemory),
+      timeoutSeconds: this.timeout,
+      maxMemoryMiB: this.maxMemory,
     };
   }
+}
+
+/**
+ * `--allow-dir PATH[:ro]` must name a folder that exists now: a grant of a missing folder would be
+ * accepted silently and then fail every run of the plugin.
+ */
+export function existingDirGrant(spec: string, cwd: string): DirGrant {
+  const grant = parseDirGrant(spec, cwd);
+  let problem: string | undefined;
+  try {
+    if (!fs.statSync(grant.path).isDirectory()) problem = 'is a file, not a folder';
+  } catch (error) {
+    problem = fileProblem(error);
+  }
+  if (problem) {
+    throw new CliUsageError(`--allow-dir ${grant.path} ${problem}`, {
+      hint: problem === 'does not exist' ? `create it first (mkdir -p ${grant.path}) or correct the path` : 'give the path of a folder',
+    });
+  }
+  return grant;
 }

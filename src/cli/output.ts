@@ -1,8 +1,69 @@
+import { enumOption } from './options.js';
+
+/**
+ * Output the kubectl way: `-o table|json|yaml|name` on every command that prints data. Data goes
+ * to stdout in the chosen format; progress, notes and warnings go to stderr (BaseCommand.status).
+ *
+ *   output = outputOption();                       // in the command class
+ *   await writeOutput(this.context.stdout, this.output ?? 'table', {
+ *     data: receipt,                               // json and yaml print exactly this
+ *     names: [receipt.name],                       // -o name
+ *     table: () => describe(receipt),              // the human form
+ *   });
+ */
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'name'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** The `-o, --output <table|json|yaml|name>` option. */
+export function outputOption(description = 'Output format: table (for people), json or yaml (everything, for programs) or name'): OutputFormat | undefined {
+  return enumOption('-o,--output', OUTPUT_FORMATS, description);
+}
+
+/** What a command prints, in each form. */
+export interface Printable {
+  /** The machine form: printed as JSON or YAML. */
+  data: unknown;
+  /** One name per line for `-o name` (so `... -o name | xargs` works). */
+  names: string[];
+  /** The human form: a rendered table or description, ending with a newline (or empty). */
+  table: () => string;
+}
+
+/** Renders `p` in `format`. */
+export async function renderOutput(format: OutputFormat, p: Printable): Promise<string> {
+  switch (format) {
+    case 'json': return `${JSON.stringify(p.data, null, 2)}\n`;
+    case 'yaml': {
+      // Loaded only for -o yaml: `list -o name` runs on every shell completion of a plugin name.
+      const { default: YAML } = await import('yaml');
+      return YAML.stringify(p.data, { lineWidth: 0 });
+    }
+    case 'name': return p.names.map((n) => `${n}\n`).join('');
+    case 'table': return p.table();
+  }
+}
+
+/** Writes `p` to `stdout` in `format`. */
+export async function writeOutput(stdout: NodeJS.WritableStream, format: OutputFormat, p: Printable): Promise<void> {
+  stdout.write(await renderOutput(format, p));
+}
+
+/** The default format of a listing: a table for a person at a terminal, bare names for a pipe (as krew). */
+export function listingDefault(stdout: NodeJS.WritableStream): OutputFormat {
+  return (stdout as NodeJS.WriteStream).isTTY ? 'table' : 'name';
+}
+
 /** Renders rows as a left-aligned table with a header, like kubectl get. */
 export function renderTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('   ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Renders `label: value` lines with the values aligned, like kubectl describe. */
+export function renderFields(fields: [string, string][]): string {
+  const width = Math.max(0, ...fields.map(([label]) => label.length + 1));
+  return fields.map(([label, value]) => `${`${label}:`.padEnd(width)}  ${value}`.trimEnd()).join('\n') + '\n';
 }
 
 /** Human-readable byte count (KiB/MiB with one decimal). */

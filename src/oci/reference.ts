@@ -88,9 +88,13 @@ export function registryHost(ref: Reference): string {
   return ref.registry === DEFAULT_REGISTRY ? 'registry-1.docker.io' : ref.registry;
 }
 
-/** Parses any supported source: `oci-layout://DIR[:tag|@digest]`, `file://PATH`, or a registry reference. */
+/**
+ * Parses any supported source: `oci-layout://DIR[:tag|@digest]`, `file://PATH`, a path (`./x.wasm`,
+ * `../x.wasm`, `/abs/x.wasm`, as `run` takes it: no registry reference starts with `.` or `/`), or a registry reference.
+ */
 export function parseSource(input: string): Source {
   if (input.startsWith('oci-layout://')) return parseLayoutSource(input.slice('oci-layout://'.length), input);
+  if (/^\.{0,2}\//.test(input)) return { kind: 'file', file: input };
   if (input.startsWith('file://')) {
     const file = input.slice('file://'.length);
     if (file.length === 0) throw new InvalidReferenceError(`invalid reference "${input}": missing file path`);

@@ -27,6 +27,8 @@ export interface PullRequest {
   pin?: string;
   /** Status lines for the user (stderr). */
   notify?: (line: string) => void;
+  /** Checks a name found only in the artifact (an OCI layout's annotations); throws to refuse it. */
+  checkName?: (name: string) => void;
 }
 
 export interface PullResult {
@@ -52,7 +54,10 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     req.notify?.(`Pulling ${formatSource(source)}`);
     const fetched = await fetchArtifact(source, stage, req.fetch, req.pin);
     const name = early ?? layoutName(source, fetched);
-    if (!early) store.assertCanInstall(name, req.force);
+    if (!early) {
+      req.checkName?.(name);
+      store.assertCanInstall(name, req.force);
+    }
     const t1 = performance.now();
     const wasm = fs.readFileSync(fetched.wasmFile);
     const layerDigest = fetched.layer.digest.startsWith('sha256:') ? fetched.layer.digest : sha256Of(wasm);

@@ -3,7 +3,7 @@ import { readEntryMeta, runPlugin } from '../runtime/run.js';
 import { inspectEntry } from '../store/entry.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';
-import { DamagedReceiptError, NotInstalledError } from '../errors.js';
+import { DamagedReceiptError, notInstalledError, NotInstalledError } from '../errors.js';
 import { prepareSandbox, type HostContext } from './sandbox.js';
 
 /** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
@@ -29,11 +29,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
       hint: `reinstall it: krew-wasm pull --force <reference> --name ${inv.name}`,
     });
   }
-  if (!receipt) {
-    throw new NotInstalledError(`plugin ${inv.name} is not installed`, {
-      hint: `install it with krew-wasm pull <reference>${inv.name ? ` --name ${inv.name}` : ''}`,
-    });
-  }
+  if (!receipt) throw notInstalledError([inv.name]);
   const entryDir = paths.storeEntry(digestHex(receipt.layerDigest));
   const repairHint = `reinstall it: ${reinstallCommand(receipt.name, receipt.source, receipt.transport)}`;
   let state = inspectEntry(entryDir);

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError, StoreConflictError } from '../errors.js';
-import type { Grants } from '../grants.js';
+import { envAllows, type Grants } from '../grants.js';
 import type { SandboxGrants } from '../runtime/wasi.js';
 import type { Settings } from '../settings.js';
 import { makeTempDir } from '../store/fsutil.js';
+import { pluginNameFromLink } from '../store/paths.js';
 
 /** The host facts a run's sandbox is computed from. */
 export interface HostContext {
@@ -51,7 +52,7 @@ export async function prepareSandbox(grants: Grants, argv0: string, args: string
     }
   }
   for (const dir of grants.dirs) {
-    if (!fs.existsSync(dir.path)) throw new StoreConflictError(`granted folder ${dir.path} does not exist`, { hint: `krew-wasm revoke <name> --allow-dir ${dir.path}` });
+    if (!fs.existsSync(dir.path)) throw new StoreConflictError(`granted folder ${dir.path} does not exist`, { hint: `krew-wasm revoke ${pluginNameFromLink(argv0) ?? argv0} --allow-dir ${dir.path}` });
     preopens[dir.path] = dir.path;
     if (dir.readOnly) readOnly.push(dir.path);
   }
@@ -117,7 +118,7 @@ function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, strin
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) continue;
-    if (grants.env === 'all' || grants.env.includes(key)) out[key] = value;
+    if (envAllows(grants.env, key)) out[key] = value;
   }
   return out;
 }

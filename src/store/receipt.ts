@@ -139,14 +139,20 @@ function grantsProblem(g: unknown): string | undefined {
         || Object.keys(d).some((k) => k !== 'path' && k !== 'readOnly')) return 'a folder grant is not {path (absolute), readOnly}';
     }
   }
-  if (g.env !== undefined && g.env !== 'all' && !(Array.isArray(g.env) && g.env.every((n) => typeof n === 'string' && /^[^=\0]+$/.test(n)))) {
-    return 'env is not all or a list of variable names';
-  }
+  if (g.env !== undefined && !envGrantIsValid(g.env)) return 'env is not all, only some variables or all except some';
   for (const limit of ['timeoutSeconds', 'maxMemoryMiB'] as const) {
     const v = g[limit];
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) return `${limit} is not a positive number`;
   }
   return undefined;
+}
+
+/** `{mode: 'only' | 'all-except', names}`, or the older `'all'` and plain list that normalizeGrants migrates. */
+function envGrantIsValid(env: unknown): boolean {
+  const names = (v: unknown) => Array.isArray(v) && v.every((n) => typeof n === 'string' && /^[^=\s\0]+$/.test(n));
+  if (env === 'all' || names(env)) return true;
+  return isObject(env) && (env.mode === 'only' || env.mode === 'all-except') && names(env.names)
+    && Object.keys(env).every((k) => k === 'mode' || k === 'names');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DamagedReceiptError, NotInstalledError, StoreConflictError } from '../errors.js';
+import { DamagedReceiptError, notInstalledError, StoreConflictError } from '../errors.js';
 import { atomicSymlink, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
 import { withStoreLock } from './lock.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
@@ -56,7 +56,7 @@ export class PluginStore {
   /** The receipt of an installed plugin, or a NotInstalledError that says how to get it. */
   require(name: string): Receipt {
     const receipt = this.get(name);
-    if (!receipt) throw new NotInstalledError(`plugin "${name}" is not installed`, { hint: 'see krew-wasm list' });
+    if (!receipt) throw notInstalledError([name]);
     return receipt;
   }
 
@@ -144,11 +144,7 @@ export class PluginStore {
     await withStoreLock(this.paths.lockDir, () => {
       this.repairLocked();
       const missing = names.filter((n) => !this.hasReceipt(n));
-      if (missing.length > 0) {
-        throw new NotInstalledError(`plugin${missing.length > 1 ? 's' : ''} not installed: ${missing.join(', ')}`, {
-          hint: 'see krew-wasm list',
-        });
-      }
+      if (missing.length > 0) throw notInstalledError(missing);
       for (const name of names) {
         fs.rmSync(this.paths.receipt(name), { force: true });
         removeSymlink(this.paths.binLink(name));

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pushArtifact } from '../helpers/artifacts.js';
-import { hasCommand, krewWasm, makeSandbox, ROOT, runLink, runProcess, type Sandbox } from '../helpers/cli.js';
+import { krewWasm, kubectl, makeSandbox, ROOT, type Sandbox } from '../helpers/cli.js';
 import { startFakeApiServer, type FakeApiServer } from '../helpers/kubeApiServer.js';
 import { createPki, type TestPki } from '../helpers/pki.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -46,16 +46,12 @@ test.after.always(async () => {
   if (pki) fs.rmSync(pki.dir, { recursive: true, force: true });
 });
 
-/** `kubectl pods ...` through real kubectl when installed, else through the link exactly as kubectl would exec it. */
+/** `kubectl pods ...` through real kubectl (no fallback: without kubectl these tests fail). */
 function kubectlPods(args: string[]) {
-  if (hasCommand('kubectl')) {
-    return runProcess('kubectl', ['pods', ...args], { env: { ...sb.env, PATH: `${path.join(sb.root, 'bin')}:${process.env.PATH}` }, cwd: sb.home });
-  }
-  return runLink(sb, 'pods', args);
+  return kubectl(sb, ['pods', ...args]);
 }
 
 test.serial('kubectl pods lists the pods of the default namespace from the API server', async (t) => {
-  if (!hasCommand('kubectl')) t.log('kubectl not installed: running the link as kubectl would');
   const r = await kubectlPods([]);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'NAME    STATUS    NODE\nweb-1   Running   n1\ndb-1    Pending   n2\n');

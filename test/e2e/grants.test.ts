@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, hasCommand, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, kubectl, makeSandbox, theError, type Sandbox } from '../helpers/cli.js';
 
 let sb: Sandbox;
 const pull = async (file: string, name: string, flags: string[] = []) => {
@@ -29,10 +29,9 @@ contexts: [{name: c, context: {cluster: c, user: u}}]
 
 test.after.always(() => sb?.cleanup());
 
-/** Runs a plugin through real kubectl when installed (the grants must hold there), else through its link. */
+/** Runs a plugin through real kubectl (the grants must hold there). */
 function viaKubectl(name: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  if (!hasCommand('kubectl')) return runLink(sb, name, args, { env });
-  return runProcess('kubectl', [name, ...args], { env: { ...sb.env, PATH: `${path.join(sb.root, 'bin')}:${process.env.PATH}`, ...env }, cwd: sb.home });
+  return kubectl(sb, [name, ...args], { env });
 }
 
 test.serial('pull prints the grants; the default is HOME read-write, all env, the API server', async (t) => {
@@ -123,7 +122,7 @@ test.serial('grant and revoke change grants without re-pulling; info shows them 
   t.regex(g.stderr, /network: none\n {2}time limit: 1 s\n/);
   const after = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/limited.json'), 'utf8'));
   t.is(after.layerDigest, before.layerDigest);
-  t.deepEqual(after.grants, { filesystem: 'home', dirs: [], dataDir: false, env: ['A', 'B'], network: 'none', timeoutSeconds: 1 });
+  t.deepEqual(after.grants, { filesystem: 'home', dirs: [], dataDir: false, env: { mode: 'only', names: ['A', 'B'] }, network: 'none', timeoutSeconds: 1 });
   const info = await krewWasm(sb, ['info', 'limited']);
   t.regex(info.stdout, /^Name: +limited\n/);
   t.regex(info.stdout, /Imports:\n {2}wasi:cli\/environment\n {2}wasi:cli\/exit\n/);
@@ -136,12 +135,12 @@ test.serial('grant and revoke change grants without re-pulling; info shows them 
   t.is(json.find((p: { name: string }) => p.name === 'limited').grants.network, 'none');
   const rv = await krewWasm(sb, ['revoke', 'limited', '--limits', '--env', 'A']);
   t.is(rv.exitCode, 0, rv.stderr);
-  t.deepEqual(JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/limited.json'), 'utf8')).grants.env, ['B']);
+  t.deepEqual(JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/limited.json'), 'utf8')).grants.env, { mode: 'only', names: ['B'] });
   const unknown = await krewWasm(sb, ['grant', 'ghost', '--fs', 'none']);
   t.is(unknown.exitCode, 1);
-  t.is(theError(unknown.stderr), 'krew-wasm: error: plugin "ghost" is not installed (see krew-wasm list)');
+  t.is(theError(unknown.stderr), 'krew-wasm: error: plugin "ghost" is not installed (see krew-wasm list, or install it with krew-wasm pull <reference> --name ghost)');
   const bad = await krewWasm(sb, ['grant', 'limited', '--timeout', 'soon']);
-  t.is(bad.exitCode, 1);
+  t.is(bad.exitCode, 2);
 });
 
 test.serial('a time limit ends an endless plugin with one line and exit 124', async (t) => {

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pushArtifact } from '../helpers/artifacts.js';
-import { FIXTURES, hasCommand, krewWasm, makeSandbox, runLink, runProcess, storeSnapshot, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, kubectl, makeSandbox, runLink, storeSnapshot, type Sandbox } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 let registry: TestRegistry;
@@ -69,19 +69,13 @@ test.serial('wrapper mode passes argv[0]=kubectl-<name>, the arguments verbatim 
 });
 
 test.serial('real kubectl finds the plugin on PATH and runs it', async (t) => {
-  if (!hasCommand('kubectl')) {
-    t.log('SKIPPED: kubectl is not installed here (scripts/install-system-deps.sh could not install it)');
-    t.pass();
-    return;
-  }
-  const env = { ...sb.env, PATH: `${path.join(sb.root, 'bin')}:${process.env.PATH}` };
-  const list = await runProcess('kubectl', ['plugin', 'list'], { env, cwd: sb.home });
+  const list = await kubectl(sb, ['plugin', 'list']);
   t.is(list.exitCode, 0, list.stderr);
   t.true(list.stdout.includes(path.join(sb.root, 'bin/kubectl-echo')));
-  const echo = await runProcess('kubectl', ['echo', 'a', '--b=c'], { env, cwd: sb.home });
+  const echo = await kubectl(sb, ['echo', 'a', '--b=c']);
   t.is(echo.exitCode, 0, echo.stderr);
   t.true(echo.stdout.startsWith('kubectl-echo\na\n--b=c\n--\n'));
-  const dashed = await runProcess('kubectl', ['exit-code', '3'], { env, cwd: sb.home });
+  const dashed = await kubectl(sb, ['exit-code', '3']);
   t.is(dashed.exitCode, 3);
 });
 

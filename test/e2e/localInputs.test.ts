@@ -53,10 +53,12 @@ for (const c of layoutCases) {
   });
 }
 
+// pull checks a named file before anything else (src/cli/pullChecks.ts); the fetch reads only a
+// regular file with a byte bound whatever happens in between (test/oci/bounds.test.ts).
 const fileCases: { title: string; kind: 'dev-zero' | 'fifo' | 'dir'; message: RegExp }[] = [
-  { title: 'a symlink to /dev/zero', kind: 'dev-zero', message: /^krew-wasm: error: cannot read .*plugin\.wasm: it is a character device, not a regular file$/ },
-  { title: 'a FIFO', kind: 'fifo', message: /^krew-wasm: error: cannot read .*plugin\.wasm: it is a FIFO, not a regular file$/ },
-  { title: 'a directory', kind: 'dir', message: /^krew-wasm: error: cannot read .*plugin\.wasm: it is a directory, not a regular file$/ },
+  { title: 'a symlink to /dev/zero', kind: 'dev-zero', message: /^krew-wasm: error: file .*plugin\.wasm is not a regular file \(check the path\)$/ },
+  { title: 'a FIFO', kind: 'fifo', message: /^krew-wasm: error: file .*plugin\.wasm is not a regular file \(check the path\)$/ },
+  { title: 'a directory', kind: 'dir', message: /^krew-wasm: error: file .*plugin\.wasm is a folder, not a wasm file \(check the path\)$/ },
 ];
 
 for (const c of fileCases) {

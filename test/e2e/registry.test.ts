@@ -137,7 +137,7 @@ test('a blob altered in the registry storage is rejected and nothing is installe
   const altered = Buffer.from(fs.readFileSync(data));
   altered[altered.length - 1] ^= 0xff;
   fs.writeFileSync(data, altered);
-  const r = await krewWasm(sb, ['pull', '--plain-http', `${plain.host}/tampered/plugin:v1`]);
+  const r = await krewWasm(sb, ['pull', '--plain-http', `${plain.host}/tampered/plugin:v1`, '--name', 'tampered']);
   t.is(r.exitCode, 1);
   t.regex(theError(r.stderr), new RegExp(`^krew-wasm: error: blob ${pushed.layerDigest}: digest mismatch, expected ${pushed.layerDigest}, got sha256:[0-9a-f]{64}$`));
   t.deepEqual(storeSnapshot(sb.root).filter((e) => !e.endsWith('/')), []);
@@ -153,15 +153,18 @@ const badInputs: { title: string; args: (host: string) => string[]; message: Reg
   { title: 'a container image, not a wasm artifact', args: (h) => ['pull', '--plain-http', `${h}/layouts/container-image:v1`], message: /^krew-wasm: error: .*not a wasm plugin artifact \(no wasm layer; found config application\/vnd\.oci\.image\.config\.v1\+json, layer application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip;/ },
   { title: 'a wasm layer that is not wasm', args: (h) => ['pull', '--plain-http', `${h}/bad/not-wasm:v1`], message: /^krew-wasm: error: not a WebAssembly binary \(bad magic number\)/ },
   { title: 'invalid --name', args: (h) => ['pull', '--plain-http', '--name', '../evil', `${h}/layouts/cncf:v1`], message: /^krew-wasm: error: invalid plugin name "\.\.\/evil"/ },
-  { title: 'rm of an unknown name', args: () => ['rm', 'nope'], message: /^krew-wasm: error: plugin not installed: nope \(see krew-wasm list\)$/ },
-  { title: 'run of an unknown plugin', args: () => ['run', 'nope'], message: /^krew-wasm: error: plugin nope is not installed \(install it with krew-wasm pull <reference> --name nope\)$/ },
+  { title: 'rm of an unknown name', args: () => ['rm', 'nope'], message: /^krew-wasm: error: plugin "nope" is not installed \(see krew-wasm list, or install it with krew-wasm pull <reference> --name nope\)$/ },
+  { title: 'rm of two unknown names', args: () => ['rm', 'keep', 'nope', 'nada'], message: /^krew-wasm: error: plugins "nope", "nada" are not installed \(see krew-wasm list\)$/ },
+  { title: 'run of an unknown plugin', args: () => ['run', 'nope'], message: /^krew-wasm: error: plugin "nope" is not installed \(see krew-wasm list, or install it with krew-wasm pull <reference> --name nope\)$/ },
 ];
 
 for (const bad of badInputs) {
   test(`bad input, one line and exit 1, store unchanged: ${bad.title}`, async (t) => {
     const sb = makeSandbox();
     t.teardown(sb.cleanup);
-    await krewWasm(sb, ['pull', '--plain-http', '--name', 'keep', `${plain.host}/layouts/cncf:v1`]);
+    const setup = await krewWasm(sb, ['pull', '--plain-http', '--name', 'keep', `${plain.host}/layouts/cncf:v1`]);
+    t.is(setup.exitCode, 0, setup.stderr);
+    t.true(fs.existsSync(path.join(sb.root, 'receipts/keep.json')));
     const before = storeSnapshot(sb.root);
     const r = await krewWasm(sb, bad.args(plain.host));
     t.is(r.exitCode, 1);

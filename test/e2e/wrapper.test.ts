@@ -119,7 +119,7 @@ test('a link without a receipt says how to install the plugin', async (t) => {
   t.teardown(() => fs.rmSync(link, { force: true }));
   const r = await runProcess(link, ['x'], { env: sb.env });
   t.is(r.exitCode, 1);
-  t.is(theError(r.stderr), 'krew-wasm: error: plugin ghost is not installed (install it with krew-wasm pull <reference> --name ghost)');
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin "ghost" is not installed (see krew-wasm list, or install it with krew-wasm pull <reference> --name ghost)');
 });
 
 test('a damaged store entry says how to repair it', async (t) => {

@@ -117,3 +117,26 @@ export function theError(stderr: string): string {
   if (stderr.includes('    at ')) throw new Error(`stack trace in:\n${stderr}`);
   return lines[0];
 }
+
+/**
+ * `krew-wasm ARGS` with stdout and stderr on a pseudo-terminal, through util-linux `script`, as a
+ * person at a terminal would run it; what the terminal showed is returned as stdout (CRLF as LF).
+ */
+export async function krewWasmInTerminal(sb: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, BIN, ...args].map(quote).join(' ');
+  const full: NodeJS.ProcessEnv = { ...sb.env, TERM: 'xterm-256color', ...env };
+  if (!('NO_COLOR' in env)) delete full.NO_COLOR;
+  const r = await runProcess('script', ['-qefc', command, '/dev/null'], { cwd: sb.home, env: full });
+  return { ...r, stdout: r.stdout.replace(/\r\n/g, '\n') };
+}
+
+/**
+ * Real `kubectl ARGS` with the sandbox's krew-wasm bin folder first on PATH, as a user runs a
+ * plugin. There is no fallback: when kubectl is missing the spawn fails and so does the test.
+ */
+export function kubectl(sb: Sandbox, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; pathPrefix?: string[] } = {}): Promise<Outcome> {
+  const prefix = [...(options.pathPrefix ?? []), path.join(sb.root, 'bin')];
+  const env = { ...sb.env, ...options.env, PATH: [...prefix, options.env?.PATH ?? sb.env.PATH ?? ''].join(path.delimiter) };
+  return runProcess('kubectl', args, { cwd: options.cwd ?? sb.home, env, input: options.input });
+}

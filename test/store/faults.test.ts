@@ -42,7 +42,7 @@ test('concurrent forced pulls and removals leave a consistent store', async (t) 
   ];
   const results = await Promise.all(ops.map((args) => krewWasm(sb, args)));
   for (const r of results) {
-    if (r.exitCode !== 0) t.regex(r.stderr, /^krew-wasm: error: plugins? not installed: [xy]/m);
+    if (r.exitCode !== 0) t.regex(r.stderr, /^krew-wasm: error: plugins? "[xy]"(, "[xy]")? (is|are) not installed/m);
   }
   t.deepEqual(storeProblems(sb.root), []);
 });

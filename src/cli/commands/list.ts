@@ -1,7 +1,7 @@
-import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
+import { Command } from 'clipanion';
+import type { Receipt } from '../../store/receipt.js';
 import { BaseCommand } from '../baseCommand.js';
-import { formatBytes, renderTable, shortDigest } from '../output.js';
+import { formatBytes, listingDefault, outputOption, renderTable, shortDigest, writeOutput } from '../output.js';
 
 export class ListCommand extends BaseCommand {
   static override paths = [['list'], ['ls']];
@@ -10,33 +10,31 @@ export class ListCommand extends BaseCommand {
     description: 'List installed plugins',
     details: `
       Prints a table on a terminal and bare plugin names when stdout is not a terminal (as krew
-      does), so \`krew-wasm list | xargs ...\` works. \`-o json\` prints the receipts.
+      does), so \`krew-wasm list | xargs ...\` works. \`-o json\` and \`-o yaml\` print the receipts:
+      source, digests, media types, size, pull time and grants.
     `,
     examples: [
       ['List installed plugins', '$0 list'],
-      ['Show everything known about them', '$0 list -o json'],
+      ['Show everything known about them', '$0 list -o yaml'],
     ],
   });
 
-  output = Option.String('-o,--output', {
-    description: 'Output format: table, json or name',
-    validator: t.isEnum(['table', 'json', 'name'] as const),
-  });
+  output = outputOption();
 
   async run(): Promise<number> {
     const { store, stdout } = this.context;
     if (store.needsRepair()) await store.repair();
     const { plugins, problems } = store.list();
     for (const problem of problems) this.status(`krew-wasm: warning: ${problem.message} (${problem.hint})`);
-    const format = this.output ?? ((stdout as NodeJS.WriteStream).isTTY ? 'table' : 'name');
-    if (format === 'json') {
-      stdout.write(`${JSON.stringify(plugins, null, 2)}\n`);
-    } else if (format === 'name') {
-      stdout.write(plugins.map((p) => `${p.name}\n`).join(''));
-    } else {
-      const rows = plugins.map((p) => [p.name, p.source, shortDigest(p.manifestDigest ?? p.layerDigest), formatBytes(p.size), p.pulledAt]);
-      stdout.write(renderTable(['NAME', 'REFERENCE', 'DIGEST', 'SIZE', 'PULLED'], rows));
-    }
+    await writeOutput(stdout, this.output ?? listingDefault(stdout), {
+      data: plugins,
+      names: plugins.map((p) => p.name),
+      table: () => renderTable(['NAME', 'REFERENCE', 'DIGEST', 'SIZE', 'PULLED'], plugins.map(row)),
+    });
     return 0;
   }
+}
+
+function row(p: Receipt): string[] {
+  return [p.name, p.source, shortDigest(p.manifestDigest ?? p.layerDigest), formatBytes(p.size), p.pulledAt];
 }

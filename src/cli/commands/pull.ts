@@ -5,6 +5,7 @@ import { fetchSettings } from '../../oci/fetch.js';
 import { linkNameFor } from '../../store/paths.js';
 import { GrantOptionsCommand } from '../grantOptions.js';
 import { shortDigest } from '../output.js';
+import { checkPullSource, refuseNameKubectlWouldNotRun } from '../pullChecks.js';
 
 export class PullCommand extends GrantOptionsCommand {
   static override paths = [['pull'], ['install']];
@@ -43,7 +44,7 @@ export class PullCommand extends GrantOptionsCommand {
     const { formatRetryNotice } = await import('../../oci/retry.js');
     const transport = { plainHttp: this.plainHttp, caFile: this.caFile, insecure: this.insecure };
     const result = await pullPlugin(store, {
-      reference: this.reference,
+      reference: checkPullSource(this.reference, { name: this.name, force: this.force, cwd, env }),
       cwd,
       name: this.name,
       force: this.force,
@@ -51,6 +52,7 @@ export class PullCommand extends GrantOptionsCommand {
       fetch: { ...transport, ...fetchSettings(settings), onRetry: (n) => this.status(formatRetryNotice(n)) },
       transport,
       notify: (line) => this.status(line),
+      checkName: (name) => refuseNameKubectlWouldNotRun(name, this.force, env),
     });
     const { receipt } = result;
     if (settings.timings) this.status(`timings: ${JSON.stringify(result.timings)}`);

@@ -16,7 +16,7 @@ export class RemoveCommand extends BaseCommand {
     ],
   });
 
-  names = Option.Rest({ required: 1 });
+  names = Option.Rest({ name: 'name', required: 1 });
 
   async run(): Promise<number> {
     await this.context.store.remove(this.names);

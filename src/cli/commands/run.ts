@@ -1,5 +1,7 @@
+import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../baseCommand.js';
+import { assertReadableFile } from '../pullChecks.js';
 
 export class RunCommand extends BaseCommand {
   static override paths = [['run']];
@@ -25,6 +27,7 @@ export class RunCommand extends BaseCommand {
     const args = [...this.args, ...(this.context.trailingArgs ?? [])];
     const host = { env, cwd, settings };
     if (this.target.includes('/') || this.target.endsWith('.wasm')) {
+      assertReadableFile(this.target, path.resolve(cwd, this.target));
       const { runLocalFile } = await import('../../services/runLocal.js');
       return runLocalFile(paths, this.target, args, host);
     }

@@ -1,0 +1,89 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BIN, FIXTURES, krewWasm, kubectl, makeSandbox, runProcess, theError, type Sandbox } from '../helpers/cli.js';
+
+let sb: Sandbox;
+
+test.before(async () => {
+  sb = makeSandbox();
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`]);
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+  const setup = await krewWasm(sb, ['setup']);
+  if (setup.exitCode !== 0) throw new Error(setup.stderr);
+});
+
+test.after.always(() => sb?.cleanup());
+
+test.serial('setup links kubectl-krew_wasm and kubectl_complete-krew_wasm into the bin folder and says how to use them', async (t) => {
+  const again = await krewWasm(sb, ['setup']);
+  t.is(again.exitCode, 0, again.stderr);
+  const bin = path.join(sb.root, 'bin');
+  t.regex(again.stderr, new RegExp(`^Linked ${bin}/kubectl-krew_wasm and ${bin}/kubectl_complete-krew_wasm to .*/bin/kubectl-krew_wasm\\.js\\n`));
+  t.true(again.stderr.includes(`  export PATH="${bin}:$PATH"\n`));
+  t.true(again.stderr.endsWith('Try it: kubectl krew-wasm list\n'));
+  for (const link of ['kubectl-krew_wasm', 'kubectl_complete-krew_wasm']) t.true(fs.lstatSync(path.join(bin, link)).isSymbolicLink());
+});
+
+test.serial('kubectl krew-wasm runs krew-wasm itself through real kubectl, as kubectl krew runs krew', async (t) => {
+  const list = await kubectl(sb, ['krew-wasm', 'list', '-o', 'name']);
+  t.is(list.exitCode, 0, list.stderr);
+  t.is(list.stdout, 'hello\n');
+  const help = await kubectl(sb, ['krew-wasm', '--help']);
+  t.is(help.exitCode, 0);
+  t.regex(help.stdout, /^Usage:\n {2}kubectl krew-wasm <command> \[options\]$/m);
+  const typo = await kubectl(sb, ['krew-wasm', 'pul']);
+  t.is(typo.exitCode, 2);
+  t.is(theError(typo.stderr), 'krew-wasm: error: unknown command "pul" (did you mean pull?)');
+  const missing = await kubectl(sb, ['krew-wasm', 'info']);
+  t.is(missing.exitCode, 2);
+  t.is(theError(missing.stderr), 'krew-wasm: error: info needs <name> (e.g. kubectl krew-wasm info foo)');
+  t.is((await kubectl(sb, ['hello'])).stdout, 'hello from wasm\n', 'plugins still run as before');
+  const plugins = await kubectl(sb, ['plugin', 'list']);
+  t.is(plugins.exitCode, 0, plugins.stderr);
+  t.true(plugins.stdout.includes(path.join(sb.root, 'bin/kubectl-krew_wasm')));
+});
+
+test.serial('the links survive store mutations and repairs (they are not plugin links)', async (t) => {
+  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'echo.wasm')}`])).exitCode, 0);
+  t.is((await krewWasm(sb, ['rm', 'echo'])).exitCode, 0);
+  fs.mkdirSync(path.join(sb.root, 'lock')); // as a killed command leaves it: the next list repairs the store
+  fs.writeFileSync(path.join(sb.root, 'lock/owner'), '999999');
+  t.is((await krewWasm(sb, ['list'])).exitCode, 0);
+  for (const link of ['kubectl-krew_wasm', 'kubectl_complete-krew_wasm']) t.true(fs.existsSync(path.join(sb.root, 'bin', link)), link);
+  t.is((await kubectl(sb, ['krew-wasm', 'version'])).exitCode, 0);
+});
+
+test.serial('kubectl_complete-krew_wasm answers the way kubectl plugin completion expects (cobra __complete output)', async (t) => {
+  const link = path.join(sb.root, 'bin/kubectl_complete-krew_wasm');
+  const commands = await runProcess(link, ['gr'], { env: sb.env });
+  t.is(commands.stdout, 'grant\tChange what an installed plugin may touch\n:4\n');
+  const names = await runProcess(link, ['info', ''], { env: sb.env });
+  t.is(names.stdout, 'hello\tinstalled plugin\n:4\n');
+});
+
+test('a kubectl-krew_wasm link made by hand to krew-wasm itself is direct mode too', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const dir = path.join(side.home, 'bin');
+  fs.mkdirSync(dir);
+  fs.symlinkSync(BIN, path.join(dir, 'kubectl-krew_wasm'));
+  const r = await kubectl(side, ['krew-wasm', 'version'], { pathPrefix: [dir] });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /^krew-wasm \d+\.\d+\.\d+ /);
+});
+
+test('setup --dir links elsewhere and never overwrites a file it did not create', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const dir = path.join(side.home, '.local/bin');
+  const ok = await krewWasm(side, ['setup', '--dir', dir]);
+  t.is(ok.exitCode, 0, ok.stderr);
+  t.true(fs.lstatSync(path.join(dir, 'kubectl-krew_wasm')).isSymbolicLink());
+  fs.rmSync(path.join(dir, 'kubectl-krew_wasm'));
+  fs.writeFileSync(path.join(dir, 'kubectl-krew_wasm'), '#!/bin/sh\necho mine\n', { mode: 0o755 });
+  const refused = await krewWasm(side, ['setup', '--dir', dir]);
+  t.is(refused.exitCode, 1);
+  t.is(theError(refused.stderr), `krew-wasm: error: ${dir}/kubectl-krew_wasm exists and was not created by krew-wasm; refusing to overwrite it (remove it, or pick another folder with --dir)`);
+  t.is(fs.readFileSync(path.join(dir, 'kubectl-krew_wasm'), 'utf8'), '#!/bin/sh\necho mine\n');
+});
