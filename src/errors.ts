@@ -89,12 +89,17 @@ export function isKrewWasmError(error: unknown): error is KrewWasmError {
     && typeof (error as KrewWasmError).exitCode === 'number';
 }
 
-/** Turns any thrown value into the single line a user sees (no stack unless verbose). */
-export function formatError(error: unknown, verbose: boolean): string {
+/**
+ * Turns any thrown value into the single line a user sees (no stack unless verbose). `subject`
+ * names what failed when one command does several things (`pull a b c`: the source).
+ */
+export function formatError(error: unknown, verbose: boolean, subject?: string): string {
   if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${error.stack}`;
   if (isKrewWasmError(error)) {
     const hint = error.hint ? ` (${error.hint})` : '';
-    return `krew-wasm: error: ${oneLine(error.message)}${hint}`;
+    const message = oneLine(error.message);
+    const about = subject && !message.includes(subject) ? `${subject}: ` : '';
+    return `krew-wasm: error: ${about}${message}${hint}`;
   }
   const message = error instanceof Error ? error.message : String(error);
   return `krew-wasm: internal error: ${oneLine(message)} (run with KREW_WASM_VERBOSE=1 for details)`;

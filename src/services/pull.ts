@@ -17,7 +17,10 @@ export interface PullRequest {
   /** Relative local sources are resolved against this folder, and stored absolute. */
   cwd: string;
   name?: string;
+  /** Replace a plugin installed under this name. */
   force: boolean;
+  /** Transpile a fresh entry even when an intact one is in the store (default: as `force`). */
+  freshEntry?: boolean;
   /** Grants for the plugin, from those of the plugin it replaces (undefined for a new one). */
   grants?: (current: Grants | undefined) => Grants;
   fetch: FetchOptions;
@@ -82,7 +85,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
       transport: source.kind === 'registry' ? compactTransport(req.transport, req.cwd) : undefined,
     };
     let meta: EntryMeta | undefined;
-    const reuse = !req.force && entryIsIntact(store.entryDirOf(receipt), layerDigest);
+    const reuse = !(req.freshEntry ?? req.force) && entryIsIntact(store.entryDirOf(receipt), layerDigest);
     const transpile = async () => {
       const entryDir = path.join(stage, 'entry');
       const progress = req.fetch.progress ?? NO_PROGRESS;

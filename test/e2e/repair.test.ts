@@ -61,7 +61,7 @@ test('pull prints the digest list shows; info shows the artifact annotations', a
   t.true(table.stdout.split('\n')[1].includes(digest!), table.stdout);
   const info = await ok(sb, ['info', 'hello']);
   t.regex(info.stdout, /^Name: {8}hello\nTitle: {7}hello\nDescription: Says hello from wasm\nVersion: {5}1\.2\.3\nProject: {5}https:\/\/example\.com\/hello\nLicenses: {4}Apache-2\.0\nSource: {6}/);
-  t.deepEqual(JSON.parse((await ok(sb, ['info', 'hello', '-o'])).stdout).annotations, annotations);
+  t.deepEqual(JSON.parse((await ok(sb, ['info', 'hello', '-o', 'json'])).stdout).annotations, annotations);
 });
 
 test('a layer whose current entry is in the store is not transpiled again; --force always makes a fresh entry', async (t) => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -182,4 +183,45 @@ export function request(url: URL, method: string, body?: Buffer, headers: Record
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** An OCI image layout folder holding `layout` (an index of a wasm and a linux image for `index`), under `tag`. */
+export function writeLayoutOf(dir: string, layout: Exclude<Layout, 'container-image' | 'docker'>, tag: string, wasm: Buffer): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });
+  const put = (b: Buffer) => fs.writeFileSync(path.join(dir, 'blobs/sha256', sha256(b).slice(7)), b);
+  let top: Blob;
+  if (layout === 'index') {
+    const images = [buildImage('container-image', Buffer.from('not wasm')), buildImage('cncf', wasm)];
+    for (const image of images) [...image.blobs, image.manifest].forEach((b) => put(b.bytes));
+    const platforms = [{ architecture: 'amd64', os: 'linux' }, { architecture: 'wasm', os: 'wasip2' }];
+    const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: images.map((image, i) => ({ mediaType: image.manifest.mediaType, digest: sha256(image.manifest.bytes), size: image.manifest.bytes.length, platform: platforms[i] })) };
+    top = { mediaType: index.mediaType, bytes: Buffer.from(JSON.stringify(index)) };
+  } else {
+    const image = buildImage(layout, wasm);
+    image.blobs.forEach((b) => put(b.bytes));
+    top = image.manifest;
+  }
+  put(top.bytes);
+  fs.writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: top.mediaType, digest: sha256(top.bytes), size: top.bytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
+}
+
+/**
+ * Pushes an artifact with curl, request by request as the distribution spec describes (POST, PUT
+ * ?digest=, PUT manifest): an independent client for what skopeo cannot copy (Docker v2 manifests
+ * with wasm layers).
+ */
+export function pushWithCurl(target: PushTarget, layout: Exclude<Layout, 'index'>, wasm: Buffer): Pushed {
+  const image = buildImage(layout, wasm);
+  const curl = (args: string[], input?: Buffer) => execFileSync('curl', ['-sS', '--fail-with-body', ...args], { input, encoding: 'utf8' });
+  for (const blob of image.blobs) {
+    const headers = curl(['-D', '-', '-o', '/dev/null', '-X', 'POST', `${target.url}/v2/${target.repo}/blobs/uploads/`]);
+    const location = new URL(/^location:\s*(\S+)/im.exec(headers)![1], target.url);
+    location.searchParams.set('digest', sha256(blob.bytes));
+    curl(['-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', '@-', location.href], blob.bytes);
+  }
+  curl(['-X', 'PUT', '-H', `Content-Type: ${image.manifest.mediaType}`, '--data-binary', '@-', `${target.url}/v2/${target.repo}/manifests/${target.tag}`], image.manifest.bytes);
+  const digest = sha256(image.manifest.bytes);
+  return { manifestDigest: digest, layerDigest: image.layerDigest, taggedDigest: digest };
 }

@@ -6,7 +6,7 @@ import { describeGrants } from '../../grants.js';
 import { componentFile, readEntryMeta, type EntryMeta } from '../../store/entry.js';
 import { reinstallCommand, type Receipt } from '../../store/receipt.js';
 import { BaseCommand } from '../baseCommand.js';
-import { formatBytes } from '../output.js';
+import { formatBytes, outputOption, writeOutput } from '../output.js';
 
 /** The artifact annotations info shows, as krew shows a plugin's description, homepage and version. */
 const SHOWN_ANNOTATIONS: [string, string][] = [
@@ -26,7 +26,9 @@ export class InfoCommand extends BaseCommand {
     description: 'Show an installed plugin: where it came from, what it imports, what it is granted',
     details: `
       The imports are the WIT interfaces the component asks the host for: what it could use if
-      granted. \`--wit\` prints the component's whole WIT world; \`-o json\` the receipt and metadata.
+      granted. Also the artifact's title, description, version, project, licenses and authors when
+      its annotations say. \`--wit\` prints the component's whole WIT world; \`-o json\` and
+      \`-o yaml\` the receipt (annotations included) and the entry's metadata.
     `,
     examples: [
       ['Show a plugin', '$0 info foo'],
@@ -35,7 +37,7 @@ export class InfoCommand extends BaseCommand {
   });
 
   wit = Option.Boolean('--wit', false, { description: "Print the component's WIT world" });
-  json = Option.Boolean('-o,--json', false, { description: 'Print receipt and metadata as JSON' });
+  output = outputOption();
   name = Option.String({ name: 'name' });
 
   async run(): Promise<number> {
@@ -43,10 +45,6 @@ export class InfoCommand extends BaseCommand {
     const receipt = store.require(this.name);
     const entry = store.entryDirOf(receipt);
     const meta = entryMeta(entry, receipt);
-    if (this.json) {
-      stdout.write(`${JSON.stringify({ ...receipt, imports: meta.imports, exports: meta.exports, sourceKind: meta.sourceKind }, null, 2)}\n`);
-      return 0;
-    }
     if (this.wit) {
       const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
       const wasm = fs.readFileSync(path.join(entry, componentFile(meta)));
@@ -72,7 +70,11 @@ export class InfoCommand extends BaseCommand {
       'Granted:',
       ...describeGrants(receipt.grants).map((l) => `  ${l}`),
     ];
-    stdout.write(`${lines.join('\n')}\n`);
+    await writeOutput(stdout, this.output ?? 'table', {
+      data: { ...receipt, imports: meta.imports, exports: meta.exports, sourceKind: meta.sourceKind },
+      names: [receipt.name],
+      table: () => `${lines.join('\n')}\n`,
+    });
     return 0;
   }
 }
