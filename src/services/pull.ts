@@ -89,7 +89,8 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     const transpile = async () => {
       const entryDir = path.join(stage, 'entry');
       const progress = req.fetch.progress ?? NO_PROGRESS;
-      progress.phase(`transpiling ${layerDigest.slice(0, 19)}… (${wasm.length} bytes)`);
+      const label = fetched.layer.annotations?.['org.opencontainers.image.title'] ?? layerDigest.slice(0, 19);
+      progress.phase(`transpiling ${label} (${wasm.length} bytes)`);
       try {
         meta = await transpileInto(wasm, entryDir);
       } finally {
