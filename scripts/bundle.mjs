@@ -29,7 +29,7 @@ const common = {
 const lazySiblings = {
   name: 'lazy-siblings',
   setup(b) {
-    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/kubeconfig|services\/refreshEntry)\.js$/ }, (args) =>
+    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/kubeconfig|\/refreshEntry)\.js$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: `./${path.basename(args.path)}`, external: true } : undefined);
   },
 };

@@ -56,7 +56,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     imports: result.imports,
     exports,
     coreModules,
-    transpiler: currentTranspiler() ?? 'jco-transpile@unknown',
+    transpiler: currentTranspiler(),
     glue: script ? 'script' : 'module',
   });
 }

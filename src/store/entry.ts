@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { WasmKind } from '../runtime/component.js';
 import { atomicWriteFile, openRegularFile } from './fsutil.js';
 
@@ -119,7 +118,7 @@ export function inspectEntry(entryDir: string): EntryState {
   }
   if (meta.format !== ENTRY_FORMAT) return { status: 'stale', meta, why: `entry format ${meta.format}, this krew-wasm writes ${ENTRY_FORMAT}` };
   const transpiler = currentTranspiler();
-  if (transpiler && meta.transpiler !== transpiler) return { status: 'stale', meta, why: `transpiled by ${meta.transpiler}, this krew-wasm uses ${transpiler}` };
+  if (meta.transpiler !== transpiler) return { status: 'stale', meta, why: `transpiled by ${meta.transpiler}, this krew-wasm uses ${transpiler}` };
   return { status: 'current', meta };
 }
 
@@ -172,21 +171,14 @@ function sha256File(file: string): string {
   }
 }
 
-let transpilerVersion: string | null | undefined;
-
 /**
- * `jco-transpile@<version>` this krew-wasm transpiles with, from the installed package; null when
- * it cannot be told (then no entry is called stale for its transpiler).
+ * The transpiler this krew-wasm makes entries with. A constant, not read from the installed
+ * package at run time: resolving and reading it cost ~3 ms of every plugin start. package.json pins
+ * this exact version, and test/store/entry.test.ts fails when the two part.
  */
-export function currentTranspiler(): string | null {
-  if (transpilerVersion === undefined) {
-    try {
-      const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
-      const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version?: unknown };
-      transpilerVersion = typeof pkg.version === 'string' ? `jco-transpile@${pkg.version}` : null;
-    } catch {
-      transpilerVersion = null;
-    }
-  }
-  return transpilerVersion;
+export const TRANSPILER = 'jco-transpile@0.15.0';
+
+/** `jco-transpile@<version>` this krew-wasm transpiles with. */
+export function currentTranspiler(): string {
+  return TRANSPILER;
 }
