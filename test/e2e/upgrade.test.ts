@@ -109,6 +109,12 @@ test('upgrade tries every plugin, reports each failure and exits non-zero', asyn
   t.is(errors[2], 'krew-wasm: error: 2 plugins not upgraded: missing, gone (each is reported above; the others were tried)');
   t.regex(r.stderr, /^good: upgraded/m, 'the others were upgraded');
   t.is((await runLink(sb, 'good', ['3'])).exitCode, 3);
+  const outdated = await krewWasm(sb, ['outdated', '-o', 'json']);
+  t.is(outdated.exitCode, 1);
+  t.deepEqual(JSON.parse(outdated.stdout).map((c: { name: string; status: string }) => [c.name, c.status]), [['good', 'up-to-date']], 'the others are still shown');
+  const outdatedErrors = outdated.stderr.split('\n').filter((l) => l.startsWith('krew-wasm: error:'));
+  t.regex(outdatedErrors[0], /^krew-wasm: error: manifest 127\.0\.0\.1:\d+\/plugins\/gone:1: not found/);
+  t.is(outdatedErrors[1], 'krew-wasm: error: could not check gone (each is reported above)');
 });
 
 test('upgrade and outdated follow layout tags and files too', async (t) => {

@@ -43,7 +43,7 @@ export class PullCommand extends GrantOptionsCommand {
   caFile = caFileOption();
   insecure = insecureOption();
   quiet = quietOption();
-  references = Option.Rest({ name: 'source', required: 1 });
+  references = Option.Rest({ name: 'reference', required: 1 });
 
   async run(): Promise<number> {
     if (this.name !== undefined && this.references.length > 1) {
