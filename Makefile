@@ -6,7 +6,7 @@
 
 NPM := sh scripts/npm.sh
 NODE_BIN := node_modules/.bin
-TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
+TS_SOURCES := $(shell find src test testkit -name '*.ts' 2>/dev/null) tsconfig.json
 FIXTURE_SOURCES := $(wildcard test/fixtures/src/*) test/fixtures/wit/fixtures.wit
 
 .PHONY: all deps system-deps build bindings fixtures example test demo bench clean

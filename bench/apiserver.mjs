@@ -1,7 +1,7 @@
 // A loopback fake API server in its own process for the benchmarks (the benchmark loop blocks its
 // own event loop while it times plugins). Prints {"url","ca"} on stdout, then serves until killed.
-import { createPki } from '../dist/test/helpers/pki.js';
-import { startFakeApiServer } from '../dist/test/helpers/kubeApiServer.js';
+import { createPki } from '../dist/testkit/pki.js';
+import { startFakeApiServer } from '../dist/testkit/kubeApiServer.js';
 
 const pki = createPki('krew-wasm-bench');
 const api = await startFakeApiServer({

@@ -106,8 +106,8 @@ contexts: [{name: bench, context: {cluster: bench, user: bench}}]
   row('4. stdout throughput, 64 MiB to a pipe', `${mbps(s4.scenario.median).toFixed(0)} MB/s`, `cat: ${mbps(s4.baseline.median).toFixed(0)} MB/s`, mbps(s4.scenario.median) / mbps(s4.baseline.median), '≥ 25% of cat');
 
   // Scenario 5: pull of the JS example from a local registry, split into its phases.
-  const { startRegistry } = await import('../dist/test/helpers/registry.js');
-  const { pushArtifact } = await import('../dist/test/helpers/artifacts.js');
+  const { startRegistry } = await import('../dist/testkit/registry.js');
+  const { pushArtifact } = await import('../dist/testkit/artifacts.js');
   registry = await startRegistry();
   const wasm = fs.readFileSync(path.join(root, 'examples/build/pods.wasm'));
   await pushArtifact({ url: registry.url, repo: 'bench/pods', tag: '1.0' }, 'cncf', wasm);

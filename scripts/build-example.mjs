@@ -13,7 +13,7 @@ if (!upToDate(wasm, source, path.join(ROOT, 'wit/outbound-http.wit'))) {
   await componentizeJs(source, wasm, { witPath: path.join(ROOT, 'wit'), world: 'plugin' });
   console.log(`built ${path.relative(ROOT, wasm)}`);
 }
-const { writeLayout } = await import('../dist/test/helpers/artifacts.js');
+const { writeLayout } = await import('../dist/testkit/artifacts.js');
 fs.rmSync(layout, { recursive: true, force: true });
 writeLayout(layout, '1.0', fs.readFileSync(wasm));
 console.log(`wrote OCI layout ${path.relative(ROOT, layout)} (tag 1.0)`);

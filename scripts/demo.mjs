@@ -11,8 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { createPki } = await import('../dist/test/helpers/pki.js');
-const { startFakeApiServer } = await import('../dist/test/helpers/kubeApiServer.js');
+const { createPki } = await import('../dist/testkit/pki.js');
+const { startFakeApiServer } = await import('../dist/testkit/kubeApiServer.js');
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-demo-'));
 const home = path.join(work, 'home');

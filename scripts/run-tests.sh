@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Runs the ava suite and ends with one plain summary line, "tests: N passed, N failed", that any
-# CI log reader understands; the exit code is ava's.
+# CI log reader understands; the exit code is non-zero when any test failed.
+# A whole-suite run (no arguments) keeps every `krew-wasm:` line the tests' processes printed
+# (test/helpers/cli.ts) and then runs the docs check (test/docs/errors.check.ts): each message
+# docs/errors.md lists must have been printed by some test.
 set -uo pipefail
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+messages=$(mktemp -d)
+trap 'rm -rf "$log" "$messages"' EXIT
+export KREW_WASM_TEST_MESSAGE_LOG=$messages
 node_modules/.bin/ava "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-passed=$(grep -oE '^ +([0-9]+) tests? passed' "$log" | grep -oE '[0-9]+' | tail -1)
-failed=$(grep -oE '^ +([0-9]+) tests? failed' "$log" | grep -oE '[0-9]+' | tail -1)
-skipped=$(grep -oE '^ +([0-9]+) tests? skipped' "$log" | grep -oE '[0-9]+' | tail -1)
-echo "tests: ${passed:-0} passed, ${failed:-0} failed${skipped:+, $skipped skipped}"
-if [ "$status" -eq 0 ] && [ "${passed:-0}" -eq 0 ]; then echo "no test ran" >&2; exit 1; fi
+if [ $# -eq 0 ]; then
+  node_modules/.bin/ava --config ava.docs.config.mjs 2>&1 | tee -a "$log"
+  docs=${PIPESTATUS[0]}
+  [ "$status" -eq 0 ] && status=$docs
+fi
+sum() { grep -oE "^ +([0-9]+) tests? $1" "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'; }
+passed=$(sum passed)
+failed=$(sum failed)
+skipped=$(sum skipped)
+echo "tests: $passed passed, $failed failed$( [ "$skipped" -gt 0 ] && echo ", $skipped skipped")"
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then echo "no test ran" >&2; exit 1; fi
 exit "$status"

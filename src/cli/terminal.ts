@@ -12,14 +12,12 @@ export function colorEnabled(stream: NodeJS.WritableStream, env: NodeJS.ProcessE
 export interface Style {
   bold(text: string): string;
   code(text: string): string;
-  error(text: string): string;
 }
 
-const plain: Style = { bold: (t) => t, code: (t) => t, error: (t) => t };
+const plain: Style = { bold: (t) => t, code: (t) => t };
 const ansi: Style = {
   bold: (t) => `\x1b[1m${t}\x1b[22m`,
   code: (t) => `\x1b[36m${t}\x1b[39m`,
-  error: (t) => `\x1b[31m${t}\x1b[39m`,
 };
 
 /** The style for writing to `stream`. */

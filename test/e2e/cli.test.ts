@@ -106,3 +106,28 @@ test('help on a terminal is coloured, and not with NO_COLOR', async (t) => {
   const dumb = await krewWasmInTerminal(sb, ['--help'], { TERM: 'dumb' });
   t.false(ANSI.test(dumb.stdout));
 });
+
+test('the fixes usage errors suggest work when followed', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(sb.cleanup);
+  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`])).exitCode, 0);
+  const hintOf = (stderr: string) => /\(([^()]*(?:\([^()]*\))?[^()]*)\)$/.exec(theError(stderr))![1];
+  // "did you mean X?": X is a command (or an option) that exists.
+  for (const [typo, args] of [[['instal'], ['--help']], [['grnat', 'hello'], []], [['list', '--outptu', 'name'], null]] as const) {
+    const hint = hintOf((await krewWasm(sb, [...typo])).stderr);
+    const suggested = /^did you mean (\S+)\?$/.exec(hint)![1];
+    const followed = args === null ? [typo[0], suggested, ...typo.slice(2)] : [suggested, ...typo.slice(1), ...args];
+    const r = await krewWasm(sb, followed);
+    t.is(r.exitCode, 0, `${followed.join(' ')}: ${r.stderr}`);
+  }
+  // "e.g. --flag value": the example is accepted.
+  for (const bad of [['--timeout', '0'], ['--max-memory', '-1'], ['--fs', 'all'], ['--network', 'any'], ['--env', 'A=1']]) {
+    const hint = hintOf((await krewWasm(sb, ['grant', 'hello', ...bad])).stderr);
+    const example = /e\.g\. (--\S+ \S+)$/.exec(hint)![1].split(' ');
+    const r = await krewWasm(sb, ['grant', 'hello', ...example]);
+    t.is(r.exitCode, 0, `grant hello ${example.join(' ')}: ${r.stderr}`);
+  }
+  // "see krew-wasm <command> --help": that help exists.
+  const see = /^see (.*)$/.exec(hintOf((await krewWasm(sb, ['list', 'extra'])).stderr))![1].split(' ').slice(1);
+  t.is((await krewWasm(sb, see)).exitCode, 0);
+});

@@ -2,8 +2,8 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, makeSandbox, ROOT, runProcess } from '../helpers/cli.js';
-import { startFakeApiServer } from '../helpers/kubeApiServer.js';
-import { createPki } from '../helpers/pki.js';
+import { startFakeApiServer } from '../../testkit/kubeApiServer.js';
+import { createPki } from '../../testkit/pki.js';
 
 /** The first sh block after a README heading, as a reader copies it. */
 function readmeBlock(heading: string): string {

@@ -18,7 +18,9 @@ const npm = (args: string[], cwd: string): Promise<Outcome> =>
 
 test.before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-package-'));
-  const pack = await npm(['pack', '--pack-destination', work], ROOT);
+  // --ignore-scripts: prepack (make build) already ran as part of make test; rebuilding dist/ here
+  // would pull it from under the tests running beside this one.
+  const pack = await npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT);
   if (pack.exitCode !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
   tarball = path.join(work, pack.stdout.trim().split('\n').pop()!);
   prefix = path.join(work, 'prefix');

@@ -1,11 +1,11 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pushArtifact } from '../helpers/artifacts.js';
+import { pushArtifact } from '../../testkit/artifacts.js';
 import { krewWasm, kubectl, makeSandbox, ROOT, type Sandbox } from '../helpers/cli.js';
-import { startFakeApiServer, type FakeApiServer } from '../helpers/kubeApiServer.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startFakeApiServer, type FakeApiServer } from '../../testkit/kubeApiServer.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
+import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 
 let pki: TestPki;
 let api: FakeApiServer;

@@ -2,10 +2,10 @@ import test from 'ava';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { pushArtifact } from '../helpers/artifacts.js';
+import { pushArtifact } from '../../testkit/artifacts.js';
 import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, runProcess, storeSnapshot, theError } from '../helpers/cli.js';
 import { startFaultProxy, type Fault, type FaultProxy } from '../helpers/faultProxy.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 
 let registry: TestRegistry;
 let proxy: FaultProxy;

@@ -1,9 +1,9 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pushArtifact } from '../helpers/artifacts.js';
+import { pushArtifact } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, kubectl, makeSandbox, runLink, storeSnapshot, type Sandbox } from '../helpers/cli.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 
 let registry: TestRegistry;
 let sb: Sandbox;

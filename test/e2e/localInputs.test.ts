@@ -2,7 +2,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildImage, writeLayout } from '../helpers/artifacts.js';
+import { buildImage, writeLayout } from '../../testkit/artifacts.js';
 import { BIN, FIXTURES, makeSandbox, runProcess, storeSnapshot, theError } from '../helpers/cli.js';
 
 // Issue 8.8: local inputs are bounded by the bytes read, not by stat. Only regular files are read

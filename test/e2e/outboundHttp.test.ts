@@ -4,8 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
-import { startFakeApiServer, type FakeApiServer } from '../helpers/kubeApiServer.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
+import { startFakeApiServer, type FakeApiServer } from '../../testkit/kubeApiServer.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
 
 let pki: TestPki;
 let api: FakeApiServer;

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, FIXTURES, krewWasm, makeSandbox, runProcess, type Sandbox } from '../helpers/cli.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 
 // Issue 9: on a terminal, pulls, pushes and upgrades show progress on stderr (which blob, bytes,
 // rate; transpiling as its own phase); nothing of it when stderr is not a terminal or with --quiet.

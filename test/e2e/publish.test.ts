@@ -3,11 +3,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pushWithCurl, request, writeLayoutOf } from '../helpers/artifacts.js';
+import { pushWithCurl, request, writeLayoutOf } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/faultProxy.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
+import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { startTokenServer, type TokenServer } from '../helpers/tokenServer.js';
 
 // Issue 9 "push" and "tags", proven against the real registry (Debian docker-registry) and an

@@ -4,10 +4,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { pushArtifact } from '../helpers/artifacts.js';
+import { pushArtifact } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError, type Sandbox } from '../helpers/cli.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
-import { blobDataPath, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
+import { blobDataPath, startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { startTokenServer, type TokenServer } from '../helpers/tokenServer.js';
 
 // Registries backed by object stores redirect blob requests to "blob storage" on another origin.

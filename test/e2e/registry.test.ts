@@ -1,10 +1,10 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pushArtifact, type Layout } from '../helpers/artifacts.js';
+import { pushArtifact, type Layout } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError } from '../helpers/cli.js';
-import { createPki, type TestPki } from '../helpers/pki.js';
-import { blobDataPath, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { createPki, type TestPki } from '../../testkit/pki.js';
+import { blobDataPath, startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { startTokenServer, type TokenServer } from '../helpers/tokenServer.js';
 
 const hello = fs.readFileSync(path.join(FIXTURES, 'hello.wasm'));
@@ -132,12 +132,12 @@ test('a blob altered in the registry storage is rejected and nothing is installe
   const sb = makeSandbox();
   t.teardown(sb.cleanup);
   const wasm = fs.readFileSync(path.join(FIXTURES, 'exitcode.wasm'));
-  const pushed = await pushArtifact({ url: plain.url, repo: 'tampered/plugin', tag: 'v1' }, 'cncf', wasm);
+  const pushed = await pushArtifact({ url: plain.url, repo: 'tampered/exitcode', tag: 'v1' }, 'cncf', wasm);
   const data = blobDataPath(plain.storageDir, pushed.layerDigest);
   const altered = Buffer.from(fs.readFileSync(data));
   altered[altered.length - 1] ^= 0xff;
   fs.writeFileSync(data, altered);
-  const r = await krewWasm(sb, ['pull', '--plain-http', `${plain.host}/tampered/plugin:v1`, '--name', 'tampered']);
+  const r = await krewWasm(sb, ['pull', '--plain-http', `${plain.host}/tampered/exitcode:v1`]);
   t.is(r.exitCode, 1);
   t.regex(theError(r.stderr), new RegExp(`^krew-wasm: error: blob ${pushed.layerDigest}: digest mismatch, expected ${pushed.layerDigest}, got sha256:[0-9a-f]{64}$`));
   t.deepEqual(storeSnapshot(sb.root).filter((e) => !e.endsWith('/')), []);

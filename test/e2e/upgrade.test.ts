@@ -1,9 +1,9 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { request, writeLayout } from '../helpers/artifacts.js';
+import { request, writeLayout } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { storeProblems } from '../helpers/storeCheck.js';
 
 // Issue 9: keeping plugins current. Versions are published with krew-wasm push to the real

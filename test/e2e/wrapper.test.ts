@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
-import { writeLayout } from '../helpers/artifacts.js';
+import { writeLayout } from '../../testkit/artifacts.js';
 
 let sb: Sandbox;
 let layoutDir: string;

@@ -55,11 +55,24 @@ export function runProcess(
     child.on('error', reject);
     child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
+      recordMessages(stderr);
       resolve({ exitCode, signal, stdout, stderr });
     });
     child.stdin!.on('error', () => {});
     child.stdin!.end(options.input);
   });
+}
+
+/**
+ * Keeps every `krew-wasm:` line a process printed, when scripts/run-tests.sh asks for it
+ * (KREW_WASM_TEST_MESSAGE_LOG, a folder): test/docs/errors.check.ts then checks that every
+ * message docs/errors.md lists was printed by some test.
+ */
+function recordMessages(stderr: string): void {
+  const dir = process.env.KREW_WASM_TEST_MESSAGE_LOG;
+  if (!dir) return;
+  const lines = stderr.split('\n').filter((l) => l.startsWith('krew-wasm:'));
+  if (lines.length) fs.appendFileSync(path.join(dir, `${process.pid}.log`), `${lines.join('\n')}\n`);
 }
 
 /** `krew-wasm ARGS` in a sandbox. */

@@ -1,0 +1,81 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, kubectl, makeSandbox, storeSnapshot, theError, type Sandbox } from '../helpers/cli.js';
+
+let sb: Sandbox;
+
+test.before(async () => {
+  sb = makeSandbox();
+  for (const [file, name] of [['echo.wasm', 'envs'], ['echo.wasm', 'legacy'], ['fsprobe.core.wasm', 'probe']]) {
+    const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, file)}`, '--name', name]);
+    if (r.exitCode !== 0) throw new Error(r.stderr);
+  }
+});
+
+test.after.always(() => sb?.cleanup());
+
+/** The environment the echo plugin saw, through real kubectl, as NAME=VALUE lines. */
+async function seenEnv(name: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = await kubectl(sb, [name], { env });
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+  return r.stdout.split('--\n')[1].trim().split('\n');
+}
+
+test.serial('revoke --env A on a plugin that sees all variables hides A and keeps the others', async (t) => {
+  const env = { AWS_PROFILE: 'prod', KEEP_ME: 'yes' };
+  t.true((await seenEnv('envs', env)).includes('AWS_PROFILE=prod'));
+  const r = await krewWasm(sb, ['revoke', 'envs', '--env', 'AWS_PROFILE']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stderr, /^ {2}environment: all variables except AWS_PROFILE$/m);
+  const seen = await seenEnv('envs', env);
+  t.false(seen.some((l) => l.startsWith('AWS_PROFILE=')));
+  t.true(seen.includes('KEEP_ME=yes'));
+  t.true(seen.includes(`HOME=${sb.home}`));
+  await krewWasm(sb, ['revoke', 'envs', '--env', 'all']);
+  t.deepEqual(await seenEnv('envs', env), ['']);
+});
+
+test.serial('a receipt written by an older krew-wasm (env "all" or a list) keeps working and migrates', async (t) => {
+  const file = path.join(sb.root, 'receipts/legacy.json');
+  const receipt = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.writeFileSync(file, JSON.stringify({ ...receipt, grants: { ...receipt.grants, env: 'all' } }));
+  t.true((await seenEnv('legacy', { OLD_VAR: '1' })).includes('OLD_VAR=1'));
+  t.is((await krewWasm(sb, ['revoke', 'legacy', '--env', 'OLD_VAR'])).exitCode, 0);
+  t.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).grants.env, { mode: 'all-except', names: ['OLD_VAR'] });
+  fs.writeFileSync(file, JSON.stringify({ ...receipt, grants: { ...receipt.grants, env: ['ONLY'] } }));
+  t.deepEqual(await seenEnv('legacy', { ONLY: 'a', OTHER: 'b' }), ['ONLY=a']);
+});
+
+test.serial('grant --allow-dir refuses a folder that does not exist, and a file; the hint works', async (t) => {
+  const before = storeSnapshot(sb.root);
+  const missing = path.join(sb.home, 'manifests');
+  const r = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${missing}:ro`]);
+  t.is(r.exitCode, 2);
+  t.is(theError(r.stderr), `krew-wasm: error: --allow-dir ${missing} does not exist (create it first (mkdir -p ${missing}) or correct the path)`);
+  fs.writeFileSync(path.join(sb.home, 'a-file'), '');
+  const file = await krewWasm(sb, ['grant', 'probe', '--allow-dir', path.join(sb.home, 'a-file')]);
+  t.is(file.exitCode, 2);
+  t.is(theError(file.stderr), `krew-wasm: error: --allow-dir ${path.join(sb.home, 'a-file')} is a file, not a folder (give the path of a folder)`);
+  const pull = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--allow-dir', missing]);
+  t.is(pull.exitCode, 2);
+  t.deepEqual(storeSnapshot(sb.root), before);
+  fs.mkdirSync(missing, { recursive: true }); // the hint, followed
+  const ok = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${missing}:ro`]);
+  t.is(ok.exitCode, 0, ok.stderr);
+  t.regex(ok.stderr, new RegExp(`files: ${missing} \\(read-only\\)`));
+});
+
+test.serial('a granted folder that disappears later: the run says which plugin to revoke it from, and that works', async (t) => {
+  const dir = path.join(sb.home, 'gone');
+  fs.mkdirSync(dir);
+  t.is((await krewWasm(sb, ['grant', 'probe', '--allow-dir', dir])).exitCode, 0);
+  fs.rmSync(dir, { recursive: true });
+  const r = await kubectl(sb, ['probe', 'ls', sb.home]);
+  t.is(r.exitCode, 1);
+  const line = theError(r.stderr);
+  t.is(line, `krew-wasm: error: granted folder ${dir} does not exist (krew-wasm revoke probe --allow-dir ${dir})`);
+  const hint = /\((krew-wasm revoke .*)\)$/.exec(line)![1].split(' ').slice(1);
+  t.is((await krewWasm(sb, hint)).exitCode, 0);
+  t.is((await kubectl(sb, ['probe', 'ls', sb.home])).exitCode, 0);
+});

@@ -1,0 +1,335 @@
+import test, { type ExecutionContext } from 'ava';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { parse as watToWasm } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { BIN, FIXTURES, krewWasm, kubectl, makeSandbox, runProcess, storeSnapshot, theError, type Sandbox } from '../helpers/cli.js';
+import { writeLayout } from '../../testkit/artifacts.js';
+
+/**
+ * The messages of docs/errors.md that the other tests do not print: each bad input, hostile
+ * registry answer, broken plugin and broken kubeconfig gives one line in words, exit 1 and an
+ * unchanged store. The registry here is a loopback server that answers what each case needs.
+ */
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const hello = fs.readFileSync(path.join(FIXTURES, 'hello.wasm'));
+const helloDigest = sha256(hello);
+const config = Buffer.from('{}');
+const desc = (mediaType: string, bytes: Buffer, extra: object = {}) => ({ mediaType, digest: sha256(bytes), size: bytes.length, ...extra });
+const manifest = (layers: object[], extra: object = {}) => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: desc('application/vnd.wasm.config.v0+json', config), layers, ...extra });
+const good = manifest([desc('application/wasm', hello)]);
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+const json = (body: unknown, headers: Record<string, string | number> = {}): Handler => (_req, res) => {
+  const bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': bytes.length, ...headers }).end(bytes);
+};
+const status = (code: number, headers: Record<string, string> = {}, body = ''): Handler => (_req, res) => res.writeHead(code, headers).end(body);
+
+/** Routes of the hostile registry: `/v2/c/<case>/p/manifests/v1` and friends. */
+const routes: Record<string, Handler> = {};
+const route = (name: string, manifestHandler: Handler, others: Record<string, Handler> = {}) => {
+  routes[`/v2/c/${name}/p/manifests/v1`] = manifestHandler;
+  for (const [p, h] of Object.entries(others)) routes[p.startsWith('/') ? p : `/v2/c/${name}/p/${p}`] = h;
+};
+const blob = (bytes: Buffer, chunked = false): Handler => (_req, res) => {
+  res.writeHead(200, chunked ? { 'Content-Type': 'application/octet-stream' } : { 'Content-Length': bytes.length });
+  res.end(bytes);
+};
+const innerIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+const outerIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(OCI_INDEX, innerIndex, { platform: { architecture: 'wasm', os: 'wasip2' } })] };
+
+route('notobject', json('[1]'));
+route('schema1', json({ schemaVersion: 1, name: 'p' }));
+route('nolayers', json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: desc('application/vnd.wasm.config.v0+json', config) }));
+route('noconfig', json({ schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] }));
+route('nomediatype', json({ ...good, config: { digest: sha256(config), size: 2 } }));
+route('badsize', json(manifest([{ ...desc('application/wasm', hello), size: -1 }])));
+route('twowasm', json(manifest([desc('application/wasm', hello), desc('application/wasm', hello)])));
+route('noplatform', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(OCI_MANIFEST, Buffer.from('x'), { platform: { architecture: 'amd64', os: 'linux' } })] }, { 'Content-Type': OCI_INDEX }), {});
+route('nested', json(outerIndex, { 'Content-Type': OCI_INDEX }), { [`manifests/${sha256(innerIndex)}`]: json(innerIndex.toString(), { 'Content-Type': OCI_INDEX }) });
+route('claims', json(good, { 'Docker-Content-Digest': `sha256:${'0'.repeat(64)}` }));
+routes[`/v2/c/bydigest/p/manifests/${sha256('the manifest that was asked for')}`] = json(good);
+route('bigdeclared', (_req, res) => {
+  res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': 5_000_000 });
+  res.write('{');
+});
+route('bigchunked', (_req, res) => {
+  res.writeHead(200, { 'Content-Type': OCI_MANIFEST });
+  res.end(Buffer.alloc(4 * 1024 * 1024 + 10, 0x20));
+});
+route('forbidden', status(403, { 'Content-Type': 'application/json' }, JSON.stringify({ errors: [{ code: 'DENIED', message: 'not for you' }] })));
+route('ftp', status(302, { Location: 'ftp://example.invalid/manifest' }));
+route('loop', status(302, { Location: '/v2/c/loop/p/manifests/v1' }));
+route('longer', json(manifest([desc('application/wasm', hello)])), { [`blobs/${helloDigest}`]: blob(Buffer.concat([hello, Buffer.from('0123456789')]), true) });
+route('shorter', json(manifest([desc('application/wasm', hello)])), { [`blobs/${helloDigest}`]: blob(hello.subarray(0, hello.length - 10), true) });
+route('silent', () => { /* never answers */ });
+route('nochallenge', status(401));
+route('digestauth', status(401, { 'WWW-Authenticate': 'Digest realm="r", nonce="n"' }));
+route('norealm', status(401, { 'WWW-Authenticate': 'Bearer service="registry"' }));
+route('ftprealm', status(401, { 'WWW-Authenticate': 'Bearer realm="ftp://example.invalid/token"' }));
+route('basic', status(401, { 'WWW-Authenticate': 'Basic realm="registry"' }));
+routes['/token-html'] = status(200, { 'Content-Type': 'text/html' }, '<html>login</html>');
+routes['/token-empty'] = status(200, { 'Content-Type': 'application/json' }, '{}');
+
+let server: http.Server;
+let host: string;
+let sb: Sandbox;
+
+test.before(async () => {
+  server = http.createServer((req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+    (routes[pathname] ?? status(404, { 'Content-Type': 'application/json' }, '{"errors":[{"code":"NAME_UNKNOWN"}]}'))(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  route('tokenhtml', status(401, { 'WWW-Authenticate': `Bearer realm="http://${host}/token-html",service="r"` }));
+  route('tokenempty', status(401, { 'WWW-Authenticate': `Bearer realm="http://${host}/token-empty",service="r"` }));
+  sb = makeSandbox();
+});
+
+test.after.always(async () => {
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  sb?.cleanup();
+});
+
+/** Runs krew-wasm; asserts exit 1, the one error line (a RegExp, or a function of the host), and an unchanged store. */
+async function refused(t: ExecutionContext, args: string[], line: RegExp, options: { env?: NodeJS.ProcessEnv; cwd?: string; exit?: number } = {}) {
+  const before = storeSnapshot(sb.root);
+  const r = await krewWasm(sb, args, options);
+  t.is(r.exitCode, options.exit ?? 1, r.stderr);
+  t.regex(theError(r.stderr), line);
+  t.deepEqual(storeSnapshot(sb.root), before);
+}
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const registryCases: { name: string; args?: (h: string) => string[]; line: (h: string) => RegExp; env?: NodeJS.ProcessEnv }[] = [
+  { name: 'notobject', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}/c/notobject/p:v1: the manifest is not a JSON object$`) },
+  { name: 'schema1', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}/c/schema1/p:v1: unsupported manifest schemaVersion 1$`) },
+  { name: 'nolayers', line: () => /: manifest without a "layers" list$/ },
+  { name: 'noconfig', line: () => /\/c\/noconfig\/p:v1: config: missing descriptor$/ },
+  { name: 'nomediatype', line: () => /\/c\/nomediatype\/p:v1: config: descriptor without mediaType$/ },
+  { name: 'badsize', line: () => /\/c\/badsize\/p:v1: layers\[0\]: descriptor with an invalid size$/ },
+  { name: 'twowasm', line: () => /: not a wasm plugin artifact \(2 wasm layers; found config application\/vnd\.wasm\.config\.v0\+json, layer application\/wasm, layer application\/wasm; expected one layer of application\/wasm or application\/vnd\.wasm\.content\.layer\.v1\+wasm\)$/ },
+  { name: 'noplatform', line: () => /: the image index has no wasm platform \(found: linux\/amd64\)$/ },
+  { name: 'nested', line: () => /\/c\/nested\/p:v1: nested image index$/ },
+  { name: 'claims', line: () => new RegExp(`^krew-wasm: error: manifest .*/c/claims/p:v1: registry claims digest sha256:0{64} but the bytes hash to ${esc(sha256(JSON.stringify(good)))}$`) },
+  { name: 'bydigest', args: (h) => ['pull', '--plain-http', `${h}/c/bydigest/p@${sha256('the manifest that was asked for')}`], line: () => new RegExp(`^krew-wasm: error: manifest .*/c/bydigest/p@sha256:[0-9a-f]{64}: digest mismatch, expected ${esc(sha256('the manifest that was asked for'))}, got ${esc(sha256(JSON.stringify(good)))}$`) },
+  { name: 'bigdeclared', line: () => /^krew-wasm: error: manifest .*\/c\/bigdeclared\/p:v1: response of 5000000 bytes exceeds the limit of 4194304$/ },
+  { name: 'bigchunked', line: () => /^krew-wasm: error: manifest .*\/c\/bigchunked\/p:v1: response exceeds the limit of 4194304 bytes$/ },
+  { name: 'forbidden', line: (h) => new RegExp(`^krew-wasm: error: manifest ${esc(h)}/c/forbidden/p:v1: access denied by ${esc(h)} \\(status 403\\) \\(DENIED: not for you\\)$`) },
+  { name: 'ftp', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: redirect to unsupported scheme ftp:$`) },
+  { name: 'loop', line: (h) => new RegExp(`^krew-wasm: error: http://${esc(h)}/v2/c/loop/p/manifests/v1: more than \\d+ redirects$`) },
+  { name: 'longer', line: () => new RegExp(`^krew-wasm: error: blob ${helloDigest}: more than the declared ${hello.length} bytes received$`) },
+  { name: 'shorter', line: () => new RegExp(`^krew-wasm: error: blob ${helloDigest}: size mismatch, expected ${hello.length} bytes, got ${hello.length - 10}$`) },
+  { name: 'silent', line: (h) => new RegExp(`^krew-wasm: error: GET http://${esc(h)}/v2/c/silent/p/manifests/v1: no response within 300 ms$`), env: { KREW_WASM_REGISTRY_IDLE_TIMEOUT_MS: '300' } },
+  { name: 'nochallenge', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: /v2/c/nochallenge/p/manifests/v1 requires authentication but sent no usable challenge$`) },
+  { name: 'digestauth', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: unsupported auth scheme "digest"$`) },
+  { name: 'norealm', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: bearer challenge with an invalid realm ""$`) },
+  { name: 'ftprealm', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: bearer realm must be http\\(s\\), got ftp:$`) },
+  { name: 'tokenhtml', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: token server ${esc(h)} answered with something that is not JSON$`) },
+  { name: 'tokenempty', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: token server ${esc(h)} returned no token$`) },
+  { name: 'https', args: (h) => ['pull', `${h}/c/notobject/p:v1`], line: (h) => new RegExp(`^krew-wasm: error: TLS handshake with https://${esc(h)} failed \\(is it plain HTTP\\? try --plain-http\\)$`) },
+  { name: 'cafile', args: (h) => ['pull', '--ca-file', '/no/such/ca.pem', `${h}/c/notobject/p:v1`], line: () => /^krew-wasm: error: cannot read CA file \/no\/such\/ca\.pem: ENOENT: no such file or directory, open '\/no\/such\/ca\.pem'$/ },
+];
+
+for (const c of registryCases) {
+  test(`a hostile or broken registry (${c.name}): one line, exit 1, nothing installed`, async (t) => {
+    await refused(t, c.args ? c.args(host) : ['pull', '--plain-http', `${host}/c/${c.name}/p:v1`], c.line(host), { env: c.env });
+  });
+}
+
+/** A docker config (and helpers on PATH) for the registry's Basic challenge. */
+function dockerSetup(name: string, configJson: unknown, helpers: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const dir = path.join(sb.home, `docker-${name}`);
+  fs.mkdirSync(dir, { recursive: true });
+  if (configJson !== undefined) fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(configJson));
+  else fs.mkdirSync(path.join(dir, 'config.json'));
+  for (const [helper, script] of Object.entries(helpers)) fs.writeFileSync(path.join(dir, `docker-credential-${helper}`), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  return { DOCKER_CONFIG: dir, PATH: `${dir}${path.delimiter}${process.env.PATH}` };
+}
+
+const credentialCases: { name: string; env: () => NodeJS.ProcessEnv; line: RegExp }[] = [
+  { name: 'an auth entry that is not user:password', env: () => dockerSetup('auth', { auths: { [host]: { auth: Buffer.from('nocolon').toString('base64') } } }), line: /^krew-wasm: error: docker config: the auth entry for 127\.0\.0\.1:\d+ is not base64 of user:password$/ },
+  { name: 'a credential helper that is not installed', env: () => dockerSetup('missing', { credHelpers: { [host]: 'absent' } }), line: /^krew-wasm: error: credential helper docker-credential-absent failed: spawnSync docker-credential-absent ENOENT$/ },
+  { name: 'a credential helper that fails', env: () => dockerSetup('fails', { credHelpers: { [host]: 'fails' } }, { fails: 'echo "the keychain is locked" >&2; exit 3' }), line: /^krew-wasm: error: credential helper docker-credential-fails exited with 3: the keychain is locked$/ },
+  { name: 'a credential helper that prints garbage', env: () => dockerSetup('garbage', { credHelpers: { [host]: 'garbage' } }, { garbage: 'cat >/dev/null; echo hello' }), line: /^krew-wasm: error: credential helper docker-credential-garbage printed something that is not JSON$/ },
+  { name: 'a docker config that cannot be read', env: () => dockerSetup('unreadable', undefined), line: /^krew-wasm: error: cannot read docker config .*\/docker-unreadable\/config\.json: EISDIR: illegal operation on a directory, read$/ },
+];
+
+for (const c of credentialCases) {
+  test(`credentials: ${c.name}`, async (t) => {
+    await refused(t, ['pull', '--plain-http', `${host}/c/basic/p:v1`], c.line, { env: c.env() });
+  });
+}
+
+test('OCI layout sources: not a layout, no version, no such tag, a missing blob, malformed references', async (t) => {
+  const dir = path.join(sb.home, 'layouts');
+  fs.mkdirSync(path.join(dir, 'empty'), { recursive: true });
+  await refused(t, ['pull', `oci-layout://${dir}/empty`], new RegExp(`^krew-wasm: error: ${esc(dir)}/empty is not an OCI image layout \\(no readable oci-layout file\\)$`));
+  fs.mkdirSync(path.join(dir, 'noversion'));
+  fs.writeFileSync(path.join(dir, 'noversion/oci-layout'), '{}');
+  await refused(t, ['pull', `oci-layout://${dir}/noversion`], new RegExp(`^krew-wasm: error: ${esc(dir)}/noversion: oci-layout file has no imageLayoutVersion$`));
+  writeLayout(path.join(dir, 'good'), '1.0', hello);
+  await refused(t, ['pull', `oci-layout://${dir}/good:2.0`], new RegExp(`^krew-wasm: error: ${esc(dir)}/good: no manifest tagged "2\\.0" \\(tags: 1\\.0\\)$`));
+  fs.rmSync(path.join(dir, 'good/blobs/sha256', helloDigest.slice(7)));
+  await refused(t, ['pull', `oci-layout://${dir}/good:1.0`], new RegExp(`^krew-wasm: error: ${esc(dir)}/good: blob ${helloDigest} is missing$`));
+  fs.rmSync(path.join(dir, 'good/index.json'));
+  await refused(t, ['pull', `oci-layout://${dir}/good:1.0`], new RegExp(`^krew-wasm: error: ${esc(dir)}/good: index\\.json is missing$`));
+  await refused(t, ['pull', 'oci-layout://'], /^krew-wasm: error: invalid reference "oci-layout:\/\/": missing layout directory$/);
+  await refused(t, ['pull', `oci-layout://${dir}/good:bad!tag`], /^krew-wasm: error: invalid reference ".*": bad tag "bad!tag"$/);
+  await refused(t, ['pull', `oci-layout://${dir}/good@sha256:12`], /^krew-wasm: error: invalid reference ".*": bad digest "sha256:12"$/);
+  await refused(t, ['pull', 'file://'], /^krew-wasm: error: invalid reference "file:\/\/": missing file path$/);
+});
+
+/** Writes a wasm file built from WAT text (core module or component) and returns its path. */
+async function wasmFile(name: string, wat: string | Buffer): Promise<string> {
+  const file = path.join(sb.home, 'wasm', `${name}.wasm`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, typeof wat === 'string' ? await watToWasm(wat) : wat);
+  return file;
+}
+
+const pluginCases: { name: string; wat: string | Buffer; line: RegExp }[] = [
+  { name: 'version2', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]), line: /^krew-wasm: error: unsupported WebAssembly binary version\/layer 2\.0\/0$/ },
+  { name: 'garbage-core', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0xff, 0xff]), line: /^krew-wasm: error: invalid WebAssembly module: WebAssembly\.Module\(\): .+$/ },
+  { name: 'env-import', wat: '(module (import "env" "foo" (func)) (func (export "_start")))', line: /^krew-wasm: error: the core module imports more than wasi_snapshot_preview1: env\.foo$/ },
+  { name: 'no-start', wat: '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))', line: /^krew-wasm: error: the core module is not a WASI command \(no _start export\)$/ },
+  { name: 'bad-signature', wat: '(module (import "wasi_snapshot_preview1" "fd_write" (func)) (memory (export "memory") 1) (func (export "_start")))', line: /^krew-wasm: error: could not wrap the preview1 module into a component: .+$/ },
+  { name: 'garbage-component', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 0xff, 0xff, 0xff]), line: /^krew-wasm: error: jco could not transpile the component: .+$/ },
+  {
+    name: 'foreign-import',
+    wat: `(component
+      (import "wasi:foo/bar@0.1.0" (instance $i (export "f" (func))))
+      (core func $f (canon lower (func $i "f")))
+      (core module $m (import "x" "f" (func)))
+      (core instance (instantiate $m (with "x" (instance (export "f" (func $f)))))))`,
+    line: /^krew-wasm: error: the component imports interfaces krew-wasm does not provide: wasi:foo\/bar$/,
+  },
+  { name: 'no-run', wat: '(component)', line: /^krew-wasm: error: the component does not export wasi:cli\/run \(exports: none\) \(build the plugin as a WASI command \(world wasi:cli\/command or krew-wasm:outbound-http\/plugin\)\)$/ },
+];
+
+for (const c of pluginCases) {
+  test(`a wasm file that is not a plugin krew-wasm can run (${c.name}): one line, nothing installed`, async (t) => {
+    await refused(t, ['pull', await wasmFile(c.name, c.wat), '--name', 'broken-plugin'], c.line);
+  });
+}
+
+test('plugins that fail while starting, or recurse without end, end with one line naming the plugin', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const start = await wasmFile('start-trap', '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func $t unreachable) (start $t) (func (export "_start")))');
+  const deep = await wasmFile('deep', '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func $f (call $f)) (func (export "_start") (call $f)))');
+  t.is((await krewWasm(side, ['pull', start, '--name', 'starter'])).exitCode, 0);
+  t.is((await krewWasm(side, ['pull', deep, '--name', 'deep'])).exitCode, 0);
+  const r1 = await kubectl(side, ['starter']);
+  t.is(r1.exitCode, 1);
+  t.is(theError(r1.stderr), 'krew-wasm: error: plugin starter failed to start: unreachable');
+  const r2 = await kubectl(side, ['deep']);
+  t.is(r2.exitCode, 1);
+  t.is(theError(r2.stderr), 'krew-wasm: error: plugin deep trapped: call stack exhausted');
+});
+
+test('a damaged receipt or store entry: run says how to reinstall, list warns and goes on', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const source = `file://${path.join(FIXTURES, 'hello.wasm')}`;
+  t.is((await krewWasm(side, ['pull', source, '--name', 'torn'])).exitCode, 0);
+  t.is((await krewWasm(side, ['pull', source, '--name', 'meta'])).exitCode, 0);
+  fs.writeFileSync(path.join(side.root, 'receipts/torn.json'), '{"apiVersion": "krew-wasm/v1", "name": ');
+  const r = await kubectl(side, ['torn']);
+  t.is(r.exitCode, 1);
+  t.regex(theError(r.stderr), /^krew-wasm: error: plugin torn has a damaged receipt: .+ \(reinstall it: krew-wasm pull --force <reference> --name torn\)$/);
+  const list = await krewWasm(side, ['list']);
+  t.is(list.exitCode, 0);
+  t.is(list.stdout, 'meta\n');
+  t.regex(list.stderr, /^krew-wasm: warning: skipping damaged receipt torn\.json: .+$/m);
+  const receipt = JSON.parse(fs.readFileSync(path.join(side.root, 'receipts/meta.json'), 'utf8'));
+  fs.writeFileSync(path.join(side.root, 'store', receipt.layerDigest.slice(7), 'meta.json'), 'not json');
+  const m = await kubectl(side, ['meta']);
+  t.is(m.exitCode, 1);
+  t.regex(theError(m.stderr), new RegExp(`^krew-wasm: error: plugin meta is damaged: cannot read meta\\.json: .+ \\(reinstall it: krew-wasm pull --force ${esc(source)} --name meta\\)$`));
+});
+
+test('krew-wasm run from a source folder that was not built says so', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const bin = path.join(side.home, 'checkout/bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.copyFileSync(BIN, path.join(bin, 'krew-wasm.js'));
+  const r = await runProcess(process.execPath, [path.join(bin, 'krew-wasm.js'), 'list'], { env: side.env });
+  t.is(r.exitCode, 1);
+  t.is(r.stderr, 'krew-wasm: error: krew-wasm is not built (run make build in its source folder)\n');
+});
+
+/** Kubeconfigs a plugin's requests are refused under, each with the note a user reads once. */
+const kubeCases: { name: string; kubeconfig: (dir: string) => string; note: (file: string) => RegExp; env?: NodeJS.ProcessEnv }[] = [
+  { name: 'a missing cluster', kubeconfig: () => 'apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: gone, user: u}}]\nusers: [{name: u, user: {token: t}}]\n', note: (f) => new RegExp(`^krew-wasm: cluster "gone" does not exist in ${esc(f)}: requests of plugin probe are refused$`) },
+  { name: 'a missing user', kubeconfig: () => "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\ncontexts: [{name: c, context: {cluster: k, user: gone}}]\n", note: (f) => new RegExp(`^krew-wasm: user "gone" does not exist in ${esc(f)}: requests of plugin probe are refused$`) },
+  { name: 'no current context', kubeconfig: () => "apiVersion: v1\nkind: Config\nclusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n", note: (f) => new RegExp(`^krew-wasm: no cluster selected: set current-context or pass --context/--cluster \\(${esc(f)}\\): requests of plugin probe are refused$`) },
+  { name: 'not YAML', kubeconfig: () => 'clusters: [unclosed\n', note: (f) => new RegExp(`^krew-wasm: kubeconfig ${esc(f)} is not valid YAML: .+: requests of plugin probe are refused$`) },
+  { name: 'not a mapping', kubeconfig: () => '- a\n- b\n', note: (f) => new RegExp(`^krew-wasm: kubeconfig ${esc(f)} is not a mapping: requests of plugin probe are refused$`) },
+  { name: 'not a list', kubeconfig: () => 'apiVersion: v1\nclusters: 3\n', note: (f) => new RegExp(`^krew-wasm: kubeconfig ${esc(f)}: "clusters" is not a list: requests of plugin probe are refused$`) },
+  { name: 'a folder', kubeconfig: (dir) => `DIR:${dir}`, note: (f) => new RegExp(`^krew-wasm: cannot read kubeconfig ${esc(f)}: EISDIR: requests of plugin probe are refused$`) },
+];
+
+const withUser = (user: string, cluster = "{server: 'https://127.0.0.1:1'}") => `apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: k, cluster: ${cluster}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: ${user}}]\n`;
+const execUser = (command: string) => withUser(`{exec: {apiVersion: client.authentication.k8s.io/v1, command: '${command}'}}`);
+const credentialNotes: { name: string; kubeconfig: (dir: string) => string; note: RegExp }[] = [
+  { name: 'an exec plugin that is not installed', kubeconfig: () => execUser('no-such-credential-plugin'), note: /^krew-wasm: exec credential plugin no-such-credential-plugin could not run: spawnSync no-such-credential-plugin ENOENT$/ },
+  { name: 'an exec plugin that fails', kubeconfig: (d) => execUser(script(d, 'fails', 'exit 7')), note: /^krew-wasm: exec credential plugin .*\/fails exited with 7$/ },
+  { name: 'an exec plugin that prints garbage', kubeconfig: (d) => execUser(script(d, 'garbage', 'echo not-json')), note: /^krew-wasm: exec credential plugin .*\/garbage printed something that is not an ExecCredential$/ },
+  { name: 'an ExecCredential without status', kubeconfig: (d) => execUser(script(d, 'nostatus', `echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"}'`)), note: /^krew-wasm: exec credential plugin .*\/nostatus returned no ExecCredential status$/ },
+  { name: 'a token file that is missing', kubeconfig: (d) => withUser(`{tokenFile: '${d}/no-token'}`), note: /^krew-wasm: cannot read tokenFile .*\/no-token: ENOENT$/ },
+  { name: 'CA data that is not PEM', kubeconfig: () => withUser('{token: t}', `{server: 'https://127.0.0.1:1', certificate-authority-data: ${Buffer.from('not a certificate').toString('base64')}}`), note: /^krew-wasm: certificate-authority-data is not base64-encoded PEM$/ },
+];
+
+function script(dir: string, name: string, body: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return file;
+}
+
+/** One sandbox with the httpprobe plugin installed as probe, shared by the serial kubeconfig tests. */
+let probeSandbox: Sandbox | undefined;
+async function probe(): Promise<Sandbox> {
+  if (!probeSandbox) {
+    probeSandbox = makeSandbox();
+    const r = await krewWasm(probeSandbox, ['pull', `file://${path.join(FIXTURES, 'httpprobe.wasm')}`, '--name', 'probe']);
+    if (r.exitCode !== 0) throw new Error(r.stderr);
+  }
+  return probeSandbox;
+}
+test.after.always(() => probeSandbox?.cleanup());
+
+for (const c of [...kubeCases.map((k) => ({ ...k, noteFor: k.note })), ...credentialNotes.map((k) => ({ ...k, noteFor: () => k.note }))]) {
+  test.serial(`a plugin under a broken kubeconfig (${c.name}) gets one note and refused requests`, async (t) => {
+    const psb = await probe();
+    const dir = fs.mkdtempSync(path.join(psb.home, 'kube-'));
+    const text = c.kubeconfig(dir);
+    let file = path.join(dir, 'config');
+    if (text.startsWith('DIR:')) file = dir;
+    else fs.writeFileSync(file, text);
+    const r = await kubectl(psb, ['probe', 'get', '/version', 'get', '/api'], { env: { KUBECONFIG: file } });
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /^get \/version -> err (destination-not-allowed|runtime-error)\nget \/api -> err (destination-not-allowed|runtime-error)\n$/);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    t.is(lines.length, 1, r.stderr);
+    t.regex(lines[0], c.noteFor(file));
+  });
+}
+
+test.serial('with KREW_WASM_VERBOSE=1 a failed request names the transport failure', async (t) => {
+  const psb = await probe();
+  const file = path.join(psb.home, 'refused-config');
+  fs.writeFileSync(file, withUser('{token: t}', "{server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}"));
+  const r = await kubectl(psb, ['probe', 'get', '/version'], { env: { KUBECONFIG: file, KREW_WASM_VERBOSE: '1' } });
+  t.regex(r.stdout, /^get \/version -> err [a-z-]+\n$/);
+  t.regex(r.stderr, /^krew-wasm: request to https:\/\/127\.0\.0\.1:1 failed: .+$/m);
+});
