@@ -67,6 +67,7 @@ export class LayoutSource {
     try {
       opened = openRegularFile(src);
     } catch (error) {
+      if (error instanceof LocalFileError && error.reason === 'missing') throw new UnsupportedArtifactError(`${this.dir}: blob ${desc.digest} is missing`);
       throw this.fileError(src, error);
     }
     if (opened.size !== desc.size) {

@@ -48,7 +48,8 @@ export class Transport {
       try {
         this.ca = readRegularFile(options.caFile, MAX_CA_FILE_BYTES);
       } catch (error) {
-        throw new RegistryError(`cannot read CA file ${options.caFile}: ${(error as LocalFileError).message}`);
+        const why = error instanceof LocalFileError ? `it ${error.detail}` : (error as Error).message;
+        throw new RegistryError(`cannot read CA file ${options.caFile}: ${why}`);
       }
     }
     this.policy = options.retry ?? DEFAULT_RETRY;

@@ -201,8 +201,17 @@ test.serial('push through token auth: a token scoped pull,push from the docker c
 const refusals: { title: string; args: () => string[]; message: RegExp }[] = [
   { title: 'a file that is not wasm', args: () => ['push', '--plain-http', path.join(FIXTURES, '..', 'src', 'hello.wat'), `${plain.host}/x/y:1`], message: /^krew-wasm: error: not a WebAssembly binary \(bad magic number\)/ },
   { title: 'a reference with a digest', args: () => ['push', '--plain-http', helloFile, `${plain.host}/x/y@sha256:${'a'.repeat(64)}`], message: /^krew-wasm: error: cannot push to .*: a digest names content that already exists \(push to a tag, e.g\. registry\/repo:1\.0\)$/ },
+  { title: 'a folder', args: () => ['push', '--plain-http', FIXTURES, `${plain.host}/x/y:1`], message: /^krew-wasm: error: cannot push .*\/fixtures\/build: it is a directory, not a regular file$/ },
+  { title: 'a component that does not parse', args: () => ['push', '--plain-http', brokenComponent(), `${plain.host}/x/y:1`], message: /^krew-wasm: error: not a valid component: / },
   { title: 'a malformed annotation', args: () => ['push', '--plain-http', helloFile, `${plain.host}/x/y:1`, '--annotation', 'novalue'], message: /^krew-wasm: error: invalid --annotation "novalue": expected key=value/ },
 ];
+
+/** The component magic and version, then garbage. */
+function brokenComponent(): string {
+  const file = path.join(sb.home, 'broken.wasm');
+  fs.writeFileSync(file, Buffer.concat([Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]), Buffer.from('garbage garbage garbage')]));
+  return file;
+}
 
 for (const c of refusals) {
   test.serial(`push refuses ${c.title} in one line`, async (t) => {

@@ -150,6 +150,22 @@ test.serial('a redirect from https to plain http is refused, and the plain-http 
   t.false(r.stderr.includes('signed-secret'), 'the redirect URL query (a signature) is not echoed');
 });
 
+test.serial('a redirect whose location carries user info is refused, never followed', async (t) => {
+  const odd = http.createServer((req, res) => {
+    res.writeHead(302, { Location: `http://mallory:secret@${new URL(storageUrl).host}/x` });
+    res.end();
+  });
+  const host = await listen(odd);
+  t.teardown(() => { odd.close(); });
+  storageSaw.length = 0;
+  const sb = makeSandbox();
+  t.teardown(sb.cleanup);
+  const r = await krewWasm(sb, ['pull', '--plain-http', `${host}/redirect/hello:v1`]);
+  t.is(r.exitCode, 1);
+  t.is(theError(r.stderr), `krew-wasm: error: GET http://${host}/v2/redirect/hello/manifests/v1: redirect to an unusable location refused`);
+  t.is(storageSaw.length, 0);
+});
+
 const foreignAnswers: { mode: Mode; message: RegExp }[] = [
   { mode: 'not-found', message: /^krew-wasm: error: blob sha256:[0-9a-f]{64}: http:\/\/127\.0\.0\.1:\d+, where the registry redirected, answered status 404$/ },
   { mode: 'wrong-length', message: /^krew-wasm: error: blob sha256:[0-9a-f]{64}: http:\/\/127\.0\.0\.1:\d+, where the registry redirected, sends a different size than the manifest declares$/ },

@@ -147,7 +147,7 @@ export class AuthClient {
     }
     const token = typeof json?.token === 'string' ? json.token : json?.access_token;
     if (typeof token !== 'string' || token.length === 0 || /[\r\n]/.test(token)) {
-      throw new AuthError(`${this.registry}: token server ${realm.host} returned no usable token`);
+      throw new AuthError(`${this.registry}: token server ${realm.host} returned no token`);
     }
     return token;
   }
@@ -171,7 +171,8 @@ export class AuthClient {
       const refuse = (why: string) => new RegistryTransferError(`${current.method} ${describeUrl(current.url)}: ${why}`, {
         method: current.method, url: current.url, reason: 'redirect', retryable: false, why,
       });
-      if (!next || (next.protocol !== 'https:' && next.protocol !== 'http:')) throw refuse('redirect to an unsupported location refused');
+      if (!next) throw refuse('redirect to an unusable location refused');
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') throw refuse(`redirect to unsupported scheme ${next.protocol} refused`);
       if (current.url.protocol === 'https:' && next.protocol === 'http:') throw refuse(`redirect from https to plain http (${next.origin}) refused`);
       const headers = { ...current.headers };
       if (next.origin !== current.url.origin) delete headers.Authorization;
