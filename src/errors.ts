@@ -165,7 +165,7 @@ export class RegistryResponseError extends RegistryError {
 
   constructor(
     message: string,
-    details: { method: string; url: URL | string; status: number; errors?: RegistryErrorDetail[]; retryable: boolean },
+    details: { method: string; url: URL | string; status: number; errors?: RegistryErrorDetail[]; retryable: boolean } = { method: '', url: '', status: 0, retryable: false },
     options: { cause?: unknown; hint?: string } = {},
   ) {
     super(message, options);
@@ -198,7 +198,7 @@ export class RegistryTransferError extends RegistryError {
 
   constructor(
     message: string,
-    details: { method: string; url: URL | string; reason: TransferFailure; retryable: boolean; why: string; waitedMs?: number },
+    details: { method: string; url: URL | string; reason: TransferFailure; retryable: boolean; why: string; waitedMs?: number } = { method: '', url: '', reason: 'other', retryable: false, why: message },
     options: { cause?: unknown; hint?: string } = {},
   ) {
     super(message, options);
@@ -217,9 +217,9 @@ export class DamagedReceiptError extends KrewWasmError {
   /** The plugin name (the receipt's file name). */
   readonly pluginName: string;
 
-  constructor(pluginName: string, message: string, options: { cause?: unknown; hint?: string } = {}) {
+  constructor(message: string, options: { pluginName?: string; cause?: unknown; hint?: string } = {}) {
     super(message, options);
-    this.pluginName = pluginName;
+    this.pluginName = options.pluginName ?? '';
   }
 }
 

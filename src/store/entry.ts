@@ -122,9 +122,13 @@ export function inspectEntry(entryDir: string): EntryState {
   return { status: 'current', meta };
 }
 
-/** The glue file a run loads, and the core modules. */
+/**
+ * The files a run may load: the glue (its script form when there is one), the core modules, and
+ * the layer itself (a preview1 module can run as the core module it is; a stale entry is made
+ * again from it).
+ */
 export function filesToRun(meta: EntryMeta): string[] {
-  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules];
+  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ENTRY_FILES.source];
 }
 
 /** The component a WIT world is read from (a preview1 module's wrapped component, else the layer itself). */

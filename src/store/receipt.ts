@@ -89,7 +89,8 @@ function damaged(name: string, why: string, raw: unknown): DamagedReceiptError {
   const source = typeof r.source === 'string' && r.source.length <= 4096 && PRINTABLE.test(r.source) && !/\s/.test(r.source) ? r.source : undefined;
   const plainHttp = typeof r.transport === 'object' && r.transport !== null && (r.transport as ReceiptTransport).plainHttp === true;
   const shown = isSafePluginName(name) ? name : JSON.stringify(name);
-  return new DamagedReceiptError(name, `the receipt of plugin ${shown} is damaged: ${why}`, {
+  return new DamagedReceiptError(`the receipt of plugin ${shown} is damaged: ${why}`, {
+    pluginName: name,
     hint: `remove it with krew-wasm rm ${shown}, then reinstall: ${reinstallCommand(shown, source, plainHttp ? { plainHttp } : undefined)}`,
   });
 }

@@ -35,6 +35,7 @@ test('a fresh entry is current and intact; its metadata records every file it ho
 
 const damages: { name: string; damage: (dir: string) => void; state: 'damaged' | 'stale' | 'current'; intact: boolean; why?: RegExp }[] = [
   { name: 'a missing glue file', damage: (d) => fs.rmSync(path.join(d, ENTRY_FILES.script)), state: 'damaged', intact: false, why: /^cannot load plugin\.script\.js: ENOENT$/ },
+  { name: 'a missing stored source (a stale entry could not be made again)', damage: (d) => fs.rmSync(path.join(d, ENTRY_FILES.source)), state: 'damaged', intact: false, why: /^cannot load source\.wasm: ENOENT$/ },
   { name: 'a glue file that is a symlink out of the entry', damage: (d) => { fs.rmSync(path.join(d, ENTRY_FILES.script)); fs.symlinkSync('/etc/passwd', path.join(d, ENTRY_FILES.script)); }, state: 'damaged', intact: false, why: /not a regular file$/ },
   { name: 'a core module name that climbs out', damage: (d) => editMeta(d, (m) => ({ ...m, coreModules: ['../../evil.core.wasm'] })), state: 'damaged', intact: false, why: /core module name that is not a file name/ },
   { name: 'metadata that is not JSON', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.meta), '{'), state: 'damaged', intact: false, why: /^cannot read meta\.json: / },
