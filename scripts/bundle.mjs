@@ -2,8 +2,8 @@
 // Bundles krew-wasm with esbuild into two trees (Node resolves and evaluates one module per file,
 // so fewer files is a faster start; see bench/):
 //   dist/wrapper/  wrapper mode: wrapper.js is self-contained; the outbound-http host, the network
-//                  context, the kubeconfig mirror and the kubeconfig loader are separate files loaded
-//                  only by plugins that need them.
+//                  context, the kubeconfig mirror, the kubeconfig loader and the stale-entry refresh
+//                  (which loads the transpiler) are separate files loaded only by the runs that need them.
 //   dist/bundle/   direct mode: main.js and chunks split by dynamic import (pull, run, the CLI).
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
@@ -33,7 +33,7 @@ const common = {
 const lazySiblings = {
   name: 'lazy-siblings',
   setup(b) {
-    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/(networkContext|mirror))\.js$/ }, (args) =>
+    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/(networkContext|mirror)|\/refreshEntry)\.js$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: `./${path.basename(args.path)}`, external: true } : undefined);
     b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) =>
       args.importer.endsWith(path.join('src', 'kube', 'networkContext.ts')) || args.importer.endsWith(path.join('src', 'kube', 'mirror.ts'))
@@ -59,6 +59,7 @@ await build({
     networkContext: 'src/kube/networkContext.ts',
     mirror: 'src/kube/mirror.ts',
     kubeconfig: 'src/kube/kubeconfig.ts',
+    refreshEntry: 'src/services/refreshEntry.ts',
     httpWorker: 'src/runtime/hosts/httpWorker.ts',
   },
   outdir: 'dist/wrapper',

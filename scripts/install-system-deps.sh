@@ -6,6 +6,7 @@
 #   docker-registry          the real OCI registry the tests start on 127.0.0.1
 #   clang lld wasi-libc libclang-rt-dev-wasm32   C test plugins for wasm32-wasi
 #   apache2-utils            htpasswd (bcrypt) for the registry's Basic auth tests
+#   skopeo                   an independent OCI client: pulls what krew-wasm pushes, pushes what it pulls
 #   hyperfine                whole-process timings in bench/
 #   zsh fish                 the shells whose completion scripts the tests load (bash is always there)
 #   kubectl                  real kubectl for plugin discovery (kubectl on Debian 13, kubernetes-client on 12)
@@ -16,6 +17,7 @@ need docker-registry docker-registry
 need clang clang
 need wasm-ld lld
 need htpasswd apache2-utils
+need skopeo skopeo
 need hyperfine hyperfine
 need zsh zsh
 need fish fish

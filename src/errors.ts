@@ -89,12 +89,17 @@ export function isKrewWasmError(error: unknown): error is KrewWasmError {
     && typeof (error as KrewWasmError).exitCode === 'number';
 }
 
-/** Turns any thrown value into the single line a user sees (no stack unless verbose). */
-export function formatError(error: unknown, verbose: boolean): string {
+/**
+ * Turns any thrown value into the single line a user sees (no stack unless verbose). `subject`
+ * names what failed when one command does several things (`pull a b c`: the source).
+ */
+export function formatError(error: unknown, verbose: boolean, subject?: string): string {
   if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${error.stack}`;
   if (isKrewWasmError(error)) {
     const hint = error.hint ? ` (${error.hint})` : '';
-    return `krew-wasm: error: ${oneLine(error.message)}${hint}`;
+    const message = oneLine(error.message);
+    const about = subject && !message.includes(subject) ? `${subject}: ` : '';
+    return `krew-wasm: error: ${about}${message}${hint}`;
   }
   const message = error instanceof Error ? error.message : String(error);
   return `krew-wasm: internal error: ${oneLine(message)} (run with KREW_WASM_VERBOSE=1 for details)`;
@@ -140,4 +145,96 @@ export function fileProblem(error: unknown): string {
     case 'ENAMETOOLONG': return 'is too long a path';
     default: return `cannot be read (${code ?? (error instanceof Error ? error.message : String(error))})`;
   }
+}
+
+/** One entry of a registry's `errors[]` body (distribution spec, "Error Codes"), e.g. `MANIFEST_UNKNOWN`. */
+export interface RegistryErrorDetail {
+  code: string;
+  message?: string;
+}
+
+/**
+ * The registry, or a server it redirected to, answered with an error status. Keeps what oras-go's
+ * errcode.ErrorResponse keeps (method, URL, status, the registry's `errors[]`), so callers decide
+ * on facts rather than on message text. `retryable` is the one retry policy's verdict.
+ */
+export class RegistryResponseError extends RegistryError {
+  readonly method: string;
+  /** The request URL without its query (signed storage URLs carry secrets there). */
+  readonly url: string;
+  readonly status: number;
+  readonly errors: RegistryErrorDetail[];
+  readonly retryable: boolean;
+  /** Short cause for a retry notice, e.g. `status 503 (UNAVAILABLE)`. */
+  readonly why: string;
+
+  constructor(
+    message: string,
+    details: { method: string; url: URL | string; status: number; errors?: RegistryErrorDetail[]; retryable: boolean } = { method: '', url: '', status: 0, retryable: false },
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+    this.method = details.method;
+    this.url = withoutQuery(details.url);
+    this.status = details.status;
+    this.errors = details.errors ?? [];
+    this.retryable = details.retryable;
+    const codes = this.errors.map((e) => e.code).filter(Boolean).join(', ');
+    this.why = `status ${details.status}${codes ? ` (${codes})` : ''}`;
+  }
+}
+
+/** How a registry transfer failed before a complete answer arrived. */
+export type TransferFailure =
+  | 'dns' | 'refused' | 'reset' | 'tls' | 'no-response' | 'stalled' | 'deadline' | 'truncated' | 'size' | 'redirect' | 'other';
+
+/**
+ * The registry could not be reached, did not answer in time, or a transfer broke off. `waitedMs`
+ * says how long krew-wasm waited when it gave up on time.
+ */
+export class RegistryTransferError extends RegistryError {
+  readonly method: string;
+  readonly url: string;
+  readonly reason: TransferFailure;
+  readonly retryable: boolean;
+  readonly waitedMs?: number;
+  /** Short cause for a retry notice, e.g. `connection refused`. */
+  readonly why: string;
+
+  constructor(
+    message: string,
+    details: { method: string; url: URL | string; reason: TransferFailure; retryable: boolean; why: string; waitedMs?: number } = { method: '', url: '', reason: 'other', retryable: false, why: message },
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+    this.method = details.method;
+    this.url = withoutQuery(details.url);
+    this.reason = details.reason;
+    this.retryable = details.retryable;
+    this.waitedMs = details.waitedMs;
+    this.why = details.why;
+  }
+}
+
+/** A receipt under receipts/ failed its check (syntax, digests, known fields, grant schema); nothing of it is used. */
+export class DamagedReceiptError extends KrewWasmError {
+  override readonly code = 'E_DAMAGED_RECEIPT';
+  /** The plugin name (the receipt's file name). */
+  readonly pluginName: string;
+
+  constructor(message: string, options: { pluginName?: string; cause?: unknown; hint?: string } = {}) {
+    super(message, options);
+    this.pluginName = options.pluginName ?? '';
+  }
+}
+
+/** Several independent operations ran (`pull a b c`, `upgrade`) and at least one failed; each was reported. */
+export class PartialFailureError extends KrewWasmError {
+  override readonly code = 'E_PARTIAL_FAILURE';
+}
+
+function withoutQuery(url: URL | string): string {
+  const text = String(url);
+  const cut = text.search(/[?#]/);
+  return cut >= 0 ? text.slice(0, cut) : text;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -28,8 +29,15 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 
 interface Blob { mediaType: string; bytes: Buffer }
 
+/** Annotations a producer may write: on the manifest, and the layer's file name. */
+export interface ImageAnnotations {
+  manifest?: Record<string, string>;
+  /** org.opencontainers.image.title of the layer (the file name, as oras push writes it). */
+  layerTitle?: string;
+}
+
 /** Manifest, config and layer for one layout, as the tools that produce it would write them. */
-export function buildImage(layout: Exclude<Layout, 'index'>, wasm: Buffer): { manifest: Blob; blobs: Blob[]; layerDigest: string } {
+export function buildImage(layout: Exclude<Layout, 'index'>, wasm: Buffer, annotations: ImageAnnotations = {}): { manifest: Blob; blobs: Blob[]; layerDigest: string } {
   const layerType = {
     cncf: 'application/wasm',
     'wasm-to-oci': 'application/vnd.wasm.content.layer.v1+wasm',
@@ -47,13 +55,15 @@ export function buildImage(layout: Exclude<Layout, 'index'>, wasm: Buffer): { ma
   }[layout];
   const descriptor = (b: Blob) => ({ mediaType: b.mediaType, digest: sha256(b.bytes), size: b.bytes.length });
   const manifestType = layout === 'docker' ? 'application/vnd.docker.distribution.manifest.v2+json' : 'application/vnd.oci.image.manifest.v1+json';
-  const body: Record<string, unknown> = { schemaVersion: 2, mediaType: manifestType, config: descriptor(config), layers: [descriptor(layer)] };
+  const layerDescriptor = { ...descriptor(layer), ...(annotations.layerTitle ? { annotations: { 'org.opencontainers.image.title': annotations.layerTitle } } : {}) };
+  const body: Record<string, unknown> = { schemaVersion: 2, mediaType: manifestType, config: descriptor(config), layers: [layerDescriptor] };
   if (layout === 'oci11') body.artifactType = 'application/vnd.krew-wasm.plugin.v1+wasm';
+  if (annotations.manifest) body.annotations = annotations.manifest;
   return { manifest: { mediaType: manifestType, bytes: Buffer.from(JSON.stringify(body)) }, blobs: [config, layer], layerDigest: sha256(wasm) };
 }
 
 /** Pushes an artifact through the distribution HTTP API (blob uploads, then manifests). */
-export async function pushArtifact(target: PushTarget, layout: Layout, wasm: Buffer): Promise<Pushed> {
+export async function pushArtifact(target: PushTarget, layout: Layout, wasm: Buffer, annotations: ImageAnnotations = {}): Promise<Pushed> {
   const client = new PushClient(target);
   if (layout === 'index') {
     const wasmImage = buildImage('cncf', wasm);
@@ -72,14 +82,14 @@ export async function pushArtifact(target: PushTarget, layout: Layout, wasm: Buf
     await client.putManifest(target.tag, { mediaType: index.mediaType, bytes });
     return { manifestDigest: wasmDigest, layerDigest: wasmImage.layerDigest, taggedDigest: sha256(bytes) };
   }
-  const image = buildImage(layout, wasm);
+  const image = buildImage(layout, wasm, annotations);
   const digest = await client.pushImage(image, target.tag);
   return { manifestDigest: digest, layerDigest: image.layerDigest, taggedDigest: digest };
 }
 
-/** Writes an OCI image layout folder holding one CNCF wasm artifact under `tag`. */
-export function writeLayout(dir: string, tag: string, wasm: Buffer): { manifestDigest: string } {
-  const image = buildImage('cncf', wasm);
+/** Writes an OCI image layout folder holding one CNCF wasm artifact under `tag` (ref name annotation in index.json). */
+export function writeLayout(dir: string, tag: string, wasm: Buffer, annotations: ImageAnnotations = {}): { manifestDigest: string } {
+  const image = buildImage('cncf', wasm, annotations);
   const put = (b: Buffer) => {
     const hex = sha256(b).slice(7);
     fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });
@@ -173,4 +183,45 @@ export function request(url: URL, method: string, body?: Buffer, headers: Record
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** An OCI image layout folder holding `layout` (an index of a wasm and a linux image for `index`), under `tag`. */
+export function writeLayoutOf(dir: string, layout: Exclude<Layout, 'container-image' | 'docker'>, tag: string, wasm: Buffer): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });
+  const put = (b: Buffer) => fs.writeFileSync(path.join(dir, 'blobs/sha256', sha256(b).slice(7)), b);
+  let top: Blob;
+  if (layout === 'index') {
+    const images = [buildImage('container-image', Buffer.from('not wasm')), buildImage('cncf', wasm)];
+    for (const image of images) [...image.blobs, image.manifest].forEach((b) => put(b.bytes));
+    const platforms = [{ architecture: 'amd64', os: 'linux' }, { architecture: 'wasm', os: 'wasip2' }];
+    const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: images.map((image, i) => ({ mediaType: image.manifest.mediaType, digest: sha256(image.manifest.bytes), size: image.manifest.bytes.length, platform: platforms[i] })) };
+    top = { mediaType: index.mediaType, bytes: Buffer.from(JSON.stringify(index)) };
+  } else {
+    const image = buildImage(layout, wasm);
+    image.blobs.forEach((b) => put(b.bytes));
+    top = image.manifest;
+  }
+  put(top.bytes);
+  fs.writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: top.mediaType, digest: sha256(top.bytes), size: top.bytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
+}
+
+/**
+ * Pushes an artifact with curl, request by request as the distribution spec describes (POST, PUT
+ * ?digest=, PUT manifest): an independent client for what skopeo cannot copy (Docker v2 manifests
+ * with wasm layers).
+ */
+export function pushWithCurl(target: PushTarget, layout: Exclude<Layout, 'index'>, wasm: Buffer): Pushed {
+  const image = buildImage(layout, wasm);
+  const curl = (args: string[], input?: Buffer) => execFileSync('curl', ['-sS', '--fail-with-body', ...args], { input, encoding: 'utf8' });
+  for (const blob of image.blobs) {
+    const headers = curl(['-D', '-', '-o', '/dev/null', '-X', 'POST', `${target.url}/v2/${target.repo}/blobs/uploads/`]);
+    const location = new URL(/^location:\s*(\S+)/im.exec(headers)![1], target.url);
+    location.searchParams.set('digest', sha256(blob.bytes));
+    curl(['-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', '@-', location.href], blob.bytes);
+  }
+  curl(['-X', 'PUT', '-H', `Content-Type: ${image.manifest.mediaType}`, '--data-binary', '@-', `${target.url}/v2/${target.repo}/manifests/${target.tag}`], image.manifest.bytes);
+  const digest = sha256(image.manifest.bytes);
+  return { manifestDigest: digest, layerDigest: image.layerDigest, taggedDigest: digest };
 }

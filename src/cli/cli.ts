@@ -10,10 +10,14 @@ import { GrantCommand } from './commands/grant.js';
 import { InfoCommand } from './commands/info.js';
 import { ListCommand } from './commands/list.js';
 import { PullCommand } from './commands/pull.js';
+import { OutdatedCommand } from './commands/outdated.js';
+import { PushCommand } from './commands/push.js';
 import { RevokeCommand } from './commands/revoke.js';
 import { RemoveCommand } from './commands/rm.js';
 import { RunCommand } from './commands/run.js';
 import { SetupCommand } from './commands/setup.js';
+import { TagsCommand } from './commands/tags.js';
+import { UpgradeCommand } from './commands/upgrade.js';
 import { VersionCommand } from './commands/version.js';
 import type { KrewContext } from './context.js';
 import { complete, formatCompletion } from './complete.js';
@@ -24,6 +28,7 @@ import { isClipanionUsageError, unknownCommand, usageErrorFor } from './usage.js
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: CommandClass<KrewContext>[] = [
   PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand,
+  PushCommand, TagsCommand, UpgradeCommand, OutdatedCommand,
   CompletionCommand, SetupCommand, VersionCommand,
 ];
 

@@ -25,7 +25,9 @@ export function checkPullSource(reference: string, check: PullCheck): string {
     assertReadableFile(source.file, file);
     resolved = `file://${file}`;
   }
-  refuseNameKubectlWouldNotRun(check.name ?? defaultPluginName(source), check.force, check.env);
+  // An OCI layout's name comes from its annotations, known only once it is read (pull's checkName then).
+  const name = check.name ?? defaultPluginName(source);
+  if (name) refuseNameKubectlWouldNotRun(name, check.force, check.env);
   return resolved;
 }
 

@@ -1,57 +1,108 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidReferenceError, UnsupportedArtifactError } from '../errors.js';
+import { LocalFileError, readRegularFile } from '../store/fsutil.js';
 import { dockerCredentials, type CredentialFunc } from './auth/credentials.js';
 import { sha256Of } from './digest.js';
-import { LayoutSource } from './layout.js';
+import { LayoutSource, type LayoutManifest } from './layout.js';
 import { DEFAULT_BOUNDS, isIndex, parseManifest, selectPlatform, selectWasmLayer, type Bounds, type Descriptor, type ImageManifest } from './manifest.js';
 import { MediaType } from './mediaTypes.js';
+import { NO_PROGRESS, type Progress } from './progress.js';
 import { formatReference, type Source } from './reference.js';
 import { Repository, type FetchedManifest } from './repository.js';
 import { Transport, type TransportOptions } from './transport.js';
 import type { Settings } from '../settings.js';
 
-/** What was fetched: the wasm bytes on disk and where they came from. */
-export interface FetchedArtifact {
-  /** The verified wasm file inside the staging folder. */
-  wasmFile: string;
+/** What a source currently names, found without downloading the wasm layer. */
+export interface ResolvedArtifact {
   /** Digest of the resolved image manifest (absent for plain files). */
   manifestDigest?: string;
   manifestMediaType?: string;
   configMediaType?: string;
   artifactType?: string;
   layer: Descriptor;
+  /** The manifest's annotations; for layouts also those of its index.json entry (the manifest's win). */
+  annotations?: Record<string, string>;
+}
+
+/** What was fetched: the verified wasm bytes on disk, and where they came from. */
+export interface FetchedArtifact extends ResolvedArtifact {
+  /** The verified wasm file inside the staging folder. */
+  wasmFile: string;
 }
 
 export interface FetchOptions extends TransportOptions {
   bounds: Bounds;
   credentials?: CredentialFunc;
+  progress?: Progress;
 }
 
-/** Fetches the single wasm layer of a source into `stageDir`, verifying every byte against its digest. */
-export async function fetchArtifact(source: Source, stageDir: string, options: FetchOptions): Promise<FetchedArtifact> {
-  const { bounds } = options;
+/**
+ * Fetches the single wasm layer of a source into `stageDir`, verifying every byte against its
+ * digest. `pin` (an image manifest digest found by resolveArtifact) fetches exactly that manifest
+ * instead of what the tag names now, so an upgrade installs what it compared.
+ */
+export async function fetchArtifact(source: Source, stageDir: string, options: FetchOptions, pin?: string): Promise<FetchedArtifact> {
   const wasmFile = path.join(stageDir, 'component.wasm');
+  const progress = options.progress ?? NO_PROGRESS;
   switch (source.kind) {
-    case 'file': return fetchFile(source.file, wasmFile, bounds);
+    case 'file': {
+      const bytes = readWasmFile(source.file, options.bounds);
+      fs.writeFileSync(wasmFile, bytes, { flag: 'wx' });
+      return { wasmFile, layer: { mediaType: MediaType.wasmLayer, digest: sha256Of(bytes), size: bytes.length } };
+    }
     case 'oci-layout': {
       const layout = new LayoutSource(source.dir);
-      const resolve = (ref: string | undefined, digest?: string) => layout.resolve(ref, digest, bounds);
-      const { manifest, digest } = await resolveManifest(resolve(source.tag, source.digest), (d) => resolve(undefined, d), source.dir);
-      const layer = selectWasmLayer(manifest, bounds, source.dir);
-      await layout.fetchBlob(layer, wasmFile);
-      return describe(wasmFile, manifest, digest, layer);
+      const resolved = await resolveLayout(layout, source, options.bounds, pin);
+      await layout.fetchBlob(resolved.layer, wasmFile, progress, blobLabel(resolved.layer));
+      return { ...resolved, wasmFile };
     }
-    case 'registry': {
-      const repo = new Repository(source.ref, new Transport(options), options.credentials ?? dockerCredentials());
-      const what = formatReference(source.ref);
-      const top = await repo.fetchManifest(source.ref.digest ?? (source.ref.tag as string), bounds);
-      const { manifest, digest } = await resolveManifest(top, (d) => repo.fetchManifest(d, bounds), what);
-      const layer = selectWasmLayer(manifest, bounds, what);
-      await repo.fetchBlob(layer, wasmFile);
-      return describe(wasmFile, manifest, digest, layer);
-    }
+    case 'registry':
+      return withRepository(source, options, async (repo) => {
+        const resolved = await resolveRegistry(repo, options.bounds, pin);
+        await repo.fetchBlob(resolved.layer, wasmFile, progress, blobLabel(resolved.layer));
+        return { ...resolved, wasmFile };
+      });
   }
+}
+
+/** What a source names now: its image manifest digest (or a file's own digest), without downloading the layer. */
+export async function resolveArtifact(source: Source, options: FetchOptions): Promise<ResolvedArtifact> {
+  switch (source.kind) {
+    case 'file': {
+      const bytes = readWasmFile(source.file, options.bounds);
+      return { layer: { mediaType: MediaType.wasmLayer, digest: sha256Of(bytes), size: bytes.length } };
+    }
+    case 'oci-layout':
+      return resolveLayout(new LayoutSource(source.dir), source, options.bounds);
+    case 'registry':
+      return withRepository(source, options, (repo) => resolveRegistry(repo, options.bounds));
+  }
+}
+
+async function withRepository<T>(source: Extract<Source, { kind: 'registry' }>, options: FetchOptions, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  const transport = new Transport(options);
+  try {
+    return await fn(new Repository(source.ref, transport, options.credentials ?? dockerCredentials()));
+  } finally {
+    transport.close();
+  }
+}
+
+async function resolveRegistry(repo: Repository, bounds: Bounds, pin?: string): Promise<ResolvedArtifact> {
+  const what = formatReference(repo.ref);
+  const top = await repo.fetchManifest(pin ?? repo.ref.digest ?? (repo.ref.tag as string), bounds);
+  const { manifest, digest } = await resolveManifest(top, (d) => repo.fetchManifest(d, bounds), what);
+  return describe(manifest, digest, selectWasmLayer(manifest, bounds, what));
+}
+
+async function resolveLayout(layout: LayoutSource, source: Extract<Source, { kind: 'oci-layout' }>, bounds: Bounds, pin?: string): Promise<ResolvedArtifact> {
+  const top = pin ? layout.resolve(undefined, pin, bounds) : layout.resolve(source.tag, source.digest, bounds);
+  const { manifest, digest } = await resolveManifest(top, (d) => layout.resolve(undefined, d, bounds), source.dir);
+  const resolved = describe(manifest, digest, selectWasmLayer(manifest, bounds, source.dir));
+  const fromIndex = (top as LayoutManifest).indexAnnotations;
+  if (fromIndex) resolved.annotations = { ...fromIndex, ...resolved.annotations };
+  return resolved;
 }
 
 /** The image manifest a source names: the manifest itself, or the wasm platform's entry of an index. */
@@ -70,33 +121,38 @@ async function resolveManifest(
   return { manifest: parsed, digest: current.digest };
 }
 
-function describe(wasmFile: string, manifest: ImageManifest, digest: string, layer: Descriptor): FetchedArtifact {
+function describe(manifest: ImageManifest, digest: string, layer: Descriptor): ResolvedArtifact {
   return {
-    wasmFile,
     manifestDigest: digest,
     manifestMediaType: manifest.mediaType,
     configMediaType: manifest.config.mediaType,
     artifactType: manifest.artifactType,
     layer,
+    annotations: manifest.annotations,
   };
 }
 
-async function fetchFile(file: string, wasmFile: string, bounds: Bounds): Promise<FetchedArtifact> {
-  let bytes: Buffer;
+/** How progress names a blob: its file name when the artifact says, else its short digest. */
+function blobLabel(layer: Descriptor): string {
+  return layer.annotations?.['org.opencontainers.image.title'] ?? `${layer.digest.slice(0, 19)}…`;
+}
+
+/** A file:// source: a regular file only, read with a byte bound (never trusting stat of a device). */
+function readWasmFile(file: string, bounds: Bounds): Buffer {
   try {
-    const stat = fs.statSync(file);
-    if (!stat.isFile()) throw new InvalidReferenceError(`${file} is not a file`);
-    if (stat.size > bounds.maxBlobBytes) throw new UnsupportedArtifactError(`${file}: ${stat.size} bytes, more than the limit of ${bounds.maxBlobBytes}`);
-    bytes = fs.readFileSync(file);
+    return readRegularFile(file, bounds.maxBlobBytes);
   } catch (error) {
-    if (error instanceof InvalidReferenceError || error instanceof UnsupportedArtifactError) throw error;
-    throw new InvalidReferenceError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    if (!(error instanceof LocalFileError)) throw error;
+    if (error.reason === 'too-large') throw new UnsupportedArtifactError(`${file} ${error.detail}`, { hint: 'set KREW_WASM_MAX_BLOB_BYTES to raise it' });
+    throw new InvalidReferenceError(`cannot read ${file}: it ${error.detail}`);
   }
-  fs.writeFileSync(wasmFile, bytes, { flag: 'wx' });
-  return { wasmFile, layer: { mediaType: MediaType.wasmLayer, digest: sha256Of(bytes), size: bytes.length } };
 }
 
 /** The parts of FetchOptions that come from Settings: transfer timeouts and the blob size bound. */
-export function fetchSettings(settings: Pick<Settings, 'registryIdleTimeoutMs' | 'maxBlobBytes'>): Pick<FetchOptions, 'idleTimeoutMs' | 'bounds'> {
-  return { idleTimeoutMs: settings.registryIdleTimeoutMs, bounds: { ...DEFAULT_BOUNDS, maxBlobBytes: settings.maxBlobBytes } };
+export function fetchSettings(settings: Pick<Settings, 'registryIdleTimeoutMs' | 'registryDeadlineMs' | 'maxBlobBytes'>): Pick<FetchOptions, 'idleTimeoutMs' | 'deadlineMs' | 'bounds'> {
+  return {
+    idleTimeoutMs: settings.registryIdleTimeoutMs,
+    deadlineMs: settings.registryDeadlineMs,
+    bounds: { ...DEFAULT_BOUNDS, maxBlobBytes: settings.maxBlobBytes },
+  };
 }

@@ -18,6 +18,7 @@ export interface ImageManifest {
   artifactType?: string;
   config: Descriptor;
   layers: Descriptor[];
+  annotations?: Record<string, string>;
 }
 
 /** An image index / manifest list after validation. */
@@ -57,7 +58,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   }
   const config = parseDescriptor(json.config, `${what}: config`);
   const layers = arrayField(json, 'layers', what).map((d, i) => parseDescriptor(d, `${what}: layers[${i}]`));
-  return { mediaType: mediaType || MediaType.ociManifest, artifactType: stringField(json, 'artifactType'), config, layers };
+  return { mediaType: mediaType || MediaType.ociManifest, artifactType: stringField(json, 'artifactType'), config, layers, annotations: parseAnnotations(json.annotations) };
 }
 
 /** True when parseManifest returned an index. */
@@ -114,8 +115,30 @@ function parseDescriptor(value: unknown, what: string): Descriptor {
   const platform = isObject(value.platform)
     ? { architecture: stringField(value.platform, 'architecture'), os: stringField(value.platform, 'os') }
     : undefined;
-  const annotations = isObject(value.annotations) ? (value.annotations as Record<string, string>) : undefined;
+  const annotations = parseAnnotations(value.annotations);
   return { mediaType, digest, size, platform, annotations, artifactType: stringField(value, 'artifactType') };
+}
+
+const MAX_ANNOTATIONS = 64;
+const MAX_ANNOTATION_KEY = 256;
+const MAX_ANNOTATION_VALUE = 4096;
+
+/**
+ * Annotations as far as we keep them: string values only, a bounded number of bounded entries,
+ * no control characters (they end up in receipts and on terminals). Others are dropped.
+ */
+export function parseAnnotations(value: unknown): Record<string, string> | undefined {
+  if (!isObject(value)) return undefined;
+  const out: Record<string, string> = {};
+  let kept = 0;
+  for (const [key, v] of Object.entries(value)) {
+    if (kept >= MAX_ANNOTATIONS) break;
+    if (typeof v !== 'string' || key.length > MAX_ANNOTATION_KEY || v.length > MAX_ANNOTATION_VALUE) continue;
+    if (/[\x00-\x1f\x7f]/.test(key) || /[\x00-\x08\x0b-\x1f\x7f]/.test(v)) continue;
+    out[key] = v;
+    kept++;
+  }
+  return kept > 0 ? out : undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { InvalidReferenceError } from '../errors.js';
 
 /** A parsed registry reference: `registry[:port]/repository[:tag][@digest]`. No IO. */
@@ -122,13 +123,63 @@ function parseLayoutSource(body: string, input: string): Source {
   return { kind: 'oci-layout', dir, tag, digest };
 }
 
-/** Default plugin name: the last path segment of the repository (or the file's stem). */
-export function defaultPluginName(source: Source): string {
+/**
+ * Default plugin name where the source alone tells it: the last path segment of a repository, a
+ * file's stem. An OCI layout's name comes from its annotations (see nameFromAnnotations), never
+ * from its folder, which is usually called `layout`.
+ */
+export function defaultPluginName(source: Source): string | undefined {
   switch (source.kind) {
     case 'registry': return source.ref.repository.split('/').pop() as string;
-    case 'oci-layout': return baseName(source.dir.replace(/\/+$/, ''));
+    case 'oci-layout': return undefined;
     case 'file': return baseName(source.file).replace(/\.wasm$/, '');
   }
+}
+
+const TITLE = 'org.opencontainers.image.title';
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/**
+ * A plugin name from an artifact's annotations: its title, else a ref name that is a whole
+ * reference (`ghcr.io/org/pods:1.0` -> `pods`; a bare tag says nothing), else the layer's file
+ * name (`pods.wasm` -> `pods`). Undefined when none gives one.
+ */
+export function nameFromAnnotations(annotations: Record<string, string> | undefined, layerTitle: string | undefined): string | undefined {
+  const refName = annotations?.[REF_NAME];
+  const fromRef = refName && refName.includes('/') ? refName.replace(/[@].*$/, '').replace(/:[^/]*$/, '').split('/').pop() : undefined;
+  const candidates = [annotations?.[TITLE], fromRef, layerTitle ? baseName(layerTitle).replace(/\.wasm$/i, '') : undefined];
+  for (const candidate of candidates) {
+    const name = candidate?.toLowerCase().replace(/^kubectl[-_]/, '').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+    if (name && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) return name;
+  }
+  return undefined;
+}
+
+/** A source with its local path made absolute against `cwd`, so that it means the same from anywhere. */
+export function absoluteSource(source: Source, cwd: string): Source {
+  switch (source.kind) {
+    case 'registry': return source;
+    case 'oci-layout': return { ...source, dir: resolvePath(cwd, source.dir) };
+    case 'file': return { ...source, file: resolvePath(cwd, source.file) };
+  }
+}
+
+/** The text of a source, as parseSource reads it back. */
+export function formatSource(source: Source): string {
+  switch (source.kind) {
+    case 'registry': return formatReference(source.ref);
+    case 'oci-layout': return `oci-layout://${source.dir}${source.tag ? `:${source.tag}` : ''}${source.digest ? `@${source.digest}` : ''}`;
+    case 'file': return `file://${source.file}`;
+  }
+}
+
+/** Whether a source names content by digest (an upgrade leaves it alone). */
+export function isPinned(source: Source): boolean {
+  return (source.kind === 'registry' && source.ref.digest !== undefined) || (source.kind === 'oci-layout' && source.digest !== undefined);
+}
+
+function resolvePath(cwd: string, p: string): string {
+  return path.resolve(cwd, p);
 }
 
 function baseName(p: string): string {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
+import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteFile } from '../store/fsutil.js';
 
 /**
@@ -8,8 +9,8 @@ import { atomicWriteFile } from '../store/fsutil.js';
  * cache for ES modules, but vm.Script takes `cachedData`. Loading the 0.8 MB glue of a componentized
  * JS plugin drops from ~16-22 ms as a module to ~7 ms from the cache (bench/RESULTS.md).
  */
-export const SCRIPT_FILE = 'plugin.script.js';
-export const CACHE_FILE = 'plugin.cache';
+export const SCRIPT_FILE = ENTRY_FILES.script;
+export const CACHE_FILE = ENTRY_FILES.codeCache;
 
 type Instantiate = (...args: never[]) => Promise<Record<string, unknown>>;
 

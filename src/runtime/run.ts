@@ -4,9 +4,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { trace } from '../trace.js';
-import { loadGlueScript, SCRIPT_FILE } from './glue.js';
+import { loadGlueScript } from './glue.js';
 import { declaredFootprint, Interrupted, MemoryBudget, OverBudget, RunGuard, type Footprint } from './limits.js';
-import { ENTRY_FILE, META_FILE, type TranspiledMeta } from './transpile.js';
+import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 
 type ImportObject = Record<string, unknown>;
@@ -34,7 +34,7 @@ export interface RunRequest {
   /** Hint for a damaged entry, e.g. the pull command that repairs it. */
   repairHint?: string;
   /** The entry's metadata, when the caller has read it already (readEntryMeta). */
-  meta?: TranspiledMeta;
+  meta?: EntryMeta;
   /** V8 flags replacing the automatic choice (Settings.v8Flags). */
   v8Flags?: string;
 }
@@ -72,7 +72,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModules: Map<string, Uint8Array<ArrayBuffer>>, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+async function instantiateAndRun(req: RunRequest, meta: EntryMeta, coreModules: Map<string, Uint8Array<ArrayBuffer>>, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   setV8Flags(coreModules, req.v8Flags, budget);
   // Compilation starts first: V8 compiles on background threads while this thread loads the glue,
   // the WASI host and the host interfaces, instead of idling on the compile afterwards.
@@ -113,25 +113,22 @@ async function instantiateAndRun(req: RunRequest, meta: TranspiledMeta, coreModu
   return 0;
 }
 
-/** The original module of a wrapped preview1 plugin, kept in its entry (services/pull.ts). */
-const SOURCE_FILE = 'source.wasm';
-
 /**
  * A plain preview1 module (no import of krew-wasm's own interfaces, which the legacy adapter
  * provides) runs as the core module it is, on runtime/preview1: no component glue, no adapter.
  */
-function runsAsPreview1(meta: TranspiledMeta): boolean {
+function runsAsPreview1(meta: EntryMeta): boolean {
   return meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
 }
 
 async function runPreview1Module(req: RunRequest, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   let bytes: Uint8Array<ArrayBuffer>;
   try {
-    bytes = fs.readFileSync(path.join(req.entryDir, SOURCE_FILE)) as Uint8Array<ArrayBuffer>;
+    bytes = fs.readFileSync(path.join(req.entryDir, ENTRY_FILES.source)) as Uint8Array<ArrayBuffer>;
   } catch (error) {
-    throw damaged(req, `cannot read ${SOURCE_FILE}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw damaged(req, `cannot read ${ENTRY_FILES.source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  setV8Flags(new Map([[SOURCE_FILE, bytes]]), req.v8Flags, budget);
+  setV8Flags(new Map([[ENTRY_FILES.source, bytes]]), req.v8Flags, budget);
   const module = await guard.within(WebAssembly.compile(bytes));
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
@@ -214,7 +211,7 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
 }
 
 /** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */
-function readCoreModules(req: RunRequest, meta: TranspiledMeta): Map<string, Uint8Array<ArrayBuffer>> {
+function readCoreModules(req: RunRequest, meta: EntryMeta): Map<string, Uint8Array<ArrayBuffer>> {
   const modules = new Map<string, Uint8Array<ArrayBuffer>>();
   for (const name of meta.coreModules) {
     try {
@@ -254,27 +251,24 @@ function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefin
   if (chosen) v8.setFlagsFromString(chosen);
 }
 
-/** Reads a store entry's metadata, or says how to repair a damaged entry. */
-export function readEntryMeta(entryDir: string, pluginName: string, repairHint?: string): TranspiledMeta {
+/** Reads a store entry's metadata (store/entry.ts checks it), or says how to repair a damaged entry. */
+export function readEntryMeta(entryDir: string, pluginName: string, repairHint?: string): EntryMeta {
   try {
-    const meta = JSON.parse(fs.readFileSync(path.join(entryDir, META_FILE), 'utf8')) as TranspiledMeta;
-    if (meta.format !== 1 || !Array.isArray(meta.coreModules) || !Array.isArray(meta.imports)) throw new Error('unknown format');
-    return meta;
+    return readMeta(entryDir);
   } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `its store entry ${entryDir} is missing` : `cannot read ${META_FILE}: ${(error as Error).message}`;
-    throw new NotInstalledError(`plugin ${pluginName} is damaged: ${why}`, { hint: repairHint });
+    throw new NotInstalledError(`plugin ${pluginName} is damaged: ${(error as Error).message}`, { hint: repairHint });
   }
 }
 
 /** Loads jco's glue: the code-cached script form when the entry has one, else the ES module. */
-async function loadEntry(req: RunRequest, meta: TranspiledMeta): Promise<{ mod: TranspiledModule; saveCache(): void }> {
-  const file = meta.glue === 'script' ? SCRIPT_FILE : ENTRY_FILE;
+async function loadEntry(req: RunRequest, meta: EntryMeta): Promise<{ mod: TranspiledModule; saveCache(): void }> {
+  const file = meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue;
   try {
     if (meta.glue === 'script') {
       const glue = loadGlueScript(req.entryDir);
       return { mod: { instantiate: glue.instantiate as TranspiledModule['instantiate'] }, saveCache: glue.saveCache };
     }
-    const mod = (await import(pathToFileURL(path.join(req.entryDir, ENTRY_FILE)).href)) as TranspiledModule;
+    const mod = (await import(pathToFileURL(path.join(req.entryDir, ENTRY_FILES.glue)).href)) as TranspiledModule;
     if (typeof mod.instantiate !== 'function') throw new Error('no instantiate export');
     return { mod, saveCache: () => {} };
   } catch (error) {

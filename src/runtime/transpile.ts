@@ -2,33 +2,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidPluginError } from '../errors.js';
-import { checkComponentInterface, checkPreview1Module, wasmKind, type WasmKind } from './component.js';
-import { SCRIPT_FILE, toScriptForm } from './glue.js';
+import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
+import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
+import { toScriptForm } from './glue.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
 import { PROC_EXIT_MODULE, readProcExitAdapter, routeProcExit } from './adapters/procExit.js';
 
-/** Written next to the transpiled files; wrapper mode reads it to find its way. */
-export interface TranspiledMeta {
-  /** Layout version of a store entry; bump when the transpile output changes shape. */
-  format: 1;
-  sourceKind: WasmKind;
-  componentBytes: number;
-  imports: string[];
-  exports: string[];
-  /** The core modules jco emitted, in the order its instantiate() asks for them. */
-  coreModules: string[];
-  transpiler: string;
-  /** `script` when SCRIPT_FILE holds the glue as a classic script (code-cacheable), else the ES module. */
-  glue?: 'script' | 'module';
-}
-
-export const ENTRY_FILE = 'plugin.js';
-export const META_FILE = 'meta.json';
+/** An entry's metadata (the store entry owner, src/store/entry.ts, defines it). */
+export type TranspiledMeta = EntryMeta;
 
 /**
  * Turns wasm bytes into a runnable store entry in `outDir`: a preview1 core module is first wrapped
  * into a component with jco's command adapter; the component is transpiled once with
- * `instantiation: 'async'` so that every run supplies its own sandboxed imports.
+ * `instantiation: 'async'` so that every run supplies its own sandboxed imports. The layer itself
+ * is kept as source.wasm, so that a stale entry can be made again without the registry; meta.json
+ * is written last.
  */
 export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<TranspiledMeta> {
   const kind = wasmKind(wasm);
@@ -55,21 +43,20 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     fs.writeFileSync(path.join(outDir, name), bytes);
     if (name.endsWith('.wasm')) coreModules.push(name);
   }
-  if (kind === 'core-module') fs.writeFileSync(path.join(outDir, 'component.wasm'), component);
-  const script = toScriptForm(Buffer.from(result.files[ENTRY_FILE]).toString('utf8'));
-  if (script) fs.writeFileSync(path.join(outDir, SCRIPT_FILE), script);
-  const meta: TranspiledMeta = {
-    format: 1,
+  if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
+  fs.writeFileSync(path.join(outDir, ENTRY_FILES.source), wasm);
+  const script = toScriptForm(Buffer.from(result.files[ENTRY_FILES.glue]).toString('utf8'));
+  if (script) fs.writeFileSync(path.join(outDir, ENTRY_FILES.script), script);
+  return writeEntryMeta(outDir, {
+    format: ENTRY_FORMAT,
     sourceKind: kind,
     componentBytes: component.length,
     imports: result.imports,
     exports,
     coreModules,
-    transpiler: `jco-transpile@${transpilerVersion()}`,
+    transpiler: currentTranspiler(),
     glue: script ? 'script' : 'module',
-  };
-  fs.writeFileSync(path.join(outDir, META_FILE), JSON.stringify(meta, null, 2));
-  return meta;
+  });
 }
 
 /**
@@ -96,16 +83,6 @@ async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
 export function preview1AdapterPath(): string {
   const api = fileURLToPath(import.meta.resolve('@bytecodealliance/jco'));
   return path.join(path.dirname(api), '..', 'lib', 'wasi_snapshot_preview1.command.wasm');
-}
-
-let cachedVersion: string | undefined;
-function transpilerVersion(): string {
-  if (!cachedVersion) {
-    const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
-    const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
-    cachedVersion = pkg.version;
-  }
-  return cachedVersion;
 }
 
 function firstLine(error: unknown): string {

@@ -1,56 +1,77 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { StoreConflictError } from '../errors.js';
 import { DEFAULT_GRANTS, type Grants } from '../grants.js';
-import { fetchArtifact, type FetchOptions } from '../oci/fetch.js';
-import { defaultPluginName, formatReference, parseSource, type Source } from '../oci/reference.js';
-import { transpileInto, type TranspiledMeta } from '../runtime/transpile.js';
+import { sha256Of } from '../oci/digest.js';
+import { fetchArtifact, type FetchedArtifact, type FetchOptions } from '../oci/fetch.js';
+import { NO_PROGRESS } from '../oci/progress.js';
+import { absoluteSource, defaultPluginName, formatSource, nameFromAnnotations, parseSource, type Source } from '../oci/reference.js';
+import { transpileInto } from '../runtime/transpile.js';
+import { entryIsIntact, type EntryMeta } from '../store/entry.js';
+import type { Receipt, ReceiptTransport } from '../store/receipt.js';
 import { PluginStore } from '../store/store.js';
-import type { Receipt } from '../store/receipt.js';
 
 export interface PullRequest {
+  /** The source as the user typed it. */
   reference: string;
+  /** Relative local sources are resolved against this folder, and stored absolute. */
+  cwd: string;
   name?: string;
+  /** Replace a plugin installed under this name. */
   force: boolean;
+  /** Transpile a fresh entry even when an intact one is in the store (default: as `force`). */
+  freshEntry?: boolean;
   /** Grants for the plugin, from those of the plugin it replaces (undefined for a new one). */
   grants?: (current: Grants | undefined) => Grants;
   fetch: FetchOptions;
-  /** Progress lines for the user (stderr). */
-  progress?: (line: string) => void;
+  /** The registry options, recorded in the receipt for upgrades and repair hints. */
+  transport?: ReceiptTransport;
+  /** Install exactly this image manifest (upgrade: what it compared), keeping `reference` as the source. */
+  pin?: string;
+  /** Status lines for the user (stderr). */
+  notify?: (line: string) => void;
+  /** Checks a name found only in the artifact (an OCI layout's annotations); throws to refuse it. */
+  checkName?: (name: string) => void;
 }
 
 export interface PullResult {
   receipt: Receipt;
-  meta: TranspiledMeta;
+  /** The entry's metadata when it was transpiled now; undefined when the store's entry was reused. */
+  meta?: EntryMeta;
   timings: { downloadMs: number; transpileMs: number; commitMs: number };
 }
 
 /**
  * Pull = fetch (verified) -> transpile -> commit, all staged under the store's tmp/ until the
- * commit, which is a few renames under the store lock. Any failure before the commit leaves the
- * store exactly as it was; the staging folder is removed here or, after a kill, by the next command.
+ * commit, which is a few renames under the store lock. A layer whose entry is in the store, current
+ * and intact, is not transpiled again (unless --force, which always makes a fresh entry). Any
+ * failure before the commit leaves the store exactly as it was.
  */
 export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<PullResult> {
-  const source = parseSource(req.reference);
-  const name = req.name ?? defaultPluginName(source);
-  store.assertCanInstall(name, req.force); // checked again under the lock; answering now saves a download
+  const source = absoluteSource(parseSource(req.reference), req.cwd);
+  const early = req.name ?? defaultPluginName(source);
+  if (early) store.assertCanInstall(early, req.force); // checked again under the lock; answering now saves a download
   const stage = store.createStagingDir();
   try {
     const t0 = performance.now();
-    req.progress?.(`Pulling ${describeSource(source)}`);
-    const fetched = await fetchArtifact(source, stage, req.fetch);
+    req.notify?.(`Pulling ${formatSource(source)}`);
+    const fetched = await fetchArtifact(source, stage, req.fetch, req.pin);
+    const name = early ?? layoutName(source, fetched);
+    if (!early) {
+      req.checkName?.(name);
+      store.assertCanInstall(name, req.force);
+    }
     const t1 = performance.now();
     const wasm = fs.readFileSync(fetched.wasmFile);
-    const entryDir = `${stage}/entry`;
-    req.progress?.(`Transpiling ${fetched.layer.digest} (${wasm.length} bytes)`);
-    const meta = await transpileInto(wasm, entryDir);
-    fs.copyFileSync(fetched.wasmFile, `${entryDir}/source.wasm`);
-    const t2 = performance.now();
-    const previousGrants = store.get(name)?.grants; // a --force replacement keeps its grants
+    const layerDigest = fetched.layer.digest.startsWith('sha256:') ? fetched.layer.digest : sha256Of(wasm);
+    const previous = req.force ? readPrevious(store, name) : undefined; // a --force replacement keeps its grants
     const receipt: Receipt = {
       apiVersion: 'krew-wasm/v1',
       name,
-      source: req.reference,
+      // Registry references as typed; local sources absolute, so they mean the same from any folder.
+      source: req.pin || source.kind === 'registry' ? req.reference : formatSource(source),
       manifestDigest: fetched.manifestDigest,
-      layerDigest: fetched.layer.digest,
+      layerDigest,
       mediaTypes: {
         manifest: fetched.manifestMediaType,
         config: fetched.configMediaType,
@@ -59,9 +80,30 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
       },
       size: fetched.layer.size,
       pulledAt: new Date().toISOString(),
-      grants: req.grants ? req.grants(previousGrants) : (previousGrants ?? DEFAULT_GRANTS),
+      grants: req.grants ? req.grants(previous?.grants) : (previous?.grants ?? DEFAULT_GRANTS),
+      annotations: fetched.annotations,
+      transport: source.kind === 'registry' ? compactTransport(req.transport, req.cwd) : undefined,
     };
-    await store.install({ receipt, entryDir, force: req.force });
+    let meta: EntryMeta | undefined;
+    const reuse = !(req.freshEntry ?? req.force) && entryIsIntact(store.entryDirOf(receipt), layerDigest);
+    const transpile = async () => {
+      const entryDir = path.join(stage, 'entry');
+      const progress = req.fetch.progress ?? NO_PROGRESS;
+      const label = fetched.layer.annotations?.['org.opencontainers.image.title'] ?? layerDigest.slice(0, 19);
+      progress.phase(`transpiling ${label} (${wasm.length} bytes)`);
+      try {
+        meta = await transpileInto(wasm, entryDir);
+      } finally {
+        progress.end();
+      }
+      return entryDir;
+    };
+    const entryDir = reuse ? undefined : await transpile();
+    const t2 = performance.now();
+    if (!(await store.install({ receipt, entryDir, force: req.force }))) {
+      // The entry we meant to reuse was removed by another process meanwhile: make our own.
+      await store.install({ receipt, entryDir: await transpile(), force: req.force });
+    }
     const t3 = performance.now();
     return { receipt, meta, timings: { downloadMs: t1 - t0, transpileMs: t2 - t1, commitMs: t3 - t2 } };
   } finally {
@@ -69,10 +111,32 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
   }
 }
 
-function describeSource(source: Source): string {
-  switch (source.kind) {
-    case 'registry': return formatReference(source.ref);
-    case 'oci-layout': return `OCI layout ${source.dir}${source.tag ? `:${source.tag}` : ''}${source.digest ? `@${source.digest}` : ''}`;
-    case 'file': return source.file;
+/** An OCI layout's plugin name, from its annotations; never its folder's name. */
+function layoutName(source: Source, fetched: FetchedArtifact): string {
+  const name = nameFromAnnotations(fetched.annotations, fetched.layer.annotations?.['org.opencontainers.image.title']);
+  if (!name) {
+    throw new StoreConflictError(`cannot tell a plugin name for ${formatSource(source)}: the artifact has no title or file name annotation`, {
+      hint: 'give one with --name',
+    });
   }
+  PluginStore.validateName(name);
+  return name;
+}
+
+/** The receipt being replaced, when it reads; a damaged one is replaced without carrying anything over. */
+function readPrevious(store: PluginStore, name: string): Receipt | undefined {
+  try {
+    return store.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function compactTransport(t: ReceiptTransport | undefined, cwd: string): ReceiptTransport | undefined {
+  if (!t) return undefined;
+  const out: ReceiptTransport = {};
+  if (t.plainHttp) out.plainHttp = true;
+  if (t.caFile) out.caFile = path.resolve(cwd, t.caFile);
+  if (t.insecure) out.insecure = true;
+  return Object.keys(out).length > 0 ? out : undefined;
 }

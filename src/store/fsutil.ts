@@ -77,3 +77,65 @@ export function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** Why a local file could not be read as a bounded regular file. */
+export class LocalFileError extends Error {
+  /** `<file> <detail>`: the detail alone reads well after a name, e.g. `is a FIFO, not a regular file`. */
+  constructor(readonly file: string, readonly detail: string, readonly reason: 'missing' | 'not-regular' | 'too-large' | 'io', options?: { cause?: unknown }) {
+    super(`${file} ${detail}`, options);
+    this.name = 'LocalFileError';
+  }
+}
+
+/**
+ * Opens `file` for reading only if it is a regular file. O_NONBLOCK keeps a FIFO from blocking the
+ * open itself, and the type is checked with fstat on the opened descriptor, so what is checked is
+ * what is read (no window between a stat of the path and the open). Follows symlinks: a link to a
+ * regular file is fine, a link to /dev/zero is not.
+ */
+export function openRegularFile(file: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new LocalFileError(file, 'does not exist', 'missing', { cause: error });
+    throw new LocalFileError(file, `cannot be opened (${code ?? (error as Error).message})`, 'io', { cause: error });
+  }
+  const stat = fs.fstatSync(fd);
+  if (!stat.isFile()) {
+    fs.closeSync(fd);
+    throw new LocalFileError(file, `is ${fileKind(stat)}, not a regular file`, 'not-regular');
+  }
+  return { fd, size: stat.size };
+}
+
+/** Reads a regular file of at most `limit` bytes, counting the bytes actually read (a file may grow while read). */
+export function readRegularFile(file: string, limit: number): Buffer {
+  const { fd, size } = openRegularFile(file);
+  try {
+    if (size > limit) throw new LocalFileError(file, `is ${size} bytes, more than the limit of ${limit}`, 'too-large');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, limit + 1 - total));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      total += n;
+      chunks.push(chunk.subarray(0, n));
+      if (total > limit) throw new LocalFileError(file, `is more than the limit of ${limit} bytes`, 'too-large');
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fileKind(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'something else';
+}

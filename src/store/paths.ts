@@ -31,10 +31,15 @@ export class Paths {
   /** The symlink kubectl finds for a plugin name (dashes become underscores, as kubectl expects). */
   binLink(name: string): string { return path.join(this.binDir, linkNameFor(name)); }
   receipt(name: string): string { return path.join(this.receiptsDir, `${name}.json`); }
-  /** Folder of one transpiled component, keyed by the hex of its sha256 digest. */
-  storeEntry(digestHex: string): string { return path.join(this.storeDir, digestHex); }
-  cacheEntry(digestHex: string): string { return path.join(this.cacheDir, digestHex); }
+  /** Folder of one transpiled component, keyed by the hex of its sha256 digest (nothing else reaches a path). */
+  storeEntry(digestHex: string): string { return path.join(this.storeDir, checkedHex(digestHex)); }
+  cacheEntry(digestHex: string): string { return path.join(this.cacheDir, checkedHex(digestHex)); }
   dataDir(name: string): string { return path.join(this.dataRoot, name); }
+}
+
+function checkedHex(hex: string): string {
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`not the hex of a sha256 digest: ${JSON.stringify(hex).slice(0, 80)}`);
+  return hex;
 }
 
 /** `foo-bar` -> `kubectl-foo_bar`: kubectl maps `kubectl foo-bar` to that file name. */

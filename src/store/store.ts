@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { notInstalledError, StoreConflictError } from '../errors.js';
+import { DamagedReceiptError, notInstalledError, StoreConflictError } from '../errors.js';
 import { atomicSymlink, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
 import { withStoreLock } from './lock.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
@@ -10,15 +10,19 @@ import { digestHex, readReceipt, writeReceipt, type Receipt } from './receipt.js
 /** A plugin ready to be committed: its transpiled entry staged under tmp/, and its receipt. */
 export interface StagedPlugin {
   receipt: Receipt;
-  /** Folder with the transpiled component, to be renamed into store/<hex>. */
-  entryDir: string;
+  /**
+   * Folder with the transpiled component, renamed into store/<hex> (replacing an entry that is
+   * there: a staged entry exists because the one in the store was damaged, stale or --force'd).
+   * Absent when the entry in the store was checked and is reused.
+   */
+  entryDir?: string;
   force: boolean;
 }
 
-/** What `list` found: valid receipts, and entries it could not read. */
+/** What `list` found: valid receipts, and receipts that failed their check. */
 export interface Listing {
   plugins: Receipt[];
-  problems: string[];
+  problems: DamagedReceiptError[];
 }
 
 /**
@@ -56,47 +60,72 @@ export class PluginStore {
     return receipt;
   }
 
-  entryDirOf(receipt: Receipt): string {
+  entryDirOf(receipt: Pick<Receipt, 'layerDigest'>): string {
     return this.paths.storeEntry(digestHex(receipt.layerDigest));
   }
 
   list(): Listing {
     const plugins: Receipt[] = [];
-    const problems: string[] = [];
-    for (const file of listDir(this.paths.receiptsDir).filter((f) => f.endsWith('.json')).sort()) {
+    const problems: DamagedReceiptError[] = [];
+    for (const file of this.receiptFiles()) {
       try {
         const receipt = readReceipt(path.join(this.paths.receiptsDir, file));
         if (receipt) plugins.push(receipt);
       } catch (error) {
-        problems.push(`${file}: ${(error as Error).message}`);
+        if (!(error instanceof DamagedReceiptError)) throw error;
+        problems.push(error);
       }
     }
     return { plugins, problems };
   }
 
-  /** Commits a staged plugin: entry into store/, symlink into bin/, receipt last. */
-  async install(staged: StagedPlugin): Promise<void> {
+  private receiptFiles(): string[] {
+    return listDir(this.paths.receiptsDir).filter((f) => f.endsWith('.json') && !f.includes('.tmp-')).sort();
+  }
+
+  /** Whether a receipt file exists for `name`, readable or not (a damaged one can still be removed). */
+  hasReceipt(name: string): boolean {
+    return isSafePluginName(name) && lstatOrUndefined(this.paths.receipt(name)) !== undefined;
+  }
+
+  /**
+   * Commits a staged plugin: entry into store/, symlink into bin/, receipt last. Resolves false,
+   * committing nothing, when the entry it meant to reuse was removed meanwhile (stage one then).
+   */
+  async install(staged: StagedPlugin): Promise<boolean> {
     const { receipt } = staged;
     PluginStore.validateName(receipt.name);
-    await withStoreLock(this.paths.lockDir, () => {
+    return withStoreLock(this.paths.lockDir, () => {
       this.repairLocked();
       this.assertCanInstall(receipt.name, staged.force);
-      const link = this.paths.binLink(receipt.name);
       const entry = this.entryDirOf(receipt);
-      fs.mkdirSync(this.paths.storeDir, { recursive: true });
-      if (!fs.existsSync(entry)) fs.renameSync(staged.entryDir, entry);
+      if (staged.entryDir) this.putEntry(staged.entryDir, entry);
+      else if (!fs.existsSync(entry)) return false;
       fs.mkdirSync(this.paths.binDir, { recursive: true });
-      atomicSymlink(this.executable, link);
+      atomicSymlink(this.executable, this.paths.binLink(receipt.name));
       fs.mkdirSync(this.paths.receiptsDir, { recursive: true });
       writeReceipt(this.paths.receipt(receipt.name), receipt);
       this.collectGarbage();
+      return true;
     });
+  }
+
+  /**
+   * Replaces the entry of `layerDigest` with a staged one (a stale entry made again), unless
+   * `stillNeeded` says under the lock that another process did it first.
+   */
+  async replaceEntry(layerDigest: string, stagedDir: string, stillNeeded: (entryDir: string) => boolean): Promise<void> {
+    await replaceEntry(this.paths, layerDigest, stagedDir, stillNeeded);
+  }
+
+  private putEntry(stagedDir: string, entry: string): void {
+    putEntry(this.paths, stagedDir, entry);
   }
 
   /** Throws a StoreConflictError when installing `name` would replace something it must not. */
   assertCanInstall(name: string, force: boolean): void {
     PluginStore.validateName(name);
-    if (!force && this.get(name)) {
+    if (!force && this.installedOrDamaged(name)) {
       throw new StoreConflictError(`plugin "${name}" is already installed`, {
         hint: 'use --force to replace it, or --name to install under another name',
       });
@@ -105,11 +134,16 @@ export class PluginStore {
     this.assertNoLinkCollision(name);
   }
 
+  /** A valid receipt says installed; a damaged one says so too, in its own words (DamagedReceiptError). */
+  private installedOrDamaged(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
   /** Uninstalls in reverse: receipt first (no longer installed), then symlink, then unreferenced entries. */
   async remove(names: string[]): Promise<void> {
     await withStoreLock(this.paths.lockDir, () => {
       this.repairLocked();
-      const missing = names.filter((n) => !this.get(n));
+      const missing = names.filter((n) => !this.hasReceipt(n));
       if (missing.length > 0) throw notInstalledError(missing);
       for (const name of names) {
         fs.rmSync(this.paths.receipt(name), { force: true });
@@ -153,16 +187,17 @@ export class PluginStore {
     for (const dir of listDir(this.paths.tmpDir)) {
       if (!stagingOwnerAlive(dir)) fs.rmSync(path.join(this.paths.tmpDir, dir), { recursive: true, force: true });
     }
-    const { plugins } = this.list();
-    const installed = new Set(plugins.map((r) => r.name));
+    const { plugins, problems } = this.list();
+    // A damaged receipt keeps its link: running the plugin then says what is wrong and how to repair it.
+    const installed = new Set([...plugins.map((r) => r.name), ...problems.map((p) => p.pluginName)]);
     for (const link of listDir(this.paths.binDir)) {
       const full = path.join(this.paths.binDir, link);
       if (link.includes('.tmp-')) removeSymlink(full);
       const name = pluginNameFromLink(link);
       if (name && this.isOurLink(full) && !installed.has(name)) removeSymlink(full);
     }
-    for (const receipt of plugins) {
-      const link = this.paths.binLink(receipt.name);
+    for (const name of installed) {
+      const link = this.paths.binLink(name);
       const stat = lstatOrUndefined(link);
       const target = stat?.isSymbolicLink() ? fs.readlinkSync(link) : undefined;
       if (!stat || (stat.isSymbolicLink() && target !== this.executable && !fs.existsSync(link))) {
@@ -201,6 +236,31 @@ export class PluginStore {
     const linkName = linkNameFor(name);
     const other = this.list().plugins.find((r) => r.name !== name && linkNameFor(r.name) === linkName);
     if (other) throw new StoreConflictError(`plugin "${other.name}" already provides ${linkName}`);
+  }
+}
+
+/**
+ * Replaces the entry of `layerDigest` with a staged one (a stale entry made again), unless
+ * `stillNeeded` says under the lock that another process did it first. Needs no executable, so
+ * wrapper mode can call it without a PluginStore.
+ */
+export async function replaceEntry(paths: Paths, layerDigest: string, stagedDir: string, stillNeeded: (entryDir: string) => boolean): Promise<void> {
+  const entry = paths.storeEntry(digestHex(layerDigest));
+  await withStoreLock(paths.lockDir, () => {
+    if (stillNeeded(entry)) putEntry(paths, stagedDir, entry);
+  });
+}
+
+/** Renames a staged entry into place; an entry already there is moved aside first and removed after. */
+function putEntry(paths: Paths, stagedDir: string, entry: string): void {
+  fs.mkdirSync(paths.storeDir, { recursive: true });
+  if (lstatOrUndefined(entry)) {
+    const aside = path.join(makeTempDir(paths.tmpDir, 'old'), 'entry');
+    fs.renameSync(entry, aside);
+    fs.renameSync(stagedDir, entry);
+    fs.rmSync(path.dirname(aside), { recursive: true, force: true });
+  } else {
+    fs.renameSync(stagedDir, entry);
   }
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { FIXTURES, krewWasm, krewWasmInTerminal, makeSandbox, theError } from '../helpers/cli.js';
 
 const ANSI = /\x1b\[/;
-const COMMANDS = ['pull', 'list', 'rm', 'run', 'info', 'grant', 'revoke', 'version'];
+const COMMANDS = ['pull', 'list', 'rm', 'run', 'info', 'grant', 'revoke', 'push', 'tags', 'upgrade', 'outdated', 'version'];
 
 /** A usage error: exit 2, exactly this one line on stderr, nothing on stdout, no clipanion text. */
 async function usageError(t: import('ava').ExecutionContext, args: string[], line: string) {
@@ -102,7 +102,7 @@ test('help on a terminal is coloured, and not with NO_COLOR', async (t) => {
   const noColor = await krewWasmInTerminal(sb, ['pull', '--help'], { NO_COLOR: '1' });
   t.is(noColor.exitCode, 0);
   t.false(ANSI.test(noColor.stdout));
-  t.regex(noColor.stdout, /^Usage:\n {2}krew-wasm pull \[options\] <reference>$/m);
+  t.regex(noColor.stdout, /^Usage:\n {2}krew-wasm pull \[options\] <reference>\.\.\.$/m);
   const dumb = await krewWasmInTerminal(sb, ['--help'], { TERM: 'dumb' });
   t.false(ANSI.test(dumb.stdout));
 });

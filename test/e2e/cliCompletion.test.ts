@@ -49,7 +49,7 @@ test('bash: the script registers a completion function for krew-wasm', async (t)
 });
 
 const bashCases: [string, string[]][] = [
-  ['krew-wasm ', ['pull', 'list', 'rm', 'run', 'info', 'grant', 'revoke', 'completion', 'setup', 'version', 'help']],
+  ['krew-wasm ', ['pull', 'list', 'rm', 'run', 'info', 'grant', 'revoke', 'push', 'tags', 'upgrade', 'outdated', 'completion', 'setup', 'version', 'help']],
   ['krew-wasm re', ['revoke']],
   ['krew-wasm rm ', ['echo-args', 'hello']],
   ['krew-wasm rm hello ', ['echo-args']],

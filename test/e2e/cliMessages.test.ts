@@ -124,11 +124,11 @@ const registryCases: { name: string; args?: (h: string) => string[]; line: (h: s
   { name: 'bigdeclared', line: () => /^krew-wasm: error: manifest .*\/c\/bigdeclared\/p:v1: response of 5000000 bytes exceeds the limit of 4194304$/ },
   { name: 'bigchunked', line: () => /^krew-wasm: error: manifest .*\/c\/bigchunked\/p:v1: response exceeds the limit of 4194304 bytes$/ },
   { name: 'forbidden', line: (h) => new RegExp(`^krew-wasm: error: manifest ${esc(h)}/c/forbidden/p:v1: access denied by ${esc(h)} \\(status 403\\) \\(DENIED: not for you\\)$`) },
-  { name: 'ftp', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: redirect to unsupported scheme ftp:$`) },
-  { name: 'loop', line: (h) => new RegExp(`^krew-wasm: error: http://${esc(h)}/v2/c/loop/p/manifests/v1: more than \\d+ redirects$`) },
+  { name: 'ftp', line: (h) => new RegExp(`^krew-wasm: error: GET http://${esc(h)}/v2/c/ftp/p/manifests/v1: redirect to unsupported scheme ftp: refused$`) },
+  { name: 'loop', line: (h) => new RegExp(`^krew-wasm: error: GET http://${esc(h)}/v2/c/loop/p/manifests/v1: more than \\d+ redirects$`) },
   { name: 'longer', line: () => new RegExp(`^krew-wasm: error: blob ${helloDigest}: more than the declared ${hello.length} bytes received$`) },
   { name: 'shorter', line: () => new RegExp(`^krew-wasm: error: blob ${helloDigest}: size mismatch, expected ${hello.length} bytes, got ${hello.length - 10}$`) },
-  { name: 'silent', line: (h) => new RegExp(`^krew-wasm: error: GET http://${esc(h)}/v2/c/silent/p/manifests/v1: no response within 300 ms$`), env: { KREW_WASM_REGISTRY_IDLE_TIMEOUT_MS: '300' } },
+  { name: 'silent', line: (h) => new RegExp(`^krew-wasm: error: GET http://${esc(h)}/v2/c/silent/p/manifests/v1: no response within 300 ms \\(waited \\d+ ms\\) \\(check that the registry is up; KREW_WASM_REGISTRY_IDLE_TIMEOUT_MS sets how long to wait\\)$`), env: { KREW_WASM_REGISTRY_IDLE_TIMEOUT_MS: '300' } },
   { name: 'nochallenge', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: /v2/c/nochallenge/p/manifests/v1 requires authentication but sent no usable challenge$`) },
   { name: 'digestauth', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: unsupported auth scheme "digest"$`) },
   { name: 'norealm', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: bearer challenge with an invalid realm ""$`) },
@@ -136,7 +136,7 @@ const registryCases: { name: string; args?: (h: string) => string[]; line: (h: s
   { name: 'tokenhtml', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: token server ${esc(h)} answered with something that is not JSON$`) },
   { name: 'tokenempty', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: token server ${esc(h)} returned no token$`) },
   { name: 'https', args: (h) => ['pull', `${h}/c/notobject/p:v1`], line: (h) => new RegExp(`^krew-wasm: error: TLS handshake with https://${esc(h)} failed \\(is it plain HTTP\\? try --plain-http\\)$`) },
-  { name: 'cafile', args: (h) => ['pull', '--ca-file', '/no/such/ca.pem', `${h}/c/notobject/p:v1`], line: () => /^krew-wasm: error: cannot read CA file \/no\/such\/ca\.pem: ENOENT: no such file or directory, open '\/no\/such\/ca\.pem'$/ },
+  { name: 'cafile', args: (h) => ['pull', '--ca-file', '/no/such/ca.pem', `${h}/c/notobject/p:v1`], line: () => /^krew-wasm: error: cannot read CA file \/no\/such\/ca\.pem: it does not exist$/ },
 ];
 
 for (const c of registryCases) {
@@ -160,7 +160,7 @@ const credentialCases: { name: string; env: () => NodeJS.ProcessEnv; line: RegEx
   { name: 'a credential helper that is not installed', env: () => dockerSetup('missing', { credHelpers: { [host]: 'absent' } }), line: /^krew-wasm: error: credential helper docker-credential-absent failed: spawnSync docker-credential-absent ENOENT$/ },
   { name: 'a credential helper that fails', env: () => dockerSetup('fails', { credHelpers: { [host]: 'fails' } }, { fails: 'echo "the keychain is locked" >&2; exit 3' }), line: /^krew-wasm: error: credential helper docker-credential-fails exited with 3: the keychain is locked$/ },
   { name: 'a credential helper that prints garbage', env: () => dockerSetup('garbage', { credHelpers: { [host]: 'garbage' } }, { garbage: 'cat >/dev/null; echo hello' }), line: /^krew-wasm: error: credential helper docker-credential-garbage printed something that is not JSON$/ },
-  { name: 'a docker config that cannot be read', env: () => dockerSetup('unreadable', undefined), line: /^krew-wasm: error: cannot read docker config .*\/docker-unreadable\/config\.json: EISDIR: illegal operation on a directory, read$/ },
+  { name: 'a docker config that cannot be read', env: () => dockerSetup('unreadable', undefined), line: /^krew-wasm: error: cannot read docker config: .*\/docker-unreadable\/config\.json is a directory, not a regular file \(DOCKER_CONFIG names the folder of config\.json\)$/ },
 ];
 
 for (const c of credentialCases) {
@@ -172,7 +172,7 @@ for (const c of credentialCases) {
 test('OCI layout sources: not a layout, no version, no such tag, a missing blob, malformed references', async (t) => {
   const dir = path.join(sb.home, 'layouts');
   fs.mkdirSync(path.join(dir, 'empty'), { recursive: true });
-  await refused(t, ['pull', `oci-layout://${dir}/empty`], new RegExp(`^krew-wasm: error: ${esc(dir)}/empty is not an OCI image layout \\(no readable oci-layout file\\)$`));
+  await refused(t, ['pull', `oci-layout://${dir}/empty`], new RegExp(`^krew-wasm: error: ${esc(dir)}/empty is not an OCI image layout \\(no readable oci-layout file: .*/empty/oci-layout does not exist\\)$`));
   fs.mkdirSync(path.join(dir, 'noversion'));
   fs.writeFileSync(path.join(dir, 'noversion/oci-layout'), '{}');
   await refused(t, ['pull', `oci-layout://${dir}/noversion`], new RegExp(`^krew-wasm: error: ${esc(dir)}/noversion: oci-layout file has no imageLayoutVersion$`));
@@ -245,11 +245,11 @@ test('a damaged receipt or store entry: run says how to reinstall, list warns an
   fs.writeFileSync(path.join(side.root, 'receipts/torn.json'), '{"apiVersion": "krew-wasm/v1", "name": ');
   const r = await kubectl(side, ['torn']);
   t.is(r.exitCode, 1);
-  t.regex(theError(r.stderr), /^krew-wasm: error: plugin torn has a damaged receipt: .+ \(reinstall it: krew-wasm pull --force <reference> --name torn\)$/);
+  t.regex(theError(r.stderr), /^krew-wasm: error: the receipt of plugin torn is damaged: it is not JSON \(remove it with krew-wasm rm torn, then reinstall: krew-wasm pull --force <reference> --name torn\)$/);
   const list = await krewWasm(side, ['list']);
   t.is(list.exitCode, 0);
   t.is(list.stdout, 'meta\n');
-  t.regex(list.stderr, /^krew-wasm: warning: skipping damaged receipt torn\.json: .+$/m);
+  t.regex(list.stderr, /^krew-wasm: warning: the receipt of plugin torn is damaged: it is not JSON \(remove it with krew-wasm rm torn, then reinstall: krew-wasm pull --force <reference> --name torn\)$/m);
   const receipt = JSON.parse(fs.readFileSync(path.join(side.root, 'receipts/meta.json'), 'utf8'));
   fs.writeFileSync(path.join(side.root, 'store', receipt.layerDigest.slice(7), 'meta.json'), 'not json');
   const m = await kubectl(side, ['meta']);

@@ -19,7 +19,7 @@ function fakeMachine(t: import('ava').ExecutionContext, { root, aptWorks }: { ro
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-sysdeps-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const tool = (name: string, body: string) => fs.writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  for (const name of ['docker-registry', 'clang', 'wasm-ld', 'htpasswd', 'hyperfine', 'zsh', 'fish']) tool(name, 'exit 0');
+  for (const name of ['docker-registry', 'clang', 'wasm-ld', 'htpasswd', 'skopeo', 'hyperfine', 'zsh', 'fish']) tool(name, 'exit 0');
   tool('id', `echo ${root ? 0 : 1000}`);
   tool('apt-get', aptWorks ? 'exit 0' : 'echo "E: Unable to locate package $*" >&2; exit 100');
   for (const name of ['ls', 'sh']) fs.symlinkSync(`/bin/${name}`, path.join(dir, name));

@@ -8,9 +8,11 @@ export type Fault =
   | 'truncate' // send the headers and half the body, then close
   | 'stall' // send the headers and a little of the body, then nothing
   | 'drip' // send the body in small slow pieces (must still work)
+  | 'trickle' // send the body one byte every 0.7 s: never idle, never done (the overall deadline's case)
   | 'wrong-length' // claim more bytes than are sent, then close
   | 'flip-byte' // alter one byte of the body, keep the registry's headers
-  | 'html'; // answer 200 with an HTML page, as a captive portal or a misrouted proxy does
+  | 'html' // answer 200 with an HTML page, as a captive portal or a misrouted proxy does
+  | 'paginate-tags'; // serve tags/list in pages of ?n= with a Link header (distribution spec; Debian's registry ignores n)
 
 export interface FaultRule {
   match: RegExp;
@@ -29,7 +31,11 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+/**
+ * `rewriteHost`: send the upstream's own host instead of the client's, as a misconfigured reverse
+ * proxy does (the registry then names upload locations on its own origin, not the proxy's).
+ */
+export async function startFaultProxy(upstream: string, options: { rewriteHost?: boolean } = {}): Promise<FaultProxy> {
   const state: FaultProxy = { host: '', rules: [], hits: [], requests: [], stop: async () => {} };
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
@@ -42,11 +48,24 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       res.writeHead(503, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'service unavailable' }] }));
     }
+    if (fault === 'trickle') {
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, padding: 'x'.repeat(4096) }));
+      res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': String(body.length) });
+      let offset = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || offset >= body.length) return clearInterval(timer);
+        res.write(body.subarray(offset, ++offset));
+      }, 700);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     if (fault === 'html') {
       res.writeHead(200, { 'Content-Type': 'text/html' });
       return res.end('<html><body><h1>Please log in to the guest Wi-Fi</h1></body></html>');
     }
-    const up = http.request(new URL(req.url ?? '/', upstream), { method: req.method, headers: { ...req.headers, host: new URL(upstream).host } }, (upRes) => {
+    if (fault === 'paginate-tags') return paginateTags(req, res, upstream);
+    const headers = options.rewriteHost ? { ...req.headers, host: new URL(upstream).host } : req.headers;
+    const up = http.request(new URL(req.url ?? '/', upstream), { method: req.method, headers }, (upRes) => {
       const chunks: Buffer[] = [];
       upRes.on('data', (c) => chunks.push(c));
       upRes.on('end', () => {
@@ -99,4 +118,23 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     server.close(() => resolve());
   });
   return state;
+}
+
+/** tags/list in pages: the upstream's whole list, sorted, `n` at a time after `last`, with a Link to the next page. */
+function paginateTags(req: http.IncomingMessage, res: http.ServerResponse, upstream: string): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const n = Number(url.searchParams.get('n') ?? '1000');
+  const last = url.searchParams.get('last');
+  http.get(new URL(url.pathname, upstream), { headers: req.headers }, (upRes) => {
+    const chunks: Buffer[] = [];
+    upRes.on('data', (c) => chunks.push(c));
+    upRes.on('end', () => {
+      const all = JSON.parse(Buffer.concat(chunks).toString()) as { name: string; tags: string[] };
+      const rest = [...all.tags].sort().filter((t) => last === null || t > last);
+      const page = rest.slice(0, n);
+      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      if (rest.length > n) headers.Link = `<${url.pathname}?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+      res.writeHead(200, headers).end(JSON.stringify({ name: all.name, tags: page }));
+    });
+  });
 }

@@ -10,6 +10,8 @@ export interface TokenServer {
   issuer: string;
   /** How many tokens were issued (to check the client caches them). */
   issued(): number;
+  /** The Authorization header of every request it received (undefined when none was sent). */
+  authorizations: (string | undefined)[];
   stop(): Promise<void>;
 }
 
@@ -24,7 +26,9 @@ export async function startTokenServer(signer: { cert: string; key: string }, cr
   const service = 'krew-wasm-test-registry';
   const issuer = 'krew-wasm-test-issuer';
   let issued = 0;
+  const authorizations: (string | undefined)[] = [];
   const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
     const url = new URL(req.url ?? '/', 'http://x');
     const expected = `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}`;
     if (req.headers.authorization !== expected) {
@@ -50,6 +54,7 @@ export async function startTokenServer(signer: { cert: string; key: string }, cr
     service,
     issuer,
     issued: () => issued,
+    authorizations,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UnsupportedArtifactError } from '../../src/errors.js';
+import { execFileSync } from 'node:child_process';
+import { InvalidReferenceError, UnsupportedArtifactError } from '../../src/errors.js';
 import { fetchArtifact, fetchSettings } from '../../src/oci/fetch.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
@@ -49,5 +50,23 @@ test('descriptors with bad digests or sizes are refused', async (t) => {
   await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
     instanceOf: UnsupportedArtifactError,
     message: /layers\[0\]: descriptor with an invalid digest$/,
+  });
+});
+
+test('file:// sources: only a regular file is read, bounded by the bytes read (8.8)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-file-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stage = () => fs.mkdtempSync(path.join(dir, 'stage-'));
+  execFileSync('mkfifo', [path.join(dir, 'fifo.wasm')]);
+  fs.symlinkSync('/dev/zero', path.join(dir, 'zero.wasm'));
+  await t.throwsAsync(fetchArtifact({ kind: 'file', file: path.join(dir, 'fifo.wasm') }, stage(), options), {
+    instanceOf: InvalidReferenceError, message: /fifo\.wasm: it is a FIFO, not a regular file$/,
+  });
+  await t.throwsAsync(fetchArtifact({ kind: 'file', file: path.join(dir, 'zero.wasm') }, stage(), options), {
+    instanceOf: InvalidReferenceError, message: /zero\.wasm: it is a character device, not a regular file$/,
+  });
+  fs.writeFileSync(path.join(dir, 'big.wasm'), Buffer.alloc(2000));
+  await t.throwsAsync(fetchArtifact({ kind: 'file', file: path.join(dir, 'big.wasm') }, stage(), { ...options, bounds: { ...options.bounds, maxBlobBytes: 1000 } }), {
+    instanceOf: UnsupportedArtifactError, message: /big\.wasm is 2000 bytes, more than the limit of 1000$/,
   });
 });

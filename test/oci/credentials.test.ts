@@ -54,3 +54,40 @@ test('a broken helper or config is an AuthError, not a crash', (t) => {
   fs.writeFileSync(path.join(d.env.DOCKER_CONFIG, 'config.json'), '{not json');
   t.throws(() => dockerCredentials(d.env)('x.example'), { instanceOf: AuthError, message: /cannot read docker config/ });
 });
+
+const badHelperNames = ['x/../../evil', '../evil', 'a b', 'x;id', 'x\n', '/usr/bin/id'];
+for (const name of badHelperNames) {
+  test(`a helper name that is not docker's helper naming is refused before anything runs (13.5): ${JSON.stringify(name)}`, (t) => {
+    for (const config of [{ credHelpers: { 'h.example': name } }, { credsStore: name }]) {
+      const d = dockerDir(config);
+      t.teardown(d.cleanup);
+      const error = t.throws(() => dockerCredentials(d.env)('h.example'), { instanceOf: AuthError });
+      t.regex(error!.message, /names the credential helper .*, which is not a helper name \(letters, digits, '\.', '_' and '-' only\)$/);
+      t.false(error!.message.includes('\n'));
+    }
+  });
+}
+
+test('docker config that is a FIFO or /dev/zero is refused in one line, without hanging or reading forever', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const d = dockerDir({});
+  t.teardown(d.cleanup);
+  const file = path.join(d.env.DOCKER_CONFIG, 'config.json');
+  fs.rmSync(file);
+  execFileSync('mkfifo', [file]);
+  t.throws(() => dockerCredentials(d.env)('x.example'), { instanceOf: AuthError, message: /^cannot read docker config: .*config\.json is a FIFO, not a regular file$/ });
+  fs.rmSync(file);
+  fs.symlinkSync('/dev/zero', file);
+  t.throws(() => dockerCredentials(d.env)('x.example'), { instanceOf: AuthError, message: /^cannot read docker config: .*config\.json is a character device, not a regular file$/ });
+  fs.rmSync(file);
+  fs.writeFileSync(file, JSON.stringify({ auths: { big: { auth: 'x'.repeat(2 * 1024 * 1024) } } }));
+  t.throws(() => dockerCredentials(d.env)('x.example'), { instanceOf: AuthError, message: /is \d+ bytes, more than the limit of 1048576$/ });
+});
+
+test('hostile field types in docker config are ignored or refused, never a crash', (t) => {
+  const d = dockerDir({ auths: { 'a.example': { auth: 5, username: ['x'] }, 'b.example': 'nope' } });
+  t.teardown(d.cleanup);
+  const creds = dockerCredentials(d.env);
+  t.is(creds('a.example'), undefined);
+  t.is(creds('b.example'), undefined);
+});

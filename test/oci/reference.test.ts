@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { InvalidReferenceError } from '../../src/errors.js';
-import { defaultPluginName, formatReference, parseReference, parseSource } from '../../src/oci/reference.js';
+import { absoluteSource, defaultPluginName, formatReference, formatSource, isPinned, nameFromAnnotations, parseReference, parseSource } from '../../src/oci/reference.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -74,5 +74,39 @@ test('local sources and default names', (t) => {
   t.deepEqual(parseSource('file://./x/plugin.wasm'), { kind: 'file', file: './x/plugin.wasm' });
   t.is(defaultPluginName(parseSource('ghcr.io/flavio/krew-wasm-plugins/kubewarden:latest')), 'kubewarden');
   t.is(defaultPluginName(parseSource('file:///tmp/foo.wasm')), 'foo');
-  t.is(defaultPluginName(parseSource('oci-layout://build/pods:1')), 'pods');
+  t.is(defaultPluginName(parseSource('oci-layout://build/layout:1')), undefined, 'never the folder name');
 });
+
+test('relative local sources are stored absolute; registry references as they are', (t) => {
+  const cwd = '/home/me/work';
+  t.is(formatSource(absoluteSource(parseSource('oci-layout://./build/layout:1.0'), cwd)), 'oci-layout:///home/me/work/build/layout:1.0');
+  t.is(formatSource(absoluteSource(parseSource(`oci-layout://../x@${D}`), cwd)), `oci-layout:///home/me/x@${D}`);
+  t.is(formatSource(absoluteSource(parseSource('file://./p.wasm'), cwd)), 'file:///home/me/work/p.wasm');
+  t.is(formatSource(absoluteSource(parseSource('file:///abs/p.wasm'), cwd)), 'file:///abs/p.wasm');
+  t.is(formatSource(absoluteSource(parseSource('r.io/a/b:1'), cwd)), 'r.io/a/b:1');
+});
+
+test('pinned sources: a registry digest or a layout digest', (t) => {
+  t.true(isPinned(parseSource(`r.io/a@${D}`)));
+  t.true(isPinned(parseSource(`oci-layout:///x@${D}`)));
+  t.false(isPinned(parseSource('r.io/a:1')));
+  t.false(isPinned(parseSource('oci-layout:///x:1')));
+  t.false(isPinned(parseSource('file:///x.wasm')));
+});
+
+const TITLE = 'org.opencontainers.image.title';
+const REF = 'org.opencontainers.image.ref.name';
+const names: { name: string; annotations?: Record<string, string>; layerTitle?: string; want: string | undefined }[] = [
+  { name: 'the title annotation', annotations: { [TITLE]: 'Pods' }, layerTitle: 'other.wasm', want: 'pods' },
+  { name: 'a ref name that is a whole reference', annotations: { [REF]: 'ghcr.io/org/plugins/kube-tree:1.0' }, want: 'kube-tree' },
+  { name: 'a bare tag as ref name says nothing; the layer file name does', annotations: { [REF]: '1.0' }, layerTitle: 'pods.wasm', want: 'pods' },
+  { name: 'a kubectl- file name', layerTitle: 'kubectl-whoami.wasm', want: 'whoami' },
+  { name: 'a title made safe', annotations: { [TITLE]: 'My Plugin!' }, want: 'my-plugin' },
+  { name: 'nothing usable', annotations: { [TITLE]: '!!!', [REF]: 'v1' }, want: undefined },
+  { name: 'no annotations at all', want: undefined },
+];
+for (const c of names) {
+  test(`layout plugin name: ${c.name}`, (t) => {
+    t.is(nameFromAnnotations(c.annotations, c.layerTitle), c.want);
+  });
+}

@@ -25,7 +25,7 @@ export class ListCommand extends BaseCommand {
     const { store, stdout } = this.context;
     if (store.needsRepair()) await store.repair();
     const { plugins, problems } = store.list();
-    for (const problem of problems) this.status(`krew-wasm: warning: skipping damaged receipt ${problem}`);
+    for (const problem of problems) this.status(`krew-wasm: warning: ${problem.message} (${problem.hint})`);
     await writeOutput(stdout, this.output ?? listingDefault(stdout), {
       data: plugins,
       names: plugins.map((p) => p.name),

@@ -1,0 +1,66 @@
+import { Option } from 'clipanion';
+import { dockerCredentials } from '../oci/auth/credentials.js';
+import { fetchSettings, type FetchOptions } from '../oci/fetch.js';
+import { formatRetryNotice } from '../oci/retry.js';
+import type { ReceiptTransport } from '../store/receipt.js';
+import type { KrewContext } from './context.js';
+import { stringOption } from './options.js';
+import { terminalProgress, type TerminalProgress } from './progress.js';
+
+/**
+ * The registry options every command that talks to a registry shares (pull, push, tags, upgrade,
+ * outdated): declared once here, used as `plainHttp = plainHttpOption()` in each class.
+ */
+export const plainHttpOption = () => Option.Boolean('--plain-http', false, { description: 'Talk to the registry over plain HTTP (a local registry)' });
+export const caFileOption = () => stringOption('--ca-file', '<file>', 'PEM file with the CA certificates of the registry');
+export const insecureOption = () => Option.Boolean('--insecure', false, { description: 'Do not verify the registry TLS certificate' });
+export const quietOption = () => Option.Boolean('-q,--quiet', false, { description: 'No progress and no status lines (errors and warnings still go to stderr)' });
+
+/** The fields those options fill. */
+export interface RegistryFlags {
+  plainHttp: boolean;
+  caFile?: string;
+  insecure: boolean;
+  quiet: boolean;
+}
+
+/** What a registry command reports through: progress drawn on a terminal, status lines, retry notices. */
+export interface RegistrySession {
+  progress: TerminalProgress;
+  /** A status line on stderr (nothing with --quiet). */
+  say(line: string): void;
+  /** Fetch options for a registry reached with `transport` (the flags when not given). */
+  fetchOptions(transport?: ReceiptTransport): FetchOptions;
+  /** The transport the flags ask for, as a receipt records it. */
+  transport: ReceiptTransport;
+}
+
+/** Wires a registry command's options and context into the services' callbacks. */
+export function registrySession(context: KrewContext, flags: RegistryFlags): RegistrySession {
+  const progress = terminalProgress(context.stderr as NodeJS.WriteStream, flags.quiet);
+  const transport: ReceiptTransport = { plainHttp: flags.plainHttp, caFile: flags.caFile, insecure: flags.insecure };
+  const credentials = dockerCredentials(context.env);
+  return {
+    progress,
+    say: (line) => progress.log(line),
+    transport,
+    fetchOptions: (t = transport) => ({
+      plainHttp: t.plainHttp,
+      caFile: t.caFile,
+      insecure: t.insecure,
+      ...fetchSettings(context.settings),
+      credentials,
+      progress,
+      onRetry: (notice) => progress.log(formatRetryNotice(notice)),
+    }),
+  };
+}
+
+/** A receipt's registry options, with what the command line says on top. */
+export function mergeTransport(recorded: ReceiptTransport | undefined, flags: RegistryFlags): ReceiptTransport {
+  return {
+    plainHttp: flags.plainHttp || recorded?.plainHttp,
+    caFile: flags.caFile ?? recorded?.caFile,
+    insecure: flags.insecure || recorded?.insecure,
+  };
+}

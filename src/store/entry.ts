@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { WasmKind } from '../runtime/component.js';
+import { atomicWriteFile, openRegularFile } from './fsutil.js';
+
+/**
+ * The one owner of a store entry: `store/<sha256 hex of the layer>/` (and `cache/<hex>/` for
+ * `krew-wasm run ./x.wasm`). It knows the entry's files, writes and reads its metadata, checks it,
+ * and says whether the entry is current: made by the transpiler and entry format this krew-wasm
+ * uses. Wrapper mode loads this file, so it stays small and does no work beyond what it is asked.
+ *
+ *   plugin.js            jco's glue (an ES module exporting `instantiate`)
+ *   plugin.script.js     the same glue as a classic script, so V8 can keep a code cache of it
+ *   plugin.cache         V8's code cache of plugin.script.js, written by the first run
+ *   plugin.core*.wasm    the core modules jco extracted, in the order instantiate() asks for them
+ *   component.wasm       the component made from a preview1 module (only for those)
+ *   source.wasm          the layer exactly as pulled (its sha256 is the entry's name)
+ *   meta.json            EntryMeta, written last
+ */
+export const ENTRY_FILES = {
+  glue: 'plugin.js',
+  script: 'plugin.script.js',
+  codeCache: 'plugin.cache',
+  component: 'component.wasm',
+  source: 'source.wasm',
+  meta: 'meta.json',
+} as const;
+
+/**
+ * Layout version of an entry; bump when the transpile output changes shape (older entries become
+ * stale and are made again from their source). 2: wrapped preview1 modules carry the proc-exit adapter.
+ */
+export const ENTRY_FORMAT = 2;
+
+/** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
+const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;
+const MAX_META_BYTES = 1024 * 1024;
+
+/** meta.json: what transpiling produced; wrapper mode reads it to find its way. */
+export interface EntryMeta {
+  format: typeof ENTRY_FORMAT;
+  sourceKind: WasmKind;
+  componentBytes: number;
+  imports: string[];
+  exports: string[];
+  /** The core modules jco emitted, in the order its instantiate() asks for them. */
+  coreModules: string[];
+  /** `jco-transpile@<version>` that made the entry. */
+  transpiler: string;
+  /** `script` when plugin.script.js holds the glue as a classic script (code-cacheable), else the ES module. */
+  glue?: 'script' | 'module';
+  /** sha256 of every file the entry was made with (not the code cache), checked before pull reuses the entry. */
+  files?: Record<string, string>;
+}
+
+/** What inspectEntry found. */
+export type EntryState =
+  | { status: 'current'; meta: EntryMeta }
+  /** Made by another transpiler or entry format: re-transpile it from source.wasm. */
+  | { status: 'stale'; meta: EntryMeta; why: string }
+  /** Missing, unreadable or inconsistent: it must not run; `pull --force` replaces it. */
+  | { status: 'damaged'; why: string };
+
+/** Reads and checks meta.json; throws an Error whose message says what is wrong. */
+export function readEntryMeta(entryDir: string): EntryMeta {
+  let text: string;
+  try {
+    const { fd } = openRegularFile(path.join(entryDir, ENTRY_FILES.meta));
+    try {
+      text = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (error) {
+    if (!fs.existsSync(entryDir)) throw new Error(`its store entry ${entryDir} is missing`);
+    throw new Error(`cannot read ${ENTRY_FILES.meta}: ${(error as Error).message}`);
+  }
+  if (text.length > MAX_META_BYTES) throw new Error(`cannot read ${ENTRY_FILES.meta}: too large`);
+  let meta: EntryMeta;
+  try {
+    meta = JSON.parse(text) as EntryMeta;
+  } catch (error) {
+    throw new Error(`cannot read ${ENTRY_FILES.meta}: ${(error as Error).message}`);
+  }
+  const why = metaProblem(meta);
+  if (why) throw new Error(`cannot read ${ENTRY_FILES.meta}: ${why}`);
+  return meta;
+}
+
+function metaProblem(meta: EntryMeta): string | undefined {
+  if (typeof meta !== 'object' || meta === null) return 'not an object';
+  if (typeof meta.format !== 'number') return 'unknown format';
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  if (!strings(meta.imports) || !strings(meta.exports) || !strings(meta.coreModules)) return 'unknown format';
+  if (meta.coreModules.some((m) => !CORE_MODULE.test(m))) return 'a core module name that is not a file name of the entry';
+  if (meta.sourceKind !== 'component' && meta.sourceKind !== 'core-module') return 'unknown source kind';
+  if (typeof meta.transpiler !== 'string') return 'no transpiler';
+  return undefined;
+}
+
+/**
+ * Whether an entry may run as it is: its metadata reads, it was made by this transpiler and entry
+ * format, and every file a run loads is a regular file in the entry (never a link out of it).
+ */
+export function inspectEntry(entryDir: string): EntryState {
+  let meta: EntryMeta;
+  try {
+    meta = readEntryMeta(entryDir);
+  } catch (error) {
+    return { status: 'damaged', why: (error as Error).message };
+  }
+  for (const file of filesToRun(meta)) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(path.join(entryDir, file));
+    } catch (error) {
+      return { status: 'damaged', why: `cannot load ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+    }
+    if (!stat.isFile()) return { status: 'damaged', why: `cannot load ${file}: not a regular file` };
+  }
+  if (meta.format !== ENTRY_FORMAT) return { status: 'stale', meta, why: `entry format ${meta.format}, this krew-wasm writes ${ENTRY_FORMAT}` };
+  const transpiler = currentTranspiler();
+  if (meta.transpiler !== transpiler) return { status: 'stale', meta, why: `transpiled by ${meta.transpiler}, this krew-wasm uses ${transpiler}` };
+  return { status: 'current', meta };
+}
+
+/**
+ * The files a run may load: the glue (its script form when there is one), the core modules, and
+ * the layer itself (a preview1 module can run as the core module it is; a stale entry is made
+ * again from it).
+ */
+export function filesToRun(meta: EntryMeta): string[] {
+  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ENTRY_FILES.source];
+}
+
+/** The component a WIT world is read from (a preview1 module's wrapped component, else the layer itself). */
+export function componentFile(meta: EntryMeta): string {
+  return meta.sourceKind === 'core-module' ? ENTRY_FILES.component : ENTRY_FILES.source;
+}
+
+/** Writes meta.json last, recording the sha256 of every file the entry holds (the code cache aside). */
+export function writeEntryMeta(entryDir: string, meta: Omit<EntryMeta, 'files'>): EntryMeta {
+  const files: Record<string, string> = {};
+  for (const name of fs.readdirSync(entryDir).sort()) {
+    if (name === ENTRY_FILES.meta || name === ENTRY_FILES.codeCache) continue;
+    files[name] = sha256File(path.join(entryDir, name));
+  }
+  const full: EntryMeta = { ...meta, files };
+  atomicWriteFile(path.join(entryDir, ENTRY_FILES.meta), `${JSON.stringify(full, null, 2)}\n`);
+  return full;
+}
+
+/**
+ * Whether `pull` may reuse an entry instead of transpiling again: current, its stored source is
+ * the layer it is named after, and every file still has the bytes it was made with.
+ */
+export function entryIsIntact(entryDir: string, layerDigest: string): boolean {
+  const state = inspectEntry(entryDir);
+  if (state.status !== 'current' || !state.meta.files) return false;
+  const files = state.meta.files;
+  if (files[ENTRY_FILES.source] !== layerDigest) return false;
+  try {
+    const present = fs.readdirSync(entryDir).filter((n) => n !== ENTRY_FILES.meta && n !== ENTRY_FILES.codeCache && !n.includes('.tmp-'));
+    if (present.length !== Object.keys(files).length) return false;
+    return Object.entries(files).every(([name, digest]) => sha256File(path.join(entryDir, name)) === digest);
+  } catch {
+    return false;
+  }
+}
+
+function sha256File(file: string): string {
+  const { fd } = openRegularFile(file);
+  try {
+    return `sha256:${createHash('sha256').update(fs.readFileSync(fd)).digest('hex')}`;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The transpiler this krew-wasm makes entries with. A constant, not read from the installed
+ * package at run time: resolving and reading it cost ~3 ms of every plugin start. package.json pins
+ * this exact version, and test/store/entry.test.ts fails when the two part.
+ */
+export const TRANSPILER = 'jco-transpile@0.15.0';
+
+/** `jco-transpile@<version>` this krew-wasm transpiles with. */
+export function currentTranspiler(): string {
+  return TRANSPILER;
+}

@@ -1,0 +1,63 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ENTRY_FILES, entryIsIntact, inspectEntry, readEntryMeta, TRANSPILER } from '../../src/store/entry.js';
+import { sha256Of } from '../../src/oci/digest.js';
+import { transpileInto } from '../../src/runtime/transpile.js';
+import { FIXTURES } from '../helpers/cli.js';
+
+test('the transpiler an entry is judged by is the one installed (package.json pins it exactly)', (t) => {
+  const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
+  const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8'));
+  t.is(TRANSPILER, `jco-transpile@${pkg.version}`);
+});
+
+async function freshEntry(): Promise<{ dir: string; digest: string }> {
+  const wasm = fs.readFileSync(path.join(FIXTURES, 'hello.wasm'));
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-entry-')), 'entry');
+  await transpileInto(wasm, dir);
+  return { dir, digest: sha256Of(wasm) };
+}
+
+test('a fresh entry is current and intact; its metadata records every file it holds', async (t) => {
+  const { dir, digest } = await freshEntry();
+  const state = inspectEntry(dir);
+  t.is(state.status, 'current');
+  const meta = readEntryMeta(dir);
+  t.is(meta.transpiler, TRANSPILER);
+  t.deepEqual(Object.keys(meta.files ?? {}).sort(), fs.readdirSync(dir).filter((f) => f !== ENTRY_FILES.meta).sort());
+  t.is(meta.files?.[ENTRY_FILES.source], digest);
+  t.true(entryIsIntact(dir, digest));
+  t.false(entryIsIntact(dir, `sha256:${'0'.repeat(64)}`), 'an entry named after another layer is not reused');
+});
+
+const damages: { name: string; damage: (dir: string) => void; state: 'damaged' | 'stale' | 'current'; intact: boolean; why?: RegExp }[] = [
+  { name: 'a missing glue file', damage: (d) => fs.rmSync(path.join(d, ENTRY_FILES.script)), state: 'damaged', intact: false, why: /^cannot load plugin\.script\.js: ENOENT$/ },
+  { name: 'a missing stored source (a stale entry could not be made again)', damage: (d) => fs.rmSync(path.join(d, ENTRY_FILES.source)), state: 'damaged', intact: false, why: /^cannot load source\.wasm: ENOENT$/ },
+  { name: 'a glue file that is a symlink out of the entry', damage: (d) => { fs.rmSync(path.join(d, ENTRY_FILES.script)); fs.symlinkSync('/etc/passwd', path.join(d, ENTRY_FILES.script)); }, state: 'damaged', intact: false, why: /not a regular file$/ },
+  { name: 'a core module name that climbs out', damage: (d) => editMeta(d, (m) => ({ ...m, coreModules: ['../../evil.core.wasm'] })), state: 'damaged', intact: false, why: /core module name that is not a file name/ },
+  { name: 'metadata that is not JSON', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.meta), '{'), state: 'damaged', intact: false, why: /^cannot read meta\.json: / },
+  { name: 'another transpiler', damage: (d) => editMeta(d, (m) => ({ ...m, transpiler: 'jco-transpile@0.0.1' })), state: 'stale', intact: false, why: /^transpiled by jco-transpile@0\.0\.1, this krew-wasm uses jco-transpile@/ },
+  { name: 'another entry format', damage: (d) => editMeta(d, (m) => ({ ...m, format: 0 })), state: 'stale', intact: false, why: /^entry format 0, this krew-wasm writes 1$/ },
+  { name: 'a modified glue file (runs, but pull does not reuse it)', damage: (d) => fs.appendFileSync(path.join(d, ENTRY_FILES.script), '\n'), state: 'current', intact: false },
+  { name: 'an extra file', damage: (d) => fs.writeFileSync(path.join(d, 'extra.js'), ''), state: 'current', intact: false },
+  { name: 'a code cache written by a run (not part of the check)', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.codeCache), 'x'), state: 'current', intact: true },
+];
+
+function editMeta(dir: string, change: (meta: Record<string, unknown>) => Record<string, unknown>): void {
+  const file = path.join(dir, ENTRY_FILES.meta);
+  fs.writeFileSync(file, JSON.stringify(change(JSON.parse(fs.readFileSync(file, 'utf8')))));
+}
+
+for (const c of damages) {
+  test(`entry check: ${c.name}`, async (t) => {
+    const { dir, digest } = await freshEntry();
+    c.damage(dir);
+    const state = inspectEntry(dir);
+    t.is(state.status, c.state);
+    if (c.why && state.status !== 'current') t.regex(state.why, c.why);
+    t.is(entryIsIntact(dir, digest), c.intact);
+  });
+}
