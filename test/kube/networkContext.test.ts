@@ -77,7 +77,8 @@ test.serial('the deadline bounds an exec plugin: PluginTimeoutError, and its pro
   fs.rmSync(path.join(dir, 'sleep.pid'), { force: true });
   const file = writeConfig('deadline', api.url, `{exec: {apiVersion: client.authentication.k8s.io/v1, command: ${path.join(dir, 'sleep.sh')}}}`);
   const ctx = await context(file, { deadline: performance.now() + 3000 });
-  t.throws(() => ctx.prepare({ uri: '/x', headers: [] }), { instanceOf: PluginTimeoutError, message: /plugin unit exceeded its time limit while waiting for exec credential plugin .*sleep\.sh/ });
+  const error = t.throws(() => ctx.prepare({ uri: '/x', headers: [] }), { instanceOf: PluginTimeoutError, message: /plugin unit exceeded its time limit while waiting for exec credential plugin .*sleep\.sh/ });
+  t.is(error?.hint, 'krew-wasm grant unit --timeout <seconds>');
   const pid = Number(fs.readFileSync(path.join(dir, 'sleep.pid'), 'utf8'));
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   t.false(alive(pid));
