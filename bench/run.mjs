@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// make bench: whole-process timings of krew-wasm against baselines measured in the same run,
-// interleaved (baseline, scenario, baseline, scenario, ...). Reports; never fails on a number.
-// Every process runs with NODE_EXTRA_CA_CERTS unset: it adds ~60 ms to each Node 20 start on
-// machines that set it, which users rarely do and which would hide our own overhead.
+// make bench: krew-wasm's start-up, throughput and latency, each scenario against a baseline
+// measured in the same run, interleaved (baseline, scenario, baseline, scenario, ...), medians with
+// min-max. Reports; never fails on a number. Every process runs with NODE_EXTRA_CA_CERTS unset: it
+// adds ~60 ms to each Node 20 start on machines that set it, which users rarely do and which would
+// hide our own overhead.
+//
+//   node bench/run.mjs                 the whole table (bench/out/results.md)
+//   node bench/run.mjs --ab <git-ref>  start-up scenarios of this tree against <git-ref>, interleaved
+//   BENCH_RUNS=N                       runs per scenario (default 15)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,68 +20,57 @@ const fixtures = path.join(root, 'test/fixtures/build');
 const RUNS = Number(process.env.BENCH_RUNS) || 15;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-bench-'));
 const home = path.join(work, 'home');
-const krewRoot = path.join(home, '.krew-wasm');
-const bin = path.join(krewRoot, 'bin');
 fs.mkdirSync(path.join(home, '.kube'), { recursive: true });
-const env = { ...process.env, HOME: home, KREW_WASM_ROOT: krewRoot, PATH: `${bin}:${process.env.PATH}` };
-delete env.NODE_EXTRA_CA_CERTS;
-delete env.KUBECONFIG;
-const krew = path.join(root, 'bin/krew-wasm.js');
+const baseEnv = { ...process.env, HOME: home };
+delete baseEnv.NODE_EXTRA_CA_CERTS;
+delete baseEnv.KUBECONFIG;
+const NODE0 = [process.execPath, '-e', '0'];
 
-const run = (file, args, opts = {}) => {
-  const r = spawnSync(file, args, { env, cwd: home, stdio: ['ignore', 'ignore', 'pipe'], ...opts });
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r;
-};
-const timeOnce = (cmd) => {
+/** One krew-wasm installation under test: its bin script and its own store. */
+function install(label, checkout) {
+  const krewRoot = path.join(work, `store-${label}`);
+  const bin = path.join(krewRoot, 'bin');
+  const env = { ...baseEnv, KREW_WASM_ROOT: krewRoot, PATH: `${bin}:${process.env.PATH}` };
+  const krew = path.join(checkout, 'bin/krew-wasm.js');
+  const run = (file, args, opts = {}) => {
+    const r = spawnSync(file, args, { env, cwd: home, stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+    if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return r;
+  };
+  return {
+    label, env, krew, krewRoot, bin, run,
+    link: (name) => path.join(bin, `kubectl-${name.replace(/-/g, '_')}`),
+    pull: (source, name, ...grants) => run(process.execPath, [krew, 'pull', '--force', source, '--name', name, ...grants]),
+  };
+}
+
+const timeOnce = (cmd, env) => {
   const t0 = process.hrtime.bigint();
-  run(cmd[0], cmd.slice(1));
+  const r = spawnSync(cmd[0], cmd.slice(1), { env, cwd: home, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr}`);
   return Number(process.hrtime.bigint() - t0) / 1e6;
 };
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] };
 };
-/** Runs scenario and baseline alternately; returns both distributions. */
-function compare(cmd, baseline, runs = RUNS) {
-  for (let i = 0; i < 2; i++) { timeOnce(cmd); timeOnce(baseline); } // warm the page cache
-  const a = [];
-  const b = [];
-  for (let i = 0; i < runs; i++) {
-    b.push(timeOnce(baseline));
-    a.push(timeOnce(cmd));
-  }
-  return { scenario: stats(a), baseline: stats(b) };
+/**
+ * Runs each command in turn, `runs` rounds, after two warm-up rounds; returns one distribution per
+ * command. A command is an argv, or { cmd, env } when it needs its own environment (A/B).
+ */
+function interleave(cmds, env, runs = RUNS) {
+  const jobs = cmds.map((c) => (Array.isArray(c) ? { cmd: c, env } : c));
+  for (let i = 0; i < 2; i++) for (const j of jobs) timeOnce(j.cmd, j.env);
+  const times = jobs.map(() => []);
+  for (let i = 0; i < runs; i++) jobs.forEach((j, n) => times[n].push(timeOnce(j.cmd, j.env)));
+  return times.map(stats);
 }
-const peakRssKiB = (cmd) => {
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { env, cwd: home, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  return Number(r.stderr.trim().split('\n').pop());
-};
-
-const rows = [];
-const row = (scenario, measured, baselineName, ratio, target, note = '') => rows.push({ scenario, measured, baselineName, ratio, target, note });
 const ms = (s) => `${s.median.toFixed(1)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
 
-const pull = (source, name) => run(process.execPath, [krew, 'pull', source, '--name', name]);
-console.error(`krew-wasm bench: ${RUNS} interleaved runs per scenario, NODE_EXTRA_CA_CERTS unset`);
+const rows = [];
+const row = (scenario, measured, baseline, ratio, target, note = '') => rows.push({ scenario, measured, baseline, ratio, target, note });
 
-let api;
-let registry;
-try {
-  // Scenario 1: the smallest plugin through its kubectl-* link.
-  pull(`file://${fixtures}/hello.wasm`, 'hello');
-  const shellPlugin = path.join(bin, 'kubectl-shellhello');
-  fs.writeFileSync(shellPlugin, '#!/bin/sh\necho hello from sh\n', { mode: 0o755 });
-  const s1 = compare([path.join(bin, 'kubectl-hello')], [process.execPath, '-e', '0']);
-  const s1sh = compare([path.join(bin, 'kubectl-hello')], [shellPlugin]);
-  row('1. smallest plugin (WAT, one line) via kubectl-hello', ms(s1.scenario), `node -e 0: ${ms(s1.baseline)}`, s1.scenario.median / s1.baseline.median, '≤ 1.3x');
-  row('1b. same, against a shell-script plugin', ms(s1sh.scenario), `sh plugin: ${ms(s1sh.baseline)}`, s1sh.scenario.median / s1sh.baseline.median, '(info)');
-  fs.rmSync(shellPlugin);
-
-  // Scenario 2: the JS example plugin (jco componentize, ~15 MB) doing one API request.
-  const apiProc = spawn(process.execPath, [path.join(root, 'bench/apiserver.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  api = apiProc;
-  const apiInfo = await new Promise((resolve) => apiProc.stdout.once('data', (d) => resolve(JSON.parse(d.toString()))));
+function writeKubeconfig(apiInfo) {
   fs.writeFileSync(path.join(home, '.kube/config'), `apiVersion: v1
 kind: Config
 current-context: bench
@@ -84,77 +78,253 @@ clusters: [{name: bench, cluster: {server: '${apiInfo.url}', certificate-authori
 users: [{name: bench, user: {token: bench-token}}]
 contexts: [{name: bench, context: {cluster: bench, user: bench}}]
 `);
-  pull(`file://${root}/examples/build/pods.wasm`, 'pods');
-  const s2 = compare([path.join(bin, 'kubectl-pods')], [process.execPath, '-e', '0'], Math.max(5, Math.floor(RUNS / 2)));
-  const req = compare([process.execPath, path.join(root, 'bench/onerequest.mjs'), apiInfo.url, apiInfo.ca], [process.execPath, '-e', '0'], Math.max(5, Math.floor(RUNS / 2)));
-  const requestOwn = req.scenario.median - req.baseline.median;
-  row('2. JS example plugin (15 MB), one API request', ms(s2.scenario), `node -e 0: ${ms(s2.baseline)}; request alone +${requestOwn.toFixed(1)} ms`,
-    (s2.scenario.median - requestOwn) / s2.baseline.median, '≤ 2.5x + request');
+}
 
-  // Scenario 3: a C preview1 program (adapter-wrapped) reading a file from HOME.
-  pull(`file://${fixtures}/fsprobe.core.wasm`, 'fsprobe');
-  fs.writeFileSync(path.join(home, 'data.txt'), 'benchmark data\n');
-  const s3 = compare([path.join(bin, 'kubectl-fsprobe'), 'read', path.join(home, 'data.txt')], [process.execPath, '-e', '0']);
-  row('3. C preview1 plugin reading a file from HOME', ms(s3.scenario), `node -e 0: ${ms(s3.baseline)}`, s3.scenario.median / s3.baseline.median, '(info)');
+/** A loopback API server in its own process: the timing loop blocks this process's event loop. */
+async function startApiProcess() {
+  const proc = spawn(process.execPath, [path.join(root, 'bench/apiserver.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const info = await new Promise((resolve) => proc.stdout.once('data', (d) => resolve(JSON.parse(d.toString()))));
+  return { proc, info };
+}
 
-  // Scenario 4: stdout throughput, 64 MiB to a pipe, against cat of a 64 MiB file.
-  pull(`file://${fixtures}/spew.wasm`, 'spew');
-  const big = path.join(work, 'big');
-  fs.writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 'y\n'));
-  const s4 = compare(['sh', '-c', `${path.join(bin, 'kubectl-spew')} 64 | cat > /dev/null`], ['sh', '-c', `cat ${big} | cat > /dev/null`], 5);
-  const mbps = (t) => (64 * 1.048576) / (t / 1000);
-  row('4. stdout throughput, 64 MiB to a pipe', `${mbps(s4.scenario.median).toFixed(0)} MB/s`, `cat: ${mbps(s4.baseline.median).toFixed(0)} MB/s`, mbps(s4.scenario.median) / mbps(s4.baseline.median), '≥ 25% of cat');
+/** Start-up of the smallest plugins, the JS plugin, list: the scenarios --ab compares. */
+function startupScenarios(k) {
+  k.pull(`file://${fixtures}/hello.wasm`, 'hello');
+  k.pull(`file://${fixtures}/chello.core.wasm`, 'chello');
+  k.pull(`file://${fixtures}/jsecho.wasm`, 'jsecho');
+  k.pull(`file://${root}/examples/build/pods.wasm`, 'pods');
+  return {
+    hello: [k.link('hello')],
+    chello: [k.link('chello')],
+    jsecho: [k.link('jsecho')],
+    pods: [k.link('pods')],
+  };
+}
 
-  // Scenario 5: pull of the JS example from a local registry, split into its phases.
-  const { startRegistry } = await import('../dist/testkit/registry.js');
-  const { pushArtifact } = await import('../dist/testkit/artifacts.js');
-  registry = await startRegistry();
-  const wasm = fs.readFileSync(path.join(root, 'examples/build/pods.wasm'));
-  await pushArtifact({ url: registry.url, repo: 'bench/pods', tag: '1.0' }, 'cncf', wasm);
-  const phases = [];
-  for (let i = 0; i < 3; i++) {
-    const r = run(process.execPath, [krew, 'pull', '--force', '--plain-http', `${registry.host}/bench/pods:1.0`, '--name', 'pulled'], { env: { ...env, KREW_WASM_TIMINGS: '1' }, encoding: 'utf8' });
-    phases.push(JSON.parse(/timings: (\{.*\})/.exec(r.stderr)[1]));
-  }
-  const t0 = process.hrtime.bigint();
-  createHash('sha256').update(wasm).digest('hex');
-  const hashMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const med = (k) => stats(phases.map((p) => p[k])).median;
-  row(`5. pull of the JS example (${(wasm.length / 1048576).toFixed(1)} MiB) from a local registry`,
-    `download+verify ${med('downloadMs').toFixed(0)} ms, transpile ${med('transpileMs').toFixed(0)} ms, commit ${med('commitMs').toFixed(0)} ms`,
-    `sha256 alone ${hashMs.toFixed(0)} ms`, undefined, 'transpile < 1.5 s');
-
-  // Scenario 6: list with 100 plugins installed.
-  const receipt = JSON.parse(fs.readFileSync(path.join(krewRoot, 'receipts/hello.json'), 'utf8'));
+/** 100 installed plugins for `list`, as receipts and links (their entries are the hello plugin's). */
+function hundredPlugins(k) {
+  const receipt = JSON.parse(fs.readFileSync(path.join(k.krewRoot, 'receipts/hello.json'), 'utf8'));
   for (let i = 0; i < 100; i++) {
     const name = `p${i}`;
-    fs.writeFileSync(path.join(krewRoot, `receipts/${name}.json`), JSON.stringify({ ...receipt, name }));
-    fs.symlinkSync(fs.realpathSync(krew), path.join(bin, `kubectl-${name}`));
+    fs.writeFileSync(path.join(k.krewRoot, `receipts/${name}.json`), JSON.stringify({ ...receipt, name }));
+    fs.symlinkSync(fs.realpathSync(k.krew), k.link(name));
   }
-  const s6 = compare([process.execPath, krew, 'list'], [process.execPath, '-e', '0']);
-  row('6. krew-wasm list, 100+ plugins installed', ms(s6.scenario), `node -e 0: ${ms(s6.baseline)}`, s6.scenario.median / s6.baseline.median, '≤ 1.5x');
+  return [process.execPath, k.krew, 'list'];
+}
 
-  // Scenario 7: peak RSS of scenarios 1 and 2.
-  const rss1 = stats([1, 2, 3].map(() => peakRssKiB([path.join(bin, 'kubectl-hello')])));
-  const rss2 = stats([1, 2, 3].map(() => peakRssKiB([path.join(bin, 'kubectl-pods')])));
-  const rss0 = stats([1, 2, 3].map(() => peakRssKiB([process.execPath, '-e', '0'])));
-  row('7. peak RSS: smallest plugin / JS example', `${(rss1.median / 1024).toFixed(0)} MiB / ${(rss2.median / 1024).toFixed(0)} MiB`, `node -e 0: ${(rss0.median / 1024).toFixed(0)} MiB`, undefined, '(info)');
+/** The floor of the big JS plugin: Node starting, reading and compiling its core modules with Liftoff, instantiating the largest with stub imports. */
+function floorCommand(k, name) {
+  const entry = path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
+  const script = path.join(work, 'floor.mjs');
+  fs.writeFileSync(script, `import fs from 'node:fs';
+const dir = ${JSON.stringify(entry)};
+const files = JSON.parse(fs.readFileSync(dir + '/meta.json', 'utf8')).coreModules;
+const modules = await Promise.all(files.map((f) => WebAssembly.compile(fs.readFileSync(dir + '/' + f))));
+const big = modules.reduce((a, b, i) => (fs.statSync(dir + '/' + files[i]).size > fs.statSync(dir + '/' + files[modules.indexOf(a)]).size ? b : a));
+const imports = {};
+for (const i of WebAssembly.Module.imports(big)) {
+  imports[i.module] ??= {};
+  imports[i.module][i.name] = i.kind === 'function' ? () => 0 : i.kind === 'memory' ? new WebAssembly.Memory({ initial: 1 }) : i.kind === 'table' ? new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) : new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
+}
+try { new WebAssembly.Instance(big, imports); } catch {}
+`);
+  return [process.execPath, '--liftoff-only', '--wasm-lazy-validation', script];
+}
+
+async function fullRun() {
+  const k = install('this', root);
+  console.error(`krew-wasm bench: ${RUNS} interleaved runs per scenario, NODE_EXTRA_CA_CERTS unset`);
+  const api = await startApiProcess();
+  try {
+    writeKubeconfig(api.info);
+    const s = startupScenarios(k);
+
+    const [n1, t1] = interleave([NODE0, s.hello], k.env);
+    row('1. smallest component (WAT, stdout only)', ms(t1), `node -e 0: ${ms(n1)}`, t1.median / n1.median, '≤ 1.3x');
+    const [n2, t2] = interleave([NODE0, s.chello], k.env);
+    row('2. C "hello" (wasi-libc, preview1)', ms(t2), `node -e 0: ${ms(n2)}`, t2.median / n2.median, '≤ 1.5x');
+    const floor = floorCommand(k, 'jsecho');
+    const [n3, t3, f3] = interleave([NODE0, s.jsecho, floor], k.env);
+    row('3. 15 MB componentized JS plugin, no request', ms(t3), `node -e 0: ${ms(n3)}`, t3.median / n3.median, '≤ 3x',
+      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${(f3.median / n3.median).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it`);
+    const [n4, t4] = interleave([NODE0, s.pods], k.env, Math.max(7, Math.floor(RUNS / 2)));
+    row('4. JS example, one API request (request included)', ms(t4), `node -e 0: ${ms(n4)}`, t4.median / n4.median, '≤ 3.5x');
+
+    // Cold: the first run after a pull, when V8's code cache of the glue is written.
+    const cold = [];
+    const warm = [];
+    for (let i = 0; i < Math.max(5, Math.floor(RUNS / 3)); i++) {
+      k.pull(`file://${fixtures}/jsecho.wasm`, 'jsecho');
+      cold.push(timeOnce(s.jsecho, k.env));
+      warm.push(timeOnce(s.jsecho, k.env));
+    }
+    const c5 = stats(cold);
+    const w5 = stats(warm);
+    row('5. first run after pull (cold) of the JS plugin', ms(c5), `warm run: ${ms(w5)}`, c5.median / w5.median, '< 2x warm');
+
+    const list = hundredPlugins(k);
+    const [n6, t6] = interleave([NODE0, list], k.env);
+    row('6. krew-wasm list, 100 plugins', ms(t6), `node -e 0: ${ms(n6)}`, t6.median / n6.median, '≤ 1.5x');
+
+    // Network plugin start-up: settling the kubeconfig overlaps with compilation (fetchprobe makes no request here).
+    k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch');
+    k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch-offline', '--network', 'none');
+    const noRequest = (name) => ['sh', '-c', `${k.link(name)} none >/dev/null; test $? = 2`];
+    const [off, on] = interleave([noRequest('fetch-offline'), noRequest('fetch')], k.env, Math.max(7, Math.floor(RUNS / 2)));
+    row('7. JS network plugin, no request: kubeconfig settled vs --network none', ms(on), `--network none: ${ms(off)}`, on.median / off.median, '≈ 1x (overlaps)');
+
+    // stdout throughput, 64 MiB to a pipe, against cat of a 64 MiB file.
+    k.pull(`file://${fixtures}/spew.wasm`, 'spew');
+    const big = path.join(work, 'big');
+    fs.writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 'y\n'));
+    const [cat, spew] = interleave([['sh', '-c', `cat ${big} | cat > /dev/null`], ['sh', '-c', `${k.link('spew')} 64 | cat > /dev/null`]], k.env, 5);
+    const mbps = (t) => (64 * 1.048576) / (t / 1000);
+    row('8. stdout throughput, 64 MiB to a pipe', `${mbps(spew.median).toFixed(0)} MB/s`, `cat: ${mbps(cat.median).toFixed(0)} MB/s`, mbps(spew.median) / mbps(cat.median), '(info)');
+
+    await pullPhases(k);
+    await streaming(k, api.info);
+
+    const rss = (cmd) => stats([1, 2, 3].map(() => Number(spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { env: k.env, cwd: home, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] }).stderr.trim().split('\n').pop()))).median / 1024;
+    row('12. peak RSS: smallest / C hello / JS example', `${rss(s.hello).toFixed(0)} / ${rss(s.chello).toFixed(0)} / ${rss(s.pods).toFixed(0)} MiB`, `node -e 0: ${rss(NODE0).toFixed(0)} MiB`, undefined, '(info)');
+  } finally {
+    api.proc.kill('SIGTERM');
+  }
+}
+
+/** Pull of the JS example from a local registry, split into its phases. */
+async function pullPhases(k) {
+  const { startRegistry } = await import('../dist/testkit/registry.js');
+  const { pushArtifact } = await import('../dist/testkit/artifacts.js');
+  const registry = await startRegistry();
+  try {
+    const wasm = fs.readFileSync(path.join(root, 'examples/build/pods.wasm'));
+    await pushArtifact({ url: registry.url, repo: 'bench/pods', tag: '1.0' }, 'cncf', wasm);
+    const phases = [];
+    for (let i = 0; i < 3; i++) {
+      // --force with a fresh name each time: a pull never reuses an entry, so every phase runs.
+      const r = k.run(process.execPath, [k.krew, 'pull', '--force', '--plain-http', `${registry.host}/bench/pods:1.0`, '--name', `pulled${i}`], { env: { ...k.env, KREW_WASM_TIMINGS: '1' }, encoding: 'utf8' });
+      phases.push(JSON.parse(/timings: (\{.*\})/.exec(r.stderr)[1]));
+      k.run(process.execPath, [k.krew, 'rm', `pulled${i}`]);
+    }
+    const t0 = process.hrtime.bigint();
+    createHash('sha256').update(wasm).digest('hex');
+    const hashMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const med = (key) => stats(phases.map((p) => p[key])).median;
+    row(`9. pull of the JS example (${(wasm.length / 1048576).toFixed(1)} MiB), local registry`,
+      `download+verify ${med('downloadMs').toFixed(0)} ms, transpile ${med('transpileMs').toFixed(0)} ms, commit ${med('commitMs').toFixed(0)} ms`,
+      `sha256 alone ${hashMs.toFixed(0)} ms`, undefined, '(info)');
+  } finally {
+    await registry.stop();
+  }
+}
+
+/** wasi:http: watch event latency, and streamed throughput against Node reading the same response. */
+async function streaming(k, apiInfo) {
+  const { startFakeApiServer } = await import('../dist/testkit/kubeApiServer.js');
+  const { createPki } = await import('../dist/testkit/pki.js');
+  const pki = createPki('krew-wasm-bench-stream');
+  const api = await startFakeApiServer({ tls: { ...pki.server('apiserver'), ca: pki.caCert }, tokens: { 'bench-token': 'bench' }, pods: [] });
+  writeKubeconfig({ url: api.url, ca: pki.caCert });
+  try {
+    // Latency: the server writes an event; the time until the plugin has printed it.
+    const child = spawn(k.link('fetch'), ['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=300', '1000000'], { env: k.env, cwd: home });
+    const seen = [];
+    let pending;
+    child.stdout.on('data', (d) => {
+      for (const line of d.toString().split('\n')) if (line.startsWith('event ') && pending) {
+        seen.push(Number(process.hrtime.bigint() - pending) / 1e6);
+        pending = undefined;
+      }
+    });
+    for (let waited = 0; api.openWatches() === 0 && waited < 60_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 200; i++) {
+      pending = process.hrtime.bigint();
+      api.emit('ADDED', { namespace: 'default', name: `pod-${i}` });
+      for (let waited = 0; pending && waited < 5000; waited += 1) await new Promise((r) => setTimeout(r, 1));
+    }
+    child.kill('SIGINT');
+    const lat = stats(seen);
+    row('10. watch event latency: server write to plugin stdout (JS fetch)', `median ${lat.median.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`, `${seen.length} events`, undefined, '(info)');
+
+    // Throughput: 256 MiB streamed through httpraw (wasi:http) vs Node reading it with https.
+    k.pull(`file://${fixtures}/httpraw.wasm`, 'raw');
+    const direct = path.join(work, 'direct.mjs');
+    fs.writeFileSync(direct, `import https from 'node:https'; import fs from 'node:fs';
+const [url, ca, bytes] = process.argv.slice(2);
+https.get(url + '/api/v1/large?bytes=' + bytes, { ca: fs.readFileSync(ca), headers: { authorization: 'Bearer bench-token' } }, (res) => { let n = 0; res.on('data', (c) => (n += c.length)); res.on('end', () => process.exit(n === Number(bytes) ? 0 : 1)); });
+`);
+    const timeAsync = (cmd) => new Promise((resolve) => {
+      const t0 = process.hrtime.bigint();
+      spawn(cmd[0], cmd.slice(1), { env: k.env, cwd: home, stdio: 'ignore' }).on('exit', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6));
+    });
+    const size = 256 * 1024 * 1024;
+    const plugin = (bytes) => [k.link('raw'), 'none', '-', `/api/v1/large?bytes=${bytes}`, '0', 'count'];
+    const node = (bytes) => [process.execPath, direct, api.url, pki.caCert, String(bytes)];
+    const samples = { plugin: [], pluginSmall: [], node: [], nodeSmall: [] };
+    for (let i = 0; i < 5; i++) {
+      samples.nodeSmall.push(await timeAsync(node(1024)));
+      samples.node.push(await timeAsync(node(size)));
+      samples.pluginSmall.push(await timeAsync(plugin(1024)));
+      samples.plugin.push(await timeAsync(plugin(size)));
+    }
+    const rate = (big, small) => (size / 1e6) / ((stats(big).median - stats(small).median) / 1000);
+    const pluginRate = rate(samples.plugin, samples.pluginSmall);
+    const nodeRate = rate(samples.node, samples.nodeSmall);
+    row('11. streamed response, 256 MiB through wasi:http (start-up excluded)', `${pluginRate.toFixed(0)} MB/s`, `Node https alone: ${nodeRate.toFixed(0)} MB/s`, pluginRate / nodeRate, '(info)');
+  } finally {
+    await api.stop();
+    fs.rmSync(pki.dir, { recursive: true, force: true });
+  }
+}
+
+/** --ab <ref>: the start-up scenarios of this tree and of <ref>, interleaved in one run. */
+async function abRun(ref) {
+  const other = path.join(work, 'ab');
+  execFileSync('git', ['worktree', 'add', '--detach', other, ref], { cwd: root, stdio: 'ignore' });
+  try {
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(other, 'node_modules'));
+    execFileSync('make', ['build'], { cwd: other, stdio: 'ignore' });
+    const a = install('this', root);
+    const b = install(ref, other);
+    const api = await startApiProcess();
+    try {
+      writeKubeconfig(api.info);
+      const sa = startupScenarios(a);
+      const sb = startupScenarios(b);
+      const la = hundredPlugins(a);
+      const lb = hundredPlugins(b);
+      for (const [title, ca, cb] of [['smallest component', sa.hello, sb.hello], ['C hello', sa.chello, sb.chello], ['15 MB JS plugin', sa.jsecho, sb.jsecho], ['JS example + request', sa.pods, sb.pods], ['list, 100 plugins', la, lb]]) {
+        const [n, ta, tb] = interleave([NODE0, { cmd: ca, env: a.env }, { cmd: cb, env: b.env }], a.env);
+        row(`A/B ${title}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}; node -e 0: ${ms(n)}`, ta.median / tb.median, '(this / ref)');
+      }
+    } finally {
+      api.proc.kill('SIGTERM');
+    }
+  } finally {
+    execFileSync('git', ['worktree', 'remove', '--force', other], { cwd: root, stdio: 'ignore' });
+  }
+}
+
+const abIndex = process.argv.indexOf('--ab');
+try {
+  if (abIndex >= 0) await abRun(process.argv[abIndex + 1]);
+  else await fullRun();
 } finally {
-  api?.kill('SIGTERM');
-  await registry?.stop();
   fs.rmSync(work, { recursive: true, force: true });
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const load = os.loadavg()[0].toFixed(1);
 const header = [
-  `krew-wasm benchmarks, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+  `krew-wasm benchmarks, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${load} at the end`,
   `Median (min–max) of ${RUNS} whole-process runs interleaved with the baseline; NODE_EXTRA_CA_CERTS unset for every process.`,
   '',
   '| scenario | measured | baseline | ratio | target |',
   '|---|---|---|---|---|',
 ];
-const table = rows.map((r) => `| ${r.scenario} | ${r.measured} | ${r.baselineName} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${r.target} |`);
-const text = [...header, ...table].join('\n') + '\n';
+const table = rows.map((r) => `| ${r.scenario} | ${r.measured} | ${r.baseline} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${r.target} |`);
+const notes = rows.filter((r) => r.note).map((r) => `- ${r.scenario.replace(/^\d+\. /, '')}: ${r.note}`);
+const text = [...header, ...table, '', ...notes].join('\n') + '\n';
 fs.mkdirSync(path.join(root, 'bench/out'), { recursive: true });
-fs.writeFileSync(path.join(root, 'bench/out/results.md'), text);
+fs.writeFileSync(path.join(root, abIndex >= 0 ? 'bench/out/ab.md' : 'bench/out/results.md'), text);
 process.stdout.write(text);

@@ -5,6 +5,7 @@ import { pushArtifact, writeLayout } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { storeProblems } from '../helpers/storeCheck.js';
+import { ENTRY_FORMAT } from '../../src/store/entry.js';
 
 // Issue 9 "Repair and the store" and 8.10: one owner for a store entry, receipts checked on read,
 // and every repair hint the tool prints works when followed (each test follows it).
@@ -127,7 +128,7 @@ test('a stale entry is transpiled again by the next pull of its layer', async (t
   const metaFile = path.join(entryOf(sb, 'one'), 'meta.json');
   fs.writeFileSync(metaFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(metaFile, 'utf8')), format: 0 }));
   await ok(sb, ['pull', '--plain-http', ref, '--name', 'two']);
-  t.is(JSON.parse(fs.readFileSync(metaFile, 'utf8')).format, 1);
+  t.is(JSON.parse(fs.readFileSync(metaFile, 'utf8')).format, ENTRY_FORMAT);
   t.is((await runLink(sb, 'one', [])).stderr, '');
 });
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ENTRY_FILES, entryIsIntact, inspectEntry, readEntryMeta, TRANSPILER } from '../../src/store/entry.js';
+import { ENTRY_FILES, ENTRY_FORMAT, entryIsIntact, inspectEntry, readEntryMeta, TRANSPILER } from '../../src/store/entry.js';
 import { sha256Of } from '../../src/oci/digest.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { FIXTURES } from '../helpers/cli.js';
@@ -40,7 +40,7 @@ const damages: { name: string; damage: (dir: string) => void; state: 'damaged' |
   { name: 'a core module name that climbs out', damage: (d) => editMeta(d, (m) => ({ ...m, coreModules: ['../../evil.core.wasm'] })), state: 'damaged', intact: false, why: /core module name that is not a file name/ },
   { name: 'metadata that is not JSON', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.meta), '{'), state: 'damaged', intact: false, why: /^cannot read meta\.json: / },
   { name: 'another transpiler', damage: (d) => editMeta(d, (m) => ({ ...m, transpiler: 'jco-transpile@0.0.1' })), state: 'stale', intact: false, why: /^transpiled by jco-transpile@0\.0\.1, this krew-wasm uses jco-transpile@/ },
-  { name: 'another entry format', damage: (d) => editMeta(d, (m) => ({ ...m, format: 0 })), state: 'stale', intact: false, why: /^entry format 0, this krew-wasm writes 1$/ },
+  { name: 'another entry format', damage: (d) => editMeta(d, (m) => ({ ...m, format: 0 })), state: 'stale', intact: false, why: new RegExp(`^entry format 0, this krew-wasm writes ${ENTRY_FORMAT}$`) },
   { name: 'a modified glue file (runs, but pull does not reuse it)', damage: (d) => fs.appendFileSync(path.join(d, ENTRY_FILES.script), '\n'), state: 'current', intact: false },
   { name: 'an extra file', damage: (d) => fs.writeFileSync(path.join(d, 'extra.js'), ''), state: 'current', intact: false },
   { name: 'a code cache written by a run (not part of the check)', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.codeCache), 'x'), state: 'current', intact: true },
