@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidPluginError } from '../errors.js';
 import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { toScriptForm } from './glue.js';
+import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
 import { PROC_EXIT_MODULE, readProcExitAdapter, routeProcExit } from './adapters/procExit.js';
 
@@ -67,7 +67,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
  */
 async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
   const { legacyHttp } = checkPreview1Module(module);
-  const adapters: [string, Uint8Array][] = [['wasi_snapshot_preview1', fs.readFileSync(preview1AdapterPath())]];
+  const adapters: [string, Uint8Array][] = [['wasi_snapshot_preview1', readAdapter('wasi-snapshot-preview1')]];
   if (legacyHttp) adapters.push([LEGACY_HTTP_MODULE, readLegacyHttpAdapter()]);
   const routed = routeProcExit(module);
   if (routed) adapters.push([PROC_EXIT_MODULE, readProcExitAdapter()]);
@@ -79,11 +79,6 @@ async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
   }
 }
 
-/** jco ships the WASI preview1 command adapter; its package exports do not expose lib/, so resolve by hand. */
-export function preview1AdapterPath(): string {
-  const api = fileURLToPath(import.meta.resolve('@bytecodealliance/jco'));
-  return path.join(path.dirname(api), '..', 'lib', 'wasi_snapshot_preview1.command.wasm');
-}
 
 function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

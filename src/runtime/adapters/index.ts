@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 
-/** The adapters build.mjs makes from this folder's WAT, by name. */
-export type AdapterName = 'wasi-outbound-http' | 'proc-exit';
+/** The adapters build.mjs makes from this folder's WAT (and jco's preview1 command adapter), by name. */
+export type AdapterName = 'wasi-outbound-http' | 'proc-exit' | 'wasi-snapshot-preview1';
 
 /** An adapter's bytes, built next to this code in each dist tree by build.mjs. */
 export function readAdapter(name: AdapterName): Uint8Array {
