@@ -199,7 +199,10 @@ export async function streamVerified(
     },
   });
   try {
-    await pipeline(source, check, fs.createWriteStream(file, { flags: 'wx', mode: 0o644 }));
+    // Opened here, synchronously: a stream left over from a failed attempt must not be able to create
+    // the file after the retry removed it (an asynchronous open could, and the retry's 'wx' would fail).
+    const fd = fs.openSync(file, 'wx', 0o644);
+    await pipeline(source, check, fs.createWriteStream(file, { fd }));
   } catch (error) {
     if (error instanceof DigestMismatchError || error instanceof RegistryError || !origin) throw error;
     throw truncatedError(error, origin, `blob ${desc.digest}`, 'blob');
@@ -215,7 +218,7 @@ export async function statusError(ex: Exchange, method: string, what: string, re
     discard(ex.res);
     return new RegistryResponseError(`${what}: ${ex.url.origin}, where the registry redirected, answered status ${status}`, details);
   }
-  const errors = await readErrorBody(ex.res, what);
+  const { errors, text } = await readErrorBody(ex.res, what);
   const detail = errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
   const suffix = detail ? ` (${detail})` : '';
   const withErrors = { ...details, errors };
@@ -225,14 +228,28 @@ export async function statusError(ex: Exchange, method: string, what: string, re
   if (status === 401 || status === 403) {
     return new RegistryResponseError(`${what}: access denied by ${ref.registry} (status ${status})${suffix}`, withErrors);
   }
+  // Go's HTTP server (docker's registry among others) answers a plain request on a TLS port so.
+  if (status === 400 && ex.url.protocol === 'http:' && /HTTP request to an HTTPS server/i.test(text)) {
+    return new RegistryResponseError(`${what}: ${ref.registry} speaks HTTPS, and --plain-http sent it plain HTTP (status 400)`, withErrors, { hint: 'drop --plain-http' });
+  }
   return new RegistryResponseError(`${what}: registry ${ref.registry} answered status ${status}${suffix}`, withErrors);
 }
 
 /** The registry's `errors[]`, bounded and reduced to printable codes and one-line messages. */
-async function readErrorBody(res: http.IncomingMessage, what: string): Promise<RegistryErrorDetail[]> {
+async function readErrorBody(res: http.IncomingMessage, what: string): Promise<{ errors: RegistryErrorDetail[]; text: string }> {
+  let text = '';
   try {
-    const body = await readBodyLimited(res, MAX_ERROR_BODY_BYTES, what);
-    const json = JSON.parse(body.toString('utf8')) as { errors?: unknown };
+    text = (await readBodyLimited(res, MAX_ERROR_BODY_BYTES, what)).toString('utf8');
+    return { errors: errorCodes(text), text };
+  } catch {
+    return { errors: [], text };
+  }
+}
+
+/** The registry's `errors[]` (distribution spec), printable and bounded; none for any other body. */
+function errorCodes(body: string): RegistryErrorDetail[] {
+  try {
+    const json = JSON.parse(body) as { errors?: unknown };
     if (!Array.isArray(json?.errors)) return [];
     const printable = (v: unknown, max: number) => (typeof v === 'string' ? v.replace(/[^\x20-\x7e]/g, '?').slice(0, max) : undefined);
     return json.errors.slice(0, 8).flatMap((e: { code?: unknown; message?: unknown }) => {

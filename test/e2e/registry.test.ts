@@ -78,6 +78,17 @@ test('TLS registry: refused without the CA, accepted with --ca-file or --insecur
   t.is((await runLink(sb, 'hello', [])).stdout, 'hello from wasm\n');
 });
 
+test('--plain-http against a TLS registry says so in one line, and following the hint works', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(sb.cleanup);
+  const ref = `${tls.host}/plugins/hello:v1`;
+  const plainHttp = await krewWasm(sb, ['pull', '--plain-http', '--ca-file', pki.caCert, ref]);
+  t.is(plainHttp.exitCode, 1);
+  t.regex(theError(plainHttp.stderr), /^krew-wasm: error: manifest .*: 127\.0\.0\.1:\d+ speaks HTTPS, and --plain-http sent it plain HTTP \(status 400\) \(drop --plain-http\)$/);
+  const followed = await krewWasm(sb, ['pull', '--ca-file', pki.caCert, ref]);
+  t.is(followed.exitCode, 0, followed.stderr);
+});
+
 test('Basic auth: anonymous is refused with a login hint; docker config auths are used', async (t) => {
   const sb = makeSandbox();
   t.teardown(sb.cleanup);
