@@ -4,7 +4,8 @@ import { InvalidReferenceError } from '../errors.js';
 import { DEFAULT_GRANTS } from '../grants.js';
 import { sha256Of } from '../oci/digest.js';
 import { transpileInto } from '../runtime/transpile.js';
-import { makeTempDir } from '../store/fsutil.js';
+import { inspectEntry } from '../store/entry.js';
+import { LocalFileError, makeTempDir, readRegularFile } from '../store/fsutil.js';
 import type { Paths } from '../store/paths.js';
 import { digestHex } from '../store/receipt.js';
 import { runEntry } from './runPlugin.js';
@@ -17,12 +18,19 @@ import type { HostContext } from './sandbox.js';
 export async function runLocalFile(paths: Paths, file: string, args: string[], host: HostContext): Promise<number> {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(path.resolve(host.cwd, file));
+    // Only a regular file, bounded by the bytes read, as pull reads one: a FIFO or /dev/zero is refused.
+    bytes = readRegularFile(path.resolve(host.cwd, file), host.settings.maxBlobBytes);
   } catch (error) {
-    throw new InvalidReferenceError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    if (error instanceof LocalFileError) throw new InvalidReferenceError(`file ${file} ${error.detail}`, { hint: 'check the path' });
+    throw error;
   }
   const entry = paths.cacheEntry(digestHex(sha256Of(bytes)));
-  if (!fs.existsSync(entry)) await transpileToCache(paths, bytes, entry);
+  // The cache is ours to throw away: an entry that is not current (damaged, or made by another
+  // krew-wasm) is made again rather than run.
+  if (inspectEntry(entry).status !== 'current') {
+    fs.rmSync(entry, { recursive: true, force: true });
+    await transpileToCache(paths, bytes, entry);
+  }
   const name = path.basename(file).replace(/\.wasm$/, '').replace(/^kubectl-/, '');
   return runEntry(entry, DEFAULT_GRANTS, { name, args, host }, { dataDir: paths.dataDir(`local-${name}`), tmpDir: paths.tmpDir }, `delete ${entry} and try again`);
 }

@@ -186,3 +186,18 @@ test('krew-wasm run executes a local file with the same sandbox, caching the tra
   const installed = await krewWasm(sb, ['run', 'exitcode', '--', '5']);
   t.is(installed.exitCode, 5);
 });
+
+test('krew-wasm run makes a damaged cache entry again instead of running it', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const file = path.join(FIXTURES, 'hello.wasm');
+  t.is((await krewWasm(side, ['run', file])).stdout, 'hello from wasm\n');
+  const [entry] = fs.readdirSync(path.join(side.root, 'cache'));
+  const glue = path.join(side.root, 'cache', entry, 'plugin.script.js');
+  fs.writeFileSync(glue, 'throw new Error("tampered glue ran")');
+  fs.writeFileSync(path.join(side.root, 'cache', entry, 'meta.json'), '{');
+  const again = await krewWasm(side, ['run', file]);
+  t.is(again.exitCode, 0, again.stderr);
+  t.is(again.stdout, 'hello from wasm\n');
+  t.false(fs.readFileSync(glue, 'utf8').includes('tampered'));
+});
