@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 // Bundles krew-wasm with esbuild into two trees (Node resolves and evaluates one module per file,
 // so fewer files is a faster start; see bench/):
-//   dist/wrapper/  wrapper mode: wrapper.js is self-contained; the outbound-http host, the network
-//                  context, the kubeconfig mirror, the kubeconfig loader and the stale-entry refresh
-//                  (which loads the transpiler) are separate files loaded only by the runs that need them.
+//   dist/wrapper/  wrapper mode, CommonJS: wrapper.js, and the kubeconfig loader and the stale-entry
+//                  refresh as files required only by the runs that need them.
 //   dist/bundle/   direct mode: main.js and chunks split by dynamic import (pull, run, the CLI).
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
@@ -25,19 +24,11 @@ const common = {
   banner: { js: "import { createRequire as __krewCreateRequire } from 'node:module'; const require = __krewCreateRequire(import.meta.url);" },
 };
 
-/**
- * In the wrapper tree, the lazily imported hosts are sibling files rather than inlined code, and
- * the kubeconfig loader (with the YAML parser) is one sibling shared by the network context and
- * the --fs kubeconfig mirror.
- */
-const lazySiblings = {
-  name: 'lazy-siblings',
+/** In the wrapper bundle, the kubeconfig loader and the stale-entry refresh stay separate files (see below). */
+const separateFiles = {
+  name: 'separate-files',
   setup(b) {
-    b.onResolve({ filter: /(hosts\/outboundHttp|kube\/(networkContext|mirror)|\/refreshEntry)\.js$/ }, (args) =>
-      args.kind === 'dynamic-import' ? { path: `./${path.basename(args.path)}`, external: true } : undefined);
-    b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) =>
-      args.importer.endsWith(path.join('src', 'kube', 'networkContext.ts')) || args.importer.endsWith(path.join('src', 'kube', 'mirror.ts'))
-        ? { path: './kubeconfig.js', external: true } : undefined);
+    b.onResolve({ filter: /^\.\/(kubeconfig|refreshEntry)\.js$/ }, (args) => (args.importer.endsWith('.ts') ? { path: args.path, external: true } : undefined));
   },
 };
 
@@ -51,18 +42,24 @@ await build({
   chunkNames: '[name]-[hash]',
   splitting: true,
 });
+// Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why. One
+// bundle holds everything a run may need, so that each module (the wake word, the stream classes
+// jco checks with instanceof) exists once. Two stateless parts are separate files, required only by
+// the runs that need them: the kubeconfig loader with its YAML parser, and the stale-entry refresh
+// with the transpiler. The HTTP worker is a file of its own, as a worker must be.
 await build({
   ...common,
+  format: 'cjs',
   entryPoints: {
     wrapper: 'src/wrapper.ts',
-    outboundHttp: 'src/runtime/hosts/outboundHttp.ts',
-    networkContext: 'src/kube/networkContext.ts',
-    mirror: 'src/kube/mirror.ts',
     kubeconfig: 'src/kube/kubeconfig.ts',
     refreshEntry: 'src/services/refreshEntry.ts',
     httpWorker: 'src/runtime/hosts/httpWorker.ts',
   },
   outdir: 'dist/wrapper',
   entryNames: '[name]',
-  plugins: [lazySiblings],
+  plugins: [separateFiles],
+  define: { 'import.meta.url': '__krewImportMetaUrl' },
+  banner: { js: "const __krewImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+fs.writeFileSync(path.join(root, 'dist/wrapper/package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);

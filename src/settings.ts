@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { builtin } from './builtin.js';
 import path from 'node:path';
 
 /**
@@ -44,7 +44,7 @@ export const DEFAULTS = {
 
 /** Reads the settings from an environment (process.env by default). Malformed numbers fall back to defaults. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
-  const home = path.resolve(env.HOME || os.homedir());
+  const home = path.resolve(env.HOME || builtin<typeof import('node:os')>('node:os').homedir());
   const flag = (name: string) => env[name] === '1' || env[name] === 'true';
   const positive = (name: string, fallback: number) => {
     const value = Number(env[name]);

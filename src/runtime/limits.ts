@@ -1,4 +1,4 @@
-import v8 from 'node:v8';
+import { setV8Flags } from '../builtin.js';
 import vm from 'node:vm';
 
 /**
@@ -114,7 +114,7 @@ export class MemoryBudget {
       const share = this.memoryCount > 0 ? TABLE_SHARE : 1;
       flags.push(`--wasm-max-table-size=${Math.max(1, this.smallestTable + Math.floor((budget * share) / this.tableCount / TABLE_ENTRY_BYTES))}`);
     }
-    if (flags.length) v8.setFlagsFromString(flags.join(' '));
+    if (flags.length) setV8Flags(flags.join(' '));
   }
 
   /** A trap with memory near the cap is what a refused growth looks like from outside (malloc failing). */

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import v8 from 'node:v8';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
+import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { loadGlueScript } from './glue.js';
 import { declaredFootprint, Interrupted, MemoryBudget, OverBudget, RunGuard, type Footprint } from './limits.js';
@@ -248,7 +248,7 @@ function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefin
   let bytes = 0;
   for (const module of modules.values()) bytes += module.length;
   const chosen = [override ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : ''), budget?.compileFlags() ?? ''].join(' ').trim();
-  if (chosen) v8.setFlagsFromString(chosen);
+  if (chosen) applyV8Flags(chosen);
 }
 
 /** Reads a store entry's metadata (store/entry.ts checks it), or says how to repair a damaged entry. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { crypto } from '../builtin.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WasmKind } from '../runtime/component.js';
@@ -172,7 +172,7 @@ export function entryIsIntact(entryDir: string, layerDigest: string): boolean {
 function sha256File(file: string): string {
   const { fd } = openRegularFile(file);
   try {
-    return `sha256:${createHash('sha256').update(fs.readFileSync(fd)).digest('hex')}`;
+    return `sha256:${crypto().createHash('sha256').update(fs.readFileSync(fd)).digest('hex')}`;
   } finally {
     fs.closeSync(fd);
   }

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { crypto } from '../builtin.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
 /** Writes a file so readers see the old or the new content, never a mix: temp file, fsync, rename. */
 export function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${file}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`;
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
     if (typeof data === 'string') fs.writeSync(fd, data);
@@ -23,7 +23,7 @@ export function atomicWriteFile(file: string, data: string | Uint8Array, mode = 
 
 /** Points `link` at `target`, replacing an existing symlink atomically (symlink beside it, rename over). */
 export function atomicSymlink(target: string, link: string): void {
-  const tmp = `${link}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${link}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`;
   fs.symlinkSync(target, tmp);
   try {
     fs.renameSync(tmp, link);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { crypto } from '../builtin.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StoreConflictError } from '../errors.js';
@@ -67,7 +67,7 @@ function isStale(lockDir: string): boolean {
 
 /** Moves the stale lock aside under a unique name (only one contender's rename wins), then deletes it. */
 function breakStaleLock(lockDir: string): void {
-  const aside = `${lockDir}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const aside = `${lockDir}.stale-${process.pid}-${crypto().randomBytes(4).toString('hex')}`;
   try {
     fs.renameSync(lockDir, aside);
   } catch {

@@ -154,7 +154,8 @@ function watchThroughKubectl(args: string[], env: NodeJS.ProcessEnv = {}, grants
   };
 }
 
-test('a watch is delivered incrementally through kubectl: each event is printed before the server sends the next', async (t) => {
+// Serial: the fake API server's watches are shared by the file, and emit() reaches every open one.
+test.serial('a watch is delivered incrementally through kubectl: each event is printed before the server sends the next', async (t) => {
   const watch = watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=60', '5']);
   await watch.waitFor('status 200');
   await watch.waitFor('event ADDED web-1');

@@ -1,5 +1,5 @@
-import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
+import { crypto } from '../../builtin.js';
 import { isHostControl, fsErrorCode } from '../wasi/errors.js';
 import { Descriptor, preopenedDirectories, type FsContext } from '../wasi/filesystem.js';
 import { ExitSignal, FdSink, isTerminal, StdinSource } from '../wasi/stdio.js';
@@ -496,7 +496,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     },
     proc_raise: call(() => ERRNO.NOSYS),
     random_get: call((buf: number, len: number) => {
-      randomFillSync(bytes(buf, len));
+      crypto().randomFillSync(bytes(buf, len));
     }),
     sched_yield: call(() => ERRNO.SUCCESS),
     sock_accept: call((fd: number) => socketOnly(fd)),
