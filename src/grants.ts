@@ -104,8 +104,12 @@ export function parseDirGrant(spec: string, cwd: string): DirGrant {
   return { path: path.resolve(cwd, m[1]), readOnly: m[2] === 'ro' };
 }
 
-/** Lines a user can read: what the plugin will be able to do. */
-export function describeGrants(g: Grants): string[] {
+/**
+ * Lines a user can read: what the plugin will be able to do. `kubeconfigs` are the user's
+ * kubeconfig files: a read-write folder holding one is said to be able to change it, as a
+ * kubeconfig names commands (exec credentials) that kubectl and krew-wasm run on the host.
+ */
+export function describeGrants(g: Grants, kubeconfigs: string[] = []): string[] {
   const fs = {
     // Said where the grant is given: read-write HOME includes what other programs run or trust later.
     home: 'home directory (read-write: it can change files other programs run or trust, such as ~/.bashrc and ~/.kube/config; --fs kubeconfig or none to restrict)',
@@ -113,13 +117,18 @@ export function describeGrants(g: Grants): string[] {
     none: 'no files',
   }[g.filesystem];
   const lines = [`files: ${fs}`];
-  for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : 'read-write'})`);
+  for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : describeWritable(d.path, kubeconfigs)})`);
   if (g.dataDir) lines.push('files: a private data directory (read-write, KREW_WASM_DATA_DIR)');
   lines.push(`environment: ${describeEnv(g.env)}`);
   lines.push(`network: ${g.network === 'api-server' ? 'the Kubernetes API server of your kubeconfig' : 'none'}`);
   if (g.timeoutSeconds) lines.push(`time limit: ${g.timeoutSeconds} s`);
   if (g.maxMemoryMiB) lines.push(`memory limit: ${g.maxMemoryMiB} MiB`);
   return lines;
+}
+
+function describeWritable(dir: string, kubeconfigs: string[]): string {
+  const held = kubeconfigs.find((file) => !path.relative(dir, file).startsWith('..'));
+  return held ? `read-write: it can change your kubeconfig ${held}, whose exec credentials kubectl and krew-wasm run; add :ro to restrict` : 'read-write';
 }
 
 function describeEnv(env: EnvGrant): string {

@@ -23,7 +23,7 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
   enableTrace(settings.trace);
   trace('wrapper loaded');
   try {
-    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings, installDir: installDir() } });
+    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] } });
   } catch (error) {
     process.stderr.write(`${formatError(error, settings.verbose)}\n`);
     return exitCodeOf(error);

@@ -13,6 +13,8 @@ export interface HostContext {
   settings: Settings;
   /** Where krew-wasm itself is installed: its code is out of every plugin's reach. */
   installDir?: string;
+  /** What the next run starts through: the `kubectl-<name>` link (or krew-wasm) and Node. */
+  launchPaths?: string[];
 }
 
 /** A sandbox and what must be undone after the run. */
@@ -64,6 +66,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       preopens,
       protectedDirs: protectedDirs(host),
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
+      launchPaths: host.launchPaths ?? [],
     });
   } catch (error) {
     cleanups.forEach((c) => c());

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, krewWasm, makeSandbox, ROOT, runLink, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, makeSandbox, ROOT, runLink, runProcess, type Sandbox } from '../helpers/cli.js';
 
 /**
  * The sandbox boundary against hostile plugins built from source (issue: "a sandbox that holds"):
@@ -25,8 +25,13 @@ async function pull(name: string, ...grants: string[]): Promise<void> {
 }
 
 /** Runs fsprobe under `name` and returns its report lines, logging each attempt. */
-async function probe(t: { log(...v: unknown[]): void }, name: string, args: string[], cwd?: string): Promise<string[]> {
-  const r = await runLink(sb, name, args, { cwd });
+function probe(t: { log(...v: unknown[]): void }, name: string, args: string[], cwd?: string): Promise<string[]> {
+  return probeIn(t, sb, name, args, cwd);
+}
+
+/** probe() in another sandbox. */
+async function probeIn(t: { log(...v: unknown[]): void }, box: Sandbox, name: string, args: string[], cwd?: string): Promise<string[]> {
+  const r = await runLink(box, name, args, { cwd });
   if (r.exitCode !== 0) throw new Error(`fsprobe failed (${r.exitCode}): ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   t.log(`attempt: ${args.join(' ')}\n  -> ${lines.join('\n  -> ')}`);
@@ -187,3 +192,71 @@ test.serial('read-only is by location: a read-write grant nested inside a read-o
   for (const line of lines) t.true(refused(line), line);
   t.deepEqual(fs.readdirSync(path.join(a, 'b')), []);
 });
+
+test.serial('the way to the store is pinned: a store below HOME behind a symlink cannot be swapped for a forged one by moving a folder or unlinking the link', async (t) => {
+  // Renaming ~/.local (or unlinking ~/.krew-wasm) and planting a decoy store in its place would run
+  // the decoy's JavaScript in the host at the next run.
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const real = path.join(other.home, '.local', 'share', 'krew-wasm');
+  fs.mkdirSync(real, { recursive: true });
+  fs.symlinkSync('.local/share/krew-wasm', other.root);
+  const r = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(r.exitCode, 0, r.stderr);
+  const home = other.home;
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'rename', path.join(home, '.local'), path.join(home, 'moved'),
+    'rename', path.join(home, '.local', 'share'), path.join(home, 'moved'),
+    'rename', other.root, path.join(home, 'moved'),
+    'unlink', other.root,
+    'mkdir', path.join(home, 'decoy'),
+    'rename', path.join(home, 'decoy'), other.root,
+    'mkdir', path.join(home, '.local', 'share', 'other-app'),
+    'rename', path.join(home, '.local', 'share', 'other-app'), path.join(home, '.local', 'share', 'renamed-app'),
+  ]);
+  for (const line of [...lines.slice(0, 4), lines[5]]) t.true(refused(line), line);
+  t.false(refused(lines[4]), lines[4]);
+  t.false(refused(lines[6]), 'folders on the way are entered and written as granted');
+  t.false(refused(lines[7]), 'names off the way are renamed as before');
+  t.is(fs.readlinkSync(other.root), '.local/share/krew-wasm');
+  t.deepEqual(fs.readdirSync(path.join(real, 'receipts')), ['fsprobe.json']);
+  const again = await runLink(other, 'fsprobe', ['env', 'HOME']);
+  t.is(again.stdout, `env HOME: ${home}\n`, again.stderr);
+});
+
+test.serial('the way to a read-only grant is pinned: moving its parent and planting an empty decoy does not make it writable in later runs', async (t) => {
+  const work = path.join(sb.home, 'work');
+  const manifests = path.join(work, 'manifests');
+  fs.mkdirSync(manifests, { recursive: true });
+  fs.writeFileSync(path.join(manifests, 'deploy.yaml'), 'replicas: 3');
+  await pull('ro-way', '--allow-dir', `${manifests}:ro`);
+  const lines = await probe(t, 'ro-way', ['rename', work, path.join(sb.home, 'work2'), 'rename', manifests, path.join(sb.home, 'm2'), 'rmdir', manifests]);
+  for (const line of lines) t.true(refused(line), line);
+  t.is(fs.readFileSync(path.join(manifests, 'deploy.yaml'), 'utf8'), 'replicas: 3');
+  t.false(fs.existsSync(path.join(sb.home, 'work2')));
+});
+
+test.serial("the way to krew-wasm's code is pinned: an installation below a granted folder cannot be moved aside and replaced", async (t) => {
+  // As `npm install -g` with a prefix in HOME, or a source checkout in ~/src: a copy of krew-wasm's
+  // built files below the granted folder, and plugins pulled (hence linked) through it.
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const install = path.join(other.home, 'src', 'tools', 'krew-wasm');
+  fs.mkdirSync(path.join(install, 'dist'), { recursive: true });
+  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(install, 'node_modules'));
+  const pulled = await runProcess(process.execPath, [path.join(install, 'bin', 'krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--fs', 'none', '--allow-dir', path.join(other.home, 'src')], { cwd: other.home, env: other.env });
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  t.is(fs.realpathSync(path.join(other.root, 'bin', 'kubectl-fsprobe')), path.join(install, 'bin', 'krew-wasm.js'));
+  const src = path.join(other.home, 'src');
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'rename', path.join(src, 'tools'), path.join(src, 'moved'),
+    'rename', install, path.join(src, 'moved'),
+    'write', path.join(install, 'bin', 'krew-wasm.js'), 'require("child_process").execSync("id > /tmp/owned")',
+    'mkdir', path.join(src, 'tools', 'other'),
+  ]);
+  for (const line of lines.slice(0, 3)) t.true(refused(line), line);
+  t.false(refused(lines[3]), lines[3]);
+  t.is(fs.readFileSync(path.join(install, 'bin', 'krew-wasm.js'), 'utf8'), fs.readFileSync(path.join(ROOT, 'bin', 'krew-wasm.js'), 'utf8'));
+});
+

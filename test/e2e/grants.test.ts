@@ -168,3 +168,21 @@ test.serial('--network none: every outbound-http request is refused, with one no
   t.is(r.stdout, 'get /version -> err destination-not-allowed\nget /api -> err destination-not-allowed\n');
   t.is(r.stderr, 'krew-wasm: network access is not granted to plugin offline (krew-wasm grant offline --network api-server)\n');
 });
+
+test.serial('a read-write folder that holds the kubeconfig is said to be able to change it; the :ro the line suggests makes it read-only', async (t) => {
+  // A kubeconfig names commands kubectl and krew-wasm run on the host (exec credentials).
+  const kube = path.join(sb.home, '.kube');
+  const r = await pull('fsprobe.core.wasm', 'probe-kubedir', ['--fs', 'none', '--allow-dir', kube]);
+  const line = `  files: ${kube} (read-write: it can change your kubeconfig ${path.join(kube, 'config')}, whose exec credentials kubectl and krew-wasm run; add :ro to restrict)\n`;
+  t.true(r.stderr.includes(line), r.stderr);
+  const info = await krewWasm(sb, ['info', 'probe-kubedir']);
+  t.true(info.stdout.includes(line), info.stdout);
+  const fixed = await krewWasm(sb, ['grant', 'probe-kubedir', '--allow-dir', `${kube}:ro`]);
+  t.is(fixed.exitCode, 0, fixed.stderr);
+  t.true(fixed.stderr.includes(`  files: ${kube} (read-only)\n`), fixed.stderr);
+  const write = await viaKubectl('probe-kubedir', ['write', path.join(kube, 'config'), 'overwritten']);
+  t.regex(write.stdout, /config: ERR Read-only file system/);
+  // A folder that holds no kubeconfig is plain read-write.
+  const other = await krewWasm(sb, ['grant', 'probe-kubedir', '--allow-dir', path.join(kube, 'cache')]);
+  t.true(other.stderr.includes(`  files: ${path.join(kube, 'cache')} (read-write)\n`), other.stderr);
+});

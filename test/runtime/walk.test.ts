@@ -38,6 +38,7 @@ const ctx = createFsContext({
   preopens: [{ guestPath: '/root', hostPath: root, readOnly: false }],
   protectedDirs: [store],
   readOnlyDirs: [ro],
+  launchPaths: [],
 });
 const [[dir]] = preopenedDirectories(ctx) as [Descriptor, string][];
 const FOLLOW = { symlinkFollow: true };
@@ -135,7 +136,52 @@ test('a guest-sized read allocates a bounded chunk, not the 2 GiB it asks for', 
 });
 
 test('a grant inside a protected directory is refused before the run', (t) => {
-  t.throws(() => createFsContext({ preopens: [{ guestPath: '/x', hostPath: path.join(store, 'entry'), readOnly: false }], protectedDirs: [store], readOnlyDirs: [] }), {
+  t.throws(() => createFsContext({ preopens: [{ guestPath: '/x', hostPath: path.join(store, 'entry'), readOnly: false }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
     message: /is inside krew-wasm's own files/,
   });
+});
+
+test('every name on the way to the store, a read-only grant or a launch file is pinned: entered, never renamed, removed or replaced', (t) => {
+  // The next run finds them by path: a plugin that moved a folder on that path, or unlinked a
+  // symlink on it, and planted a decoy would hand the next run a forged store or a writable grant.
+  const top = path.join(base, 'pinned');
+  fs.mkdirSync(path.join(top, 'home', '.local', 'share', 'kw'), { recursive: true });
+  fs.mkdirSync(path.join(top, 'home', '.local', 'sibling'));
+  fs.mkdirSync(path.join(top, 'home', 'p3', 'manifests'), { recursive: true });
+  fs.mkdirSync(path.join(top, 'home', 'p2'));
+  fs.mkdirSync(path.join(top, 'home', 'tools', 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(top, 'home', 'tools', 'bin', 'tool'), 'code');
+  fs.symlinkSync('kw', path.join(top, 'home', '.local', 'share', 'kw-link'));
+  // A chain of links: ln -> p2/x -> ../p3; the read-only grant is named through it.
+  fs.symlinkSync('p2/x', path.join(top, 'home', 'ln'));
+  fs.symlinkSync('../p3', path.join(top, 'home', 'p2', 'x'));
+  const home = path.join(top, 'home');
+  const pinned = createFsContext({
+    preopens: [{ guestPath: '/home', hostPath: home, readOnly: false }],
+    protectedDirs: [path.join(home, '.local', 'share', 'kw-link')],
+    readOnlyDirs: [path.join(home, 'ln', 'manifests')],
+    launchPaths: [path.join(home, 'tools', 'bin', 'tool')],
+  });
+  const [[h]] = preopenedDirectories(pinned) as [Descriptor, string][];
+  t.teardown(() => pinned.preopens.forEach((p) => fs.closeSync(p.fd)));
+  for (const name of ['.local', '.local/share', '.local/share/kw-link', 'ln', 'p2/x', 'p3', 'p3/manifests', 'tools', 'tools/bin', 'tools/bin/tool']) {
+    t.is(codeOf(() => h.renameAt(name, h, 'moved')), 'access', `rename ${name}`);
+  }
+  t.is(codeOf(() => h.unlinkFileAt('ln')), 'access');
+  t.is(codeOf(() => h.unlinkFileAt('.local/share/kw-link')), 'access');
+  t.is(codeOf(() => h.removeDirectoryAt('p3/manifests')), 'access');
+  t.is(codeOf(() => h.unlinkFileAt('tools/bin/tool')), 'access');
+  h.createDirectoryAt('decoy');
+  t.is(codeOf(() => h.renameAt('decoy', h, 'p2/x')), 'access', 'replacing a pinned link');
+  t.is(codeOf(() => h.renameAt('decoy', h, '.local/share/kw-link')), 'access');
+  // Pinned is not protected: the folders are entered and written as the grant allows.
+  h.openAt({}, '.local/share/new-file', { create: true }, { write: true });
+  t.true(fs.existsSync(path.join(home, '.local', 'share', 'new-file')));
+  t.is(codeOf(() => h.openAt({}, '.local/share/kw', { directory: true }, READ)), 'access');
+  t.is(codeOf(() => h.openAt({}, 'p3/manifests/new', { create: true }, { write: true })), 'read-only');
+  // Names off those paths are as free as before.
+  h.renameAt('.local/sibling', h, '.local/sibling2');
+  h.renameAt('decoy', h, 'decoy2');
+  t.true(fs.existsSync(path.join(home, '.local', 'sibling2')));
+  t.true(fs.existsSync(path.join(home, 'ln', 'manifests')));
 });

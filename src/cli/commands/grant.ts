@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, describeGrants } from '../../grants.js';
+import { kubeconfigFiles } from '../../kube/kubeconfig.js';
 import { GrantOptionsCommand } from '../grantOptions.js';
 
 export class GrantCommand extends GrantOptionsCommand {
@@ -23,7 +24,7 @@ export class GrantCommand extends GrantOptionsCommand {
   async run(): Promise<number> {
     const grants = await this.context.store.updateGrants(this.name, (g) => applyGrantChanges(g, this.grantChanges()));
     this.status(`Plugin "${this.name}" is granted:`);
-    for (const line of describeGrants(grants)) this.status(`  ${line}`);
+    for (const line of describeGrants(grants, kubeconfigFiles(this.context.env, {}))) this.status(`  ${line}`);
     return 0;
   }
 }

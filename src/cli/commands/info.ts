@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { NotInstalledError } from '../../errors.js';
 import { describeGrants } from '../../grants.js';
+import { kubeconfigFiles } from '../../kube/kubeconfig.js';
 import { componentFile, readEntryMeta, type EntryMeta } from '../../store/entry.js';
 import { reinstallCommand, type Receipt } from '../../store/receipt.js';
 import { BaseCommand } from '../baseCommand.js';
@@ -68,7 +69,7 @@ export class InfoCommand extends BaseCommand {
       'Exports:',
       ...meta.exports.filter((e) => e.includes(':')).map((e) => `  ${e}`),
       'Granted:',
-      ...describeGrants(receipt.grants).map((l) => `  ${l}`),
+      ...describeGrants(receipt.grants, kubeconfigFiles(this.context.env, {})).map((l) => `  ${l}`),
     ];
     await writeOutput(stdout, this.output ?? 'table', {
       data: { ...receipt, imports: meta.imports, exports: meta.exports, sourceKind: meta.sourceKind },

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, describeGrants, parseDirGrant, parseEnvNames } from '../../grants.js';
+import { kubeconfigFiles } from '../../kube/kubeconfig.js';
 import { BaseCommand } from '../baseCommand.js';
 import { arrayOption, checkedOption } from '../options.js';
 
@@ -44,7 +45,7 @@ export class RevokeCommand extends BaseCommand {
       }),
     );
     this.status(`Plugin "${this.name}" is granted:`);
-    for (const line of describeGrants(grants)) this.status(`  ${line}`);
+    for (const line of describeGrants(grants, kubeconfigFiles(this.context.env, {}))) this.status(`  ${line}`);
     return 0;
   }
 }

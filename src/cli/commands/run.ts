@@ -25,7 +25,7 @@ export class RunCommand extends BaseCommand {
   async run(): Promise<number> {
     const { paths, env, cwd, settings } = this.context;
     const args = [...this.args, ...(this.context.trailingArgs ?? [])];
-    const host = { env, cwd, settings, installDir: path.dirname(path.dirname(this.context.executable)) };
+    const host = { env, cwd, settings, installDir: path.dirname(path.dirname(this.context.executable)), launchPaths: [this.context.executable, process.execPath] };
     if (this.target.includes('/') || this.target.endsWith('.wasm')) {
       assertReadableFile(this.target, path.resolve(cwd, this.target));
       const { runLocalFile } = await import('../../services/runLocal.js');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { guarded, type FsErrorCode } from './errors.js';
 import { aliasDispose, InputStream, IoError, MAX_CHUNK, OutputStream, type ByteSink, type ByteSource } from './io.js';
 import { sleep } from './wait.js';
-import { assertNotProtected, at, identityOf, identityOfFd, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
+import { assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
 
 /**
  * wasi:filesystem (types, preopens) on directory handles. Every path goes through walk.ts, every
@@ -286,7 +286,7 @@ export class Descriptor {
     this.atPath(path, false, (r) => {
       if (r.readOnly) throw 'read-only';
       if (r.name === '.') throw 'invalid';
-      assertNotProtected(r.dirFd, r.name, this.ctx.policy);
+      assertMayDetach(r.dirFd, r.name, this.ctx.policy);
       fs.rmdirSync(at(r.dirFd, r.name));
     });
   }
@@ -296,8 +296,8 @@ export class Descriptor {
       newDescriptor.atPath(newPath, false, (to) => {
         if (from.readOnly || to.readOnly) throw 'read-only';
         if (from.name === '.' || to.name === '.') throw 'busy';
-        assertNotProtected(from.dirFd, from.name, this.ctx.policy);
-        assertNotProtected(to.dirFd, to.name, this.ctx.policy);
+        assertMayDetach(from.dirFd, from.name, this.ctx.policy);
+        assertMayDetach(to.dirFd, to.name, this.ctx.policy);
         fs.renameSync(at(from.dirFd, from.name), at(to.dirFd, to.name));
       });
     });
@@ -319,7 +319,7 @@ export class Descriptor {
     this.atPath(path, false, (r) => {
       if (r.readOnly) throw 'read-only';
       if (r.name === '.') throw 'is-directory';
-      assertNotProtected(r.dirFd, r.name, this.ctx.policy);
+      assertMayDetach(r.dirFd, r.name, this.ctx.policy);
       fs.unlinkSync(at(r.dirFd, r.name));
     });
   }

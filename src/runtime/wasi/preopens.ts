@@ -23,6 +23,11 @@ export interface FsSetup {
   protectedDirs: string[];
   /** Roots of read-only grants: read-only through every preopen that reaches them. */
   readOnlyDirs: string[];
+  /**
+   * Paths the next run is started and configured through (the kubectl-<name> link, Node): with
+   * the protected and read-only directories, every name on their way is pinned (walk.ts FsPolicy).
+   */
+  launchPaths: string[];
 }
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -34,7 +39,9 @@ const { O_RDONLY, O_DIRECTORY } = fs.constants;
  */
 export function createFsContext(setup: FsSetup): FsContext {
   const protectedIds = identities(setup.protectedDirs);
-  const readOnlyIds = identities([...setup.readOnlyDirs, ...setup.preopens.filter((p) => p.readOnly).map((p) => p.hostPath)]);
+  const readOnlyRoots = [...setup.readOnlyDirs, ...setup.preopens.filter((p) => p.readOnly).map((p) => p.hostPath)];
+  const readOnlyIds = identities(readOnlyRoots);
+  const pinnedIds = new Set([...setup.protectedDirs, ...readOnlyRoots, ...setup.launchPaths].flatMap(pathLineage));
   const preopens: Preopen[] = [];
   for (const spec of setup.preopens) {
     let fd: number;
@@ -52,7 +59,7 @@ export function createFsContext(setup: FsSetup): FsContext {
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
     preopens.push({ guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly });
   }
-  return { preopens, policy: { protectedIds, readOnlyIds } };
+  return { preopens, policy: { protectedIds, readOnlyIds, pinnedIds } };
 }
 
 function identities(paths: string[]): Set<Identity> {
@@ -65,6 +72,48 @@ function identities(paths: string[]): Set<Identity> {
     }
   }
   return ids;
+}
+
+/**
+ * Identities of every entry the kernel passes through when it opens `hostPath`: `/`, each
+ * component, and each symlink on the way together with the components of its target, expanded as
+ * the kernel would (Linux's limit of 40 links). A missing component ends the lineage.
+ */
+export function pathLineage(hostPath: string): Identity[] {
+  const ids = [identityOf(fs.lstatSync('/', { bigint: true }))];
+  const pending = componentsOf(path.resolve(hostPath));
+  let current = '/';
+  let links = 0;
+  while (pending.length > 0) {
+    const name = pending.pop() as string;
+    if (name === '.') continue;
+    if (name === '..') {
+      current = path.dirname(current); // `current` never holds a symlink, so this is the kernel's `..`
+      continue;
+    }
+    const next = path.join(current, name);
+    let stat: fs.BigIntStats;
+    try {
+      stat = fs.lstatSync(next, { bigint: true });
+    } catch {
+      return ids;
+    }
+    ids.push(identityOf(stat));
+    if (!stat.isSymbolicLink()) {
+      current = next;
+      continue;
+    }
+    if (++links > 40) return ids;
+    const target = fs.readlinkSync(next);
+    if (target.startsWith('/')) current = '/';
+    pending.push(...componentsOf(target));
+  }
+  return ids;
+}
+
+/** A path's components, last first (the next one is pop()). */
+function componentsOf(p: string): string[] {
+  return p.split('/').filter((c) => c !== '').reverse();
 }
 
 /** Identities of a directory and each of its ancestors, up to `/`. */

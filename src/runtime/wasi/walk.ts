@@ -46,6 +46,13 @@ export interface FsPolicy {
   protectedIds: ReadonlySet<Identity>;
   /** Roots of read-only grants: everything below them is read-only. */
   readOnlyIds: ReadonlySet<Identity>;
+  /**
+   * Entered freely, but never renamed, removed or replaced: every name on the way to a protected
+   * or read-only directory and to krew-wasm's launch files. Rules are identities, but the next run
+   * finds the store, krew-wasm and a read-only grant by path: moving a folder on that path (or
+   * unlinking a symlink on it) and planting a decoy would hand the next run a forged store.
+   */
+  pinnedIds: ReadonlySet<Identity>;
 }
 
 /** A granted directory tree. `fd` is held for the whole run. */
@@ -190,4 +197,12 @@ export function assertNotProtected(dirFd: number, name: string, policy: FsPolicy
   if (policy.protectedIds.size === 0) return;
   const stat = lstatOrUndefined(at(dirFd, name));
   if (stat && policy.protectedIds.has(identityOf(stat))) throw 'access';
+}
+
+/** Throws `access` when the entry `name` in `dirFd` may not be renamed, removed or replaced. */
+export function assertMayDetach(dirFd: number, name: string, policy: FsPolicy): void {
+  const stat = lstatOrUndefined(at(dirFd, name));
+  if (!stat) return;
+  const id = identityOf(stat);
+  if (policy.protectedIds.has(id) || policy.pinnedIds.has(id)) throw 'access';
 }
