@@ -187,3 +187,52 @@ export class Interrupted extends Error {
     super(why);
   }
 }
+
+/** Thrown when one host call's arguments would copy more out of guest memory than the memory holds. */
+export class LiftTooLarge extends Error {
+  constructor(readonly liftedBytes: number, readonly memoryBytes: number) {
+    super(`one host call's arguments come to ${liftedBytes} bytes, more than the ${memoryBytes} bytes of its memory`);
+  }
+}
+
+/** What one call may copy beyond the size of the memory it reads from: the strings of other memories, rounding. */
+const LIFT_SLACK_BYTES = 1024 * 1024;
+
+/**
+ * A bound on what jco's glue copies out of guest memory for one host call (glue.ts routes its
+ * string decoding and its byte-list copies through here, and resets the count as each call
+ * enters). Lists and strings may all point at the same bytes: 200,000 headers naming the same
+ * 8 MiB would be 3 TB of host strings, and V8 aborts the whole process long before any limit acts.
+ * A call whose arguments do not overlap copies at most what its memory holds, so that is the bound,
+ * with or without --max-memory.
+ */
+export class LiftBudget {
+  private lifted = 0;
+
+  /** A call begins: its arguments are counted from zero. */
+  enter(): void {
+    this.lifted = 0;
+  }
+
+  charge(bytes: number, memoryBytes: number): void {
+    this.lifted += bytes;
+    if (this.lifted > memoryBytes + LIFT_SLACK_BYTES) throw new LiftTooLarge(this.lifted, memoryBytes);
+  }
+
+  /** ArrayBuffer.prototype.slice, counted. */
+  slice(buffer: ArrayBuffer, start: number, end: number): ArrayBuffer {
+    this.charge(Math.max(0, Math.min(end, buffer.byteLength) - start), buffer.byteLength);
+    return buffer.slice(start, end);
+  }
+
+  /** A TextDecoder whose decode() is counted. */
+  textDecoder(): typeof TextDecoder {
+    const budget = this;
+    return class CountedTextDecoder extends TextDecoder {
+      override decode(input?: AllowSharedBufferSource, options?: TextDecodeOptions): string {
+        if (input) budget.charge(input.byteLength, ArrayBuffer.isView(input) ? input.buffer.byteLength : input.byteLength);
+        return super.decode(input, options);
+      }
+    };
+  }
+}

@@ -30,8 +30,9 @@ export const ENTRY_FILES = {
 /**
  * Layout version of an entry; bump when the transpile output changes shape (older entries become
  * stale and are made again from their source). 2: wrapped preview1 modules carry the proc-exit adapter.
+ * 3: the glue script routes its copies out of guest memory through a LiftBudget.
  */
-export const ENTRY_FORMAT = 2;
+export const ENTRY_FORMAT = 3;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;

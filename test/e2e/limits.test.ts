@@ -91,3 +91,31 @@ test('every output-stream method works on stdout: write-zeroes, blocking-write-z
   t.is(r.exitCode, 0);
   t.is(r.stdout, '\0\0\0\0\0\0\0HELLOWORLD');
 });
+
+test('a host call whose lists and strings all point at the same bytes is refused before the host copies them (with or without --max-memory)', async (t) => {
+  // 200,000 wasi:http header entries naming the same 8 MiB: 1.6 TB of host strings or byte
+  // arrays, from a plugin of 16 MiB. Unbounded, V8 aborts the whole process within seconds.
+  await pull('overlap.wasm', 'overlap');
+  await pull('overlap.wasm', 'overlap-capped', '--max-memory', '32');
+  for (const [name, mode] of [['overlap', 'names'], ['overlap', 'values'], ['overlap-capped', 'values']]) {
+    const r = await runLink(sb, name, [mode]);
+    t.is(r.signal, null, `${name} ${mode}: ended by krew-wasm, not by V8`);
+    t.is(r.exitCode, 1);
+    t.is(theError(r.stderr), `krew-wasm: error: plugin ${name} failed: one host call passed 24.0 MiB of arguments, more than its 16.0 MiB of memory holds (lists or strings that overlap); the call was refused`);
+  }
+  // The same number of entries sharing a few bytes is an ordinary call.
+  const small = await runLink(sb, 'overlap', ['small']);
+  t.is(small.exitCode, 0, small.stderr);
+  t.is(small.stdout, 'fields ok\n');
+});
+
+test('streams outlive their descriptor: dropping it and opening another file never makes a stream read that file', async (t) => {
+  fs.writeFileSync(path.join(sb.home, 'a'), 'AAAA');
+  fs.writeFileSync(path.join(sb.home, 'b'), 'BBBB');
+  fs.mkdirSync(path.join(sb.home, 'd'));
+  fs.writeFileSync(path.join(sb.home, 'd', 'entry1'), '');
+  await pull('stalestream.wasm', 'stalestream');
+  const r = await runLink(sb, 'stalestream', []);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'stream of a: [AAAA]\nentry of d: [entry1]\n');
+});

@@ -54,11 +54,18 @@ test('the glue is also written as a code-cacheable script; unknown module shapes
   const dir = tmp();
   const meta = await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
   t.is(meta.glue, 'script');
-  t.true(fs.readFileSync(path.join(dir, SCRIPT_FILE), 'utf8').startsWith('(function (__krewImportMetaUrl) {'));
+  const script = fs.readFileSync(path.join(dir, SCRIPT_FILE), 'utf8');
+  t.true(script.startsWith('(function (__krewImportMetaUrl, TextDecoder, __krewLift) {'));
+  // Every copy out of guest memory is counted (limits.ts LiftBudget), and every host call resets the count.
+  t.false(/\.buffer\.slice\(/.test(script));
+  t.regex(script, /__krewLift\.slice\(\w+\.buffer,/);
+  t.is((script.match(/trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|function\s+_?trampoline\d+\s*\([^)]*\)\s*\{/g) ?? []).length, (script.match(/__krewLift\.enter\(\)/g) ?? []).length);
+  t.true(script.includes('__krewLift.enter()'));
   t.is(toScriptForm('export default 1;'), undefined);
   t.is(toScriptForm("import fs from 'node:fs'; export function instantiate() {}"), undefined);
   t.is(toScriptForm('export function other() {}'), undefined);
   t.truthy(toScriptForm('export function instantiate(a) { return a; }'));
+  t.is(toScriptForm('export function instantiate(m) { return this.m.buffer.slice(0, 1); }'), undefined, 'a copy the rewrite cannot route keeps the module');
 });
 
 test('a run writes the code cache once, reuses it, and survives a damaged one (each load in a fresh process)', async (t) => {

@@ -359,7 +359,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
         { name: '..', ino: 0n, type: FILETYPE.DIRECTORY },
         ...listing.map((e) => ({ name: e.name, ino: dir.entryInode(e.name), type: direntType(e) })),
       ];
-      const out = new Uint8Array(bufLen);
+      const out = bytes(buf, bufLen); // the guest's buffer itself: bounds-checked, never a host allocation of its size
       let used = 0;
       for (let i = Number(cookie); i < entries.length && used < bufLen; i++) {
         const name = encoder.encode(entries[i].name);
@@ -374,7 +374,6 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
         out.set(record.subarray(0, n), used);
         used += n;
       }
-      bytes(buf, used).set(out.subarray(0, used));
       view().setUint32(bufused, used, true);
     }),
     fd_renumber: call((from: number, to: number) => fds.renumber(from, to)),

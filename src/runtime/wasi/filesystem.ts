@@ -78,10 +78,33 @@ function position(offset: bigint): number {
   return Number(offset);
 }
 
+/**
+ * A descriptor's fd, shared with the streams made from it: closed when the descriptor and every
+ * stream are gone, as wasmtime's streams hold the file itself. Closing it with the descriptor
+ * would leave a stream reading or writing whatever the next open gets the same fd number.
+ */
+class FdLease {
+  private holders = 1;
+  constructor(readonly fd: number) {}
+  share(): this {
+    this.holders++;
+    return this;
+  }
+  release(): void {
+    if (--this.holders === 0) fs.closeSync(this.fd);
+  }
+}
+
 /** Reads a file from an offset (or, for pipes, sequentially). */
 class FileSource implements ByteSource {
   private readonly buffer = Buffer.allocUnsafe(64 * 1024);
-  constructor(private readonly fd: number, private offset: number | null) {}
+  private readonly fd: number;
+  constructor(private readonly lease: FdLease, private offset: number | null) {
+    this.fd = lease.fd;
+  }
+  close(): void {
+    this.lease.release();
+  }
   read(max: number): Uint8Array | 'eof' {
     const buf = max <= this.buffer.length ? this.buffer : Buffer.allocUnsafe(Math.min(max, MAX_CHUNK));
     let n: number;
@@ -99,7 +122,10 @@ class FileSource implements ByteSource {
 
 /** Writes a file at an offset, or appends, or (pipes) sequentially; waits out a full pipe interruptibly. */
 class FileSink implements ByteSink {
-  constructor(private readonly fd: number, private offset: number | null, private readonly ownsFd = false) {}
+  private readonly fd: number;
+  constructor(private readonly lease: FdLease, private offset: number | null) {
+    this.fd = lease.fd;
+  }
   write(bytes: Uint8Array): void {
     let done = 0;
     while (done < bytes.length) {
@@ -114,22 +140,56 @@ class FileSink implements ByteSink {
     }
   }
   close(): void {
-    if (this.ownsFd) fs.closeSync(this.fd);
+    this.lease.release();
   }
 }
 
-/** wasi:filesystem/types.directory-entry-stream over a snapshot of the directory. */
+/**
+ * wasi:filesystem/types.directory-entry-stream: read as the guest asks, from a directory handle of
+ * its own (opendir of the descriptor's /proc link, which is the open directory, not a path). A
+ * listing held in memory would let a plugin open thousands of streams on a big directory.
+ */
 export class DirectoryEntryStream {
-  private index = 0;
-  constructor(private readonly entries: { type: DescriptorType; name: string }[]) {}
+  private dir: fs.Dir | undefined;
+  constructor(private readonly lease: FdLease) {
+    try {
+      this.dir = fs.opendirSync(`/proc/self/fd/${lease.fd}`, { bufferSize: 32 });
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+  }
   readDirectoryEntry(): { type: DescriptorType; name: string } | undefined {
-    return this.entries[this.index++];
+    return guarded(() => {
+      const entry = this.dir?.readSync();
+      if (!entry) {
+        this.close();
+        return undefined;
+      }
+      const known = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() || entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
+      return { type: known ? typeOf(entry as unknown as fs.Stats) : this.typeAt(entry.name), name: entry.name };
+    });
+  }
+  [Symbol.for('dispose')](): void {
+    this.close();
+  }
+  /** The type of an entry the listing did not give (d_type unknown): lstat, never followed. */
+  private typeAt(name: string): DescriptorType {
+    const stat = lstatOrUndefined(at(this.lease.fd, name));
+    return stat ? typeOf(stat) : 'unknown';
+  }
+  private close(): void {
+    if (!this.dir) return;
+    this.dir.closeSync();
+    this.dir = undefined;
+    this.lease.release();
   }
 }
 
 /** wasi:filesystem/types.descriptor: an open file or directory handle. */
 export class Descriptor {
   private closed = false;
+  private readonly lease: FdLease;
 
   constructor(
     private readonly fd: number,
@@ -139,19 +199,21 @@ export class Descriptor {
     private readonly flags: DescriptorFlags,
     private readonly preopen: Preopen,
     private readonly ctx: FsContext,
-  ) {}
+  ) {
+    this.lease = new FdLease(fd);
+  }
 
   readViaStream(offset: bigint): InputStream {
     return guarded(() => {
       this.fileOnly();
-      return new InputStream(new FileSource(this.fd, this.isRegularFile() ? position(offset) : null));
+      return new InputStream(new FileSource(this.lease.share(), this.isRegularFile() ? position(offset) : null));
     });
   }
 
   writeViaStream(offset: bigint): OutputStream {
     return guarded(() => {
       this.writableFileOnly();
-      return new OutputStream(new FileSink(this.fd, this.isRegularFile() ? position(offset) : null));
+      return new OutputStream(new FileSink(this.lease.share(), this.isRegularFile() ? position(offset) : null));
     });
   }
 
@@ -161,7 +223,7 @@ export class Descriptor {
       // Preview 2 has no append flag on descriptors: a second open file description of the same
       // file (the /proc link refers to the open file itself) appends whatever happens to the first.
       const appendFd = fs.openSync(`/proc/self/fd/${this.fd}`, O_WRONLY | O_APPEND | O_NONBLOCK);
-      return new OutputStream(new FileSink(appendFd, null, true));
+      return new OutputStream(new FileSink(new FdLease(appendFd), null));
     });
   }
 
@@ -217,13 +279,7 @@ export class Descriptor {
   readDirectory(): DirectoryEntryStream {
     return guarded(() => {
       this.directoryOnly();
-      const entries = fs.readdirSync(`/proc/self/fd/${this.fd}`, { withFileTypes: true }).map((entry) => ({
-        type: entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() || entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice()
-          ? typeOf(entry as unknown as fs.Stats)
-          : this.typeAt(entry.name),
-        name: entry.name,
-      }));
-      return new DirectoryEntryStream(entries);
+      return new DirectoryEntryStream(this.lease.share());
     });
   }
 
@@ -343,7 +399,7 @@ export class Descriptor {
   [Symbol.for('dispose')](): void {
     if (this.closed) return;
     this.closed = true;
-    fs.closeSync(this.fd);
+    this.lease.release();
   }
 
   // Host-side access for the preview1 host (runtime/preview1/), which keeps its own file offsets
@@ -420,11 +476,6 @@ export class Descriptor {
     return stat;
   }
 
-  private typeAt(name: string): DescriptorType {
-    const stat = lstatOrUndefined(at(this.fd, name));
-    return stat ? typeOf(stat) : 'unknown';
-  }
-
   private isRegularFile(): boolean {
     return fs.fstatSync(this.fd).isFile();
   }
@@ -445,6 +496,7 @@ export class Descriptor {
 }
 
 aliasDispose(Descriptor);
+aliasDispose(DirectoryEntryStream);
 
 /** A link is not a directory: `name/` as its new path is `exist` when taken, else `no-entry` (as POSIX link(2)). */
 function newEntryMustNotNameADirectory(r: Resolved): void {
