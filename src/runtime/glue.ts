@@ -3,7 +3,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteFile } from '../store/fsutil.js';
-import { LiftBudget } from './limits.js';
+import { GlueBudget } from './limits.js';
 
 /**
  * jco's glue as a classic script, so that V8 can keep a code cache of it: Node 20 has no compile
@@ -16,30 +16,42 @@ export const CACHE_FILE = ENTRY_FILES.codeCache;
 type Instantiate = (...args: never[]) => Promise<Record<string, unknown>>;
 
 /** What the script form is called with: the glue's URL, and the bound on what one host call copies. */
-type GlueFactory = (url: string, textDecoder: typeof TextDecoder, lift: LiftBudget) => Instantiate;
+type GlueFactory = (url: string, textDecoder: typeof TextDecoder, budget: GlueBudget, console: Pick<Console, 'error' | 'debug' | 'log' | 'warn'>) => Instantiate;
+
+/**
+ * The glue's console: quiet, because krew-wasm reports every failure itself, in one line (the glue
+ * logs an "ERROR:" line before throwing). JCO_DEBUG keeps jco's own tracing for plugin authors.
+ */
+function glueConsole(): Pick<Console, 'error' | 'debug' | 'log' | 'warn'> {
+  if (process.env.JCO_DEBUG) return console;
+  const quiet = () => {};
+  return { error: quiet, debug: quiet, log: quiet, warn: quiet };
+}
 
 /**
  * Rewrites jco's async-instantiation output (an ES module whose only module syntax is
  * `export function instantiate`, `export const _util` and `import.meta.url`) into a function
- * expression returning `instantiate`. The glue's copies out of guest memory are routed through a
- * LiftBudget (limits.ts): its TextDecoder is a parameter, `<memory>.buffer.slice(` becomes
- * `__krewLift.slice(<memory>.buffer, `, and each host-call trampoline starts with
- * `__krewLift.enter()`. Returns undefined when the output has another shape: the caller then keeps
- * loading the ES module (without the bound).
+ * expression returning `instantiate`. What the glue allocates for the guest is counted by a
+ * GlueBudget (limits.ts): its TextDecoder is a parameter, `<memory>.buffer.slice(` becomes
+ * `__krewGlue.slice(<memory>.buffer, `, each host-call trampoline starts with
+ * `__krewGlue.enter()`, and the handle table's create and remove report to it. Returns undefined
+ * when the output has another shape: the caller then keeps loading the ES module (unbounded).
  */
 export function toScriptForm(esm: string): string | undefined {
   const body = esm
     .replace(/(^|[;}\s])export function instantiate\(/, '$1function instantiate(')
     .replace(/(^|[;}\s])export const _util=/, '$1const _util=')
     .replace(/import\.meta\.url/g, '__krewImportMetaUrl')
-    .replace(/(?<![\w$.])([A-Za-z_$][\w$]*)\.buffer\.slice\(/g, '__krewLift.slice($1.buffer,')
-    .replace(/(trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|\bfunction\s+_?trampoline\d+\s*\([^)]*\)\s*\{)/g, '$1__krewLift.enter();');
+    .replace(/(?<![\w$.])([A-Za-z_$][\w$]*)\.buffer\.slice\(/g, '__krewGlue.slice($1.buffer,')
+    .replace(/(trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|\bfunction\s+_?trampoline\d+\s*\([^)]*\)\s*\{)/g, '$1__krewGlue.enter();')
+    .replace(/\bfunction\s+rscTableCreateOwn\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleCreated();')
+    .replace(/\bfunction\s+rscTableRemove\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleRemoved();');
   if (/\.buffer\.slice\(/.test(body)) return undefined; // a copy we could not route: keep the module
-  const source = `(function (__krewImportMetaUrl, TextDecoder, __krewLift) {'use strict';\n${body}\n;return instantiate;\n})`;
+  const source = `(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'use strict';\n${body}\n;return instantiate;\n})`;
   try {
     const factory = new vm.Script(source).runInThisContext() as GlueFactory;
-    const lift = new LiftBudget();
-    return typeof factory('file:///', lift.textDecoder(), lift) === 'function' ? source : undefined;
+    const budget = new GlueBudget();
+    return typeof factory('file:///', budget.textDecoder(), budget, glueConsole()) === 'function' ? source : undefined;
   } catch {
     return undefined; // module syntax left, or a shape we do not know
   }
@@ -56,8 +68,8 @@ export function loadGlueScript(entryDir: string): { instantiate: Instantiate; sa
     cachedData = undefined;
   }
   const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
-  const lift = new LiftBudget();
-  const instantiate = (script.runInThisContext() as GlueFactory)(`file://${file}`, lift.textDecoder(), lift);
+  const budget = new GlueBudget();
+  const instantiate = (script.runInThisContext() as GlueFactory)(`file://${file}`, budget.textDecoder(), budget, glueConsole());
   const needsCache = !cachedData || script.cachedDataRejected === true;
   return {
     instantiate,

@@ -195,21 +195,36 @@ export class LiftTooLarge extends Error {
   }
 }
 
+/** Thrown when the plugin would hold more resource handles than a run may. */
+export class TooManyHandles extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} resource handles held at once`);
+  }
+}
+
 /** What one call may copy beyond the size of the memory it reads from: the strings of other memories, rounding. */
 const LIFT_SLACK_BYTES = 1024 * 1024;
 
 /**
- * A bound on what jco's glue copies out of guest memory for one host call (glue.ts routes its
- * string decoding and its byte-list copies through here, and resets the count as each call
- * enters). Lists and strings may all point at the same bytes: 200,000 headers naming the same
- * 8 MiB would be 3 TB of host strings, and V8 aborts the whole process long before any limit acts.
- * A call whose arguments do not overlap copies at most what its memory holds, so that is the bound,
- * with or without --max-memory.
+ * Resource handles (streams, pollables, descriptors, HTTP requests) a plugin may hold at once.
+ * Each costs host memory --max-memory does not see, and a plugin gets them for free (get-stdout in
+ * a loop), as a process gets file descriptors: this is its open-file limit.
  */
-export class LiftBudget {
-  private lifted = 0;
+export const MAX_HANDLES = 100_000;
 
-  /** A call begins: its arguments are counted from zero. */
+/**
+ * Bounds on what jco's glue allocates on a plugin's behalf (glue.ts routes the glue through here).
+ * Copies: the glue copies each host call's strings and byte lists out of guest memory, and they
+ * may all point at the same bytes: 200,000 headers naming the same 8 MiB would be 3 TB of host
+ * strings, and V8 aborts the whole process long before any limit acts. A call whose arguments do
+ * not overlap copies at most what its memory holds, so that is the bound, with or without
+ * --max-memory; the count restarts as each call enters. Handles: at most MAX_HANDLES live.
+ */
+export class GlueBudget {
+  private lifted = 0;
+  private handles = 0;
+
+  /** A host call begins: its arguments are counted from zero. */
   enter(): void {
     this.lifted = 0;
   }
@@ -234,5 +249,16 @@ export class LiftBudget {
         return super.decode(input, options);
       }
     };
+  }
+
+  /** The glue gives the plugin an owned handle. */
+  handleCreated(): void {
+    if (this.handles >= MAX_HANDLES) throw new TooManyHandles(MAX_HANDLES);
+    this.handles++;
+  }
+
+  /** The plugin dropped a handle, or passed it to the host (an own<> argument). */
+  handleRemoved(): void {
+    if (this.handles > 0) this.handles--;
   }
 }

@@ -30,7 +30,7 @@ export const ENTRY_FILES = {
 /**
  * Layout version of an entry; bump when the transpile output changes shape (older entries become
  * stale and are made again from their source). 2: wrapped preview1 modules carry the proc-exit adapter.
- * 3: the glue script routes its copies out of guest memory through a LiftBudget.
+ * 3: the glue script routes its copies out of guest memory through a GlueBudget.
  */
 export const ENTRY_FORMAT = 3;
 

@@ -119,3 +119,15 @@ test('streams outlive their descriptor: dropping it and opening another file nev
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'stream of a: [AAAA]\nentry of d: [entry1]\n');
 });
+
+test('a plugin may hold 100,000 resource handles at once: asking for stdout in a loop ends with one line, dropping each handle runs to the end', async (t) => {
+  // Each handle costs host memory --max-memory does not see, and costs the plugin nothing.
+  await pull('handles.wasm', 'handles', '--max-memory', '16');
+  const held = await runLink(sb, 'handles', ['hold']);
+  t.is(held.signal, null);
+  t.is(held.exitCode, 1);
+  t.is(theError(held.stderr), 'krew-wasm: error: plugin handles failed: it holds more than 100000 resource handles (streams, descriptors, pollables, requests) at once, the most a run may');
+  const dropped = await runLink(sb, 'handles', ['drop']);
+  t.is(dropped.exitCode, 0, dropped.stderr);
+  t.is(dropped.stdout, 'handles ok\n');
+});

@@ -55,12 +55,15 @@ test('the glue is also written as a code-cacheable script; unknown module shapes
   const meta = await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
   t.is(meta.glue, 'script');
   const script = fs.readFileSync(path.join(dir, SCRIPT_FILE), 'utf8');
-  t.true(script.startsWith('(function (__krewImportMetaUrl, TextDecoder, __krewLift) {'));
-  // Every copy out of guest memory is counted (limits.ts LiftBudget), and every host call resets the count.
+  t.true(script.startsWith('(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'));
+  // Every copy out of guest memory is counted (limits.ts GlueBudget), every host call resets the count, and handles are counted.
   t.false(/\.buffer\.slice\(/.test(script));
-  t.regex(script, /__krewLift\.slice\(\w+\.buffer,/);
-  t.is((script.match(/trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|function\s+_?trampoline\d+\s*\([^)]*\)\s*\{/g) ?? []).length, (script.match(/__krewLift\.enter\(\)/g) ?? []).length);
-  t.true(script.includes('__krewLift.enter()'));
+  t.regex(script, /__krewGlue\.slice\(\w+\.buffer,/);
+  t.is((script.match(/trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|function\s+_?trampoline\d+\s*\([^)]*\)\s*\{/g) ?? []).length, (script.match(/__krewGlue\.enter\(\)/g) ?? []).length);
+  t.true(script.includes('__krewGlue.enter()'));
+  t.regex(script, /function rscTableCreateOwn\([^)]*\)\{__krewGlue\.handleCreated\(\);/);
+  const tables = toScriptForm('function rscTableCreateOwn(e,t){}function rscTableRemove(e,t){}export function instantiate(){}') ?? '';
+  t.regex(tables, /function rscTableRemove\(e,t\)\{__krewGlue\.handleRemoved\(\);/);
   t.is(toScriptForm('export default 1;'), undefined);
   t.is(toScriptForm("import fs from 'node:fs'; export function instantiate() {}"), undefined);
   t.is(toScriptForm('export function other() {}'), undefined);
