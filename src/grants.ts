@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { CliUsageError } from './errors.js';
+import { isInside } from './hostPaths.js';
 
 /** An extra host directory granted to a plugin (`--allow-dir PATH[:ro]`). */
 export interface DirGrant {
@@ -127,7 +128,7 @@ export function describeGrants(g: Grants, kubeconfigs: string[] = []): string[] 
 }
 
 function describeWritable(dir: string, kubeconfigs: string[]): string {
-  const held = kubeconfigs.find((file) => !path.relative(dir, file).startsWith('..'));
+  const held = kubeconfigs.find((file) => isInside(file, dir));
   return held ? `read-write: it can change your kubeconfig ${held}, whose exec credentials kubectl and krew-wasm run; add :ro to restrict` : 'read-write';
 }
 

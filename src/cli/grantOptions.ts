@@ -1,8 +1,11 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Option } from 'clipanion';
 import { CliUsageError, fileProblem } from '../errors.js';
+import { isInside, realpathOr } from '../hostPaths.js';
 import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
+import type { KrewContext } from './context.js';
 import { checkedArrayOption, checkedOption, enumOption, integerOption } from './options.js';
 
 /** Longest time limit: Node's timers hold at most 2^31-1 ms (about 24.8 days). */
@@ -13,7 +16,7 @@ export const MAX_MEMORY_MIB = 4096;
 /** The grant options `pull` and `grant` share: one declaration, one parser. */
 export abstract class GrantOptionsCommand extends BaseCommand {
   fs = enumOption('--fs', ['home', 'kubeconfig', 'none'], 'Files the plugin sees: home (read-write, the default), kubeconfig (the kubeconfig and the files it references, read-only) or none');
-  allowDir = checkedArrayOption('--allow-dir', '<path[:ro]>', 'Also grant this existing folder (read-write), or with :ro read-only; repeatable', (spec, context) => existingDirGrant(spec, context.cwd));
+  allowDir = checkedArrayOption('--allow-dir', '<path[:ro]>', 'Also grant this existing folder (read-write), or with :ro read-only; repeatable', existingDirGrant);
   dataDir = Option.Boolean('--data-dir', { description: 'Grant a private writable folder (its path is in KREW_WASM_DATA_DIR)' });
   envGrant = checkedOption('--env', '<all|none|NAME,...>', 'Environment variables the plugin sees: all, none, or only the listed names', parseEnvGrant);
   network = enumOption('--network', ['api-server', 'none'], 'api-server (the kubeconfig API server, the default) or none');
@@ -35,16 +38,20 @@ export abstract class GrantOptionsCommand extends BaseCommand {
 }
 
 /**
- * `--allow-dir PATH[:ro]` must name a folder that exists now: a grant of a missing folder would be
- * accepted silently and then fail every run of the plugin.
+ * `--allow-dir PATH[:ro]` must name a folder that exists now, outside krew-wasm's store and code:
+ * either grant would be accepted silently and then fail every run of the plugin.
  */
-export function existingDirGrant(spec: string, cwd: string): DirGrant {
-  const grant = parseDirGrant(spec, cwd);
+function existingDirGrant(spec: string, context: KrewContext): DirGrant {
+  const grant = parseDirGrant(spec, context.cwd);
   let problem: string | undefined;
   try {
     if (!fs.statSync(grant.path).isDirectory()) problem = 'is a file, not a folder';
   } catch (error) {
     problem = fileProblem(error);
+  }
+  const ownFiles = [context.settings.root, path.dirname(path.dirname(context.executable))];
+  if (!problem && ownFiles.some((dir) => isInside(realpathOr(grant.path), realpathOr(dir)))) {
+    throw new CliUsageError(`--allow-dir ${grant.path} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'grant a folder outside them' });
   }
   if (problem) {
     throw new CliUsageError(`--allow-dir ${grant.path} ${problem}`, {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError } from '../errors.js';
+import { isInside, realpathOr } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
 import { MAX_CREDENTIAL_FILE_BYTES, readRegularFile } from './boundedRead.js';
 import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from './kubeconfig.js';
@@ -19,7 +20,7 @@ export interface KubeconfigMirror {
  * sees those files where kubectl would, and no other user's key or token beside them. Files are
  * read like every kubeconfig input: regular files only, bounded. Undefined without a kubeconfig.
  */
-export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string): Promise<KubeconfigMirror | undefined> {
+export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string, protectedDirs: string[] = []): Promise<KubeconfigMirror | undefined> {
   const overrides = overridesFromArgs(args);
   const copies: { file: string; bytes: Buffer }[] = [];
   try {
@@ -33,6 +34,8 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       if (!isKrewWasmError(error)) throw error; // no usable context: the plugin sees the kubeconfig alone, as kubectl would fail
     }
     for (const file of selection ? selectedFiles(selection) : []) {
+      // A kubeconfig naming a file of krew-wasm's store or code does not make it readable.
+      if (insideAny(file, protectedDirs)) continue;
       try {
         copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
       } catch {
@@ -44,6 +47,11 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     throw error;
   }
   return writeMirror(copies, tmpDir);
+}
+
+function insideAny(file: string, dirs: string[]): boolean {
+  const real = realpathOr(file);
+  return dirs.some((dir) => isInside(real, realpathOr(dir)));
 }
 
 /** The files the selected cluster and user refer to. */

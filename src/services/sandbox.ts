@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GrantError } from '../errors.js';
 import { envAllows, type Grants } from '../grants.js';
+import { isInside, realpathOr } from '../hostPaths.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
 import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
@@ -48,7 +49,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       preopens.push({ guestPath: '.', hostPath: host.cwd, readOnly: false });
     }
   } else if (grants.filesystem === 'kubeconfig') {
-    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir);
+    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, protectedDirs(host));
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });
@@ -92,18 +93,11 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
 function protectedDirs(host: HostContext): string[] {
   const dirs = [host.settings.root];
   if (host.installDir) dirs.push(host.installDir);
-  const nodePrefix = path.dirname(path.dirname(safeRealpath(process.execPath)));
+  const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
   if (isInside(nodePrefix, host.settings.home) && nodePrefix !== host.settings.home) dirs.push(nodePrefix);
   return dirs;
 }
 
-function safeRealpath(file: string): string {
-  try {
-    return fs.realpathSync(file);
-  } catch {
-    return file;
-  }
-}
 
 function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
@@ -112,10 +106,4 @@ function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, strin
     if (envAllows(grants.env, key)) out[key] = value;
   }
   return out;
-}
-
-/** True when `child` is `parent` or below it (both absolute). */
-export function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, krewWasm, makeSandbox, ROOT, runLink, runProcess, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, makeSandbox, ROOT, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
 
 /**
  * The sandbox boundary against hostile plugins built from source (issue: "a sandbox that holds"):
@@ -124,11 +124,26 @@ test.serial("krew-wasm's own code is out of reach: a folder granted around it do
   const lines = await probe(t, 'around', ['read', wrapper, 'write', wrapper, 'x', 'ls', ROOT]);
   for (const line of lines) t.true(refused(line), line);
   t.is(sha(wrapper), before);
-  await pull('inside', '--fs', 'none', '--allow-dir', path.join(ROOT, 'dist'));
+  // Refused when granted...
+  const dist = path.join(ROOT, 'dist');
+  const granted = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'inside', '--fs', 'none', '--allow-dir', dist]);
+  t.is(granted.exitCode, 2);
+  t.is(theError(granted.stderr), `krew-wasm: error: --allow-dir ${dist} is inside krew-wasm's own files (its store or its code), which no plugin may reach (grant a folder outside them)`);
+  t.false(fs.existsSync(path.join(sb.root, 'receipts', 'inside.json')));
+  // ...and when run: a granted symlink that points into them since.
+  const link = path.join(sb.home, 'later-inside');
+  fs.symlinkSync(outside, link);
+  await pull('inside', '--fs', 'none', '--allow-dir', link);
+  fs.rmSync(link);
+  fs.symlinkSync(dist, link);
   const r = await runLink(sb, 'inside', ['read', wrapper]);
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, /^krew-wasm: error: granted folder .*dist is inside krew-wasm's own files .* \(krew-wasm revoke inside --allow-dir .*dist\)\n$/);
+  t.is(theError(r.stderr), `krew-wasm: error: granted folder ${link} is inside krew-wasm's own files (its store or its code), which no plugin may reach (krew-wasm revoke inside --allow-dir ${link})`);
   t.is(r.stdout, '');
+  // The hint works.
+  const revoked = await krewWasm(sb, ['revoke', 'inside', '--allow-dir', link]);
+  t.is(revoked.exitCode, 0, revoked.stderr);
+  t.is((await runLink(sb, 'inside', ['env', 'HOME'])).exitCode, 0);
 });
 
 test.serial('a stale descriptor cannot be redirected: open a folder, move it away, plant a symlink out in its place, open through the old descriptor', async (t) => {

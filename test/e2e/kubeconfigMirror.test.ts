@@ -74,3 +74,20 @@ test.serial('the mirrored files are read-only', async (t) => {
   t.is(fs.readFileSync(files.devCa, 'utf8'), 'DEV-CA');
   t.is(fs.readFileSync(files.prodKey, 'utf8'), 'PROD-KEY');
 });
+
+test.serial("a kubeconfig naming a file of krew-wasm's store is not a way into it: that file is not mirrored", async (t) => {
+  const receipt = path.join(sb.root, 'receipts', 'kprobe.json');
+  const storeConfig = path.join(sb.home, '.kube', 'store-config');
+  fs.writeFileSync(storeConfig, `apiVersion: v1
+kind: Config
+current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: ${receipt}}}]
+users: [{name: s, user: {tokenFile: ${receipt}}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', receipt, 'read', storeConfig], { env: { KUBECONFIG: storeConfig } });
+  const [receiptLine, configLine] = r.stdout.trim().split('\n');
+  t.regex(receiptLine, /: ERR /);
+  t.false(r.stdout.includes('apiVersion": "krew-wasm'), 'the receipt was read');
+  t.regex(configLine, /store-config: OK apiVersion: v1/);
+});
