@@ -76,7 +76,9 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
       specs,
     };
     const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName, binaryVersion: VERSION, enableColors: false });
-    for (const command of COMMANDS) cli.register(command);
+    // Only the routed command: routeOf already chose it, and clipanion's parser is built from
+    // every registered command's options (about half of a `list`'s start-up with all of them).
+    cli.register(spec.commandClass);
     let command;
     try {
       command = cli.process(bindOptionValues(route.args, spec), context);

@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileProblem, InvalidReferenceError, StoreConflictError } from '../errors.js';
 import { defaultPluginName, parseSource } from '../oci/reference.js';
+import { builtin } from '../builtin.js';
 
 /**
  * Checks `pull` makes before anything is downloaded: a local file exists and is a file (and is
@@ -81,7 +81,7 @@ export function refuseNameKubectlWouldNotRun(name: string, force: boolean, env: 
 export function isKubectlCommand(name: string, env: NodeJS.ProcessEnv): boolean {
   const kubectl = findOnPath('kubectl', env.PATH ?? '');
   if (kubectl) {
-    const r = spawnSync(kubectl, [name, '--help'], { env: { PATH: '', HOME: env.HOME ?? '' }, stdio: 'ignore', timeout: 10_000 });
+    const r = builtin<typeof import('node:child_process')>('node:child_process').spawnSync(kubectl, [name, '--help'], { env: { PATH: '', HOME: env.HOME ?? '' }, stdio: 'ignore', timeout: 10_000 });
     if (r.status === 0) return true;
     if (r.status === 1) return false;
   }

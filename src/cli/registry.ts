@@ -1,6 +1,7 @@
 import { Option } from 'clipanion';
 import { dockerCredentials } from '../oci/auth/credentials.js';
-import { fetchSettings, type FetchOptions } from '../oci/fetch.js';
+import type { FetchOptions } from '../oci/fetch.js';
+import { fetchSettings } from '../oci/fetchSettings.js';
 import { formatRetryNotice } from '../oci/retry.js';
 import type { ReceiptTransport } from '../store/receipt.js';
 import type { KrewContext } from './context.js';

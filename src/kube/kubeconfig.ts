@@ -3,6 +3,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { KubeconfigError } from '../errors.js';
 import { MAX_KUBECONFIG_BYTES, readRegularFile } from './boundedRead.js';
+import { kubeconfigFiles, type Overrides } from './kubeconfigFiles.js';
+
+export { kubeconfigFiles, type Overrides };
 
 /** A cluster entry with file references already resolved against the kubeconfig that named them. */
 export interface Cluster {
@@ -49,12 +52,6 @@ export interface Selection {
 }
 
 /** kubectl's flags that pick a kubeconfig, context, cluster or user (arrive as plugin arguments). */
-export interface Overrides {
-  kubeconfig?: string;
-  context?: string;
-  cluster?: string;
-  user?: string;
-}
 
 interface Named<T> { name: string; value: T }
 
@@ -84,16 +81,6 @@ export function overridesFromArgs(args: string[]): Overrides {
     if (value !== undefined) out[key] = value;
   }
   return out;
-}
-
-/** The files client-go reads: --kubeconfig alone, else the KUBECONFIG list, else ~/.kube/config. */
-export function kubeconfigFiles(env: NodeJS.ProcessEnv, overrides: Overrides): string[] {
-  if (overrides.kubeconfig) return [path.resolve(overrides.kubeconfig)];
-  if (env.KUBECONFIG) {
-    const seen = new Set<string>();
-    return env.KUBECONFIG.split(path.delimiter).filter((f) => f.length > 0).map((f) => path.resolve(f)).filter((f) => !seen.has(f) && seen.add(f));
-  }
-  return [path.join(env.HOME || os.homedir(), '.kube', 'config')];
 }
 
 /**

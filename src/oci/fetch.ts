@@ -5,13 +5,12 @@ import { LocalFileError, readRegularFile } from '../store/fsutil.js';
 import { dockerCredentials, type CredentialFunc } from './auth/credentials.js';
 import { sha256Of } from './digest.js';
 import { LayoutSource, type LayoutManifest } from './layout.js';
-import { DEFAULT_BOUNDS, isIndex, parseManifest, selectPlatform, selectWasmLayer, type Bounds, type Descriptor, type ImageManifest } from './manifest.js';
+import { isIndex, parseManifest, selectPlatform, selectWasmLayer, type Bounds, type Descriptor, type ImageManifest } from './manifest.js';
 import { MediaType } from './mediaTypes.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 import { formatReference, type Source } from './reference.js';
 import { Repository, type FetchedManifest } from './repository.js';
 import { Transport, type TransportOptions } from './transport.js';
-import type { Settings } from '../settings.js';
 
 /** What a source currently names, found without downloading the wasm layer. */
 export interface ResolvedArtifact {
@@ -148,11 +147,3 @@ function readWasmFile(file: string, bounds: Bounds): Buffer {
   }
 }
 
-/** The parts of FetchOptions that come from Settings: transfer timeouts and the blob size bound. */
-export function fetchSettings(settings: Pick<Settings, 'registryIdleTimeoutMs' | 'registryDeadlineMs' | 'maxBlobBytes'>): Pick<FetchOptions, 'idleTimeoutMs' | 'deadlineMs' | 'bounds'> {
-  return {
-    idleTimeoutMs: settings.registryIdleTimeoutMs,
-    deadlineMs: settings.registryDeadlineMs,
-    bounds: { ...DEFAULT_BOUNDS, maxBlobBytes: settings.maxBlobBytes },
-  };
-}

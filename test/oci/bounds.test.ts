@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { InvalidReferenceError, UnsupportedArtifactError } from '../../src/errors.js';
-import { fetchArtifact, fetchSettings } from '../../src/oci/fetch.js';
+import { fetchArtifact } from '../../src/oci/fetch.js';
+import { fetchSettings } from '../../src/oci/fetchSettings.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
 const options = fetchSettings(settingsFromEnv({}));

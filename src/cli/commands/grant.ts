@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, describeGrants } from '../../grants.js';
-import { kubeconfigFiles } from '../../kube/kubeconfig.js';
+import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { GrantOptionsCommand } from '../grantOptions.js';
 
 export class GrantCommand extends GrantOptionsCommand {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { NotInstalledError } from '../../errors.js';
 import { describeGrants } from '../../grants.js';
-import { kubeconfigFiles } from '../../kube/kubeconfig.js';
+import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { componentFile, readEntryMeta, type EntryMeta } from '../../store/entry.js';
 import { reinstallCommand, type Receipt } from '../../store/receipt.js';
 import { BaseCommand } from '../baseCommand.js';

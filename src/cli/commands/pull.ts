@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { CliUsageError, formatError, PartialFailureError } from '../../errors.js';
 import { applyGrantChanges, DEFAULT_GRANTS, describeGrants } from '../../grants.js';
-import { kubeconfigFiles } from '../../kube/kubeconfig.js';
+import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { linkNameFor } from '../../store/paths.js';
 import type { Receipt } from '../../store/receipt.js';
 import { GrantOptionsCommand } from '../grantOptions.js';

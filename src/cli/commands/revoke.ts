@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, describeGrants, parseDirGrant, parseEnvNames } from '../../grants.js';
-import { kubeconfigFiles } from '../../kube/kubeconfig.js';
+import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { BaseCommand } from '../baseCommand.js';
 import { arrayOption, checkedOption } from '../options.js';
 

@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { AuthError } from '../../errors.js';
 import { LocalFileError, readRegularFile } from '../../store/fsutil.js';
+import { builtin } from '../../builtin.js';
 
 /** Credentials for one registry: username/password, or an identity (refresh) token. */
 export interface Credential {
@@ -102,7 +102,7 @@ function checkHelperName(name: unknown, field: string, env: NodeJS.ProcessEnv): 
 /** Runs `docker-credential-<helper> get` with the registry on stdin (docker-credential-helpers protocol). */
 function fromHelper(helper: string, registry: string, env: NodeJS.ProcessEnv, optional = false): Credential | undefined {
   const program = `docker-credential-${helper}`;
-  const result = spawnSync(program, ['get'], { input: registry, env, encoding: 'utf8', timeout: 30_000, maxBuffer: MAX_HELPER_OUTPUT_BYTES });
+  const result = builtin<typeof import('node:child_process')>('node:child_process').spawnSync(program, ['get'], { input: registry, env, encoding: 'utf8', timeout: 30_000, maxBuffer: MAX_HELPER_OUTPUT_BYTES });
   // A helper that exits without reading its stdin leaves EPIPE behind: its exit status still speaks.
   if (result.error && !((result.error as NodeJS.ErrnoException).code === 'EPIPE' && result.status !== null)) {
     if (optional && (result.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
