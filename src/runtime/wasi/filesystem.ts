@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { guarded, type FsErrorCode } from './errors.js';
+import { setFileTimes, type NewTimestamp } from './fileTimes.js';
 import { aliasDispose, InputStream, IoError, MAX_CHUNK, OutputStream, type ByteSink, type ByteSource } from './io.js';
 import { sleep } from './wait.js';
 import { assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
@@ -23,7 +24,6 @@ interface DescriptorFlags {
 interface PathFlags { symlinkFollow?: boolean }
 interface OpenFlags { create?: boolean; directory?: boolean; exclusive?: boolean; truncate?: boolean }
 interface Datetime { seconds: bigint; nanoseconds: number }
-type NewTimestamp = { tag: 'no-change' } | { tag: 'now' } | { tag: 'timestamp'; val: Datetime };
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_APPEND } = fs.constants;
 /** Every open: the kernel follows no link (walk.ts did), and no open or read can block. (libuv adds O_CLOEXEC.) */
@@ -60,17 +60,6 @@ function statRecord(stat: fs.BigIntStats) {
     dataModificationTimestamp: datetime(stat.mtimeNs),
     statusChangeTimestamp: datetime(stat.ctimeNs),
   };
-}
-
-/**
- * Seconds as Node's utimes takes them. Node's fs API takes float seconds, so nanoseconds are kept
- * only to about a microsecond whatever the host does (the shim passed milliseconds: year 2446).
- */
-function timeArgument(ts: NewTimestamp, currentNs: bigint): number {
-  if (ts.tag === 'now') return Date.now() / 1000;
-  if (ts.tag === 'no-change') return Number(currentNs) / 1e9;
-  if (ts.val.nanoseconds >= 1_000_000_000) throw 'invalid';
-  return Number(ts.val.seconds) + ts.val.nanoseconds / 1e9;
 }
 
 function position(offset: bigint): number {
@@ -253,8 +242,7 @@ export class Descriptor {
   setTimes(atime: NewTimestamp, mtime: NewTimestamp): void {
     guarded(() => {
       if (this.readOnly) throw 'read-only';
-      const current = fs.fstatSync(this.fd, { bigint: true });
-      fs.futimesSync(this.fd, timeArgument(atime, current.atimeNs), timeArgument(mtime, current.mtimeNs));
+      setFileTimes({ fd: this.fd }, atime, mtime, fs.fstatSync(this.fd, { bigint: true }));
     });
   }
 
@@ -307,10 +295,9 @@ export class Descriptor {
     this.atPath(path, !!flags.symlinkFollow, (r) => {
       if (r.readOnly) throw 'read-only';
       assertNotProtected(r.dirFd, r.name, this.ctx.policy);
-      const current = this.lstatResolved(r);
-      // lutimes on the final name: walk.ts expanded the links to follow, and a link swapped in
-      // since then has its own times changed, never its target's.
-      fs.lutimesSync(at(r.dirFd, r.name), timeArgument(atime, current.atimeNs), timeArgument(mtime, current.mtimeNs));
+      // On the final name, never followed: walk.ts expanded the links to follow, and a link
+      // swapped in since then has its own times changed, never its target's.
+      setFileTimes({ dirFd: r.dirFd, name: r.name }, atime, mtime, this.lstatResolved(r));
     });
   }
 
