@@ -195,6 +195,11 @@ export class LiftTooLarge extends Error {
   }
 }
 
+/** Thrown when a plugin would make the host hold more of something than a run may (the message says what). */
+export class HostLimitExceeded extends Error {
+  readonly hostControl = true;
+}
+
 /** Thrown when the plugin would hold more resource handles than a run may. */
 export class TooManyHandles extends Error {
   constructor(readonly limit: number) {

@@ -5,7 +5,7 @@ import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeErr
 import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { loadGlueScript } from './glue.js';
-import { declaredFootprint, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles, type Footprint } from './limits.js';
+import { declaredFootprint, HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles, type Footprint } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 
@@ -186,6 +186,9 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
     return { error: new PluginTimeoutError(`plugin ${name} exceeded its time limit of ${(ctx.limits.timeoutMs ?? 0) / 1000} s`, { hint: `krew-wasm grant ${name} --timeout <seconds>` }) };
   }
   if (isKrewWasmError(error)) return { error };
+  if (error instanceof HostLimitExceeded) {
+    return { error: new PluginRuntimeError(`plugin ${name} failed: ${error.message}, the most a run may`) };
+  }
   if (error instanceof TooManyHandles) {
     return { error: new PluginRuntimeError(`plugin ${name} failed: it holds more than ${error.limit} resource handles (streams, descriptors, pollables, requests) at once, the most a run may`) };
   }

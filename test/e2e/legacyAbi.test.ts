@@ -141,6 +141,26 @@ test.serial('invalid-url (3)', async (t) => {
   t.deepEqual(lines, ['get not a url -> err invalid-url(3)', 'get //example.com/api -> err invalid-url(3)']);
 });
 
+test.serial('invalid-cfg (2): a key that does not parse; more configs than a run may hold (64) are refused, with one note', async (t) => {
+  fs.writeFileSync(file('garbage.key'), `-----BEGIN PRIVATE KEY-----\n${'A'.repeat(64)}\n-----END PRIVATE KEY-----\n`);
+  const bad = await probe(['register', 'pem', file('ca.crt'), file('bob.crt'), file('garbage.key'), '-']);
+  t.deepEqual(bad.lines, ['register - -> err invalid-cfg(2)']);
+  // Each config is kept for the run: registering in a loop must not grow the host without end.
+  const many = await probe(Array.from({ length: 65 }, () => ['register', 'pem', file('ca.crt'), '-', '-', '-']).flat());
+  t.is(many.lines.length, 65);
+  t.true(many.lines.slice(0, 64).every((l) => /^register - -> ok [0-9a-f-]{36}$/.test(l)), many.lines.slice(0, 64).join('\n'));
+  t.is(many.lines[64], 'register - -> err invalid-cfg(2)');
+  t.regex(many.stderr, /^krew-wasm: plugin legacy registered more request configs than a run may hold \(64, 4 MiB of certificates and keys\)$/m);
+});
+
+test.serial('register-request-config is refused without the network grant', async (t) => {
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'legacyprobe.core.wasm')}`, '--name', 'legacy-offline', '--network', 'none']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runProcess('kubectl', ['legacy-offline', 'register', 'pem', file('ca.crt'), '-', '-', '-'], { env: { ...sb.env, PATH: `${path.join(sb.root, 'bin')}:${process.env.PATH}` }, cwd: sb.home });
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'register - -> err destination-not-allowed(1)\n');
+});
+
 test.serial('invalid-cfg (2): a certificate that does not parse, and an unknown config id', async (t) => {
   const { lines } = await probe(['register', 'pem', file('garbage.pem'), '-', '-', '-', 'get-id', '/version', 'no-such-config']);
   t.deepEqual(lines, ['register - -> err invalid-cfg(2)', 'get-id /version -> err invalid-cfg(2)']);

@@ -131,3 +131,16 @@ test('a plugin may hold 100,000 resource handles at once: asking for stdout in a
   t.is(dropped.exitCode, 0, dropped.stderr);
   t.is(dropped.stdout, 'handles ok\n');
 });
+
+test('wasi:http resources hold bounded host memory: a request body written before it is sent, header fields appended in a loop', async (t) => {
+  // Neither needs the network nor the plugin's own memory (write-zeroes; one 1 MiB value appended
+  // again and again): without bounds the host grew by GBs within seconds under --max-memory 4.
+  await pull('httplimits.wasm', 'httplimits', '--network', 'none', '--fs', 'none', '--max-memory', '4');
+  const body = await runLink(sb, 'httplimits', ['body']);
+  t.is(body.exitCode, 0, body.stderr);
+  t.is(body.stdout, 'body ok 01 MiB\n', 'check-write allows 1 MiB before the request is sent, and the next write is refused');
+  const fields = await runLink(sb, 'httplimits', ['fields']);
+  t.is(fields.exitCode, 1);
+  t.is(fields.stdout, '');
+  t.is(theError(fields.stderr), 'krew-wasm: error: plugin httplimits failed: its HTTP header fields would hold more than 16 MiB, the most a run may');
+});

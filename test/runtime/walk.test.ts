@@ -82,13 +82,16 @@ const reads: [string, string, string][] = [
   ['a symlink loop', 'loop1', 'err loop'],
   ['a NUL byte', 'a/file\0../../etc/passwd', 'err invalid'],
   ['an empty path', '', 'err no-entry'],
+  ['a path longer than PATH_MAX (4096)', `a/${'./'.repeat(2048)}file`, 'err name-too-long'],
+  ['many trailing slashes on a file (walked in linear time)', `a/file${'/'.repeat(4000)}`, 'err not-directory'],
   ['a file used as a directory', 'a/file/x', 'err not-directory'],
   ['a file with a trailing slash', 'a/file/', 'err not-directory'],
   ['a final symlink without follow', 'rel-in', 'err loop'],
 ];
 
 for (const [title, p, want] of reads) {
-  test(`walk: ${title} (${JSON.stringify(p)}) -> ${want}`, (t) => {
+  const shown = p.length > 60 ? `${JSON.stringify(p.slice(0, 30))}... ${p.length} chars` : JSON.stringify(p);
+  test(`walk: ${title} (${shown}) -> ${want}`, (t) => {
     t.is(readAt(p, title !== 'a final symlink without follow'), want);
   });
 }

@@ -1,4 +1,4 @@
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import type * as OutboundHttpApi from '../../../generated/interfaces/krew-wasm-outbound-http-outbound-http.js';
 import type { HttpError, Request, RequestConfig, Response } from '../../../generated/interfaces/krew-wasm-outbound-http-types.js';
 import { isKrewWasmError } from '../../errors.js';
@@ -16,6 +16,13 @@ export interface OutboundHttpOptions {
 
 /** Largest request body a plugin may send. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * Request configs a run may register, and the bytes of certificates and keys they may hold in all:
+ * a plugin registers one or two; without a bound, registering in a loop grows the host without
+ * end (each config is kept for the whole run).
+ */
+const MAX_REQUEST_CONFIGS = 64;
+const MAX_REQUEST_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** A request refused or failed, with the http-error jco hands to the guest as `err`. */
 class HttpFailure {
@@ -30,7 +37,8 @@ class HttpFailure {
  * Without a context (network not granted) every request is refused.
  */
 export class OutboundHttpHost {
-  private readonly configs = new Map<string, TlsSettings>();
+  private readonly configs = new Map<string, TlsSettings & { bytes: number }>();
+  private configBytes = 0;
   private readonly notes = new Set<string>();
 
   constructor(private readonly context: NetworkContext | undefined, private readonly options: OutboundHttpOptions) {}
@@ -45,10 +53,11 @@ export class OutboundHttpHost {
     }
     let tls: TlsSettings | undefined;
     if (configId !== undefined) {
-      tls = this.configs.get(configId);
-      if (!tls) throw new HttpFailure('invalid-cfg');
+      const registered = this.configs.get(configId);
+      if (!registered) throw new HttpFailure('invalid-cfg');
       // The plugin's own trust and identity, but the cluster's server name (tls-server-name) still applies.
-      tls = { ...tls, servername: prepared.tls.servername };
+      const { bytes: _bytes, ...settings } = registered;
+      tls = { ...settings, servername: prepared.tls.servername };
     }
     if (req.body && req.body.length > MAX_BODY_BYTES) throw new HttpFailure('request-error');
     const reply = this.context!.send(prepared, { method: req.method, body: req.body, tls });
@@ -60,6 +69,15 @@ export class OutboundHttpHost {
   }
 
   registerRequestConfig(config: RequestConfig, id: string | undefined): string {
+    const name = this.options.pluginName;
+    // A config only serves requests: without the network there is nothing to configure.
+    if (!this.context) this.refuse(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
+    const bytes = configBytes(config);
+    const replaced = id !== undefined ? this.configs.get(id) : undefined;
+    if ((!replaced && this.configs.size >= MAX_REQUEST_CONFIGS) || this.configBytes - (replaced?.bytes ?? 0) + bytes > MAX_REQUEST_CONFIG_BYTES) {
+      this.noteOnce(`plugin ${name} registered more request configs than a run may hold (${MAX_REQUEST_CONFIGS}, ${MAX_REQUEST_CONFIG_BYTES / 1024 / 1024} MiB of certificates and keys)`);
+      throw new HttpFailure('invalid-cfg');
+    }
     let settings: TlsSettings;
     try {
       const ca = config.extraRootCertificates.map((c) => (c.encoding === 'pem' ? Buffer.from(c.data).toString('utf8') : derToPem(c.data)));
@@ -73,11 +91,13 @@ export class OutboundHttpHost {
         checkHostname: !config.acceptInvalidHostnames,
       };
       if (settings.cert) new X509Certificate(settings.cert);
+      if (settings.key) createPrivateKey(settings.key);
     } catch {
       throw new HttpFailure('invalid-cfg');
     }
     const key = id ?? randomUUID();
-    this.configs.set(key, settings);
+    this.configBytes += bytes - (replaced?.bytes ?? 0);
+    this.configs.set(key, { ...settings, bytes });
     return key;
   }
 
@@ -138,4 +158,9 @@ export function createOutboundHttpImports(context: NetworkContext | undefined, o
     registerRequestConfig: (config, id) => unwrap(() => host.registerRequestConfig(config, id)),
   };
   return { 'krew-wasm:outbound-http/outbound-http': api, 'krew-wasm:outbound-http/types': {} };
+}
+
+function configBytes(config: RequestConfig): number {
+  const identity = config.identity ? config.identity.key.length + config.identity.cert.length + config.identity.ca.length : 0;
+  return identity + config.extraRootCertificates.reduce((sum, c) => sum + c.data.length, 0);
 }

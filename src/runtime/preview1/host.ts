@@ -115,6 +115,8 @@ function release(entry: Entry): void {
 export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembly.Imports; bindMemory(memory: WebAssembly.Memory): void } {
   let memory: WebAssembly.Memory | undefined;
   const fds = new FdTable(sandbox);
+  /** The directory listing a preview1 fd_readdir pass is reading (see fd_readdir). */
+  let listing: { dir: Descriptor; entries: fs.Dirent[] } | undefined;
   const view = () => new DataView((memory as WebAssembly.Memory).buffer);
   const bytes = (ptr: number, len: number) => new Uint8Array((memory as WebAssembly.Memory).buffer, ptr, len);
   const str = (ptr: number, len: number): string => {
@@ -352,23 +354,24 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     }),
     fd_readdir: call((fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) => {
       const dir = fds.dir(fd);
-      const listing = fs.readdirSync(`/proc/self/fd/${dir.hostFd}`, { withFileTypes: true });
-      const self = dir.rawStat();
-      const entries = [
-        { name: '.', ino: self.ino, type: FILETYPE.DIRECTORY },
-        { name: '..', ino: 0n, type: FILETYPE.DIRECTORY },
-        ...listing.map((e) => ({ name: e.name, ino: dir.entryInode(e.name), type: direntType(e) })),
-      ];
+      // The listing is read when a pass starts (cookie 0) and kept for the calls that continue it,
+      // one directory at a time: reading it again on every call made a large directory O(n^2).
+      if (cookie === 0n || listing?.dir !== dir) listing = { dir, entries: fs.readdirSync(`/proc/self/fd/${dir.hostFd}`, { withFileTypes: true }) };
+      const entries = listing.entries;
       const out = bytes(buf, bufLen); // the guest's buffer itself: bounds-checked, never a host allocation of its size
       let used = 0;
-      for (let i = Number(cookie); i < entries.length && used < bufLen; i++) {
-        const name = encoder.encode(entries[i].name);
+      for (let i = Number(cookie); i < entries.length + 2 && used < bufLen; i++) {
+        // `.` and `..` first, then the listing; only the entries written are stat-ed, for their inode.
+        const entry = i === 0 ? { name: '.', ino: dir.rawStat().ino, type: FILETYPE.DIRECTORY }
+          : i === 1 ? { name: '..', ino: 0n, type: FILETYPE.DIRECTORY }
+          : { name: entries[i - 2].name, ino: dir.entryInode(entries[i - 2].name), type: direntType(entries[i - 2]) };
+        const name = encoder.encode(entry.name);
         const record = new Uint8Array(SIZE.DIRENT + name.length);
         const rv = new DataView(record.buffer);
         rv.setBigUint64(0, BigInt(i + 1), true);
-        rv.setBigUint64(8, entries[i].ino, true);
+        rv.setBigUint64(8, entry.ino, true);
         rv.setUint32(16, name.length, true);
-        rv.setUint8(20, entries[i].type);
+        rv.setUint8(20, entry.type);
         record.set(name, SIZE.DIRENT);
         const n = Math.min(record.length, bufLen - used);
         out.set(record.subarray(0, n), used);

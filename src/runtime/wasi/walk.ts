@@ -21,6 +21,8 @@ import { fsErrorCode } from './errors.js';
  */
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+/** The longest guest path walked (Linux's PATH_MAX): longer is `name-too-long`, as the kernel says. */
+const MAX_PATH_LENGTH = 4096;
 /** Symlinks expanded in one resolution before giving up with `loop` (Linux's own limit). */
 const MAX_SYMLINKS = 40;
 
@@ -96,6 +98,7 @@ interface Step {
 export function walk(base: WalkBase, path: string, follow: boolean, policy: FsPolicy): Resolved {
   if (path.includes('\0')) throw 'invalid';
   if (path === '') throw 'no-entry';
+  if (path.length > MAX_PATH_LENGTH) throw 'name-too-long';
   if (path.startsWith('/')) throw 'not-permitted';
   const stack: Step[] = [{ fd: base.fd, owned: false, readOnly: base.readOnly }];
   const release = () => {
@@ -113,8 +116,8 @@ export function walk(base: WalkBase, path: string, follow: boolean, policy: FsPo
 
 /** The walk proper; leaves the holding directory on top of `stack` and returns the final name. */
 function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boolean, policy: FsPolicy): { name: string; mustBeDir: boolean } {
-  let mustBeDir = /\/$/.test(path);
-  const queue = path.replace(/\/+$/, '').split('/').reverse(); // next component = queue.pop()
+  let mustBeDir = path.endsWith('/');
+  const queue = withoutTrailingSlashes(path).split('/').reverse(); // next component = queue.pop()
   let expansions = 0;
   const expand = (target: string, wasLast: boolean) => {
     if (++expansions > MAX_SYMLINKS) throw 'loop';
@@ -129,7 +132,7 @@ function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boo
       target = target.slice(root.length).replace(/^\/+/, '') || '.';
     }
     if (wasLast && target.endsWith('/')) mustBeDir = true;
-    queue.push(...target.replace(/\/+$/, '').split('/').reverse());
+    queue.push(...withoutTrailingSlashes(target).split('/').reverse());
   };
   for (;;) {
     const component = queue.pop() as string;
@@ -169,6 +172,13 @@ function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boo
     }
     stack.push({ fd, owned: true, readOnly: top.readOnly || policy.readOnlyIds.has(id) });
   }
+}
+
+/** `p` without its trailing slashes (a loop: the regex /\/+$/ backtracks quadratically on `a////...x`). */
+function withoutTrailingSlashes(p: string): string {
+  let end = p.length;
+  while (end > 0 && p.charCodeAt(end - 1) === 47) end--;
+  return p.slice(0, end);
 }
 
 /** Opens a directory component without following it; `symlink` when it is a link to expand. */

@@ -46,6 +46,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     const name = options.pluginName;
     if (!context) return denied(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
     const headers = request.headers().entries().map(([n, v]): [string, string] => [n, latin1.decode(v)]);
+    request.headers().release(); // the request is consumed: the guest can no longer reach its fields
     let prepared;
     try {
       prepared = context.prepare({ uri: uriOf(request), headers, pluginTls: false });

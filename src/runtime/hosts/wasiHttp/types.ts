@@ -1,4 +1,5 @@
-import { InputStream, OutputStream, Pollable, type ByteSink, type ByteSource } from '../../wasi/io.js';
+import { HostLimitExceeded } from '../../limits.js';
+import { aliasDispose, InputStream, OutputStream, Pollable, type ByteSink, type ByteSource } from '../../wasi/io.js';
 
 /**
  * wasi:http/types resources (0.2.x). Requests are plain records the guest fills in; responses
@@ -27,23 +28,40 @@ function checkField(name: string, value?: Uint8Array): void {
   if (FORBIDDEN.has(name.toLowerCase())) throw headerError('forbidden');
 }
 
+/**
+ * Header bytes the guest may have the host hold at once, in all its live fields (each entry also
+ * counts FIELD_ENTRY_OVERHEAD bytes, so a million empty entries count too). A fields resource
+ * copies every value it is given, and each call stays within the plugin's memory: without a bound
+ * on the sum, appending in a loop grows the host without end.
+ */
+export const MAX_FIELD_BYTES = 16 * 1024 * 1024;
+const FIELD_ENTRY_OVERHEAD = 64;
+let liveFieldBytes = 0;
+
+const entryBytes = ([name, value]: [string, Uint8Array]) => name.length + value.length + FIELD_ENTRY_OVERHEAD;
+
 /** wasi:http/types.fields: ordered name/value pairs, names compared case-insensitively. */
 export class Fields {
   private entriesList: [string, Uint8Array][] = [];
   private immutable = false;
+  /** Bytes this fields counts in liveFieldBytes (received fields count none: the server sent them). */
+  private counted = 0;
+  private readonly guestMade: boolean;
+
+  constructor(guestMade = true) {
+    this.guestMade = guestMade;
+  }
 
   static fromList(entries: [string, Uint8Array][]): Fields {
     const fields = new Fields();
-    for (const [name, value] of entries) {
-      checkField(name, value);
-      fields.entriesList.push([name, value]);
-    }
+    for (const [name, value] of entries) checkField(name, value);
+    fields.add(entries.map(([n, v]) => [n, v]));
     return fields;
   }
 
   /** Headers the host received: no checks, and the guest cannot change them. */
   static received(entries: [string, Uint8Array][]): Fields {
-    const fields = new Fields();
+    const fields = new Fields(false);
     fields.entriesList = entries;
     fields.immutable = true;
     return fields;
@@ -63,19 +81,21 @@ export class Fields {
     for (const value of values) checkField(name, value);
     checkField(name);
     this.delete(name);
-    for (const value of values) this.entriesList.push([name, value]);
+    this.add(values.map((v) => [name, v]));
   }
 
   delete(name: string): void {
     this.mutable();
     const lower = name.toLowerCase();
-    this.entriesList = this.entriesList.filter(([n]) => n.toLowerCase() !== lower);
+    const kept = this.entriesList.filter(([n]) => n.toLowerCase() !== lower);
+    this.entriesList = kept;
+    this.recount();
   }
 
   append(name: string, value: Uint8Array): void {
     this.mutable();
     checkField(name, value);
-    this.entriesList.push([name, value]);
+    this.add([[name, value]]);
   }
 
   entries(): [string, Uint8Array][] {
@@ -84,7 +104,7 @@ export class Fields {
 
   clone(): Fields {
     const copy = new Fields();
-    copy.entriesList = this.entries();
+    copy.add(this.entries());
     return copy;
   }
 
@@ -92,6 +112,35 @@ export class Fields {
   seal(): this {
     this.immutable = true;
     return this;
+  }
+
+  /** The guest can no longer reach these fields (dropped, or sent with their request). */
+  release(): void {
+    liveFieldBytes -= this.counted;
+    this.counted = 0;
+  }
+
+  [Symbol.for('dispose')](): void {
+    this.release();
+  }
+
+  private add(entries: [string, Uint8Array][]): void {
+    if (this.guestMade) {
+      const bytes = entries.reduce((sum, e) => sum + entryBytes(e), 0);
+      if (liveFieldBytes + bytes > MAX_FIELD_BYTES) {
+        throw new HostLimitExceeded(`its HTTP header fields would hold more than ${MAX_FIELD_BYTES / 1024 / 1024} MiB`);
+      }
+      liveFieldBytes += bytes;
+      this.counted += bytes;
+    }
+    for (const entry of entries) this.entriesList.push(entry); // not push(...entries): 200,000 arguments overflow the stack
+  }
+
+  private recount(): void {
+    if (!this.guestMade) return;
+    const bytes = this.entriesList.reduce((sum, e) => sum + entryBytes(e), 0);
+    liveFieldBytes += bytes - this.counted;
+    this.counted = bytes;
   }
 
   private mutable(): void {
@@ -112,12 +161,19 @@ export class RequestOptions {
   setBetweenBytesTimeout(d: bigint | undefined): void { this.betweenBytes = d; }
 }
 
+/**
+ * Body bytes a guest may write before its request is sent: they wait in host memory, so they are
+ * bounded as a sent body is (the stream's window); check-write says what is left.
+ */
+const MAX_PENDING_BODY_BYTES = 1024 * 1024;
+
 /** wasi:http/types.outgoing-body: the request body the guest writes. */
 export class OutgoingBody {
   private stream?: OutputStream;
   finished = false;
   /** Set by the handler once the request is sent: where the bytes go. Before that, bytes wait here. */
   private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private target?: ByteSink & { finish(): void };
 
   write(): OutputStream {
@@ -126,10 +182,13 @@ export class OutgoingBody {
     this.stream = new OutputStream({
       write(bytes: Uint8Array) {
         if (body.finished) throw new Error('body finished');
-        if (body.target) body.target.write(bytes);
-        else body.pending.push(Uint8Array.from(bytes));
+        if (body.target) return body.target.write(bytes);
+        if (body.pendingBytes + bytes.length > MAX_PENDING_BODY_BYTES) throw new Error(`more than ${MAX_PENDING_BODY_BYTES} bytes of body written before the request was sent (check-write says how much may be)`);
+        body.pending.push(Uint8Array.from(bytes));
+        body.pendingBytes += bytes.length;
       },
-      capacity: () => body.target?.capacity?.() ?? 1024 * 1024,
+      capacity: () => (body.target ? (body.target.capacity?.() ?? 1024 * 1024) : MAX_PENDING_BODY_BYTES - body.pendingBytes),
+      ready: () => (body.target ? (body.target.ready?.() ?? true) : body.pendingBytes < MAX_PENDING_BODY_BYTES),
     });
     return this.stream;
   }
@@ -143,6 +202,7 @@ export class OutgoingBody {
   attach(target: ByteSink & { finish(): void }): void {
     this.target = target;
     for (const chunk of this.pending.splice(0)) target.write(chunk);
+    this.pendingBytes = 0;
     if (this.finished) target.finish();
   }
 }
@@ -183,6 +243,10 @@ export class OutgoingRequest {
   headers(): Fields { return this.headerFields; }
   /** The body resource, if the guest asked for one. */
   takeBody(): OutgoingBody | undefined { return this.bodyValue; }
+  /** Dropped unsent: its header fields no longer count. (A sent request's are released by the handler.) */
+  [Symbol.for('dispose')](): void {
+    this.headerFields.release();
+  }
 }
 
 /** wasi:http/types.incoming-body */
@@ -255,6 +319,9 @@ export class ResponseOutparam {}
 export function httpErrorCode(): ErrorCode | undefined {
   return undefined;
 }
+
+aliasDispose(Fields);
+aliasDispose(OutgoingRequest);
 
 /** The wasi:http/types import object. */
 export function httpTypes(): Record<string, unknown> {
