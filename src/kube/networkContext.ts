@@ -95,6 +95,7 @@ export async function prepareNetworkContext(options: NetworkContextOptions): Pro
       if (isKubeconfigError(outcome.error)) return new NetworkContext(options, worker, refused(outcome.error.message));
       throw outcome.error;
     }
+    if (usesTls(outcome)) worker.warmTls();
     return new NetworkContext(options, worker, undefined, outcome);
   } finally {
     clearTimeout(timer);
@@ -108,6 +109,10 @@ async function settle(options: NetworkContextOptions): Promise<Settled | undefin
   const selection = selectCluster(merged, overrides);
   const credentials = await settleCredentials(selection, options.env);
   return { selection, credentials, proxy: proxyOf(selection, credentials) };
+}
+
+function usesTls(settled: Settled): boolean {
+  return settled.selection.cluster.server.startsWith('https:') || settled.proxy?.url.startsWith('https:') === true;
 }
 
 function proxyOf(selection: Selection, credentials: SettledCredentials): ProxySpec | undefined {

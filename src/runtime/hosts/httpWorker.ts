@@ -240,6 +240,16 @@ function errorCodeOf(error: Error): string {
   return 'internal-error';
 }
 
+/**
+ * The first TLS context a Node 20 process makes, with a CA of its own or not, parses the ~140
+ * bundled root certificates (SecureContext::SetCACert compares the store with the root store,
+ * creating it): ~20 ms. Made while the main thread compiles the plugin, it is off the path of the
+ * first request. Only the root store is kept; the request's own context still trusts only its CA.
+ */
+function warmTls(): void {
+  tls.createSecureContext();
+}
+
 function headerObject(headers: [string, string][]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of headers) {
@@ -254,6 +264,7 @@ const shared = (workerData as { shared?: Int32Array } | null)?.shared;
 const wake = (workerData as { wake?: Int32Array } | null)?.wake;
 
 async function handle(message: WorkerCall): Promise<WorkerReply | undefined> {
+  if (message.kind === 'warm-tls') return void warmTls();
   if (message.kind === 'cancel') {
     inFlight.get(message.id)?.();
     streams.get(message.id)?.cancel();

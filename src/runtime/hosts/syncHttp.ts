@@ -35,6 +35,11 @@ export class SyncWorker {
     this.booting = worker;
   }
 
+  /** Has the worker make TLS's one-time set-up now (an https server or proxy is ahead), not at the first request. */
+  warmTls(): void {
+    (this.worker ?? this.booting)?.postMessage({ kind: 'warm-tls' } satisfies WorkerCall);
+  }
+
   /** Sends a call and waits for its own reply, at most `waitMs` and never past `deadline` (performance.now() ms). */
   call(message: Call, waitMs: number, deadline?: number): CallOutcome {
     const end = Math.min(performance.now() + waitMs, deadline ?? Infinity);

@@ -60,7 +60,9 @@ export type WorkerCall =
   | { kind: 'stream-body'; id: number; chunk: Uint8Array }
   | { kind: 'stream-body-end'; id: number }
   | { kind: 'stream-ack'; id: number; bytes: number }
-  | { kind: 'cancel'; id: number };
+  | { kind: 'cancel'; id: number }
+  /** Builds Node's root certificate store now (see httpWorker.ts), while the main thread compiles. */
+  | { kind: 'warm-tls' };
 
 export interface WorkerReply {
   id: number;
