@@ -28,6 +28,8 @@ dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts g
 	$(NODE_BIN)/tsc -p tsconfig.json
 	node scripts/bundle.mjs
 	node src/runtime/adapters/build.mjs
+	@# The CLI bundle's V8 code cache (bin/krew-wasm.js writes it at the exit of a first run).
+	@root=$$(mktemp -d) && KREW_WASM_ROOT=$$root node bin/krew-wasm.js list >/dev/null; status=$$?; rm -rf $$root; exit $$status
 	@touch $@
 
 build: dist/.built

@@ -3,7 +3,7 @@
 // so fewer files is a faster start; see bench/):
 //   dist/wrapper/  wrapper mode, CommonJS: wrapper.js, and the kubeconfig loader and the stale-entry
 //                  refresh as files required only by the runs that need them.
-//   dist/bundle/   direct mode: main.js and chunks split by dynamic import (pull, run, the CLI).
+//   dist/bundle/   direct mode, CommonJS: main.js, one file with a V8 code cache (scripts/codecache.mjs).
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
 import fs from 'node:fs';
@@ -33,14 +33,21 @@ const separateFiles = {
 };
 
 for (const dir of ['dist/bundle', 'dist/wrapper']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
+/** CommonJS output: import.meta.url becomes the file's own URL (the adapters and the worker sit beside it). */
+const commonJs = {
+  format: 'cjs',
+  define: { 'import.meta.url': '__krewImportMetaUrl' },
+  banner: { js: "const __krewImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+// Direct mode: one CommonJS file, loaded by bin/krew-wasm.js with the V8 code cache that
+// scripts/codecache.mjs makes (Node 20 caches no ES module code: as ES module chunks, `list` spent
+// ~9 ms compiling them). One file, so every module exists once. The worker is a file of its own.
 await build({
   ...common,
+  ...commonJs,
   entryPoints: { main: 'src/main.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts' },
   outdir: 'dist/bundle',
   entryNames: '[name]',
-  // Chunks sit beside the entries: the outbound-http chunk finds httpWorker.js as ./httpWorker.js.
-  chunkNames: '[name]-[hash]',
-  splitting: true,
 });
 // Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why. One
 // bundle holds everything a run may need, so that each module (the wake word, the stream classes
@@ -49,7 +56,7 @@ await build({
 // with the transpiler. The HTTP worker is a file of its own, as a worker must be.
 await build({
   ...common,
-  format: 'cjs',
+  ...commonJs,
   entryPoints: {
     wrapper: 'src/wrapper.ts',
     kubeconfig: 'src/kube/kubeconfig.ts',
@@ -59,7 +66,5 @@ await build({
   outdir: 'dist/wrapper',
   entryNames: '[name]',
   plugins: [separateFiles],
-  define: { 'import.meta.url': '__krewImportMetaUrl' },
-  banner: { js: "const __krewImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-fs.writeFileSync(path.join(root, 'dist/wrapper/package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
+for (const dir of ['dist/bundle', 'dist/wrapper']) fs.writeFileSync(path.join(root, dir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);

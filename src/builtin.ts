@@ -16,7 +16,28 @@ export function builtin<T>(name: `node:${string}`): T {
 type Crypto = typeof import('node:crypto');
 export const crypto = (): Crypto => builtin<Crypto>('node:crypto');
 
+let flagsChanged = false;
+
 /** v8.setFlagsFromString, loading node:v8 only when some flag is set. */
 export function setV8Flags(flags: string): void {
+  flagsChanged = true;
   builtin<typeof import('node:v8')>('node:v8').setFlagsFromString(flags);
+}
+
+/** Whether this process changed V8's flags: a code cache made now would not match the next start's. */
+export function v8FlagsChanged(): boolean {
+  return flagsChanged;
+}
+
+/** Where bin/krew-wasm.js puts its import() for the CLI bundle (see importModule). */
+const IMPORTER = Symbol.for('krew-wasm.import');
+
+/**
+ * import() of an ES module: jco's packages, a glue file. bin/krew-wasm.js compiles the CLI bundle
+ * with a V8 code cache, and on Node 20 code restored from a cache has lost its dynamic-import
+ * callback ("A dynamic import callback was not specified"), so the bin hands over its own import().
+ */
+export function importModule<T>(specifier: string): Promise<T> {
+  const fromBin = (globalThis as { [IMPORTER]?: (specifier: string) => Promise<unknown> })[IMPORTER];
+  return (fromBin ? fromBin(specifier) : import(specifier)) as Promise<T>;
 }

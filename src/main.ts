@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { exitWhenDrained } from './exit.js';
 
+// For bin/krew-wasm.js, which writes the bundle's code cache at exit only when the flags are V8's defaults.
+export { v8FlagsChanged } from './builtin.js';
+
 /**
  * Direct mode: `krew-wasm <command> ...`, also as `kubectl krew-wasm ...` through a
  * `kubectl-krew_wasm` link. (bin/krew-wasm.js sends every other `kubectl-<name>` invocation to

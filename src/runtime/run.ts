@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
-import { setV8Flags as applyV8Flags } from '../builtin.js';
+import { importModule, setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { loadGlueScript } from './glue.js';
 import { declaredFootprint, HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles, type Footprint } from './limits.js';
@@ -277,7 +277,7 @@ async function loadEntry(req: RunRequest, meta: EntryMeta): Promise<{ mod: Trans
       const glue = loadGlueScript(req.entryDir);
       return { mod: { instantiate: glue.instantiate as TranspiledModule['instantiate'] }, saveCache: glue.saveCache };
     }
-    const mod = (await import(pathToFileURL(path.join(req.entryDir, ENTRY_FILES.glue)).href)) as TranspiledModule;
+    const mod = await importModule<TranspiledModule>(pathToFileURL(path.join(req.entryDir, ENTRY_FILES.glue)).href);
     if (typeof mod.instantiate !== 'function') throw new Error('no instantiate export');
     return { mod, saveCache: () => {} };
   } catch (error) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { importModule } from '../builtin.js';
 import { InvalidPluginError } from '../errors.js';
 import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
@@ -21,7 +22,7 @@ export type TranspiledMeta = EntryMeta;
 export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<TranspiledMeta> {
   const kind = wasmKind(wasm);
   const component = kind === 'component' ? wasm : await wrapPreview1(wasm);
-  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  const { transpileBytes } = await importModule<typeof import('@bytecodealliance/jco-transpile')>('@bytecodealliance/jco-transpile');
   let result: Awaited<ReturnType<typeof transpileBytes>>;
   try {
     result = await transpileBytes(component, {
@@ -71,7 +72,7 @@ async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
   if (legacyHttp) adapters.push([LEGACY_HTTP_MODULE, readLegacyHttpAdapter()]);
   const routed = routeProcExit(module);
   if (routed) adapters.push([PROC_EXIT_MODULE, readProcExitAdapter()]);
-  const { componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  const { componentNew } = await importModule<typeof import('@bytecodealliance/jco-transpile/wasm-tools')>('@bytecodealliance/jco-transpile/wasm-tools');
   try {
     return await componentNew(routed ?? module, adapters);
   } catch (error) {

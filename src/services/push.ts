@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { importModule } from '../builtin.js';
 import { InvalidReferenceError, UnsupportedArtifactError } from '../errors.js';
 import { dockerCredentials } from '../oci/auth/credentials.js';
 import type { FetchOptions } from '../oci/fetch.js';
@@ -92,7 +93,7 @@ async function describeWorld(wasm: Buffer): Promise<ComponentWorld | undefined> 
     checkPreview1Module(wasm);
     return undefined;
   }
-  const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  const { componentWit } = await importModule<typeof import('@bytecodealliance/jco-transpile/wasm-tools')>('@bytecodealliance/jco-transpile/wasm-tools');
   let wit: string;
   try {
     wit = await componentWit(wasm);

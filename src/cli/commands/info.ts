@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'clipanion';
+import { importModule } from '../../builtin.js';
 import { NotInstalledError } from '../../errors.js';
 import { describeGrants } from '../../grants.js';
 import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
@@ -47,7 +48,7 @@ export class InfoCommand extends BaseCommand {
     const entry = store.entryDirOf(receipt);
     const meta = entryMeta(entry, receipt);
     if (this.wit) {
-      const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+      const { componentWit } = await importModule<typeof import('@bytecodealliance/jco-transpile/wasm-tools')>('@bytecodealliance/jco-transpile/wasm-tools');
       const wasm = fs.readFileSync(path.join(entry, componentFile(meta)));
       stdout.write(`${await componentWit(wasm)}\n`);
       return 0;

@@ -1,0 +1,89 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, makeSandbox, ROOT, runProcess, type Sandbox } from '../helpers/cli.js';
+
+/**
+ * bin/krew-wasm.js compiles the CLI bundle with a V8 code cache beside it, named by the bundle's
+ * size and mtime. Each test works on its own copy of krew-wasm's built files, as an installation.
+ */
+function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin: string; bundle: string; cacheFiles(): string[]; cacheFile(): string } {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const install = path.join(path.dirname(sb.home), 'install');
+  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(install, 'node_modules'));
+  const dir = path.join(install, 'dist/bundle');
+  for (const f of fs.readdirSync(dir)) if (f.endsWith('.cache')) fs.rmSync(path.join(dir, f));
+  const bundle = path.join(dir, 'main.js');
+  return {
+    sb,
+    bin: path.join(install, 'bin/krew-wasm.js'),
+    bundle,
+    cacheFiles: () => fs.readdirSync(dir).filter((f) => f.endsWith('.cache')),
+    cacheFile: () => {
+      const { size, mtimeMs } = fs.statSync(bundle);
+      return path.join(dir, `main.js.${size}-${Math.trunc(mtimeMs)}.cache`);
+    },
+  };
+}
+
+const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+
+test('a first command writes the code cache; the next ones use it, jco imported from cached code included', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  const first = await run(['version']);
+  t.is(first.exitCode, 0, first.stderr);
+  t.true(first.stdout.includes(version));
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
+  const written = fs.statSync(c.cacheFile()).mtimeMs;
+  // pull of a preview1 module: the transpiler's ES modules are imported by code restored from the cache.
+  const pulled = await run(['pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const info = await run(['info', 'chello', '-o', 'json']);
+  t.is(info.exitCode, 0, info.stderr);
+  t.is(JSON.parse(info.stdout).name, 'chello');
+  // Accepted, hence not written again.
+  t.is(fs.statSync(c.cacheFile()).mtimeMs, written);
+});
+
+test('a damaged code cache is rejected and replaced, never run', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run(['version'])).exitCode, 0);
+  const size = fs.statSync(c.cacheFile()).size;
+  const garbage = Buffer.alloc(size, 0x5a);
+  fs.writeFileSync(c.cacheFile(), garbage);
+  const again = await run(['version']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.true(again.stdout.includes(version));
+  t.false(fs.readFileSync(c.cacheFile()).equals(garbage));
+});
+
+test('a rebuilt bundle never meets the cache of the old one', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run(['version'])).exitCode, 0);
+  const old = c.cacheFile();
+  // Same length, other text: V8 alone would take the old cache for it (it checks the source's length).
+  const source = fs.readFileSync(c.bundle, 'utf8');
+  t.true(source.includes('// src/main.ts'));
+  fs.writeFileSync(c.bundle, source.replace('// src/main.ts', '// src/MAIN.ts'));
+  fs.utimesSync(c.bundle, new Date(), new Date(Date.now() + 5000));
+  t.is(fs.statSync(c.bundle).size, Buffer.byteLength(source));
+  t.not(c.cacheFile(), old);
+  t.is((await run(['version'])).exitCode, 0);
+  t.true(fs.existsSync(c.cacheFile()));
+});
+
+test('a run that changed V8 flags (a big plugin) writes no cache, which V8 would reject at the next start', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  const big = await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi']);
+  t.is(big.exitCode, 0, big.stderr);
+  t.true(big.stdout.includes('"hi"'), big.stdout);
+  t.deepEqual(c.cacheFiles(), []);
+  t.is((await run(['version'])).exitCode, 0);
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
+});
