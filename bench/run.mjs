@@ -7,6 +7,7 @@
 //
 //   node bench/run.mjs                 the whole table (bench/out/results.md)
 //   node bench/run.mjs --ab <git-ref>  start-up scenarios of this tree against <git-ref>, interleaved
+//   node bench/run.mjs --node <path>   start-up scenarios under this Node and another (e.g. Node 22)
 //   BENCH_RUNS=N                       runs per scenario (default 15)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -340,9 +341,40 @@ async function abRun(ref) {
   }
 }
 
+/**
+ * --node <path>: the start-up scenarios of this tree under this process's Node and under another
+ * (a newer one: what it would give, without requiring it), and under the other with
+ * NODE_COMPILE_CACHE (Node >= 22.1 keeps compiled JavaScript on disk). Each Node has its own
+ * store, so that neither rejects and rewrites the other's code caches.
+ */
+async function nodeRun(otherNode) {
+  const version = execFileSync(otherNode, ['--version']).toString().trim();
+  const here = install('node-here', root);
+  const there = install('node-other', root);
+  const otherEnv = { ...there.env, PATH: `${path.dirname(otherNode)}:${there.env.PATH}` };
+  const cachedEnv = { ...otherEnv, NODE_COMPILE_CACHE: path.join(work, 'node-compile-cache') };
+  const api = await startApiProcess();
+  try {
+    writeKubeconfig(api.info);
+    const sh = startupScenarios(here);
+    const st = startupScenarios(there);
+    const lh = hundredPlugins(here);
+    const lt = [otherNode, ...hundredPlugins(there).slice(1)];
+    for (const [title, ch, ct] of [['smallest component', sh.hello, st.hello], ['C hello', sh.chello, st.chello], [`${JS_PLUGIN_MB} MB JS plugin`, sh.jsecho, st.jsecho], ['JS example + request', sh.pods, st.pods], ['list, 100 plugins', lh, lt]]) {
+      const [n, th, no, to, tc] = interleave([NODE0, { cmd: ch, env: here.env }, { cmd: [otherNode, '-e', '0'], env: otherEnv }, { cmd: ct, env: otherEnv }, { cmd: ct, env: cachedEnv }], here.env);
+      row(`${title}: Node ${version} / ${process.version}`, `${version}: ${ms(to)}, ${(to.median / no.median).toFixed(2)}x its node -e 0 (${ms(no)}); with NODE_COMPILE_CACHE: ${ms(tc)}`,
+        `${process.version}: ${ms(th)}, ${(th.median / n.median).toFixed(2)}x its node -e 0 (${ms(n)})`, to.median / th.median, '(other / this)');
+    }
+  } finally {
+    api.proc.kill('SIGTERM');
+  }
+}
+
 const abIndex = process.argv.indexOf('--ab');
+const nodeIndex = process.argv.indexOf('--node');
 try {
   if (abIndex >= 0) await abRun(process.argv[abIndex + 1]);
+  else if (nodeIndex >= 0) await nodeRun(path.resolve(process.argv[nodeIndex + 1]));
   else await fullRun();
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
@@ -361,5 +393,5 @@ const table = rows.map((r) => `| ${r.scenario} | ${r.measured} | ${r.baseline} |
 const notes = rows.filter((r) => r.note).map((r) => `- ${r.scenario.replace(/^\d+\. /, '')}: ${r.note}`);
 const text = [...header, ...table, '', ...notes].join('\n') + '\n';
 fs.mkdirSync(path.join(root, 'bench/out'), { recursive: true });
-fs.writeFileSync(path.join(root, abIndex >= 0 ? 'bench/out/ab.md' : 'bench/out/results.md'), text);
+fs.writeFileSync(path.join(root, abIndex >= 0 ? 'bench/out/ab.md' : nodeIndex >= 0 ? 'bench/out/node.md' : 'bench/out/results.md'), text);
 process.stdout.write(text);

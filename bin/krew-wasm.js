@@ -42,7 +42,8 @@ if (wrapperMode) {
  * Loads a CommonJS bundle with a V8 code cache beside it: Node 20 keeps no compiled code between
  * runs, and compiling the CLI bundle was ~15 ms of every command (bench/RESULTS.md). The cache is
  * named by the bundle's size and mtime (V8 checks only the source's length), so a rebuilt bundle
- * never meets an old cache; one V8 rejects (another Node) is ignored. It is written at exit when
+ * never meets an old cache, and by V8's version, so that two Node versions sharing an installation
+ * do not replace each other's; one V8 rejects anyway is ignored. It is written at exit when
  * missing or rejected and the folder is writable (`make build` writes it by running `list`): it
  * is code as trusted as the bundle beside it, in krew-wasm's own folder, which no plugin may reach.
  * Not when the run changed V8 flags (`run` of a big plugin): V8 would reject a cache made then.
@@ -52,7 +53,7 @@ function loadWithCodeCache(file) {
   const vm = require('node:vm');
   const { createRequire } = require('node:module');
   const { size, mtimeMs } = fs.statSync(file);
-  const cacheFile = `${file}.${size}-${Math.trunc(mtimeMs)}.cache`;
+  const cacheFile = `${file}.${size}-${Math.trunc(mtimeMs)}-v8-${process.versions.v8}.cache`;
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);

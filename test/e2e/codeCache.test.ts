@@ -5,7 +5,7 @@ import { FIXTURES, makeSandbox, ROOT, runProcess, type Sandbox } from '../helper
 
 /**
  * bin/krew-wasm.js compiles the CLI bundle with a V8 code cache beside it, named by the bundle's
- * size and mtime. Each test works on its own copy of krew-wasm's built files, as an installation.
+ * size and mtime and V8's version. Each test works on its own copy of krew-wasm's built files, as an installation.
  */
 function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin: string; bundle: string; cacheFiles(): string[]; cacheFile(): string } {
   const sb = makeSandbox();
@@ -23,7 +23,7 @@ function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin:
     cacheFiles: () => fs.readdirSync(dir).filter((f) => f.endsWith('.cache')),
     cacheFile: () => {
       const { size, mtimeMs } = fs.statSync(bundle);
-      return path.join(dir, `main.js.${size}-${Math.trunc(mtimeMs)}.cache`);
+      return path.join(dir, `main.js.${size}-${Math.trunc(mtimeMs)}-v8-${process.versions.v8}.cache`);
     },
   };
 }
