@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option } from 'clipanion';
 import { CliUsageError, fileProblem } from '../errors.js';
-import { isInside, realpathOr } from '../hostPaths.js';
+import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
+import { Paths } from '../store/paths.js';
 import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
 import type { KrewContext } from './context.js';
@@ -49,7 +50,7 @@ function existingDirGrant(spec: string, context: KrewContext): DirGrant {
   } catch (error) {
     problem = fileProblem(error);
   }
-  const ownFiles = [context.settings.root, path.dirname(path.dirname(context.executable))];
+  const ownFiles = [context.settings.root, ...krewWasmCodeDirs(path.dirname(path.dirname(context.executable)), Paths.fromSettings(context.settings).binDir)];
   if (!problem && ownFiles.some((dir) => isInside(realpathOr(grant.path), realpathOr(dir)))) {
     throw new CliUsageError(`--allow-dir ${grant.path} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'grant a folder outside them' });
   }

@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GrantError } from '../errors.js';
 import { envAllows, type Grants } from '../grants.js';
-import { isInside, realpathOr } from '../hostPaths.js';
+import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
 import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
+import { Paths } from '../store/paths.js';
 
 /** The host facts a run's sandbox is computed from. */
 export interface HostContext {
@@ -87,12 +88,12 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
 
 /**
  * What no plugin may reach through any grant: the krew-wasm store (receipts say what a plugin may
- * do, entries hold code the host executes), krew-wasm's own code, and Node's own installation
+ * do, entries hold code the host executes), krew-wasm's own code (every installation the store's
+ * links lead to, and the packages they load: hostPaths.ts), and Node's own installation
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
 function protectedDirs(host: HostContext): string[] {
-  const dirs = [host.settings.root];
-  if (host.installDir) dirs.push(host.installDir);
+  const dirs = [host.settings.root, ...krewWasmCodeDirs(host.installDir, Paths.fromSettings(host.settings).binDir)];
   const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
   if (isInside(nodePrefix, host.settings.home) && nodePrefix !== host.settings.home) dirs.push(nodePrefix);
   return dirs;

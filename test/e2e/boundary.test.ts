@@ -251,6 +251,44 @@ test.serial('the way to a read-only grant is pinned: moving its parent and plant
   t.false(fs.existsSync(path.join(sb.home, 'work2')));
 });
 
+test.serial('every installation the store links lead to, and the node_modules its packages load from, are out of reach of a plugin run through another', async (t) => {
+  // Installation B below HOME (a second checkout), its node_modules a symlink to a folder elsewhere
+  // in HOME (pnpm, a hoisted install); plugins run through this checkout (A) with HOME read-write.
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const b = path.join(other.home, 'src', 'krew-wasm-b');
+  fs.mkdirSync(path.join(b, 'dist'), { recursive: true });
+  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(b, part), { recursive: true });
+  const deps = path.join(other.home, 'deps', 'node_modules');
+  fs.mkdirSync(path.join(deps, '@bytecodealliance'), { recursive: true });
+  // The package itself links on to this checkout's copy (whose dependencies Node finds from there).
+  fs.symlinkSync(path.join(ROOT, 'node_modules/@bytecodealliance/jco-transpile'), path.join(deps, '@bytecodealliance/jco-transpile'));
+  fs.symlinkSync(deps, path.join(b, 'node_modules'));
+  const viaB = await runProcess(process.execPath, [path.join(b, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello'], { cwd: other.home, env: other.env });
+  t.is(viaB.exitCode, 0, viaB.stderr);
+  t.is(fs.realpathSync(path.join(other.root, 'bin', 'kubectl-chello')), path.join(b, 'bin', 'krew-wasm.js'));
+  const viaA = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(viaA.exitCode, 0, viaA.stderr);
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'write', path.join(b, 'dist', 'bundle', 'main.js.forged.cache'), 'forged',
+    'write', path.join(b, 'bin', 'krew-wasm.js'), 'forged',
+    'write', path.join(deps, 'evil.js'), 'forged',
+    'write', path.join(deps, '@bytecodealliance', 'evil.js'), 'forged',
+    'mkdir', path.join(other.home, 'src', 'free'),
+  ]);
+  for (const line of lines.slice(0, 4)) t.true(refused(line), line);
+  t.false(refused(lines[4]), lines[4]);
+  t.false(fs.existsSync(path.join(b, 'dist', 'bundle', 'main.js.forged.cache')));
+  t.false(fs.existsSync(path.join(deps, 'evil.js')));
+  t.false(fs.existsSync(path.join(deps, '@bytecodealliance', 'evil.js')));
+  // Nor can such a folder be granted.
+  for (const dir of [path.join(b, 'node_modules'), deps, b]) {
+    const granted = await krewWasm(other, ['grant', 'fsprobe', '--allow-dir', dir]);
+    t.is(granted.exitCode, 2, dir);
+    t.regex(granted.stderr, /inside krew-wasm's own files/);
+  }
+});
+
 test.serial("the way to krew-wasm's code is pinned: an installation below a granted folder cannot be moved aside and replaced", async (t) => {
   // As `npm install -g` with a prefix in HOME, or a source checkout in ~/src: a copy of krew-wasm's
   // built files below the granted folder, and plugins pulled (hence linked) through it.
