@@ -6,7 +6,7 @@
 //
 // CommonJS, not an ES module (bin/package.json): wrapper mode is start-up time of every plugin run,
 // and on Node 20 an ES module entry costs its loader (~6 ms) and ES wrappers of each built-in it
-// imports (bench/RESULTS.md). The CLI is one CommonJS file too, compiled with a V8 code cache.
+// imports (bench/RESULTS.md). Both bundles are CommonJS files compiled with a V8 code cache.
 'use strict';
 const { basename } = require('node:path');
 
@@ -20,64 +20,80 @@ function notBuilt(error) {
   process.exit(1);
 }
 
-if (wrapperMode) {
-  let wrapper;
-  try {
-    wrapper = require('../dist/wrapper/wrapper.js');
-  } catch (error) {
-    notBuilt(error);
-  }
-  wrapper.main();
-} else {
-  let cli;
-  try {
-    cli = loadWithCodeCache(require('node:path').join(__dirname, '../dist/bundle/main.js'));
-  } catch (error) {
-    notBuilt(error);
-  }
-  cli.main();
+// import() in code restored from a V8 code cache fails on Node 20 ("A dynamic import callback was
+// not specified"): the bundles import ES modules through this one (src/builtin.ts, importModule).
+globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
+
+const dist = require('node:path').join(__dirname, '../dist');
+let bundle;
+try {
+  // The wrapper's cache is made as soon as it has loaded: the run may change V8's flags later.
+  bundle = wrapperMode ? loadWithCodeCache(`${dist}/wrapper/wrapper.js`, 'loaded') : loadWithCodeCache(`${dist}/bundle/main.js`, 'exit');
+} catch (error) {
+  notBuilt(error);
 }
+bundle.main();
 
 /**
  * Loads a CommonJS bundle with a V8 code cache beside it: Node 20 keeps no compiled code between
- * runs, and compiling the CLI bundle was ~15 ms of every command (bench/RESULTS.md). The cache is
- * named by the bundle's size and mtime (V8 checks only the source's length), so a rebuilt bundle
- * never meets an old cache, and by V8's version, so that two Node versions sharing an installation
- * do not replace each other's; one V8 rejects anyway is ignored. It is written at exit when
- * missing or rejected and the folder is writable (`make build` writes it by running `list`): it
- * is code as trusted as the bundle beside it, in krew-wasm's own folder, which no plugin may reach.
- * Not when the run changed V8 flags (`run` of a big plugin): V8 would reject a cache made then.
+ * runs, and compiling the bundles was ~6 ms of every plugin run and ~15 ms of every command
+ * (bench/RESULTS.md). V8 checks only that a cache was made from a source of the same length, so
+ * the cache is named by the bundle's build (a hash of its contents, its last line: see
+ * scripts/bundle.mjs), its mtime (a bundle edited in place) and V8's version (two Node versions
+ * sharing an installation keep their own); one V8 rejects anyway is ignored. When missing or
+ * rejected it is written, if the folder is writable, once the bundle has `loaded`, or at `exit`
+ * (then holding all the code the run compiled) unless the run changed V8's flags (`run` of a big
+ * plugin), as V8 would reject a cache made then. It is code as trusted as the bundle beside it, in
+ * krew-wasm's own folder, which no plugin may reach.
  */
-function loadWithCodeCache(file) {
+function loadWithCodeCache(file, writeAt) {
   const fs = require('node:fs');
+  const path = require('node:path');
   const vm = require('node:vm');
   const { createRequire } = require('node:module');
-  const { size, mtimeMs } = fs.statSync(file);
-  const cacheFile = `${file}.${size}-${Math.trunc(mtimeMs)}-v8-${process.versions.v8}.cache`;
-  let cachedData;
-  try {
-    cachedData = fs.readFileSync(cacheFile);
-  } catch {}
   const source = fs.readFileSync(file, 'utf8');
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
-    cachedData,
-  });
-  // import() in code restored from a cache fails on Node 20: the bundle imports through this one (src/builtin.ts).
-  globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
+  const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
+  const stem = `${path.basename(file)}.${build}-`;
+  const suffix = `-v8-${process.versions.v8}.cache`;
+  const cacheFile = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${suffix}`;
+  const cachedData = readCache(fs, cacheFile);
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const mod = { exports: {} };
-  script.runInThisContext()(mod.exports, createRequire(file), mod, file, require('node:path').dirname(file));
-  if (!cachedData || script.cachedDataRejected) {
-    process.once('exit', () => {
-      if (mod.exports.v8FlagsChanged?.()) return;
-      const temp = `${cacheFile}.${process.pid}.tmp`;
-      try {
-        fs.writeFileSync(temp, script.createCachedData());
-        fs.renameSync(temp, cacheFile);
-      } catch {
-        try { fs.rmSync(temp, { force: true }); } catch {}
+  script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
+  if (cachedData && !script.cachedDataRejected) return mod.exports;
+  const write = () => {
+    const temp = `${cacheFile}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(temp, script.createCachedData(), { flag: 'wx' }); // never through a planted name
+      fs.renameSync(temp, cacheFile);
+      // Caches of earlier builds of this bundle for this V8 are of no use any more.
+      for (const name of fs.readdirSync(path.dirname(file))) {
+        if (name.startsWith(`${path.basename(file)}.`) && name.endsWith(suffix) && !name.startsWith(stem)) fs.rmSync(path.join(path.dirname(file), name), { force: true });
       }
-    });
-  }
+    } catch {
+      try {
+        fs.rmSync(temp, { force: true });
+      } catch {}
+    }
+  };
+  if (writeAt === 'loaded') write();
+  else process.once('exit', () => mod.exports.v8FlagsChanged?.() || write());
   return mod.exports;
+}
+
+/** The cache's bytes when it is a regular file of a sane size (never a FIFO or a device to block on). */
+function readCache(fs, cacheFile) {
+  let fd;
+  try {
+    fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    const stat = fs.fstatSync(fd);
+    const size = stat.size;
+    if (!stat.isFile() || size > 64 * 1024 * 1024) return undefined;
+    const bytes = Buffer.allocUnsafe(size);
+    return fs.readSync(fd, bytes, 0, size, 0) === size ? bytes : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }

@@ -6,7 +6,9 @@
 //   dist/bundle/   direct mode, CommonJS: main.js, one file with a V8 code cache (scripts/codecache.mjs).
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,11 +26,32 @@ const common = {
   banner: { js: "import { createRequire as __krewCreateRequire } from 'node:module'; const require = __krewCreateRequire(import.meta.url);" },
 };
 
-/** In the wrapper bundle, the kubeconfig loader and the stale-entry refresh stay separate files (see below). */
+/** In the wrapper bundle, the kubeconfig loader stays a separate file (see below). */
 const separateFiles = {
   name: 'separate-files',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(kubeconfig|refreshEntry)\.js$/ }, (args) => (args.importer.endsWith('.ts') ? { path: args.path, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) => (args.importer.endsWith('.ts') ? { path: args.path, external: true } : undefined));
+  },
+};
+
+/**
+ * In CommonJS output esbuild turns each `import fs from 'node:fs'` into __toESM(require('node:fs')),
+ * copying every property of the built-in at each import site: ~2.7 ms of loading the wrapper bundle,
+ * on every plugin run, for ~30 sites. Here each built-in our sources import becomes one ES module,
+ * required once, whose default export is the built-in itself and whose named exports are its plain
+ * data properties (never a getter: reading one can load more of Node, as fs.promises does).
+ */
+const builtinsOnce = {
+  name: 'builtins-once',
+  setup(b) {
+    const require = createRequire(import.meta.url);
+    b.onResolve({ filter: /^node:/ }, (args) => (args.namespace === 'builtin-once' || !args.importer.endsWith('.ts') ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin-once' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-once' }, (args) => {
+      const builtin = require(args.path);
+      const names = Object.keys(builtin).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default' && 'value' in Object.getOwnPropertyDescriptor(builtin, n));
+      const contents = [`const m = require(${JSON.stringify(args.path)});`, 'export default m;', ...names.map((n) => `export const ${n} = m.${n};`)].join('\n');
+      return { contents, loader: 'js' };
+    });
   },
 };
 
@@ -39,21 +62,23 @@ const commonJs = {
   define: { 'import.meta.url': '__krewImportMetaUrl' },
   banner: { js: "const __krewImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 };
-// Direct mode: one CommonJS file, loaded by bin/krew-wasm.js with the V8 code cache that
-// scripts/codecache.mjs makes (Node 20 caches no ES module code: as ES module chunks, `list` spent
-// ~9 ms compiling them). One file, so every module exists once. The worker is a file of its own.
+// Direct mode: one CommonJS file, loaded by bin/krew-wasm.js with a V8 code cache (Node 20 caches
+// no ES module code: as ES module chunks, `list` spent ~9 ms compiling them). One file, so every
+// module exists once. The worker is a file of its own, as a worker must be, and so is the
+// stale-entry refresh, which runPlugin.ts imports by URL (as in the wrapper tree).
 await build({
   ...common,
   ...commonJs,
-  entryPoints: { main: 'src/main.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts' },
+  entryPoints: { main: 'src/main.ts', refreshEntry: 'src/services/refreshEntry.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts' },
   outdir: 'dist/bundle',
   entryNames: '[name]',
+  plugins: [builtinsOnce],
 });
 // Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why. One
 // bundle holds everything a run may need, so that each module (the wake word, the stream classes
-// jco checks with instanceof) exists once. Two stateless parts are separate files, required only by
+// jco checks with instanceof) exists once. Two stateless parts are separate files, loaded only by
 // the runs that need them: the kubeconfig loader with its YAML parser, and the stale-entry refresh
-// with the transpiler. The HTTP worker is a file of its own, as a worker must be.
+// with the transpiler (imported by URL, as a sibling). The HTTP worker is a file of its own.
 await build({
   ...common,
   ...commonJs,
@@ -65,6 +90,13 @@ await build({
   },
   outdir: 'dist/wrapper',
   entryNames: '[name]',
-  plugins: [separateFiles],
+  plugins: [separateFiles, builtinsOnce],
 });
 for (const dir of ['dist/bundle', 'dist/wrapper']) fs.writeFileSync(path.join(root, dir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
+// bin/krew-wasm.js names a bundle's V8 code cache by this line: npm gives every file of a package
+// the same mtime, and V8 checks only the source's length, so an upgrade to a bundle of the same
+// size would otherwise run the old bundle's compiled code.
+for (const file of ['dist/bundle/main.js', 'dist/wrapper/wrapper.js']) {
+  const source = fs.readFileSync(path.join(root, file));
+  fs.appendFileSync(path.join(root, file), `// krew-wasm build ${createHash('sha256').update(source).digest('hex').slice(0, 16)}\n`);
+}

@@ -1,3 +1,4 @@
+import { importModule } from '../builtin.js';
 import type { Grants } from '../grants.js';
 import { readEntryMeta, runPlugin, type HostImports } from '../runtime/run.js';
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
@@ -36,7 +37,8 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
   if (state.status === 'stale') {
     notice(`plugin ${inv.name}: its store entry is stale (${state.why}); transpiling it again from its stored source`);
     try {
-      const { refreshEntry } = await import('./refreshEntry.js');
+      // A file of its own beside each bundle (scripts/bundle.mjs): runs rarely need the transpiler.
+      const { refreshEntry } = await importModule<typeof import('./refreshEntry.js')>(new URL('./refreshEntry.js', import.meta.url).href);
       await refreshEntry(paths, receipt.layerDigest, inv.host.settings.maxBlobBytes);
     } catch (error) {
       throw new NotInstalledError(`plugin ${inv.name} is damaged: ${(error as Error).message.split('\n')[0]}`, { hint: repairHint });

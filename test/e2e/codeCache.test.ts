@@ -5,7 +5,7 @@ import { FIXTURES, makeSandbox, ROOT, runProcess, type Sandbox } from '../helper
 
 /**
  * bin/krew-wasm.js compiles the CLI bundle with a V8 code cache beside it, named by the bundle's
- * size and mtime and V8's version. Each test works on its own copy of krew-wasm's built files, as an installation.
+ * build (its last line), its mtime and V8's version. Each test works on its own copy of krew-wasm's built files, as an installation.
  */
 function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin: string; bundle: string; cacheFiles(): string[]; cacheFile(): string } {
   const sb = makeSandbox();
@@ -22,8 +22,8 @@ function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin:
     bundle,
     cacheFiles: () => fs.readdirSync(dir).filter((f) => f.endsWith('.cache')),
     cacheFile: () => {
-      const { size, mtimeMs } = fs.statSync(bundle);
-      return path.join(dir, `main.js.${size}-${Math.trunc(mtimeMs)}-v8-${process.versions.v8}.cache`);
+      const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(fs.readFileSync(bundle, 'utf8'))![1];
+      return path.join(dir, `main.js.${build}-${Math.trunc(fs.statSync(bundle).mtimeMs)}-v8-${process.versions.v8}.cache`);
     },
   };
 }
@@ -86,4 +86,35 @@ test('a run that changed V8 flags (a big plugin) writes no cache, which V8 would
   t.deepEqual(c.cacheFiles(), []);
   t.is((await run(['version'])).exitCode, 0);
   t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
+});
+
+test("an upgrade to a bundle of the same size and mtime (npm gives every file one mtime) never runs the old one's cache", async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run(['version'])).exitCode, 0);
+  const old = c.cacheFile();
+  const { mtime } = fs.statSync(c.bundle);
+  // The next release, as scripts/bundle.mjs would build it: other code of the same length, another build line.
+  const source = fs.readFileSync(c.bundle, 'utf8');
+  const next = version.replace(/\d$/, (d) => String((Number(d) + 1) % 10));
+  t.true(source.includes(`VERSION = "${version}"`));
+  const upgraded = source.replace(`VERSION = "${version}"`, `VERSION = "${next}"`).replace(/build [0-9a-f]{16}\n$/, 'build 0123456789abcdef\n');
+  t.is(upgraded.length, source.length);
+  fs.writeFileSync(c.bundle, upgraded);
+  fs.utimesSync(c.bundle, mtime, mtime);
+  t.not(c.cacheFile(), old);
+  const after = await run(['version']);
+  t.is(after.exitCode, 0, after.stderr);
+  t.true(after.stdout.includes(next), after.stdout);
+  // The old build's cache is removed once the new one's is written.
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
+});
+
+test('a cache that is a FIFO is not read (nothing to block on), and the command runs', async (t) => {
+  const c = installCopy(t);
+  const made = await runProcess('mkfifo', [c.cacheFile()]);
+  t.is(made.exitCode, 0, made.stderr);
+  const r = await runProcess(process.execPath, [c.bin, 'version'], { cwd: c.sb.home, env: c.sb.env, timeoutMs: 20_000 });
+  t.is(r.exitCode, 0, r.stderr);
+  t.true(r.stdout.includes(version));
 });
