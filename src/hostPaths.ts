@@ -23,26 +23,37 @@ const RUNTIME_PACKAGES = ['@bytecodealliance/jco-transpile'];
 
 /**
  * Folders of code krew-wasm runs outside any sandbox, besides the store: the running installation,
- * every other one the store's `kubectl-*` links lead to (a second checkout, an older npm prefix:
- * the next run may start through it), and for each, the real folder of the node_modules its
- * run-time packages are found in (node_modules may be a symlink to elsewhere, or hoisted above the
- * installation; the whole folder, as those packages load their own dependencies from it).
+ * every other one the store's `kubectl-*` links or `setup --dir`'s links lead to (a second
+ * checkout, an older npm prefix: the next run may start through it), the real folders of each
+ * one's bin/ and dist/ (either may be a symlink to elsewhere), and the real node_modules folders
+ * its run-time packages are found in (node_modules may be a symlink, or hoisted above the
+ * installation; the whole folder, as those packages load their dependencies from it), both where
+ * the package is found and where its real path lies (pnpm).
  */
-export function krewWasmCodeDirs(installDir: string | undefined, storeBinDir: string): string[] {
+export function krewWasmCodeDirs(installDir: string | undefined, storeBinDir: string, otherLinks: string[] = []): string[] {
   const installs = new Set<string>();
   if (installDir) installs.add(realpathOr(installDir));
-  for (const target of linkTargets(storeBinDir)) {
+  for (const target of [...linkTargets(storeBinDir), ...otherLinks]) {
     const real = realpathOr(target);
     if (path.basename(real) === 'krew-wasm.js' || path.basename(real) === 'kubectl-krew_wasm.js') installs.add(path.dirname(path.dirname(real)));
   }
   const dirs = new Set(installs);
   for (const install of installs) {
+    for (const part of ['bin', 'dist']) dirs.add(realpathOr(path.join(install, part)));
     for (const pkg of RUNTIME_PACKAGES) {
       const modules = nodeModulesHolding(install, pkg);
-      if (modules) dirs.add(realpathOr(modules)).add(realpathOr(path.join(modules, pkg)));
+      if (!modules) continue;
+      const real = realpathOr(path.join(modules, pkg));
+      dirs.add(realpathOr(modules)).add(real).add(enclosingNodeModules(real, pkg));
     }
   }
   return [...dirs];
+}
+
+/** The node_modules folder a package's real folder sits in (its dependencies' links beside it, with pnpm), else the folder itself. */
+function enclosingNodeModules(realPackageDir: string, pkg: string): string {
+  const up = pkg.split('/').reduce((dir) => path.dirname(dir), realPackageDir);
+  return path.basename(up) === 'node_modules' ? up : realPackageDir;
 }
 
 /** Where the links in a folder point (each distinct target once; a folder of 100 links costs 100 readlinks). */

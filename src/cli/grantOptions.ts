@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Option } from 'clipanion';
 import { CliUsageError, fileProblem } from '../errors.js';
 import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
-import { Paths } from '../store/paths.js';
+import { readSetupLinks } from '../store/setupLinks.js';
 import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
 import type { KrewContext } from './context.js';
@@ -50,7 +50,7 @@ function existingDirGrant(spec: string, context: KrewContext): DirGrant {
   } catch (error) {
     problem = fileProblem(error);
   }
-  const ownFiles = [context.settings.root, ...krewWasmCodeDirs(path.dirname(path.dirname(context.executable)), Paths.fromSettings(context.settings).binDir)];
+  const ownFiles = [context.settings.root, ...krewWasmCodeDirs(path.dirname(path.dirname(context.executable)), context.paths.binDir, readSetupLinks(context.paths))];
   if (!problem && ownFiles.some((dir) => isInside(realpathOr(grant.path), realpathOr(dir)))) {
     throw new CliUsageError(`--allow-dir ${grant.path} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'grant a folder outside them' });
   }

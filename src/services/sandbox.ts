@@ -7,6 +7,7 @@ import type { WasiSandbox } from '../runtime/wasi/index.js';
 import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
+import { readSetupLinks } from '../store/setupLinks.js';
 
 /** The host facts a run's sandbox is computed from. */
 export interface HostContext {
@@ -39,6 +40,8 @@ export interface PreparedSandbox {
 export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): Promise<PreparedSandbox> {
   const { dataDir } = dirs;
   const env = selectEnv(grants, host.env);
+  const setupLinks = readSetupLinks(Paths.fromSettings(host.settings));
+  const ownDirs = protectedDirs(host, setupLinks);
   const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];
   let initialCwd: string | undefined;
@@ -50,7 +53,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       preopens.push({ guestPath: '.', hostPath: host.cwd, readOnly: false });
     }
   } else if (grants.filesystem === 'kubeconfig') {
-    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, protectedDirs(host));
+    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, ownDirs);
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });
@@ -66,9 +69,10 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   try {
     fsContext = createFsContext({
       preopens,
-      protectedDirs: protectedDirs(host),
+      protectedDirs: ownDirs,
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
-      launchPaths: host.launchPaths ?? [],
+      // `kubectl krew-wasm` may start through a link `setup --dir` made: pinned as the others.
+      launchPaths: [...(host.launchPaths ?? []), ...setupLinks],
     });
   } catch (error) {
     cleanups.forEach((c) => c());
@@ -89,11 +93,11 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
 /**
  * What no plugin may reach through any grant: the krew-wasm store (receipts say what a plugin may
  * do, entries hold code the host executes), krew-wasm's own code (every installation the store's
- * links lead to, and the packages they load: hostPaths.ts), and Node's own installation
+ * and `setup`'s links lead to, and the packages they load: hostPaths.ts), and Node's own installation
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
-function protectedDirs(host: HostContext): string[] {
-  const dirs = [host.settings.root, ...krewWasmCodeDirs(host.installDir, Paths.fromSettings(host.settings).binDir)];
+function protectedDirs(host: HostContext, setupLinks: string[]): string[] {
+  const dirs = [host.settings.root, ...krewWasmCodeDirs(host.installDir, Paths.fromSettings(host.settings).binDir, setupLinks)];
   const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
   if (isInside(nodePrefix, host.settings.home) && nodePrefix !== host.settings.home) dirs.push(nodePrefix);
   return dirs;

@@ -11,6 +11,7 @@ import type { Settings } from '../settings.js';
  *   $KREW_WASM_ROOT/data/<name>/              a plugin's private data directory (when granted)
  *   $KREW_WASM_ROOT/tmp/                      staging for in-flight pulls; stale entries are removed
  *   $KREW_WASM_ROOT/lock                      the mutation lock (a directory holding the owner's pid)
+ *   $KREW_WASM_ROOT/setup-links               links `krew-wasm setup --dir` made outside bin/, one per line
  */
 export class Paths {
   constructor(readonly root: string) {}
@@ -27,6 +28,7 @@ export class Paths {
   get dataRoot(): string { return path.join(this.root, 'data'); }
   get tmpDir(): string { return path.join(this.root, 'tmp'); }
   get lockDir(): string { return path.join(this.root, 'lock'); }
+  get setupLinksFile(): string { return path.join(this.root, 'setup-links'); }
 
   /** The symlink kubectl finds for a plugin name (dashes become underscores, as kubectl expects). */
   binLink(name: string): string { return path.join(this.binDir, linkNameFor(name)); }

@@ -289,6 +289,41 @@ test.serial('every installation the store links lead to, and the node_modules it
   }
 });
 
+test.serial("an installation `setup --dir` linked, and an installation's dist/ kept elsewhere through a symlink, are out of reach too", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  // Installation C below HOME, its dist/ a symlink to a build folder elsewhere in HOME; no plugin
+  // is pulled through it: only `setup --dir ~/.local/bin` links it.
+  const c = path.join(other.home, 'src', 'krew-wasm-c');
+  const built = path.join(other.home, 'build', 'dist');
+  fs.mkdirSync(path.dirname(built), { recursive: true });
+  fs.cpSync(path.join(ROOT, 'dist'), built, { recursive: true, filter: (src) => !src.includes(`${path.sep}src${path.sep}`) && !src.includes(`${path.sep}test${path.sep}`) });
+  fs.mkdirSync(c, { recursive: true });
+  for (const part of ['bin', 'package.json']) fs.cpSync(path.join(ROOT, part), path.join(c, part), { recursive: true });
+  fs.symlinkSync(built, path.join(c, 'dist'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(c, 'node_modules'));
+  const localBin = path.join(other.home, '.local', 'bin');
+  const setup = await runProcess(process.execPath, [path.join(c, 'bin/krew-wasm.js'), 'setup', '--dir', localBin], { cwd: other.home, env: other.env });
+  t.is(setup.exitCode, 0, setup.stderr);
+  const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const link = path.join(localBin, 'kubectl-krew_wasm');
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'write', path.join(c, 'bin', 'kubectl-krew_wasm.js'), 'forged',
+    'write', path.join(built, 'wrapper', 'wrapper.js'), 'forged',
+    'write', path.join(built, 'bundle', 'main.js.forged.cache'), 'forged',
+    'rename', link, path.join(localBin, 'moved'),
+    'mkdir', path.join(other.home, 'build', 'free'),
+  ]);
+  for (const line of lines.slice(0, 4)) t.true(refused(line), line);
+  t.false(refused(lines[4]), lines[4]);
+  t.is(fs.readlinkSync(link), path.join(c, 'bin', 'kubectl-krew_wasm.js'));
+  t.false(fs.existsSync(path.join(built, 'bundle', 'main.js.forged.cache')));
+  const granted = await krewWasm(other, ['grant', 'fsprobe', '--allow-dir', built]);
+  t.is(granted.exitCode, 2);
+  t.regex(granted.stderr, /inside krew-wasm's own files/);
+});
+
 test.serial("the way to krew-wasm's code is pinned: an installation below a granted folder cannot be moved aside and replaced", async (t) => {
   // As `npm install -g` with a prefix in HOME, or a source checkout in ~/src: a copy of krew-wasm's
   // built files below the granted folder, and plugins pulled (hence linked) through it.

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command } from 'clipanion';
 import { StoreConflictError } from '../../errors.js';
 import { atomicSymlink, lstatOrUndefined } from '../../store/fsutil.js';
+import { recordSetupLinks } from '../../store/setupLinks.js';
 import { BaseCommand } from '../baseCommand.js';
 import { stringOption } from '../options.js';
 
@@ -39,6 +40,7 @@ export class SetupCommand extends BaseCommand {
     for (const name of KUBECTL_LINKS) assertReplaceable(path.join(dir, name));
     fs.mkdirSync(dir, { recursive: true });
     for (const name of KUBECTL_LINKS) atomicSymlink(target, path.join(dir, name));
+    if (dir !== paths.binDir) recordSetupLinks(paths, KUBECTL_LINKS.map((name) => path.join(dir, name)));
     this.status(`Linked ${KUBECTL_LINKS.map((n) => path.join(dir, n)).join(' and ')} to ${target}`);
     const onPath = (env.PATH ?? '').split(path.delimiter).some((p) => p && path.resolve(p) === dir);
     if (!onPath) {
