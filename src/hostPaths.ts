@@ -12,7 +12,7 @@ export function isInside(child: string, parent: string): boolean {
 /** The real path of `file`, or `file` itself when it cannot be resolved (missing, say). */
 export function realpathOr(file: string): string {
   try {
-    return fs.realpathSync(file);
+    return fs.realpathSync.native(file);
   } catch {
     return file;
   }
