@@ -122,8 +122,10 @@ function hundredPlugins(k) {
  */
 function floorCommand(k, name, liftoff = true) {
   const entry = path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
-  const script = path.join(work, `floor-${name}.mjs`);
-  fs.writeFileSync(script, `import fs from 'node:fs';
+  // CommonJS, as krew-wasm's bundles: an ES module entry would add Node's ESM loader to the floor.
+  const script = path.join(work, `floor-${name}.cjs`);
+  fs.writeFileSync(script, `const fs = require('node:fs');
+module.exports = (async () => {
 const dir = ${JSON.stringify(entry)};
 const meta = JSON.parse(fs.readFileSync(dir + '/meta.json', 'utf8'));
 // A plain preview1 module runs as itself (runtime/preview1), a component as its core modules.
@@ -136,6 +138,7 @@ for (const i of WebAssembly.Module.imports(big)) {
   imports[i.module][i.name] = i.kind === 'function' ? () => 0 : i.kind === 'memory' ? new WebAssembly.Memory({ initial: 1 }) : i.kind === 'table' ? new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) : new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
 }
 try { new WebAssembly.Instance(big, imports); } catch {}
+})();
 `);
   return liftoff ? [process.execPath, '--liftoff-only', '--wasm-lazy-validation', script] : [process.execPath, script];
 }
@@ -148,16 +151,15 @@ try { new WebAssembly.Instance(big, imports); } catch {}
 function requestFloorCommand(k, name, apiInfo) {
   const [node, ...flagsAndScript] = floorCommand(k, name);
   const compileScript = flagsAndScript.at(-1);
-  const script = path.join(work, `floor-request-${name}.mjs`);
-  fs.writeFileSync(script, `import { Worker } from 'node:worker_threads';
+  const script = path.join(work, `floor-request-${name}.cjs`);
+  fs.writeFileSync(script, `const { Worker } = require('node:worker_threads');
 const worker = new Worker(\`
 const https = require('node:https');
 const fs = require('node:fs');
 https.get(${JSON.stringify(`${apiInfo.url}/api/v1/namespaces/default/pods`)}, { ca: fs.readFileSync(${JSON.stringify(apiInfo.ca)}), headers: { authorization: 'Bearer bench-token' } }, (res) => { res.resume(); res.on('end', () => process.exit(0)); });
 \`, { eval: true });
 const done = new Promise((resolve) => worker.on('exit', resolve));
-await import(${JSON.stringify(compileScript)});
-await done;
+Promise.all([require(${JSON.stringify(compileScript)}), done]);
 `);
   return [node, ...flagsAndScript.slice(0, -1), script];
 }
