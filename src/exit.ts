@@ -1,10 +1,41 @@
+type StdioName = 'stdout' | 'stderr';
+
+/** The standard streams Node has made, once recordStdioCreation is on; undefined before. */
+let made: Set<StdioName> | undefined;
+
+/**
+ * Records when process.stdout or process.stderr is first made. Node makes each on first access
+ * (loading node:stream and the tty or pipe classes: ~3 ms of a plugin run), and plugin output goes
+ * to fds 1 and 2 directly (runtime/wasi/stdio.ts): a run that never made them has nothing queued
+ * in them, and exitWhenDrained need not make them to find that out. Called first thing.
+ */
+export function recordStdioCreation(): void {
+  made = new Set();
+  for (const name of ['stdout', 'stderr'] as const) {
+    const descriptor = Object.getOwnPropertyDescriptor(process, name);
+    const get = descriptor?.get;
+    if (!get) {
+      made.add(name);
+      continue;
+    }
+    Object.defineProperty(process, name, {
+      ...descriptor,
+      get() {
+        made!.add(name);
+        return get.call(process);
+      },
+    });
+  }
+}
+
 /**
  * Ends the process with `code` once what was written to stdout and stderr has left: a pipe whose
  * reader is slow holds queued writes that exit would drop. (The shim's IO worker keeps the event
  * loop alive, so both modes end explicitly.)
  */
 export async function exitWhenDrained(code: number): Promise<never> {
-  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  const names: StdioName[] = made ? [...made] : ['stdout', 'stderr'];
+  await Promise.all(names.map((name) => drained(process[name])));
   process.exit(code);
 }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { exitCodeOf, formatError } from './errors.js';
-import { exitWhenDrained } from './exit.js';
+import { exitWhenDrained, recordStdioCreation } from './exit.js';
 import { runInstalledPlugin } from './services/runPlugin.js';
 import { Paths, pluginNameFromLink } from './store/paths.js';
 import { settingsFromEnv } from './settings.js';
@@ -13,6 +13,7 @@ import { enableTrace, trace } from './trace.js';
  * (scripts/bundle.mjs) because every module Node loads is start-up time of every plugin run.
  */
 export async function main(): Promise<void> {
+  recordStdioCreation();
   await exitWhenDrained(await wrapperMain(path.basename(process.argv[1]), process.argv.slice(2)));
 }
 
