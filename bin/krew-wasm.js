@@ -27,8 +27,7 @@ globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
 const dist = require('node:path').join(__dirname, '../dist');
 let bundle;
 try {
-  // The wrapper's cache is made as soon as it has loaded: the run may change V8's flags later.
-  bundle = wrapperMode ? loadWithCodeCache(`${dist}/wrapper/wrapper.js`, 'loaded') : loadWithCodeCache(`${dist}/bundle/main.js`, 'exit');
+  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : `${dist}/bundle/main.js`);
 } catch (error) {
   notBuilt(error);
 }
@@ -41,12 +40,13 @@ bundle.main();
  * the cache is named by the bundle's build (a hash of its contents, its last line: see
  * scripts/bundle.mjs), its mtime (a bundle edited in place) and V8's version (two Node versions
  * sharing an installation keep their own); one V8 rejects anyway is ignored. When missing or
- * rejected it is written, if the folder is writable, once the bundle has `loaded`, or at `exit`
- * (then holding all the code the run compiled) unless the run changed V8's flags (`run` of a big
- * plugin), as V8 would reject a cache made then. It is code as trusted as the bundle beside it, in
- * krew-wasm's own folder, which no plugin may reach.
+ * rejected it is written at exit, if the folder is writable, holding all the code the run compiled
+ * (what a start needs is then compiled by no later one: ~4 ms of a plugin run), unless the run
+ * changed V8's flags (a big plugin), as V8 would reject a cache made then: such a run writes the
+ * cache made as the bundle loaded. It is code as trusted as the bundle beside it, in krew-wasm's
+ * own folder, which no plugin may reach.
  */
-function loadWithCodeCache(file, writeAt) {
+function loadWithCodeCache(file) {
   const fs = require('node:fs');
   const path = require('node:path');
   const vm = require('node:vm');
@@ -61,10 +61,11 @@ function loadWithCodeCache(file, writeAt) {
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
   if (cachedData && !script.cachedDataRejected) return mod.exports;
-  const write = () => {
+  const atLoad = script.createCachedData();
+  process.once('exit', () => {
     const temp = `${cacheFile}.${process.pid}.tmp`;
     try {
-      fs.writeFileSync(temp, script.createCachedData(), { flag: 'wx' }); // never through a planted name
+      fs.writeFileSync(temp, mod.exports.v8FlagsChanged?.() ? atLoad : script.createCachedData(), { flag: 'wx' }); // never through a planted name
       fs.renameSync(temp, cacheFile);
       // Caches of earlier builds of this bundle for this V8 are of no use any more.
       for (const name of fs.readdirSync(path.dirname(file))) {
@@ -75,9 +76,7 @@ function loadWithCodeCache(file, writeAt) {
         fs.rmSync(temp, { force: true });
       } catch {}
     }
-  };
-  if (writeAt === 'loaded') write();
-  else process.once('exit', () => mod.exports.v8FlagsChanged?.() || write());
+  });
   return mod.exports;
 }
 
