@@ -3,6 +3,16 @@ import path from 'node:path';
 
 /** Host path helpers shared by the grant checks, the sandbox and the kubeconfig mirror. */
 
+/** What a host file that is not a regular file is, in words, for a one-line error. */
+export function fileKind(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'something else';
+}
+
 /** True when `child` is `parent` or below it (both absolute, compared as given). */
 export function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { KubeconfigError } from '../errors.js';
+import { fileKind } from '../hostPaths.js';
 
 /** Largest token, certificate, key or CA file krew-wasm reads. */
 export const MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024;
@@ -55,11 +56,3 @@ export async function readCredentialFile(file: string, what: string): Promise<st
   }
 }
 
-function fileKind(stat: fs.Stats): string {
-  if (stat.isDirectory()) return 'a directory';
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  if (stat.isSocket()) return 'a socket';
-  return 'not a file';
-}

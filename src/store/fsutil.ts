@@ -1,6 +1,7 @@
 import { crypto } from '../builtin.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileKind } from '../hostPaths.js';
 
 /** Writes a file so readers see the old or the new content, never a mix: temp file, fsync, rename. */
 export function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o644): void {
@@ -131,11 +132,3 @@ export function readRegularFile(file: string, limit: number): Buffer {
   }
 }
 
-function fileKind(stat: fs.Stats): string {
-  if (stat.isDirectory()) return 'a directory';
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  if (stat.isSocket()) return 'a socket';
-  return 'something else';
-}
