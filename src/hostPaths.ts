@@ -31,16 +31,28 @@ export function realpathOr(file: string): string {
 /** The packages krew-wasm's bundles load from node_modules at run time (all else is bundled). */
 const RUNTIME_PACKAGES = ['@bytecodealliance/jco-transpile'];
 
+/** Where krew-wasm's code lies, as the sandbox must keep it: see krewWasmCode. */
+export interface KrewWasmCode {
+  /** Folders no plugin may reach (real paths). */
+  dirs: string[];
+  /** Paths the next start reads code through, as written: every name on their way is pinned. */
+  pinnedPaths: string[];
+  /** Paths that do not exist and must not come to: Node would look there for a package first. */
+  reservedPaths: string[];
+}
+
 /**
- * Folders of code krew-wasm runs outside any sandbox, besides the store: the running installation,
- * every other one the store's `kubectl-*` links or `setup --dir`'s links lead to (a second
- * checkout, an older npm prefix: the next run may start through it), the real folders of each
- * one's bin/ and dist/ (either may be a symlink to elsewhere), and the real node_modules folders
- * its run-time packages are found in (node_modules may be a symlink, or hoisted above the
+ * krew-wasm's code outside any sandbox, besides the store: the running installation, every other
+ * one the store's `kubectl-*` links or `setup --dir`'s links lead to (a second checkout, an older
+ * npm prefix: the next run may start through it), the real folders of each one's bin/ and dist/
+ * (either may be a symlink to elsewhere, through a chain of them), and the real node_modules
+ * folders its run-time packages are found in (node_modules may be a symlink, or hoisted above the
  * installation; the whole folder, as those packages load their dependencies from it), both where
- * the package is found and where its real path lies (pnpm).
+ * the package is found and where its real path lies (pnpm). Node looks for a package in each
+ * node_modules folder from the installation up: one it would look in first, or the package's
+ * folder in it, must not be made by a plugin (a monorepo's packages/node_modules, say).
  */
-export function krewWasmCodeDirs(installDir: string | undefined, storeBinDir: string, otherLinks: string[] = []): string[] {
+export function krewWasmCode(installDir: string | undefined, storeBinDir: string, otherLinks: string[] = []): KrewWasmCode {
   const installs = new Set<string>();
   if (installDir) installs.add(realpathOr(installDir));
   for (const target of [...linkTargets(storeBinDir), ...otherLinks]) {
@@ -48,16 +60,46 @@ export function krewWasmCodeDirs(installDir: string | undefined, storeBinDir: st
     if (path.basename(real) === 'krew-wasm.js' || path.basename(real) === 'kubectl-krew_wasm.js') installs.add(path.dirname(path.dirname(real)));
   }
   const dirs = new Set(installs);
+  const pinnedPaths: string[] = [];
+  const reservedPaths: string[] = [];
   for (const install of installs) {
     for (const part of ['bin', 'dist']) dirs.add(realpathOr(path.join(install, part)));
+    pinnedPaths.push(path.join(install, 'bin', 'krew-wasm.js'), path.join(install, 'dist', 'wrapper', 'wrapper.js'), path.join(install, 'dist', 'bundle', 'main.js'));
     for (const pkg of RUNTIME_PACKAGES) {
-      const modules = nodeModulesHolding(install, pkg);
-      if (!modules) continue;
-      const real = realpathOr(path.join(modules, pkg));
-      dirs.add(realpathOr(modules)).add(real).add(enclosingNodeModules(real, pkg));
+      const search = packageSearch(install, pkg);
+      reservedPaths.push(...search.missing);
+      if (!search.found) continue;
+      pinnedPaths.push(path.join(search.found, pkg, 'package.json'));
+      const real = realpathOr(path.join(search.found, pkg));
+      dirs.add(realpathOr(search.found)).add(real).add(enclosingNodeModules(real, pkg));
     }
   }
-  return [...dirs];
+  return { dirs: [...dirs], pinnedPaths, reservedPaths };
+}
+
+/** The folders of krew-wasm's code (krewWasmCode's dirs), for the grant-time check. */
+export function krewWasmCodeDirs(installDir: string | undefined, storeBinDir: string, otherLinks: string[] = []): string[] {
+  return krewWasmCode(installDir, storeBinDir, otherLinks).dirs;
+}
+
+/**
+ * Node's search for `pkg` from `dir` up (its ES module resolution: node_modules folders only): the
+ * node_modules folder it is found in, and for each folder looked in before, the first missing
+ * component of `<folder>/node_modules/<pkg>`, which a plugin must not create.
+ */
+function packageSearch(dir: string, pkg: string): { found?: string; missing: string[] } {
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    const modules = path.join(d, 'node_modules');
+    if (fs.existsSync(path.join(modules, pkg))) return { found: modules, missing };
+    let first = modules;
+    for (const part of pkg.split('/')) {
+      if (!fs.existsSync(first)) break;
+      first = path.join(first, part);
+    }
+    missing.push(first);
+    if (path.dirname(d) === d) return { missing };
+  }
 }
 
 /** The node_modules folder a package's real folder sits in (its dependencies' links beside it, with pnpm), else the folder itself. */
@@ -85,11 +127,3 @@ function linkTargets(dir: string): Set<string> {
   return targets;
 }
 
-/** The node_modules folder Node's resolution finds `pkg` in, starting from `dir`, as require() would. */
-function nodeModulesHolding(dir: string, pkg: string): string | undefined {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const modules = path.join(d, 'node_modules');
-    if (fs.existsSync(path.join(modules, pkg))) return modules;
-    if (path.dirname(d) === d) return undefined;
-  }
-}

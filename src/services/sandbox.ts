@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GrantError } from '../errors.js';
 import { envAllows, type Grants } from '../grants.js';
-import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
+import { isInside, krewWasmCode, realpathOr } from '../hostPaths.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
 import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
@@ -41,7 +41,8 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   const { dataDir } = dirs;
   const env = selectEnv(grants, host.env);
   const setupLinks = readSetupLinks(Paths.fromSettings(host.settings));
-  const ownDirs = protectedDirs(host, setupLinks);
+  const code = krewWasmCode(host.installDir, Paths.fromSettings(host.settings).binDir, setupLinks);
+  const ownDirs = protectedDirs(host, code.dirs);
   const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];
   let initialCwd: string | undefined;
@@ -71,8 +72,10 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       preopens,
       protectedDirs: ownDirs,
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
-      // `kubectl krew-wasm` may start through a link `setup --dir` made: pinned as the others.
-      launchPaths: [...(host.launchPaths ?? []), ...setupLinks],
+      // `kubectl krew-wasm` may start through a link `setup --dir` made; the code it loads is read
+      // through bin/, dist/ and node_modules as written (each may be a chain of symlinks).
+      launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths],
+      reservedPaths: code.reservedPaths,
     });
   } catch (error) {
     cleanups.forEach((c) => c());
@@ -96,8 +99,8 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
  * and `setup`'s links lead to, and the packages they load: hostPaths.ts), and Node's own installation
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
-function protectedDirs(host: HostContext, setupLinks: string[]): string[] {
-  const dirs = [host.settings.root, ...krewWasmCodeDirs(host.installDir, Paths.fromSettings(host.settings).binDir, setupLinks)];
+function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
+  const dirs = [host.settings.root, ...codeDirs];
   const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
   if (isInside(nodePrefix, host.settings.home) && nodePrefix !== host.settings.home) dirs.push(nodePrefix);
   return dirs;

@@ -324,6 +324,54 @@ test.serial("an installation `setup --dir` linked, and an installation's dist/ k
   t.regex(granted.stderr, /inside krew-wasm's own files/);
 });
 
+test.serial('the way to an installation\'s code through chains of symlinks is pinned, and a node_modules folder Node would search first cannot be made', async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const h = other.home;
+  const copyInstall = (dir: string, withDist: boolean) => {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const part of ['bin', 'package.json', ...(withDist ? ['dist/wrapper', 'dist/bundle'] : [])]) fs.cpSync(path.join(ROOT, part), path.join(dir, part), { recursive: true });
+  };
+  const linkJco = (modules: string) => {
+    fs.mkdirSync(path.join(modules, '@bytecodealliance'), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, 'node_modules/@bytecodealliance/jco-transpile'), path.join(modules, '@bytecodealliance/jco-transpile'));
+  };
+  // D: dist -> ../chain/a -> b (the real dist), node_modules -> ../chain/m1 -> m2 (the real one).
+  const d = path.join(h, 'src', 'krew-wasm-d');
+  const chain = path.join(h, 'src', 'chain');
+  copyInstall(d, false);
+  fs.mkdirSync(path.join(chain, 'b'), { recursive: true });
+  for (const part of ['wrapper', 'bundle']) fs.cpSync(path.join(ROOT, 'dist', part), path.join(chain, 'b', part), { recursive: true });
+  fs.symlinkSync('b', path.join(chain, 'a'));
+  fs.symlinkSync('../chain/a', path.join(d, 'dist'));
+  linkJco(path.join(chain, 'm2'));
+  fs.symlinkSync('m2', path.join(chain, 'm1'));
+  fs.symlinkSync('../chain/m1', path.join(d, 'node_modules'));
+  // E: a monorepo package, its dependencies hoisted to the repository's node_modules.
+  const mono = path.join(h, 'mono');
+  const e = path.join(mono, 'packages', 'krew-wasm');
+  copyInstall(e, true);
+  linkJco(path.join(mono, 'node_modules'));
+  for (const install of [d, e]) {
+    const pulled = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', `chello-${path.basename(install)}`], { cwd: h, env: other.env });
+    t.is(pulled.exitCode, 0, pulled.stderr);
+  }
+  const viaA = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(viaA.exitCode, 0, viaA.stderr);
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'rename', path.join(chain, 'a'), path.join(chain, 'a2'),
+    'unlink', path.join(chain, 'm1'),
+    'mkdir', path.join(mono, 'packages', 'node_modules'),
+    'symlink', '../node_modules', path.join(mono, 'packages', 'node_modules'),
+    'mkdir', path.join(chain, 'free'),
+  ]);
+  for (const line of lines.slice(0, 4)) t.true(refused(line), line);
+  t.false(refused(lines[4]), lines[4]);
+  t.is(fs.readlinkSync(path.join(chain, 'a')), 'b');
+  t.is(fs.readlinkSync(path.join(chain, 'm1')), 'm2');
+  t.false(fs.existsSync(path.join(mono, 'packages', 'node_modules')));
+});
+
 test.serial("the way to krew-wasm's code is pinned: an installation below a granted folder cannot be moved aside and replaced", async (t) => {
   // As `npm install -g` with a prefix in HOME, or a source checkout in ~/src: a copy of krew-wasm's
   // built files below the granted folder, and plugins pulled (hence linked) through it.

@@ -3,7 +3,7 @@ import { guarded, type FsErrorCode } from './errors.js';
 import { setFileTimes, type NewTimestamp } from './fileTimes.js';
 import { aliasDispose, InputStream, IoError, MAX_CHUNK, OutputStream, type ByteSink, type ByteSource } from './io.js';
 import { sleep } from './wait.js';
-import { assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
+import { assertMayCreate, assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
 
 /**
  * wasi:filesystem (types, preopens) on directory handles. Every path goes through walk.ts, every
@@ -279,6 +279,7 @@ export class Descriptor {
     this.atPath(path, false, (r) => {
       if (r.readOnly) throw 'read-only';
       if (r.name === '.') throw 'exist';
+      assertMayCreate(r.dirFd, r.name, this.ctx.policy);
       fs.mkdirSync(at(r.dirFd, r.name), 0o777);
     });
   }
@@ -309,6 +310,7 @@ export class Descriptor {
         if (from.name === '.' || to.name === '.') throw 'not-permitted';
         newEntryMustNotNameADirectory(to);
         assertNotProtected(from.dirFd, from.name, this.ctx.policy);
+        assertMayCreate(to.dirFd, to.name, this.ctx.policy);
         fs.linkSync(at(from.dirFd, from.name), at(to.dirFd, to.name));
       });
     });
@@ -341,6 +343,7 @@ export class Descriptor {
         if (from.name === '.' || to.name === '.') throw 'busy';
         assertMayDetach(from.dirFd, from.name, this.ctx.policy);
         assertMayDetach(to.dirFd, to.name, this.ctx.policy);
+        assertMayCreate(to.dirFd, to.name, this.ctx.policy);
         fs.renameSync(at(from.dirFd, from.name), at(to.dirFd, to.name));
       });
     });
@@ -354,6 +357,7 @@ export class Descriptor {
       if (target.includes('\0')) throw 'invalid';
       if (r.name === '.') throw 'exist';
       newEntryMustNotNameADirectory(r);
+      assertMayCreate(r.dirFd, r.name, this.ctx.policy);
       fs.symlinkSync(target, at(r.dirFd, r.name));
     });
   }
@@ -442,6 +446,7 @@ export class Descriptor {
     if (openFlags.truncate) osFlags |= O_TRUNC;
     if (openFlags.directory) osFlags |= O_DIRECTORY;
     if (r.name === '.' && (openFlags.create && openFlags.exclusive)) throw 'exist';
+    if (openFlags.create) assertMayCreate(r.dirFd, r.name, this.ctx.policy);
     const fd = fs.openSync(at(r.dirFd, r.name), osFlags, 0o666);
     try {
       const stat = fs.fstatSync(fd, { bigint: true });

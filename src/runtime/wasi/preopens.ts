@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import type { FsContext } from './filesystem.js';
-import { identityOf, type Identity, type Preopen } from './walk.js';
+import { identityOf, reservedName, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
 export interface PreopenSpec {
@@ -28,6 +28,8 @@ export interface FsSetup {
    * the protected and read-only directories, every name on their way is pinned (walk.ts FsPolicy).
    */
   launchPaths: string[];
+  /** Paths that must not come to exist (hostPaths.ts krewWasmCode): a plugin may not make them. */
+  reservedPaths?: string[];
 }
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -59,7 +61,7 @@ export function createFsContext(setup: FsSetup): FsContext {
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
     preopens.push({ guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly });
   }
-  return { preopens, policy: { protectedIds, readOnlyIds, pinnedIds } };
+  return { preopens, policy: { protectedIds, readOnlyIds, pinnedIds, reservedNames: reservedNames(setup.reservedPaths ?? []) } };
 }
 
 function identities(paths: string[]): Set<Identity> {
@@ -72,6 +74,19 @@ function identities(paths: string[]): Set<Identity> {
     }
   }
   return ids;
+}
+
+/** Each path's name in its folder, by the folder's identity (a folder that does not exist holds nothing to reserve). */
+function reservedNames(paths: string[]): Set<string> {
+  const names = new Set<string>();
+  for (const p of paths) {
+    try {
+      names.add(reservedName(identityOf(fs.statSync(path.dirname(p), { bigint: true })), path.basename(p)));
+    } catch {
+      // its folder does not exist: a plugin would have to make the folder first, which is no code path
+    }
+  }
+  return names;
 }
 
 /**

@@ -55,6 +55,16 @@ export interface FsPolicy {
    * unlinking a symlink on it) and planting a decoy would hand the next run a forged store.
    */
   pinnedIds: ReadonlySet<Identity>;
+  /**
+   * Names that must not be made, as `<identity of the folder>/<name>` (reservedName): where Node
+   * would look for krew-wasm's run-time packages before finding them (hostPaths.ts).
+   */
+  reservedNames: ReadonlySet<string>;
+}
+
+/** The key of a name in a folder, for FsPolicy.reservedNames. */
+export function reservedName(dirId: Identity, name: string): string {
+  return `${dirId}/${name}`;
 }
 
 /** A granted directory tree. `fd` is held for the whole run. */
@@ -207,6 +217,12 @@ export function assertNotProtected(dirFd: number, name: string, policy: FsPolicy
   if (policy.protectedIds.size === 0) return;
   const stat = lstatOrUndefined(at(dirFd, name));
   if (stat && policy.protectedIds.has(identityOf(stat))) throw 'access';
+}
+
+/** Throws `access` when a new entry `name` in `dirFd` (made, linked or renamed there) is one that must not exist. */
+export function assertMayCreate(dirFd: number, name: string, policy: FsPolicy): void {
+  if (policy.reservedNames.size === 0) return;
+  if (policy.reservedNames.has(reservedName(identityOfFd(dirFd), name))) throw 'access';
 }
 
 /** Throws `access` when the entry `name` in `dirFd` may not be renamed, removed or replaced. */
