@@ -67,6 +67,9 @@ export function krewWasmCode(installDir: string | undefined, storeBinDir: string
     pinnedPaths.push(path.join(install, 'bin', 'krew-wasm.js'), path.join(install, 'dist', 'wrapper', 'wrapper.js'), path.join(install, 'dist', 'bundle', 'main.js'));
     for (const pkg of RUNTIME_PACKAGES) {
       const search = packageSearch(install, pkg);
+      // What exists of the folders searched first is pinned (never moved aside for one that holds
+      // a package), and the first missing name of each is reserved.
+      pinnedPaths.push(...search.searched);
       reservedPaths.push(...search.missing);
       if (!search.found) continue;
       pinnedPaths.push(path.join(search.found, pkg, 'package.json'));
@@ -84,21 +87,23 @@ export function krewWasmCodeDirs(installDir: string | undefined, storeBinDir: st
 
 /**
  * Node's search for `pkg` from `dir` up (its ES module resolution: node_modules folders only): the
- * node_modules folder it is found in, and for each folder looked in before, the first missing
- * component of `<folder>/node_modules/<pkg>`, which a plugin must not create.
+ * node_modules folder it is found in, and for each folder looked in before, `<folder>/node_modules/<pkg>`
+ * (searched) and its first missing component, which a plugin must not create.
  */
-function packageSearch(dir: string, pkg: string): { found?: string; missing: string[] } {
+function packageSearch(dir: string, pkg: string): { found?: string; searched: string[]; missing: string[] } {
+  const searched: string[] = [];
   const missing: string[] = [];
   for (let d = dir; ; d = path.dirname(d)) {
     const modules = path.join(d, 'node_modules');
-    if (fs.existsSync(path.join(modules, pkg))) return { found: modules, missing };
+    if (fs.existsSync(path.join(modules, pkg))) return { found: modules, searched, missing };
+    searched.push(path.join(modules, pkg));
     let first = modules;
     for (const part of pkg.split('/')) {
       if (!fs.existsSync(first)) break;
       first = path.join(first, part);
     }
     missing.push(first);
-    if (path.dirname(d) === d) return { missing };
+    if (path.dirname(d) === d) return { searched, missing };
   }
 }
 
