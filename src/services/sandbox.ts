@@ -40,8 +40,9 @@ export interface PreparedSandbox {
 export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): Promise<PreparedSandbox> {
   const { dataDir } = dirs;
   const env = selectEnv(grants, host.env);
-  const setupLinks = readSetupLinks(Paths.fromSettings(host.settings));
-  const code = krewWasmCode(host.installDir, Paths.fromSettings(host.settings).binDir, setupLinks);
+  const paths = Paths.fromSettings(host.settings);
+  const setupLinks = readSetupLinks(paths);
+  const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
   const ownDirs = protectedDirs(host, code.dirs);
   const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];

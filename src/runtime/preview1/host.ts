@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { crypto } from '../../builtin.js';
 import { isHostControl, fsErrorCode } from '../wasi/errors.js';
-import { Descriptor, preopenedDirectories, type FsContext } from '../wasi/filesystem.js';
+import { Descriptor, preopenedDirectories, typeOf, type FsContext } from '../wasi/filesystem.js';
 import { ExitSignal, FdSink, isTerminal, StdinSource } from '../wasi/stdio.js';
 import { sleep, waitUntil } from '../wasi/wait.js';
 import {
@@ -153,7 +153,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     const v = view();
     v.setBigUint64(ptr, stat.dev, true);
     v.setBigUint64(ptr + 8, stat.ino, true);
-    v.setUint8(ptr + 16, filetypeOfStat(stat));
+    v.setUint8(ptr + 16, filetypeOf(typeOf(stat)));
     v.setBigUint64(ptr + 24, stat.nlink, true);
     v.setBigUint64(ptr + 32, stat.size, true);
     v.setBigUint64(ptr + 40, stat.atimeNs, true);
@@ -246,7 +246,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
 
   const filetypeOfEntry = (entry: Entry): number => {
     if (entry.kind === 'dir') return FILETYPE.DIRECTORY;
-    if (entry.kind === 'file') return filetypeOfStat(entry.desc.rawStat());
+    if (entry.kind === 'file') return filetypeOf(typeOf(entry.desc.rawStat()));
     const fd = entry.kind === 'stdin' ? 0 : entry.hostFd;
     return isTerminal(fd) ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN;
   };
@@ -364,7 +364,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
         // `.` and `..` first, then the listing; only the entries written are stat-ed, for their inode.
         const entry = i === 0 ? { name: '.', ino: dir.rawStat().ino, type: FILETYPE.DIRECTORY }
           : i === 1 ? { name: '..', ino: 0n, type: FILETYPE.DIRECTORY }
-          : { name: entries[i - 2].name, ino: dir.entryInode(entries[i - 2].name), type: direntType(entries[i - 2]) };
+          : { name: entries[i - 2].name, ino: dir.entryInode(entries[i - 2].name), type: filetypeOf(typeOf(entries[i - 2])) };
         const name = encoder.encode(entry.name);
         const record = new Uint8Array(SIZE.DIRENT + name.length);
         const rv = new DataView(record.buffer);
@@ -523,26 +523,6 @@ function clockNow(id: number): bigint {
     default:
       return fail(ERRNO.INVAL);
   }
-}
-
-function filetypeOfStat(stat: fs.BigIntStats): number {
-  if (stat.isFile()) return FILETYPE.REGULAR_FILE;
-  if (stat.isDirectory()) return FILETYPE.DIRECTORY;
-  if (stat.isSymbolicLink()) return FILETYPE.SYMBOLIC_LINK;
-  if (stat.isCharacterDevice()) return FILETYPE.CHARACTER_DEVICE;
-  if (stat.isBlockDevice()) return FILETYPE.BLOCK_DEVICE;
-  if (stat.isSocket()) return FILETYPE.SOCKET_STREAM;
-  return FILETYPE.UNKNOWN;
-}
-
-function direntType(entry: fs.Dirent): number {
-  if (entry.isFile()) return FILETYPE.REGULAR_FILE;
-  if (entry.isDirectory()) return FILETYPE.DIRECTORY;
-  if (entry.isSymbolicLink()) return FILETYPE.SYMBOLIC_LINK;
-  if (entry.isCharacterDevice()) return FILETYPE.CHARACTER_DEVICE;
-  if (entry.isBlockDevice()) return FILETYPE.BLOCK_DEVICE;
-  if (entry.isSocket()) return FILETYPE.SOCKET_STREAM;
-  return FILETYPE.UNKNOWN;
 }
 
 /** pread on a descriptor opened non-blocking: a FIFO with nothing yet is waited for, interruptibly. */

@@ -35,7 +35,8 @@ export interface FsContext {
   policy: FsPolicy;
 }
 
-function typeOf(stat: fs.BigIntStats | fs.Stats): DescriptorType {
+/** The WASI type of a host file, from its stat or its directory entry (both answer the same questions). */
+export function typeOf(stat: Pick<fs.Dirent, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>): DescriptorType {
   if (stat.isFile()) return 'regular-file';
   if (stat.isDirectory()) return 'directory';
   if (stat.isSymbolicLink()) return 'symbolic-link';
@@ -156,7 +157,7 @@ export class DirectoryEntryStream {
         return undefined;
       }
       const known = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() || entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
-      return { type: known ? typeOf(entry as unknown as fs.Stats) : this.typeAt(entry.name), name: entry.name };
+      return { type: known ? typeOf(entry) : this.typeAt(entry.name), name: entry.name };
     });
   }
   [Symbol.for('dispose')](): void {
