@@ -31,11 +31,13 @@ export function recordStdioCreation(): void {
 /**
  * Ends the process with `code` once what was written to stdout and stderr has left: a pipe whose
  * reader is slow holds queued writes that exit would drop. (The shim's IO worker keeps the event
- * loop alive, so both modes end explicitly.)
+ * loop alive, so both modes end explicitly.) With `waitAtMostMs`, the process ends by then
+ * whatever is left: a run ended at its deadline, maybe by a pipe nobody reads, must not wait on it.
  */
-export async function exitWhenDrained(code: number): Promise<never> {
+export async function exitWhenDrained(code: number, waitAtMostMs?: number): Promise<never> {
   const names: StdioName[] = made ? [...made] : ['stdout', 'stderr'];
-  await Promise.all(names.map((name) => drained(process[name])));
+  const drains = Promise.all(names.map((name) => drained(process[name])));
+  await (waitAtMostMs === undefined ? drains : Promise.race([drains, new Promise((resolve) => setTimeout(resolve, waitAtMostMs).unref())]));
   process.exit(code);
 }
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
@@ -57,6 +57,34 @@ for (const [title, file, name, args, options] of timeouts) {
     t.is(theError(r.stderr), `krew-wasm: error: plugin ${name} exceeded its time limit of 2 s (krew-wasm grant ${name} --timeout <seconds>)`);
   });
 }
+
+test('--timeout ends a plugin blocked appending to a FIFO nobody reads: exit 124 and one line', async (t) => {
+  const fifo = path.join(sb.home, 'appended.fifo');
+  const made = spawnSync('mkfifo', [fifo]);
+  t.is(made.status, 0, String(made.stderr));
+  await pull('fsprobe.core.wasm', 'appender', '--timeout', '2');
+  const r = await runStuck('appender', ['appendfill', fifo]);
+  t.is(r.signal, null, 'ended by krew-wasm, not killed');
+  t.is(r.code, 124);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin appender exceeded its time limit of 2 s (krew-wasm grant appender --timeout <seconds>)');
+});
+
+test('--timeout ends a run whose stdout and stderr are one full pipe nobody reads, its error line unwritten', async (t) => {
+  await pull('spew.wasm', 'spewboth', '--timeout', '2');
+  // As `kubectl foo 2>&1 | less` once less stops reading: the error line itself cannot be written.
+  const r = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    const child = spawn('sh', ['-c', `exec "$0" 0 2>&1`, path.join(sb.root, 'bin', 'kubectl-spewboth')], { env: sb.env, stdio: ['pipe', 'pipe', 'inherit'] });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      child.stdin!.destroy();
+      child.stdout!.destroy();
+      resolve({ code, signal });
+    });
+  });
+  t.is(r.signal, null, 'ended by krew-wasm, not killed');
+  t.is(r.code, 124);
+});
 
 test('--max-memory counts every instance: sixteen instances of a 64 MiB module are refused under 64 MiB (exit 125)', async (t) => {
   await pull('manymemories.wasm', 'memories', '--max-memory', '64');

@@ -228,7 +228,8 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     if (file.desc.readOnlyHere) fail(ERRNO.ROFS);
     let total = 0;
     const appending = position === undefined && (file.fdflags & FDFLAGS.APPEND) !== 0;
-    const fd = appending ? (file.appendFd ??= fs.openSync(`/proc/self/fd/${file.desc.hostFd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND)) : file.desc.hostFd;
+    // Non-blocking as every host fd (a FIFO that is full waits in writeRetrying, where --timeout ends it).
+    const fd = appending ? (file.appendFd ??= fs.openSync(`/proc/self/fd/${file.desc.hostFd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_NONBLOCK)) : file.desc.hostFd;
     let at = position ?? file.position;
     for (const buf of buffers) {
       let done = 0;
