@@ -68,10 +68,13 @@ export class PluginRuntimeError extends KrewWasmError {
   override readonly code = 'E_PLUGIN_RUNTIME';
 }
 
+/** The exit status of a run that passed its --timeout, as timeout(1)'s. */
+export const TIMEOUT_EXIT_CODE = 124;
+
 /** The plugin ran past its granted time limit (exit 124, as timeout(1)). */
 export class PluginTimeoutError extends KrewWasmError {
   override readonly code = 'E_PLUGIN_TIMEOUT';
-  override readonly exitCode = 124;
+  override readonly exitCode = TIMEOUT_EXIT_CODE;
 }
 
 /** The plugin needed more linear memory than granted (exit 125). */

@@ -1,3 +1,5 @@
+import { TIMEOUT_EXIT_CODE } from './errors.js';
+
 type StdioName = 'stdout' | 'stderr';
 
 /** The standard streams Node has made, once recordStdioCreation is on; undefined before. */
@@ -28,16 +30,21 @@ export function recordStdioCreation(): void {
   }
 }
 
+/** How long the error line of a run that passed its --timeout may wait to be written. */
+const DEADLINE_GRACE_MS = 500;
+
 /**
  * Ends the process with `code` once what was written to stdout and stderr has left: a pipe whose
  * reader is slow holds queued writes that exit would drop. (The shim's IO worker keeps the event
- * loop alive, so both modes end explicitly.) With `waitAtMostMs`, the process ends by then
- * whatever is left: a run ended at its deadline, maybe by a pipe nobody reads, must not wait on it.
+ * loop alive, so both modes end explicitly.) A run ended at its --timeout ends now: its one line
+ * waits a moment at most for a reader that may never come (a full pipe nobody reads, as
+ * `kubectl foo 2>&1 | less` once less stops reading, is how some runs got there).
  */
-export async function exitWhenDrained(code: number, waitAtMostMs?: number): Promise<never> {
+export async function exitWhenDrained(code: number): Promise<never> {
   const names: StdioName[] = made ? [...made] : ['stdout', 'stderr'];
   const drains = Promise.all(names.map((name) => drained(process[name])));
-  await (waitAtMostMs === undefined ? drains : Promise.race([drains, new Promise((resolve) => setTimeout(resolve, waitAtMostMs).unref())]));
+  const grace = () => new Promise((resolve) => setTimeout(resolve, DEADLINE_GRACE_MS).unref());
+  await (code === TIMEOUT_EXIT_CODE ? Promise.race([drains, grace()]) : drains);
   process.exit(code);
 }
 

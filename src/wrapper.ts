@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { exitCodeOf, formatError, PluginTimeoutError } from './errors.js';
+import { exitCodeOf, formatError } from './errors.js';
 import { exitWhenDrained, recordStdioCreation } from './exit.js';
 import { runInstalledPlugin } from './services/runPlugin.js';
 import { Paths, pluginNameFromLink } from './store/paths.js';
@@ -17,27 +17,20 @@ export { v8FlagsChanged } from './builtin.js';
  */
 export async function main(): Promise<void> {
   recordStdioCreation();
-  const { code, timedOut } = await wrapperMain(path.basename(process.argv[1]), process.argv.slice(2));
-  // A run ended at its deadline ends now: its one line waits a moment at most for a reader that may
-  // never come (a full pipe nobody reads is how some runs get there).
-  await exitWhenDrained(code, timedOut ? DEADLINE_GRACE_MS : undefined);
+  await exitWhenDrained(await wrapperMain(path.basename(process.argv[1]), process.argv.slice(2)));
 }
 
-/** How long the error line of a run that passed its --timeout may wait to be written. */
-const DEADLINE_GRACE_MS = 500;
-
-/** Runs the plugin behind the link; resolves with the process exit code, and whether the run passed its time limit. */
-export async function wrapperMain(invokedAs: string, args: string[]): Promise<{ code: number; timedOut: boolean }> {
+/** Runs the plugin behind the link; resolves with the process exit code. */
+export async function wrapperMain(invokedAs: string, args: string[]): Promise<number> {
   const name = pluginNameFromLink(invokedAs) as string;
   const settings = settingsFromEnv(process.env);
   enableTrace(settings.trace);
   trace('wrapper loaded');
   try {
-    const code = await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] } });
-    return { code, timedOut: false };
+    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] } });
   } catch (error) {
     process.stderr.write(`${formatError(error, settings.verbose)}\n`);
-    return { code: exitCodeOf(error), timedOut: error instanceof PluginTimeoutError };
+    return exitCodeOf(error);
   }
 }
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
+import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 
 /**
  * `--timeout` covers the whole run, from instantiation to exit, including time blocked in host
@@ -69,21 +69,25 @@ test('--timeout ends a plugin blocked appending to a FIFO nobody reads: exit 124
   t.is(theError(r.stderr), 'krew-wasm: error: plugin appender exceeded its time limit of 2 s (krew-wasm grant appender --timeout <seconds>)');
 });
 
-test('--timeout ends a run whose stdout and stderr are one full pipe nobody reads, its error line unwritten', async (t) => {
+test('--timeout ends a run whose stdout and stderr are one full pipe nobody reads, its error line unwritten (kubectl foo, krew-wasm run foo)', async (t) => {
   await pull('spew.wasm', 'spewboth', '--timeout', '2');
   // As `kubectl foo 2>&1 | less` once less stops reading: the error line itself cannot be written.
-  const r = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    const child = spawn('sh', ['-c', `exec "$0" 0 2>&1`, path.join(sb.root, 'bin', 'kubectl-spewboth')], { env: sb.env, stdio: ['pipe', 'pipe', 'inherit'] });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer);
-      child.stdin!.destroy();
-      child.stdout!.destroy();
-      resolve({ code, signal });
+  const viaLink = ['sh', '-c', 'exec "$0" 0 2>&1', path.join(sb.root, 'bin', 'kubectl-spewboth')];
+  const viaRun = ['sh', '-c', 'exec "$0" "$1" run spewboth -- 0 2>&1', process.execPath, BIN];
+  for (const [file, ...args] of [viaLink, viaRun]) {
+    const r = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      const child = spawn(file, args, { env: sb.env, cwd: sb.home, stdio: ['pipe', 'pipe', 'inherit'] });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (code, signal) => {
+        clearTimeout(killer);
+        child.stdin!.destroy();
+        child.stdout!.destroy();
+        resolve({ code, signal });
+      });
     });
-  });
-  t.is(r.signal, null, 'ended by krew-wasm, not killed');
-  t.is(r.code, 124);
+    t.is(r.signal, null, `${args.join(' ')}: ended by krew-wasm, not killed`);
+    t.is(r.code, 124);
+  }
 });
 
 test('--max-memory counts every instance: sixteen instances of a 64 MiB module are refused under 64 MiB (exit 125)', async (t) => {
