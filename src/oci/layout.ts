@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidReferenceError, UnsupportedArtifactError } from '../errors.js';
-import { LocalFileError, openRegularFile, readRegularFile } from '../store/fsutil.js';
+import { LocalFileError, openRegularFile, readRegularFile, readRegularText } from '../store/fsutil.js';
 import { parseDigest, verifyBytes } from './digest.js';
 import { parseAnnotations, type Bounds, type Descriptor } from './manifest.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
@@ -27,7 +27,7 @@ export class LayoutSource {
     this.dir = path.resolve(dir);
     let marker: { imageLayoutVersion?: unknown };
     try {
-      marker = JSON.parse(readRegularFile(path.join(this.dir, 'oci-layout'), MAX_MARKER_BYTES).toString('utf8'));
+      marker = JSON.parse(readRegularText(path.join(this.dir, 'oci-layout'), MAX_MARKER_BYTES));
     } catch (error) {
       const why = error instanceof LocalFileError ? error.message : 'it is not JSON';
       throw new InvalidReferenceError(`${dir} is not an OCI image layout (no readable oci-layout file: ${why})`);

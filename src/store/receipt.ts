@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DamagedReceiptError } from '../errors.js';
 import { normalizeGrants, type Grants } from '../grants.js';
-import { atomicWriteFile, LocalFileError, readRegularFile } from './fsutil.js';
+import { atomicWriteFile, LocalFileError, readRegularText } from './fsutil.js';
 import { isSafePluginName } from './paths.js';
 
 /** How to reach the registry again (upgrade, repair hints): the options the plugin was pulled with. */
@@ -47,7 +47,7 @@ const PRINTABLE = /^[^\x00-\x1f\x7f]*$/;
 export function readReceipt(file: string, name = path.basename(file, '.json')): Receipt | undefined {
   let text: string;
   try {
-    text = readRegularFile(file, MAX_RECEIPT_BYTES).toString('utf8');
+    text = readRegularText(file, MAX_RECEIPT_BYTES);
   } catch (error) {
     if (error instanceof LocalFileError && error.reason === 'missing') return undefined;
     throw damaged(name, error instanceof LocalFileError ? `its file ${error.detail}` : (error as Error).message, undefined);

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { AuthError } from '../../errors.js';
-import { LocalFileError, readRegularFile } from '../../store/fsutil.js';
+import { LocalFileError, readRegularText } from '../../store/fsutil.js';
 import { builtin } from '../../builtin.js';
 
 /** Credentials for one registry: username/password, or an identity (refresh) token. */
@@ -41,7 +41,7 @@ export function dockerCredentials(env: NodeJS.ProcessEnv = process.env): Credent
     const file = dockerConfigPath(env);
     let text: string;
     try {
-      text = readRegularFile(file, MAX_DOCKER_CONFIG_BYTES).toString('utf8');
+      text = readRegularText(file, MAX_DOCKER_CONFIG_BYTES);
     } catch (error) {
       if (error instanceof LocalFileError && error.reason === 'missing') return (config = {});
       throw new AuthError(`cannot read docker config: ${(error as Error).message}`, { hint: 'DOCKER_CONFIG names the folder of config.json' });
