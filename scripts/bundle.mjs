@@ -22,6 +22,12 @@ const common = {
   sourcemap: 'linked',
   external: ['@bytecodealliance/*'],
   logLevel: 'warning',
+  // Whitespace and syntax only, names kept (stack traces stay readable; the linked source maps
+  // give the lines): the CLI bundle is read, hashed and its code cache deserialized on every
+  // command, the wrapper bundle on every plugin run. At a third less source, `list` started
+  // ~2 ms sooner (bench/RESULTS.md).
+  minifyWhitespace: true,
+  minifySyntax: true,
   // clipanion and yaml are CommonJS and require Node built-ins; give ESM output a require() for that.
   banner: { js: "import { createRequire as __krewCreateRequire } from 'node:module'; const require = __krewCreateRequire(import.meta.url);" },
 };
@@ -55,6 +61,47 @@ const builtinsOnce = {
   },
 };
 
+/**
+ * clipanion, as direct mode uses it. Loading its Cli made process.stdin, stdout and stderr and
+ * loaded node:tty for a colour depth (node:tty loads node:net and node:stream): ~4 ms of every
+ * command, measured. krew-wasm gives every command its own streams (src/cli/stdio.ts) and turns
+ * clipanion's colours and output capture off, the two things its node platform module is for, so
+ * clipanion's own browser platform module (no node:tty) is used, and its default context keeps
+ * the process's streams as getters that spreading the context does not call. The build fails
+ * when clipanion's source no longer matches (a new clipanion version: look again).
+ */
+const clipanionLean = {
+  name: 'clipanion-lean',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/platform$/ }, (args) => (/[\\/]clipanion[\\/]lib[\\/]advanced$/.test(args.resolveDir) ? { path: path.join(args.resolveDir, '../platform/browser.js') } : undefined));
+    b.onLoad({ filter: /[\\/]clipanion[\\/]lib[\\/]advanced[\\/]Cli\.js$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      const eager = /Cli\.defaultContext = \{\n {4}env: process\.env,\n {4}stdin: process\.stdin,\n {4}stdout: process\.stdout,\n {4}stderr: process\.stderr,\n {4}colorDepth: platform\.getDefaultColorDepth\(\),\n\};/;
+      if (!eager.test(source)) throw new Error(`${args.path}: Cli.defaultContext is not what scripts/bundle.mjs expects`);
+      const lazy = `Cli.defaultContext = Object.defineProperties({ env: process.env, colorDepth: platform.getDefaultColorDepth() }, {
+    stdin: { get: () => process.stdin },
+    stdout: { get: () => process.stdout },
+    stderr: { get: () => process.stderr },
+});`;
+      return { contents: source.replace(eager, lazy), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * In the CLI bundle, `yaml` is the sibling file dist/bundle/yaml.js (built below), reached by
+ * require(), also from `await import('yaml')`: an import() left in the bundle would fail in code
+ * restored from its V8 code cache (see src/builtin.ts, importModule).
+ */
+const yamlApart = {
+  name: 'yaml-apart',
+  setup(b) {
+    b.onResolve({ filter: /^yaml$/ }, (args) => (args.importer.endsWith('.ts') ? { path: 'yaml', namespace: 'yaml-apart' } : undefined));
+    b.onResolve({ filter: /^\.\/yaml\.js$/, namespace: 'yaml-apart' }, () => ({ path: './yaml.js', external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'yaml-apart' }, () => ({ contents: "module.exports = require('./yaml.js');", loader: 'js' }));
+  },
+};
+
 for (const dir of ['dist/bundle', 'dist/wrapper']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
 /** CommonJS output: import.meta.url becomes the file's own URL (the adapters and the worker sit beside it). */
 const commonJs = {
@@ -72,7 +119,17 @@ await build({
   entryPoints: { main: 'src/main.ts', refreshEntry: 'src/services/refreshEntry.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts' },
   outdir: 'dist/bundle',
   entryNames: '[name]',
-  plugins: [builtinsOnce],
+  plugins: [builtinsOnce, clipanionLean, yamlApart],
+});
+// The YAML parser for the CLI bundle: a third of its size, needed only by `-o yaml` and a
+// kubeconfig read (`run`), so a sibling file, required by those alone. Stateless: one copy per
+// tree is harmless (the wrapper tree's is inside its kubeconfig loader).
+await build({
+  ...common,
+  ...commonJs,
+  entryPoints: { yaml: createRequire(import.meta.url).resolve('yaml') },
+  outdir: 'dist/bundle',
+  entryNames: '[name]',
 });
 // Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why. One
 // bundle holds everything a run may need, so that each module (the wake word, the stream classes

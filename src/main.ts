@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { exitWhenDrained } from './exit.js';
+import { exitWhenDrained, recordStdioCreation } from './exit.js';
 
 // For bin/krew-wasm.js, which writes the bundle's code cache at exit only when the flags are V8's defaults.
 export { v8FlagsChanged } from './builtin.js';
@@ -11,6 +11,7 @@ export { v8FlagsChanged } from './builtin.js';
  * wrapper.ts instead, without loading this file, the CLI framework, the OCI client or the transpiler.)
  */
 export async function main(): Promise<void> {
+  recordStdioCreation(); // the CLI writes to fds directly unless on a terminal (cli/stdio.ts)
   const { runCli } = await import('./cli/cli.js');
   await exitWhenDrained(await runCli(process.argv.slice(2), executablePath(), path.basename(process.argv[1] ?? 'krew-wasm')));
 }

@@ -1,36 +1,17 @@
-import { Cli, type CommandClass } from 'clipanion';
+import { Cli } from 'clipanion';
 import { exitCodeOf, formatError, isKrewWasmError } from '../errors.js';
 import { settingsFromEnv, type Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { PluginStore } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { commandSpec, type CommandSpec } from './commandSpec.js';
-import { CompletionCommand } from './commands/completion.js';
-import { GrantCommand } from './commands/grant.js';
-import { InfoCommand } from './commands/info.js';
-import { ListCommand } from './commands/list.js';
-import { PullCommand } from './commands/pull.js';
-import { OutdatedCommand } from './commands/outdated.js';
-import { PushCommand } from './commands/push.js';
-import { RevokeCommand } from './commands/revoke.js';
-import { RemoveCommand } from './commands/rm.js';
-import { RunCommand } from './commands/run.js';
-import { SetupCommand } from './commands/setup.js';
-import { TagsCommand } from './commands/tags.js';
-import { UpgradeCommand } from './commands/upgrade.js';
-import { VersionCommand } from './commands/version.js';
+import { commandNamed, COMMANDS, loadAllCommands, type CommandEntry } from './commandIndex.js';
 import type { KrewContext } from './context.js';
 import { complete, formatCompletion } from './complete.js';
 import { commandHelp, generalHelp, type HelpContext } from './help.js';
+import { cliStdio, type CliStdio } from './stdio.js';
 import { styleFor, textWidth } from './terminal.js';
 import { isClipanionUsageError, unknownCommand, usageErrorFor } from './usage.js';
-
-/** Every command, in the order `--help` lists them. */
-export const COMMANDS: CommandClass<KrewContext>[] = [
-  PullCommand, ListCommand, RemoveCommand, RunCommand, InfoCommand, GrantCommand, RevokeCommand,
-  PushCommand, TagsCommand, UpgradeCommand, OutdatedCommand,
-  CompletionCommand, SetupCommand, VersionCommand,
-];
 
 /** The name kubectl runs krew-wasm under (`kubectl krew-wasm ...`): direct mode, not a plugin. */
 export const KUBECTL_LINK_NAME = 'kubectl-krew_wasm';
@@ -48,23 +29,27 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
   invokedAs = invokedAs.replace(/\.js$/, '');
   const binaryName = invokedAs === KUBECTL_LINK_NAME || invokedAs === KUBECTL_COMPLETION_LINK_NAME ? 'kubectl krew-wasm' : 'krew-wasm';
   if (invokedAs === KUBECTL_COMPLETION_LINK_NAME) argv = ['__complete', ...argv];
-  if (argv[0] === '__complete') return completeWords(argv.slice(1), settings, executable);
+  const stdio = cliStdio();
+  if (argv[0] === '__complete') return completeWords(argv.slice(1), settings, executable, stdio);
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
   const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
   let verbose = settings.verbose || args.includes('--verbose');
   try {
-    const specs = COMMANDS.map(commandSpec);
-    const help: HelpContext = { binaryName, version: VERSION, width: textWidth(process.stdout), style: styleFor(process.stdout, process.env) };
-    const route = routeOf(args, specs, binaryName);
+    const route = routeOf(args, binaryName);
     if ('help' in route) {
-      process.stdout.write(route.help ? commandHelp(route.help, help) : generalHelp(specs, help));
+      stdio.stdout.write(await helpText(route.help, binaryName, stdio));
       return 0;
     }
-    const { spec } = route;
+    const spec = commandSpec(await route.command.load());
+    if (ownArguments(route.args.slice(1), spec).some((a) => HELP_FLAGS.has(a))) {
+      stdio.stdout.write(await helpText(route.command, binaryName, stdio));
+      return 0;
+    }
     const paths = Paths.fromSettings(settings);
     const context: KrewContext = {
-      ...Cli.defaultContext,
+      ...stdio,
+      colorDepth: 1, // clipanion's own colours are off (enableColors: false); terminal.ts styles ours
       env: process.env,
       settings,
       cwd: process.cwd(),
@@ -73,7 +58,6 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
       trailingArgs,
       binaryName,
       executable,
-      specs,
     };
     const cli = new Cli<KrewContext>({ binaryLabel: 'krew-wasm', binaryName, binaryVersion: VERSION, enableColors: false });
     // Only the routed command: routeOf already chose it, and clipanion's parser is built from
@@ -89,13 +73,13 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
     verbose ||= (command as { verbose?: boolean }).verbose === true;
     return await cli.run(command, context);
   } catch (error) {
-    process.stderr.write(`${formatError(error, verbose)}\n`);
+    stdio.stderr.write(`${formatError(error, verbose)}\n`);
     return exitCodeOf(error);
   }
 }
 
 /** `krew-wasm __complete WORDS...` (see complete.ts); never fails loudly, a shell is waiting. */
-function completeWords(words: string[], settings: Settings, executable: string): number {
+async function completeWords(words: string[], settings: Settings, executable: string, stdio: CliStdio): Promise<number> {
   const store = new PluginStore(Paths.fromSettings(settings), executable);
   const pluginNames = () => {
     try {
@@ -104,32 +88,39 @@ function completeWords(words: string[], settings: Settings, executable: string):
       return [];
     }
   };
-  process.stdout.write(formatCompletion(complete(words.length ? words : [''], COMMANDS.map(commandSpec), pluginNames)));
+  stdio.stdout.write(formatCompletion(complete(words.length ? words : [''], (await loadAllCommands()).map(commandSpec), pluginNames)));
   return 0;
 }
 
-type Route = { help: CommandSpec | undefined } | { spec: CommandSpec; args: string[] };
+type Route = { help: CommandEntry | undefined } | { command: CommandEntry; args: string[] };
 
 /**
  * Which command the arguments name, or which help they ask for. Every command path is one word, so
  * the first word decides; an unknown one is refused here with the nearest command as the fix.
  */
-function routeOf(argv: string[], specs: CommandSpec[], binaryName: string): Route {
+function routeOf(argv: string[], binaryName: string): Route {
   const args = hoistLeadingVerbose(argv);
-  const byWord = (word: string) => specs.find((s) => s.paths.some((p) => p.length === 1 && p[0] === word));
   if (args.length === 0) return { help: undefined };
   const [first, ...rest] = args;
   if (HELP_FLAGS.has(first) || first === 'help') {
     const topic = rest.find((a) => !a.startsWith('-'));
     if (topic === undefined) return { help: undefined };
-    const spec = byWord(topic);
-    if (!spec) throw unknownCommand(topic, specs, binaryName);
-    return { help: spec };
+    return { help: knownCommand(topic, binaryName) };
   }
-  const spec = byWord(first);
-  if (!spec) throw unknownCommand(first, specs, binaryName);
-  if (ownArguments(rest, spec).some((a) => HELP_FLAGS.has(a))) return { help: spec };
-  return { spec, args };
+  return { command: knownCommand(first, binaryName), args };
+}
+
+function knownCommand(word: string, binaryName: string): CommandEntry {
+  const command = commandNamed(word);
+  if (!command) throw unknownCommand(word, COMMANDS.flatMap((c) => c.words), binaryName);
+  return command;
+}
+
+/** `krew-wasm --help`, or one command's help: the only output that needs every command's class. */
+async function helpText(command: CommandEntry | undefined, binaryName: string, stdio: CliStdio): Promise<string> {
+  const help: HelpContext = { binaryName, version: VERSION, width: textWidth(stdio.stdout), style: styleFor(stdio.stdout, process.env) };
+  if (command) return commandHelp(commandSpec(await command.load()), help);
+  return generalHelp((await loadAllCommands()).map(commandSpec), help);
 }
 
 /** `krew-wasm --verbose pull ...` as `krew-wasm pull --verbose ...`: clipanion wants options after the command. */

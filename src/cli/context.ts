@@ -2,7 +2,6 @@ import type { BaseContext } from 'clipanion';
 import type { Settings } from '../settings.js';
 import type { Paths } from '../store/paths.js';
 import type { PluginStore } from '../store/store.js';
-import type { CommandSpec } from './commandSpec.js';
 
 /** What every command gets from main: streams, the host environment and the services. */
 export interface KrewContext extends BaseContext {
@@ -21,6 +20,4 @@ export interface KrewContext extends BaseContext {
   binaryName: string;
   /** The krew-wasm entry file (real path): what kubectl-* links point at. */
   executable: string;
-  /** Every command's declarations (for completion). */
-  specs: CommandSpec[];
 }

@@ -7,10 +7,9 @@ import { optionLabel } from './help.js';
  * fix. clipanion's own texts (a numbered list of every command, "While running ...") never reach
  * the user: the command was already identified by its first word, so only the reason is used.
  */
-export function unknownCommand(word: string, specs: CommandSpec[], binaryName: string): CliUsageError {
+export function unknownCommand(word: string, commandWords: string[], binaryName: string): CliUsageError {
   if (word.startsWith('-')) return new CliUsageError(`unknown option "${word}"`, { hint: `see ${binaryName} --help` });
-  const names = specs.flatMap((s) => s.paths.map((p) => p.join(' '))).filter((n) => !n.startsWith('-'));
-  const guess = nearest(word, names);
+  const guess = nearest(word, commandWords.filter((n) => !n.startsWith('-')));
   return new CliUsageError(`unknown command "${word}"`, { hint: guess ? `did you mean ${guess}?` : `see ${binaryName} --help for the commands` });
 }
 

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { crypto } from '../../builtin.js';
 import { isHostControl, fsErrorCode } from '../wasi/errors.js';
 import { Descriptor, preopenedDirectories, typeOf, type FsContext } from '../wasi/filesystem.js';
-import { ExitSignal, FdSink, isTerminal, StdinSource } from '../wasi/stdio.js';
+import { isTerminal } from '../../fdio.js';
+import { ExitSignal, FdSink, StdinSource } from '../wasi/stdio.js';
 import { sleep, waitUntil } from '../wasi/wait.js';
 import {
   ALL_RIGHTS, CLOCK, DIRECTORY_RIGHTS, ERRNO, errnoOf, EVENTTYPE, FDFLAGS, FILE_RIGHTS, FILETYPE, filetypeOf, FSTFLAGS,

@@ -3,7 +3,8 @@ import { Descriptor, DirectoryEntryStream, filesystemErrorCode, preopenedDirecto
 import { InputStream, IoError, OutputStream, Pollable, poll } from './io.js';
 import { insecure, insecureSeed, random } from './random.js';
 import { socketImports } from './sockets.js';
-import { ExitSignal, FdSink, isTerminal, StdinSource } from './stdio.js';
+import { isTerminal } from '../../fdio.js';
+import { ExitSignal, FdSink, StdinSource } from './stdio.js';
 
 export { ExitSignal } from './stdio.js';
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import { builtin } from '../../builtin.js';
+import { isTerminal, writeAllSync } from '../../fdio.js';
 import type { ByteSink, ByteSource } from './io.js';
 import { sleep } from './wait.js';
 
@@ -68,22 +69,11 @@ export class FdSink implements ByteSink {
 
   write(bytes: Uint8Array): void {
     const fd = (this.fd ??= nonBlockingFd(this.hostFd, O_WRONLY));
-    let offset = 0;
-    let backoff = 1;
-    while (offset < bytes.length) {
-      try {
-        offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
-        backoff = 1;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') {
-          sleep(backoff); // the reader is slow: wait, interruptibly
-          backoff = Math.min(backoff * 2, 20);
-          continue;
-        }
-        if (code === 'EPIPE') throw new ExitSignal(SIGPIPE_EXIT);
-        throw error;
-      }
+    try {
+      writeAllSync(fd, bytes, sleep); // a slow reader is waited for, interruptibly
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPIPE') throw new ExitSignal(SIGPIPE_EXIT);
+      throw error;
     }
   }
 }
@@ -130,19 +120,5 @@ export class StdinSource implements ByteSource {
       if (code === 'EOF' || code === 'EBADF') return 'eof';
       throw error;
     }
-  }
-}
-
-/**
- * Whether host fd `fd` is a terminal (the guest then sees one, so C stdio line-buffers). Not with
- * node:tty, which loads node:net (~3.8 ms of every run: wasi-libc asks at start-up): on Linux a
- * terminal is a character device whose node is /dev/pts/N, /dev/ttyN or /dev/console.
- */
-export function isTerminal(fd: number): boolean {
-  try {
-    if (!fs.fstatSync(fd).isCharacterDevice()) return false;
-    return /^\/dev\/(pts\/\d+|tty\w*|console)$/.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
-  } catch {
-    return false;
   }
 }
