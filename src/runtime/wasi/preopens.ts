@@ -43,7 +43,9 @@ export function createFsContext(setup: FsSetup): FsContext {
   const protectedIds = identities(setup.protectedDirs);
   const readOnlyRoots = [...setup.readOnlyDirs, ...setup.preopens.filter((p) => p.readOnly).map((p) => p.hostPath)];
   const readOnlyIds = identities(readOnlyRoots);
-  const pinnedIds = new Set([...setup.protectedDirs, ...readOnlyRoots, ...setup.launchPaths].flatMap(pathLineage));
+  // The lineages share most of their components (/, HOME, the installation): each is looked at once.
+  const lstat = lstatOnce();
+  const pinnedIds = new Set([...setup.protectedDirs, ...readOnlyRoots, ...setup.launchPaths].flatMap((p) => pathLineage(p, lstat)));
   const preopens: Preopen[] = [];
   for (const spec of setup.preopens) {
     let fd: number;
@@ -94,8 +96,8 @@ function reservedNames(paths: string[]): Set<string> {
  * component, and each symlink on the way together with the components of its target, expanded as
  * the kernel would (Linux's limit of 40 links). A missing component ends the lineage.
  */
-export function pathLineage(hostPath: string): Identity[] {
-  const ids = [identityOf(fs.lstatSync('/', { bigint: true }))];
+export function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats = (p) => fs.lstatSync(p, { bigint: true })): Identity[] {
+  const ids = [identityOf(lstat('/'))];
   const pending = componentsOf(path.resolve(hostPath));
   let current = '/';
   let links = 0;
@@ -109,7 +111,7 @@ export function pathLineage(hostPath: string): Identity[] {
     const next = path.join(current, name);
     let stat: fs.BigIntStats;
     try {
-      stat = fs.lstatSync(next, { bigint: true });
+      stat = lstat(next);
     } catch {
       return ids;
     }
@@ -124,6 +126,24 @@ export function pathLineage(hostPath: string): Identity[] {
     pending.push(...componentsOf(target));
   }
   return ids;
+}
+
+/** lstat that answers each path once (a missing one keeps failing). */
+function lstatOnce(): (p: string) => fs.BigIntStats {
+  const seen = new Map<string, fs.BigIntStats | Error>();
+  return (p) => {
+    let known = seen.get(p);
+    if (known === undefined) {
+      try {
+        known = fs.lstatSync(p, { bigint: true });
+      } catch (error) {
+        known = error as Error;
+      }
+      seen.set(p, known);
+    }
+    if (known instanceof Error) throw known;
+    return known;
+  };
 }
 
 /** A path's components, last first (the next one is pop()). */
