@@ -50,7 +50,8 @@ function loadWithCodeCache(file) {
   const fs = require('node:fs');
   const path = require('node:path');
   const vm = require('node:vm');
-  const { createRequire } = require('node:module');
+  // node:module's createRequire, without loading node:module (~0.4 ms; Node does not at start-up).
+  const { createRequire } = module.constructor;
   const source = fs.readFileSync(file, 'utf8');
   const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
   const stem = `${path.basename(file)}.${build}-`;

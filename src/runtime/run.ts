@@ -37,6 +37,18 @@ export interface RunRequest {
   meta?: EntryMeta;
   /** V8 flags replacing the automatic choice (Settings.v8Flags). */
   v8Flags?: string;
+  /** The entry's compilation, when the caller started it early (startCompiling). */
+  compiling?: CompilingPlugin;
+}
+
+/** An entry's core modules, read, with V8 compiling them (see startCompiling). */
+export interface CompilingPlugin {
+  /** By file name. */
+  modules: Map<string, Promise<WebAssembly.Module>>;
+  footprints: WeakMap<WebAssembly.Module, Footprint>;
+  /** A plain preview1 module, run as itself (runsAsPreview1): its one module is `source.wasm`. */
+  preview1: boolean;
+  budget?: MemoryBudget;
 }
 
 interface TranspiledModule {
@@ -53,16 +65,17 @@ const LARGE_MODULE_BYTES = 1024 * 1024;
 /** Instantiates the plugin in its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
+  const compiling = req.compiling ?? startCompiling(req, meta);
   const guard = new RunGuard(req.limits.timeoutMs);
-  const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024) : undefined;
+  const { budget } = compiling;
   const context: FailureContext = { pluginName: req.pluginName, limits: req.limits, nearMemoryCap: () => budget?.nearCap() ?? false };
   // Ctrl-C is exit 130 in every phase: while guest code runs the guard turns it into an
   // Interrupted; before (compiling, loading the glue) this handler ends the run, exit handlers included.
   const onSigint = () => process.exit(130);
   process.on('SIGINT', onSigint);
   try {
-    if (runsAsPreview1(meta)) return await runPreview1Module(req, guard, budget);
-    return await instantiateAndRun(req, meta, readCoreModules(req, meta), guard, budget);
+    if (compiling.preview1) return await runPreview1Module(compiling, req, guard, budget);
+    return await instantiateAndRun(req, meta, compiling, guard, budget);
   } catch (error) {
     const outcome = classifyFailure(error, context);
     if ('exit' in outcome) return outcome.exit;
@@ -72,11 +85,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-async function instantiateAndRun(req: RunRequest, meta: EntryMeta, coreModules: Map<string, Uint8Array<ArrayBuffer>>, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
-  setV8Flags(coreModules, req.v8Flags, budget);
-  // Compilation starts first: V8 compiles on background threads while this thread loads the glue,
-  // the WASI host and the host interfaces, instead of idling on the compile afterwards.
-  const { compiling, footprints } = startCompiling(coreModules);
+async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   const hostImports = req.hostImports?.(guard.deadline);
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
@@ -123,19 +132,12 @@ function runsAsPreview1(meta: EntryMeta): boolean {
   return meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
 }
 
-async function runPreview1Module(req: RunRequest, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = fs.readFileSync(path.join(req.entryDir, ENTRY_FILES.source)) as Uint8Array<ArrayBuffer>;
-  } catch (error) {
-    throw damaged(req, `cannot read ${ENTRY_FILES.source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  setV8Flags(new Map([[ENTRY_FILES.source, bytes]]), req.v8Flags, budget);
-  const module = await guard.within(WebAssembly.compile(bytes));
+async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+  const module = await guard.within(compiling.modules.get(ENTRY_FILES.source)!);
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
   const host = preview1Imports(req.sandbox);
-  const footprint = declaredFootprint(bytes);
+  const footprint = compiling.footprints.get(module)!;
   const instance = await startingUp(Promise.resolve().then(() => instantiateUnder(guard, footprint.hasStart, () => {
     budget?.admit(footprint);
     const created = new WebAssembly.Instance(module, host.imports);
@@ -231,10 +233,35 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
   return { error: new PluginRuntimeError(`plugin ${name} failed: ${describe(error)}`, { cause: error }) };
 }
 
+/**
+ * Reads the entry's core modules and starts compiling them: V8 compiles on its background threads
+ * while the caller prepares the sandbox and loads the glue, the WASI host and the host interfaces,
+ * instead of idling on the compile afterwards. A plain preview1 module runs as itself
+ * (runsAsPreview1): its one module is the stored source. The V8 flags (flags for big modules, the
+ * memory cap's compile limits) are set first.
+ */
+export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta): CompilingPlugin {
+  const preview1 = runsAsPreview1(meta);
+  const bytes = readCoreModules(req, preview1 ? [ENTRY_FILES.source] : meta.coreModules);
+  const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024) : undefined;
+  setV8Flags(bytes, req.v8Flags, budget);
+  const modules = new Map<string, Promise<WebAssembly.Module>>();
+  const footprints = new WeakMap<WebAssembly.Module, Footprint>();
+  for (const [name, moduleBytes] of bytes) {
+    const module = WebAssembly.compile(moduleBytes).then((m) => {
+      footprints.set(m, declaredFootprint(moduleBytes));
+      return m;
+    });
+    module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
+    modules.set(name, module);
+  }
+  return { modules, footprints, preview1, budget };
+}
+
 /** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */
-function readCoreModules(req: RunRequest, meta: EntryMeta): Map<string, Uint8Array<ArrayBuffer>> {
+function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[]): Map<string, Uint8Array<ArrayBuffer>> {
   const modules = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const name of meta.coreModules) {
+  for (const name of names) {
     try {
       modules.set(name, fs.readFileSync(path.join(req.entryDir, name)) as Uint8Array<ArrayBuffer>);
     } catch (error) {
@@ -242,20 +269,6 @@ function readCoreModules(req: RunRequest, meta: EntryMeta): Map<string, Uint8Arr
     }
   }
   return modules;
-}
-
-function startCompiling(modules: Map<string, Uint8Array<ArrayBuffer>>) {
-  const compiling = new Map<string, Promise<WebAssembly.Module>>();
-  const footprints = new WeakMap<WebAssembly.Module, Footprint>();
-  for (const [name, bytes] of modules) {
-    const module = WebAssembly.compile(bytes).then((m) => {
-      footprints.set(m, declaredFootprint(bytes));
-      return m;
-    });
-    module.catch(() => {}); // reported when instantiate asks for it, not as an unhandled rejection
-    compiling.set(name, module);
-  }
-  return { compiling, footprints };
 }
 
 /**
@@ -312,7 +325,7 @@ function isRunErrResult(error: unknown): boolean {
   return error instanceof Error && error.name === 'ComponentError' && (error as { payload?: unknown }).payload === undefined;
 }
 
-function damaged(req: RunRequest, why: string): NotInstalledError {
+function damaged(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, why: string): NotInstalledError {
   return new NotInstalledError(`plugin ${req.pluginName} is damaged: ${why}`, { hint: req.repairHint });
 }
 

@@ -1,6 +1,6 @@
 import { importModule } from '../builtin.js';
 import type { Grants } from '../grants.js';
-import { readEntryMeta, runPlugin, type HostImports } from '../runtime/run.js';
+import { readEntryMeta, runPlugin, startCompiling, type HostImports } from '../runtime/run.js';
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';
@@ -55,6 +55,8 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
 /** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string, checked?: EntryMeta): Promise<number> {
   const meta = checked ?? readEntryMeta(entryDir, inv.name, repairHint);
+  // First, so that V8 compiles on its background threads while the sandbox is prepared.
+  const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta);
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
   trace('sandbox ready');
   const wants = {
@@ -70,7 +72,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
       hostImports: wants.outboundHttp || wants.wasiHttp ? (deadline) => networkImports(wants, grants, inv, deadline) : undefined,
       repairHint,
       meta,
-      v8Flags: inv.host.settings.v8Flags,
+      compiling,
     });
   } finally {
     prepared.cleanup();
