@@ -18,6 +18,14 @@ export class KrewWasmError extends Error {
   }
 }
 
+/**
+ * krew-wasm's own output could not be written where stdout goes (a full disk, a device that fails).
+ * A reader that is gone (`krew-wasm list | head -1`) is not one: the rest is dropped quietly.
+ */
+export class OutputError extends KrewWasmError {
+  override readonly code = 'E_OUTPUT';
+}
+
 /** A reference that does not parse as registry/repository[:tag][@digest] or a supported local source. */
 export class InvalidReferenceError extends KrewWasmError {
   override readonly code = 'E_INVALID_REFERENCE';

@@ -30,12 +30,12 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
   const binaryName = invokedAs === KUBECTL_LINK_NAME || invokedAs === KUBECTL_COMPLETION_LINK_NAME ? 'kubectl krew-wasm' : 'krew-wasm';
   if (invokedAs === KUBECTL_COMPLETION_LINK_NAME) argv = ['__complete', ...argv];
   const stdio = cliStdio();
-  if (argv[0] === '__complete') return completeWords(argv.slice(1), settings, executable, stdio);
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
   const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
   let verbose = settings.verbose || args.includes('--verbose');
   try {
+    if (argv[0] === '__complete') return await completeWords(argv.slice(1), settings, executable, stdio);
     const route = routeOf(args, binaryName);
     if ('help' in route) {
       stdio.stdout.write(await helpText(route.help, binaryName, stdio));

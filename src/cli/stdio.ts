@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { OutputError } from '../errors.js';
 import { isTerminal, writeAllSync } from '../fdio.js';
 
 /** The standard streams a command is given (its clipanion context's stdin, stdout and stderr). */
@@ -41,7 +42,7 @@ class FdOutput {
       try {
         writeAllSync(this.fd, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw outputError(error);
         this.readerGone = true;
       }
     }
@@ -51,6 +52,12 @@ class FdOutput {
 }
 
 type WriteCallback = (error?: Error | null) => void;
+
+function outputError(error: unknown): OutputError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why = code === 'ENOSPC' ? 'no space left on its device' : code === 'EIO' ? 'an input/output error' : (code ?? String(error));
+  return new OutputError(`cannot write the output: ${why}`, { cause: error, hint: 'send stdout elsewhere' });
+}
 
 /**
  * A stand-in for the stream `make` returns, which is made when something first uses it: clipanion

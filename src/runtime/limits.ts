@@ -14,15 +14,14 @@ const TABLE_SHARE = 1 / 8;
 
 /** Memory and tables a core module defines (imported ones belong to the instance that defines them). */
 export interface Footprint {
-  memoryPages: number;
+  /** The initial pages of each memory (a memory of 0 pages is a memory too: it may grow). */
+  memoryPages: number[];
   tableEntries: number[];
-  /** A start function: the only guest code that runs while the module is instantiated. */
-  hasStart: boolean;
 }
 
-/** Reads the memory, table and start sections of a core module binary (wasm spec §5.5): no allocation by the guest. */
+/** Reads the memory and table sections of a core module binary (wasm spec §5.5): no allocation by the guest. */
 export function declaredFootprint(bytes: Uint8Array): Footprint {
-  const footprint: Footprint = { memoryPages: 0, tableEntries: [], hasStart: false };
+  const footprint: Footprint = { memoryPages: [], tableEntries: [] };
   let pos = 8; // magic + version
   const leb = (): number => {
     let result = 0;
@@ -51,9 +50,7 @@ export function declaredFootprint(bytes: Uint8Array): Footprint {
         footprint.tableEntries.push(limitsMin());
       }
     } else if (id === 5) {
-      for (let count = leb(); count > 0; count--) footprint.memoryPages += limitsMin();
-    } else if (id === 8) {
-      footprint.hasStart = true;
+      for (let count = leb(); count > 0; count--) footprint.memoryPages.push(limitsMin());
     }
     pos = end;
   }
@@ -86,12 +83,13 @@ export class MemoryBudget {
   }
 
   admit(footprint: Footprint): void {
-    const bytes = footprint.memoryPages * WASM_PAGE + footprint.tableEntries.reduce((sum, n) => sum + n * TABLE_ENTRY_BYTES, 0);
+    const bytes = footprint.memoryPages.reduce((sum, n) => sum + n * WASM_PAGE, 0) + footprint.tableEntries.reduce((sum, n) => sum + n * TABLE_ENTRY_BYTES, 0);
     if (this.used + bytes > this.capBytes) throw new OverBudget(`instantiating needs ${this.used + bytes} bytes of memory and tables`);
     this.used += bytes;
-    if (footprint.memoryPages > 0) {
+    // Every memory counts, one of 0 pages too: each gets its share of the growth (seal).
+    for (const pages of footprint.memoryPages) {
       this.memoryCount++;
-      this.smallestMemoryPages = Math.min(this.smallestMemoryPages, footprint.memoryPages);
+      this.smallestMemoryPages = Math.min(this.smallestMemoryPages, pages);
     }
     for (const entries of footprint.tableEntries) {
       this.tableCount++;
@@ -167,6 +165,17 @@ export class RunGuard {
     } finally {
       delete (globalThis as Record<string, unknown>)[SLOT];
     }
+  }
+
+  /**
+   * Turns the event loop once, so that a Ctrl-C which came since the last turn (while the glue
+   * loaded, say) ends the run now. Node runs its SIGINT listeners only when the loop turns, and
+   * `call` drops a signal that is still waiting for them (breakOnSigint takes the listeners away
+   * while it runs), seeing only those that come while it runs. Called before instantiation and
+   * before the guest's entry point, which may never return.
+   */
+  async deliverSignals(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Resolves with `work`, or rejects with an Interrupted('timeout') at the deadline. */

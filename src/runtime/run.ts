@@ -94,25 +94,27 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const sandbox = host?.env ? { ...req.sandbox, env: { ...req.sandbox.env, ...host.env } } : req.sandbox;
   const imports: ImportObject = { ...wasiImports(sandbox), ...host?.imports };
   trace('imports ready');
+  await guard.deliverSignals();
   const getCoreModule = async (name: string) => {
     const module = compiling.get(name);
     if (!module) throw damaged(req, `unexpected core module ${name}`);
     return module;
   };
-  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
-    const footprint = footprints.get(module);
-    return instantiateUnder(guard, footprint?.hasStart ?? true, () => {
-      budget?.admit(footprint ?? { memoryPages: 0, tableEntries: [], hasStart: true });
-      const instance = new WebAssembly.Instance(module, coreImports);
-      budget?.track(instance);
-      return instance;
-    });
-  };
+  // Synchronous instantiation under the guard: a core `start` function is guest code too, and
+  // without one a guest can still make instantiation take seconds (huge tables), when only the
+  // guard's watchdog sees a Ctrl-C.
+  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => guard.call(() => {
+    budget?.admit(footprints.get(module) ?? { memoryPages: [], tableEntries: [] });
+    const instance = new WebAssembly.Instance(module, coreImports);
+    budget?.track(instance);
+    return instance;
+  });
   const instance = await startingUp(guard.within(mod.instantiate(getCoreModule, imports, instantiateCore)));
   budget?.seal();
   trace('instantiated');
   const run = findRun(instance);
   if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
+  await guard.deliverSignals();
   try {
     guard.call(run);
   } catch (error) {
@@ -137,9 +139,9 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
   const host = preview1Imports(req.sandbox);
-  const footprint = compiling.footprints.get(module)!;
-  const instance = await startingUp(Promise.resolve().then(() => instantiateUnder(guard, footprint.hasStart, () => {
-    budget?.admit(footprint);
+  await guard.deliverSignals();
+  const instance = await startingUp(Promise.resolve().then(() => guard.call(() => {
+    budget?.admit(compiling.footprints.get(module)!);
     const created = new WebAssembly.Instance(module, host.imports);
     budget?.track(created);
     return created;
@@ -149,18 +151,10 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
   host.bindMemory(memory);
   trace('instantiated');
+  await guard.deliverSignals();
   guard.call(start as () => void);
   trace('run returned');
   return 0;
-}
-
-/**
- * Synchronous instantiation, under the guard when the module has a start function: the only guest
- * code instantiation runs. Without one it runs none, and the guard's SIGINT watchdog (~0.1 ms a
- * call) is not paid for each of a component's small core modules.
- */
-function instantiateUnder(guard: RunGuard, hasStart: boolean, instantiate: () => WebAssembly.Instance): WebAssembly.Instance {
-  return hasStart ? guard.call(instantiate) : instantiate();
 }
 
 /** A failure while the plugin was being instantiated (a trap in a start function, a link error). */

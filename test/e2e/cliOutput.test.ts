@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { BIN, FIXTURES, krewWasm, krewWasmInTerminal, makeSandbox, runProcess, type Sandbox } from '../helpers/cli.js';
+import { BIN, FIXTURES, krewWasm, krewWasmInTerminal, makeSandbox, runProcess, theError, type Sandbox } from '../helpers/cli.js';
 
 let sb: Sandbox;
 
@@ -44,6 +44,15 @@ test('output to a file is what a pipe gets; a reader that is gone before it read
   gone.stderr.on('data', (d) => (stderr += d));
   t.is(await new Promise((resolve) => gone.on('close', resolve)), 0);
   t.is(stderr, '');
+});
+
+test('output that cannot be written (stdout on /dev/full) is one error line and exit 1, completion included', async (t) => {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  for (const args of [['list'], ['version'], ['--help'], ['__complete', '']]) {
+    const r = await runProcess('sh', ['-c', `exec ${[process.execPath, BIN, ...args].map(quote).join(' ')} > /dev/full`], { cwd: sb.home, env: sb.env });
+    t.is(r.exitCode, 1, args.join(' '));
+    t.is(theError(r.stderr), 'krew-wasm: error: cannot write the output: no space left on its device (send stdout elsewhere)');
+  }
 });
 
 test('output of many times a pipe\'s capacity reaches a slow reader whole', async (t) => {

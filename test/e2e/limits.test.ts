@@ -100,6 +100,14 @@ test('--max-memory counts every instance: sixteen instances of a 64 MiB module a
   t.is((await runLink(sb, 'memories-uncapped', [])).exitCode, 0);
 });
 
+test('--max-memory counts memories of 0 pages: four of them grown by 300 pages each (75 MiB) are refused under 64 MiB', async (t) => {
+  await pull('zeromemories.wasm', 'zeromem', '--max-memory', '64');
+  // The plugin returns an error when a growth is refused; without the cap every growth succeeds.
+  t.is((await runLink(sb, 'zeromem', [])).exitCode, 1);
+  await pull('zeromemories.wasm', 'zeromem-uncapped');
+  t.is((await runLink(sb, 'zeromem-uncapped', [])).exitCode, 0);
+});
+
 test('--max-memory counts tables: eight ten-million-entry tables are refused under 16 MiB (exit 125)', async (t) => {
   await pull('manytables.wasm', 'tables', '--max-memory', '16');
   const r = await runLink(sb, 'tables', []);

@@ -123,6 +123,25 @@ test('Ctrl-C (SIGINT) ends a plugin blocked reading stdin that never comes', asy
   t.deepEqual([r.code, r.signal, r.stderr], [130, null, '']);
 });
 
+test('Ctrl-C while a plugin is being instantiated (a second of table allocation, no start function) ends the run (exit 130)', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const pulled = await krewWasm(side, ['pull', `file://${path.join(FIXTURES, 'slowinstance.wasm')}`, '--name', 'slow']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  // KREW_WASM_TRACE says when instantiation starts; the signal comes during its second.
+  const child = spawn(path.join(side.root, 'bin/kubectl-slow'), [], { env: { ...side.env, KREW_WASM_TRACE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  let stderr = '';
+  await new Promise<void>((resolve) => child.stderr.on('data', (d) => (stderr += d).includes('imports ready') && resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.false(stderr.includes('instantiated'), 'still instantiating when the signal comes');
+  child.kill('SIGINT');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // a lost Ctrl-C: it would spin forever
+  const [code, signal] = await exited;
+  clearTimeout(killer);
+  t.deepEqual([code, signal], [130, null], stderr);
+});
+
 test('a JS plugin (jco componentize) gets its args and env and maps exit(err) to 1', async (t) => {
   const r = await runLink(sb, 'jsecho', ['get', '--exit=1'], { env: { JSECHO_VAR: 'from-env' } });
   t.is(r.exitCode, 1);
