@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // make bench: krew-wasm's start-up, throughput and latency, each scenario against a baseline
 // measured in the same run, interleaved (baseline, scenario, baseline, scenario, ...), medians with
-// min-max. Reports; never fails on a number. Every process runs with NODE_EXTRA_CA_CERTS unset: it
-// adds ~60 ms to each Node 20 start on machines that set it, which users rarely do and which would
-// hide our own overhead.
+// min-max, and as ratio the median of each round's ratio. Reports; never fails on a number. Every
+// process runs with NODE_EXTRA_CA_CERTS unset: it adds ~60 ms to each Node 20 start on machines
+// that set it, which users rarely do and which would hide our own overhead.
 //
 //   node bench/run.mjs                 the whole table (bench/out/results.md)
 //   node bench/run.mjs --ab <git-ref>  start-up scenarios of this tree against <git-ref>, interleaved
@@ -55,8 +55,14 @@ const timeOnce = (cmd, env) => {
 };
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] };
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))], samples: xs };
 };
+/**
+ * `a` against `b` run in the same rounds: the median of each round's ratio. This machine's speed
+ * drifts within minutes, and two runs of one round are seconds apart at most, so the ratio of
+ * each round holds up where the ratio of the two medians swings with the drift.
+ */
+const ratio = (a, b) => (a.samples.length === b.samples.length ? stats(a.samples.map((x, i) => x / b.samples[i])).median : a.median / b.median);
 /**
  * Runs each command in turn, `runs` rounds, after two warm-up rounds; returns one distribution per
  * command. A command is an argv, or { cmd, env } when it needs its own environment (A/B).
@@ -173,18 +179,18 @@ async function fullRun() {
     const s = startupScenarios(k);
 
     const [n1, t1, f1] = interleave([NODE0, s.hello, floorCommand(k, 'hello', false)], k.env);
-    row('1. smallest component (WAT, stdout only)', ms(t1), `node -e 0: ${ms(n1)}`, t1.median / n1.median, '≤ 1.3x',
-      `floor (Node + compile + instantiate its core modules, alone): ${ms(f1)} = ${(f1.median / n1.median).toFixed(2)}x; krew-wasm is +${(t1.median - f1.median).toFixed(0)} ms above it`);
+    row('1. smallest component (WAT, stdout only)', ms(t1), `node -e 0: ${ms(n1)}`, ratio(t1, n1), '≤ 1.3x',
+      `floor (Node + compile + instantiate its core modules, alone): ${ms(f1)} = ${ratio(f1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - f1.median).toFixed(0)} ms above it`);
     const [n2, t2, f2] = interleave([NODE0, s.chello, floorCommand(k, 'chello', false)], k.env);
-    row('2. C "hello" (wasi-libc, preview1)', ms(t2), `node -e 0: ${ms(n2)}`, t2.median / n2.median, '≤ 1.5x',
-      `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${(f2.median / n2.median).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`);
+    row('2. C "hello" (wasi-libc, preview1)', ms(t2), `node -e 0: ${ms(n2)}`, ratio(t2, n2), '≤ 1.5x',
+      `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${ratio(f2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`);
     const floor = floorCommand(k, 'jsecho');
     const [n3, t3, f3] = interleave([NODE0, s.jsecho, floor], k.env);
-    row(`3. ${JS_PLUGIN_MB} MB componentized JS plugin, no request`, ms(t3), `node -e 0: ${ms(n3)}`, t3.median / n3.median, '≤ 3x',
-      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${(f3.median / n3.median).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it`);
+    row(`3. ${JS_PLUGIN_MB} MB componentized JS plugin, no request`, ms(t3), `node -e 0: ${ms(n3)}`, ratio(t3, n3), '≤ 3x',
+      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${ratio(f3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it`);
     const [n4, t4, f4] = interleave([NODE0, s.pods, requestFloorCommand(k, 'pods', api.info)], k.env, Math.max(7, Math.floor(RUNS / 2)));
-    row('4. JS example, one API request (request included)', ms(t4), `node -e 0: ${ms(n4)}`, t4.median / n4.median, '≤ 3.5x',
-      `floor (Node + compile with Liftoff + instantiate, while a worker thread makes the same HTTPS request): ${ms(f4)} = ${(f4.median / n4.median).toFixed(2)}x; krew-wasm is +${(t4.median - f4.median).toFixed(0)} ms above it`);
+    row('4. JS example, one API request (request included)', ms(t4), `node -e 0: ${ms(n4)}`, ratio(t4, n4), '≤ 3.5x',
+      `floor (Node + compile with Liftoff + instantiate, while a worker thread makes the same HTTPS request): ${ms(f4)} = ${ratio(f4, n4).toFixed(2)}x; krew-wasm is +${(t4.median - f4.median).toFixed(0)} ms above it`);
 
     // Cold: the first run after a pull, when V8's code cache of the glue is written.
     const cold = [];
@@ -196,18 +202,18 @@ async function fullRun() {
     }
     const c5 = stats(cold);
     const w5 = stats(warm);
-    row('5. first run after pull (cold) of the JS plugin', ms(c5), `warm run: ${ms(w5)}`, c5.median / w5.median, '< 2x warm');
+    row('5. first run after pull (cold) of the JS plugin', ms(c5), `warm run: ${ms(w5)}`, ratio(c5, w5), '< 2x warm');
 
     const list = hundredPlugins(k);
     const [n6, t6] = interleave([NODE0, list], k.env);
-    row('6. krew-wasm list, 100 plugins', ms(t6), `node -e 0: ${ms(n6)}`, t6.median / n6.median, '≤ 1.5x');
+    row('6. krew-wasm list, 100 plugins', ms(t6), `node -e 0: ${ms(n6)}`, ratio(t6, n6), '≤ 1.5x');
 
     // Network plugin start-up: settling the kubeconfig overlaps with compilation (fetchprobe makes no request here).
     k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch');
     k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch-offline', '--network', 'none');
     const noRequest = (name) => ['sh', '-c', `${k.link(name)} none >/dev/null; test $? = 2`];
     const [off, on] = interleave([noRequest('fetch-offline'), noRequest('fetch')], k.env, Math.max(7, Math.floor(RUNS / 2)));
-    row('7. JS network plugin, no request: kubeconfig settled vs --network none', ms(on), `--network none: ${ms(off)}`, on.median / off.median, '≈ 1x (overlaps)');
+    row('7. JS network plugin, no request: kubeconfig settled vs --network none', ms(on), `--network none: ${ms(off)}`, ratio(on, off), '≈ 1x (overlaps)');
 
     // stdout throughput, 64 MiB to a pipe, against cat of a 64 MiB file.
     k.pull(`file://${fixtures}/spew.wasm`, 'spew');
@@ -333,7 +339,7 @@ async function abRun(ref) {
       const lb = hundredPlugins(b);
       for (const [title, ca, cb] of [['smallest component', sa.hello, sb.hello], ['C hello', sa.chello, sb.chello], [`${JS_PLUGIN_MB} MB JS plugin`, sa.jsecho, sb.jsecho], ['JS example + request', sa.pods, sb.pods], ['list, 100 plugins', la, lb]]) {
         const [n, ta, tb] = interleave([NODE0, { cmd: ca, env: a.env }, { cmd: cb, env: b.env }], a.env);
-        row(`A/B ${title}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}; node -e 0: ${ms(n)}`, ta.median / tb.median, '(this / ref)');
+        row(`A/B ${title}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}; node -e 0: ${ms(n)}`, ratio(ta, tb), '(this / ref)');
       }
     } finally {
       api.proc.kill('SIGTERM');
@@ -364,8 +370,8 @@ async function nodeRun(otherNode) {
     const lt = [otherNode, ...hundredPlugins(there).slice(1)];
     for (const [title, ch, ct] of [['smallest component', sh.hello, st.hello], ['C hello', sh.chello, st.chello], [`${JS_PLUGIN_MB} MB JS plugin`, sh.jsecho, st.jsecho], ['JS example + request', sh.pods, st.pods], ['list, 100 plugins', lh, lt]]) {
       const [n, th, no, to, tc] = interleave([NODE0, { cmd: ch, env: here.env }, { cmd: [otherNode, '-e', '0'], env: otherEnv }, { cmd: ct, env: otherEnv }, { cmd: ct, env: cachedEnv }], here.env);
-      row(`${title}: Node ${version} / ${process.version}`, `${version}: ${ms(to)}, ${(to.median / no.median).toFixed(2)}x its node -e 0 (${ms(no)}); with NODE_COMPILE_CACHE: ${ms(tc)}`,
-        `${process.version}: ${ms(th)}, ${(th.median / n.median).toFixed(2)}x its node -e 0 (${ms(n)})`, to.median / th.median, '(other / this)');
+      row(`${title}: Node ${version} / ${process.version}`, `${version}: ${ms(to)}, ${ratio(to, no).toFixed(2)}x its node -e 0 (${ms(no)}); with NODE_COMPILE_CACHE: ${ms(tc)}`,
+        `${process.version}: ${ms(th)}, ${ratio(th, n).toFixed(2)}x its node -e 0 (${ms(n)})`, ratio(to, th), '(other / this)');
     }
   } finally {
     api.proc.kill('SIGTERM');
@@ -386,7 +392,7 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const load = os.loadavg()[0].toFixed(1);
 const header = [
   `krew-wasm benchmarks, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${load} at the end`,
-  `Median (min–max) of ${RUNS} whole-process runs interleaved with the baseline; NODE_EXTRA_CA_CERTS unset for every process.`,
+  `Median (min–max) of ${RUNS} whole-process runs interleaved with the baseline; ratio: the median of each round's ratio to it (the machine's speed drifts); NODE_EXTRA_CA_CERTS unset for every process.`,
   '',
   '| scenario | measured | baseline | ratio | target |',
   '|---|---|---|---|---|',
