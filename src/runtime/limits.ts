@@ -136,8 +136,10 @@ const script = new vm.Script(`${SLOT}()`, { filename: 'krew-wasm-guard' });
  * The run's clock and Ctrl-C. Guest code (instantiation included: a core `start` function runs
  * there) is only ever called through `call`, under V8's watchdog, which terminates execution from
  * another thread, wakes a host call sleeping in Atomics.wait (runtime/wasi/wait.ts), and honours
- * SIGINT. Between guarded calls (compiling, loading the glue), `expired` lets the caller race a
- * timer against the awaited work.
+ * SIGINT (breakOnSigint; with no SIGINT listener in the process, a signal meets Node's native
+ * handling before, during and after the call, and none is dropped: see runPlugin). Between
+ * guarded calls (compiling, loading the glue), `within` lets the caller race a timer against the
+ * awaited work.
  */
 export class RunGuard {
   /** When the run must end, in performance.now() milliseconds (undefined: no limit). */
@@ -165,17 +167,6 @@ export class RunGuard {
     } finally {
       delete (globalThis as Record<string, unknown>)[SLOT];
     }
-  }
-
-  /**
-   * Turns the event loop once, so that a Ctrl-C which came since the last turn (while the glue
-   * loaded, say) ends the run now. Node runs its SIGINT listeners only when the loop turns, and
-   * `call` drops a signal that is still waiting for them (breakOnSigint takes the listeners away
-   * while it runs), seeing only those that come while it runs. Called before instantiation and
-   * before the guest's entry point, which may never return.
-   */
-  async deliverSignals(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Resolves with `work`, or rejects with an Interrupted('timeout') at the deadline. */

@@ -69,10 +69,11 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   const guard = new RunGuard(req.limits.timeoutMs);
   const { budget } = compiling;
   const context: FailureContext = { pluginName: req.pluginName, limits: req.limits, nearMemoryCap: () => budget?.nearCap() ?? false };
-  // Ctrl-C is exit 130 in every phase: while guest code runs the guard turns it into an
-  // Interrupted; before (compiling, loading the glue) this handler ends the run, exit handlers included.
-  const onSigint = () => process.exit(130);
-  process.on('SIGINT', onSigint);
+  // Ctrl-C: while guest code runs (instantiation included) the guard turns it into an Interrupted,
+  // exit 130; before, Node's default action ends the process by the signal, which a shell reports
+  // as 130 too. No SIGINT listener: the guard (breakOnSigint) takes listeners away while it runs,
+  // and Node then drops a signal still waiting for them, which lost a Ctrl-C that came just
+  // before guest code started (found by an attack).
   try {
     if (compiling.preview1) return await runPreview1Module(compiling, req, guard, budget);
     return await instantiateAndRun(req, meta, compiling, guard, budget);
@@ -80,8 +81,6 @@ export async function runPlugin(req: RunRequest): Promise<number> {
     const outcome = classifyFailure(error, context);
     if ('exit' in outcome) return outcome.exit;
     throw outcome.error;
-  } finally {
-    process.off('SIGINT', onSigint);
   }
 }
 
@@ -94,15 +93,13 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const sandbox = host?.env ? { ...req.sandbox, env: { ...req.sandbox.env, ...host.env } } : req.sandbox;
   const imports: ImportObject = { ...wasiImports(sandbox), ...host?.imports };
   trace('imports ready');
-  await guard.deliverSignals();
   const getCoreModule = async (name: string) => {
     const module = compiling.get(name);
     if (!module) throw damaged(req, `unexpected core module ${name}`);
     return module;
   };
   // Synchronous instantiation under the guard: a core `start` function is guest code too, and
-  // without one a guest can still make instantiation take seconds (huge tables), when only the
-  // guard's watchdog sees a Ctrl-C.
+  // without one a guest can still make instantiation take seconds (huge tables).
   const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => guard.call(() => {
     budget?.admit(footprints.get(module) ?? { memoryPages: [], tableEntries: [] });
     const instance = new WebAssembly.Instance(module, coreImports);
@@ -114,7 +111,6 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   trace('instantiated');
   const run = findRun(instance);
   if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
-  await guard.deliverSignals();
   try {
     guard.call(run);
   } catch (error) {
@@ -139,7 +135,6 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
   const host = preview1Imports(req.sandbox);
-  await guard.deliverSignals();
   const instance = await startingUp(Promise.resolve().then(() => guard.call(() => {
     budget?.admit(compiling.footprints.get(module)!);
     const created = new WebAssembly.Instance(module, host.imports);
@@ -151,7 +146,6 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
   host.bindMemory(memory);
   trace('instantiated');
-  await guard.deliverSignals();
   guard.call(start as () => void);
   trace('run returned');
   return 0;

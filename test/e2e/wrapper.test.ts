@@ -139,7 +139,9 @@ test('Ctrl-C while a plugin is being instantiated (a second of table allocation,
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // a lost Ctrl-C: it would spin forever
   const [code, signal] = await exited;
   clearTimeout(killer);
-  t.deepEqual([code, signal], [130, null], stderr);
+  // 130 from krew-wasm while plugin code (instantiation included) runs; the signal's own end when it
+  // came a moment before (a shell reports both as 130). Never a lost Ctrl-C and a killed process.
+  t.true((code === 130 && signal === null) || (code === null && signal === 'SIGINT'), `${code} ${signal}: ${stderr}`);
 });
 
 test('a JS plugin (jco componentize) gets its args and env and maps exit(err) to 1', async (t) => {
