@@ -319,6 +319,22 @@ https.get(url + '/api/v1/large?bytes=' + bytes, { ca: fs.readFileSync(ca), heade
   }
 }
 
+/**
+ * The start-up scenarios --ab and --node compare, of two installations side by side:
+ * [title, command of a, command of b]; `listOfB` adapts b's `list` command (another Node).
+ */
+function startupPairs(a, b, listOfB = (list) => list) {
+  const sa = startupScenarios(a);
+  const sb = startupScenarios(b);
+  return [
+    ['smallest component', sa.hello, sb.hello],
+    ['C hello', sa.chello, sb.chello],
+    [`${JS_PLUGIN_MB} MB JS plugin`, sa.jsecho, sb.jsecho],
+    ['JS example + request', sa.pods, sb.pods],
+    ['list, 100 plugins', hundredPlugins(a), listOfB(hundredPlugins(b))],
+  ];
+}
+
 /** --ab <ref>: the start-up scenarios of this tree and of <ref>, interleaved in one run. */
 async function abRun(ref) {
   const other = path.join(work, 'ab');
@@ -333,11 +349,7 @@ async function abRun(ref) {
     const api = await startApiProcess();
     try {
       writeKubeconfig(api.info);
-      const sa = startupScenarios(a);
-      const sb = startupScenarios(b);
-      const la = hundredPlugins(a);
-      const lb = hundredPlugins(b);
-      for (const [title, ca, cb] of [['smallest component', sa.hello, sb.hello], ['C hello', sa.chello, sb.chello], [`${JS_PLUGIN_MB} MB JS plugin`, sa.jsecho, sb.jsecho], ['JS example + request', sa.pods, sb.pods], ['list, 100 plugins', la, lb]]) {
+      for (const [title, ca, cb] of startupPairs(a, b)) {
         const [n, ta, tb] = interleave([NODE0, { cmd: ca, env: a.env }, { cmd: cb, env: b.env }], a.env);
         row(`A/B ${title}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}; node -e 0: ${ms(n)}`, ratio(ta, tb), '(this / ref)');
       }
@@ -364,11 +376,7 @@ async function nodeRun(otherNode) {
   const api = await startApiProcess();
   try {
     writeKubeconfig(api.info);
-    const sh = startupScenarios(here);
-    const st = startupScenarios(there);
-    const lh = hundredPlugins(here);
-    const lt = [otherNode, ...hundredPlugins(there).slice(1)];
-    for (const [title, ch, ct] of [['smallest component', sh.hello, st.hello], ['C hello', sh.chello, st.chello], [`${JS_PLUGIN_MB} MB JS plugin`, sh.jsecho, st.jsecho], ['JS example + request', sh.pods, st.pods], ['list, 100 plugins', lh, lt]]) {
+    for (const [title, ch, ct] of startupPairs(here, there, (list) => [otherNode, ...list.slice(1)])) {
       const [n, th, no, to, tc] = interleave([NODE0, { cmd: ch, env: here.env }, { cmd: [otherNode, '-e', '0'], env: otherEnv }, { cmd: ct, env: otherEnv }, { cmd: ct, env: cachedEnv }], here.env);
       row(`${title}: Node ${version} / ${process.version}`, `${version}: ${ms(to)}, ${ratio(to, no).toFixed(2)}x its node -e 0 (${ms(no)}); with NODE_COMPILE_CACHE: ${ms(tc)}`,
         `${process.version}: ${ms(th)}, ${ratio(th, n).toFixed(2)}x its node -e 0 (${ms(n)})`, ratio(to, th), '(other / this)');

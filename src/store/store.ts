@@ -71,7 +71,7 @@ export class PluginStore {
     for (const file of this.receiptFiles()) {
       try {
         // A plain entry name joined by hand: path.join per receipt was ~0.5 ms of a list of 100.
-        const receipt = readReceipt(`${dir}/${file}`, file.slice(0, -".json".length));
+        const receipt = readReceipt(`${dir}/${file}`, file.slice(0, -'.json'.length));
         if (receipt) plugins.push(receipt);
       } catch (error) {
         if (!(error instanceof DamagedReceiptError)) throw error;

@@ -96,7 +96,7 @@ function reservedNames(paths: string[]): Set<string> {
  * component, and each symlink on the way together with the components of its target, expanded as
  * the kernel would (Linux's limit of 40 links). A missing component ends the lineage.
  */
-export function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats = (p) => fs.lstatSync(p, { bigint: true })): Identity[] {
+function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats): Identity[] {
   const ids = [identityOf(lstat('/'))];
   const pending = componentsOf(path.resolve(hostPath));
   let current = '/';
