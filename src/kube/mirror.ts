@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isKrewWasmError } from '../errors.js';
 import { isInside, realpathOr } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
+import { KUBECONFIG_COPY_PREFIX } from '../store/store.js';
 import { MAX_CREDENTIAL_FILE_BYTES, readRegularFile } from './boundedRead.js';
 import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from './kubeconfig.js';
 
@@ -61,8 +62,9 @@ function selectedFiles(selection: Selection): string[] {
 }
 
 function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string): KubeconfigMirror {
-  // Under the store's tmp/, named by pid: if this process is killed, the next command removes it.
-  const root = makeTempDir(tmpDir, 'kube');
+  // Under the store's tmp/, named by pid: if this process ends without its exit handlers (killed, or
+  // Ctrl-C before plugin code ran), the next run or command removes it (removeLeftoverKubeconfigCopies).
+  const root = makeTempDir(tmpDir, KUBECONFIG_COPY_PREFIX);
   fs.chmodSync(root, 0o700);
   const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
   process.once('exit', cleanup);

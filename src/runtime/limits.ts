@@ -136,8 +136,9 @@ const script = new vm.Script(`${SLOT}()`, { filename: 'krew-wasm-guard' });
  * The run's clock and Ctrl-C. Guest code (instantiation included: a core `start` function runs
  * there) is only ever called through `call`, under V8's watchdog, which terminates execution from
  * another thread, wakes a host call sleeping in Atomics.wait (runtime/wasi/wait.ts), and honours
- * SIGINT (breakOnSigint; with no SIGINT listener in the process, a signal meets Node's native
- * handling before, during and after the call, and none is dropped: see runPlugin). Between
+ * SIGINT (breakOnSigint; with no SIGINT listener in the process, a signal before or after the call
+ * meets Node's default action, see runPlugin; only one in the instant Node disarms its watchdog
+ * is lost, as in plain Node: README, "What is not guaranteed"). Between
  * guarded calls (compiling, loading the glue), `within` lets the caller race a timer against the
  * awaited work.
  */

@@ -4,6 +4,7 @@ import { readEntryMeta, runPlugin, startCompiling, type HostImports } from '../r
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';
+import { removeLeftoverKubeconfigCopies } from '../store/store.js';
 import { DamagedReceiptError, notInstalledError, NotInstalledError } from '../errors.js';
 import { trace } from '../trace.js';
 import { prepareSandbox, type HostContext } from './sandbox.js';
@@ -55,6 +56,7 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
 /** Runs a transpiled entry folder with the given grants (shared by installed plugins and local files). */
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string, checked?: EntryMeta): Promise<number> {
   const meta = checked ?? readEntryMeta(entryDir, inv.name, repairHint);
+  removeLeftoverKubeconfigCopies(dirs.tmpDir);
   // First, so that V8 compiles on its background threads while the sandbox is prepared.
   const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta);
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);

@@ -266,6 +266,25 @@ function putEntry(paths: Paths, stagedDir: string, entry: string): void {
   }
 }
 
+/** The prefix of a run's kubeconfig copies under tmp/ (kube/mirror.ts). */
+export const KUBECONFIG_COPY_PREFIX = 'kube';
+
+/**
+ * Removes the kubeconfig copies of runs that ended without their exit cleanup (killed, or ended
+ * by Ctrl-C before plugin code ran): they hold copies of credentials, keys included, and a user
+ * who only runs plugins never runs the commands that repair the store. Every run does it; no lock
+ * is needed, as only a folder whose owner is gone is removed. Best effort.
+ */
+export function removeLeftoverKubeconfigCopies(tmpDir: string): void {
+  try {
+    for (const dir of listDir(tmpDir)) {
+      if (dir.startsWith(`${KUBECONFIG_COPY_PREFIX}-`) && !stagingOwnerAlive(dir)) fs.rmSync(path.join(tmpDir, dir), { recursive: true, force: true });
+    }
+  } catch {
+    // the next run or command tries again
+  }
+}
+
 /** Staging folders are named <prefix>-<pid>-<random>: alive while their process is. */
 function stagingOwnerAlive(dirName: string): boolean {
   const pid = Number(/^[a-z]+-(\d+)-/.exec(dirName)?.[1]);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
@@ -90,4 +91,20 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
   t.regex(receiptLine, /: ERR /);
   t.false(r.stdout.includes('apiVersion": "krew-wasm'), 'the receipt was read');
   t.regex(configLine, /store-config: OK apiVersion: v1/);
+});
+
+test('a run removes the kubeconfig copies that ended runs left behind (killed, or Ctrl-C before plugin code), and only those', async (t) => {
+  const tmp = path.join(sb.root, 'tmp');
+  const ended = spawnSync(process.execPath, ['-e', '0']).pid; // a pid whose process is gone
+  const left = path.join(tmp, `kube-${ended}-x1`);
+  const running = path.join(tmp, `kube-${process.pid}-x2`); // this test's own process is alive
+  for (const dir of [left, running]) {
+    fs.mkdirSync(path.join(dir, '.ssh'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.ssh/id_rsa'), 'PROD-KEY');
+  }
+  t.teardown(() => fs.rmSync(running, { recursive: true, force: true }));
+  const r = await runLink(sb, 'kprobe', ['read', files.devCa]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.false(fs.existsSync(left), 'the copy of an ended run is gone');
+  t.true(fs.existsSync(path.join(running, '.ssh/id_rsa')), 'a running one is kept');
 });
