@@ -28,6 +28,9 @@ function glueConsole(): Pick<Console, 'error' | 'debug' | 'log' | 'warn'> {
   return { error: quiet, debug: quiet, log: quiet, warn: quiet };
 }
 
+/** What `WebAssembly.promising` is in the script form: JSPI's when the engine has it, else identity. */
+const PROMISING = "const __krewPromising = typeof WebAssembly.promising === 'function' ? WebAssembly.promising : (f) => f;";
+
 /**
  * Rewrites jco's async-instantiation output (an ES module whose only module syntax is
  * `export function instantiate`, `export const _util` and `import.meta.url`) into a function
@@ -36,6 +39,12 @@ function glueConsole(): Pick<Console, 'error' | 'debug' | 'log' | 'warn'> {
  * `__krewGlue.slice(<memory>.buffer, `, each host-call trampoline starts with
  * `__krewGlue.enter()`, and the handle table's create and remove report to it. Returns undefined
  * when the output has another shape: the caller then keeps loading the ES module (unbounded).
+ *
+ * `WebAssembly.promising(f)` becomes `__krewPromising(f)`, which is f itself where the engine has
+ * no JSPI (Node 20), as jco's own `catch` makes it. jco calls it in a `try` inside its instantiate
+ * generator, and the TypeError V8 throws there ("is not a function") names the call site by parsing
+ * the whole generator again: ~3 ms per call for a componentized JS plugin's 0.2 MB glue and more
+ * for bigger ones, two or three calls a run (bench/RESULTS.md).
  */
 export function toScriptForm(esm: string): string | undefined {
   const body = esm
@@ -45,9 +54,10 @@ export function toScriptForm(esm: string): string | undefined {
     .replace(/(?<![\w$.])([A-Za-z_$][\w$]*)\.buffer\.slice\(/g, '__krewGlue.slice($1.buffer,')
     .replace(/(trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|\bfunction\s+_?trampoline\d+\s*\([^)]*\)\s*\{)/g, '$1__krewGlue.enter();')
     .replace(/\bfunction\s+rscTableCreateOwn\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleCreated();')
-    .replace(/\bfunction\s+rscTableRemove\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleRemoved();');
+    .replace(/\bfunction\s+rscTableRemove\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleRemoved();')
+    .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(');
   if (/\.buffer\.slice\(/.test(body)) return undefined; // a copy we could not route: keep the module
-  const source = `(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'use strict';\n${body}\n;return instantiate;\n})`;
+  const source = `(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'use strict';\n${PROMISING}\n${body}\n;return instantiate;\n})`;
   try {
     const factory = new vm.Script(source).runInThisContext() as GlueFactory;
     const budget = new GlueBudget();

@@ -71,6 +71,23 @@ test('the glue is also written as a code-cacheable script; unknown module shapes
   t.is(toScriptForm('export function instantiate(m) { return this.m.buffer.slice(0, 1); }'), undefined, 'a copy the rewrite cannot route keeps the module');
 });
 
+test('the script form asks for JSPI without a throw: WebAssembly.promising is f itself where the engine lacks it', async (t) => {
+  const dir = tmp();
+  // A preview1 command's glue wraps its post-return in WebAssembly.promising, inside a try.
+  await transpileInto(fs.readFileSync(path.join(FIXTURES, 'chello.core.wasm')), dir);
+  const esm = fs.readFileSync(path.join(dir, 'plugin.js'), 'utf8');
+  t.regex(esm, /WebAssembly\.promising\(/, 'jco still calls WebAssembly.promising (else this test tests nothing)');
+  const script = fs.readFileSync(path.join(dir, SCRIPT_FILE), 'utf8');
+  t.false(/WebAssembly\.promising\(/.test(script));
+  t.regex(script, /__krewPromising\(/);
+  const promisingOf = (webAssembly: object) =>
+    new Function('WebAssembly', `${/^const __krewPromising = [^\n]*/m.exec(script)?.[0]}; return __krewPromising;`)(webAssembly) as (f: unknown) => unknown;
+  const f = () => 0;
+  t.is(promisingOf({})(f), f);
+  const jspi = (g: unknown) => ({ promised: g });
+  t.deepEqual(promisingOf({ promising: jspi })(f), { promised: f });
+});
+
 test('a run writes the code cache once, reuses it, and survives a damaged one (each load in a fresh process)', async (t) => {
   const dir = tmp();
   await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
