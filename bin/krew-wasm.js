@@ -23,6 +23,9 @@ function notBuilt(error) {
 // import() in code restored from a V8 code cache fails on Node 20 ("A dynamic import callback was
 // not specified"): the bundles import ES modules through this one (src/builtin.ts, importModule).
 globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
+// A sibling file of a bundle that only some runs load (the kubeconfig loader) is loaded with a code
+// cache too; `variant` names the V8 flags the run had set by then (src/builtin.ts, requireSibling).
+globalThis[Symbol.for('krew-wasm.load')] = (file, variant) => loadWithCodeCache(file, variant);
 
 const dist = require('node:path').join(__dirname, '../dist');
 let bundle;
@@ -41,12 +44,14 @@ bundle.main();
  * scripts/bundle.mjs), its mtime (a bundle edited in place) and V8's version (two Node versions
  * sharing an installation keep their own); one V8 rejects anyway is ignored. When missing or
  * rejected it is written at exit, if the folder is writable, holding all the code the run compiled
- * (what a start needs is then compiled by no later one: ~4 ms of a plugin run), unless the run
- * changed V8's flags (a big plugin), as V8 would reject a cache made then: such a run writes the
- * cache made as the bundle loaded. It is code as trusted as the bundle beside it, in krew-wasm's
- * own folder, which no plugin may reach.
+ * (what a start needs is then compiled by no later one: ~4 ms of a plugin run). A run that changed
+ * V8's flags (a big plugin) can only write the cache made as the bundle loaded, as V8 would reject
+ * one made later: that one is kept as `-partial`, used until a run without flags writes the whole
+ * one (else a big plugin run first after an install cost every later run ~3 ms). A file loaded
+ * after the flags changed names them by `variant`, and keeps one cache per set of flags. It is code
+ * as trusted as the bundle beside it, in krew-wasm's own folder, which no plugin may reach.
  */
-function loadWithCodeCache(file) {
+function loadWithCodeCache(file, variant = '') {
   const fs = require('node:fs');
   const path = require('node:path');
   const vm = require('node:vm');
@@ -56,18 +61,26 @@ function loadWithCodeCache(file) {
   const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
   const stem = `${path.basename(file)}.${build}-`;
   const suffix = `-v8-${process.versions.v8}.cache`;
-  const cacheFile = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${suffix}`;
-  const cachedData = readCache(fs, cacheFile);
+  const base = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}`;
+  const whole = `${base}${suffix}`;
+  const partial = `${base}-partial${suffix}`;
+  let cachedData = readCache(fs, whole);
+  const onlyPartial = !cachedData && (cachedData = readCache(fs, partial)) !== undefined;
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
-  if (cachedData && !script.cachedDataRejected) return mod.exports;
-  const atLoad = script.createCachedData();
+  const accepted = cachedData !== undefined && !script.cachedDataRejected;
+  if (accepted && !onlyPartial) return mod.exports;
+  const atLoad = accepted ? undefined : script.createCachedData();
   process.once('exit', () => {
-    const temp = `${cacheFile}.${process.pid}.tmp`;
+    const flagsChanged = mod.exports.v8FlagsChanged?.() === true;
+    if (flagsChanged && accepted) return; // the partial cache in use is what this run can make
+    const target = flagsChanged ? partial : whole;
+    const temp = `${target}.${process.pid}.tmp`;
     try {
-      fs.writeFileSync(temp, mod.exports.v8FlagsChanged?.() ? atLoad : script.createCachedData(), { flag: 'wx' }); // never through a planted name
-      fs.renameSync(temp, cacheFile);
+      fs.writeFileSync(temp, flagsChanged ? atLoad : script.createCachedData(), { flag: 'wx' }); // never through a planted name
+      fs.renameSync(temp, target);
+      if (!flagsChanged) fs.rmSync(partial, { force: true });
       // Caches of earlier builds of this bundle for this V8 are of no use any more.
       for (const name of fs.readdirSync(path.dirname(file))) {
         if (name.startsWith(`${path.basename(file)}.`) && name.endsWith(suffix) && !name.startsWith(stem)) fs.rmSync(path.join(path.dirname(file), name), { force: true });

@@ -32,11 +32,19 @@ const common = {
   banner: { js: "import { createRequire as __krewCreateRequire } from 'node:module'; const require = __krewCreateRequire(import.meta.url);" },
 };
 
-/** In the wrapper bundle, the kubeconfig loader stays a separate file (see below). */
+/**
+ * In the wrapper bundle, the kubeconfig loader stays a separate file (see below), required through
+ * src/builtin.ts requireSibling: with the bin's code cache, as the bundles are.
+ */
 const separateFiles = {
   name: 'separate-files',
   setup(b) {
-    b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) => (args.importer.endsWith('.ts') ? { path: args.path, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) => (args.importer.endsWith('.ts') ? { path: 'kubeconfig.js', namespace: 'sibling' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'sibling' }, (args) => ({
+      contents: `module.exports = require('./src/builtin.ts').requireSibling(${JSON.stringify(args.path)});`,
+      resolveDir: root,
+      loader: 'js',
+    }));
   },
 };
 
@@ -160,7 +168,7 @@ for (const dir of ['dist/bundle', 'dist/wrapper']) fs.writeFileSync(path.join(ro
 // bin/krew-wasm.js names a bundle's V8 code cache by this line: npm gives every file of a package
 // the same mtime, and V8 checks only the source's length, so an upgrade to a bundle of the same
 // size would otherwise run the old bundle's compiled code.
-for (const file of ['dist/bundle/main.js', 'dist/wrapper/wrapper.js']) {
+for (const file of ['dist/bundle/main.js', 'dist/wrapper/wrapper.js', 'dist/wrapper/kubeconfig.js']) {
   const source = fs.readFileSync(path.join(root, file));
   fs.appendFileSync(path.join(root, file), `// krew-wasm build ${createHash('sha256').update(source).digest('hex').slice(0, 16)}\n`);
 }

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /**
  * A Node built-in module, loaded when first used. Every plugin run pays for what the wrapper
@@ -17,17 +18,39 @@ export function builtin<T>(name: `node:${string}`): T {
 type Crypto = typeof import('node:crypto');
 export const crypto = (): Crypto => builtin<Crypto>('node:crypto');
 
-let flagsChanged = false;
+/** The flags this process set, in order: V8 rejects a code cache made under other flags. */
+let flagsSet = '';
 
 /** v8.setFlagsFromString, loading node:v8 only when some flag is set. */
 export function setV8Flags(flags: string): void {
-  flagsChanged = true;
+  flagsSet += ` ${flags}`;
   builtin<typeof import('node:v8')>('node:v8').setFlagsFromString(flags);
 }
 
 /** Whether this process changed V8's flags: a code cache made now would not match the next start's. */
 export function v8FlagsChanged(): boolean {
-  return flagsChanged;
+  return flagsSet !== '';
+}
+
+/** Where bin/krew-wasm.js puts its code-cache loader (see requireSibling). */
+const LOADER = Symbol.for('krew-wasm.load');
+
+/**
+ * Requires a file beside this bundle (the wrapper's kubeconfig loader) with the bin's V8 code
+ * cache, one per set of V8 flags (a big plugin's run sets some first): without one, compiling it
+ * and the YAML parser was ~4 ms of every run of a plugin with network access.
+ */
+export function requireSibling(name: string): unknown {
+  const file = fileURLToPath(new URL(name, import.meta.url));
+  const withCache = (globalThis as { [LOADER]?: (file: string, variant: string) => unknown })[LOADER];
+  return withCache ? withCache(file, flagsSet && fnv1a(flagsSet)) : (load ??= createRequire(import.meta.url))(file);
+}
+
+/** A short tag for a string in a file name (FNV-1a, 32 bits; not a security hash). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, '0');
 }
 
 /** Where bin/krew-wasm.js puts its import() for the CLI bundle (see importModule). */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { KubeconfigError } from '../errors.js';
 import { fileKind } from '../hostPaths.js';
 
@@ -9,6 +10,13 @@ export const MAX_KUBECONFIG_BYTES = 16 * 1024 * 1024;
 
 const CHUNK = 64 * 1024;
 
+// fs's callback calls, promisified: fs.promises is a module of its own that a plugin run would load
+// for this alone (~1.2 ms on Node 20).
+const open = promisify(fs.open);
+const fstat = promisify(fs.fstat);
+const read = promisify(fs.read);
+const close = promisify(fs.close);
+
 /**
  * Reads a file only if it is a regular file, bounded by the bytes actually read (not by `stat`,
  * which says 0 for /dev/zero). Opening with O_NONBLOCK makes a FIFO open at once instead of
@@ -17,21 +25,21 @@ const CHUNK = 64 * 1024;
  * failure is one KubeconfigError naming the file.
  */
 export async function readRegularFile(file: string, what: string, limit: number): Promise<Buffer> {
-  let handle: fs.promises.FileHandle;
+  let fd: number;
   try {
-    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+    fd = await open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
     throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
-    const stat = await handle.stat();
+    const stat = await fstat(fd);
     if (!stat.isFile()) throw new KubeconfigError(`${what} ${file} is not a regular file (${fileKind(stat)})`);
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
       const buffer = Buffer.allocUnsafe(Math.min(CHUNK, limit + 1 - total));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      const { bytesRead } = await read(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
       chunks.push(buffer.subarray(0, bytesRead));
       total += bytesRead;
@@ -42,7 +50,7 @@ export async function readRegularFile(file: string, what: string, limit: number)
     if (error instanceof KubeconfigError) throw error;
     throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   } finally {
-    await handle.close().catch(() => {});
+    await close(fd).catch(() => {});
   }
 }
 

@@ -79,17 +79,55 @@ test('a rebuilt bundle never meets the cache of the old one', async (t) => {
   t.true(fs.existsSync(c.cacheFile()));
 });
 
-test('a run that changed V8 flags (a big plugin) writes the cache made before it did, which the next start takes', async (t) => {
+test('a run that changed V8 flags (a big plugin) writes the cache made before it did as partial; the next start takes it and writes the whole one', async (t) => {
   const c = installCopy(t);
   const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
   const big = await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi']);
   t.is(big.exitCode, 0, big.stderr);
   t.true(big.stdout.includes('"hi"'), big.stdout);
+  const partial = c.cacheFile().replace(/-v8-/, '-partial-v8-');
+  t.deepEqual(c.cacheFiles(), [path.basename(partial)]);
+  // Made with V8's default flags, so the next start (defaults again) accepts it, and then writes
+  // the whole cache (what the run compiled) in its place.
+  const version1 = await run(['version']);
+  t.is(version1.exitCode, 0, version1.stderr);
   t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
+  t.true(fs.statSync(c.cacheFile()).size > 0);
   const written = fs.statSync(c.cacheFile()).mtimeMs;
-  // Made with V8's default flags, so the next start (defaults again) accepts it: not written again.
   t.is((await run(['version'])).exitCode, 0);
+  t.is(fs.statSync(c.cacheFile()).mtimeMs, written, 'the whole cache is accepted, not written again');
+  // Another big run keeps the whole cache and writes no partial one.
+  t.is((await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi'])).exitCode, 0);
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
   t.is(fs.statSync(c.cacheFile()).mtimeMs, written);
+});
+
+test('the wrapper loads its kubeconfig loader with a code cache, one per set of V8 flags', async (t) => {
+  const c = installCopy(t);
+  const kube = path.join(c.sb.home, '.kube');
+  fs.mkdirSync(kube, { recursive: true });
+  fs.writeFileSync(path.join(kube, 'config'), 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\ncurrent-context: c\n');
+  const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
+  const loaderCaches = () => fs.readdirSync(wrapperDir).filter((f) => f.startsWith('kubeconfig.js.') && f.endsWith('.cache')).sort();
+  const pull = (file: string, name: string) => runProcess(process.execPath, [c.bin, 'pull', `file://${path.join(FIXTURES, file)}`, '--name', name], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await pull('httpraw.wasm', 'small')).exitCode, 0);
+  t.is((await pull('fetchprobe.wasm', 'big')).exitCode, 0);
+  const run = (name: string) => runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), ['none'], { cwd: c.sb.home, env: c.sb.env });
+  t.deepEqual(loaderCaches(), []);
+  await run('small');
+  const small = loaderCaches();
+  t.is(small.length, 1);
+  t.regex(small[0], /^kubeconfig\.js\.[0-9a-f]{16}-\d+-v8-/, 'no flags set: no variant');
+  await run('big');
+  const both = loaderCaches();
+  t.is(both.length, 2);
+  const big = both.find((f) => f !== small[0])!;
+  t.regex(big, /^kubeconfig\.js\.[0-9a-f]{16}-\d+-[0-9a-f]{8}-v8-/, 'the big plugin\'s flags name their own cache');
+  const mtimes = () => both.map((f) => fs.statSync(path.join(wrapperDir, f)).mtimeMs);
+  const before = mtimes();
+  await run('small');
+  await run('big');
+  t.deepEqual(mtimes(), before, 'each run accepts its own cache');
 });
 
 test('plugin runs write and then use the wrapper bundle\'s cache', async (t) => {
@@ -109,6 +147,25 @@ test('plugin runs write and then use the wrapper bundle\'s cache', async (t) => 
   const second = await runProcess(link, [], { cwd: c.sb.home, env: c.sb.env });
   t.is(second.stdout, 'hello from wasm\n');
   t.is(fs.statSync(cache).mtimeMs, written);
+});
+
+test('a big plugin run first leaves the wrapper a partial cache, which the next small one replaces with the whole', async (t) => {
+  const c = installCopy(t);
+  const pull = (file: string, name: string) => runProcess(process.execPath, [c.bin, 'pull', `file://${path.join(FIXTURES, file)}`, '--name', name], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await pull('jsecho.wasm', 'jsecho')).exitCode, 0);
+  t.is((await pull('hello.wasm', 'hello')).exitCode, 0);
+  const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
+  const caches = () => fs.readdirSync(wrapperDir).filter((f) => f.startsWith('wrapper.js.') && f.endsWith('.cache'));
+  const run = (name: string) => runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), [], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run('jsecho')).exitCode, 0);
+  t.is(caches().length, 1);
+  t.regex(caches()[0], /-partial-v8-/);
+  const partialSize = fs.statSync(path.join(wrapperDir, caches()[0])).size;
+  const hello = await run('hello');
+  t.is(hello.stdout, 'hello from wasm\n');
+  t.is(caches().length, 1);
+  t.notRegex(caches()[0], /-partial-/);
+  t.true(fs.statSync(path.join(wrapperDir, caches()[0])).size > partialSize, 'the whole cache holds what the run compiled');
 });
 
 test("an upgrade to a bundle of the same size and mtime (npm gives every file one mtime) never runs the old one's cache", async (t) => {
