@@ -33,6 +33,8 @@ export interface NetworkContextOptions {
   requestTimeoutMs: number;
   /** Largest response body. */
   maxResponseBytes: number;
+  /** The HTTP worker, when the run started it already; else one is started here. */
+  worker?: SyncWorker;
 }
 
 /** A request as a plugin asked for it, before the host had its say. */
@@ -75,7 +77,7 @@ interface Settled {
  */
 export async function prepareNetworkContext(options: NetworkContextOptions): Promise<NetworkContext> {
   if (options.deadline !== undefined && performance.now() >= options.deadline) throw timeoutError(options.pluginName, 'reading the kubeconfig');
-  const worker = new SyncWorker();
+  const worker = options.worker ?? new SyncWorker();
   worker.prestart();
   const refused = (why: string) => `${why}: requests of plugin ${options.pluginName} are refused`;
   const limit = limitOf(options);

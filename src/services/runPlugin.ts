@@ -7,6 +7,7 @@ import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';
 import { removeLeftoverKubeconfigCopies } from '../store/store.js';
 import { DamagedReceiptError, notInstalledError, NotInstalledError } from '../errors.js';
 import { trace } from '../trace.js';
+import type { SyncWorker } from '../runtime/hosts/syncHttp.js';
 import { prepareSandbox, type HostContext } from './sandbox.js';
 
 /** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
@@ -59,19 +60,22 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
   removeLeftoverKubeconfigCopies(dirs.tmpDir);
   // First, so that V8 compiles on its background threads while the sandbox is prepared.
   const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta);
-  const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
-  trace('sandbox ready');
   const wants = {
     outboundHttp: meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')),
     wasiHttp: meta.imports.some((i) => i.startsWith('wasi:http/')),
   };
+  // Next, the HTTP worker: booting it (a Node thread, node:https, TLS's root store: ~45 ms of CPU)
+  // is what a plugin's first request waits for, so it starts before the sandbox and the glue.
+  const worker = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none' ? await startHttpWorker() : undefined;
+  const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs);
+  trace('sandbox ready');
   try {
     return await runPlugin({
       entryDir,
       pluginName: inv.name,
       sandbox: prepared.sandbox,
       limits: prepared.limits,
-      hostImports: wants.outboundHttp || wants.wasiHttp ? (deadline) => networkImports(wants, grants, inv, deadline) : undefined,
+      hostImports: wants.outboundHttp || wants.wasiHttp ? (deadline) => networkImports(wants, grants, inv, deadline, worker) : undefined,
       repairHint,
       meta,
       compiling,
@@ -82,12 +86,24 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
 }
 
 /**
+ * The HTTP worker of a run, started now. It is told to make TLS's one-time set-up at once: a
+ * Kubernetes API server is an https one all but always, and the first request would otherwise wait
+ * for it (~20 ms).
+ */
+async function startHttpWorker(): Promise<SyncWorker> {
+  const { SyncWorker } = await import('../runtime/hosts/syncHttp.js');
+  const worker = new SyncWorker();
+  worker.prestart();
+  return worker;
+}
+
+/**
  * The network interfaces a plugin imports, on one settled network context (kubeconfig, server,
  * proxy and credentials read once, before any guest code runs: kube/networkContext.ts). The run
  * loop calls this once compilation has started, so settling overlaps with it. Loaded only for
  * plugins that import a network interface: others never touch kubeconfig code.
  */
-async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined): Promise<HostImports> {
+async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined, worker?: SyncWorker): Promise<HostImports> {
   const { settings } = inv.host;
   const context = grants.network === 'none'
     ? undefined
@@ -99,7 +115,9 @@ async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean 
         credentialTimeoutMs: settings.credentialTimeoutMs,
         requestTimeoutMs: settings.pluginHttpTimeoutMs,
         maxResponseBytes: settings.maxResponseBytes,
+        worker,
       }));
+  trace('kubeconfig settled');
   const options = { pluginName: inv.name, verbose: settings.verbose };
   const [outbound, wasiHttp] = await Promise.all([
     wants.outboundHttp ? import('../runtime/hosts/outboundHttp.js').then((m) => m.createOutboundHttpImports(context, options)) : {},
