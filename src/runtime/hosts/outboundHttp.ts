@@ -1,6 +1,6 @@
-import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import type * as OutboundHttpApi from '../../../generated/interfaces/krew-wasm-outbound-http-outbound-http.js';
 import type { HttpError, Request, RequestConfig, Response } from '../../../generated/interfaces/krew-wasm-outbound-http-types.js';
+import { crypto } from '../../builtin.js';
 import { isKrewWasmError } from '../../errors.js';
 import type { TlsSettings } from '../../kube/credentials.js';
 import type { NetworkContext } from '../../kube/networkContext.js';
@@ -78,6 +78,8 @@ export class OutboundHttpHost {
       this.noteOnce(`plugin ${name} registered more request configs than a run may hold (${MAX_REQUEST_CONFIGS}, ${MAX_REQUEST_CONFIG_BYTES / 1024 / 1024} MiB of certificates and keys)`);
       throw new HttpFailure('invalid-cfg');
     }
+    // node:crypto when a plugin registers a config (rare): loading it was ~3 ms of every run.
+    const { createPrivateKey, randomUUID, X509Certificate } = crypto();
     let settings: TlsSettings;
     try {
       const ca = config.extraRootCertificates.map((c) => (c.encoding === 'pem' ? Buffer.from(c.data).toString('utf8') : derToPem(c.data)));
@@ -131,7 +133,7 @@ export class OutboundHttpHost {
 }
 
 function derToPem(der: Uint8Array): string {
-  return new X509Certificate(Buffer.from(der)).toString();
+  return new (crypto().X509Certificate)(Buffer.from(der)).toString();
 }
 
 /**
