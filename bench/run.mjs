@@ -76,6 +76,22 @@ function interleave(cmds, env, runs = RUNS) {
 }
 const ms = (s) => `${s.median.toFixed(1)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
 
+/**
+ * The plugin's own run: from "instantiated" to "run returned" of KREW_WASM_TRACE (the guest's
+ * `wasi:cli/run` and the host calls it makes), median of `runs` runs. What a floor that runs no
+ * guest code leaves out.
+ */
+function guestRun(cmd, env, runs = 9) {
+  const phases = [];
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync(cmd[0], cmd.slice(1), { env: { ...env, KREW_WASM_TRACE: '1' }, cwd: home, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    const at = (phase) => Number(new RegExp(`trace: ([\\d.]+) ms ${phase}\\n`).exec(r.stderr)?.[1]);
+    const ran = at('run returned') - at('instantiated');
+    if (Number.isFinite(ran)) phases.push(ran);
+  }
+  return phases.length ? stats(phases) : undefined;
+}
+
 const rows = [];
 const row = (scenario, measured, baseline, ratio, target, note = '') => rows.push({ scenario, measured, baseline, ratio, target, note });
 
@@ -186,11 +202,13 @@ async function fullRun() {
       `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${ratio(f2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`);
     const floor = floorCommand(k, 'jsecho');
     const [n3, t3, f3] = interleave([NODE0, s.jsecho, floor], k.env);
+    const g3 = guestRun(s.jsecho, k.env);
     row(`3. ${JS_PLUGIN_MB} MB componentized JS plugin, no request`, ms(t3), `node -e 0: ${ms(n3)}`, ratio(t3, n3), '≤ 3x',
-      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${ratio(f3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it`);
+      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${ratio(f3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it, of which the plugin's own run (its JS engine and its JS, in Liftoff code; KREW_WASM_TRACE) is ${g3 ? ms(g3) : 'not traced'}`);
     const [n4, t4, f4] = interleave([NODE0, s.pods, requestFloorCommand(k, 'pods', api.info)], k.env, Math.max(7, Math.floor(RUNS / 2)));
+    const g4 = guestRun(s.pods, k.env);
     row('4. JS example, one API request (request included)', ms(t4), `node -e 0: ${ms(n4)}`, ratio(t4, n4), '≤ 3.5x',
-      `floor (Node + compile with Liftoff + instantiate, while a worker thread makes the same HTTPS request): ${ms(f4)} = ${ratio(f4, n4).toFixed(2)}x; krew-wasm is +${(t4.median - f4.median).toFixed(0)} ms above it`);
+      `floor (Node + compile with Liftoff + instantiate, while a worker thread makes the same HTTPS request): ${ms(f4)} = ${ratio(f4, n4).toFixed(2)}x; krew-wasm is +${(t4.median - f4.median).toFixed(0)} ms above it; the plugin's own run, its request included, is ${g4 ? ms(g4) : 'not traced'}`);
 
     // Cold: the first run after a pull, when V8's code cache of the glue is written.
     const cold = [];
