@@ -85,7 +85,7 @@ function guestRun(cmd, env, runs = 9) {
   const phases = [];
   for (let i = 0; i < runs; i++) {
     const r = spawnSync(cmd[0], cmd.slice(1), { env: { ...env, KREW_WASM_TRACE: '1' }, cwd: home, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-    const at = (phase) => Number(new RegExp(`trace: ([\\d.]+) ms ${phase}\\n`).exec(r.stderr)?.[1]);
+    const at = (phase) => Number(new RegExp(`trace: ([\\d.]+) ms ${phase} \\(`).exec(r.stderr)?.[1]);
     const ran = at('run returned') - at('instantiated');
     if (Number.isFinite(ran)) phases.push(ran);
   }
