@@ -38,7 +38,8 @@ const PROMISING = "const __krewPromising = typeof WebAssembly.promising === 'fun
  * GlueBudget (limits.ts): its TextDecoder is a parameter, `<memory>.buffer.slice(` becomes
  * `__krewGlue.slice(<memory>.buffer, `, each host-call trampoline starts with
  * `__krewGlue.enter()`, and the handle table's create and remove report to it. Returns undefined
- * when the output has another shape: the caller then keeps loading the ES module (unbounded).
+ * when the output has another shape: such a component is refused (transpile.ts), as its copies
+ * could not be bounded.
  *
  * `WebAssembly.promising(f)` becomes `__krewPromising(f)`, which is f itself where the engine has
  * no JSPI (Node 20), as jco's own `catch` makes it. jco calls it in a `try` inside its instantiate

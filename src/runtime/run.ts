@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
-import { importModule, setV8Flags as applyV8Flags } from '../builtin.js';
+import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { loadGlueScript } from './glue.js';
 import { declaredFootprint, HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles, type Footprint } from './limits.js';
@@ -282,19 +281,16 @@ export function readEntryMeta(entryDir: string, pluginName: string, repairHint?:
   }
 }
 
-/** Loads jco's glue: the code-cached script form when the entry has one, else the ES module. */
+/** Loads jco's glue, in its code-cached script form. */
 async function loadEntry(req: RunRequest, meta: EntryMeta): Promise<{ mod: TranspiledModule; saveCache(): void }> {
-  const file = meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue;
+  // Entries are made in script form only (its copies out of guest memory are bounded); an entry
+  // whose glue is the plain ES module is not run.
+  if (meta.glue !== 'script') throw damaged(req, `its glue is not in script form (${ENTRY_FILES.script})`);
   try {
-    if (meta.glue === 'script') {
-      const glue = loadGlueScript(req.entryDir);
-      return { mod: { instantiate: glue.instantiate as TranspiledModule['instantiate'] }, saveCache: glue.saveCache };
-    }
-    const mod = await importModule<TranspiledModule>(pathToFileURL(path.join(req.entryDir, ENTRY_FILES.glue)).href);
-    if (typeof mod.instantiate !== 'function') throw new Error('no instantiate export');
-    return { mod, saveCache: () => {} };
+    const glue = loadGlueScript(req.entryDir);
+    return { mod: { instantiate: glue.instantiate as TranspiledModule['instantiate'] }, saveCache: glue.saveCache };
   } catch (error) {
-    throw damaged(req, `cannot load ${file}: ${describe(error)}`);
+    throw damaged(req, `cannot load ${ENTRY_FILES.script}: ${describe(error)}`);
   }
 }
 

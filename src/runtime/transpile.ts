@@ -4,6 +4,7 @@ import { importModule } from '../builtin.js';
 import { InvalidPluginError } from '../errors.js';
 import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
+import { checkCoreNames } from './coreNames.js';
 import { toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
@@ -37,6 +38,12 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   }
   const exports = result.exports.map(([name]) => name);
   checkComponentInterface(result.imports, exports);
+  // After jco, which has validated the binary (and words its errors better); before any of the
+  // glue is written, let alone run.
+  checkCoreNames(component);
+  // Only the script form is run: it is the one whose copies out of guest memory are bounded.
+  const script = toScriptForm(Buffer.from(result.files[ENTRY_FILES.glue] ?? new Uint8Array()).toString('utf8'));
+  if (!script) throw new InvalidPluginError("jco's JavaScript for the component has a shape krew-wasm cannot bound (its copies out of guest memory)");
   fs.mkdirSync(outDir, { recursive: true });
   const coreModules: string[] = [];
   for (const [name, bytes] of Object.entries(result.files)) {
@@ -46,8 +53,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   }
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
   fs.writeFileSync(path.join(outDir, ENTRY_FILES.source), wasm);
-  const script = toScriptForm(Buffer.from(result.files[ENTRY_FILES.glue]).toString('utf8'));
-  if (script) fs.writeFileSync(path.join(outDir, ENTRY_FILES.script), script);
+  fs.writeFileSync(path.join(outDir, ENTRY_FILES.script), script);
   return writeEntryMeta(outDir, {
     format: ENTRY_FORMAT,
     sourceKind: kind,
@@ -56,7 +62,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     exports,
     coreModules,
     transpiler: currentTranspiler(),
-    glue: script ? 'script' : 'module',
+    glue: 'script',
   });
 }
 

@@ -50,7 +50,7 @@ export interface EntryMeta {
   coreModules: string[];
   /** `jco-transpile@<version>` that made the entry. */
   transpiler: string;
-  /** `script` when plugin.script.js holds the glue as a classic script (code-cacheable), else the ES module. */
+  /** `script`: plugin.script.js holds the glue as a classic script (code-cacheable, bounded); entries of older formats may say `module`, which is never run. */
   glue?: 'script' | 'module';
   /** sha256 of every file the entry was made with (not the code cache), checked before pull reuses the entry. */
   files?: Record<string, string>;

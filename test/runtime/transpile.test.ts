@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InvalidPluginError } from '../../src/errors.js';
 import { wasmKind } from '../../src/runtime/component.js';
+import { checkCoreNames, coreNamesOf } from '../../src/runtime/coreNames.js';
 import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
@@ -50,7 +51,7 @@ test('a preview1 command module is wrapped with the adapter and transpiled once,
   for (const core of meta.coreModules) t.true(fs.existsSync(path.join(dir, core)));
 });
 
-test('the glue is also written as a code-cacheable script; unknown module shapes keep the ES module', async (t) => {
+test('the glue is also written as a code-cacheable script; shapes the script form cannot bound are told apart', async (t) => {
   const dir = tmp();
   const meta = await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
   t.is(meta.glue, 'script');
@@ -64,11 +65,12 @@ test('the glue is also written as a code-cacheable script; unknown module shapes
   t.regex(script, /function rscTableCreateOwn\([^)]*\)\{__krewGlue\.handleCreated\(\);/);
   const tables = toScriptForm('function rscTableCreateOwn(e,t){}function rscTableRemove(e,t){}export function instantiate(){}') ?? '';
   t.regex(tables, /function rscTableRemove\(e,t\)\{__krewGlue\.handleRemoved\(\);/);
+  t.is(toScriptForm(''), undefined, 'an empty glue (jco minifying what it could not parse) is no script');
   t.is(toScriptForm('export default 1;'), undefined);
   t.is(toScriptForm("import fs from 'node:fs'; export function instantiate() {}"), undefined);
   t.is(toScriptForm('export function other() {}'), undefined);
   t.truthy(toScriptForm('export function instantiate(a) { return a; }'));
-  t.is(toScriptForm('export function instantiate(m) { return this.m.buffer.slice(0, 1); }'), undefined, 'a copy the rewrite cannot route keeps the module');
+  t.is(toScriptForm('export function instantiate(m) { return this.m.buffer.slice(0, 1); }'), undefined, 'a copy the rewrite cannot route');
 });
 
 test('the script form asks for JSPI without a throw: WebAssembly.promising is f itself where the engine lacks it', async (t) => {
@@ -86,6 +88,20 @@ test('the script form asks for JSPI without a throw: WebAssembly.promising is f 
   t.is(promisingOf({})(f), f);
   const jspi = (g: unknown) => ({ promised: g });
   t.deepEqual(promisingOf({ promising: jspi })(f), { promised: f });
+});
+
+test('core names are read from the binary: every fixture name passes the check, a quote or a leftover copy is refused', async (t) => {
+  const names = coreNamesOf(fs.readFileSync(path.join(FIXTURES, 'quotename.wasm')));
+  t.true(names.includes('run'));
+  t.true(names.some((n) => n.startsWith("run'+(process.getBuiltinModule")));
+  t.throws(() => checkCoreNames(fs.readFileSync(path.join(FIXTURES, 'quotename.wasm'))), { instanceOf: InvalidPluginError, message: /names a core item "run'\+/ });
+  // A componentized JS plugin: StarlingMonkey's core names, WASI's, the shims' ($imports), all accepted.
+  const js = coreNamesOf(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm')));
+  t.true(js.includes('wasi:cli/run@0.2.12#run'));
+  t.true(js.includes('$imports'));
+  t.notThrows(() => checkCoreNames(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))));
+  t.throws(() => checkCoreNames(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 2, 5, 1])), { instanceOf: InvalidPluginError, message: /cannot read the component's core names/ });
+  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'slicename.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /cannot bound/ });
 });
 
 test('a run writes the code cache once, reuses it, and survives a damaged one (each load in a fresh process)', async (t) => {

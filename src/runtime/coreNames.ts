@@ -1,0 +1,218 @@
+import { InvalidPluginError } from '../errors.js';
+
+/**
+ * The core-level names of a component, checked before jco writes them into JavaScript.
+ *
+ * jco's glue quotes core names (a core module's imports and exports, core instance arguments and
+ * exports, aliases of core exports) as JavaScript string literals and keys, and in messages inside
+ * template literals and comments, without escaping them: a core export named
+ * `run'+(code)+'` became code run in the host process at every start (found by an attack). The
+ * component model validates only component-level names (kebab-case, interface names), so the core
+ * ones are checked here, from the binary, before anything is transpiled. Real toolchains name core
+ * items with ASCII letters, digits and `_ - . : / @ # [ ] $`; what could end a string, a template
+ * placeholder or a comment is refused: quotes, backticks, backslashes, braces, `*`, and control or
+ * non-ASCII characters (U+2028 ends a `//` comment).
+ */
+const SAFE_NAME = /^[\x20-\x7e]*$/;
+const UNSAFE_CHAR = /['"`\\{}*]/;
+
+export function checkCoreNames(component: Uint8Array): void {
+  let names: string[];
+  try {
+    names = coreNamesOf(component);
+  } catch (error) {
+    throw new InvalidPluginError(`cannot read the component's core names: ${(error as Error).message}`);
+  }
+  const bad = names.find((name) => !SAFE_NAME.test(name) || UNSAFE_CHAR.test(name));
+  if (bad !== undefined) {
+    const shown = JSON.stringify(bad.length > 60 ? `${bad.slice(0, 60)}...` : bad);
+    throw new InvalidPluginError(`the component names a core item ${shown}: quotes, backticks, backslashes, braces, '*', control and non-ASCII characters are refused in core names (krew-wasm writes them into JavaScript)`);
+  }
+}
+
+/** Every core-level name of a component and of the components and core modules nested in it. */
+export function coreNamesOf(binary: Uint8Array): string[] {
+  const names: string[] = [];
+  walkComponent(new Reader(binary), names);
+  return names;
+}
+
+const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+const MODULE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+function walkComponent(r: Reader, names: string[]): void {
+  r.expect(COMPONENT_PREAMBLE, 'a component');
+  while (!r.done()) {
+    const id = r.byte();
+    const body = r.sub(r.u32());
+    if (id === 1) walkModule(body, names);
+    else if (id === 2) coreInstances(body, names);
+    else if (id === 4) walkComponent(body, names);
+    else if (id === 6) aliases(body, names);
+  }
+}
+
+/** Core instance section: instantiation arguments (import module names) and inline exports. */
+function coreInstances(r: Reader, names: string[]): void {
+  for (let n = r.u32(); n > 0; n--) {
+    const kind = r.byte();
+    if (kind === 0x00) {
+      r.u32(); // module index
+      for (let args = r.u32(); args > 0; args--) {
+        names.push(r.name());
+        r.expectByte(0x12, 'an instance argument');
+        r.u32();
+      }
+    } else if (kind === 0x01) {
+      for (let exports = r.u32(); exports > 0; exports--) {
+        names.push(r.name());
+        r.byte(); // core sort
+        r.u32();
+      }
+    } else {
+      throw new Error(`unknown core instance kind 0x${kind.toString(16)}`);
+    }
+  }
+  r.end();
+}
+
+/** Alias section: the names of exports taken from instances (core ones are core names). */
+function aliases(r: Reader, names: string[]): void {
+  for (let n = r.u32(); n > 0; n--) {
+    if (r.byte() === 0x00) r.byte(); // a core sort follows the core-sort marker
+    const target = r.byte();
+    if (target === 0x00 || target === 0x01) {
+      r.u32();
+      names.push(r.name());
+    } else if (target === 0x02) {
+      r.u32();
+      r.u32();
+    } else {
+      throw new Error(`unknown alias target 0x${target.toString(16)}`);
+    }
+  }
+  r.end();
+}
+
+/** A core module's import and export names. */
+function walkModule(r: Reader, names: string[]): void {
+  r.expect(MODULE_PREAMBLE, 'a core module');
+  while (!r.done()) {
+    const id = r.byte();
+    const body = r.sub(r.u32());
+    if (id === 2) moduleImports(body, names);
+    else if (id === 7) moduleExports(body, names);
+  }
+}
+
+function moduleImports(r: Reader, names: string[]): void {
+  for (let n = r.u32(); n > 0; n--) {
+    names.push(r.name(), r.name());
+    const kind = r.byte();
+    if (kind === 0x00) r.u32(); // function: type index
+    else if (kind === 0x01) {
+      r.valueType(); // table: element type, limits
+      r.limits();
+    } else if (kind === 0x02) r.limits(); // memory
+    else if (kind === 0x03) {
+      r.valueType(); // global: type, mutability
+      r.byte();
+    } else if (kind === 0x04) {
+      r.expectByte(0x00, 'a tag');
+      r.u32();
+    } else {
+      throw new Error(`unknown import kind 0x${kind.toString(16)}`);
+    }
+  }
+  r.end();
+}
+
+function moduleExports(r: Reader, names: string[]): void {
+  for (let n = r.u32(); n > 0; n--) {
+    names.push(r.name());
+    r.byte(); // kind
+    r.u32();
+  }
+  r.end();
+}
+
+/** A bounds-checked cursor over wasm bytes: any overrun is an Error, never a silent misread. */
+class Reader {
+  private at = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  done(): boolean {
+    return this.at >= this.bytes.length;
+  }
+
+  end(): void {
+    if (!this.done()) throw new Error('a section is longer than its entries');
+  }
+
+  byte(): number {
+    if (this.at >= this.bytes.length) throw new Error('unexpected end');
+    return this.bytes[this.at++]!;
+  }
+
+  expectByte(value: number, what: string): void {
+    if (this.byte() !== value) throw new Error(`malformed ${what}`);
+  }
+
+  expect(preamble: number[], what: string): void {
+    for (const b of preamble) if (this.byte() !== b) throw new Error(`not ${what}`);
+  }
+
+  /** An unsigned LEB128 of up to 64 bits (limits may be 64-bit), as a number. */
+  u64(): number {
+    let result = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+    }
+    throw new Error('malformed integer');
+  }
+
+  u32(): number {
+    const value = this.u64();
+    if (value > 0xffffffff) throw new Error('malformed integer');
+    return value;
+  }
+
+  /** A signed LEB128 (a heap type), skipped. */
+  s33(): void {
+    for (let i = 0; i < 5; i++) if ((this.byte() & 0x80) === 0) return;
+    throw new Error('malformed integer');
+  }
+
+  sub(length: number): Reader {
+    if (this.at + length > this.bytes.length) throw new Error('a section runs past the end');
+    const reader = new Reader(this.bytes.subarray(this.at, this.at + length));
+    this.at += length;
+    return reader;
+  }
+
+  name(): string {
+    const length = this.u32();
+    if (this.at + length > this.bytes.length) throw new Error('a name runs past the end');
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.subarray(this.at, this.at + length));
+    this.at += length;
+    return text;
+  }
+
+  /** A value or reference type: one byte, or (ref null? heaptype). */
+  valueType(): void {
+    const b = this.byte();
+    if (b === 0x63 || b === 0x64) this.s33();
+  }
+
+  /** Table or memory limits: flags (max, shared, 64-bit, page size), minimum, maximum, page size. */
+  limits(): void {
+    const flags = this.byte();
+    if (flags > 0x0f) throw new Error(`unknown limits 0x${flags.toString(16)}`);
+    this.u64();
+    if (flags & 0x01) this.u64();
+    if (flags & 0x08) this.u32();
+  }
+}

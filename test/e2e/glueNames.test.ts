@@ -1,0 +1,51 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError } from '../helpers/cli.js';
+
+/**
+ * What jco writes into JavaScript from a component (found by an attack): core names are quoted
+ * into the glue unescaped, so a hostile one is code in the host; and a glue whose copies out of
+ * guest memory cannot be routed through the GlueBudget is never loaded unbounded instead.
+ */
+
+test('a core name that would be code in the glue is refused by pull and run; it never runs and nothing is stored', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const marker = path.join(sb.home, 'MARKER');
+  const env = { KREW_WASM_TEST_MARKER: marker };
+  const before = storeSnapshot(sb.root);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'quotename.wasm')}`, '--name', 'quotename', '--fs', 'none', '--network', 'none', '--env', 'none'], { env });
+  t.is(pulled.exitCode, 1, pulled.stderr);
+  t.regex(theError(pulled.stderr), /^krew-wasm: error: the component names a core item "run'\+\(process\.getBuiltinModule.*refused in core names/);
+  t.deepEqual(storeSnapshot(sb.root), before);
+  const ran = await krewWasm(sb, ['run', path.join(FIXTURES, 'quotename.wasm')], { env });
+  t.is(ran.exitCode, 1, ran.stderr);
+  t.regex(theError(ran.stderr), /names a core item/);
+  t.false(fs.existsSync(marker), 'the name\'s JavaScript never ran');
+});
+
+test('a component whose glue cannot be bounded is refused, never loaded as the unbounded ES module', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const before = storeSnapshot(sb.root);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'slicename.wasm')}`, '--name', 'slicename']);
+  t.is(pulled.exitCode, 1, pulled.stderr);
+  t.is(theError(pulled.stderr), "krew-wasm: error: jco's JavaScript for the component has a shape krew-wasm cannot bound (its copies out of guest memory)");
+  t.deepEqual(storeSnapshot(sb.root), before);
+});
+
+test('a store entry whose glue is not in script form is not run', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello'])).exitCode, 0);
+  const receipt = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/hello.json'), 'utf8')) as { layerDigest: string };
+  const metaFile = path.join(sb.root, 'store', receipt.layerDigest.slice('sha256:'.length), 'meta.json');
+  const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { glue: string };
+  t.is(meta.glue, 'script');
+  fs.writeFileSync(metaFile, JSON.stringify({ ...meta, glue: 'module' }));
+  const r = await runLink(sb, 'hello', []);
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, '');
+  t.regex(theError(r.stderr), /plugin hello is damaged: its glue is not in script form/);
+});
