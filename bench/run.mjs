@@ -118,11 +118,14 @@ function startupScenarios(k) {
   k.pull(`file://${fixtures}/chello.core.wasm`, 'chello');
   k.pull(`file://${fixtures}/jsecho.wasm`, 'jsecho');
   k.pull(`file://${root}/examples/build/pods.wasm`, 'pods');
+  k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch');
   return {
     hello: [k.link('hello')],
     chello: [k.link('chello')],
     jsecho: [k.link('jsecho')],
     pods: [k.link('pods')],
+    // A network plugin that makes no request (fetchprobe's `none` exits 2): the kubeconfig is settled all the same.
+    fetchNone: ['sh', '-c', `${k.link('fetch')} none >/dev/null; test $? = 2`],
   };
 }
 
@@ -227,10 +230,9 @@ async function fullRun() {
     row('6. krew-wasm list, 100 plugins', ms(t6), `node -e 0: ${ms(n6)}`, ratio(t6, n6), '≤ 1.5x');
 
     // Network plugin start-up: settling the kubeconfig overlaps with compilation (fetchprobe makes no request here).
-    k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch');
     k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch-offline', '--network', 'none');
-    const noRequest = (name) => ['sh', '-c', `${k.link(name)} none >/dev/null; test $? = 2`];
-    const [off, on] = interleave([noRequest('fetch-offline'), noRequest('fetch')], k.env, Math.max(7, Math.floor(RUNS / 2)));
+    const offline = ['sh', '-c', `${k.link('fetch-offline')} none >/dev/null; test $? = 2`];
+    const [off, on] = interleave([offline, s.fetchNone], k.env, Math.max(7, Math.floor(RUNS / 2)));
     row('7. JS network plugin, no request: kubeconfig settled vs --network none', ms(on), `--network none: ${ms(off)}`, ratio(on, off), '≈ 1x (overlaps)');
 
     // stdout throughput, 64 MiB to a pipe, against cat of a 64 MiB file.
@@ -349,6 +351,7 @@ function startupPairs(a, b, listOfB = (list) => list) {
     ['C hello', sa.chello, sb.chello],
     [`${JS_PLUGIN_MB} MB JS plugin`, sa.jsecho, sb.jsecho],
     ['JS example + request', sa.pods, sb.pods],
+    ['network plugin, no request', sa.fetchNone, sb.fetchNone],
     ['list, 100 plugins', hundredPlugins(a), listOfB(hundredPlugins(b))],
   ];
 }
