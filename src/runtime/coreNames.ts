@@ -40,16 +40,22 @@ export function coreNamesOf(binary: Uint8Array): string[] {
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 const MODULE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
-function walkComponent(r: Reader, names: string[]): void {
-  r.expect(COMPONENT_PREAMBLE, 'a component');
+/** Visits each section of a component or core module (both are preamble, then id-size-body). */
+function forEachSection(r: Reader, preamble: number[], what: string, visit: (id: number, body: Reader) => void): void {
+  r.expect(preamble, what);
   while (!r.done()) {
     const id = r.byte();
-    const body = r.sub(r.u32());
+    visit(id, r.sub(r.u32()));
+  }
+}
+
+function walkComponent(r: Reader, names: string[]): void {
+  forEachSection(r, COMPONENT_PREAMBLE, 'a component', (id, body) => {
     if (id === 1) walkModule(body, names);
     else if (id === 2) coreInstances(body, names);
     else if (id === 4) walkComponent(body, names);
     else if (id === 6) aliases(body, names);
-  }
+  });
 }
 
 /** Core instance section: instantiation arguments (import module names) and inline exports. */
@@ -96,13 +102,10 @@ function aliases(r: Reader, names: string[]): void {
 
 /** A core module's import and export names. */
 function walkModule(r: Reader, names: string[]): void {
-  r.expect(MODULE_PREAMBLE, 'a core module');
-  while (!r.done()) {
-    const id = r.byte();
-    const body = r.sub(r.u32());
+  forEachSection(r, MODULE_PREAMBLE, 'a core module', (id, body) => {
     if (id === 2) moduleImports(body, names);
     else if (id === 7) moduleExports(body, names);
-  }
+  });
 }
 
 function moduleImports(r: Reader, names: string[]): void {
