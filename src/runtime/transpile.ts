@@ -5,6 +5,7 @@ import { InvalidPluginError } from '../errors.js';
 import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkCoreNames } from './coreNames.js';
+import { checkInterfaceTypes } from './importTypes.js';
 import { toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
@@ -41,6 +42,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   // After jco, which has validated the binary (and words its errors better); before any of the
   // glue is written, let alone run.
   checkCoreNames(component);
+  await checkInterfaceTypes(result.files, result.imports, result.exports as [string, string][]);
   // Only the script form is run: it is the one whose copies out of guest memory are bounded.
   const script = toScriptForm(Buffer.from(result.files[ENTRY_FILES.glue] ?? new Uint8Array()).toString('utf8'));
   if (!script) throw new InvalidPluginError("jco's JavaScript for the component has a shape krew-wasm cannot bound (its copies out of guest memory)");

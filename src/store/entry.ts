@@ -31,9 +31,11 @@ export const ENTRY_FILES = {
  * Layout version of an entry; bump when the transpile output changes shape (older entries become
  * stale and are made again from their source). 2: wrapped preview1 modules carry the proc-exit adapter.
  * 3: the glue script routes its copies out of guest memory through a GlueBudget. 4: the glue script
- * calls WebAssembly.promising without a throw on engines without JSPI (glue.ts).
+ * calls WebAssembly.promising without a throw on engines without JSPI (glue.ts). 5: made only after
+ * the core names and the interface types were checked (coreNames.ts, importTypes.ts): entries made
+ * before are made again, and so checked, or refused.
  */
-export const ENTRY_FORMAT = 4;
+export const ENTRY_FORMAT = 5;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;

@@ -4,9 +4,11 @@ import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError } from '../helpers/cli.js';
 
 /**
- * What jco writes into JavaScript from a component (found by an attack): core names are quoted
- * into the glue unescaped, so a hostile one is code in the host; and a glue whose copies out of
- * guest memory cannot be routed through the GlueBudget is never loaded unbounded instead.
+ * What jco writes into JavaScript from a component (found by attacks): core names are quoted into
+ * the glue unescaped, so a hostile one is code in the host; a glue whose copies out of guest memory
+ * cannot be routed through the GlueBudget is never loaded unbounded instead; the glue lifts by the
+ * types the component declares, so they must be the host's; and the object instantiate resolves
+ * with must not be a thenable the host's promises would call.
  */
 
 test('a core name that would be code in the glue is refused by pull and run; it never runs and nothing is stored', async (t) => {
@@ -48,4 +50,17 @@ test('a store entry whose glue is not in script form is not run', async (t) => {
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
   t.regex(theError(r.stderr), /plugin hello is damaged: its glue is not in script form/);
+});
+
+test('imports declared with types of the plugin\'s own, and a top-level `then`, are refused by pull; nothing is stored', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const before = storeSnapshot(sb.root);
+  const confused = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'typeconfused.wasm')}`, '--name', 'confused', '--max-memory', '1']);
+  t.is(confused.exitCode, 1, confused.stderr);
+  t.is(theError(confused.stderr), 'krew-wasm: error: the component\'s wasi:cli/environment has types krew-wasm does not implement (export function getEnvironment(x: Array<Array<R>>): void;)');
+  const thenable = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'thenexport.wasm')}`, '--name', 'thenable', '--timeout', '3']);
+  t.is(thenable.exitCode, 1, thenable.stderr);
+  t.is(theError(thenable.stderr), 'krew-wasm: error: the component exports functions at its top level (then); a plugin exports interfaces (wasi:cli/run)');
+  t.deepEqual(storeSnapshot(sb.root), before);
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { InvalidPluginError } from '../../src/errors.js';
 import { wasmKind } from '../../src/runtime/component.js';
 import { checkCoreNames, coreNamesOf } from '../../src/runtime/coreNames.js';
+import { declarationsOf } from '../../src/runtime/importTypes.js';
 import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
@@ -102,6 +103,14 @@ test('core names are read from the binary: every fixture name passes the check, 
   t.notThrows(() => checkCoreNames(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))));
   t.throws(() => checkCoreNames(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 2, 5, 1])), { instanceOf: InvalidPluginError, message: /cannot read the component's core names/ });
   await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'slicename.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /cannot bound/ });
+});
+
+test('interface declarations compare line by line, a resource\'s methods as a subset', (t) => {
+  const reference = 'export function f(): string;\nexport class R {\n  /** doc */\n  private constructor();\n  a(x: number): void;\n  b(): Uint8Array;\n}\n';
+  t.deepEqual(declarationsOf(reference), ['export function f(): string;', 'export class R {', 'export class R { / private constructor();', 'export class R { / a(x: number): void;', 'export class R { / b(): Uint8Array;']);
+  const plugin = declarationsOf('/** @module Interface x:y/z@0.2.0 **/\nexport class R {\n  b(): Uint8Array;\n}\n');
+  t.true(plugin.every((d) => declarationsOf(reference).includes(d)));
+  t.false(declarationsOf('export class R {\n  b(): Array<Array<number>>;\n}\n').every((d) => declarationsOf(reference).includes(d)));
 });
 
 test('a run writes the code cache once, reuses it, and survives a damaged one (each load in a fresh process)', async (t) => {
