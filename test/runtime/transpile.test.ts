@@ -101,7 +101,7 @@ test('core names are read from the binary: every fixture name passes the check, 
   t.true(js.includes('wasi:cli/run@0.2.12#run'));
   t.true(js.includes('$imports'));
   t.notThrows(() => checkCoreNames(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))));
-  t.throws(() => checkCoreNames(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 2, 5, 1])), { instanceOf: InvalidPluginError, message: /cannot read the component's core names/ });
+  t.throws(() => checkCoreNames(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 2, 5, 1])), { instanceOf: InvalidPluginError, message: /^cannot read the component's core names: / });
   await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'slicename.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /cannot bound/ });
 });
 
