@@ -32,12 +32,26 @@ function glueConsole(): Pick<Console, 'error' | 'debug' | 'log' | 'warn'> {
 const PROMISING = "const __krewPromising = typeof WebAssembly.promising === 'function' ? WebAssembly.promising : (f) => f;";
 
 /**
+ * The loop of jco's generic list lifter (_liftFlatList's readValuesAndReset, minified):
+ * `for(var i=0;i<len;i++){let ptr=base+i*elemSize;ctx.storagePtr=ptr;`; each list it lifts is
+ * counted by GlueBudget.elements before the loop.
+ */
+/**
+ * The loop jco writes in a host call's trampoline to lift a list of records or lists from guest
+ * memory (`for(let i=0;i<len;i++){let ptr=base+i*16;var x=dataView(memory).getUint32(ptr+0,...)`);
+ * counted with the memory its body reads.
+ */
+const INLINE_LIST_LOOP = /for\(let ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{let ([\w$]+)=([\w$]+)\+\1\*(\d+);/g;
+const LIST_LIFT_LOOP = /for\((?:var|let) ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{(?:let|const) ([\w$]+)=([\w$]+)\+\1\*([\w$]+);([\w$]+)\.storagePtr=\3;/g;
+
+/**
  * Rewrites jco's async-instantiation output (an ES module whose only module syntax is
  * `export function instantiate`, `export const _util` and `import.meta.url`) into a function
  * expression returning `instantiate`. What the glue allocates for the guest is counted by a
  * GlueBudget (limits.ts): its TextDecoder is a parameter, `<memory>.buffer.slice(` becomes
  * `__krewGlue.slice(<memory>.buffer, `, each host-call trampoline starts with
- * `__krewGlue.enter()`, and the handle table's create and remove report to it. Returns undefined
+ * `__krewGlue.enter()`, the handle table's create and remove report to it, and every list jco lifts
+ * element by element is counted (GlueBudget.elements). Returns undefined
  * when the output has another shape: such a component is refused (transpile.ts), as its copies
  * could not be bounded.
  *
@@ -56,8 +70,17 @@ export function toScriptForm(esm: string): string | undefined {
     .replace(/(trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|\bfunction\s+_?trampoline\d+\s*\([^)]*\)\s*\{)/g, '$1__krewGlue.enter();')
     .replace(/\bfunction\s+rscTableCreateOwn\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleCreated();')
     .replace(/\bfunction\s+rscTableRemove\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleRemoved();')
-    .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(');
-  if (/\.buffer\.slice\(/.test(body)) return undefined; // a copy we could not route: keep the module
+    .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(')
+    .replace(LIST_LIFT_LOOP, '__krewGlue.elements($2,$5,$6);$&')
+    .replace(INLINE_LIST_LOOP, (loop: string, _i: string, len: string, _ptr: string, _base: string, size: string, at: number, all: string) => {
+      const memory = /dataView\(([\w$]+)\)/.exec(all.slice(at + loop.length, at + loop.length + 400))?.[1];
+      return memory ? `__krewGlue.elements(${len},${size},{memory:${memory}});${loop}` : loop;
+    });
+  if (/\.buffer\.slice\(/.test(body)) return undefined; // a copy we could not route
+  // A list lift we could not count: every loop of either shape must follow its count.
+  const loops = (body.match(LIST_LIFT_LOOP) ?? []).length + (body.match(INLINE_LIST_LOOP) ?? []).length;
+  if (loops !== (body.match(/__krewGlue\.elements\(/g) ?? []).length) return undefined;
+  if (/function _liftFlatList\(/.test(body) && (body.match(LIST_LIFT_LOOP) ?? []).length === 0) return undefined;
   const source = `(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'use strict';\n${PROMISING}\n${body}\n;return instantiate;\n})`;
   try {
     const factory = new vm.Script(source).runInThisContext() as GlueFactory;

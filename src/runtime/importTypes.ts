@@ -25,11 +25,16 @@ export async function checkInterfaceTypes(files: Record<string, Uint8Array>, imp
   const { HOST_TYPES } = await import('../../generated/hostTypes.js');
   const declarations = interfaceFiles(files);
   const imported = new Set(imports.map(unversioned));
-  for (const [iface, dts] of declarations) {
+  for (const [iface, { versioned, dts }] of declarations) {
     const reference = HOST_TYPES[iface];
     if (reference === undefined) {
       if (imported.has(iface)) throw new InvalidPluginError(`the component imports ${iface}, which krew-wasm does not provide`);
       continue; // an export the host never calls
+    }
+    // The host implements WASI 0.2 (each 0.2.x adds to the one before) and outbound-http 0.1.
+    const other = versioned.find((v) => !/^(wasi:[a-z-]+\/[a-z-]+@0\.2\.\d+|krew-wasm:outbound-http\/[a-z-]+@0\.1\.0)$/.test(v));
+    if (other !== undefined) {
+      throw new InvalidPluginError(`the component uses ${other}, a version krew-wasm does not implement (WASI 0.2.x, krew-wasm:outbound-http 0.1.0)`);
     }
     const known = new Set(declarationsOf(reference));
     // `private constructor();` is how jco renders a resource whose constructor the plugin does not use.
@@ -43,17 +48,17 @@ export async function checkInterfaceTypes(files: Record<string, Uint8Array>, imp
 }
 
 /** Each interface jco wrote declarations for (plugin.d.ts names them), by unversioned name. */
-function interfaceFiles(files: Record<string, Uint8Array>): Map<string, string> {
+function interfaceFiles(files: Record<string, Uint8Array>): Map<string, { versioned: string[]; dts: string }> {
   const text = (name: string) => (files[name] ? Buffer.from(files[name]).toString('utf8') : undefined);
   const world = text('plugin.d.ts') ?? '';
-  const found = new Map<string, string>();
+  const found = new Map<string, { versioned: string[]; dts: string }>();
   for (const [, file, iface] of world.matchAll(/^import type \* as \w+ from '\.\/(interfaces\/[^']+)\.js'; \/\/ (\S+)$/gm)) {
     const dts = text(`${file}.d.ts`);
     if (dts === undefined) throw new InvalidPluginError(`cannot check the types of ${iface}: jco wrote no declarations for them`);
     const name = unversioned(iface!);
     const seen = found.get(name);
     // Two versions of one interface: both are checked.
-    found.set(name, seen === undefined ? dts : `${seen}\n${dts}`);
+    found.set(name, { versioned: [...(seen?.versioned ?? []), iface!], dts: seen === undefined ? dts : `${seen.dts}\n${dts}` });
   }
   return found;
 }

@@ -214,6 +214,8 @@ export class TooManyHandles extends Error {
 
 /** What one call may copy beyond the size of the memory it reads from: the strings of other memories, rounding. */
 const LIFT_SLACK_BYTES = 1024 * 1024;
+/** What one lifted list element is counted as beyond its bytes: about what V8 spends on a small value. */
+const ELEMENT_OVERHEAD_BYTES = 64;
 
 /**
  * Resource handles (streams, pollables, descriptors, HTTP requests) a plugin may hold at once.
@@ -242,6 +244,17 @@ export class GlueBudget {
   charge(bytes: number, memoryBytes: number): void {
     this.lifted += bytes;
     if (this.lifted > memoryBytes + LIFT_SLACK_BYTES) throw new LiftTooLarge(this.lifted, memoryBytes);
+  }
+
+  /**
+   * A list jco lifts element by element (its generic _liftFlatList, for lists of records, tuples,
+   * lists...): each element is counted as its size in guest memory plus what a JavaScript value
+   * costs, so that lists aliasing the same bytes, or millions of empty elements, are refused
+   * instead of filling the host heap (found by attacks: 64 KiB of guest memory made 4 GB of host
+   * objects through nested lists, and 32 MiB made 1 GB through empty header fields).
+   */
+  elements(count: number, elementBytes: number, ctx: { memory?: { buffer?: ArrayBuffer } | null } | undefined): void {
+    this.charge(count * (elementBytes + ELEMENT_OVERHEAD_BYTES), ctx?.memory?.buffer?.byteLength ?? 0);
   }
 
   /** ArrayBuffer.prototype.slice, counted. */

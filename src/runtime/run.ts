@@ -294,9 +294,14 @@ async function loadEntry(req: RunRequest, meta: EntryMeta): Promise<{ mod: Trans
   }
 }
 
+/**
+ * The `run` of the component's wasi:cli/run export, by its full name only: the one whose types
+ * were checked (importTypes.ts). jco's shorthand `run` key can be another export of the plugin's
+ * (a plain `run` instance, or `evil:pkg/run`), which an attack had the host call instead.
+ */
 function findRun(instance: Record<string, unknown>): (() => void) | undefined {
   for (const [key, value] of Object.entries(instance)) {
-    if ((key === 'run' || key.startsWith('wasi:cli/run')) && value && typeof (value as { run?: unknown }).run === 'function') {
+    if (/^wasi:cli\/run@0\.2\.\d+$/.test(key) && value && typeof (value as { run?: unknown }).run === 'function') {
       return (value as { run: () => void }).run;
     }
   }

@@ -33,9 +33,9 @@ export const ENTRY_FILES = {
  * 3: the glue script routes its copies out of guest memory through a GlueBudget. 4: the glue script
  * calls WebAssembly.promising without a throw on engines without JSPI (glue.ts). 5: made only after
  * the core names and the interface types were checked (coreNames.ts, importTypes.ts): entries made
- * before are made again, and so checked, or refused.
+ * before are made again, and so checked, or refused. 6: the glue counts each list element it lifts.
  */
-export const ENTRY_FORMAT = 5;
+export const ENTRY_FORMAT = 6;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;

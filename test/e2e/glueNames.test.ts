@@ -64,3 +64,28 @@ test('imports declared with types of the plugin\'s own, and a top-level `then`, 
   t.is(theError(thenable.stderr), 'krew-wasm: error: the component exports functions at its top level (then); a plugin exports interfaces (wasi:cli/run)');
   t.deepEqual(storeSnapshot(sb.root), before);
 });
+
+test('the host calls wasi:cli/run@0.2.x only; an exit code out of u8 is 1, in one piece; other interface versions are refused', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const plain = await krewWasm(sb, ['run', path.join(FIXTURES, 'plainrun.wasm')]);
+  t.is(plain.exitCode, 0, plain.stderr);
+  t.is(plain.stderr, '', 'the plugin\'s own `run` instance (which fails with "RUNNER CALLED") is not what runs');
+  const float = await krewWasm(sb, ['run', path.join(FIXTURES, 'exitfloat.wasm')]);
+  t.is(float.exitCode, 1);
+  t.is(float.stderr, '');
+  const version = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'exitversion.wasm')}`, '--name', 'exitversion']);
+  t.is(version.exitCode, 1);
+  t.is(theError(version.stderr), 'krew-wasm: error: the component uses wasi:cli/exit@9.9.9, a version krew-wasm does not implement (WASI 0.2.x, krew-wasm:outbound-http 0.1.0)');
+});
+
+test('each list element jco lifts is counted: nested lists aliasing one buffer, and a host call with 65,000 empty entries, end in one line', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const nested = await krewWasm(sb, ['run', path.join(FIXTURES, 'runerrnested.wasm')]);
+  t.is(nested.exitCode, 1);
+  t.regex(theError(nested.stderr), /^krew-wasm: error: plugin runerrnested failed: one host call passed [\d.]+ MiB of arguments, more than its 0\.1 MiB of memory holds/);
+  const empty = await krewWasm(sb, ['run', path.join(FIXTURES, 'emptyfields.wasm')]);
+  t.is(empty.exitCode, 1);
+  t.regex(theError(empty.stderr), /^krew-wasm: error: plugin emptyfields failed: one host call passed [\d.]+ MiB of arguments, more than its 1\.1 MiB of memory holds/);
+});

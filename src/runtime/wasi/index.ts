@@ -47,7 +47,9 @@ export function wasiImports(sandbox: WasiSandbox): ImportObject {
         throw new ExitSignal(status.tag === 'err' ? 1 : 0);
       },
       exitWithCode(code: number): never {
-        throw new ExitSignal(code);
+        // A u8 by WIT; a plugin that declares the import with another number type can pass 1.5,
+        // NaN or 256, which Node's process.exit refuses with a stack trace (found by an attack).
+        throw new ExitSignal(Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1);
       },
     },
     'wasi:cli/stdin': { getStdin: () => (stdin ??= new InputStream(new StdinSource())) },
