@@ -33,16 +33,17 @@ const PROMISING = "const __krewPromising = typeof WebAssembly.promising === 'fun
 
 /**
  * The loop of jco's generic list lifter (_liftFlatList's readValuesAndReset, minified):
- * `for(var i=0;i<len;i++){let ptr=base+i*elemSize;ctx.storagePtr=ptr;`; each list it lifts is
- * counted by GlueBudget.elements before the loop.
+ * `for(var i=0;i<len;i++){let ptr=base+i*elemSize;ctx.storagePtr=ptr;`.
  */
+const LIST_LIFT_LOOP = /for\((var|let) ([\w$]+)=0;\2<([\w$]+);\2\+\+\)\{(?:let|const) ([\w$]+)=([\w$]+)\+\2\*([\w$]+);([\w$]+)\.storagePtr=\4;/g;
 /**
- * The loop jco writes in a host call's trampoline to lift a list of records or lists from guest
- * memory (`for(let i=0;i<len;i++){let ptr=base+i*16;var x=dataView(memory).getUint32(ptr+0,...)`);
- * counted with the memory its body reads.
+ * The loop jco writes in a host call's trampoline to lift a list from guest memory:
+ * `for(let i=0;i<len;i++){let ptr=base+i*16;` or, when an element starts with a variant,
+ * `{let ptr=base+i*12,tag;`; its body reads the memory through `dataView(memory)`.
  */
-const INLINE_LIST_LOOP = /for\(let ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{let ([\w$]+)=([\w$]+)\+\1\*(\d+);/g;
-const LIST_LIFT_LOOP = /for\((?:var|let) ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{(?:let|const) ([\w$]+)=([\w$]+)\+\1\*([\w$]+);([\w$]+)\.storagePtr=\3;/g;
+const INLINE_LIST_LOOP = /for\(let ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{let ([\w$]+)=([\w$]+)\+\1\*(\d+)[,;]/g;
+/** Any counting loop over a length held in a variable: after the rewrites, none may be left uncounted. */
+const UNCOUNTED_LOOP = /for\((?:var|let) ([\w$]+)=0;\1<[\w$]+;\1\+\+\)/;
 
 /**
  * Rewrites jco's async-instantiation output (an ES module whose only module syntax is
@@ -71,16 +72,15 @@ export function toScriptForm(esm: string): string | undefined {
     .replace(/\bfunction\s+rscTableCreateOwn\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleCreated();')
     .replace(/\bfunction\s+rscTableRemove\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleRemoved();')
     .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(')
-    .replace(LIST_LIFT_LOOP, '__krewGlue.elements($2,$5,$6);$&')
-    .replace(INLINE_LIST_LOOP, (loop: string, _i: string, len: string, _ptr: string, _base: string, size: string, at: number, all: string) => {
+    // Counted in the loop's own initializer, so that a loop that is the body of an `if` stays one statement.
+    .replace(LIST_LIFT_LOOP, (loop: string, kind: string, i: string, len: string, _ptr: string, _base: string, size: string, ctx: string) =>
+      loop.replace(`for(${kind} ${i}=0;`, `for(${kind} ${i}=(__krewGlue.elements(${len},${size},${ctx}),0);`))
+    .replace(INLINE_LIST_LOOP, (loop: string, i: string, len: string, _ptr: string, _base: string, size: string, at: number, all: string) => {
       const memory = /dataView\(([\w$]+)\)/.exec(all.slice(at + loop.length, at + loop.length + 400))?.[1];
-      return memory ? `__krewGlue.elements(${len},${size},{memory:${memory}});${loop}` : loop;
+      return memory ? loop.replace(`for(let ${i}=0;`, `for(let ${i}=(__krewGlue.elements(${len},${size},{memory:${memory}}),0);`) : loop;
     });
   if (/\.buffer\.slice\(/.test(body)) return undefined; // a copy we could not route
-  // A list lift we could not count: every loop of either shape must follow its count.
-  const loops = (body.match(LIST_LIFT_LOOP) ?? []).length + (body.match(INLINE_LIST_LOOP) ?? []).length;
-  if (loops !== (body.match(/__krewGlue\.elements\(/g) ?? []).length) return undefined;
-  if (/function _liftFlatList\(/.test(body) && (body.match(LIST_LIFT_LOOP) ?? []).length === 0) return undefined;
+  if (UNCOUNTED_LOOP.test(body)) return undefined; // a loop over a length that may be a list we could not count
   const source = `(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'use strict';\n${PROMISING}\n${body}\n;return instantiate;\n})`;
   try {
     const factory = new vm.Script(source).runInThisContext() as GlueFactory;

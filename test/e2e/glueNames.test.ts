@@ -79,12 +79,15 @@ test('the host calls wasi:cli/run@0.2.x only; an exit code out of u8 is 1, in on
   t.is(theError(version.stderr), 'krew-wasm: error: the component uses wasi:cli/exit@9.9.9, a version krew-wasm does not implement (WASI 0.2.x, krew-wasm:outbound-http 0.1.0)');
 });
 
-test('each list element jco lifts is counted: nested lists aliasing one buffer, and a host call with 65,000 empty entries, end in one line', async (t) => {
+test('each list element jco lifts is counted: nested lists or options naming one buffer, and a host call with 65,000 empty entries, end in one line', async (t) => {
   const sb = makeSandbox();
   t.teardown(() => sb.cleanup());
   const nested = await krewWasm(sb, ['run', path.join(FIXTURES, 'runerrnested.wasm')]);
   t.is(nested.exitCode, 1);
   t.regex(theError(nested.stderr), /^krew-wasm: error: plugin runerrnested failed: one host call passed [\d.]+ MiB of arguments, more than its 0\.1 MiB of memory holds/);
+  const variants = await krewWasm(sb, ['run', path.join(FIXTURES, 'runerrvariant.wasm')]);
+  t.is(variants.exitCode, 1);
+  t.regex(theError(variants.stderr), /^krew-wasm: error: plugin runerrvariant failed: one host call passed [\d.]+ MiB of arguments, more than its 0\.3 MiB of memory holds/);
   const empty = await krewWasm(sb, ['run', path.join(FIXTURES, 'emptyfields.wasm')]);
   t.is(empty.exitCode, 1);
   t.regex(theError(empty.stderr), /^krew-wasm: error: plugin emptyfields failed: one host call passed [\d.]+ MiB of arguments, more than its 1\.1 MiB of memory holds/);

@@ -67,6 +67,10 @@ test('the glue is also written as a code-cacheable script; shapes the script for
   const tables = toScriptForm('function rscTableCreateOwn(e,t){}function rscTableRemove(e,t){}export function instantiate(){}') ?? '';
   t.regex(tables, /function rscTableRemove\(e,t\)\{__krewGlue\.handleRemoved\(\);/);
   t.is(toScriptForm(''), undefined, 'an empty glue (jco minifying what it could not parse) is no script');
+  // A list-lift loop is counted in its own initializer, so that an `if` without braces still governs it.
+  const counted = toScriptForm('export function instantiate(){let m,r,a,c,l;if(c)for(let e=0;e<a;e++){let t=l+e*12,n;switch(dataView(r).getUint8(t+0,!0)){}}}') ?? '';
+  t.regex(counted, /if\(c\)for\(let e=\(__krewGlue\.elements\(a,12,\{memory:r\}\),0\);e<a;e\+\+\)/);
+  t.is(toScriptForm('export function instantiate(n){for(let e=0;e<n;e++){}}'), undefined, 'a loop over a length the rewrite cannot count');
   t.is(toScriptForm('export default 1;'), undefined);
   t.is(toScriptForm("import fs from 'node:fs'; export function instantiate() {}"), undefined);
   t.is(toScriptForm('export function other() {}'), undefined);
