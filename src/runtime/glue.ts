@@ -41,7 +41,7 @@ const LIST_LIFT_LOOP = /for\((var|let) ([\w$]+)=0;\2<([\w$]+);\2\+\+\)\{(?:let|c
  * `for(let i=0;i<len;i++){let ptr=base+i*16;` or, when an element starts with a variant,
  * `{let ptr=base+i*12,tag;`; its body reads the memory through `dataView(memory)`.
  */
-const INLINE_LIST_LOOP = /for\(let ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{let ([\w$]+)=([\w$]+)\+\1\*(\d+)[,;]/g;
+const INLINE_LIST_LOOP = /for\(let ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{let ([\w$]+)=([\w$]+)\+\1\*(\d+(?:e\d+)?)[,;]/g;
 /** Any counting loop over a length held in a variable: after the rewrites, none may be left uncounted. */
 const UNCOUNTED_LOOP = /for\((?:var|let) ([\w$]+)=0;\1<[\w$]+;\1\+\+\)/;
 

@@ -322,8 +322,19 @@ function mib(bytes: number): string {
   return (bytes / (1024 * 1024)).toFixed(1);
 }
 
+/**
+ * One line of what failed. What a plugin threw or returned is its own text: at most 200 characters
+ * of it, control characters (a terminal's escape sequences) as `?`, and a payload too big to print
+ * (an attack's err payload passed V8's string limit) said so.
+ */
 function describe(error: unknown): string {
-  if (error instanceof Error) return error.message.split('\n')[0];
-  if (typeof error === 'object' && error !== null) return JSON.stringify(error);
-  return String(error);
+  let text: string;
+  try {
+    text = error instanceof Error ? error.message.split('\n')[0]! : typeof error === 'object' && error !== null ? JSON.stringify(error) : String(error);
+  } catch {
+    return '(a value too large to show)';
+  }
+  // eslint-disable-next-line no-control-regex
+  const line = text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }

@@ -92,3 +92,12 @@ test('each list element jco lifts is counted: nested lists or options naming one
   t.is(empty.exitCode, 1);
   t.regex(theError(empty.stderr), /^krew-wasm: error: plugin emptyfields failed: one host call passed [\d.]+ MiB of arguments, more than its 1\.1 MiB of memory holds/);
 });
+
+test('what a plugin\'s run fails with is shown on the host\'s one line without control characters', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const r = await krewWasm(sb, ['run', path.join(FIXTURES, 'errescape.wasm')]);
+  t.is(r.exitCode, 1);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin errescape failed: x?krew-wasm: error: spoofed second line??[31mred');
+  t.false(r.stderr.includes('\x1b'));
+});
