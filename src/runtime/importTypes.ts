@@ -44,7 +44,11 @@ export async function checkInterfaceTypes(files: Record<string, Uint8Array>, imp
     }
   }
   const missing = [...imported].filter((i) => !declarations.has(i));
-  if (missing.length > 0) throw new InvalidPluginError(`cannot check the types of ${missing.join(', ')}: jco wrote no declarations for them`);
+  if (missing.length > 0) throw undeclared(missing.join(', '));
+}
+
+function undeclared(names: string): InvalidPluginError {
+  return new InvalidPluginError(`cannot check the types of ${names}: jco wrote no declarations for them`);
 }
 
 /** Each interface jco wrote declarations for (plugin.d.ts names them), by unversioned name. */
@@ -54,7 +58,7 @@ function interfaceFiles(files: Record<string, Uint8Array>): Map<string, { versio
   const found = new Map<string, { versioned: string[]; dts: string }>();
   for (const [, file, iface] of world.matchAll(/^import type \* as \w+ from '\.\/(interfaces\/[^']+)\.js'; \/\/ (\S+)$/gm)) {
     const dts = text(`${file}.d.ts`);
-    if (dts === undefined) throw new InvalidPluginError(`cannot check the types of ${iface}: jco wrote no declarations for them`);
+    if (dts === undefined) throw undeclared(iface!);
     const name = unversioned(iface!);
     const seen = found.get(name);
     // Two versions of one interface: both are checked.

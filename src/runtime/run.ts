@@ -334,7 +334,6 @@ function describe(error: unknown): string {
   } catch {
     return '(a value too large to show)';
   }
-  // eslint-disable-next-line no-control-regex
   const line = text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }

@@ -86,9 +86,9 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
 }
 
 /**
- * The HTTP worker of a run, started now. It is told to make TLS's one-time set-up at once: a
- * Kubernetes API server is an https one all but always, and the first request would otherwise wait
- * for it (~20 ms).
+ * The HTTP worker of a run, started now. TLS's one-time set-up waits until the kubeconfig names an
+ * https server (networkContext.ts): made at boot, it cost a plugin that makes no request and gave a
+ * request nothing (bench/RESULTS.md).
  */
 async function startHttpWorker(): Promise<SyncWorker> {
   const { SyncWorker } = await import('../runtime/hosts/syncHttp.js');
