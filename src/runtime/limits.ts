@@ -247,8 +247,8 @@ export class GlueBudget {
   }
 
   /**
-   * A list jco lifts element by element (its generic _liftFlatList, for lists of records, tuples,
-   * lists...): each element is counted as its size in guest memory plus what a JavaScript value
+   * A list jco lifts element by element (its generic _liftFlatList, or a loop in a host call's
+   * trampoline, for lists of records, tuples, variants, lists...; glue.ts): each element is counted as its size in guest memory plus what a JavaScript value
    * costs, so that lists aliasing the same bytes, or millions of empty elements, are refused
    * instead of filling the host heap (found by attacks: 64 KiB of guest memory made 4 GB of host
    * objects through nested lists, and 32 MiB made 1 GB through empty header fields).
