@@ -145,3 +145,16 @@ test('refused: renaming a HOME file out of HOME', async (t) => {
   t.true(fs.existsSync(victim));
   t.false(fs.existsSync(path.join(outside, 'victim.txt')));
 });
+
+test('refused: moving a folder above another grant away, to leave a symlink in its place for the next run', async (t) => {
+  const root = path.join(path.dirname(sb.home), 'nested-grants');
+  fs.mkdirSync(path.join(root, 'sub', 'etc'), { recursive: true });
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'nested', '--fs', 'none', '--allow-dir', root, '--allow-dir', path.join(root, 'sub', 'etc')]);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runLink(sb, 'nested', ['rename', path.join(root, 'sub'), path.join(root, 'sub.old'), 'symlink', '../..', path.join(root, 'sub')]);
+  const lines = r.stdout.trim().split('\n');
+  t.true(refused(lines[0]), lines[0]);
+  t.true(fs.statSync(path.join(root, 'sub', 'etc')).isDirectory());
+  t.false(fs.lstatSync(path.join(root, 'sub')).isSymbolicLink());
+  t.false(fs.existsSync(path.join(root, 'sub.old')));
+});

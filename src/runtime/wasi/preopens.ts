@@ -45,7 +45,11 @@ export function createFsContext(setup: FsSetup): FsContext {
   const readOnlyIds = identities(readOnlyRoots);
   // The lineages share most of their components (/, HOME, the installation): each is looked at once.
   const lstat = lstatOnce();
-  const pinnedIds = new Set([...setup.protectedDirs, ...readOnlyRoots, ...setup.launchPaths].flatMap((p) => pathLineage(p, lstat)));
+  // Every granted folder's way is pinned too: a plugin that could rename a folder above a grant (in
+  // another, writable grant) and leave a symlink in its place had that grant follow it to any
+  // folder on the next run (found by an attack).
+  const grantedPaths = setup.preopens.map((p) => p.hostPath);
+  const pinnedIds = new Set([...setup.protectedDirs, ...readOnlyRoots, ...grantedPaths, ...setup.launchPaths].flatMap((p) => pathLineage(p, lstat)));
   const preopens: Preopen[] = [];
   for (const spec of setup.preopens) {
     let fd: number;
