@@ -21,6 +21,9 @@ export function wasmKind(bytes: Uint8Array): WasmKind {
 /** Interface names a component may import: the WASI 0.2 CLI world plus our outbound-http. */
 const ALLOWED_IMPORT = /^(wasi:(cli|clocks|filesystem|io|random|sockets|http)\/[a-z-]+|krew-wasm:outbound-http\/(types|outbound-http))$/;
 
+/** The export the host calls: WASI 0.2's run interface, by its full name (runType.ts checks its type). */
+export const RUN_EXPORT = /^wasi:cli\/run@0\.2\.\d+$/;
+
 /** Unversioned interface name: `wasi:cli/exit@0.2.3` -> `wasi:cli/exit`. */
 export function unversioned(name: string): string {
   return name.replace(/@[^@]*$/, '');

@@ -1,4 +1,5 @@
 import { InvalidPluginError } from '../errors.js';
+import { COMPONENT_PREAMBLE, forEachSection, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 
 /**
  * The core-level names of a component, checked before jco writes them into JavaScript.
@@ -35,18 +36,6 @@ export function coreNamesOf(binary: Uint8Array): string[] {
   const names: string[] = [];
   walkComponent(new Reader(binary), names);
   return names;
-}
-
-const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
-const MODULE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-
-/** Visits each section of a component or core module (both are preamble, then id-size-body). */
-function forEachSection(r: Reader, preamble: number[], what: string, visit: (id: number, body: Reader) => void): void {
-  r.expect(preamble, what);
-  while (!r.done()) {
-    const id = r.byte();
-    visit(id, r.sub(r.u32()));
-  }
 }
 
 function walkComponent(r: Reader, names: string[]): void {
@@ -137,85 +126,4 @@ function moduleExports(r: Reader, names: string[]): void {
     r.u32();
   }
   r.end();
-}
-
-/** A bounds-checked cursor over wasm bytes: any overrun is an Error, never a silent misread. */
-class Reader {
-  private at = 0;
-
-  constructor(private readonly bytes: Uint8Array) {}
-
-  done(): boolean {
-    return this.at >= this.bytes.length;
-  }
-
-  end(): void {
-    if (!this.done()) throw new Error('a section is longer than its entries');
-  }
-
-  byte(): number {
-    if (this.at >= this.bytes.length) throw new Error('unexpected end');
-    return this.bytes[this.at++]!;
-  }
-
-  expectByte(value: number, what: string): void {
-    if (this.byte() !== value) throw new Error(`malformed ${what}`);
-  }
-
-  expect(preamble: number[], what: string): void {
-    for (const b of preamble) if (this.byte() !== b) throw new Error(`not ${what}`);
-  }
-
-  /** An unsigned LEB128 of up to 64 bits (limits may be 64-bit), as a number. */
-  u64(): number {
-    let result = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-    }
-    throw new Error('malformed integer');
-  }
-
-  u32(): number {
-    const value = this.u64();
-    if (value > 0xffffffff) throw new Error('malformed integer');
-    return value;
-  }
-
-  /** A signed LEB128 (a heap type), skipped. */
-  s33(): void {
-    for (let i = 0; i < 5; i++) if ((this.byte() & 0x80) === 0) return;
-    throw new Error('malformed integer');
-  }
-
-  sub(length: number): Reader {
-    if (this.at + length > this.bytes.length) throw new Error('a section runs past the end');
-    const reader = new Reader(this.bytes.subarray(this.at, this.at + length));
-    this.at += length;
-    return reader;
-  }
-
-  name(): string {
-    const length = this.u32();
-    if (this.at + length > this.bytes.length) throw new Error('a name runs past the end');
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.subarray(this.at, this.at + length));
-    this.at += length;
-    return text;
-  }
-
-  /** A value or reference type: one byte, or (ref null? heaptype). */
-  valueType(): void {
-    const b = this.byte();
-    if (b === 0x63 || b === 0x64) this.s33();
-  }
-
-  /** Table or memory limits: flags (max, shared, 64-bit, page size), minimum, maximum, page size. */
-  limits(): void {
-    const flags = this.byte();
-    if (flags > 0x0f) throw new Error(`unknown limits 0x${flags.toString(16)}`);
-    this.u64();
-    if (flags & 0x01) this.u64();
-    if (flags & 0x08) this.u32();
-  }
 }

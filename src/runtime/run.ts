@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
+import { RUN_EXPORT } from './component.js';
 import { loadGlueScript } from './glue.js';
 import { declaredFootprint, HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles, type Footprint } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
@@ -295,13 +296,13 @@ async function loadEntry(req: RunRequest, meta: EntryMeta): Promise<{ mod: Trans
 }
 
 /**
- * The `run` of the component's wasi:cli/run export, by its full name only: the one whose types
- * were checked (importTypes.ts). jco's shorthand `run` key can be another export of the plugin's
+ * The `run` of the component's wasi:cli/run export, by its full name only: the one whose type
+ * was checked (runType.ts, importTypes.ts). jco's shorthand `run` key can be another export of the plugin's
  * (a plain `run` instance, or `evil:pkg/run`), which an attack had the host call instead.
  */
 function findRun(instance: Record<string, unknown>): (() => void) | undefined {
   for (const [key, value] of Object.entries(instance)) {
-    if (/^wasi:cli\/run@0\.2\.\d+$/.test(key) && value && typeof (value as { run?: unknown }).run === 'function') {
+    if (RUN_EXPORT.test(key) && value && typeof (value as { run?: unknown }).run === 'function') {
       return (value as { run: () => void }).run;
     }
   }

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { importModule } from '../builtin.js';
-import { InvalidPluginError } from '../errors.js';
+import { firstLineOf, InvalidPluginError } from '../errors.js';
 import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkCoreNames } from './coreNames.js';
 import { checkInterfaceTypes } from './importTypes.js';
+import { checkRunType } from './runType.js';
 import { toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
@@ -35,13 +36,14 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
       minify: true,
     });
   } catch (error) {
-    throw new InvalidPluginError(`jco could not transpile the component: ${firstLine(error)}`);
+    throw new InvalidPluginError(`jco could not transpile the component: ${firstLineOf(error)}`);
   }
   const exports = result.exports.map(([name]) => name);
   checkComponentInterface(result.imports, exports);
   // After jco, which has validated the binary (and words its errors better); before any of the
   // glue is written, let alone run.
   checkCoreNames(component);
+  await checkRunType(component);
   await checkInterfaceTypes(result.files, result.imports, result.exports as [string, string][]);
   // Only the script form is run: it is the one whose copies out of guest memory are bounded.
   const script = toScriptForm(Buffer.from(result.files[ENTRY_FILES.glue] ?? new Uint8Array()).toString('utf8'));
@@ -84,12 +86,7 @@ async function wrapPreview1(module: Uint8Array): Promise<Uint8Array> {
   try {
     return await componentNew(routed ?? module, adapters);
   } catch (error) {
-    throw new InvalidPluginError(`could not wrap the preview1 module into a component: ${firstLine(error)}`);
+    throw new InvalidPluginError(`could not wrap the preview1 module into a component: ${firstLineOf(error)}`);
   }
 }
 
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n').find((l) => l.trim().length > 0)?.trim() ?? 'unknown error';
-}

@@ -6,6 +6,7 @@ import { InvalidPluginError } from '../../src/errors.js';
 import { wasmKind } from '../../src/runtime/component.js';
 import { checkCoreNames, coreNamesOf } from '../../src/runtime/coreNames.js';
 import { declarationsOf } from '../../src/runtime/importTypes.js';
+import { checkRunType, renameExports } from '../../src/runtime/runType.js';
 import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
@@ -107,6 +108,26 @@ test('core names are read from the binary: every fixture name passes the check, 
   t.notThrows(() => checkCoreNames(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))));
   t.throws(() => checkCoreNames(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 2, 5, 1])), { instanceOf: InvalidPluginError, message: /^cannot read the component's core names: / });
   await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'slicename.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /cannot bound/ });
+});
+
+test('run\'s type is read from a copy whose wasi:cli/run export has a plain name; what cannot be read is refused', async (t) => {
+  const echo = fs.readFileSync(path.join(FIXTURES, 'echo.wasm'));
+  const renamed = renameExports(echo, (name) => name.startsWith('wasi:cli/run@'), 'plain-run');
+  t.is(renamed.count, 1);
+  const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  t.regex(await componentWit(renamed.bytes), /export plain-run: interface \{\n\s+run: func\(\) -> result;\n\s+\}/);
+  await t.notThrowsAsync(checkRunType(echo));
+  await t.notThrowsAsync(checkRunType(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))));
+  // An export already named as the copy's: the copy does not validate, and the plugin is refused.
+  const taken = await wat(`(component
+    (core module $m (func (export "run") (result i32) (i32.const 0)))
+    (core instance $i (instantiate $m))
+    (func $run (result (result)) (canon lift (core func $i "run")))
+    (instance $r (export "run" (func $run)))
+    (export "krew-wasm-checked-run" (instance $r))
+    (export "wasi:cli/run@0.2.0" (instance $r)))`);
+  await t.throwsAsync(checkRunType(taken), { instanceOf: InvalidPluginError, message: /^cannot read the type of the component's wasi:cli\/run: / });
+  await t.throwsAsync(checkRunType(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 11, 5, 1])), { instanceOf: InvalidPluginError, message: /^cannot read the component's exports: / });
 });
 
 test('interface declarations compare line by line, a resource\'s methods as a subset', (t) => {
