@@ -51,12 +51,16 @@ export interface CompilingPlugin {
   budget?: MemoryBudget;
 }
 
+/**
+ * jco's `instantiation: 'async'` entry point. Its generator waits only for what it is given as a
+ * promise: given modules and instances, it returns the exports synchronously.
+ */
 interface TranspiledModule {
   instantiate(
-    getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+    getCoreModule: (name: string) => WebAssembly.Module | Promise<WebAssembly.Module>,
     imports: ImportObject,
     instantiateCore?: (module: WebAssembly.Module, imports: WebAssembly.Imports) => WebAssembly.Instance | Promise<WebAssembly.Instance>,
-  ): Promise<Record<string, unknown>>;
+  ): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
@@ -93,33 +97,71 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const sandbox = host?.env ? { ...req.sandbox, env: { ...req.sandbox.env, ...host.env } } : req.sandbox;
   const imports: ImportObject = { ...wasiImports(sandbox), ...host?.imports };
   trace('imports ready');
-  const getCoreModule = async (name: string) => {
-    const module = compiling.get(name);
+  const modules = await compiledModules(compiling, guard);
+  const getCoreModule = (name: string) => {
+    const module = modules.get(name);
     if (!module) throw damaged(req, `unexpected core module ${name}`);
     return module;
   };
-  // Synchronous instantiation under the guard: a core `start` function is guest code too, and
-  // without one a guest can still make instantiation take seconds (huge tables).
-  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => guard.call(() => {
+  // A core `start` function is guest code too, and without one a guest can still make
+  // instantiation take seconds (huge tables): every instance is made under the guard. With the
+  // modules compiled, jco's instantiate runs to its end synchronously, so instantiation and the
+  // run share one guarded call: each guarded call starts and joins a SIGINT watchdog thread (a
+  // millisecond on a busy machine), and a Ctrl-C between two calls is Node's to lose.
+  let guarded = false;
+  const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
     budget?.admit(footprints.get(module) ?? { memoryPages: [], tableEntries: [] });
     const instance = new WebAssembly.Instance(module, coreImports);
     budget?.track(instance);
     return instance;
-  });
-  const instance = await startingUp(guard.within(mod.instantiate(getCoreModule, imports, instantiateCore)));
-  budget?.seal();
-  trace('instantiated');
-  const run = findRun(instance);
-  if (!run) throw damaged(req, 'the component exports no wasi:cli/run');
+  };
+  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) =>
+    guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
+  const wasiRunOf = (instance: Record<string, unknown>) => {
+    budget?.seal();
+    trace('instantiated');
+    const wasiRun = findRun(instance);
+    if (!wasiRun) throw damaged(req, 'the component exports no wasi:cli/run');
+    return wasiRun;
+  };
+  let phase: 'starting' | 'running' = 'starting';
+  let pending: Promise<Record<string, unknown>> | undefined;
   try {
-    guard.call(run);
+    guard.call(() => {
+      guarded = true;
+      try {
+        const instantiated = mod.instantiate(getCoreModule, imports, instantiateCore);
+        // A glue that still waits for something finishes outside this call (each instance guarded on its own).
+        if (instantiated instanceof Promise) pending = instantiated;
+        else {
+          const wasiRun = wasiRunOf(instantiated);
+          phase = 'running';
+          wasiRun();
+        }
+      } finally {
+        guarded = false;
+      }
+    });
+    if (pending) {
+      const wasiRun = wasiRunOf(await guard.within(pending));
+      phase = 'running';
+      guard.call(wasiRun);
+    }
   } catch (error) {
+    if (phase === 'starting') throw asStartFailure(error);
     if (error instanceof ExitSignal) saveCache();
     throw error;
   }
   trace('run returned');
   saveCache();
   return 0;
+}
+
+/** The entry's core modules, compiled (each was started by startCompiling). */
+async function compiledModules(compiling: Map<string, Promise<WebAssembly.Module>>, guard: RunGuard): Promise<Map<string, WebAssembly.Module>> {
+  const names = [...compiling.keys()];
+  const modules = await guard.within(Promise.all(names.map((name) => compiling.get(name)!)));
+  return new Map(names.map((name, i) => [name, modules[i]!]));
 }
 
 /**
@@ -135,18 +177,24 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
   const host = preview1Imports(req.sandbox);
-  const instance = await startingUp(Promise.resolve().then(() => guard.call(() => {
-    budget?.admit(compiling.footprints.get(module)!);
-    const created = new WebAssembly.Instance(module, host.imports);
-    budget?.track(created);
-    return created;
-  })));
-  budget?.seal();
-  const { memory, _start: start } = instance.exports;
-  if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
-  host.bindMemory(memory);
-  trace('instantiated');
-  guard.call(start as () => void);
+  let phase: 'starting' | 'running' = 'starting';
+  try {
+    // Instantiation and _start in one guarded call, as for components (instantiateAndRun).
+    guard.call(() => {
+      budget?.admit(compiling.footprints.get(module)!);
+      const instance = new WebAssembly.Instance(module, host.imports);
+      budget?.track(instance);
+      budget?.seal();
+      const { memory, _start: start } = instance.exports;
+      if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
+      host.bindMemory(memory);
+      trace('instantiated');
+      phase = 'running';
+      (start as () => void)();
+    });
+  } catch (error) {
+    throw phase === 'starting' ? asStartFailure(error) : error;
+  }
   trace('run returned');
   return 0;
 }
@@ -158,14 +206,10 @@ class StartFailure extends Error {
   }
 }
 
-/** Marks what goes wrong while instantiating as a start failure, except what ends a run anyway. */
-async function startingUp<T>(instantiating: Promise<T>): Promise<T> {
-  try {
-    return await instantiating;
-  } catch (error) {
-    const passes = error instanceof ExitSignal || error instanceof Interrupted || error instanceof OverBudget || isKrewWasmError(error);
-    throw passes ? error : new StartFailure(error);
-  }
+/** What went wrong while instantiating, as a start failure, except what ends a run anyway. */
+function asStartFailure(error: unknown): unknown {
+  const passes = error instanceof ExitSignal || error instanceof Interrupted || error instanceof OverBudget || isKrewWasmError(error);
+  return passes ? error : new StartFailure(error);
 }
 
 /** What a failure is classified against. */
