@@ -375,10 +375,13 @@ function mib(bytes: number): string {
 function describe(error: unknown): string {
   let text: string;
   try {
-    text = error instanceof Error ? error.message.split('\n')[0]! : typeof error === 'object' && error !== null ? JSON.stringify(error) : String(error);
+    text = error instanceof Error ? error.message : typeof error === 'object' && error !== null ? JSON.stringify(error) : String(error);
   } catch {
     return '(a value too large to show)';
   }
-  const line = text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+  // Cut first: the text can be as large as the plugin's memory (128 MiB of control characters,
+  // replaced whole, exhausted Node's heap; found by an attack).
+  const head = text.slice(0, 201);
+  const line = head.split('\n')[0]!.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }

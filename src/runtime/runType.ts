@@ -1,7 +1,7 @@
 import { firstLineOf, InvalidPluginError } from '../errors.js';
 import { importModule } from '../builtin.js';
 import { RUN_EXPORT } from './component.js';
-import { COMPONENT_PREAMBLE, forEachSection, Reader } from './wasmReader.js';
+import { COMPONENT_PREAMBLE, externDesc, externName, forEachSection, Reader, sortIndex } from './wasmReader.js';
 
 /**
  * The type of the `run` the host calls, read from the component's own types.
@@ -72,7 +72,7 @@ export function renameExports(component: Uint8Array, isTarget: (name: string) =>
     const entries: Uint8Array[] = [];
     const n = body.u32();
     for (let i = 0; i < n; i++) {
-      const name = exportName(body);
+      const name = externName(body);
       const start = body.position;
       sortIndex(body);
       if (body.byte() === 0x01) externDesc(body);
@@ -85,38 +85,6 @@ export function renameExports(component: Uint8Array, isTarget: (name: string) =>
     parts.push(sectionHeader(id, content.length), content);
   });
   return { bytes: concat(parts), count };
-}
-
-/** exportname': 0x00 name, or 0x01 name and a version suffix (dropped: the new name is plain). */
-function exportName(r: Reader): string {
-  const form = r.byte();
-  const name = r.name();
-  if (form === 0x01) r.name();
-  else if (form !== 0x00) throw new Error(`unknown export name form 0x${form.toString(16)}`);
-  return name;
-}
-
-function sortIndex(r: Reader): void {
-  if (r.byte() === 0x00) r.byte(); // a core sort follows the core marker
-  r.u32();
-}
-
-/** externdesc: a sort and its type index, or a value or type bound. */
-function externDesc(r: Reader): void {
-  const sort = r.byte();
-  if (sort === 0x00) {
-    r.expectByte(0x11, 'a core module type');
-    r.u32();
-  } else if (sort === 0x02) {
-    r.byte(); // value bound: 0x00 value index, 0x01 value type; both one LEB
-    r.u64();
-  } else if (sort === 0x03) {
-    if (r.byte() === 0x00) r.u32(); // type bound: eq index, or sub resource
-  } else if (sort === 0x01 || sort === 0x04 || sort === 0x05) {
-    r.u32();
-  } else {
-    throw new Error(`unknown export kind 0x${sort.toString(16)}`);
-  }
 }
 
 function encodeName(name: string): Uint8Array {

@@ -4,6 +4,7 @@ import { importModule } from '../builtin.js';
 import { firstLineOf, InvalidPluginError } from '../errors.js';
 import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
+import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkRunType } from './runType.js';
@@ -25,6 +26,8 @@ export type TranspiledMeta = EntryMeta;
 export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<TranspiledMeta> {
   const kind = wasmKind(wasm);
   const component = kind === 'component' ? wasm : await wrapPreview1(wasm);
+  // Before jco reads it: what makes jco slow, or types an export by an import.
+  checkComponentShape(component, { afterJco: false });
   const { transpileBytes } = await importModule<typeof import('@bytecodealliance/jco-transpile')>('@bytecodealliance/jco-transpile');
   let result: Awaited<ReturnType<typeof transpileBytes>>;
   try {
@@ -42,6 +45,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   checkComponentInterface(result.imports, exports);
   // After jco, which has validated the binary (and words its errors better); before any of the
   // glue is written, let alone run.
+  checkComponentShape(component, { afterJco: true });
   checkCoreNames(component);
   await checkRunType(component);
   await checkInterfaceTypes(result.files, result.imports, result.exports as [string, string][]);

@@ -11,6 +11,40 @@ export function forEachSection(r: Reader, preamble: number[], what: string, visi
   }
 }
 
+/**
+ * A component import's or export's name (importname', exportname'): 0x00 and a name, or 0x01 and a
+ * name, the older form of an interface name, which wasm-tools (in jco) still reads as the same.
+ */
+export function externName(r: Reader): string {
+  const form = r.byte();
+  if (form !== 0x00 && form !== 0x01) throw new Error(`unknown import or export name form 0x${form.toString(16)}`);
+  return r.name();
+}
+
+/** A sort and an index into its space. */
+export function sortIndex(r: Reader): void {
+  if (r.byte() === 0x00) r.byte(); // a core sort follows the core marker
+  r.u32();
+}
+
+/** externdesc: a sort and its type index, or a value or type bound. */
+export function externDesc(r: Reader): void {
+  const sort = r.byte();
+  if (sort === 0x00) {
+    r.expectByte(0x11, 'a core module type');
+    r.u32();
+  } else if (sort === 0x02) {
+    r.byte(); // value bound: 0x00 value index, 0x01 value type; both one LEB
+    r.u64();
+  } else if (sort === 0x03) {
+    if (r.byte() === 0x00) r.u32(); // type bound: eq index, or sub resource
+  } else if (sort === 0x01 || sort === 0x04 || sort === 0x05) {
+    r.u32();
+  } else {
+    throw new Error(`unknown import or export kind 0x${sort.toString(16)}`);
+  }
+}
+
 /** A bounds-checked cursor over wasm bytes: any overrun is an Error, never a silent misread. */
 export class Reader {
   private at = 0;

@@ -109,3 +109,17 @@ test('run\'s type is read from the component: an err payload (nested lists, opti
   t.is(twice.exitCode, 1);
   t.is(theError(twice.stderr), 'krew-wasm: error: the component exports wasi:cli/run 2 times; a plugin exports it once');
 });
+
+test('an import of wasi:cli/run, and components nested too deep, are refused before jco reads them: one line, nothing stored', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const before = storeSnapshot(sb.root);
+  // jco typed the export by the import (and panicked on stderr for a list payload).
+  const imported = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'runimport.wasm')}`, '--name', 'runimport']);
+  t.is(imported.exitCode, 1);
+  t.is(imported.stderr.trim().split('\n').filter((l) => !l.startsWith('Pulling')).join('\n'), 'krew-wasm: error: the component imports wasi:cli/run@0.2.12, which a plugin exports and krew-wasm does not provide');
+  const deep = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'deepnest.wasm')}`, '--name', 'deepnest']);
+  t.is(deep.exitCode, 1);
+  t.is(theError(deep.stderr), 'krew-wasm: error: the component nests components more than 32 deep');
+  t.deepEqual(storeSnapshot(sb.root), before);
+});

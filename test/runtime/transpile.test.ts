@@ -7,6 +7,7 @@ import { wasmKind } from '../../src/runtime/component.js';
 import { checkCoreNames, coreNamesOf } from '../../src/runtime/coreNames.js';
 import { declarationsOf } from '../../src/runtime/importTypes.js';
 import { checkRunType, renameExports } from '../../src/runtime/runType.js';
+import { checkComponentShape } from '../../src/runtime/componentShape.js';
 import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
@@ -128,6 +129,34 @@ test('run\'s type is read from a copy whose wasi:cli/run export has a plain name
     (export "wasi:cli/run@0.2.0" (instance $r)))`);
   await t.throwsAsync(checkRunType(taken), { instanceOf: InvalidPluginError, message: /^cannot read the type of the component's wasi:cli\/run: / });
   await t.throwsAsync(checkRunType(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 11, 5, 1])), { instanceOf: InvalidPluginError, message: /^cannot read the component's exports: / });
+});
+
+test('an export name in the older 0x01 form (which wasm-tools reads as the same name) is read as such', async (t) => {
+  const echo = Uint8Array.from(fs.readFileSync(path.join(FIXTURES, 'echo.wasm')));
+  // The export section is the last one wit-component writes; its one name is wasi:cli/run's.
+  const name = new TextEncoder().encode('wasi:cli/run@0.2.12');
+  const at = Buffer.from(echo).lastIndexOf(Buffer.from([0x00, name.length, ...name]));
+  t.true(at > 0);
+  echo[at] = 0x01;
+  t.notThrows(() => checkComponentShape(echo, { afterJco: true }));
+  t.is(renameExports(echo, (n) => n === 'wasi:cli/run@0.2.12', 'plain-run').count, 1);
+  await t.notThrowsAsync(checkRunType(echo));
+  echo[at] = 0x02;
+  t.throws(() => checkComponentShape(echo, { afterJco: true }), { instanceOf: InvalidPluginError, message: /^cannot read the component's imports and exports: unknown import or export name form 0x2/ });
+  t.notThrows(() => checkComponentShape(echo, { afterJco: false }), 'before jco, an unreadable binary is left to jco');
+});
+
+test('an interface both imported and exported is refused before jco reads it', async (t) => {
+  const both = await wat(`(component
+    (import "wasi:cli/environment@0.2.12" (instance $env (export "get-arguments" (func (result (list string))))))
+    (core module $m (func (export "run") (result i32) (i32.const 0)))
+    (core instance $i (instantiate $m))
+    (func $run (result (result)) (canon lift (core func $i "run")))
+    (instance $r (export "run" (func $run)))
+    (export "wasi:cli/environment@0.2.0" (instance $env))
+    (export "wasi:cli/run@0.2.12" (instance $r)))`);
+  t.throws(() => checkComponentShape(both, { afterJco: false }), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
+  await t.throwsAsync(transpileInto(both, tmp()), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
 });
 
 test('interface declarations compare line by line, a resource\'s methods as a subset', (t) => {
