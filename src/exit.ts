@@ -1,4 +1,5 @@
 import { TIMEOUT_EXIT_CODE } from './errors.js';
+import { trace } from './trace.js';
 
 type StdioName = 'stdout' | 'stderr';
 
@@ -45,6 +46,7 @@ export async function exitWhenDrained(code: number): Promise<never> {
   const drains = Promise.all(names.map((name) => drained(process[name])));
   const grace = () => new Promise((resolve) => setTimeout(resolve, DEADLINE_GRACE_MS).unref());
   await (code === TIMEOUT_EXIT_CODE ? Promise.race([drains, grace()]) : drains);
+  trace('exiting');
   process.exit(code);
 }
 
