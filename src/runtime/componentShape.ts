@@ -8,12 +8,16 @@ import { COMPONENT_PREAMBLE, externDesc, externName, forEachSection, Reader, sor
  * - Components nested more than MAX_NESTING deep are refused: jco's time and memory grow with the
  *   square of the depth (found by an attack: 240 KB of empty components nested 20,000 deep made
  *   `pull` take two minutes and 4 GB). Toolchains nest two or three levels.
+ * - A component whose one instantiation makes more than MAX_CORE_INSTANCES core instances is
+ *   refused: jco inlines every nested instantiation, and its glue grows with them (see walk).
  * - An interface the component both imports and exports is refused, `wasi:cli/run` above all:
  *   jco takes an import and an export of one name for one interface, typed by the import, so
  *   importing `wasi:cli/run` with an err payload got that payload lifted from an export that
  *   declared WASI's type (found by an attack). The host provides no `wasi:cli/run` to import.
  */
 export const MAX_NESTING = 32;
+/** Core instances one instantiation may make in all (wasm-tools allows 1,000 per component). */
+export const MAX_CORE_INSTANCES = 1000;
 
 /**
  * Checked twice: before jco reads the component (what jco must not be given), where a binary this
@@ -21,13 +25,16 @@ export const MAX_NESTING = 32;
  * a binary is refused here.
  */
 export function checkComponentShape(component: Uint8Array, { afterJco }: { afterJco: boolean }): void {
-  let shape: { imports: string[]; exports: string[] };
+  let shape: Shape;
   try {
     shape = readShape(component);
   } catch (error) {
     if (error instanceof InvalidPluginError) throw error;
     if (!afterJco) return;
     throw new InvalidPluginError(`cannot read the component's imports and exports: ${(error as Error).message}`);
+  }
+  if (shape.coreInstances > MAX_CORE_INSTANCES) {
+    throw new InvalidPluginError(`the component makes more than ${MAX_CORE_INSTANCES} core instances when instantiated (its components instantiate components)`);
   }
   const run = shape.imports.find((name) => unversioned(name) === 'wasi:cli/run');
   if (run !== undefined) throw new InvalidPluginError(`the component imports ${run}, which a plugin exports and krew-wasm does not provide`);
@@ -36,33 +43,150 @@ export function checkComponentShape(component: Uint8Array, { afterJco }: { after
   if (both !== undefined) throw new InvalidPluginError(`the component both imports and exports ${unversioned(both)}`);
 }
 
-/** The top-level import and export names; nested components are only walked for their depth. */
-function readShape(component: Uint8Array): { imports: string[]; exports: string[] } {
-  const imports: string[] = [];
-  const exports: string[] = [];
-  forEachSection(new Reader(component), COMPONENT_PREAMBLE, 'a component', (id, body) => {
-    if (id === 4) checkNesting(body, 2);
-    else if (id === 10) {
-      for (let n = body.u32(); n > 0; n--) {
-        imports.push(externName(body));
-        externDesc(body);
-      }
-      body.end();
-    } else if (id === 11) {
-      for (let n = body.u32(); n > 0; n--) {
-        exports.push(externName(body));
-        sortIndex(body);
-        if (body.byte() === 0x01) externDesc(body);
-      }
-      body.end();
-    }
-  });
-  return { imports, exports };
+export interface Shape {
+  imports: string[];
+  exports: string[];
+  /** Core instances jco makes to instantiate the component once (it inlines every nested instantiation). */
+  coreInstances: number;
 }
 
-function checkNesting(component: Reader, depth: number): void {
+/** The top-level import and export names, and how many core instances instantiating it makes. */
+export function readShape(component: Uint8Array): Shape {
+  const shape: Shape = { imports: [], exports: [], coreInstances: 0 };
+  shape.coreInstances = walk(new Reader(component), [], shape);
+  return shape;
+}
+
+const COMPONENT_SORT = 0x04;
+
+/**
+ * Walks one component definition; returns the core instances one instantiation of it makes: its
+ * own, and for each component it instantiates, that component's (a component may instantiate one
+ * it reaches by an outer alias any number of times: twice per level made 2^19 instances from
+ * 1.4 KB, found by an attack). `enclosing` holds the component index spaces of the definitions
+ * around it, each entry the core instances its component makes; counts stop above the limit.
+ * Collects the imports and exports of the outermost one.
+ */
+function walk(r: Reader, enclosing: number[][], top: Shape | undefined): number {
+  const depth = enclosing.length + 1;
   if (depth > MAX_NESTING) throw new InvalidPluginError(`the component nests components more than ${MAX_NESTING} deep`);
-  forEachSection(component, COMPONENT_PREAMBLE, 'a nested component', (id, body) => {
-    if (id === 4) checkNesting(body, depth + 1);
+  const components: number[] = [];
+  const spaces = [...enclosing, components];
+  let instances = 0;
+  const add = (n: number) => {
+    instances = Math.min(instances + n, MAX_CORE_INSTANCES + 1);
+  };
+  forEachSection(r, COMPONENT_PREAMBLE, depth === 1 ? 'a component' : 'a nested component', (id, body) => {
+    if (id === 2) add(coreInstantiations(body));
+    else if (id === 4) components.push(walk(body, spaces, undefined));
+    else if (id === 5) add(componentInstantiations(body, components));
+    else if (id === 6) componentAliases(body, spaces);
+    else if (id === 10) imports(body, components, top);
+    else if (id === 11) exports(body, components, top);
   });
+  return instances;
+}
+
+/** Core instance section: each `instantiate` makes an instance; a bag of exports does not. */
+function coreInstantiations(r: Reader): number {
+  let count = 0;
+  for (let n = r.u32(); n > 0; n--) {
+    const kind = r.byte();
+    if (kind === 0x00) {
+      count++;
+      r.u32();
+      for (let args = r.u32(); args > 0; args--) {
+        r.name();
+        r.byte();
+        r.u32();
+      }
+    } else if (kind === 0x01) {
+      for (let exports = r.u32(); exports > 0; exports--) {
+        r.name();
+        r.byte();
+        r.u32();
+      }
+    } else {
+      throw new Error(`unknown core instance kind 0x${kind.toString(16)}`);
+    }
+  }
+  r.end();
+  return count;
+}
+
+/** Instance section: each `instantiate` makes the instances of the component it names. */
+function componentInstantiations(r: Reader, components: number[]): number {
+  let count = 0;
+  for (let n = r.u32(); n > 0; n--) {
+    const kind = r.byte();
+    if (kind === 0x00) {
+      const made = components[r.u32()];
+      if (made === undefined) throw new Error('an instantiation of an unknown component');
+      count = Math.min(count + made, MAX_CORE_INSTANCES + 1);
+      for (let args = r.u32(); args > 0; args--) {
+        r.name();
+        sortIndex(r);
+      }
+    } else if (kind === 0x01) {
+      for (let exports = r.u32(); exports > 0; exports--) {
+        externName(r);
+        sortIndex(r);
+      }
+    } else {
+      throw new Error(`unknown instance kind 0x${kind.toString(16)}`);
+    }
+  }
+  r.end();
+  return count;
+}
+
+/** Alias section: a component taken from an enclosing definition counts as that one. */
+function componentAliases(r: Reader, spaces: number[][]): void {
+  const own = spaces[spaces.length - 1]!;
+  for (let n = r.u32(); n > 0; n--) {
+    const sort = r.byte();
+    if (sort === 0x00) r.byte(); // a core sort follows the core marker
+    const target = r.byte();
+    if (target === 0x00 || target === 0x01) {
+      r.u32();
+      r.name();
+      // A component exported by an instance: what it makes is not known here.
+      if (sort === COMPONENT_SORT) throw new InvalidPluginError('the component takes a component from an instance\'s exports, which krew-wasm does not run');
+    } else if (target === 0x02) {
+      const outward = r.u32();
+      const index = r.u32();
+      if (sort === COMPONENT_SORT) {
+        const made = spaces[spaces.length - 1 - outward]?.[index];
+        if (made === undefined) throw new Error('an alias of an unknown component');
+        own.push(made);
+      }
+    } else {
+      throw new Error(`unknown alias target 0x${target.toString(16)}`);
+    }
+  }
+  r.end();
+}
+
+function imports(r: Reader, components: number[], top: Shape | undefined): void {
+  for (let n = r.u32(); n > 0; n--) {
+    const name = externName(r);
+    if (r.peek() === COMPONENT_SORT) components.push(0); // jco does not instantiate imported components
+    externDesc(r);
+    top?.imports.push(name);
+  }
+  r.end();
+}
+
+function exports(r: Reader, components: number[], top: Shape | undefined): void {
+  for (let n = r.u32(); n > 0; n--) {
+    const name = externName(r);
+    const sort = r.byte();
+    if (sort === 0x00) r.byte(); // a core sort follows the core marker
+    const index = r.u32();
+    // An export is a new index of what it exports.
+    if (sort === COMPONENT_SORT) components.push(components[index] ?? 0);
+    if (r.byte() === 0x01) externDesc(r);
+    top?.exports.push(name);
+  }
+  r.end();
 }

@@ -76,6 +76,12 @@ export class Reader {
     if (!this.done()) throw new Error('a section is longer than its entries');
   }
 
+  /** The next byte, not consumed. */
+  peek(): number {
+    if (this.at >= this.bytes.length) throw new Error('unexpected end');
+    return this.bytes[this.at]!;
+  }
+
   byte(): number {
     if (this.at >= this.bytes.length) throw new Error('unexpected end');
     return this.bytes[this.at++]!;

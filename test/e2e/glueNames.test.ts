@@ -110,7 +110,7 @@ test('run\'s type is read from the component: an err payload (nested lists, opti
   t.is(theError(twice.stderr), 'krew-wasm: error: the component exports wasi:cli/run 2 times; a plugin exports it once');
 });
 
-test('an import of wasi:cli/run, and components nested too deep, are refused before jco reads them: one line, nothing stored', async (t) => {
+test('an import of wasi:cli/run, components nested too deep, and components that instantiate others over and over are refused before jco reads them: one line, nothing stored', async (t) => {
   const sb = makeSandbox();
   t.teardown(() => sb.cleanup());
   const before = storeSnapshot(sb.root);
@@ -121,5 +121,8 @@ test('an import of wasi:cli/run, and components nested too deep, are refused bef
   const deep = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'deepnest.wasm')}`, '--name', 'deepnest']);
   t.is(deep.exitCode, 1);
   t.is(theError(deep.stderr), 'krew-wasm: error: the component nests components more than 32 deep');
+  const many = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'manyinstances.wasm')}`, '--name', 'manyinstances']);
+  t.is(many.exitCode, 1);
+  t.is(theError(many.stderr), 'krew-wasm: error: the component makes more than 1000 core instances when instantiated (its components instantiate components)');
   t.deepEqual(storeSnapshot(sb.root), before);
 });

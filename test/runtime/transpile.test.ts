@@ -7,7 +7,7 @@ import { wasmKind } from '../../src/runtime/component.js';
 import { checkCoreNames, coreNamesOf } from '../../src/runtime/coreNames.js';
 import { declarationsOf } from '../../src/runtime/importTypes.js';
 import { checkRunType, renameExports } from '../../src/runtime/runType.js';
-import { checkComponentShape } from '../../src/runtime/componentShape.js';
+import { checkComponentShape, readShape } from '../../src/runtime/componentShape.js';
 import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
@@ -157,6 +157,33 @@ test('an interface both imported and exported is refused before jco reads it', a
     (export "wasi:cli/run@0.2.12" (instance $r)))`);
   t.throws(() => checkComponentShape(both, { afterJco: false }), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
   await t.throwsAsync(transpileInto(both, tmp()), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
+});
+
+test('the core instances one instantiation makes are counted through nested components and outer aliases', async (t) => {
+  t.is(readShape(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))).coreInstances, 4);
+  t.is(readShape(fs.readFileSync(path.join(FIXTURES, 'manymemories.wasm'))).coreInstances, 17);
+  const twice = (levels: number) => `(component
+    (component $c0 (core module $m) (core instance (instantiate $m)))
+    ${Array.from({ length: levels }, (_, k) => `(component $c${k + 1} (alias outer 1 $c${k} (component $p)) (instance (instantiate $p)) (instance (instantiate $p)))`).join('\n')}
+    (instance (instantiate $c${levels}))
+    (core module $r (func (export "run") (result i32) (i32.const 0)))
+    (core instance $i (instantiate $r))
+    (func $run (result (result)) (canon lift (core func $i "run")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner)))`;
+  t.is(readShape(await wat(twice(9))).coreInstances, 512 + 1);
+  t.is(readShape(await wat(twice(12))).coreInstances, 1001, 'counts stop above the limit');
+  const fromExports = await wat(`(component
+    (component $outer (component $x (core module $m) (core instance (instantiate $m))) (export "x" (component $x)))
+    (instance $i (instantiate $outer))
+    (alias export $i "x" (component $y))
+    (instance (instantiate $y))
+    (core module $r (func (export "run") (result i32) (i32.const 0)))
+    (core instance $ri (instantiate $r))
+    (func $run (result (result)) (canon lift (core func $ri "run")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner)))`);
+  t.throws(() => checkComponentShape(fromExports, { afterJco: false }), { instanceOf: InvalidPluginError, message: "the component takes a component from an instance's exports, which krew-wasm does not run" });
 });
 
 test('interface declarations compare line by line, a resource\'s methods as a subset', (t) => {
