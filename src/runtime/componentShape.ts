@@ -81,7 +81,7 @@ function walk(r: Reader, enclosing: number[][], top: Shape | undefined): number 
     else if (id === 4) components.push(walk(body, spaces, undefined));
     else if (id === 5) add(componentInstantiations(body, components));
     else if (id === 6) componentAliases(body, spaces);
-    else if (id === 10) imports(body, components, top);
+    else if (id === 10) imports(body, top);
     else if (id === 11) exports(body, components, top);
   });
   return instances;
@@ -167,10 +167,12 @@ function componentAliases(r: Reader, spaces: number[][]): void {
   r.end();
 }
 
-function imports(r: Reader, components: number[], top: Shape | undefined): void {
+function imports(r: Reader, top: Shape | undefined): void {
   for (let n = r.u32(); n > 0; n--) {
     const name = externName(r);
-    if (r.peek() === COMPONENT_SORT) components.push(0); // jco does not instantiate imported components
+    // A component imported (by a nested one, from an instantiation argument) would be instantiated
+    // as often as its importer says, with what it makes known only to the one that passes it.
+    if (r.peek() === COMPONENT_SORT) throw new InvalidPluginError('the component imports a component, which krew-wasm does not run');
     externDesc(r);
     top?.imports.push(name);
   }

@@ -184,6 +184,17 @@ test('the core instances one instantiation makes are counted through nested comp
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner)))`);
   t.throws(() => checkComponentShape(fromExports, { afterJco: false }), { instanceOf: InvalidPluginError, message: "the component takes a component from an instance's exports, which krew-wasm does not run" });
+  // A component passed as an instantiation argument is instantiated by its importer as often as it likes.
+  const passed = await wat(`(component
+    (component $x (core module $m) (core instance (instantiate $m)))
+    (component $twice (import "c" (component $c)) (instance (instantiate $c)) (instance (instantiate $c)))
+    (instance (instantiate $twice (with "c" (component $x))))
+    (core module $r (func (export "run") (result i32) (i32.const 0)))
+    (core instance $ri (instantiate $r))
+    (func $run (result (result)) (canon lift (core func $ri "run")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner)))`);
+  t.throws(() => checkComponentShape(passed, { afterJco: false }), { instanceOf: InvalidPluginError, message: 'the component imports a component, which krew-wasm does not run' });
 });
 
 test('interface declarations compare line by line, a resource\'s methods as a subset', (t) => {
