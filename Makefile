@@ -34,7 +34,8 @@ dist/.built: node_modules/.installed $(TS_SOURCES) $(wildcard generated/*.d.ts g
 
 build: dist/.built
 
-bindings: node_modules/.installed
+# After a build: the ownership table is read with the runtime's own code (src/runtime/ownership.ts).
+bindings: node_modules/.installed dist/.built
 	node scripts/bindings.mjs
 
 test/fixtures/build/.built: node_modules/.installed $(FIXTURE_SOURCES) scripts/build-fixtures.mjs

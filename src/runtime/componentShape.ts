@@ -20,17 +20,16 @@ export const MAX_NESTING = 32;
 export const MAX_CORE_INSTANCES = 1000;
 
 /**
- * Checked twice: before jco reads the component (what jco must not be given), where a binary this
- * cannot read is left to jco to refuse in its own words, and after jco has accepted it, when such
- * a binary is refused here.
+ * Checked before jco reads the component: a binary this cannot read is refused then, as what jco
+ * would make of it is not known (an export name in a form this did not read hid a chain of 2^20
+ * instances from the limits, found by an attack).
  */
-export function checkComponentShape(component: Uint8Array, { afterJco }: { afterJco: boolean }): void {
+export function checkComponentShape(component: Uint8Array): void {
   let shape: Shape;
   try {
     shape = readShape(component);
   } catch (error) {
     if (error instanceof InvalidPluginError) throw error;
-    if (!afterJco) return;
     throw new InvalidPluginError(`cannot read the component's imports and exports: ${(error as Error).message}`);
   }
   if (shape.coreInstances > MAX_CORE_INSTANCES) {

@@ -7,6 +7,7 @@ import { checkComponentInterface, checkPreview1Module, wasmKind } from './compon
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
 import { checkInterfaceTypes } from './importTypes.js';
+import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
 import { toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
@@ -27,7 +28,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   const kind = wasmKind(wasm);
   const component = kind === 'component' ? wasm : await wrapPreview1(wasm);
   // Before jco reads it: what makes jco slow, or types an export by an import.
-  checkComponentShape(component, { afterJco: false });
+  checkComponentShape(component);
   const { transpileBytes } = await importModule<typeof import('@bytecodealliance/jco-transpile')>('@bytecodealliance/jco-transpile');
   let result: Awaited<ReturnType<typeof transpileBytes>>;
   try {
@@ -45,12 +46,14 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   checkComponentInterface(result.imports, exports);
   // After jco, which has validated the binary (and words its errors better); before any of the
   // glue is written, let alone run.
-  checkComponentShape(component, { afterJco: true });
   checkCoreNames(component);
   await checkRunType(component);
   await checkInterfaceTypes(result.files, result.imports, result.exports as [string, string][]);
+  const glue = Buffer.from(result.files[ENTRY_FILES.glue] ?? new Uint8Array()).toString('utf8');
+  const { HOST_OWNED_ARGUMENTS } = await import('../../generated/hostOwnership.js');
+  checkOwnership(glue, HOST_OWNED_ARGUMENTS);
   // Only the script form is run: it is the one whose copies out of guest memory are bounded.
-  const script = toScriptForm(Buffer.from(result.files[ENTRY_FILES.glue] ?? new Uint8Array()).toString('utf8'));
+  const script = toScriptForm(glue);
   if (!script) throw new InvalidPluginError("jco's JavaScript for the component has a shape krew-wasm cannot bound (its copies out of guest memory)");
   fs.mkdirSync(outDir, { recursive: true });
   const coreModules: string[] = [];

@@ -35,9 +35,10 @@ export const ENTRY_FILES = {
  * the core names and the interface types were checked (coreNames.ts, importTypes.ts): entries made
  * before are made again, and so checked, or refused. 6: the glue counts each list element it lifts.
  * 7: and those of lists of variants, in each loop's own initializer. 8: made only after `run`'s type
- * was read from the component and found to be WASI's (runType.ts).
+ * was read from the component and found to be WASI's (runType.ts). 9: and the component's shape
+ * (componentShape.ts) and its owned handles (ownership.ts) were checked.
  */
-export const ENTRY_FORMAT = 8;
+export const ENTRY_FORMAT = 9;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;

@@ -202,7 +202,9 @@ const pluginCases: { name: string; wat: string | Buffer; line: RegExp }[] = [
   { name: 'env-import', wat: '(module (import "env" "foo" (func)) (func (export "_start")))', line: /^krew-wasm: error: the core module imports what krew-wasm does not provide: env\.foo$/ },
   { name: 'no-start', wat: '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))', line: /^krew-wasm: error: the core module is not a WASI command \(no _start export\)$/ },
   { name: 'bad-signature', wat: '(module (import "wasi_snapshot_preview1" "fd_write" (func)) (memory (export "memory") 1) (func (export "_start")))', line: /^krew-wasm: error: could not wrap the preview1 module into a component: .+$/ },
-  { name: 'garbage-component', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 0xff, 0xff, 0xff]), line: /^krew-wasm: error: jco could not transpile the component: .+$/ },
+  { name: 'garbage-component', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 0xff, 0xff, 0xff]), line: /^krew-wasm: error: cannot read the component's imports and exports: .+$/ },
+  // Well formed, but its one export names a function that does not exist: jco's validation says so.
+  { name: 'invalid-component', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 11, 7, 1, 0, 1, 0x78, 1, 5, 0]), line: /^krew-wasm: error: jco could not transpile the component: .+$/ },
   {
     name: 'foreign-import',
     wat: `(component

@@ -126,3 +126,13 @@ test('an import of wasi:cli/run, components nested too deep, and components that
   t.is(theError(many.stderr), 'krew-wasm: error: the component makes more than 1000 core instances when instantiated (its components instantiate components)');
   t.deepEqual(storeSnapshot(sb.root), before);
 });
+
+test('a borrowed handle declared owned (jco\'s declarations render both alike) is refused by pull; nothing is stored', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const before = storeSnapshot(sb.root);
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'ownedborrow.wasm')}`, '--name', 'ownedborrow']);
+  t.is(r.exitCode, 1);
+  t.is(theError(r.stderr), "krew-wasm: error: the component's wasi:filesystem/types#[method]descriptor.is-same-object takes 1 owned handle, where krew-wasm's takes 0 (a borrowed handle declared owned, or the other way round)");
+  t.deepEqual(storeSnapshot(sb.root), before);
+});

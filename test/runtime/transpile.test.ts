@@ -8,6 +8,8 @@ import { checkCoreNames, coreNamesOf } from '../../src/runtime/coreNames.js';
 import { declarationsOf } from '../../src/runtime/importTypes.js';
 import { checkRunType, renameExports } from '../../src/runtime/runType.js';
 import { checkComponentShape, readShape } from '../../src/runtime/componentShape.js';
+import { checkOwnership, ownedArgumentLifts } from '../../src/runtime/ownership.js';
+import { HOST_OWNED_ARGUMENTS } from '../../generated/hostOwnership.js';
 import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
@@ -138,12 +140,11 @@ test('an export name in the older 0x01 form (which wasm-tools reads as the same 
   const at = Buffer.from(echo).lastIndexOf(Buffer.from([0x00, name.length, ...name]));
   t.true(at > 0);
   echo[at] = 0x01;
-  t.notThrows(() => checkComponentShape(echo, { afterJco: true }));
+  t.notThrows(() => checkComponentShape(echo));
   t.is(renameExports(echo, (n) => n === 'wasi:cli/run@0.2.12', 'plain-run').count, 1);
   await t.notThrowsAsync(checkRunType(echo));
   echo[at] = 0x02;
-  t.throws(() => checkComponentShape(echo, { afterJco: true }), { instanceOf: InvalidPluginError, message: /^cannot read the component's imports and exports: unknown import or export name form 0x2/ });
-  t.notThrows(() => checkComponentShape(echo, { afterJco: false }), 'before jco, an unreadable binary is left to jco');
+  t.throws(() => checkComponentShape(echo), { instanceOf: InvalidPluginError, message: /^cannot read the component's imports and exports: unknown import or export name form 0x2/ });
 });
 
 test('an interface both imported and exported is refused before jco reads it', async (t) => {
@@ -155,7 +156,7 @@ test('an interface both imported and exported is refused before jco reads it', a
     (instance $r (export "run" (func $run)))
     (export "wasi:cli/environment@0.2.0" (instance $env))
     (export "wasi:cli/run@0.2.12" (instance $r)))`);
-  t.throws(() => checkComponentShape(both, { afterJco: false }), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
+  t.throws(() => checkComponentShape(both), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
   await t.throwsAsync(transpileInto(both, tmp()), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
 });
 
@@ -183,7 +184,7 @@ test('the core instances one instantiation makes are counted through nested comp
     (func $run (result (result)) (canon lift (core func $ri "run")))
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner)))`);
-  t.throws(() => checkComponentShape(fromExports, { afterJco: false }), { instanceOf: InvalidPluginError, message: "the component takes a component from an instance's exports, which krew-wasm does not run" });
+  t.throws(() => checkComponentShape(fromExports), { instanceOf: InvalidPluginError, message: "the component takes a component from an instance's exports, which krew-wasm does not run" });
   // A component passed as an instantiation argument is instantiated by its importer as often as it likes.
   const passed = await wat(`(component
     (component $x (core module $m) (core instance (instantiate $m)))
@@ -194,7 +195,21 @@ test('the core instances one instantiation makes are counted through nested comp
     (func $run (result (result)) (canon lift (core func $ri "run")))
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner)))`);
-  t.throws(() => checkComponentShape(passed, { afterJco: false }), { instanceOf: InvalidPluginError, message: 'the component imports a component, which krew-wasm does not run' });
+  t.throws(() => checkComponentShape(passed), { instanceOf: InvalidPluginError, message: 'the component imports a component, which krew-wasm does not run' });
+});
+
+test('owned handles are counted per host function from the glue, and compared with the host\'s', (t) => {
+  const glue = [
+    'let a,b,_trampoline3=function(e,t){var n=x;rscTableRemove(x,e);_debugLog(`[iface="wasi:http/outgoing-handler@0.2.0", function="handle"] [Instruction::CallInterface]`);return 0};',
+    'function _trampoline4(e){_debugLog(`[iface="wasi:cli/environment@0.2.12", function="get-environment"] [Instruction::CallInterface]`);rscTableRemove(y,e)}',
+    'let _trampoline5=function(e){rscTableRemove(z,e)};', // a drop: no host function
+  ].join('');
+  t.deepEqual(ownedArgumentLifts(glue), [['wasi:http/outgoing-handler#handle', 1], ['wasi:cli/environment#get-environment', 0]]);
+  t.is(HOST_OWNED_ARGUMENTS['wasi:http/outgoing-handler#handle'], 2);
+  t.is(HOST_OWNED_ARGUMENTS['wasi:filesystem/types#[method]descriptor.is-same-object'], 0);
+  t.throws(() => checkOwnership(glue, HOST_OWNED_ARGUMENTS), { instanceOf: InvalidPluginError, message: "the component's wasi:http/outgoing-handler#handle takes 1 owned handle, where krew-wasm's takes 2 (a borrowed handle declared owned, or the other way round)" });
+  const unknown = 'function _trampoline0(){_debugLog(`[iface="wasi:cli/environment@0.2.12", function="get-secrets"] [Instruction::CallInterface]`)}';
+  t.throws(() => checkOwnership(unknown, HOST_OWNED_ARGUMENTS), { instanceOf: InvalidPluginError, message: 'the component calls wasi:cli/environment#get-secrets, which krew-wasm does not implement' });
 });
 
 test('interface declarations compare line by line, a resource\'s methods as a subset', (t) => {
