@@ -1,7 +1,7 @@
 import { firstLineOf, InvalidPluginError } from '../errors.js';
 import { importModule } from '../builtin.js';
 import { RUN_EXPORT } from './component.js';
-import { COMPONENT_PREAMBLE, externDesc, externName, forEachSection, Reader, sortIndex } from './wasmReader.js';
+import { COMPONENT_PREAMBLE, externDesc, externName, forEachSection, leb128, Reader, sortIndex } from './wasmReader.js';
 
 /**
  * The type of the `run` the host calls, read from the component's own types.
@@ -94,17 +94,6 @@ function encodeName(name: string): Uint8Array {
 
 function sectionHeader(id: number, size: number): Uint8Array {
   return concat([Uint8Array.of(id), leb128(size)]);
-}
-
-function leb128(value: number): Uint8Array {
-  const out: number[] = [];
-  do {
-    let b = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value > 0) b |= 0x80;
-    out.push(b);
-  } while (value > 0);
-  return Uint8Array.from(out);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

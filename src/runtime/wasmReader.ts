@@ -45,6 +45,18 @@ export function externDesc(r: Reader): void {
   }
 }
 
+/** An unsigned LEB128, as sizes and indices are written. */
+export function leb128(value: number): Uint8Array {
+  const out: number[] = [];
+  do {
+    let b = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value > 0) b |= 0x80;
+    out.push(b);
+  } while (value > 0);
+  return Uint8Array.from(out);
+}
+
 /** A bounds-checked cursor over wasm bytes: any overrun is an Error, never a silent misread. */
 export class Reader {
   private at = 0;

@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError } from '../helpers/cli.js';
@@ -10,6 +10,13 @@ import { FIXTURES, krewWasm, makeSandbox, runLink, storeSnapshot, theError } fro
  * types the component declares, so they must be the host's; and the object instantiate resolves
  * with must not be a thenable the host's promises would call.
  */
+
+/** Pulls a fixture that must be refused; returns the error line. */
+async function refusedPull(t: ExecutionContext, sb: ReturnType<typeof makeSandbox>, fixture: string): Promise<string> {
+  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, `${fixture}.wasm`)}`, '--name', fixture]);
+  t.is(r.exitCode, 1, r.stderr);
+  return theError(r.stderr);
+}
 
 test('a core name that would be code in the glue is refused by pull and run; it never runs and nothing is stored', async (t) => {
   const sb = makeSandbox();
@@ -100,9 +107,7 @@ test('run\'s type is read from the component: an err payload (nested lists, opti
     ['errescape', 'result<_, string>'],
   ];
   for (const [fixture, declared] of cases) {
-    const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, `${fixture}.wasm`)}`, '--name', fixture]);
-    t.is(r.exitCode, 1, r.stderr);
-    t.is(theError(r.stderr), `krew-wasm: error: the component's wasi:cli/run declares "run: func() -> ${declared};", not WASI's "run: func() -> result;"`);
+    t.is(await refusedPull(t, sb, fixture), `krew-wasm: error: the component's wasi:cli/run declares "run: func() -> ${declared};", not WASI's "run: func() -> result;"`);
   }
   t.deepEqual(storeSnapshot(sb.root), before);
   const twice = await krewWasm(sb, ['run', path.join(FIXTURES, 'runtwice.wasm')]);
@@ -118,12 +123,8 @@ test('an import of wasi:cli/run, components nested too deep, and components that
   const imported = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'runimport.wasm')}`, '--name', 'runimport']);
   t.is(imported.exitCode, 1);
   t.is(imported.stderr.trim().split('\n').filter((l) => !l.startsWith('Pulling')).join('\n'), 'krew-wasm: error: the component imports wasi:cli/run@0.2.12, which a plugin exports and krew-wasm does not provide');
-  const deep = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'deepnest.wasm')}`, '--name', 'deepnest']);
-  t.is(deep.exitCode, 1);
-  t.is(theError(deep.stderr), 'krew-wasm: error: the component nests components more than 32 deep');
-  const many = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'manyinstances.wasm')}`, '--name', 'manyinstances']);
-  t.is(many.exitCode, 1);
-  t.is(theError(many.stderr), 'krew-wasm: error: the component makes more than 1000 core instances when instantiated (its components instantiate components)');
+  t.is(await refusedPull(t, sb, 'deepnest'), 'krew-wasm: error: the component nests components more than 32 deep');
+  t.is(await refusedPull(t, sb, 'manyinstances'), 'krew-wasm: error: the component makes more than 1000 core instances when instantiated (its components instantiate components)');
   t.deepEqual(storeSnapshot(sb.root), before);
 });
 
@@ -131,8 +132,6 @@ test('a borrowed handle declared owned (jco\'s declarations render both alike) i
   const sb = makeSandbox();
   t.teardown(() => sb.cleanup());
   const before = storeSnapshot(sb.root);
-  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'ownedborrow.wasm')}`, '--name', 'ownedborrow']);
-  t.is(r.exitCode, 1);
-  t.is(theError(r.stderr), "krew-wasm: error: the component's wasi:filesystem/types#[method]descriptor.is-same-object takes 1 owned handle, where krew-wasm's takes 0 (a borrowed handle declared owned, or the other way round)");
+  t.is(await refusedPull(t, sb, 'ownedborrow'), "krew-wasm: error: the component's wasi:filesystem/types#[method]descriptor.is-same-object takes 1 owned handle, where krew-wasm's takes 0 (a borrowed handle declared owned, or the other way round)");
   t.deepEqual(storeSnapshot(sb.root), before);
 });

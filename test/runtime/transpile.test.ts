@@ -22,6 +22,13 @@ async function wat(text: string): Promise<Uint8Array> {
   return parse(text);
 }
 
+/** WAT for a core module whose `run` returns ok, lifted and exported as wasi:cli/run. */
+const RUN_EXPORT_WAT = `(core module $r (func (export "run") (result i32) (i32.const 0)))
+    (core instance $ri (instantiate $r))
+    (func $run (result (result)) (canon lift (core func $ri "run")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner))`;
+
 test('a core module importing more than the adapters provide is refused, naming the imports', async (t) => {
   const bytes = await wat('(module (import "env" "foo" (func)) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "_start")))');
   const error = await t.throwsAsync(transpileInto(bytes, tmp()), { instanceOf: InvalidPluginError });
@@ -123,12 +130,8 @@ test('run\'s type is read from a copy whose wasi:cli/run export has a plain name
   await t.notThrowsAsync(checkRunType(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm'))));
   // An export already named as the copy's: the copy does not validate, and the plugin is refused.
   const taken = await wat(`(component
-    (core module $m (func (export "run") (result i32) (i32.const 0)))
-    (core instance $i (instantiate $m))
-    (func $run (result (result)) (canon lift (core func $i "run")))
-    (instance $r (export "run" (func $run)))
-    (export "krew-wasm-checked-run" (instance $r))
-    (export "wasi:cli/run@0.2.0" (instance $r)))`);
+    ${RUN_EXPORT_WAT}
+    (export "krew-wasm-checked-run" (instance $runner)))`);
   await t.throwsAsync(checkRunType(taken), { instanceOf: InvalidPluginError, message: /^cannot read the type of the component's wasi:cli\/run: / });
   await t.throwsAsync(checkRunType(Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 11, 5, 1])), { instanceOf: InvalidPluginError, message: /^cannot read the component's exports: / });
 });
@@ -150,12 +153,8 @@ test('an export name in the older 0x01 form (which wasm-tools reads as the same 
 test('an interface both imported and exported is refused before jco reads it', async (t) => {
   const both = await wat(`(component
     (import "wasi:cli/environment@0.2.12" (instance $env (export "get-arguments" (func (result (list string))))))
-    (core module $m (func (export "run") (result i32) (i32.const 0)))
-    (core instance $i (instantiate $m))
-    (func $run (result (result)) (canon lift (core func $i "run")))
-    (instance $r (export "run" (func $run)))
-    (export "wasi:cli/environment@0.2.0" (instance $env))
-    (export "wasi:cli/run@0.2.12" (instance $r)))`);
+    ${RUN_EXPORT_WAT}
+    (export "wasi:cli/environment@0.2.0" (instance $env)))`);
   t.throws(() => checkComponentShape(both), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
   await t.throwsAsync(transpileInto(both, tmp()), { instanceOf: InvalidPluginError, message: 'the component both imports and exports wasi:cli/environment' });
 });
@@ -167,11 +166,7 @@ test('the core instances one instantiation makes are counted through nested comp
     (component $c0 (core module $m) (core instance (instantiate $m)))
     ${Array.from({ length: levels }, (_, k) => `(component $c${k + 1} (alias outer 1 $c${k} (component $p)) (instance (instantiate $p)) (instance (instantiate $p)))`).join('\n')}
     (instance (instantiate $c${levels}))
-    (core module $r (func (export "run") (result i32) (i32.const 0)))
-    (core instance $i (instantiate $r))
-    (func $run (result (result)) (canon lift (core func $i "run")))
-    (instance $runner (export "run" (func $run)))
-    (export "wasi:cli/run@0.2.12" (instance $runner)))`;
+    ${RUN_EXPORT_WAT})`;
   t.is(readShape(await wat(twice(9))).coreInstances, 512 + 1);
   t.is(readShape(await wat(twice(12))).coreInstances, 1001, 'counts stop above the limit');
   const fromExports = await wat(`(component
@@ -179,22 +174,14 @@ test('the core instances one instantiation makes are counted through nested comp
     (instance $i (instantiate $outer))
     (alias export $i "x" (component $y))
     (instance (instantiate $y))
-    (core module $r (func (export "run") (result i32) (i32.const 0)))
-    (core instance $ri (instantiate $r))
-    (func $run (result (result)) (canon lift (core func $ri "run")))
-    (instance $runner (export "run" (func $run)))
-    (export "wasi:cli/run@0.2.12" (instance $runner)))`);
+    ${RUN_EXPORT_WAT})`);
   t.throws(() => checkComponentShape(fromExports), { instanceOf: InvalidPluginError, message: "the component takes a component from an instance's exports, which krew-wasm does not run" });
   // A component passed as an instantiation argument is instantiated by its importer as often as it likes.
   const passed = await wat(`(component
     (component $x (core module $m) (core instance (instantiate $m)))
     (component $twice (import "c" (component $c)) (instance (instantiate $c)) (instance (instantiate $c)))
     (instance (instantiate $twice (with "c" (component $x))))
-    (core module $r (func (export "run") (result i32) (i32.const 0)))
-    (core instance $ri (instantiate $r))
-    (func $run (result (result)) (canon lift (core func $ri "run")))
-    (instance $runner (export "run" (func $run)))
-    (export "wasi:cli/run@0.2.12" (instance $runner)))`);
+    ${RUN_EXPORT_WAT})`);
   t.throws(() => checkComponentShape(passed), { instanceOf: InvalidPluginError, message: 'the component imports a component, which krew-wasm does not run' });
 });
 

@@ -1,4 +1,5 @@
 import { readAdapter } from './index.js';
+import { leb128 } from '../wasmReader.js';
 
 /**
  * Exit codes of preview1 plugins. jco's preview1 command adapter reduces proc_exit(n) to ok/err,
@@ -30,7 +31,7 @@ export function routeProcExit(bytes: Uint8Array): Uint8Array | undefined {
     }
     const rewritten = rewriteImports(bytes.subarray(contentStart, contentStart + size));
     if (!rewritten) return undefined;
-    return concat(bytes.subarray(0, sectionStart), Uint8Array.of(2), leb(rewritten.length), rewritten, bytes.subarray(contentStart + size));
+    return concat(bytes.subarray(0, sectionStart), Uint8Array.of(2), leb128(rewritten.length), rewritten, bytes.subarray(contentStart + size));
   }
   return undefined;
 }
@@ -42,7 +43,7 @@ const decoder = new TextDecoder();
 function rewriteImports(section: Uint8Array): Uint8Array | undefined {
   const reader = new Reader(section, 0);
   const count = reader.u32();
-  const parts: Uint8Array[] = [leb(count)];
+  const parts: Uint8Array[] = [leb128(count)];
   let found = false;
   for (let i = 0; i < count; i++) {
     const moduleName = reader.name();
@@ -96,20 +97,9 @@ class Reader {
   }
 }
 
-function leb(value: number): Uint8Array {
-  const out: number[] = [];
-  do {
-    let b = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value > 0) b |= 0x80;
-    out.push(b);
-  } while (value > 0);
-  return Uint8Array.from(out);
-}
-
 function encodeName(name: string): Uint8Array {
   const bytes = encoder.encode(name);
-  return concat(leb(bytes.length), bytes);
+  return concat(leb128(bytes.length), bytes);
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
