@@ -23,10 +23,15 @@ export function ownedArgumentLifts(glue: string): [string, number][] {
     const lifts = trampoline.slice(0, call.index).split('rscTableRemove(').length - 1;
     found.push([`${unversioned(call[1]!)}#${call[2]}`, lifts]);
   }
+  // Every host call in the glue must have been found in a trampoline of its own: a shape this
+  // does not know (an async trampoline, found by an attack) is not counted, so it is refused.
+  const calls = glue.match(new RegExp(CALL_INTERFACE.source, 'g'))?.length ?? 0;
+  if (calls !== found.length) throw new InvalidPluginError(`cannot check the component's owned handles: jco's glue has ${calls} host calls in ${found.length} trampolines krew-wasm can read`);
   return found;
 }
 
-const TRAMPOLINE_START = /(?<![\w$])_trampoline\d+\s*=\s*function\s*\(|\bfunction\s+_trampoline\d+\s*\(/g;
+/** Where each trampoline begins: host functions' (`_trampolineN`) and drops' (`trampolineN`), async or not. */
+const TRAMPOLINE_START = /(?<![\w$])_?trampoline\d+\s*=\s*(?:async\s+)?function\s*\(|\b(?:async\s+)?function\s+_?trampoline\d+\s*\(/g;
 const CALL_INTERFACE = /\[iface="([^"]+)", function="([^"]+)"\] \[Instruction::CallInterface\]/;
 
 /** Throws unless each host function the glue calls takes owned handles where the host's does. */

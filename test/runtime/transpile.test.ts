@@ -195,6 +195,11 @@ test('owned handles are counted per host function from the glue, and compared wi
   t.is(HOST_OWNED_ARGUMENTS['wasi:http/outgoing-handler#handle'], 2);
   t.is(HOST_OWNED_ARGUMENTS['wasi:filesystem/types#[method]descriptor.is-same-object'], 0);
   t.throws(() => checkOwnership(glue, HOST_OWNED_ARGUMENTS), { instanceOf: InvalidPluginError, message: "the component's wasi:http/outgoing-handler#handle takes 1 owned handle, where krew-wasm's takes 2 (a borrowed handle declared owned, or the other way round)" });
+  // A trampoline of a shape this does not know to start one is refused, not counted with the one before.
+  const unread = 'function _trampoline0(){_debugLog(`[iface="wasi:cli/environment@0.2.12", function="get-environment"] [Instruction::CallInterface]`)}let _x7=function(e){rscTableRemove(x,e);_debugLog(`[iface="wasi:filesystem/types@0.2.12", function="[method]descriptor.is-same-object"] [Instruction::CallInterface]`)}';
+  t.throws(() => checkOwnership(unread, HOST_OWNED_ARGUMENTS), { instanceOf: InvalidPluginError, message: "cannot check the component's owned handles: jco's glue has 2 host calls in 1 trampolines krew-wasm can read" });
+  const asyncTrampoline = unread.replace('let _x7=function(', 'let _trampoline7=async function(');
+  t.throws(() => checkOwnership(asyncTrampoline, HOST_OWNED_ARGUMENTS), { instanceOf: InvalidPluginError, message: /descriptor\.is-same-object takes 1 owned handle, where krew-wasm's takes 0/ });
   const unknown = 'function _trampoline0(){_debugLog(`[iface="wasi:cli/environment@0.2.12", function="get-secrets"] [Instruction::CallInterface]`)}';
   t.throws(() => checkOwnership(unknown, HOST_OWNED_ARGUMENTS), { instanceOf: InvalidPluginError, message: 'the component calls wasi:cli/environment#get-secrets, which krew-wasm does not implement' });
 });
