@@ -24,12 +24,6 @@ export async function generate() {
     .map(([name, bytes]) => [name.replace(/^.*interfaces\//, 'interfaces/'), Buffer.from(bytes)]);
 }
 
-/**
- * The types of every interface the host implements (all of wit/deps and krew-wasm:outbound-http),
- * as the TypeScript declarations jco writes for a component that imports them: pull checks each
- * declaration a plugin's glue is made from against these (src/runtime/importTypes.ts), since jco
- * lifts a plugin's arguments by the types the plugin declares.
- */
 /** A WIT folder whose world `krew-wasm:host/host` imports every interface the host implements. */
 function hostWorld(extra = '') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-host-wit-'));

@@ -144,13 +144,13 @@ export function notInstalledError(names: string[]): NotInstalledError {
   return new NotInstalledError(what, { hint: `see krew-wasm list${install}` });
 }
 
-/** A file system error code in words, for messages about files the user named. */
 /** The first non-blank line of what a library threw (tools put their details on the lines after it). */
 export function firstLineOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split('\n').find((l) => l.trim().length > 0)?.trim() ?? 'unknown error';
 }
 
+/** A file system error code in words, for messages about files the user named. */
 export function fileProblem(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {

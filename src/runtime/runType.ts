@@ -81,21 +81,17 @@ export function renameExports(component: Uint8Array, isTarget: (name: string) =>
       entries.push(encodeName(target ? to : name), body.since(start));
     }
     body.end();
-    const content = concat([leb128(n), ...entries]);
+    const content = Buffer.concat([leb128(n), ...entries]);
     parts.push(sectionHeader(id, content.length), content);
   });
-  return { bytes: concat(parts), count };
+  return { bytes: Buffer.concat(parts), count };
 }
 
 function encodeName(name: string): Uint8Array {
   const bytes = new TextEncoder().encode(name);
-  return concat([Uint8Array.of(0x00), leb128(bytes.length), bytes]);
+  return Buffer.concat([Uint8Array.of(0x00), leb128(bytes.length), bytes]);
 }
 
 function sectionHeader(id: number, size: number): Uint8Array {
-  return concat([Uint8Array.of(id), leb128(size)]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts);
+  return Buffer.concat([Uint8Array.of(id), leb128(size)]);
 }
