@@ -99,22 +99,8 @@ function walkModule(r: Reader, names: string[]): void {
 
 function moduleImports(r: Reader, names: string[]): void {
   for (let n = r.u32(); n > 0; n--) {
-    names.push(r.name(), r.name());
-    const kind = r.byte();
-    if (kind === 0x00) r.u32(); // function: type index
-    else if (kind === 0x01) {
-      r.valueType(); // table: element type, limits
-      r.limits();
-    } else if (kind === 0x02) r.limits(); // memory
-    else if (kind === 0x03) {
-      r.valueType(); // global: type, mutability
-      r.byte();
-    } else if (kind === 0x04) {
-      r.expectByte(0x00, 'a tag');
-      r.u32();
-    } else {
-      throw new Error(`unknown import kind 0x${kind.toString(16)}`);
-    }
+    const { module, name } = r.coreImport();
+    names.push(module, name);
   }
   r.end();
 }

@@ -1,5 +1,6 @@
 import { setV8Flags } from '../builtin.js';
 import vm from 'node:vm';
+import type { CoreState } from './coreState.js';
 
 /**
  * The limits of one run: `--max-memory` over everything the guest makes the host hold in wasm
@@ -12,68 +13,37 @@ const TABLE_ENTRY_BYTES = 32;
 /** Share of the growth budget given to tables; memories get the rest (heaps grow, tables rarely). */
 const TABLE_SHARE = 1 / 8;
 
-/** Memory and tables a core module defines (imported ones belong to the instance that defines them). */
-export interface Footprint {
-  /** The initial pages of each memory (a memory of 0 pages is a memory too: it may grow). */
-  memoryPages: number[];
-  tableEntries: number[];
-}
-
-/** Reads the memory and table sections of a core module binary (wasm spec §5.5): no allocation by the guest. */
-export function declaredFootprint(bytes: Uint8Array): Footprint {
-  const footprint: Footprint = { memoryPages: [], tableEntries: [] };
-  let pos = 8; // magic + version
-  const leb = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = bytes[pos++];
-      result += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return result;
-      shift += 7;
-    }
-  };
-  const limitsMin = (): number => {
-    const flags = bytes[pos++];
-    const min = leb();
-    if (flags & 1) leb(); // max
-    return min;
-  };
-  while (pos < bytes.length) {
-    const id = bytes[pos++];
-    const size = leb();
-    const end = pos + size;
-    if (id === 4) {
-      for (let count = leb(); count > 0; count--) {
-        if (bytes[pos] === 0x40) throw new Error('tables with initializer expressions are not supported');
-        pos++; // reftype
-        footprint.tableEntries.push(limitsMin());
-      }
-    } else if (id === 5) {
-      for (let count = leb(); count > 0; count--) footprint.memoryPages.push(limitsMin());
-    }
-    pos = end;
-  }
-  return footprint;
-}
-
 /** Thrown when admitting an instance would exceed the memory cap. */
 export class OverBudget extends Error {}
 
+/** One memory or table of the run: measured through its object once its instance exports it. */
+class Slot {
+  object?: WebAssembly.Memory | WebAssembly.Table;
+
+  /** `bound`: its size (pages or entries) until it is measured: the most it may have grown to. */
+  constructor(public bound: number, readonly exportName: string | undefined) {}
+
+  size(): number {
+    if (this.object instanceof WebAssembly.Memory) return this.object.buffer.byteLength / WASM_PAGE;
+    if (this.object instanceof WebAssembly.Table) return this.object.length;
+    return this.bound;
+  }
+}
+
 /**
- * All linear memories and tables of all instances of one run, against one cap. Each instance's
- * declared initial sizes are admitted BEFORE it is instantiated (so sixteen instances of one big
- * module are refused at the one that crosses the cap, not after allocating all of them); once
- * every instance exists, V8's per-memory and per-table growth limits (read at grow time) are set
- * so that growing all of them together stays within the cap.
+ * All linear memories and tables of all instances of one run, against one cap. V8 has one growth
+ * limit for all memories and one for all tables (`--wasm-max-mem-pages`, `--wasm-max-table-size`,
+ * read at each grow): a memory may grow to `max(its size, limit)`. The limits are set before each
+ * instance is made (its start function, and the start functions after it, run under them) and
+ * again once all exist, to the highest level at which every memory and table growing to it
+ * together stays within the cap. An instance whose initial sizes do not fit is refused before it
+ * is made. A memory or table the host cannot see is counted at the most it may have grown to;
+ * `pull` has every core module export all of them (coreState.ts), so that none is counted so.
  */
 export class MemoryBudget {
-  private used = 0;
-  private readonly memories: WebAssembly.Memory[] = [];
-  private memoryCount = 0;
-  private tableCount = 0;
-  private smallestMemoryPages = Infinity;
-  private smallestTable = Infinity;
+  private readonly memories: Slot[] = [];
+  private readonly tables: Slot[] = [];
+  private admitted: { memories: Slot[]; tables: Slot[] } = { memories: [], tables: [] };
 
   constructor(readonly capBytes: number) {}
 
@@ -82,48 +52,79 @@ export class MemoryBudget {
     return `--wasm-max-mem-pages=${Math.max(1, Math.floor(this.capBytes / WASM_PAGE))} --wasm-max-table-size=${Math.max(1, Math.floor(this.capBytes / TABLE_ENTRY_BYTES))}`;
   }
 
-  admit(footprint: Footprint): void {
-    const bytes = footprint.memoryPages.reduce((sum, n) => sum + n * WASM_PAGE, 0) + footprint.tableEntries.reduce((sum, n) => sum + n * TABLE_ENTRY_BYTES, 0);
-    if (this.used + bytes > this.capBytes) throw new OverBudget(`instantiating needs ${this.used + bytes} bytes of memory and tables`);
-    this.used += bytes;
-    // Every memory counts, one of 0 pages too: each gets its share of the growth (seal).
-    for (const pages of footprint.memoryPages) {
-      this.memoryCount++;
-      this.smallestMemoryPages = Math.min(this.smallestMemoryPages, pages);
-    }
-    for (const entries of footprint.tableEntries) {
-      this.tableCount++;
-      this.smallestTable = Math.min(this.smallestTable, entries);
+  /** Counts the instance about to be made and sets the limits it and every instance before it grow under. */
+  admit(state: CoreState): void {
+    this.admitted = {
+      memories: state.memories.map((m) => new Slot(m.initial, m.exportName)),
+      tables: state.tables.map((t) => new Slot(t.initial, t.exportName)),
+    };
+    this.memories.push(...this.admitted.memories);
+    this.tables.push(...this.admitted.tables);
+    this.setLimits(Math.max(0, ...state.memories.map((m) => m.initial)), Math.max(0, ...state.tables.map((t) => t.initial)));
+  }
+
+  /** Finds the admitted instance's memories and tables among its exports. */
+  track(instance: WebAssembly.Instance): void {
+    for (const slot of [...this.admitted.memories, ...this.admitted.tables]) {
+      const value = slot.exportName === undefined ? undefined : instance.exports[slot.exportName];
+      if (value instanceof WebAssembly.Memory || value instanceof WebAssembly.Table) slot.object = value;
     }
   }
 
-  track(instance: WebAssembly.Instance): void {
-    for (const value of Object.values(instance.exports)) if (value instanceof WebAssembly.Memory) this.memories.push(value);
+  /** Once every instance exists: the limits again, from what the start functions left. */
+  seal(): void {
+    this.setLimits(0, 0);
   }
 
   /**
-   * Sets the growth limits. A memory may grow to `max(current, F)` pages, so with
-   * F = smallest + budget / count the memories together grow by at most the budget.
+   * Gives the memories the growth budget's share (the tables the rest) by water level: the
+   * highest limit L with sum(max(0, L - size)) within the share. New memories and tables need the
+   * limit to reach their initial sizes, or V8 cannot make them.
    */
-  seal(): void {
-    const budget = Math.max(0, this.capBytes - this.used);
+  private setLimits(newMemoryPages: number, newTableEntries: number): void {
+    const memoryPages = this.memories.map((s) => s.size());
+    const tableEntries = this.tables.map((s) => s.size());
+    const used = sum(memoryPages) * WASM_PAGE + sum(tableEntries) * TABLE_ENTRY_BYTES;
+    if (used > this.capBytes) throw new OverBudget(`instantiating needs ${used} bytes of memory and tables`);
+    const budget = this.capBytes - used;
+    const tableShare = this.memories.length === 0 ? 1 : this.tables.length === 0 ? 0 : TABLE_SHARE;
+    const memoryLimit = waterLevel(memoryPages, Math.floor((budget * (1 - tableShare)) / WASM_PAGE));
+    const tableLimit = waterLevel(tableEntries, Math.floor((budget * tableShare) / TABLE_ENTRY_BYTES));
+    if (memoryLimit < newMemoryPages || tableLimit < newTableEntries) {
+      throw new OverBudget('the memories and tables could together grow past the cap');
+    }
     const flags: string[] = [];
-    if (this.memoryCount > 0) {
-      const share = this.tableCount > 0 ? 1 - TABLE_SHARE : 1;
-      flags.push(`--wasm-max-mem-pages=${Math.max(1, this.smallestMemoryPages + Math.floor((budget * share) / this.memoryCount / WASM_PAGE))}`);
-    }
-    if (this.tableCount > 0) {
-      const share = this.memoryCount > 0 ? TABLE_SHARE : 1;
-      flags.push(`--wasm-max-table-size=${Math.max(1, this.smallestTable + Math.floor((budget * share) / this.tableCount / TABLE_ENTRY_BYTES))}`);
-    }
+    if (this.memories.length) flags.push(`--wasm-max-mem-pages=${memoryLimit}`);
+    if (this.tables.length) flags.push(`--wasm-max-table-size=${tableLimit}`);
     if (flags.length) setV8Flags(flags.join(' '));
+    for (const slot of this.memories) if (!slot.object) slot.bound = Math.max(slot.bound, memoryLimit);
+    for (const slot of this.tables) if (!slot.object) slot.bound = Math.max(slot.bound, tableLimit);
   }
 
   /** A trap with memory near the cap is what a refused growth looks like from outside (malloc failing). */
   nearCap(): boolean {
-    const bytes = this.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
+    let bytes = 0;
+    for (const slot of this.memories) if (slot.object) bytes += slot.size() * WASM_PAGE;
     return bytes >= this.capBytes * 0.75;
   }
+}
+
+/** The highest level L (an integer) with sum(max(0, L - size)) <= growth; unbounded with no sizes. */
+export function waterLevel(sizes: number[], growth: number): number {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  let below = 0;
+  for (let k = 1; k <= sorted.length; k++) {
+    below += sorted[k - 1]!;
+    const level = Math.floor((growth + below) / k);
+    if (k === sorted.length || level <= sorted[k]!) return level;
+  }
+  return Infinity;
+}
+
+function sum(values: number[]): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
 }
 
 /** Why a guarded call did not return. */

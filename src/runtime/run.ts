@@ -5,7 +5,8 @@ import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { RUN_EXPORT } from './component.js';
 import { loadGlueScript } from './glue.js';
-import { declaredFootprint, HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles, type Footprint } from './limits.js';
+import { readCoreState, type CoreState } from './coreState.js';
+import { HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 
@@ -45,7 +46,7 @@ export interface RunRequest {
 export interface CompilingPlugin {
   /** By file name. */
   modules: Map<string, Promise<WebAssembly.Module>>;
-  footprints: WeakMap<WebAssembly.Module, Footprint>;
+  footprints: WeakMap<WebAssembly.Module, CoreState>;
   /** A plain preview1 module, run as itself (runsAsPreview1): its one module is `source.wasm`. */
   preview1: boolean;
   budget?: MemoryBudget;
@@ -110,7 +111,11 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   // millisecond on a busy machine), and a Ctrl-C between two calls is Node's to lose.
   let guarded = false;
   const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
-    budget?.admit(footprints.get(module) ?? { memoryPages: [], tableEntries: [] });
+    if (budget) {
+      const state = footprints.get(module);
+      if (!state) throw damaged(req, 'a core module the run did not compile');
+      budget.admit(state);
+    }
     const instance = new WebAssembly.Instance(module, coreImports);
     budget?.track(instance);
     return instance;
@@ -278,10 +283,10 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024) : undefined;
   setV8Flags(bytes, req.v8Flags, budget);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
-  const footprints = new WeakMap<WebAssembly.Module, Footprint>();
+  const footprints = new WeakMap<WebAssembly.Module, CoreState>();
   for (const [name, moduleBytes] of bytes) {
     const module = WebAssembly.compile(moduleBytes).then((m) => {
-      footprints.set(m, declaredFootprint(moduleBytes));
+      footprints.set(m, readCoreState(moduleBytes));
       return m;
     });
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection

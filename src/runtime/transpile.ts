@@ -6,6 +6,7 @@ import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type Entr
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
+import { exposeCoreState } from './coreState.js';
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
@@ -59,8 +60,12 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   const coreModules: string[] = [];
   for (const [name, bytes] of Object.entries(result.files)) {
     if (name.endsWith('.d.ts')) continue;
-    fs.writeFileSync(path.join(outDir, name), bytes);
-    if (name.endsWith('.wasm')) coreModules.push(name);
+    if (!name.endsWith('.wasm')) {
+      fs.writeFileSync(path.join(outDir, name), bytes);
+      continue;
+    }
+    fs.writeFileSync(path.join(outDir, name), exposedCoreModule(name, bytes));
+    coreModules.push(name);
   }
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
   fs.writeFileSync(path.join(outDir, ENTRY_FILES.source), wasm);
@@ -75,6 +80,15 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     transpiler: currentTranspiler(),
     glue: 'script',
   });
+}
+
+/** A core module jco wrote, with every memory and table it defines exported, for --max-memory to measure (coreState.ts). */
+function exposedCoreModule(name: string, bytes: Uint8Array): Uint8Array {
+  try {
+    return exposeCoreState(bytes);
+  } catch (error) {
+    throw new InvalidPluginError(`cannot read the core module ${name}: ${(error as Error).message}`);
+  }
 }
 
 /**

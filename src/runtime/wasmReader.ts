@@ -151,12 +151,35 @@ export class Reader {
     if (b === 0x63 || b === 0x64) this.s33();
   }
 
-  /** Table or memory limits: flags (max, shared, 64-bit, page size), minimum, maximum, page size. */
-  limits(): void {
+  /** Table or memory limits: flags (max, shared, 64-bit, page size), minimum, maximum, page size. Returns the minimum. */
+  limits(): number {
     const flags = this.byte();
     if (flags > 0x0f) throw new Error(`unknown limits 0x${flags.toString(16)}`);
-    this.u64();
+    const minimum = this.u64();
     if (flags & 0x01) this.u64();
     if (flags & 0x08) this.u32();
+    return minimum;
+  }
+
+  /** One core import (wasm spec §5.5.5): its module, its name, and its kind (0 function, 1 table, 2 memory, 3 global, 4 tag). */
+  coreImport(): { module: string; name: string; kind: number } {
+    const module = this.name();
+    const name = this.name();
+    const kind = this.byte();
+    if (kind === 0x00) this.u32(); // function: type index
+    else if (kind === 0x01) {
+      this.valueType(); // table: element type, limits
+      this.limits();
+    } else if (kind === 0x02) this.limits(); // memory
+    else if (kind === 0x03) {
+      this.valueType(); // global: type, mutability
+      this.byte();
+    } else if (kind === 0x04) {
+      this.expectByte(0x00, 'a tag');
+      this.u32();
+    } else {
+      throw new Error(`unknown import kind 0x${kind.toString(16)}`);
+    }
+    return { module, name, kind };
   }
 }

@@ -108,6 +108,22 @@ test('--max-memory counts memories of 0 pages: four of them grown by 300 pages e
   t.is((await runLink(sb, 'zeromem-uncapped', [])).exitCode, 0);
 });
 
+test('--max-memory holds in start functions: twenty instances growing a memory and a table they keep to themselves fit 64 MiB and are refused under 32 MiB', async (t) => {
+  // Each start function grows its own unexported memory by 40 pages and its table by 10,000
+  // entries (51 MiB in all) and tallies a refused growth; the run fails if one was refused. Start
+  // functions used to run before the limits were shared out (each could grow to the whole cap),
+  // and a memory the host could not see was not measured.
+  await pull('startgrow.wasm', 'startgrow-64', '--max-memory', '64');
+  t.is((await runLink(sb, 'startgrow-64', [])).exitCode, 0, 'every growth fits 64 MiB');
+  await pull('startgrow.wasm', 'startgrow-32', '--max-memory', '32');
+  const r = await runLink(sb, 'startgrow-32', []);
+  t.is(r.exitCode, 125);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin startgrow-32 exceeded its memory limit of 32 MiB (krew-wasm grant startgrow-32 --max-memory <MiB>)');
+  // The hint, followed: granted 64 MiB, the same plugin runs.
+  t.is((await krewWasm(sb, ['grant', 'startgrow-32', '--max-memory', '64'])).exitCode, 0);
+  t.is((await runLink(sb, 'startgrow-32', [])).exitCode, 0);
+});
+
 test('--max-memory counts tables: eight ten-million-entry tables are refused under 16 MiB (exit 125)', async (t) => {
   await pull('manytables.wasm', 'tables', '--max-memory', '16');
   const r = await runLink(sb, 'tables', []);
