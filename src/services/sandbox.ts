@@ -35,25 +35,27 @@ export interface PreparedSandbox {
  * the selected context names (kube/mirror.ts), at their own paths; extra folders and the data
  * folder are preopened as granted.
  * Whatever the grants, no walk enters the store or krew-wasm's own code (protectedDirs), and a
- * read-only folder is read-only through every preopen that reaches it.
+ * read-only folder is read-only through every preopen that reaches it. A plugin that imports no
+ * filesystem interface (`usesFilesystem` false) can reach no file whatever its grants: nothing is
+ * opened or pinned for it.
  */
-export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }): Promise<PreparedSandbox> {
+export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }, usesFilesystem = true): Promise<PreparedSandbox> {
   const { dataDir } = dirs;
   const env = selectEnv(grants, host.env);
+  const limits = { timeoutMs: grants.timeoutSeconds ? grants.timeoutSeconds * 1000 : undefined, maxMemoryMiB: grants.maxMemoryMiB };
+  const home = host.settings.home;
+  const initialCwd = grants.filesystem === 'home' && isInside(host.cwd, home) ? host.cwd : undefined;
+  if (grants.dataDir) env.KREW_WASM_DATA_DIR = dataDir;
+  if (!usesFilesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
   const ownDirs = protectedDirs(host, code.dirs);
   const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];
-  let initialCwd: string | undefined;
-  const home = host.settings.home;
   if (grants.filesystem === 'home') {
     preopens.push({ guestPath: home, hostPath: home, readOnly: false });
-    if (isInside(host.cwd, home)) {
-      initialCwd = host.cwd;
-      preopens.push({ guestPath: '.', hostPath: host.cwd, readOnly: false });
-    }
+    if (initialCwd) preopens.push({ guestPath: '.', hostPath: initialCwd, readOnly: false });
   } else if (grants.filesystem === 'kubeconfig') {
     const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, ownDirs);
     if (mirror) {
@@ -65,7 +67,6 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   if (grants.dataDir) {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     preopens.push({ guestPath: dataDir, hostPath: dataDir, readOnly: false, internal: true });
-    env.KREW_WASM_DATA_DIR = dataDir;
   }
   let fsContext;
   try {
@@ -89,7 +90,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   cleanups.push(() => fsContext.preopens.forEach((p) => fs.closeSync(p.fd)));
   return {
     sandbox: { args: [argv0, ...args], env, fs: fsContext, initialCwd },
-    limits: { timeoutMs: grants.timeoutSeconds ? grants.timeoutSeconds * 1000 : undefined, maxMemoryMiB: grants.maxMemoryMiB },
+    limits,
     cleanup: () => cleanups.forEach((c) => c()),
   };
 }

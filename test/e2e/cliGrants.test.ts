@@ -79,3 +79,16 @@ test.serial('a granted folder that disappears later: the run says which plugin t
   t.is((await krewWasm(sb, hint)).exitCode, 0);
   t.is((await kubectl(sb, ['probe', 'ls', sb.home])).exitCode, 0);
 });
+
+test.serial('a plugin that imports no filesystem interface is given no folder: one granted to it that disappeared does not stop it', async (t) => {
+  // hello imports stdout alone: no grant of files can reach it, so none is opened for it.
+  const dir = path.join(sb.home, 'gone-too');
+  fs.mkdirSync(dir);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'nofs', '--allow-dir', dir]);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  t.is((await kubectl(sb, ['nofs'])).stdout, 'hello from wasm\n');
+  fs.rmSync(dir, { recursive: true });
+  const r = await kubectl(sb, ['nofs']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'hello from wasm\n', 'where a plugin that imports the filesystem is stopped (the test above)');
+});

@@ -21,7 +21,7 @@ import {
 export interface Preview1Sandbox {
   args: string[];
   env: Record<string, string>;
-  fs: FsContext;
+  fs?: FsContext;
 }
 
 /** An errno for the guest, thrown inside a call and returned by the wrapper. */
@@ -51,7 +51,7 @@ class FdTable {
     this.entries.set(0, { kind: 'stdin', source: new StdinSource(), rights: STDIO_RIGHTS, fdflags: 0 });
     this.entries.set(1, { kind: 'stdout', sink: new FdSink(1), hostFd: 1, rights: STDIO_RIGHTS, fdflags: FDFLAGS.APPEND });
     this.entries.set(2, { kind: 'stdout', sink: new FdSink(2), hostFd: 2, rights: STDIO_RIGHTS, fdflags: FDFLAGS.APPEND });
-    for (const [desc, guestPath] of preopenedDirectories(sandbox.fs)) {
+    for (const [desc, guestPath] of sandbox.fs ? preopenedDirectories(sandbox.fs) : []) {
       this.entries.set(this.lowestFree(), { kind: 'dir', desc, preopen: guestPath, rights: DIRECTORY_RIGHTS, inheriting: ALL_RIGHTS, fdflags: 0 });
     }
   }

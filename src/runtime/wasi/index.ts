@@ -13,7 +13,8 @@ export interface WasiSandbox {
   /** argv as the guest sees it: argv[0] is `kubectl-<name>`. */
   args: string[];
   env: Record<string, string>;
-  fs: FsContext;
+  /** The preopened folders; none for a plugin that imports no filesystem interface. */
+  fs?: FsContext;
   /** Reported by `wasi:cli/environment.initial-cwd`, or undefined for none. */
   initialCwd?: string;
 }
@@ -69,7 +70,7 @@ export function wasiImports(sandbox: WasiSandbox): ImportObject {
     'wasi:random/insecure': insecure,
     'wasi:random/insecure-seed': insecureSeed,
     'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
-    'wasi:filesystem/preopens': { getDirectories: () => preopenedDirectories(sandbox.fs) },
+    'wasi:filesystem/preopens': { getDirectories: () => (sandbox.fs ? preopenedDirectories(sandbox.fs) : []) },
     ...socketImports(),
   };
 }
