@@ -8,6 +8,11 @@ import { leb128, MODULE_PREAMBLE, Reader } from './wasmReader.js';
  * only know it by its declared size: at pull, each core module jco writes is given an export of
  * every memory and table it defines and does not export (the names are krew-wasm's own, which
  * jco's glue never reads), so that every one of them is measured as it is.
+ *
+ * Objects of garbage-collected types (the GC proposal's structs and arrays) live in Node's own
+ * heap, which no cap can count: a module that defines such types is refused at pull. Node 20 cannot
+ * compile them; on Node 22, which can, a plugin that kept allocating them ended the host with V8's
+ * fatal out-of-memory error and a native stack dump, under --max-memory and --timeout alike.
  */
 
 /** A memory or table a module defines (imported ones belong to the instance that defines them). */
@@ -37,6 +42,31 @@ interface Layout extends CoreState {
   /** Imported memories and tables come first in their index spaces. */
   importedMemories: number;
   importedTables: number;
+}
+
+/** Function types are the only composite type a module may define (wasm spec §5.3.6: 0x60). */
+const FUNCTION_TYPE = 0x60;
+
+/** Refuses a module that defines garbage-collected types (struct 0x5f, array 0x5e, or rec/sub groups of them). */
+export function checkNoGcTypes(bytes: Uint8Array): void {
+  const r = new Reader(bytes);
+  r.expect(MODULE_PREAMBLE, 'a core module');
+  while (!r.done()) {
+    const id = r.byte();
+    const body = r.sub(r.u32());
+    if (id !== 1) continue;
+    for (let n = body.u32(); n > 0; n--) {
+      if (body.byte() !== FUNCTION_TYPE) throw new GcTypesError();
+      for (let results = 0; results < 2; results++) for (let count = body.u32(); count > 0; count--) body.valueType();
+    }
+  }
+}
+
+/** A module defines garbage-collected types. */
+export class GcTypesError extends Error {
+  constructor() {
+    super('it defines garbage-collected types (structs or arrays), whose objects live in the host\'s own heap, where no limit can count them');
+  }
 }
 
 /** Reads a core module's memory, table, import and export sections (no allocation by the guest). */

@@ -6,7 +6,7 @@ import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type Entr
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
-import { exposeCoreState } from './coreState.js';
+import { checkNoGcTypes, exposeCoreState, GcTypesError } from './coreState.js';
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
@@ -56,17 +56,12 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   // Only the script form is run: it is the one whose copies out of guest memory are bounded.
   const script = toScriptForm(glue);
   if (!script) throw new InvalidPluginError("jco's JavaScript for the component has a shape krew-wasm cannot bound (its copies out of guest memory)");
+  const files = Object.entries(result.files)
+    .filter(([name]) => !name.endsWith('.d.ts'))
+    .map(([name, bytes]): [string, Uint8Array] => [name, name.endsWith('.wasm') ? exposedCoreModule(name, bytes) : bytes]);
+  const coreModules = files.map(([name]) => name).filter((name) => name.endsWith('.wasm'));
   fs.mkdirSync(outDir, { recursive: true });
-  const coreModules: string[] = [];
-  for (const [name, bytes] of Object.entries(result.files)) {
-    if (name.endsWith('.d.ts')) continue;
-    if (!name.endsWith('.wasm')) {
-      fs.writeFileSync(path.join(outDir, name), bytes);
-      continue;
-    }
-    fs.writeFileSync(path.join(outDir, name), exposedCoreModule(name, bytes));
-    coreModules.push(name);
-  }
+  for (const [name, bytes] of files) fs.writeFileSync(path.join(outDir, name), bytes);
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
   fs.writeFileSync(path.join(outDir, ENTRY_FILES.source), wasm);
   fs.writeFileSync(path.join(outDir, ENTRY_FILES.script), script);
@@ -82,11 +77,16 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   });
 }
 
-/** A core module jco wrote, with every memory and table it defines exported, for --max-memory to measure (coreState.ts). */
+/**
+ * A core module jco wrote, checked to allocate nothing outside its memories and tables, and with
+ * every memory and table it defines exported, for --max-memory to measure (coreState.ts).
+ */
 function exposedCoreModule(name: string, bytes: Uint8Array): Uint8Array {
   try {
+    checkNoGcTypes(bytes);
     return exposeCoreState(bytes);
   } catch (error) {
+    if (error instanceof GcTypesError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
     throw new InvalidPluginError(`cannot read the core module ${name}: ${(error as Error).message}`);
   }
 }

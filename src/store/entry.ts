@@ -37,9 +37,10 @@ export const ENTRY_FILES = {
  * 7: and those of lists of variants, in each loop's own initializer. 8: made only after `run`'s type
  * was read from the component and found to be WASI's (runType.ts). 9: and the component's shape
  * (componentShape.ts) and its owned handles (ownership.ts) were checked. 10: every core module
- * exports every memory and table it defines, for --max-memory to measure (coreState.ts).
+ * exports every memory and table it defines, for --max-memory to measure (coreState.ts). 11: and
+ * none defines garbage-collected types.
  */
-export const ENTRY_FORMAT = 10;
+export const ENTRY_FORMAT = 11;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;

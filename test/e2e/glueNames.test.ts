@@ -130,3 +130,6 @@ test('an import of wasi:cli/run, components nested too deep, and components that
 
 test('a borrowed handle declared owned (jco\'s declarations render both alike) is refused by pull; nothing is stored', (t) =>
   refusesCleanly(t, 'ownedborrow', "krew-wasm: error: the component's wasi:filesystem/types#[method]descriptor.is-same-object takes 1 owned handle, where krew-wasm's takes 0 (a borrowed handle declared owned, or the other way round)"));
+
+test('a core module that defines garbage-collected types (arrays, structs) is refused by pull: their objects are beyond any limit; nothing is stored', (t) =>
+  refusesCleanly(t, 'gcarrays', "krew-wasm: error: the component's core module plugin.core.wasm is refused: it defines garbage-collected types (structs or arrays), whose objects live in the host's own heap, where no limit can count them"));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { exposeCoreState, readCoreState } from '../../src/runtime/coreState.js';
+import { checkNoGcTypes, exposeCoreState, GcTypesError, readCoreState } from '../../src/runtime/coreState.js';
 import { MemoryBudget, OverBudget, waterLevel } from '../../src/runtime/limits.js';
 
 /**
@@ -109,4 +109,13 @@ test('the budget shares growth between tables and memories, in start functions t
   t.true(total <= cap, `${total} bytes`);
   t.true(sizes[0]![0] >= cap * 0.8 && sizes[0]![1] >= cap * 0.1, `the first took its shares: ${sizes[0]}`);
   t.deepEqual(sizes.slice(1), [[0, 0], [0, 0]], 'the others found nothing left');
+});
+
+test('a module that defines garbage-collected types is refused, one of function types alone is not', async (t) => {
+  const functions = await wat('(module (type (func (param i32 funcref externref) (result i64))) (func (type 0) (i64.const 0)) (func (param (ref null func))))');
+  t.notThrows(() => checkNoGcTypes(functions));
+  for (const types of ['(type (array i8))', '(type (struct (field i32)))', '(rec (type (func)) (type (func)))', '(type (sub (func)))']) {
+    const bytes = await wat(`(module ${types})`);
+    t.throws(() => checkNoGcTypes(bytes), { instanceOf: GcTypesError }, types);
+  }
 });

@@ -29,6 +29,18 @@ const RUN_EXPORT_WAT = `(core module $r (func (export "run") (result i32) (i32.c
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner))`;
 
+test('a core module the memory-cap rewrite cannot read (a table with an initializer expression) is refused, and nothing is written', async (t) => {
+  const bytes = await wat(`(component
+    (core module $m (table 1 funcref (ref.null func)) (func (export "run") (result i32) (i32.const 0)))
+    (core instance $i (instantiate $m))
+    (func $run (result (result)) (canon lift (core func $i "run")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner)))`);
+  const dir = tmp();
+  await t.throwsAsync(transpileInto(bytes, dir), { instanceOf: InvalidPluginError, message: 'cannot read the core module plugin.core.wasm: tables with initializer expressions are not supported' });
+  t.false(fs.existsSync(dir) && fs.readdirSync(dir).length > 0);
+});
+
 test('a core module importing more than the adapters provide is refused, naming the imports', async (t) => {
   const bytes = await wat('(module (import "env" "foo" (func)) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "_start")))');
   const error = await t.throwsAsync(transpileInto(bytes, tmp()), { instanceOf: InvalidPluginError });
