@@ -1,153 +1,229 @@
 import { leb128, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 
 /**
- * The memories and tables a core module defines, and making every one of them visible to the host.
+ * The memories and tables of a component's core modules, made by the host, and what else an
+ * instance makes V8 hold.
  *
- * `--max-memory` (limits.ts) measures memories and tables through the objects an instance exports.
- * One a module keeps to itself can still grow, in its start function or later, and the host would
- * only know it by its declared size: at pull, each core module jco writes is given an export of
- * every memory and table it defines and does not export (the names are krew-wasm's own, which
- * jco's glue never reads), so that every one of them is measured as it is.
+ * `--max-memory` needs a maximum on every memory and table, chosen when it is made. V8 has one
+ * other means, its global growth limits (`--wasm-max-mem-pages`, `--wasm-max-table-size`), and
+ * lowering one below the size of a memory or table that exists makes V8 11.3 abort on that
+ * memory's next growth, or write past a table's new backing store (found by an attack). So at pull,
+ * every memory and table a core module defines becomes an import of STATE_MODULE (`memory0`,
+ * `table0`, ...; index spaces list imports first, and these come after the module's own imports,
+ * so every index stays what it was), and the host makes each one with its own maximum
+ * (limits.ts). The host sees each of them, and nothing of a module grows out of its sight.
  *
- * Objects of garbage-collected types (the GC proposal's structs and arrays) live in Node's own
- * heap, which no cap can count: a module that defines such types is refused at pull. Node 20 cannot
- * compile them; on Node 22, which can, a plugin that kept allocating them ended the host with V8's
- * fatal out-of-memory error and a native stack dump, under --max-memory and --timeout alike.
+ * Refused at pull, as no limit can count them: garbage-collected types (structs and arrays live in
+ * Node's own heap; on Node 22 a plugin that kept allocating them ended the host with V8's fatal
+ * out-of-memory error and a native stack dump), more than MAX_GLOBALS globals (V8 held ~2.5 KB per
+ * global compiling a module: 1M globals in 5 MB took 2.5 GB on every run, found by an attack), and
+ * tables of other element types than funcref and externref, 64-bit memories and custom page sizes,
+ * which the JavaScript API cannot make.
  */
+export const STATE_MODULE = 'krew-wasm:state';
+/** Globals one core module may define. */
+export const MAX_GLOBALS = 10_000;
 
-/** A memory or table a module defines (imported ones belong to the instance that defines them). */
-export interface Defined {
-  /** Its initial size: pages for a memory, entries for a table. */
+export interface MemoryDef {
+  /** Its import name in STATE_MODULE. */
+  name: string;
+  /** Pages. */
   initial: number;
-  /** The name of an export of it, if the module exports it. */
-  exportName?: string;
+  maximum?: number;
+  shared: boolean;
 }
 
-/** What a core module defines that the memory cap counts. */
-export interface CoreState {
-  memories: Defined[];
-  tables: Defined[];
+export interface TableDef {
+  name: string;
+  /** Entries. */
+  initial: number;
+  maximum?: number;
+  element: 'anyfunc' | 'externref';
 }
+
+/** What instantiating a (rewritten) core module makes the host hold. */
+export interface CoreState {
+  memories: MemoryDef[];
+  tables: TableDef[];
+  /** Its imports of other instances' tables: V8 keeps a dispatch table of the whole table for each. */
+  tableImports: { module: string; name: string }[];
+  /**
+   * A bound on what V8 keeps per instance beyond memories and tables: its imports, globals,
+   * element segments (a passive one becomes an array of its entries on first use) and data
+   * segments. Each instance of a module pays it again (an attack held 3.2 GB under 64 MiB with
+   * 400 instances of one 1 MB segment).
+   */
+  instanceBytes: number;
+}
+
+/** Thrown at pull for a module whose memory no limit can count. */
+export class UncountableModuleError extends Error {}
 
 const TABLE = 0x01;
 const MEMORY = 0x02;
-const EXPORT_SECTION = 7;
-/** Sections that come after the export section, by id (wasm spec §5.5.2: start, element, data count, code, data). */
-const AFTER_EXPORTS = new Set([8, 9, 10, 11, 12]);
-
-/** A module's state and where its sections are, for writing exports back. */
-interface Layout extends CoreState {
-  sections: { id: number; start: number; end: number }[];
-  exportNames: Set<string>;
-  /** Imported memories and tables come first in their index spaces. */
-  importedMemories: number;
-  importedTables: number;
-}
-
+const IMPORT_SECTION = 2;
+const FUNCREF = 0x70;
+const EXTERNREF = 0x6f;
 /** Function types are the only composite type a module may define (wasm spec §5.3.6: 0x60). */
 const FUNCTION_TYPE = 0x60;
+/** Sections that come after the import section, by id (wasm spec §5.5.2). */
+const AFTER_IMPORTS = new Set([3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11]);
 
-/** Refuses a module that defines garbage-collected types (struct 0x5f, array 0x5e, or rec/sub groups of them). */
-export function checkNoGcTypes(bytes: Uint8Array): void {
+/** Per-instance bytes V8 keeps: per import, per global, per byte of element section, per data segment. */
+const COST = { import: 32, global: 16, elementByte: 8, dataSegment: 16 };
+
+interface Limits {
+  flags: number;
+  initial: number;
+  maximum?: number;
+}
+
+function readLimits(r: Reader): Limits {
+  const flags = r.byte();
+  if (flags & 0x04) throw new UncountableModuleError('it defines a 64-bit memory');
+  if (flags & 0x08) throw new UncountableModuleError('it defines a memory with a custom page size');
+  if (flags > 0x03) throw new Error(`unknown limits 0x${flags.toString(16)}`);
+  const initial = r.u32();
+  const maximum = flags & 0x01 ? r.u32() : undefined;
+  return { flags, initial, maximum };
+}
+
+function elementType(r: Reader): 'anyfunc' | 'externref' {
+  const type = r.byte();
+  if (type === FUNCREF) return 'anyfunc';
+  if (type === EXTERNREF) return 'externref';
+  throw new UncountableModuleError('it defines a table of a reference type other than funcref and externref');
+}
+
+/**
+ * The module as pull stores it: checked (see above), with every memory and table it defines an
+ * import of STATE_MODULE. Throws UncountableModuleError for a module that is refused, Error for
+ * one that cannot be read.
+ */
+export function importDefinedState(bytes: Uint8Array): Uint8Array {
   const r = new Reader(bytes);
   r.expect(MODULE_PREAMBLE, 'a core module');
-  while (!r.done()) {
-    const id = r.byte();
-    const body = r.sub(r.u32());
-    if (id !== 1) continue;
-    for (let n = body.u32(); n > 0; n--) {
-      if (body.byte() !== FUNCTION_TYPE) throw new GcTypesError();
-      for (let results = 0; results < 2; results++) for (let count = body.u32(); count > 0; count--) body.valueType();
-    }
-  }
-}
-
-/** A module defines garbage-collected types. */
-export class GcTypesError extends Error {
-  constructor() {
-    super('it defines garbage-collected types (structs or arrays), whose objects live in the host\'s own heap, where no limit can count them');
-  }
-}
-
-/** Reads a core module's memory, table, import and export sections (no allocation by the guest). */
-export function readCoreState(bytes: Uint8Array): CoreState {
-  const { memories, tables } = readLayout(bytes);
-  return { memories, tables };
-}
-
-function readLayout(bytes: Uint8Array): Layout {
-  const layout: Layout = { memories: [], tables: [], sections: [], exportNames: new Set(), importedMemories: 0, importedTables: 0 };
-  const exports: { name: string; kind: number; index: number }[] = [];
-  const r = new Reader(bytes);
-  r.expect(MODULE_PREAMBLE, 'a core module');
+  const sections: { id: number; start: number; end: number }[] = [];
+  const added: Uint8Array[] = [];
+  let importSection: Reader | undefined;
+  const addImport = (name: string, kind: number, type: Uint8Array) => {
+    added.push(encodeName(STATE_MODULE), encodeName(name), Uint8Array.of(kind), type);
+  };
+  let tables = 0;
+  let memories = 0;
   while (!r.done()) {
     const start = r.position;
     const id = r.byte();
     const body = r.sub(r.u32());
-    layout.sections.push({ id, start, end: r.position });
-    if (id === 2) {
+    sections.push({ id, start, end: r.position });
+    if (id === 1) checkFunctionTypes(body);
+    else if (id === IMPORT_SECTION) importSection = body;
+    else if (id === 4) {
       for (let n = body.u32(); n > 0; n--) {
-        const { kind } = body.coreImport();
-        if (kind === TABLE) layout.importedTables++;
-        else if (kind === MEMORY) layout.importedMemories++;
-      }
-    } else if (id === 4) {
-      for (let n = body.u32(); n > 0; n--) {
-        // 0x40 0x00: a table with an initializer expression (function references), which Node 20 does not run.
-        if (body.peek() === 0x40) throw new Error('tables with initializer expressions are not supported');
-        body.valueType();
-        layout.tables.push({ initial: body.limits() });
+        // 0x40 0x00: a table with an initializer expression (function references).
+        if (body.peek() === 0x40) throw new UncountableModuleError('it defines a table with an initializer expression');
+        const at = body.position;
+        elementType(body);
+        readLimits(body);
+        addImport(`table${tables++}`, TABLE, body.since(at));
       }
     } else if (id === 5) {
-      for (let n = body.u32(); n > 0; n--) layout.memories.push({ initial: body.limits() });
-    } else if (id === EXPORT_SECTION) {
-      for (let n = body.u32(); n > 0; n--) exports.push({ name: body.name(), kind: body.byte(), index: body.u32() });
+      for (let n = body.u32(); n > 0; n--) {
+        const at = body.position;
+        readLimits(body);
+        addImport(`memory${memories++}`, MEMORY, body.since(at));
+      }
+    } else if (id === 6 && body.u32() > MAX_GLOBALS) {
+      throw new UncountableModuleError(`it defines more than ${MAX_GLOBALS} globals`);
     }
   }
-  for (const { name, kind, index } of exports) {
-    layout.exportNames.add(name);
-    const item = kind === TABLE ? layout.tables[index - layout.importedTables] : kind === MEMORY ? layout.memories[index - layout.importedMemories] : undefined;
-    if (item && item.exportName === undefined) item.exportName = name;
+  let oldCount = 0;
+  let oldEntries: Uint8Array = new Uint8Array();
+  if (importSection) {
+    oldCount = importSection.u32();
+    const at = importSection.position;
+    for (let n = oldCount; n > 0; n--) {
+      if (importSection.coreImport().module === STATE_MODULE) throw new UncountableModuleError(`it imports from ${STATE_MODULE}, krew-wasm's own name`);
+    }
+    oldEntries = importSection.since(at);
   }
-  return layout;
+  if (tables === 0 && memories === 0) return bytes;
+  const content = Buffer.concat([leb128(oldCount + tables + memories), oldEntries, ...added]);
+  const section = Buffer.concat([Uint8Array.of(IMPORT_SECTION), leb128(content.length), content]);
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  let placed = false;
+  for (const s of sections) {
+    if (s.id === 4 || s.id === 5) continue; // now imports
+    if (s.id === IMPORT_SECTION) {
+      parts.push(section);
+      placed = true;
+      continue;
+    }
+    if (!placed && AFTER_IMPORTS.has(s.id)) {
+      parts.push(section);
+      placed = true;
+    }
+    parts.push(bytes.subarray(s.start, s.end));
+  }
+  if (!placed) parts.push(section);
+  return Buffer.concat(parts);
 }
 
-/**
- * The module with an export added for each memory and table it defines and does not export
- * (`krew-wasm:memory0`, `krew-wasm:table0`, ...; made unique against the module's own exports).
- * Returns the bytes themselves when there is nothing to add.
- */
-export function exposeCoreState(bytes: Uint8Array): Uint8Array {
-  const layout = readLayout(bytes);
-  const added: Uint8Array[] = [];
-  const addExports = (items: Defined[], kind: number, firstIndex: number, what: string) => {
-    items.forEach((item, i) => {
-      if (item.exportName !== undefined) return;
-      let name = `krew-wasm:${what}${i}`;
-      while (layout.exportNames.has(name)) name += '_';
-      layout.exportNames.add(name);
-      item.exportName = name;
-      const encoded = new TextEncoder().encode(name);
-      added.push(leb128(encoded.length), encoded, Uint8Array.of(kind), leb128(firstIndex + i));
-    });
-  };
-  addExports(layout.memories, MEMORY, layout.importedMemories, 'memory');
-  addExports(layout.tables, TABLE, layout.importedTables, 'table');
-  if (added.length === 0) return bytes;
-
-  const existing = layout.sections.find((s) => s.id === EXPORT_SECTION);
-  let oldEntries: Uint8Array = new Uint8Array();
-  if (existing) {
-    const r = new Reader(bytes.subarray(existing.start, existing.end));
-    r.byte();
-    const body = r.sub(r.u32());
-    body.u32(); // the old count
-    oldEntries = body.rest();
+function checkFunctionTypes(r: Reader): void {
+  for (let n = r.u32(); n > 0; n--) {
+    if (r.byte() !== FUNCTION_TYPE) throw new UncountableModuleError('it defines garbage-collected types (structs or arrays), whose objects live in the host\'s own heap, where no limit can count them');
+    for (let lists = 0; lists < 2; lists++) for (let count = r.u32(); count > 0; count--) r.valueType();
   }
-  const content = Buffer.concat([leb128(layout.exportNames.size), oldEntries, ...added]);
-  const section = Buffer.concat([Uint8Array.of(EXPORT_SECTION), leb128(content.length), content]);
-  if (existing) return Buffer.concat([bytes.subarray(0, existing.start), section, bytes.subarray(existing.end)]);
-  const next = layout.sections.find((s) => AFTER_EXPORTS.has(s.id));
-  const at = next ? next.start : bytes.length;
-  return Buffer.concat([bytes.subarray(0, at), section, bytes.subarray(at)]);
+}
+
+function encodeName(name: string): Uint8Array {
+  const encoded = new TextEncoder().encode(name);
+  return Buffer.concat([leb128(encoded.length), encoded]);
+}
+
+/** Reads a module pull stored (importDefinedState): what instantiating it makes the host hold. */
+export function readCoreState(bytes: Uint8Array): CoreState {
+  const state: CoreState = { memories: [], tables: [], tableImports: [], instanceBytes: 0 };
+  const r = new Reader(bytes);
+  r.expect(MODULE_PREAMBLE, 'a core module');
+  while (!r.done()) {
+    const id = r.byte();
+    const size = r.u32();
+    const body = r.sub(size);
+    if (id === IMPORT_SECTION) {
+      for (let n = body.u32(); n > 0; n--) {
+        state.instanceBytes += COST.import;
+        const module = body.name();
+        const name = body.name();
+        const kind = body.byte();
+        if (kind === 0x00) body.u32();
+        else if (kind === TABLE) {
+          const element = elementType(body);
+          const { initial, maximum } = readLimits(body);
+          if (module === STATE_MODULE) state.tables.push({ name, initial, maximum, element });
+          else state.tableImports.push({ module, name });
+        } else if (kind === MEMORY) {
+          const { flags, initial, maximum } = readLimits(body);
+          if (module === STATE_MODULE) state.memories.push({ name, initial, maximum, shared: (flags & 0x02) !== 0 });
+        } else if (kind === 0x03) {
+          body.valueType();
+          body.byte();
+        } else if (kind === 0x04) {
+          body.byte();
+          body.u32();
+        } else {
+          throw new Error(`unknown import kind 0x${kind.toString(16)}`);
+        }
+      }
+    } else if (id === 6) {
+      state.instanceBytes += COST.global * body.u32();
+    } else if (id === 9) {
+      state.instanceBytes += COST.elementByte * size;
+    } else if (id === 11) {
+      state.instanceBytes += COST.dataSegment * body.u32();
+    } else if (id === 4 || id === 5) {
+      throw new Error('a memory or table the module defines itself (the entry predates krew-wasm:state)');
+    }
+  }
+  return state;
 }

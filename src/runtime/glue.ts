@@ -119,3 +119,19 @@ export function loadGlueScript(entryDir: string): { instantiate: Instantiate; sa
     },
   };
 }
+
+/**
+ * How many times jco's instantiate makes an instance of each core module: its minified generator
+ * names each module `v=getCoreModule(\`file\`)` and makes an instance with `yield i(yield v`. It
+ * only plans --max-memory's shares (limits.ts): a count read wrong makes a plan less generous,
+ * never a run hold more (an instance beyond the plan gets no growth room), and a glue of another
+ * shape gives none, as if each module were instantiated once.
+ */
+export function instantiationCounts(glue: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [, variable, file] of glue.matchAll(/([\w$]+)=getCoreModule\(`([^`]+)`\)/g)) {
+    const made = glue.split(`(yield ${variable},`).length + glue.split(`(yield ${variable})`).length - 2;
+    if (made > 0) counts[file!] = made;
+  }
+  return counts;
+}

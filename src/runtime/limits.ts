@@ -1,6 +1,5 @@
-import { setV8Flags } from '../builtin.js';
 import vm from 'node:vm';
-import type { CoreState } from './coreState.js';
+import type { CoreState, MemoryDef } from './coreState.js';
 
 /**
  * The limits of one run: `--max-memory` over everything the guest makes the host hold in wasm
@@ -10,121 +9,96 @@ import type { CoreState } from './coreState.js';
 const WASM_PAGE = 64 * 1024;
 /** What V8 holds per funcref table entry (the table slot plus its dispatch table entry), rounded up. */
 const TABLE_ENTRY_BYTES = 32;
-/** Share of the growth budget given to tables; memories get the rest (heaps grow, tables rarely). */
-const TABLE_SHARE = 1 / 8;
+/** What V8 holds per table entry for each instance importing the table (its own dispatch table). */
+const IMPORTED_TABLE_ENTRY_BYTES = 20;
 
 /** Thrown when admitting an instance would exceed the memory cap. */
 export class OverBudget extends Error {}
 
-/** One memory or table of the run: measured through its object once its instance exports it. */
-class Slot {
-  object?: WebAssembly.Memory | WebAssembly.Table;
+/** The memories and tables one instance imports from STATE_MODULE, made for it. */
+export type StateImports = Record<string, WebAssembly.Memory | WebAssembly.Table>;
 
-  /** `bound`: its size (pages or entries) until it is measured: the most it may have grown to. */
-  constructor(public bound: number, readonly exportName: string | undefined) {}
-
-  size(): number {
-    if (this.object instanceof WebAssembly.Memory) return this.object.buffer.byteLength / WASM_PAGE;
-    if (this.object instanceof WebAssembly.Table) return this.object.length;
-    return this.bound;
+/**
+ * Makes the memories and tables a core module defines (pull turned them into imports:
+ * coreState.ts), each with its declared limits. Without `--max-memory` V8's own limits apply.
+ */
+export function makeState(state: CoreState, memoryMaximum: (m: MemoryDef) => number | undefined = (m) => m.maximum): StateImports {
+  const made: StateImports = {};
+  for (const m of state.memories) {
+    const maximum = memoryMaximum(m);
+    made[m.name] = new WebAssembly.Memory(maximum === undefined ? { initial: m.initial, shared: m.shared } : { initial: m.initial, maximum, shared: m.shared });
   }
+  for (const t of state.tables) {
+    made[t.name] = new WebAssembly.Table(t.maximum === undefined ? { element: t.element, initial: t.initial } : { element: t.element, initial: t.initial, maximum: t.maximum });
+  }
+  return made;
 }
 
 /**
- * All linear memories and tables of all instances of one run, against one cap. V8 has one growth
- * limit for all memories and one for all tables (`--wasm-max-mem-pages`, `--wasm-max-table-size`,
- * read at each grow): a memory may grow to `max(its size, limit)`. The limits are set before each
- * instance is made (its start function, and the start functions after it, run under them) and
- * again once all exist, to the highest level at which every memory and table growing to it
- * together stays within the cap. An instance whose initial sizes do not fit is refused before it
- * is made. A memory or table the host cannot see is counted at the most it may have grown to;
- * `pull` has every core module export all of them (coreState.ts), so that none is counted so.
+ * All memories and tables of all instances of one run, and what V8 keeps per instance, against
+ * one cap. Every memory and table is made by the host with a maximum of its own, and the
+ * maxima together, with what instances cost beyond them, never pass the cap: an instance that
+ * would pass it is refused before it is made (OverBudget). V8's global limits are never lowered
+ * once a memory exists (see coreState.ts).
+ *
+ * The share: the plan is the instances jco's glue makes of each core module (glue.ts); what the
+ * cap leaves above everything's initial size is split evenly among the planned memories, as
+ * growth room. Tables keep their initial size (no toolchain grows a component's tables, and each
+ * instance importing a table holds a copy of its dispatch entries). An instance beyond the plan
+ * gets its initial sizes only.
  */
 export class MemoryBudget {
-  private readonly memories: Slot[] = [];
-  private readonly tables: Slot[] = [];
-  private admitted: { memories: Slot[]; tables: Slot[] } = { memories: [], tables: [] };
+  private committed = 0;
+  private readonly growthPages: number;
+  /** Planned instances not made yet, by module. */
+  private readonly unplanned = new Map<CoreState, number>();
+  private readonly memories: { memory: WebAssembly.Memory; maximumPages: number }[] = [];
 
-  constructor(readonly capBytes: number) {}
+  constructor(readonly capBytes: number, plan: { state: CoreState; instances: number }[]) {
+    let initial = 0;
+    let count = 0;
+    for (const { state, instances } of plan) {
+      initial += instances * (fixedCost(state) + state.memories.reduce((sum, m) => sum + m.initial * WASM_PAGE, 0));
+      count += instances * state.memories.length;
+      this.unplanned.set(state, instances);
+    }
+    this.growthPages = count === 0 ? 0 : Math.floor(Math.max(0, capBytes - initial) / count / WASM_PAGE);
+  }
 
   /** Flags for compilation: no single memory or table may start beyond the whole cap. */
   compileFlags(): string {
     return `--wasm-max-mem-pages=${Math.max(1, Math.floor(this.capBytes / WASM_PAGE))} --wasm-max-table-size=${Math.max(1, Math.floor(this.capBytes / TABLE_ENTRY_BYTES))}`;
   }
 
-  /** Counts the instance about to be made and sets the limits it and every instance before it grow under. */
-  admit(state: CoreState): void {
-    this.admitted = {
-      memories: state.memories.map((m) => new Slot(m.initial, m.exportName)),
-      tables: state.tables.map((t) => new Slot(t.initial, t.exportName)),
-    };
-    this.memories.push(...this.admitted.memories);
-    this.tables.push(...this.admitted.tables);
-    this.setLimits(Math.max(0, ...state.memories.map((m) => m.initial)), Math.max(0, ...state.tables.map((t) => t.initial)));
-  }
-
-  /** Finds the admitted instance's memories and tables among its exports. */
-  track(instance: WebAssembly.Instance): void {
-    for (const slot of [...this.admitted.memories, ...this.admitted.tables]) {
-      const value = slot.exportName === undefined ? undefined : instance.exports[slot.exportName];
-      if (value instanceof WebAssembly.Memory || value instanceof WebAssembly.Table) slot.object = value;
+  /** Counts the instance about to be made, with the tables it imports, and makes its memories and tables. */
+  admit(state: CoreState, imports: WebAssembly.Imports | undefined): StateImports {
+    const left = this.unplanned.get(state) ?? 0;
+    const planned = left > 0;
+    if (planned) this.unplanned.set(state, left - 1);
+    const capPages = Math.floor(this.capBytes / WASM_PAGE);
+    const maximumOf = (m: MemoryDef) => Math.min(m.maximum ?? Infinity, capPages, m.initial + (planned ? this.growthPages : 0));
+    let cost = fixedCost(state);
+    for (const m of state.memories) cost += maximumOf(m) * WASM_PAGE;
+    for (const { module, name } of state.tableImports) {
+      const table = (imports?.[module] as Record<string, unknown> | undefined)?.[name];
+      if (table instanceof WebAssembly.Table) cost += table.length * IMPORTED_TABLE_ENTRY_BYTES;
     }
+    if (this.committed + cost > this.capBytes) throw new OverBudget(`instantiating needs ${this.committed + cost} bytes of memory and tables`);
+    this.committed += cost;
+    const made = makeState({ ...state, tables: state.tables.map((t) => ({ ...t, maximum: t.initial })) }, maximumOf);
+    for (const m of state.memories) this.memories.push({ memory: made[m.name] as WebAssembly.Memory, maximumPages: maximumOf(m) });
+    return made;
   }
 
-  /** Once every instance exists: the limits again, from what the start functions left. */
-  seal(): void {
-    this.setLimits(0, 0);
-  }
-
-  /**
-   * Gives the memories the growth budget's share (the tables the rest) by water level: the
-   * highest limit L with sum(max(0, L - size)) within the share. New memories and tables need the
-   * limit to reach their initial sizes, or V8 cannot make them.
-   */
-  private setLimits(newMemoryPages: number, newTableEntries: number): void {
-    const memoryPages = this.memories.map((s) => s.size());
-    const tableEntries = this.tables.map((s) => s.size());
-    const used = sum(memoryPages) * WASM_PAGE + sum(tableEntries) * TABLE_ENTRY_BYTES;
-    if (used > this.capBytes) throw new OverBudget(`instantiating needs ${used} bytes of memory and tables`);
-    const budget = this.capBytes - used;
-    const tableShare = this.memories.length === 0 ? 1 : this.tables.length === 0 ? 0 : TABLE_SHARE;
-    const memoryLimit = waterLevel(memoryPages, Math.floor((budget * (1 - tableShare)) / WASM_PAGE));
-    const tableLimit = waterLevel(tableEntries, Math.floor((budget * tableShare) / TABLE_ENTRY_BYTES));
-    if (memoryLimit < newMemoryPages || tableLimit < newTableEntries) {
-      throw new OverBudget('the memories and tables could together grow past the cap');
-    }
-    const flags: string[] = [];
-    if (this.memories.length) flags.push(`--wasm-max-mem-pages=${memoryLimit}`);
-    if (this.tables.length) flags.push(`--wasm-max-table-size=${tableLimit}`);
-    if (flags.length) setV8Flags(flags.join(' '));
-    for (const slot of this.memories) if (!slot.object) slot.bound = Math.max(slot.bound, memoryLimit);
-    for (const slot of this.tables) if (!slot.object) slot.bound = Math.max(slot.bound, tableLimit);
-  }
-
-  /** A trap with memory near the cap is what a refused growth looks like from outside (malloc failing). */
+  /** Whether a memory is near its maximum: a trap then is what a refused growth looks like from outside (malloc failing). */
   nearCap(): boolean {
-    let bytes = 0;
-    for (const slot of this.memories) if (slot.object) bytes += slot.size() * WASM_PAGE;
-    return bytes >= this.capBytes * 0.75;
+    return this.memories.some(({ memory, maximumPages }) => memory.buffer.byteLength >= maximumPages * WASM_PAGE * 0.75);
   }
 }
 
-/** The highest level L (an integer) with sum(max(0, L - size)) <= growth; unbounded with no sizes. */
-export function waterLevel(sizes: number[], growth: number): number {
-  const sorted = [...sizes].sort((a, b) => a - b);
-  let below = 0;
-  for (let k = 1; k <= sorted.length; k++) {
-    below += sorted[k - 1]!;
-    const level = Math.floor((growth + below) / k);
-    if (k === sorted.length || level <= sorted[k]!) return level;
-  }
-  return Infinity;
-}
-
-function sum(values: number[]): number {
-  let total = 0;
-  for (const v of values) total += v;
-  return total;
+/** What an instance costs beyond its memories: its tables, at their initial size, and V8's per-instance state. */
+function fixedCost(state: CoreState): number {
+  return state.instanceBytes + state.tables.reduce((sum, t) => sum + t.initial * TABLE_ENTRY_BYTES, 0);
 }
 
 /** Why a guarded call did not return. */

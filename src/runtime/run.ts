@@ -5,8 +5,8 @@ import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { RUN_EXPORT } from './component.js';
 import { loadGlueScript } from './glue.js';
-import { readCoreState, type CoreState } from './coreState.js';
-import { HostLimitExceeded, Interrupted, LiftTooLarge, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
+import { readCoreState, STATE_MODULE, type CoreState } from './coreState.js';
+import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 
@@ -110,20 +110,15 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   // run share one guarded call: each guarded call starts and joins a SIGINT watchdog thread (a
   // millisecond on a busy machine), and a Ctrl-C between two calls is Node's to lose.
   let guarded = false;
-  const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
-    if (budget) {
-      const state = footprints.get(module);
-      if (!state) throw damaged(req, 'a core module the run did not compile');
-      budget.admit(state);
-    }
-    const instance = new WebAssembly.Instance(module, coreImports);
-    budget?.track(instance);
-    return instance;
+  const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) => {
+    const state = footprints.get(module);
+    if (!state) throw damaged(req, 'a core module the run did not compile');
+    const made = budget ? budget.admit(state, coreImports) : makeState(state);
+    return new WebAssembly.Instance(module, { ...coreImports, [STATE_MODULE]: made });
   };
-  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) =>
+  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) =>
     guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
   const wasiRunOf = (instance: Record<string, unknown>) => {
-    budget?.seal();
     trace('instantiated');
     const wasiRun = findRun(instance);
     if (!wasiRun) throw damaged(req, 'the component exports no wasi:cli/run');
@@ -178,7 +173,7 @@ function runsAsPreview1(meta: EntryMeta): boolean {
 }
 
 async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
-  const module = await guard.within(compiling.modules.get(ENTRY_FILES.source)!);
+  const module = await guard.within(compiling.modules.get(ENTRY_FILES.preview1)!);
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
   const host = preview1Imports(req.sandbox);
@@ -186,10 +181,9 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   try {
     // Instantiation and _start in one guarded call, as for components (instantiateAndRun).
     guard.call(() => {
-      budget?.admit(compiling.footprints.get(module)!);
-      const instance = new WebAssembly.Instance(module, host.imports);
-      budget?.track(instance);
-      budget?.seal();
+      const state = compiling.footprints.get(module)!;
+      const made = budget ? budget.admit(state, host.imports) : makeState(state);
+      const instance = new WebAssembly.Instance(module, { ...host.imports, [STATE_MODULE]: made });
       const { memory, _start: start } = instance.exports;
       if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
       host.bindMemory(memory);
@@ -252,12 +246,12 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
   });
   if (error instanceof OverBudget) return { error: memoryError() };
   if (ctx.limits.maxMemoryMiB && ctx.nearMemoryCap()) return { error: memoryError() };
+  // A growth far beyond the cap in one step is refused while memory is still small: say so.
+  const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;
   if (error instanceof StartFailure) {
-    return { error: new PluginRuntimeError(`plugin ${name} failed to start: ${describe(error.cause)}`, { cause: error.cause }) };
+    return { error: new PluginRuntimeError(`plugin ${name} failed to start: ${describe(error.cause)}`, { cause: error.cause, hint: error.cause instanceof WebAssembly.RuntimeError ? hint : undefined }) };
   }
   if (error instanceof WebAssembly.RuntimeError) {
-    // A growth far beyond the cap in one step is refused while memory is still small: say so.
-    const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;
     return { error: new PluginRuntimeError(`plugin ${name} trapped: ${error.message}`, { cause: error, hint }) };
   }
   if (error instanceof WebAssembly.CompileError || error instanceof WebAssembly.LinkError) {
@@ -274,25 +268,36 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
  * Reads the entry's core modules and starts compiling them: V8 compiles on its background threads
  * while the caller prepares the sandbox and loads the glue, the WASI host and the host interfaces,
  * instead of idling on the compile afterwards. A plain preview1 module runs as itself
- * (runsAsPreview1): its one module is the stored source. The V8 flags (flags for big modules, the
+ * (runsAsPreview1): its one module is preview1.wasm. The V8 flags (flags for big modules, the
  * memory cap's compile limits) are set first.
  */
 export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta): CompilingPlugin {
   const preview1 = runsAsPreview1(meta);
-  const bytes = readCoreModules(req, preview1 ? [ENTRY_FILES.source] : meta.coreModules);
-  const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024) : undefined;
+  const bytes = readCoreModules(req, preview1 ? [ENTRY_FILES.preview1] : meta.coreModules);
+  const states = new Map([...bytes].map(([name, moduleBytes]) => [name, coreStateOf(req, name, moduleBytes)]));
+  const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
+  const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   setV8Flags(bytes, req.v8Flags, budget);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, CoreState>();
   for (const [name, moduleBytes] of bytes) {
     const module = WebAssembly.compile(moduleBytes).then((m) => {
-      footprints.set(m, readCoreState(moduleBytes));
+      footprints.set(m, states.get(name)!);
       return m;
     });
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
     modules.set(name, module);
   }
   return { modules, footprints, preview1, budget };
+}
+
+/** What instantiating a core module of the entry makes the host hold (coreState.ts). */
+function coreStateOf(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, name: string, bytes: Uint8Array): CoreState {
+  try {
+    return readCoreState(bytes);
+  } catch (error) {
+    throw damaged(req, `cannot read ${name}: ${(error as Error).message}`);
+  }
 }
 
 /** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */

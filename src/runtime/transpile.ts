@@ -6,11 +6,11 @@ import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type Entr
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
-import { checkNoGcTypes, exposeCoreState, GcTypesError } from './coreState.js';
+import { importDefinedState, UncountableModuleError } from './coreState.js';
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
-import { toScriptForm } from './glue.js';
+import { instantiationCounts, toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
 import { PROC_EXIT_MODULE, readProcExitAdapter, routeProcExit } from './adapters/procExit.js';
@@ -58,8 +58,10 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   if (!script) throw new InvalidPluginError("jco's JavaScript for the component has a shape krew-wasm cannot bound (its copies out of guest memory)");
   const files = Object.entries(result.files)
     .filter(([name]) => !name.endsWith('.d.ts'))
-    .map(([name, bytes]): [string, Uint8Array] => [name, name.endsWith('.wasm') ? exposedCoreModule(name, bytes) : bytes]);
+    .map(([name, bytes]): [string, Uint8Array] => [name, name.endsWith('.wasm') ? preparedCoreModule(name, bytes) : bytes]);
   const coreModules = files.map(([name]) => name).filter((name) => name.endsWith('.wasm'));
+  // A plain preview1 module runs as itself (run.ts): kept prepared as the others.
+  if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
   fs.mkdirSync(outDir, { recursive: true });
   for (const [name, bytes] of files) fs.writeFileSync(path.join(outDir, name), bytes);
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
@@ -72,21 +74,21 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     imports: result.imports,
     exports,
     coreModules,
+    instantiations: Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1)),
     transpiler: currentTranspiler(),
     glue: 'script',
   });
 }
 
 /**
- * A core module jco wrote, checked to allocate nothing outside its memories and tables, and with
- * every memory and table it defines exported, for --max-memory to measure (coreState.ts).
+ * A core module as the entry keeps it: checked to hold nothing a limit cannot count, with every
+ * memory and table it defines made by the host (coreState.ts).
  */
-function exposedCoreModule(name: string, bytes: Uint8Array): Uint8Array {
+function preparedCoreModule(name: string, bytes: Uint8Array): Uint8Array {
   try {
-    checkNoGcTypes(bytes);
-    return exposeCoreState(bytes);
+    return importDefinedState(bytes);
   } catch (error) {
-    if (error instanceof GcTypesError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
+    if (error instanceof UncountableModuleError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
     throw new InvalidPluginError(`cannot read the core module ${name}: ${(error as Error).message}`);
   }
 }

@@ -13,8 +13,10 @@ import { atomicWriteFile, openRegularFile } from './fsutil.js';
  *   plugin.js            jco's glue (an ES module exporting `instantiate`)
  *   plugin.script.js     the same glue as a classic script, so V8 can keep a code cache of it
  *   plugin.cache         V8's code cache of plugin.script.js, written by the first run
- *   plugin.core*.wasm    the core modules jco extracted, in the order instantiate() asks for them
+ *   plugin.core*.wasm    the core modules jco extracted, in the order instantiate() asks for them,
+ *                        their memories and tables made imports (runtime/coreState.ts)
  *   component.wasm       the component made from a preview1 module (only for those)
+ *   preview1.wasm        a preview1 module as it runs by itself, made so too (only for those)
  *   source.wasm          the layer exactly as pulled (its sha256 is the entry's name)
  *   meta.json            EntryMeta, written last
  */
@@ -24,6 +26,7 @@ export const ENTRY_FILES = {
   codeCache: 'plugin.cache',
   component: 'component.wasm',
   source: 'source.wasm',
+  preview1: 'preview1.wasm',
   meta: 'meta.json',
 } as const;
 
@@ -38,9 +41,10 @@ export const ENTRY_FILES = {
  * was read from the component and found to be WASI's (runType.ts). 9: and the component's shape
  * (componentShape.ts) and its owned handles (ownership.ts) were checked. 10: every core module
  * exports every memory and table it defines, for --max-memory to measure (coreState.ts). 11: and
- * none defines garbage-collected types.
+ * none defines garbage-collected types. 12: every memory and table a core module defines is an
+ * import the host makes (coreState.ts); a preview1 module runs from preview1.wasm, made so too.
  */
-export const ENTRY_FORMAT = 11;
+export const ENTRY_FORMAT = 12;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;
@@ -55,6 +59,8 @@ export interface EntryMeta {
   exports: string[];
   /** The core modules jco emitted, in the order its instantiate() asks for them. */
   coreModules: string[];
+  /** How many instances jco's glue makes of each core module, when more than once (runtime/glue.ts). */
+  instantiations?: Record<string, number>;
   /** `jco-transpile@<version>` that made the entry. */
   transpiler: string;
   /** `script`: plugin.script.js holds the glue as a classic script (code-cacheable, bounded); entries of older formats may say `module`, which is never run. */
@@ -103,6 +109,8 @@ function metaProblem(meta: EntryMeta): string | undefined {
   const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
   if (!strings(meta.imports) || !strings(meta.exports) || !strings(meta.coreModules)) return 'unknown format';
   if (meta.coreModules.some((m) => !CORE_MODULE.test(m))) return 'a core module name that is not a file name of the entry';
+  const counts = meta.instantiations ?? {};
+  if (typeof counts !== 'object' || Object.entries(counts).some(([m, n]) => !meta.coreModules.includes(m) || !Number.isSafeInteger(n) || n < 1)) return 'unknown format';
   if (meta.sourceKind !== 'component' && meta.sourceKind !== 'core-module') return 'unknown source kind';
   if (typeof meta.transpiler !== 'string') return 'no transpiler';
   return undefined;
@@ -140,7 +148,8 @@ export function inspectEntry(entryDir: string): EntryState {
  * again from it).
  */
 export function filesToRun(meta: EntryMeta): string[] {
-  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ENTRY_FILES.source];
+  const preview1 = meta.sourceKind === 'core-module' ? [ENTRY_FILES.preview1] : [];
+  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ...preview1, ENTRY_FILES.source];
 }
 
 /** The component a WIT world is read from (a preview1 module's wrapped component, else the layer itself). */

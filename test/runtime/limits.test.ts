@@ -1,11 +1,11 @@
 import test from 'ava';
-import { checkNoGcTypes, exposeCoreState, GcTypesError, readCoreState } from '../../src/runtime/coreState.js';
-import { MemoryBudget, OverBudget, waterLevel } from '../../src/runtime/limits.js';
+import { importDefinedState, MAX_GLOBALS, readCoreState, STATE_MODULE, UncountableModuleError, type CoreState } from '../../src/runtime/coreState.js';
+import { makeState, MemoryBudget, OverBudget } from '../../src/runtime/limits.js';
 
 /**
- * --max-memory's accounting, on real modules in this process: the water level V8's growth limits
- * are set to, what pull exports so that every memory and table is measured, and the budget against
- * start functions that grow what the host cannot see.
+ * --max-memory's accounting, on real modules in this process: what pull makes of a core module
+ * (every memory and table it defines an import the host makes), and the budget that gives each a
+ * maximum of its own and refuses an instance that would pass the cap.
  */
 
 async function wat(text: string): Promise<Uint8Array<ArrayBuffer>> {
@@ -13,109 +13,136 @@ async function wat(text: string): Promise<Uint8Array<ArrayBuffer>> {
   return (await parse(text)) as Uint8Array<ArrayBuffer>;
 }
 
-/** What pull writes, as V8 takes it. */
-const exposed = (bytes: Uint8Array<ArrayBuffer>) => exposeCoreState(bytes) as Uint8Array<ArrayBuffer>;
+/** What pull stores, as V8 takes it. */
+const prepared = (bytes: Uint8Array<ArrayBuffer>) => importDefinedState(bytes) as Uint8Array<ArrayBuffer>;
 
 const PAGE = 64 * 1024;
+const MiB = 1024 * 1024;
 
-test('the water level is the highest limit at which everything growing to it stays within the growth', (t) => {
-  t.is(waterLevel([0, 0, 0, 0], 400), 100);
-  t.is(waterLevel([10, 90], 100), 100, 'the small one fills up to the big one, then both share');
-  t.is(waterLevel([10, 1000], 100), 110, 'a big one above the level takes nothing');
-  t.is(waterLevel([5], 0), 5, 'no growth: the limit is the size itself');
-  t.is(waterLevel([3, 4], 0), 3);
-  t.is(waterLevel([], 10), Infinity);
-  for (const [sizes, growth] of [[[1, 7, 7, 20], 33], [[0, 100, 3], 50], [[17, 17], 1]] as [number[], number][]) {
-    const level = waterLevel(sizes, growth);
-    const grown = (l: number) => sizes.reduce((s, size) => s + Math.max(0, l - size), 0);
-    t.true(grown(level) <= growth && grown(level + 1) > growth, `${sizes} + ${growth}: ${level}`);
-  }
-});
+/** Each module's state, read once: the budget's plan knows a module by its state, as a run does. */
+const states = new WeakMap<Uint8Array, CoreState>();
+function stateOf(bytes: Uint8Array): CoreState {
+  if (!states.has(bytes)) states.set(bytes, readCoreState(bytes));
+  return states.get(bytes)!;
+}
 
-test('pull exports every memory and table a core module defines and keeps to itself, and nothing else changes', async (t) => {
+/** Instantiates a stored module as a run does: its memories and tables made by the budget (or with their declared limits). */
+function instantiate(bytes: Uint8Array<ArrayBuffer>, budget?: MemoryBudget, imports: WebAssembly.Imports = {}): WebAssembly.Instance {
+  const state = stateOf(bytes);
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes), { ...imports, [STATE_MODULE]: budget ? budget.admit(state, imports) : makeState(state) });
+}
+
+test('pull makes every memory and table a module defines an import, after its own imports: every index stays, data and elements land', async (t) => {
   // (Node 20 has one memory per module; tables show the index spaces: imported ones come first.)
   const bytes = await wat(`(module
     (import "env" "t" (table 1 funcref))
-    (memory 2) (table 4 funcref) (table $own 3 funcref)
-    (export "krew-wasm:memory0" (func $f)) (export "mine" (table $own))
-    (func $f) (start $f) (data (i32.const 0) "x"))`);
-  t.deepEqual(readCoreState(bytes), { memories: [{ initial: 2 }], tables: [{ initial: 4 }, { initial: 3, exportName: 'mine' }] });
-  const module = new WebAssembly.Module(exposed(bytes));
-  t.deepEqual(WebAssembly.Module.exports(module), [
-    { name: 'krew-wasm:memory0', kind: 'function' },
-    { name: 'mine', kind: 'table' },
-    { name: 'krew-wasm:memory0_', kind: 'memory' },
-    { name: 'krew-wasm:table0', kind: 'table' },
+    (memory 2 5) (table 4 funcref) (table $own 3 externref)
+    (export "mem" (memory 0)) (export "mine" (table $own)) (export "first" (table 1))
+    (func $f) (start $f) (elem (table 1) (i32.const 0) func $f) (data (i32.const 0) "x"))`);
+  const stored = prepared(bytes);
+  t.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(stored)), [
+    { module: 'env', name: 't', kind: 'table' },
+    { module: STATE_MODULE, name: 'table0', kind: 'table' },
+    { module: STATE_MODULE, name: 'table1', kind: 'table' },
+    { module: STATE_MODULE, name: 'memory0', kind: 'memory' },
   ]);
-  t.deepEqual(readCoreState(exposed(bytes)), {
-    memories: [{ initial: 2, exportName: 'krew-wasm:memory0_' }],
-    tables: [{ initial: 4, exportName: 'krew-wasm:table0' }, { initial: 3, exportName: 'mine' }],
+  t.deepEqual(readCoreState(stored), {
+    memories: [{ name: 'memory0', initial: 2, maximum: 5, shared: false }],
+    tables: [{ name: 'table0', initial: 4, maximum: undefined, element: 'anyfunc' }, { name: 'table1', initial: 3, maximum: undefined, element: 'externref' }],
+    tableImports: [{ module: 'env', name: 't' }],
+    instanceBytes: 4 * 32 + 8 * 9 + 16, // four imports, the element section's bytes, one data segment
   });
-  const instance = new WebAssembly.Instance(module, { env: { t: new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) } });
-  t.is((instance.exports['krew-wasm:memory0_'] as WebAssembly.Memory).buffer.byteLength, 2 * PAGE);
-  t.is((instance.exports['krew-wasm:table0'] as WebAssembly.Table).length, 4, 'the defined table, not the imported one');
-  t.is(new Uint8Array((instance.exports['krew-wasm:memory0_'] as WebAssembly.Memory).buffer)[0], 'x'.charCodeAt(0), 'data still lands');
+  const state = makeState(readCoreState(stored));
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(stored), { env: { t: new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) }, [STATE_MODULE]: state });
+  t.is(instance.exports.mem, state.memory0, 'the exported memory is the one the host made');
+  t.is(instance.exports.mine, state.table1);
+  t.is(instance.exports.first, state.table0, 'the first defined table, not the imported one');
+  t.is(typeof (state.table0 as WebAssembly.Table).get(0), 'function', 'the element segment landed');
+  t.is(new Uint8Array((state.memory0 as WebAssembly.Memory).buffer)[0], 'x'.charCodeAt(0), 'the data segment landed');
 });
 
-test('a module with no export section gets one in its place (before start, code and data), and one exporting all is left as it is', async (t) => {
+test('a module with no import section gets one in its place (before functions, start, code and data); one defining nothing is left as it is', async (t) => {
   const bytes = await wat('(module (memory 1) (func $f) (start $f) (data (i32.const 0) "x"))');
-  t.deepEqual(WebAssembly.Module.exports(new WebAssembly.Module(exposed(bytes))), [{ name: 'krew-wasm:memory0', kind: 'memory' }]);
-  const exporting = await wat('(module (memory (export "memory") 1) (table (export "t") 1 funcref))');
-  t.is(exposeCoreState(exporting), exporting);
+  t.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(prepared(bytes))), [{ module: STATE_MODULE, name: 'memory0', kind: 'memory' }]);
+  const nothing = await wat('(module (import "env" "m" (memory 1)) (func (export "f")))');
+  t.is(importDefinedState(nothing), nothing);
 });
 
-test('the budget refuses what start functions grow out of sight: an unexported memory counts as grown to its limit', async (t) => {
-  // A start function that grows its own, unexported memory by 20 pages.
-  const hidden = await wat('(module (memory 1) (func $s (drop (memory.grow (i32.const 20)))) (start $s))');
-  const cap = 128 * PAGE;
-  const budget = new MemoryBudget(cap);
-  budget.admit(readCoreState(hidden));
-  budget.track(new WebAssembly.Instance(new WebAssembly.Module(hidden), {}));
-  // Its growth cannot be seen, so it is taken to have used all it could: a second is refused.
-  t.throws(() => budget.admit(readCoreState(hidden)), { instanceOf: OverBudget });
-
-  // Exposed, the same memories are measured: six grow, two more fit at 1 page, a ninth is refused.
-  const visible = exposed(hidden);
-  const measured = new MemoryBudget(cap);
-  const pages: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    measured.admit(readCoreState(visible));
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(visible), {});
-    measured.track(instance);
-    pages.push((instance.exports['krew-wasm:memory0'] as WebAssembly.Memory).buffer.byteLength / PAGE);
-  }
-  t.deepEqual(pages, [21, 21, 21, 21, 21, 21, 1, 1]);
-  t.throws(() => measured.admit(readCoreState(visible)), { instanceOf: OverBudget });
+test('pull refuses what no limit can count: garbage-collected types, too many globals, 64-bit memories, its own import name', async (t) => {
+  const refused = async (text: string, message: RegExp) => {
+    const bytes = await wat(text);
+    t.throws(() => importDefinedState(bytes), { instanceOf: UncountableModuleError, message }, text.slice(0, 60));
+  };
+  await refused('(module (type (array i8)))', /garbage-collected types/);
+  await refused('(module (type (struct (field i32))))', /garbage-collected types/);
+  await refused('(module (rec (type (func)) (type (func))))', /garbage-collected types/);
+  await refused(`(module ${'(global i32 (i32.const 0)) '.repeat(MAX_GLOBALS + 1)})`, /more than 10000 globals/);
+  await refused('(module (memory i64 1))', /64-bit memory/);
+  await refused(`(module (import "${STATE_MODULE}" "memory0" (memory 1)))`, /krew-wasm's own name/);
+  const functions = await wat(`(module (type (func (param i32 funcref externref) (result i64))) (func (type 0) (i64.const 0)) ${'(global i32 (i32.const 0)) '.repeat(MAX_GLOBALS)})`);
+  t.notThrows(() => importDefinedState(functions));
 });
 
-test('the budget shares growth between tables and memories, in start functions too', async (t) => {
-  // Each start function grows its memory a page at a time and its table 1,000 entries at a time, until refused.
-  const greedy = await wat(`(module (memory (export "m") 0) (table (export "t") 0 funcref)
-    (func $s
-      (loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
-      (loop $more (br_if $more (i32.ne (table.grow (ref.null func) (i32.const 1000)) (i32.const -1)))))
-    (start $s))`);
-  const cap = 16 * 1024 * 1024;
-  const budget = new MemoryBudget(cap);
-  const sizes: [number, number][] = [];
-  for (let i = 0; i < 3; i++) {
-    budget.admit(readCoreState(greedy));
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(greedy), {});
-    budget.track(instance);
-    sizes.push([(instance.exports.m as WebAssembly.Memory).buffer.byteLength, (instance.exports.t as WebAssembly.Table).length * 32]);
-  }
-  budget.seal();
-  const total = sizes.reduce((sum, [m, t]) => sum + m + t, 0);
-  t.true(total <= cap, `${total} bytes`);
-  t.true(sizes[0]![0] >= cap * 0.8 && sizes[0]![1] >= cap * 0.1, `the first took its shares: ${sizes[0]}`);
-  t.deepEqual(sizes.slice(1), [[0, 0], [0, 0]], 'the others found nothing left');
+test("each planned memory gets its share of the room above everything's initial size as its own maximum", async (t) => {
+  const grower = prepared(await wat('(module (memory 1) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const other = prepared(await wat('(module (memory 0) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const budget = new MemoryBudget(10 * MiB, [{ state: stateOf(grower), instances: 1 }, { state: stateOf(other), instances: 1 }]);
+  const a = instantiate(grower, budget).exports.grow as (pages: number) => number;
+  const b = instantiate(other, budget).exports.grow as (pages: number) => number;
+  // 160 pages, less 1 page and 2 x 32 bytes of imports: 79 pages of room each.
+  t.is(a(79), 1);
+  t.is(a(1), -1, 'past its maximum');
+  t.is(b(79), 0);
+  t.is(b(1), -1);
 });
 
-test('a module that defines garbage-collected types is refused, one of function types alone is not', async (t) => {
-  const functions = await wat('(module (type (func (param i32 funcref externref) (result i64))) (func (type 0) (i64.const 0)) (func (param (ref null func))))');
-  t.notThrows(() => checkNoGcTypes(functions));
-  for (const types of ['(type (array i8))', '(type (struct (field i32)))', '(rec (type (func)) (type (func)))', '(type (sub (func)))']) {
-    const bytes = await wat(`(module ${types})`);
-    t.throws(() => checkNoGcTypes(bytes), { instanceOf: GcTypesError }, types);
+test('growth in start functions stays within each maximum, and a memory that grew first never crashes the host when a smaller one comes', async (t) => {
+  // The attack: a memory grown to 900 pages in a start function, then one of 0 pages, then the big one grows again.
+  const big = prepared(await wat('(module (memory 0) (func $s (drop (memory.grow (i32.const 900)))) (start $s) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const small = prepared(await wat('(module (memory 0) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const budget = new MemoryBudget(64 * MiB, [{ state: stateOf(big), instances: 1 }, { state: stateOf(small), instances: 1 }]);
+  const grow = instantiate(big, budget).exports.grow as (pages: number) => number;
+  const own = instantiate(small, budget).exports.grow as (pages: number) => number;
+  t.is(grow(0), 0, 'its start function was refused: 900 pages are more than its 511');
+  t.is(grow(511), 0);
+  t.is(grow(1), -1);
+  t.is(own(511), 0);
+  t.is(own(1), -1);
+});
+
+test('the plan counts each instance jco makes; an instance beyond it keeps its initial sizes, and one that would pass the cap is refused before it is made', async (t) => {
+  const module = prepared(await wat('(module (memory 16) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  // 4 MiB is 64 pages: two planned instances of 16 pages get 15 pages of room each.
+  const budget = new MemoryBudget(4 * MiB, [{ state: stateOf(module), instances: 2 }]);
+  for (let i = 0; i < 2; i++) {
+    const grow = instantiate(module, budget).exports.grow as (pages: number) => number;
+    t.is(grow(15), 16);
+    t.is(grow(1), -1);
   }
+  t.throws(() => instantiate(module, budget), { instanceOf: OverBudget }, 'a third does not fit in the 2 pages left');
+
+  const zero = prepared(await wat('(module (memory 0) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const once = new MemoryBudget(4 * MiB, [{ state: stateOf(zero), instances: 1 }]);
+  const first = instantiate(zero, once).exports.grow as (pages: number) => number;
+  const second = instantiate(zero, once).exports.grow as (pages: number) => number;
+  t.is(second(1), -1, 'unplanned: its initial 0 pages, no room');
+  t.is(first(63), 0, 'planned: the room (64 pages less its import)');
+  t.is(first(1), -1);
+});
+
+test('each import of a table is charged as V8 holds it (a dispatch table per import), and what an instance holds besides (element segments)', async (t) => {
+  const definer = prepared(await wat('(module (table (export "t") 100000 funcref))'));
+  const importer = prepared(await wat(`(module ${Array.from({ length: 50 }, (_, i) => `(import "a" "t" (table $t${i} 0 funcref))`).join(' ')})`));
+  const budget = new MemoryBudget(16 * MiB, [{ state: stateOf(definer), instances: 1 }, { state: stateOf(importer), instances: 1 }]);
+  const table = instantiate(definer, budget).exports.t as WebAssembly.Table;
+  t.is(table.length, 100000);
+  t.throws(() => table.grow(1), { instanceOf: RangeError }, 'tables keep their initial size under a cap');
+  // 50 imports x 100,000 entries x 20 bytes: 100 MB, past 16 MiB.
+  t.throws(() => instantiate(importer, budget, { a: { t: table } }), { instanceOf: OverBudget });
+
+  const elements = prepared(await wat(`(module (table 1 funcref) (func $f) (elem $e func ${'$f '.repeat(100000)}))`));
+  t.true(readCoreState(elements).instanceBytes >= 8 * 100000);
+  const segments = new MemoryBudget(4 * MiB, [{ state: stateOf(elements), instances: 1 }]);
+  for (let i = 0; i < 4; i++) instantiate(elements, segments);
+  t.throws(() => { for (let i = 0; i < 4; i++) instantiate(elements, segments); }, { instanceOf: OverBudget }, 'a few instances of 800 KB each fit 4 MiB, not eight');
 });
