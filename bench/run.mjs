@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { readCoreState } = await import(path.join(root, 'dist/src/runtime/coreState.js'));
 const fixtures = path.join(root, 'test/fixtures/build');
 const RUNS = Number(process.env.BENCH_RUNS) || 15;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-bench-'));
@@ -142,19 +143,30 @@ function hundredPlugins(k) {
 
 /**
  * The floor of a plugin: Node starting, reading and compiling its core modules (with Liftoff only
- * for the big JS plugin, as krew-wasm does), instantiating the largest with stub imports. What no
- * Node host can go below without a compiled-code cache; the smallest plugins' floor is mostly Node.
+ * for the big JS plugin, as krew-wasm does), instantiating the largest with stub imports (and the
+ * memories and tables its entry has the host make, as krew-wasm makes them). What no Node host can
+ * go below without a compiled-code cache; the smallest plugins' floor is mostly Node.
  */
 function floorCommand(k, name, liftoff = true) {
   const entry = path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
+  const meta = JSON.parse(fs.readFileSync(path.join(entry, 'meta.json'), 'utf8'));
+  const preview1 = meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
+  const files = preview1 ? [fs.existsSync(path.join(entry, 'preview1.wasm')) ? 'preview1.wasm' : 'source.wasm'] : meta.coreModules;
+  const states = Object.fromEntries(files.map((f) => {
+    try {
+      return [f, readCoreState(fs.readFileSync(path.join(entry, f)))];
+    } catch {
+      return [f, { memories: [], tables: [] }]; // an entry of a build that lets modules define them
+    }
+  }));
   // CommonJS, as krew-wasm's bundles: an ES module entry would add Node's ESM loader to the floor.
   const script = path.join(work, `floor-${name}.cjs`);
   fs.writeFileSync(script, `const fs = require('node:fs');
 module.exports = (async () => {
 const dir = ${JSON.stringify(entry)};
-const meta = JSON.parse(fs.readFileSync(dir + '/meta.json', 'utf8'));
 // A plain preview1 module runs as itself (runtime/preview1), a component as its core modules.
-const files = meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:')) ? ['source.wasm'] : meta.coreModules;
+const files = ${JSON.stringify(files)};
+const states = ${JSON.stringify(states)};
 const modules = await Promise.all(files.map((f) => WebAssembly.compile(fs.readFileSync(dir + '/' + f))));
 const big = modules.reduce((a, b, i) => (fs.statSync(dir + '/' + files[i]).size > fs.statSync(dir + '/' + files[modules.indexOf(a)]).size ? b : a));
 const imports = {};
@@ -162,6 +174,9 @@ for (const i of WebAssembly.Module.imports(big)) {
   imports[i.module] ??= {};
   imports[i.module][i.name] = i.kind === 'function' ? () => 0 : i.kind === 'memory' ? new WebAssembly.Memory({ initial: 1 }) : i.kind === 'table' ? new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) : new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
 }
+const state = states[files[modules.indexOf(big)]];
+for (const m of state.memories) (imports['krew-wasm:state'] ??= {})[m.name] = new WebAssembly.Memory({ initial: m.initial, maximum: m.maximum, shared: m.shared });
+for (const t of state.tables) (imports['krew-wasm:state'] ??= {})[t.name] = new WebAssembly.Table({ initial: t.initial, maximum: t.maximum, element: t.element });
 try { new WebAssembly.Instance(big, imports); } catch {}
 })();
 `);
