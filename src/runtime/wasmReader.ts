@@ -138,11 +138,15 @@ export class Reader {
   }
 
   name(): string {
+    return new TextDecoder('utf-8', { fatal: true }).decode(this.nameBytes());
+  }
+
+  /** A name's bytes, undecoded (a run reads names pull has checked; its first TextDecoder costs ~1 ms). */
+  nameBytes(): Uint8Array {
     const length = this.u32();
     if (this.at + length > this.bytes.length) throw new Error('a name runs past the end');
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.subarray(this.at, this.at + length));
     this.at += length;
-    return text;
+    return this.bytes.subarray(this.at - length, this.at);
   }
 
   /** A value or reference type: one byte, or (ref null? heaptype). */
