@@ -132,6 +132,14 @@ test('--max-memory: a memory that grew first, then a smaller one, then the first
   t.is((await runLink(sb, 'groworder-uncapped', [])).exitCode, 0);
 });
 
+test('a preview1 write takes at most IOV_MAX (1024) iovecs: more is EINVAL, as writev says, where the host made a view of each', async (t) => {
+  // Found by an attack: 7.86M empty iovecs in one fd_write held 1.7 GB of views under --max-memory 64.
+  await pull('fsprobe.core.wasm', 'iovecs', '--max-memory', '16');
+  const r = await runLink(sb, 'iovecs', ['writev', '1024', 'writev', '1025']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, `${'x'.repeat(1024)}\nwritev 1024: 1024 bytes\n\nwritev 1025: ERR Invalid argument\n`);
+});
+
 test('--max-memory counts tables: eight ten-million-entry tables are refused under 16 MiB (exit 125)', async (t) => {
   await pull('manytables.wasm', 'tables', '--max-memory', '16');
   const r = await runLink(sb, 'tables', []);

@@ -50,7 +50,7 @@ test('pull makes every memory and table a module defines an import, after its ow
     memories: [{ name: 'memory0', initial: 2, maximum: 5, shared: false }],
     tables: [{ name: 'table0', initial: 4, maximum: undefined, element: 'anyfunc' }, { name: 'table1', initial: 3, maximum: undefined, element: 'externref' }],
     tableImports: [{ module: 'env', name: 't' }],
-    instanceBytes: 4 * 32 + 8 * 9 + 16, // four imports, the element section's bytes, one data segment
+    instanceBytes: 4 * 32 + 8 + 3 * 400 + 8 * 9 + 16, // four imports, a function, three exports, the element section's bytes, a data segment
   });
   const state = makeState(readCoreState(stored));
   const instance = new WebAssembly.Instance(new WebAssembly.Module(stored), { env: { t: new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) }, [STATE_MODULE]: state });
@@ -130,7 +130,7 @@ test('the plan counts each instance jco makes; an instance beyond it keeps its i
   t.is(first(1), -1);
 });
 
-test('each import of a table is charged as V8 holds it (a dispatch table per import), and what an instance holds besides (element segments)', async (t) => {
+test('each import of a table is charged as V8 holds it (a dispatch table per import), and what an instance holds besides (element segments, exports)', async (t) => {
   const definer = prepared(await wat('(module (table (export "t") 100000 funcref))'));
   const importer = prepared(await wat(`(module ${Array.from({ length: 50 }, (_, i) => `(import "a" "t" (table $t${i} 0 funcref))`).join(' ')})`));
   const budget = new MemoryBudget(16 * MiB, [{ state: stateOf(definer), instances: 1 }, { state: stateOf(importer), instances: 1 }]);
@@ -145,4 +145,11 @@ test('each import of a table is charged as V8 holds it (a dispatch table per imp
   const segments = new MemoryBudget(4 * MiB, [{ state: stateOf(elements), instances: 1 }]);
   for (let i = 0; i < 4; i++) instantiate(elements, segments);
   t.throws(() => { for (let i = 0; i < 4; i++) instantiate(elements, segments); }, { instanceOf: OverBudget }, 'a few instances of 800 KB each fit 4 MiB, not eight');
+
+  // V8 makes each exported function's object for each instance: 10,000 exports are charged 4 MB.
+  const exports = prepared(await wat(`(module (func $f) ${Array.from({ length: 10000 }, (_, i) => `(export "f${i}" (func $f))`).join(' ')})`));
+  t.is(stateOf(exports).instanceBytes, 8 + 400 * 10000);
+  const exported = new MemoryBudget(16 * MiB, [{ state: stateOf(exports), instances: 1 }]);
+  for (let i = 0; i < 4; i++) instantiate(exports, exported);
+  t.throws(() => instantiate(exports, exported), { instanceOf: OverBudget });
 });
