@@ -6,6 +6,7 @@ import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type Entr
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
+import { checkCompileCost, CompileCostError } from './compileCost.js';
 import { importDefinedState, UncountableModuleError } from './coreState.js';
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
@@ -86,9 +87,11 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
  */
 function preparedCoreModule(name: string, bytes: Uint8Array): Uint8Array {
   try {
-    return importDefinedState(bytes);
+    const prepared = importDefinedState(bytes);
+    checkCompileCost(bytes);
+    return prepared;
   } catch (error) {
-    if (error instanceof UncountableModuleError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
+    if (error instanceof UncountableModuleError || error instanceof CompileCostError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
     throw new InvalidPluginError(`cannot read the core module ${name}: ${(error as Error).message}`);
   }
 }
