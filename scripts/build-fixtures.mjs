@@ -63,7 +63,8 @@ try {
   for (const file of sources('.c')) {
     const target = path.join(out, file.replace(/\.c$/, '.core.wasm'));
     if (upToDate(target, path.join(src, file))) continue;
-    execFileSync('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-Oz', '-Wl,--strip-all', '-o', target, path.join(src, file)], { stdio: 'inherit' });
+    // A 1 MiB stack: wasi-libc's poll() keeps its subscriptions on the stack (fsprobe polls 4,097 fds).
+    execFileSync('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-Oz', '-Wl,--strip-all', '-Wl,-z,stack-size=1048576', '-o', target, path.join(src, file)], { stdio: 'inherit' });
     built.push(target);
   }
   for (const file of sources('.js')) {

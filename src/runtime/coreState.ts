@@ -70,12 +70,13 @@ const FUNCTION_TYPE = 0x60;
 const AFTER_IMPORTS = new Set([3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11]);
 
 /**
- * Per-instance bytes V8 keeps, measured by attacks on Node 20: per import, per function (its
- * entries in the instance's tables), per export (V8 makes each exported function or global's
- * object eagerly: 38 MB an instance for 99,999 exports), per global, per byte of element section,
- * per data segment.
+ * Per-instance bytes V8 keeps, measured by attacks on Node 20: per import (~78), per function
+ * (its entries in the instance's tables), per export (V8 makes each exported function or global's
+ * object eagerly: 38 MB an instance for 99,999 exports), per global and per element of a segment
+ * (each function a segment or a global's initializer names becomes a JavaScript function object
+ * of ~300-380 bytes when the guest takes a reference to it), per data segment.
  */
-const COST = { import: 32, function: 8, export: 400, global: 16, elementByte: 8, dataSegment: 16 };
+const COST = { import: 96, function: 8, export: 400, global: 400, element: 400, dataSegment: 16 };
 
 interface Limits {
   flags: number;
@@ -186,6 +187,43 @@ function encodeName(name: string): Uint8Array {
   return Buffer.concat([leb128(encoded.length), encoded]);
 }
 
+/** The elements of all segments of an element section (wasm spec §5.5.12: flags 0 to 7). */
+function elementCount(r: Reader): number {
+  let elements = 0;
+  for (let n = r.u32(); n > 0; n--) {
+    const flags = r.u32();
+    if (flags > 7) throw new Error(`unknown element segment 0x${flags.toString(16)}`);
+    if (flags & 0x02 && !(flags & 0x01)) r.u32(); // a table index
+    if (!(flags & 0x01)) constantExpression(r); // active: its offset
+    if (flags & 0x03) {
+      if (flags & 0x04) r.valueType(); // a reference type
+      else r.byte(); // an element kind
+    }
+    const count = r.u32();
+    elements += count;
+    for (let i = 0; i < count; i++) {
+      if (flags & 0x04) constantExpression(r);
+      else r.u32();
+    }
+  }
+  return elements;
+}
+
+/** Skips a constant expression: constants, global.get, ref.null, ref.func and extended-constant arithmetic, up to `end`. */
+function constantExpression(r: Reader): void {
+  for (;;) {
+    const op = r.byte();
+    if (op === 0x0b) return;
+    if (op === 0x41 || op === 0x42) r.u64(); // a signed LEB skips as an unsigned one
+    else if (op === 0x43) for (let i = 0; i < 4; i++) r.byte();
+    else if (op === 0x44) for (let i = 0; i < 8; i++) r.byte();
+    else if (op === 0x23 || op === 0xd2) r.u32();
+    else if (op === 0xd0) r.s33();
+    else if (op === 0xfd && r.u32() === 12) for (let i = 0; i < 16; i++) r.byte(); // v128.const
+    else if (![0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e].includes(op)) throw new Error(`unknown constant instruction 0x${op.toString(16)}`);
+  }
+}
+
 /** Decodes a name pull has checked: Buffer's decoder, as a run's first TextDecoder costs ~1 ms. */
 function utf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
@@ -233,7 +271,7 @@ export function readCoreState(bytes: Uint8Array): CoreState {
     } else if (id === 6) {
       state.instanceBytes += COST.global * body.u32();
     } else if (id === 9) {
-      state.instanceBytes += COST.elementByte * size;
+      state.instanceBytes += COST.element * elementCount(body);
     } else if (id === 11) {
       state.instanceBytes += COST.dataSegment * body.u32();
     } else if (id === 4 || id === 5) {

@@ -16,6 +16,9 @@ import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
 import { PROC_EXIT_MODULE, readProcExitAdapter, routeProcExit } from './adapters/procExit.js';
 
+/** The most JavaScript glue a plugin may have (the 12.5 MB StarlingMonkey component's is 0.8 MB). */
+const MAX_GLUE_BYTES = 8 * 1024 * 1024;
+
 /** An entry's metadata (the store entry owner, src/store/entry.ts, defines it). */
 export type TranspiledMeta = EntryMeta;
 
@@ -52,6 +55,9 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   await checkRunType(component);
   await checkInterfaceTypes(result.files, result.imports, result.exports as [string, string][]);
   const glue = Buffer.from(result.files[ENTRY_FILES.glue] ?? new Uint8Array()).toString('utf8');
+  // Every run parses the glue (and caches its code): it grows with instances x imports, and 182 KB
+  // of component made 43 MB of it (an attack). Real components make well under 2 MB.
+  if (glue.length > MAX_GLUE_BYTES) throw new InvalidPluginError(`jco's JavaScript for the component is ${Math.round(glue.length / (1024 * 1024))} MiB, more than the ${MAX_GLUE_BYTES / (1024 * 1024)} MiB krew-wasm runs (its instances import too much)`);
   const { HOST_OWNED_ARGUMENTS } = await import('../../generated/hostOwnership.js');
   checkOwnership(glue, HOST_OWNED_ARGUMENTS);
   // Only the script form is run: it is the one whose copies out of guest memory are bounded.

@@ -140,6 +140,15 @@ test('a preview1 write takes at most IOV_MAX (1024) iovecs: more is EINVAL, as w
   t.is(r.stdout, `${'x'.repeat(1024)}\nwritev 1024: 1024 bytes\n\nwritev 1025: ERR Invalid argument\n`);
 });
 
+test('a preview1 poll takes at most 4096 subscriptions: more is EINVAL, where the host held ~300 bytes for each', async (t) => {
+  // Found by an attack: 3.6 GB under --max-memory 640.
+  await pull('fsprobe.core.wasm', 'polls', '--max-memory', '16');
+  // wasi-libc's poll() adds a clock subscription for its timeout: 4,095 fds are 4,096 subscriptions.
+  const r = await runLink(sb, 'polls', ['poll', '4095', 'poll', '4096']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'poll 4095: 4095 ready\npoll 4096: ERR Invalid argument\n');
+});
+
 test('--max-memory counts tables: eight ten-million-entry tables are refused under 16 MiB (exit 125)', async (t) => {
   await pull('manytables.wasm', 'tables', '--max-memory', '16');
   const r = await runLink(sb, 'tables', []);

@@ -50,7 +50,7 @@ test('pull makes every memory and table a module defines an import, after its ow
     memories: [{ name: 'memory0', initial: 2, maximum: 5, shared: false }],
     tables: [{ name: 'table0', initial: 4, maximum: undefined, element: 'anyfunc' }, { name: 'table1', initial: 3, maximum: undefined, element: 'externref' }],
     tableImports: [{ module: 'env', name: 't' }],
-    instanceBytes: 4 * 32 + 8 + 3 * 400 + 8 * 9 + 16, // four imports, a function, three exports, the element section's bytes, a data segment
+    instanceBytes: 4 * 96 + 8 + 3 * 400 + 400 + 16, // four imports, a function, three exports, one element, a data segment
   });
   const state = makeState(readCoreState(stored));
   const instance = new WebAssembly.Instance(new WebAssembly.Module(stored), { env: { t: new WebAssembly.Table({ initial: 1, element: 'anyfunc' }) }, [STATE_MODULE]: state });
@@ -140,11 +140,12 @@ test('each import of a table is charged as V8 holds it (a dispatch table per imp
   // 50 imports x 100,000 entries x 20 bytes: 100 MB, past 16 MiB.
   t.throws(() => instantiate(importer, budget, { a: { t: table } }), { instanceOf: OverBudget });
 
-  const elements = prepared(await wat(`(module (table 1 funcref) (func $f) (elem $e func ${'$f '.repeat(100000)}))`));
-  t.true(readCoreState(elements).instanceBytes >= 8 * 100000);
+  // Each function a segment names may become a JavaScript function object (~380 bytes) in each instance.
+  const elements = prepared(await wat(`(module (table 1 funcref) (func $f) (elem $e func ${'$f '.repeat(2000)}))`));
+  t.is(stateOf(elements).instanceBytes, 96 + 8 + 400 * 2000, 'its table (an import now), a function and 2,000 elements');
   const segments = new MemoryBudget(4 * MiB, [{ state: stateOf(elements), instances: 1 }]);
   for (let i = 0; i < 4; i++) instantiate(elements, segments);
-  t.throws(() => { for (let i = 0; i < 4; i++) instantiate(elements, segments); }, { instanceOf: OverBudget }, 'a few instances of 800 KB each fit 4 MiB, not eight');
+  t.throws(() => { for (let i = 0; i < 4; i++) instantiate(elements, segments); }, { instanceOf: OverBudget }, 'four instances of 800 KB fit 4 MiB, not eight');
 
   // V8 makes each exported function's object for each instance: 10,000 exports are charged 4 MB.
   const exports = prepared(await wat(`(module (func $f) ${Array.from({ length: 10000 }, (_, i) => `(export "f${i}" (func $f))`).join(' ')})`));
