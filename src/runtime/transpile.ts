@@ -69,6 +69,12 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   const coreModules = files.map(([name]) => name).filter((name) => name.endsWith('.wasm'));
   // A plain preview1 module runs as itself (run.ts): kept prepared as the others.
   if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
+  try {
+    await checkCompileCost(files.filter(([name]) => name.endsWith('.wasm')).map(([, bytes]) => bytes));
+  } catch (error) {
+    if (error instanceof CompileCostError) throw new InvalidPluginError(`the component is refused: ${error.message}`);
+    throw error;
+  }
   fs.mkdirSync(outDir, { recursive: true });
   for (const [name, bytes] of files) fs.writeFileSync(path.join(outDir, name), bytes);
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
@@ -93,11 +99,9 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
  */
 function preparedCoreModule(name: string, bytes: Uint8Array): Uint8Array {
   try {
-    const prepared = importDefinedState(bytes);
-    checkCompileCost(bytes);
-    return prepared;
+    return importDefinedState(bytes);
   } catch (error) {
-    if (error instanceof UncountableModuleError || error instanceof CompileCostError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
+    if (error instanceof UncountableModuleError) throw new InvalidPluginError(`the component's core module ${name} is refused: ${error.message}`);
     throw new InvalidPluginError(`cannot read the core module ${name}: ${(error as Error).message}`);
   }
 }

@@ -1,10 +1,13 @@
 import test from 'ava';
-import { checkCompileCost, CompileCostError, MAX_FRAME_COPIES } from '../../src/runtime/compileCost.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { checkCompileCost, CompileCostError, COMPILE_LIMITS } from '../../src/runtime/compileCost.js';
+import { FIXTURES } from '../helpers/cli.js';
 
 /**
- * The compile-cost bound counts control instructions by decoding every instruction: bytes that
- * look like `block` (0x02), `loop` (0x03) or `if` (0x04) inside immediates are not counted, and
- * every instruction family a real toolchain emits is read.
+ * pull compiles a plugin's core modules in a child Node, as a run would, and refuses a compile
+ * that costs V8 more than COMPILE_LIMITS: the attacks' shapes (a large frame, a high operand stack,
+ * many branches) are refused by what they cost, real plugins pass.
  */
 
 async function wat(text: string): Promise<Uint8Array> {
@@ -12,41 +15,36 @@ async function wat(text: string): Promise<Uint8Array> {
   return parse(text);
 }
 
-/** A module whose one function has `locals` locals and the given body, repeated. */
-const withBody = (locals: number, body: string, times: number) =>
-  wat(`(module (memory 1) (table 4 funcref) (type $t (func (param i32) (result i32))) (elem declare func $g) (data $d "abc")
-    (func $g (type $t) (local.get 0))
-    (func $f (param i32 i32) (local ${Array(locals).fill('i32').join(' ')}) ${body.repeat(times)}))`);
-
-/** Immediates full of 0x02, 0x03 and 0x04 bytes, and every family of instruction, around one loop. */
-const BUSY = `
-  (drop (i32.const 2)) (drop (i64.const 3)) (drop (f32.const 4)) (drop (f64.const 2)) (local.set 2 (local.get 3))
-  (drop (i32.load offset=3 align=4 (i32.const 4))) (i64.store8 offset=2 (i32.const 0) (i64.const 2))
-  (drop (v128.const i8x16 2 3 4 2 3 4 2 3 4 2 3 4 2 3 4 2)) (drop (i8x16.extract_lane_s 3 (v128.load offset=4 (i32.const 0))))
-  (drop (i8x16.shuffle 2 3 4 2 3 4 2 3 4 2 3 4 2 3 4 2 (v128.const i64x2 0 0) (v128.const i64x2 0 0)))
-  (drop (v128.load8_lane offset=2 3 (i32.const 0) (v128.const i64x2 0 0)))
-  (memory.fill (i32.const 2) (i32.const 3) (i32.const 4)) (memory.init $d (i32.const 0) (i32.const 0) (i32.const 2)) (data.drop $d)
-  (drop (table.size)) (drop (table.grow (ref.null func) (i32.const 2))) (drop (ref.func $g))
-  (drop (select (result i32) (i32.const 2) (i32.const 3) (i32.const 4)))
-  (drop (call_indirect (type $t) (i32.const 3) (i32.const 2)))
-  (drop (i32.atomic.load offset=4 (i32.const 0))) (atomic.fence)
-  (block $out (br_table 0 0 0 (i32.const 3)))
-  (loop (br_if 0 (i32.const 0)))
-  (drop (i32.trunc_sat_f32_s (f32.const 3)))`;
-
-test('control instructions are counted by decoding: immediates that look like them are not, and every family is read', async (t) => {
-  // Each BUSY has two controls (a block and a loop); the frame is 2 parameters and the locals.
-  // 20,000 x (2 x 99 + 1) is within MAX_FRAME_COPIES, 20,000 x (2 x 100 + 1) is not.
-  t.is(MAX_FRAME_COPIES, 4_000_000);
-  const within = await withBody(19998, BUSY, 99);
-  const past = await withBody(19998, BUSY, 100);
-  t.notThrows(() => checkCompileCost(within));
-  const error = t.throws(() => checkCompileCost(past), { instanceOf: CompileCostError });
-  t.is(error?.message, 'its function 1 has 20000 locals and 200 blocks, loops and ifs: compiling it would take V8 about 46 MiB');
+test('a function of 50,000 locals and 1,000 loops (600 MB for V8 to compile, from 200 KB) is refused by the memory its compile takes', async (t) => {
+  const bomb = await wat(`(module (func (local ${Array(50000).fill('i32').join(' ')}) ${'(loop) '.repeat(1000)}))`);
+  const error = await t.throwsAsync(checkCompileCost([bomb]), { instanceOf: CompileCostError });
+  t.is(error?.message, `compiling its core modules takes V8 more than ${COMPILE_LIMITS.memoryBytes / (1024 * 1024)} MiB (krew-wasm compiles a plugin at every run, which no limit can interrupt)`);
 });
 
-test('a function body that ends inside an instruction is an error, not a count', async (t) => {
-  const bytes = await withBody(0, '(drop (i32.const 300))', 1);
-  // Cut the module inside the last body's i32.const immediate: the code section now lies about its size.
-  t.throws(() => checkCompileCost(bytes.subarray(0, bytes.length - 3)), { instanceOf: Error });
+test('50,000 values on the operand stack and no locals at all cost V8 the same, and are refused the same', async (t) => {
+  // $many returns 1,000 values: 50 calls leave 50,000 on the stack, which every loop copies.
+  const results = Array(1000).fill('i32').join(' ');
+  const bomb = await wat(`(module
+    (func $many (result ${results}) ${'(i32.const 0) '.repeat(1000)})
+    (func ${'(call $many) '.repeat(50)} ${'(loop) '.repeat(1000)} (return)))`);
+  await t.throwsAsync(checkCompileCost([bomb]), { instanceOf: CompileCostError });
+});
+
+test('real plugins compile well within the limits: a componentized JS engine (12.5 MB), wasi-libc C', async (t) => {
+  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  const js = await transpileBytes(fs.readFileSync(path.join(FIXTURES, 'jsecho.wasm')), { name: 'p', instantiation: 'async' });
+  const modules = Object.entries(js.files).filter(([name]) => name.endsWith('.wasm')).map(([, bytes]) => bytes);
+  t.true(modules.reduce((sum, m) => sum + m.length, 0) > 10 * 1024 * 1024);
+  await t.notThrowsAsync(checkCompileCost(modules));
+  await t.notThrowsAsync(checkCompileCost([fs.readFileSync(path.join(FIXTURES, 'fsprobe.core.wasm'))]));
+});
+
+test('100,000 values on the stack and 40,000 branches (160 KB) are refused by the CPU time their compile takes: every branch walks the whole stack state', async (t) => {
+  const results = Array(1000).fill('i32').join(' ');
+  const bomb = await wat(`(module
+    (func $many (result ${results}) ${'(i32.const 0) '.repeat(1000)})
+    (func ${'(call $many) '.repeat(100)} (loop $l ${'(br_if $l (i32.const 0)) '.repeat(40000)}) (return)))`);
+  const error = await t.throwsAsync(checkCompileCost([bomb]), { instanceOf: CompileCostError });
+  t.regex(error?.message ?? '', /^compiling its core modules takes V8 more than 2\.\d s of CPU \(krew-wasm compiles a plugin at every run, which no limit can interrupt\)$/);
+  // pull says: "the component is refused: compiling its core modules takes V8 more than … s of CPU (…)" (transpile.ts).
 });
