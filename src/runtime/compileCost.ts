@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { LIFTOFF_ONLY_BYTES } from './run.js';
 
 /**
  * What compiling a plugin's core modules costs V8, measured at pull.
@@ -24,8 +25,6 @@ export const COMPILE_LIMITS = {
   cpuPerMiBMs: 500,
 };
 
-/** Above this much core wasm, a run compiles with Liftoff only (runtime/run.ts): TurboFan is not measured for it. */
-export const LIFTOFF_ONLY_BYTES = 1024 * 1024;
 
 /** Thrown when compiling a plugin would cost more than COMPILE_LIMITS allow. */
 export class CompileCostError extends Error {}
@@ -78,7 +77,8 @@ interface Measured {
 export async function checkCompileCost(modules: Uint8Array[]): Promise<void> {
   const bytes = modules.reduce((sum, m) => sum + m.length, 0);
   const cpuLimitMs = COMPILE_LIMITS.cpuBaseMs + (COMPILE_LIMITS.cpuPerMiBMs * bytes) / (1024 * 1024);
-  // Liftoff compiles what a run calls; TurboFan what a small plugin's run finds hot. A run may do both.
+  // Liftoff compiles what a run calls; TurboFan what a small plugin's run finds hot (above
+  // LIFTOFF_ONLY_BYTES a run has Liftoff only). A run may do both.
   const compilers = bytes <= LIFTOFF_ONLY_BYTES ? ['liftoff', 'turbofan'] : ['liftoff'];
   const results = await Promise.all(compilers.map((compiler) => measure(modules, compiler, cpuLimitMs)));
   const measured: Measured = {

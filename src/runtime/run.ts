@@ -65,7 +65,7 @@ interface TranspiledModule {
 }
 
 /** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
-const LARGE_MODULE_BYTES = 1024 * 1024;
+export const LIFTOFF_ONLY_BYTES = 1024 * 1024;
 
 /** Instantiates the plugin in its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
@@ -323,7 +323,7 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
 function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefined, budget?: MemoryBudget): void {
   let bytes = 0;
   for (const module of modules.values()) bytes += module.length;
-  const chosen = [override ?? (bytes > LARGE_MODULE_BYTES ? '--liftoff-only --wasm-lazy-validation' : ''), budget?.compileFlags() ?? ''].join(' ').trim();
+  const chosen = [override ?? (bytes > LIFTOFF_ONLY_BYTES ? '--liftoff-only --wasm-lazy-validation' : ''), budget?.compileFlags() ?? ''].join(' ').trim();
   if (chosen) applyV8Flags(chosen);
 }
 

@@ -70,7 +70,10 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   // A plain preview1 module runs as itself (run.ts): kept prepared as the others.
   if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
   try {
-    await checkCompileCost(files.filter(([name]) => name.endsWith('.wasm')).map(([, bytes]) => bytes));
+    // As runs compile them: the component's core modules together, a preview1 module by itself.
+    const runnable = (names: string[]) => files.filter(([name]) => names.includes(name)).map(([, bytes]) => bytes);
+    await checkCompileCost(runnable(coreModules));
+    if (kind === 'core-module') await checkCompileCost(runnable([ENTRY_FILES.preview1]));
   } catch (error) {
     if (error instanceof CompileCostError) throw new InvalidPluginError(`the component is refused: ${error.message}`);
     throw error;
