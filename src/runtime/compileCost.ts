@@ -15,7 +15,7 @@ import { LIFTOFF_ONLY_BYTES } from './run.js';
  * as a run would, with each compiler a run may use, eagerly, in a child Node, and refuses a plugin
  * whose compile takes more memory or CPU time than COMPILE_LIMITS allow; the child is killed as soon
  * as it passes the memory limit. Real plugins stay far below: the 12.5 MB StarlingMonkey component
- * compiles in ~0.5 s of CPU and ~60 MB.
+ * compiles in ~0.4 s of CPU and ~75 MB.
  */
 export const COMPILE_LIMITS = {
   /** Growth of the child's resident memory while compiling. */
