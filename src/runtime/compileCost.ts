@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { LIFTOFF_ONLY_BYTES } from './run.js';
+import { forEachSection, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 
 /**
  * What compiling a plugin's core modules costs V8, measured at pull.
@@ -20,7 +21,7 @@ import { LIFTOFF_ONLY_BYTES } from './run.js';
 export const COMPILE_LIMITS = {
   /** Growth of the child's resident memory while compiling. */
   memoryBytes: 256 * 1024 * 1024,
-  /** CPU time (all threads): a base, and so much per MiB of wasm. */
+  /** CPU time (all threads): a base, and so much per MiB of function bodies (custom sections cost nothing to compile, and padding bought 44 s: an attack). */
   cpuBaseMs: 2000,
   cpuPerMiBMs: 500,
 };
@@ -37,31 +38,41 @@ export class CompileCostError extends Error {}
  */
 const CHILD = `
 const v8 = require('node:v8');
+// Ends itself past the limits, or when pull is gone (killed by a signal): a compile that outlives
+// its parent would go on alone (an attack). SIGKILL: Node's exit waits for V8's compile threads.
+const parent = process.ppid;
+const started = Date.now();
+const die = () => process.kill(process.pid, 'SIGKILL');
+const report = (line) => require('node:fs').writeSync(1, line); // synchronous: before a SIGKILL
 const chunks = [];
 process.stdin.on('data', (c) => chunks.push(c));
 process.stdin.on('end', async () => {
   const all = Buffer.concat(chunks);
   const limit = Number(process.argv[1]);
+  const wallMs = Number(process.argv[3]);
   const flags = process.argv[2] === 'turbofan' ? '--no-liftoff --no-wasm-dynamic-tiering --no-wasm-lazy-compilation' : '--liftoff-only --no-wasm-lazy-compilation';
   const modules = [];
   for (let at = 0; at < all.length;) { const n = all.readUInt32LE(at); modules.push(all.subarray(at + 4, at + 4 + n)); at += 4 + n; }
-  const base = process.memoryUsage.rss();
+  // V8 copies the module's bytes: what it compiles is what grows past them.
+  const base = process.memoryUsage.rss() + all.length;
   const cpu = process.cpuUsage();
   let peak = 0;
   const watch = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss() - base);
-    if (peak > limit) { process.stdout.write(JSON.stringify({ over: true, peak }) + '\\n'); clearInterval(watch); }
+    if (peak > limit) { report(JSON.stringify({ over: true, peak }) + '\\n'); die(); }
+    if (process.ppid !== parent || Date.now() - started > wallMs) die();
   }, 2);
   try {
     v8.setFlagsFromString(flags);
     for (const m of modules) await WebAssembly.compile(m);
   } catch (error) {
-    process.stdout.write(JSON.stringify({ error: String(error.message) }) + '\\n');
+    report(JSON.stringify({ error: String(error.message) }) + '\\n');
     process.exit(0);
   }
   peak = Math.max(peak, process.memoryUsage.rss() - base);
+  clearInterval(watch);
   const used = process.cpuUsage(cpu);
-  process.stdout.write(JSON.stringify({ peak, cpuMs: (used.user + used.system) / 1000 }) + '\\n');
+  report(JSON.stringify({ peak, cpuMs: (used.user + used.system) / 1000 }) + '\\n');
   process.exit(0);
 });
 `;
@@ -76,13 +87,16 @@ interface Measured {
 /** Compiles the modules in a child Node as a run would, and refuses a compile that costs too much. */
 export async function checkCompileCost(modules: Uint8Array[]): Promise<void> {
   const bytes = modules.reduce((sum, m) => sum + m.length, 0);
-  const cpuLimitMs = COMPILE_LIMITS.cpuBaseMs + (COMPILE_LIMITS.cpuPerMiBMs * bytes) / (1024 * 1024);
+  const code = modules.reduce((sum, m) => sum + codeBytes(m), 0);
+  const cpuLimitMs = COMPILE_LIMITS.cpuBaseMs + (COMPILE_LIMITS.cpuPerMiBMs * code) / (1024 * 1024);
   // Liftoff compiles what a run calls; TurboFan what a small plugin's run finds hot (above
-  // LIFTOFF_ONLY_BYTES a run has Liftoff only). A run may do both.
+  // LIFTOFF_ONLY_BYTES a run has Liftoff only). A run may do both, and hold both at once: each
+  // gets half the memory.
   const compilers = bytes <= LIFTOFF_ONLY_BYTES ? ['liftoff', 'turbofan'] : ['liftoff'];
-  const results = await Promise.all(compilers.map((compiler) => measure(modules, compiler, cpuLimitMs)));
+  const memoryLimit = COMPILE_LIMITS.memoryBytes / compilers.length;
+  const results = await Promise.all(compilers.map((compiler) => measure(modules, compiler, memoryLimit, cpuLimitMs)));
   const measured: Measured = {
-    over: results.some((r) => r.over),
+    over: results.some((r) => r.over) || results.reduce((sum, r) => sum + (r.peak ?? 0), 0) > COMPILE_LIMITS.memoryBytes,
     error: results.find((r) => r.error !== undefined)?.error,
     cpuMs: results.reduce((sum, r) => sum + (r.cpuMs ?? Infinity), 0),
   };
@@ -96,11 +110,21 @@ export async function checkCompileCost(modules: Uint8Array[]): Promise<void> {
   }
 }
 
-function measure(modules: Uint8Array[], compiler: string, cpuLimitMs: number): Promise<Measured> {
+/** The bytes of a module's function bodies (its code section). */
+function codeBytes(module: Uint8Array): number {
+  let size = 0;
+  forEachSection(new Reader(module), MODULE_PREAMBLE, 'a core module', (id, body) => {
+    if (id === 10) size += body.rest().length;
+  });
+  return size;
+}
+
+function measure(modules: Uint8Array[], compiler: string, memoryLimit: number, cpuLimitMs: number): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // the child's flags are its own
-    const child = spawn(process.execPath, ['-e', CHILD, String(COMPILE_LIMITS.memoryBytes), compiler], { stdio: ['pipe', 'pipe', 'ignore'], env });
+    const wallMs = cpuLimitMs * 3; // CPU time over two cores, with room for a busy machine
+    const child = spawn(process.execPath, ['-e', CHILD, String(memoryLimit), compiler, String(wallMs)], { stdio: ['pipe', 'pipe', 'ignore'], env });
     let out = '';
     let settled = false;
     const finish = (result: Measured) => {
@@ -110,8 +134,7 @@ function measure(modules: Uint8Array[], compiler: string, cpuLimitMs: number): P
       child.kill('SIGKILL');
       resolve(result);
     };
-    // Wall time: CPU time over two cores, with room for a busy machine.
-    const timer = setTimeout(() => finish({ cpuMs: Infinity }), cpuLimitMs * 3);
+    const timer = setTimeout(() => finish({ cpuMs: Infinity }), wallMs);
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString('utf8');
       const line = out.split('\n')[0];

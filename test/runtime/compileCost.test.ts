@@ -2,6 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkCompileCost, CompileCostError, COMPILE_LIMITS } from '../../src/runtime/compileCost.js';
+import { leb128 } from '../../src/runtime/wasmReader.js';
 import { FIXTURES } from '../helpers/cli.js';
 
 /**
@@ -46,5 +47,10 @@ test('100,000 values on the stack and 40,000 branches (160 KB) are refused by th
     (func ${'(call $many) '.repeat(100)} (loop $l ${'(br_if $l (i32.const 0)) '.repeat(40000)}) (return)))`);
   const error = await t.throwsAsync(checkCompileCost([bomb]), { instanceOf: CompileCostError });
   t.regex(error?.message ?? '', /^compiling its core modules takes V8 more than 2\.\d s of CPU \(krew-wasm compiles a plugin at every run, which no limit can interrupt\)$/);
+  // The allowance follows the function bodies: 20 MiB of custom section (nothing to compile) buys
+  // nothing (an attack bought 44 s of compile per run with 100 MiB of it).
+  const padded = Buffer.concat([bomb, Uint8Array.of(0x00), leb128(4 + 20 * 1024 * 1024), Uint8Array.of(3), Buffer.from('pad'), Buffer.alloc(20 * 1024 * 1024)]);
+  const paddedError = await t.throwsAsync(checkCompileCost([padded]), { instanceOf: CompileCostError });
+  t.regex(paddedError?.message ?? '', /more than 2\.\d s of CPU/);
   // pull says: "the component is refused: compiling its core modules takes V8 more than … s of CPU (…)" (transpile.ts).
 });
