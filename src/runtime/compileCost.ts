@@ -21,9 +21,14 @@ import { forEachSection, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 export const COMPILE_LIMITS = {
   /** Growth of the child's resident memory while compiling. */
   memoryBytes: 256 * 1024 * 1024,
-  /** CPU time (all threads): a base, and so much per MiB of function bodies (custom sections cost nothing to compile, and padding bought 44 s: an attack). */
+  /**
+   * CPU time (all threads): a base, and so much per MiB of function bodies, about 1.5 times what
+   * Liftoff takes for real code (~33 ms a MiB). What padding buys is the rest: functions a run
+   * never calls cost Liftoff ~5 ms a MiB, so 100 MiB of them left a bomb ~4.5 s (at 500 ms a MiB
+   * they left it 49 s; custom sections, counted at first, 44 s: attacks).
+   */
   cpuBaseMs: 2000,
-  cpuPerMiBMs: 500,
+  cpuPerMiBMs: 50,
 };
 
 
