@@ -55,6 +55,7 @@ process.stdin.on('end', async () => {
   const all = Buffer.concat(chunks);
   const limit = Number(process.argv[1]);
   const wallMs = Number(process.argv[3]);
+  const cpuLimitMs = Number(process.argv[4]);
   const flags = process.argv[2] === 'turbofan' ? '--no-liftoff --no-wasm-dynamic-tiering --no-wasm-lazy-compilation' : '--liftoff-only --no-wasm-lazy-compilation';
   const modules = [];
   for (let at = 0; at < all.length;) { const n = all.readUInt32LE(at); modules.push(all.subarray(at + 4, at + 4 + n)); at += 4 + n; }
@@ -65,6 +66,8 @@ process.stdin.on('end', async () => {
   const watch = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss() - base);
     if (peak > limit) { report(JSON.stringify({ over: true, peak }) + '\\n'); die(); }
+    const spent = process.cpuUsage(cpu);
+    if ((spent.user + spent.system) / 1000 > cpuLimitMs) { report(JSON.stringify({ cpuMs: (spent.user + spent.system) / 1000 }) + '\\n'); die(); }
     if (process.ppid !== parent || Date.now() - started > wallMs) die();
   }, 2);
   try {
@@ -128,8 +131,10 @@ function measure(modules: Uint8Array[], compiler: string, memoryLimit: number, c
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // the child's flags are its own
-    const wallMs = cpuLimitMs * 3; // CPU time over two cores, with room for a busy machine
-    const child = spawn(process.execPath, ['-e', CHILD, String(memoryLimit), compiler, String(wallMs)], { stdio: ['pipe', 'pipe', 'ignore'], env });
+    // The child ends itself past its CPU time; the wall limit is for a child that hangs, and leaves
+    // room for a busy machine (the test suite runs many pulls at once).
+    const wallMs = 60_000 + cpuLimitMs * 3;
+    const child = spawn(process.execPath, ['-e', CHILD, String(memoryLimit), compiler, String(wallMs), String(cpuLimitMs)], { stdio: ['pipe', 'pipe', 'ignore'], env });
     let out = '';
     let settled = false;
     const finish = (result: Measured) => {
