@@ -5,7 +5,7 @@ import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
 import { RUN_EXPORT } from './component.js';
 import { loadGlueScript } from './glue.js';
-import { readCoreState, STATE_MODULE, type CoreState } from './coreState.js';
+import { STATE_MODULE, type CoreState } from './coreState.js';
 import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
@@ -274,7 +274,7 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
 export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta): CompilingPlugin {
   const preview1 = runsAsPreview1(meta);
   const bytes = readCoreModules(req, preview1 ? [ENTRY_FILES.preview1] : meta.coreModules);
-  const states = new Map([...bytes].map(([name, moduleBytes]) => [name, coreStateOf(req, name, moduleBytes)]));
+  const states = new Map([...bytes.keys()].map((name) => [name, coreStateOf(req, meta, name)]));
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   setV8Flags(bytes, req.v8Flags, budget);
@@ -291,13 +291,11 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   return { modules, footprints, preview1, budget };
 }
 
-/** What instantiating a core module of the entry makes the host hold (coreState.ts). */
-function coreStateOf(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, name: string, bytes: Uint8Array): CoreState {
-  try {
-    return readCoreState(bytes);
-  } catch (error) {
-    throw damaged(req, `cannot read ${name}: ${(error as Error).message}`);
-  }
+/** What instantiating a core module of the entry makes the host hold, as pull read it (coreState.ts). */
+function coreStateOf(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, meta: EntryMeta, name: string): CoreState {
+  const state = meta.coreStates?.[name];
+  if (!state) throw damaged(req, `no record of what ${name} holds`);
+  return state;
 }
 
 /** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */

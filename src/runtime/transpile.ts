@@ -7,7 +7,7 @@ import { checkComponentInterface, checkPreview1Module, wasmKind } from './compon
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
 import { checkCompileCost, CompileCostError } from './compileCost.js';
-import { importDefinedState, UncountableModuleError } from './coreState.js';
+import { importDefinedState, readCoreState, UncountableModuleError } from './coreState.js';
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
@@ -91,6 +91,8 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     exports,
     coreModules,
     instantiations: Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1)),
+    // Read once here: a run would spend 1-4 ms reading them from the 12.5 MB of a JS plugin.
+    coreStates: Object.fromEntries(files.filter(([name]) => name.endsWith('.wasm')).map(([name, bytes]) => [name, readCoreState(bytes)])),
     transpiler: currentTranspiler(),
     glue: 'script',
   });

@@ -2,6 +2,7 @@ import { crypto } from '../builtin.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WasmKind } from '../runtime/component.js';
+import type { CoreState } from '../runtime/coreState.js';
 import { atomicWriteFile, openRegularFile } from './fsutil.js';
 
 /**
@@ -45,8 +46,9 @@ export const ENTRY_FILES = {
  * import the host makes (coreState.ts); a preview1 module runs from preview1.wasm, made so too.
  * 13: and no function costs V8 more to compile than compileCost.ts allowed. 14: compiling them was
  * measured (compileCost.ts). 15: against an allowance of their function bodies, not their size.
+ * 16: what instantiating each core module makes the host hold is in meta.json (coreStates).
  */
-export const ENTRY_FORMAT = 15;
+export const ENTRY_FORMAT = 16;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;
@@ -63,6 +65,8 @@ export interface EntryMeta {
   coreModules: string[];
   /** How many instances jco's glue makes of each core module, when more than once (runtime/glue.ts). */
   instantiations?: Record<string, number>;
+  /** What instantiating each core module (and preview1.wasm) makes the host hold, read at pull (runtime/coreState.ts). */
+  coreStates?: Record<string, CoreState>;
   /** `jco-transpile@<version>` that made the entry. */
   transpiler: string;
   /** `script`: plugin.script.js holds the glue as a classic script (code-cacheable, bounded); entries of older formats may say `module`, which is never run. */
@@ -111,11 +115,27 @@ function metaProblem(meta: EntryMeta): string | undefined {
   const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
   if (!strings(meta.imports) || !strings(meta.exports) || !strings(meta.coreModules)) return 'unknown format';
   if (meta.coreModules.some((m) => !CORE_MODULE.test(m))) return 'a core module name that is not a file name of the entry';
+  // An entry of an older format is stale (made again from its source), not damaged.
+  const states = meta.coreStates;
+  const runnable = [...meta.coreModules, ...(meta.sourceKind === 'core-module' ? [ENTRY_FILES.preview1] : [])];
+  const statesRead = typeof states === 'object' && states !== null && runnable.every((m) => isCoreState(states[m]));
+  if (meta.format === ENTRY_FORMAT && !statesRead) return 'no record of what its core modules hold';
   const counts = meta.instantiations ?? {};
   if (typeof counts !== 'object' || Object.entries(counts).some(([m, n]) => !meta.coreModules.includes(m) || !Number.isSafeInteger(n) || n < 1)) return 'unknown format';
   if (meta.sourceKind !== 'component' && meta.sourceKind !== 'core-module') return 'unknown source kind';
   if (typeof meta.transpiler !== 'string') return 'no transpiler';
   return undefined;
+}
+
+/** A CoreState as JSON keeps it: names, counts and sizes, nothing else. */
+function isCoreState(value: unknown): value is CoreState {
+  const v = value as CoreState;
+  const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  const optionalSize = (n: unknown) => n === undefined || size(n);
+  return typeof v === 'object' && v !== null && Array.isArray(v.memories) && Array.isArray(v.tables) && Array.isArray(v.tableImports) && size(v.instanceBytes)
+    && v.memories.every((m) => typeof m.name === 'string' && size(m.initial) && optionalSize(m.maximum) && typeof m.shared === 'boolean')
+    && v.tables.every((t) => typeof t.name === 'string' && size(t.initial) && optionalSize(t.maximum) && (t.element === 'anyfunc' || t.element === 'externref'))
+    && v.tableImports.every((t) => typeof t.module === 'string' && typeof t.name === 'string');
 }
 
 /**
