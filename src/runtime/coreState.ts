@@ -244,24 +244,19 @@ export function readCoreState(bytes: Uint8Array): CoreState {
         const moduleBytes = body.nameBytes();
         const nameBytes = body.nameBytes();
         const kind = body.byte();
-        const [module, name] = kind === TABLE || kind === MEMORY ? [utf8(moduleBytes), utf8(nameBytes)] : ['', ''];
-        if (kind === 0x00) body.u32();
-        else if (kind === TABLE) {
+        if (kind !== TABLE && kind !== MEMORY) {
+          body.importDescription(kind);
+          continue;
+        }
+        const [module, name] = [utf8(moduleBytes), utf8(nameBytes)];
+        if (kind === TABLE) {
           const element = elementType(body);
           const { initial, maximum } = readLimits(body);
           if (module === STATE_MODULE) state.tables.push({ name, initial, maximum, element });
           else state.tableImports.push({ module, name });
-        } else if (kind === MEMORY) {
+        } else {
           const { flags, initial, maximum } = readLimits(body);
           if (module === STATE_MODULE) state.memories.push({ name, initial, maximum, shared: (flags & 0x02) !== 0 });
-        } else if (kind === 0x03) {
-          body.valueType();
-          body.byte();
-        } else if (kind === 0x04) {
-          body.byte();
-          body.u32();
-        } else {
-          throw new Error(`unknown import kind 0x${kind.toString(16)}`);
         }
       }
     } else if (id === 3) {

@@ -170,6 +170,12 @@ export class Reader {
     const module = this.name();
     const name = this.name();
     const kind = this.byte();
+    this.importDescription(kind);
+    return { module, name, kind };
+  }
+
+  /** Skips what follows an import's kind: a type index, a table or memory type, a global type, a tag. */
+  importDescription(kind: number): void {
     if (kind === 0x00) this.u32(); // function: type index
     else if (kind === 0x01) {
       this.valueType(); // table: element type, limits
@@ -184,6 +190,5 @@ export class Reader {
     } else {
       throw new Error(`unknown import kind 0x${kind.toString(16)}`);
     }
-    return { module, name, kind };
   }
 }
