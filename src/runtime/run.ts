@@ -113,8 +113,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) => {
     const state = footprints.get(module);
     if (!state) throw damaged(req, 'a core module the run did not compile');
-    const made = budget ? budget.admit(state, coreImports) : makeState(state);
-    return new WebAssembly.Instance(module, { ...coreImports, [STATE_MODULE]: made });
+    return instantiateWithState(module, state, coreImports, budget);
   };
   const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) =>
     guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
@@ -157,6 +156,15 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   return 0;
 }
 
+/**
+ * Instantiates a core module with the memories and tables pull made imports of (coreState.ts):
+ * made by the budget, each with its share of the cap, or with their declared limits.
+ */
+function instantiateWithState(module: WebAssembly.Module, state: CoreState, imports: WebAssembly.Imports | undefined, budget?: MemoryBudget): WebAssembly.Instance {
+  const made = budget ? budget.admit(state, imports) : makeState(state);
+  return new WebAssembly.Instance(module, { ...imports, [STATE_MODULE]: made });
+}
+
 /** The entry's core modules, compiled (each was started by startCompiling). */
 async function compiledModules(compiling: Map<string, Promise<WebAssembly.Module>>, guard: RunGuard): Promise<Map<string, WebAssembly.Module>> {
   const names = [...compiling.keys()];
@@ -181,9 +189,7 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   try {
     // Instantiation and _start in one guarded call, as for components (instantiateAndRun).
     guard.call(() => {
-      const state = compiling.footprints.get(module)!;
-      const made = budget ? budget.admit(state, host.imports) : makeState(state);
-      const instance = new WebAssembly.Instance(module, { ...host.imports, [STATE_MODULE]: made });
+      const instance = instantiateWithState(module, compiling.footprints.get(module)!, host.imports, budget);
       const { memory, _start: start } = instance.exports;
       if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
       host.bindMemory(memory);
