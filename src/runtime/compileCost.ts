@@ -31,7 +31,6 @@ export const COMPILE_LIMITS = {
   cpuPerMiBMs: 50,
 };
 
-
 /** Thrown when compiling a plugin would cost more than COMPILE_LIMITS allow. */
 export class CompileCostError extends Error {}
 
