@@ -94,7 +94,7 @@ function guestRun(cmd, env, runs = 9) {
 }
 
 const rows = [];
-const row = (scenario, measured, baseline, ratio, target, note = '') => rows.push({ scenario, measured, baseline, ratio, target, note });
+const row = (scenario, measured, baseline, ratio, target, ...notes) => rows.push({ scenario, measured, baseline, ratio, target, notes });
 
 function writeKubeconfig(apiInfo) {
   fs.writeFileSync(path.join(home, '.kube/config'), `apiVersion: v1
@@ -184,6 +184,60 @@ try { new WebAssembly.Instance(big, imports); } catch {}
 }
 
 /**
+ * A floor started as kubectl starts a plugin: an executable `kubectl-<name>` link to a script that
+ * begins `#!/usr/bin/env node` (Node resolving its main script through the link, as for
+ * krew-wasm's links). What any Node-hosted kubectl plugin pays before its own work.
+ */
+function asKubectlPlugin(name, [, script]) {
+  const file = path.join(work, `floor-plugin-${name}.js`);
+  fs.writeFileSync(file, `#!/usr/bin/env node\n${fs.readFileSync(script, 'utf8')}`, { mode: 0o755 });
+  const link = path.join(work, `kubectl-floor_${name}`);
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(file, link);
+  return [link];
+}
+
+/**
+ * The floor of a component on jco's glue, started as a kubectl plugin (asKubectlPlugin): its
+ * entry's glue with its V8 code cache, its core modules compiled, instantiated through the glue
+ * and run, with a host of two functions (stdout's stream and its write) and nothing else: no
+ * receipt or entry check, no sandbox, no guard. For the smallest component (it imports stdout
+ * alone), what any Node host built on jco pays; krew-wasm above it is its own work.
+ */
+function glueFloorCommand(k, name) {
+  const entry = path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
+  const script = path.join(work, `floor-glue-${name}.cjs`);
+  fs.writeFileSync(script, `const fs = require('node:fs');
+const vm = require('node:vm');
+const dir = ${JSON.stringify(entry)};
+const meta = JSON.parse(fs.readFileSync(dir + '/meta.json', 'utf8'));
+const compiling = meta.coreModules.map((f) => WebAssembly.compile(fs.readFileSync(dir + '/' + f)));
+let cachedData;
+try { cachedData = fs.readFileSync(dir + '/plugin.cache'); } catch {}
+const script = new vm.Script(fs.readFileSync(dir + '/plugin.script.js', 'utf8'), { filename: dir + '/plugin.script.js', cachedData });
+// The script form's hooks (src/runtime/glue.ts), doing nothing.
+const hooks = { enter() {}, handleCreated() {}, handleRemoved() {}, slice: (b, s, e) => b.slice(s, e), elements() {} };
+const instantiate = script.runInThisContext()('file:///', TextDecoder, hooks, console);
+class OutputStream { blockingWriteAndFlush(bytes) { fs.writeSync(1, bytes); } }
+const stdout = new OutputStream();
+const imports = { 'wasi:cli/stdout': { getStdout: () => stdout }, 'wasi:io/streams': { OutputStream }, 'wasi:io/error': { Error: class {} } };
+Promise.all(compiling).then((modules) => {
+  const byName = new Map(meta.coreModules.map((f, i) => [f, modules[i]]));
+  const states = new Map(meta.coreModules.map((f, i) => [modules[i], meta.coreStates[f]]));
+  const instantiateCore = (module, coreImports) => {
+    const made = {};
+    for (const m of states.get(module).memories) made[m.name] = new WebAssembly.Memory({ initial: m.initial, maximum: m.maximum });
+    for (const t of states.get(module).tables) made[t.name] = new WebAssembly.Table({ initial: t.initial, maximum: t.maximum, element: t.element });
+    return new WebAssembly.Instance(module, { ...coreImports, 'krew-wasm:state': made });
+  };
+  instantiate((file) => byName.get(file), imports, instantiateCore).run.run();
+  process.exit(0);
+});
+`);
+  return asKubectlPlugin(`glue_${name}`, [process.execPath, script]);
+}
+
+/**
  * The floor of a plugin that makes one request: floorCommand's work while a worker thread (as
  * krew-wasm's HTTP worker, since a wasm import cannot await on Node 20) makes the same HTTPS GET
  * to the API server; the process ends when both are done.
@@ -212,12 +266,15 @@ async function fullRun() {
     writeKubeconfig(api.info);
     const s = startupScenarios(k);
 
-    const [n1, t1, f1] = interleave([NODE0, s.hello, floorCommand(k, 'hello', false)], k.env);
+    const [n1, t1, f1, p1, j1] = interleave([NODE0, s.hello, floorCommand(k, 'hello', false), asKubectlPlugin('hello', floorCommand(k, 'hello', false)), glueFloorCommand(k, 'hello')], k.env);
     row('1. smallest component (WAT, stdout only)', ms(t1), `node -e 0: ${ms(n1)}`, ratio(t1, n1), '≤ 1.3x',
-      `floor (Node + compile + instantiate its core modules, alone): ${ms(f1)} = ${ratio(f1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - f1.median).toFixed(0)} ms above it`);
-    const [n2, t2, f2] = interleave([NODE0, s.chello, floorCommand(k, 'chello', false)], k.env);
+      `floor (Node + compile + instantiate its core modules, alone): ${ms(f1)} = ${ratio(f1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - f1.median).toFixed(0)} ms above it`,
+      `the same floor started as kubectl starts a plugin (#!/usr/bin/env node, through a kubectl-* link): ${ms(p1)} = ${ratio(p1, n1).toFixed(2)}x`,
+      `floor on jco's glue, as a kubectl plugin (the entry's glue from its code cache, instantiated and run with a two-function stdout host; no checks, no sandbox, no guard): ${ms(j1)} = ${ratio(j1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - j1.median).toFixed(1)} ms (${ratio(t1, j1).toFixed(2)}x) above it`);
+    const [n2, t2, f2, p2] = interleave([NODE0, s.chello, floorCommand(k, 'chello', false), asKubectlPlugin('chello', floorCommand(k, 'chello', false))], k.env);
     row('2. C "hello" (wasi-libc, preview1)', ms(t2), `node -e 0: ${ms(n2)}`, ratio(t2, n2), '≤ 1.5x',
-      `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${ratio(f2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`);
+      `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${ratio(f2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`,
+      `the same floor started as kubectl starts a plugin (#!/usr/bin/env node, through a kubectl-* link): ${ms(p2)} = ${ratio(p2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - p2.median).toFixed(0)} ms above it`);
     const floor = floorCommand(k, 'jsecho');
     const [n3, t3, f3] = interleave([NODE0, s.jsecho, floor], k.env);
     const g3 = guestRun(s.jsecho, k.env);
@@ -442,7 +499,7 @@ const header = [
   '|---|---|---|---|---|',
 ];
 const table = rows.map((r) => `| ${r.scenario} | ${r.measured} | ${r.baseline} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${r.target} |`);
-const notes = rows.filter((r) => r.note).map((r) => `- ${r.scenario.replace(/^\d+\. /, '')}: ${r.note}`);
+const notes = rows.flatMap((r) => r.notes.map((note) => `- ${r.scenario.replace(/^\d+\. /, '')}: ${note}`));
 const text = [...header, ...table, '', ...notes].join('\n') + '\n';
 fs.mkdirSync(path.join(root, 'bench/out'), { recursive: true });
 fs.writeFileSync(path.join(root, abIndex >= 0 ? 'bench/out/ab.md' : nodeIndex >= 0 ? 'bench/out/node.md' : 'bench/out/results.md'), text);
