@@ -26,11 +26,19 @@ globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
 // A sibling file of a bundle that only some runs load (the kubeconfig loader) is loaded with a code
 // cache too; `variant` names the V8 flags the run had set by then (src/builtin.ts, requireSibling).
 globalThis[Symbol.for('krew-wasm.load')] = (file, variant) => loadWithCodeCache(file, variant);
+// Called by the bundles right before a run first changes V8's flags (src/builtin.ts, setV8Flags):
+// the last moment a code cache V8 will take at the next start can be made.
+const beforeFlagsChange = [];
+globalThis[Symbol.for('krew-wasm.beforeFlags')] = () => beforeFlagsChange.splice(0).forEach((take) => take());
 
 const dist = require('node:path').join(__dirname, '../dist');
+// Each plugin, and each command, keeps a code cache of the bundle of its own: one shared by all
+// held the code of every kind of run, and the smallest plugins paid ~1 ms to deserialize what only
+// C plugins run (bench/RESULTS.md).
+const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : process.argv[2] ?? '';
 let bundle;
 try {
-  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : `${dist}/bundle/main.js`);
+  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : `${dist}/bundle/main.js`, '', /^[\w-]{1,64}$/.test(user) ? user : '');
 } catch (error) {
   notBuilt(error);
 }
@@ -41,17 +49,20 @@ bundle.main();
  * runs, and compiling the bundles was ~6 ms of every plugin run and ~15 ms of every command
  * (bench/RESULTS.md). V8 checks only that a cache was made from a source of the same length, so
  * the cache is named by the bundle's build (a hash of its contents, its last line: see
- * scripts/bundle.mjs), its mtime (a bundle edited in place) and V8's version (two Node versions
- * sharing an installation keep their own); one V8 rejects anyway is ignored. When missing or
- * rejected it is written at exit, if the folder is writable, holding all the code the run compiled
- * (what a start needs is then compiled by no later one: ~4 ms of a plugin run). A run that changed
- * V8's flags (a big plugin) can only write the cache made as the bundle loaded, as V8 would reject
- * one made later: that one is kept as `-partial`, used until a run without flags writes the whole
- * one (else a big plugin run first after an install cost every later run ~3 ms). A file loaded
- * after the flags changed names them by `variant`, and keeps one cache per set of flags. It is code
- * as trusted as the bundle beside it, in krew-wasm's own folder, which no plugin may reach.
+ * scripts/bundle.mjs), its mtime (a bundle edited in place), V8's version (two Node versions
+ * sharing an installation keep their own) and, for the bundles, the plugin or command it serves
+ * (`user`); one V8 rejects anyway is ignored. When missing or rejected it is written at exit, if
+ * the folder is writable, holding all the code the run compiled (what a start needs is then
+ * compiled by no later one: ~4 ms of a plugin run). Its first line names the code paths it was
+ * made from (the bundle's codePathsTaken: a plugin's kind, a command), and a run that took one more
+ * (a plugin granted a filesystem since) makes it again, holding what both compiled. A run that
+ * changed V8's flags (a big plugin) can only write the cache made right before it did, as V8
+ * would reject one made later: that one is kept as `-partial`, used until a run without flags writes
+ * the whole one. A file loaded after the flags changed names them by `variant`, and keeps one cache per
+ * set of flags. It is code as trusted as the bundle beside it, in krew-wasm's own folder, which no
+ * plugin may reach.
  */
-function loadWithCodeCache(file, variant = '') {
+function loadWithCodeCache(file, variant = '', user = '') {
   const fs = require('node:fs');
   const path = require('node:path');
   const vm = require('node:vm');
@@ -61,24 +72,31 @@ function loadWithCodeCache(file, variant = '') {
   const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
   const stem = `${path.basename(file)}.${build}-`;
   const suffix = `-v8-${process.versions.v8}.cache`;
-  const base = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}`;
+  const base = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}${user ? `-for-${user}` : ''}`;
   const whole = `${base}${suffix}`;
   const partial = `${base}-partial${suffix}`;
-  let cachedData = readCache(fs, whole);
-  const onlyPartial = !cachedData && (cachedData = readCache(fs, partial)) !== undefined;
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  let cache = readCache(fs, whole);
+  const onlyPartial = !cache && (cache = readCache(fs, partial)) !== undefined;
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData: cache?.data });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
-  const accepted = cachedData !== undefined && !script.cachedDataRejected;
-  if (accepted && !onlyPartial) return mod.exports;
-  const atLoad = accepted ? undefined : script.createCachedData();
+  const accepted = cache !== undefined && !script.cachedDataRejected;
+  let beforeFlags;
+  if (!accepted) beforeFlagsChange.push(() => (beforeFlags = script.createCachedData()));
   process.once('exit', () => {
     const flagsChanged = mod.exports.v8FlagsChanged?.() === true;
-    if (flagsChanged && accepted) return; // the partial cache in use is what this run can make
+    if (flagsChanged && (accepted || !beforeFlags)) return; // the partial cache in use is what this run can make
+    const taken = flagsChanged ? [] : mod.exports.codePathsTaken?.() ?? [];
+    const paths = accepted ? [...new Set([...cache.paths, ...taken])] : taken;
+    if (accepted && !onlyPartial && paths.length === cache.paths.length) return; // nothing new to hold
+    if (user && !flagsChanged && taken.length === 0) return; // no command or plugin ran (a typo): no file named for it
     const target = flagsChanged ? partial : whole;
     const temp = `${target}.${process.pid}.tmp`;
     try {
-      fs.writeFileSync(temp, flagsChanged ? atLoad : script.createCachedData(), { flag: 'wx' }); // never through a planted name
+      // The first line names the paths, padded so that V8's data starts 8-byte aligned.
+      const header = `krew-wasm code cache: ${paths.join(',')}`;
+      const data = flagsChanged ? beforeFlags : script.createCachedData();
+      fs.writeFileSync(temp, Buffer.concat([Buffer.from(`${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1)}\n`), data]), { flag: 'wx' }); // never through a planted name
       fs.renameSync(temp, target);
       if (!flagsChanged) fs.rmSync(partial, { force: true });
       // Caches of earlier builds of this bundle for this V8 are of no use any more.
@@ -94,7 +112,10 @@ function loadWithCodeCache(file, variant = '') {
   return mod.exports;
 }
 
-/** The cache's bytes when it is a regular file of a sane size (never a FIFO or a device to block on). */
+/**
+ * A cache file's V8 data and the code paths it was made from, when it is a regular file of a sane
+ * size (never a FIFO or a device to block on) that starts with its header line.
+ */
 function readCache(fs, cacheFile) {
   let fd;
   try {
@@ -103,7 +124,10 @@ function readCache(fs, cacheFile) {
     const size = stat.size;
     if (!stat.isFile() || size > 64 * 1024 * 1024) return undefined;
     const bytes = Buffer.allocUnsafe(size);
-    return fs.readSync(fd, bytes, 0, size, 0) === size ? bytes : undefined;
+    if (fs.readSync(fd, bytes, 0, size, 0) !== size) return undefined;
+    const end = bytes.indexOf(10);
+    const header = /^krew-wasm code cache: ([\w,-]*) *$/.exec(end > 0 && end < 4096 ? bytes.toString('latin1', 0, end) : '');
+    return header ? { data: bytes.subarray(end + 1), paths: header[1] ? header[1].split(',') : [] } : undefined;
   } catch {
     return undefined;
   } finally {

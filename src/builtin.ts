@@ -21,8 +21,12 @@ export const crypto = (): Crypto => builtin<Crypto>('node:crypto');
 /** The flags this process set, in order: V8 rejects a code cache made under other flags. */
 let flagsSet = '';
 
+/** Where bin/krew-wasm.js puts what must happen before V8's flags first change (its code caches). */
+const BEFORE_FLAGS = Symbol.for('krew-wasm.beforeFlags');
+
 /** v8.setFlagsFromString, loading node:v8 only when some flag is set. */
 export function setV8Flags(flags: string): void {
+  if (!flagsSet) (globalThis as { [BEFORE_FLAGS]?: () => void })[BEFORE_FLAGS]?.();
   flagsSet += ` ${flags}`;
   builtin<typeof import('node:v8')>('node:v8').setFlagsFromString(flags);
 }
@@ -30,6 +34,23 @@ export function setV8Flags(flags: string): void {
 /** Whether this process changed V8's flags: a code cache made now would not match the next start's. */
 export function v8FlagsChanged(): boolean {
   return flagsSet !== '';
+}
+
+/**
+ * The code paths this run took: a plugin's kind (component or preview1 module, with a filesystem,
+ * with network access), a command's name. bin/krew-wasm.js makes a bundle's code cache again at
+ * exit when the run took a path the cache was not made from: V8 compiles at every start whatever
+ * the cache lacks, and a cache made by a first run of one kind lacked a C plugin's host code for
+ * good (~2 ms of each of its runs, bench/RESULTS.md).
+ */
+const pathsTaken = new Set<string>();
+
+export function markCodePath(name: string): void {
+  pathsTaken.add(name);
+}
+
+export function codePathsTaken(): string[] {
+  return [...pathsTaken];
 }
 
 /** Where bin/krew-wasm.js puts its code-cache loader (see requireSibling). */

@@ -1,4 +1,5 @@
 import { Cli } from 'clipanion';
+import { markCodePath } from '../builtin.js';
 import { exitCodeOf, formatError, isKrewWasmError } from '../errors.js';
 import { settingsFromEnv, type Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
@@ -35,8 +36,12 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
   const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
   let verbose = settings.verbose || args.includes('--verbose');
   try {
-    if (argv[0] === '__complete') return await completeWords(argv.slice(1), settings, executable, stdio);
+    if (argv[0] === '__complete') {
+      markCodePath('complete');
+      return await completeWords(argv.slice(1), settings, executable, stdio);
+    }
     const route = routeOf(args, binaryName);
+    markCodePath('help' in route ? 'help' : route.command.words[0]!);
     if ('help' in route) {
       stdio.stdout.write(await helpText(route.help, binaryName, stdio));
       return 0;

@@ -1,4 +1,4 @@
-import { importModule } from '../builtin.js';
+import { importModule, markCodePath } from '../builtin.js';
 import type { Grants } from '../grants.js';
 import { readEntryMeta, runPlugin, startCompiling, type HostImports } from '../runtime/run.js';
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
@@ -65,6 +65,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
     wasiHttp: meta.imports.some((i) => i.startsWith('wasi:http/')),
     filesystem: meta.imports.some((i) => i.startsWith('wasi:filesystem/')),
   };
+  markCodePaths(compiling.preview1, wants, grants);
   // Next, the HTTP worker: booting it (a Node thread, node:https, TLS's root store: ~45 ms of CPU)
   // is what a plugin's first request waits for, so it starts before the sandbox and the glue.
   const worker = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none' ? await startHttpWorker() : undefined;
@@ -84,6 +85,15 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
   } finally {
     prepared.cleanup();
   }
+}
+
+/** Which of the host's code this run takes, for the code cache of the bundle it runs in (builtin.ts). */
+function markCodePaths(preview1: boolean, wants: { outboundHttp: boolean; wasiHttp: boolean; filesystem: boolean }, grants: Grants): void {
+  markCodePath(preview1 ? 'preview1' : 'component');
+  if (wants.filesystem) markCodePath(`filesystem-${grants.filesystem}`);
+  if (wants.outboundHttp) markCodePath('outbound-http');
+  if (wants.wasiHttp) markCodePath('wasi-http');
+  if ((wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none') markCodePath('network');
 }
 
 /**

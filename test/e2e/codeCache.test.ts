@@ -1,13 +1,15 @@
 import test from 'ava';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import vm from 'node:vm';
 import { FIXTURES, makeSandbox, ROOT, runProcess, type Sandbox } from '../helpers/cli.js';
 
 /**
  * bin/krew-wasm.js compiles the CLI bundle with a V8 code cache beside it, named by the bundle's
- * build (its last line), its mtime and V8's version. Each test works on its own copy of krew-wasm's built files, as an installation.
+ * build (its last line), its mtime, the command it serves and V8's version. Each test works on its own copy of krew-wasm's built files, as an installation.
  */
-function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin: string; bundle: string; cacheFiles(): string[]; cacheFile(): string } {
+function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin: string; bundle: string; cacheFiles(): string[]; cacheFile(command?: string): string } {
   const sb = makeSandbox();
   t.teardown(() => sb.cleanup());
   const install = path.join(path.dirname(sb.home), 'install');
@@ -21,9 +23,9 @@ function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin:
     bin: path.join(install, 'bin/krew-wasm.js'),
     bundle,
     cacheFiles: () => fs.readdirSync(dir).filter((f) => f.endsWith('.cache')),
-    cacheFile: () => {
+    cacheFile: (command = 'version') => {
       const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(fs.readFileSync(bundle, 'utf8'))![1];
-      return path.join(dir, `main.js.${build}-${Math.trunc(fs.statSync(bundle).mtimeMs)}-v8-${process.versions.v8}.cache`);
+      return path.join(dir, `main.js.${build}-${Math.trunc(fs.statSync(bundle).mtimeMs)}-for-${command}-v8-${process.versions.v8}.cache`);
     },
   };
 }
@@ -32,22 +34,38 @@ const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf
 /** How the (minified) bundle sets src/version.ts's VERSION. */
 const versionStatement = (v: string) => `VERSION="${v}"`;
 
-test('a first command writes the code cache; the next ones use it, jco imported from cached code included', async (t) => {
+/** The code paths a cache file says it was made from (its first line). */
+function cachePaths(file: string): string[] {
+  const header = /^krew-wasm code cache: ([\w,-]*) *\n/.exec(fs.readFileSync(file, 'latin1').slice(0, 4096));
+  if (!header) throw new Error(`${file} has no header line`);
+  return header[1] ? header[1].split(',') : [];
+}
+
+test('each command writes a code cache of its own at its first run, and its next runs use it, jco imported from cached code included', async (t) => {
   const c = installCopy(t);
   const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
   const first = await run(['version']);
   t.is(first.exitCode, 0, first.stderr);
   t.true(first.stdout.includes(version));
   t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
-  const written = fs.statSync(c.cacheFile()).mtimeMs;
+  t.deepEqual(cachePaths(c.cacheFile()), ['version']);
   // pull of a preview1 module: the transpiler's ES modules are imported by code restored from the cache.
   const pulled = await run(['pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello']);
   t.is(pulled.exitCode, 0, pulled.stderr);
+  t.is((await run(['info', 'chello', '-o', 'json'])).exitCode, 0);
+  t.deepEqual(c.cacheFiles().sort(), ['info', 'pull', 'version'].map((command) => path.basename(c.cacheFile(command))).sort());
+  t.deepEqual(cachePaths(c.cacheFile('pull')), ['pull']);
+  const written = c.cacheFiles().map((f) => fs.statSync(path.join(path.dirname(c.bundle), f)).mtimeMs);
   const info = await run(['info', 'chello', '-o', 'json']);
   t.is(info.exitCode, 0, info.stderr);
   t.is(JSON.parse(info.stdout).name, 'chello');
+  t.is((await run(['version'])).exitCode, 0);
   // Accepted, hence not written again.
-  t.is(fs.statSync(c.cacheFile()).mtimeMs, written);
+  t.deepEqual(c.cacheFiles().map((f) => fs.statSync(path.join(path.dirname(c.bundle), f)).mtimeMs), written);
+  // A word that is no command runs nothing and leaves no cache named for it.
+  const typo = await run(['lsit']);
+  t.is(typo.exitCode, 2, typo.stderr);
+  t.is(c.cacheFiles().length, 3);
 });
 
 test('a damaged code cache is rejected and replaced, never run', async (t) => {
@@ -79,27 +97,30 @@ test('a rebuilt bundle never meets the cache of the old one', async (t) => {
   t.true(fs.existsSync(c.cacheFile()));
 });
 
-test('a run that changed V8 flags (a big plugin) writes the cache made before it did as partial; the next start takes it and writes the whole one', async (t) => {
+test('a run that changed V8 flags (a big plugin) writes the cache made right before it did as partial; a run without flags takes it and writes the whole one', async (t) => {
   const c = installCopy(t);
   const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
   const big = await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi']);
   t.is(big.exitCode, 0, big.stderr);
   t.true(big.stdout.includes('"hi"'), big.stdout);
-  const partial = c.cacheFile().replace(/-v8-/, '-partial-v8-');
+  const partial = c.cacheFile('run').replace(/-v8-/, '-partial-v8-');
   t.deepEqual(c.cacheFiles(), [path.basename(partial)]);
-  // Made with V8's default flags, so the next start (defaults again) accepts it, and then writes
-  // the whole cache (what the run compiled) in its place.
-  const version1 = await run(['version']);
-  t.is(version1.exitCode, 0, version1.stderr);
-  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
-  t.true(fs.statSync(c.cacheFile()).size > 0);
-  const written = fs.statSync(c.cacheFile()).mtimeMs;
-  t.is((await run(['version'])).exitCode, 0);
-  t.is(fs.statSync(c.cacheFile()).mtimeMs, written, 'the whole cache is accepted, not written again');
+  t.deepEqual(cachePaths(partial), [], 'made before the run took its paths');
+  // Made with V8's default flags, so the next big run (defaults again when it starts) accepts it.
+  const partialWritten = fs.statSync(partial).mtimeMs;
+  t.is((await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi'])).exitCode, 0);
+  t.is(fs.statSync(partial).mtimeMs, partialWritten);
+  // A run of the command without flags takes it too, and writes the whole cache in its place.
+  const small = await run(['run', path.join(FIXTURES, 'hello.wasm')]);
+  t.is(small.exitCode, 0, small.stderr);
+  t.is(small.stdout, 'hello from wasm\n');
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile('run'))]);
+  t.deepEqual(cachePaths(c.cacheFile('run')), ['run', 'component']);
+  const written = fs.statSync(c.cacheFile('run')).mtimeMs;
   // Another big run keeps the whole cache and writes no partial one.
   t.is((await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi'])).exitCode, 0);
-  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile())]);
-  t.is(fs.statSync(c.cacheFile()).mtimeMs, written);
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile('run'))]);
+  t.is(fs.statSync(c.cacheFile('run')).mtimeMs, written);
 });
 
 test('the wrapper loads its kubeconfig loader with a code cache, one per set of V8 flags', async (t) => {
@@ -130,42 +151,60 @@ test('the wrapper loads its kubeconfig loader with a code cache, one per set of 
   t.deepEqual(mtimes(), before, 'each run accepts its own cache');
 });
 
-test('plugin runs write and then use the wrapper bundle\'s cache', async (t) => {
+test('each plugin keeps a wrapper cache of its own; a run that takes a new code path makes it again with both', async (t) => {
   const c = installCopy(t);
-  const pulled = await runProcess(process.execPath, [c.bin, 'pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello'], { cwd: c.sb.home, env: c.sb.env });
-  t.is(pulled.exitCode, 0, pulled.stderr);
+  const krew = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  for (const [file, name] of [['hello.wasm', 'hello'], ['chello.core.wasm', 'chello']]) t.is((await krew(['pull', `file://${path.join(FIXTURES, file)}`, '--name', name])).exitCode, 0);
   const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
-  const caches = () => fs.readdirSync(wrapperDir).filter((f) => f.endsWith('.cache'));
+  const caches = () => fs.readdirSync(wrapperDir).filter((f) => f.startsWith('wrapper.js.') && f.endsWith('.cache')).sort();
+  const cacheOf = (name: string) => path.join(wrapperDir, caches().find((f) => f.includes(`-for-${name}-v8-`))!);
+  const mtimes = () => caches().map((f) => fs.statSync(path.join(wrapperDir, f)).mtimeMs);
+  const run = (name: string) => runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), [], { cwd: c.sb.home, env: c.sb.env });
   t.deepEqual(caches(), []);
-  const link = path.join(c.sb.root, 'bin', 'kubectl-hello');
-  const first = await runProcess(link, [], { cwd: c.sb.home, env: c.sb.env });
+  const first = await run('hello');
   t.is(first.exitCode, 0, first.stderr);
   t.is(first.stdout, 'hello from wasm\n');
-  t.is(caches().length, 1);
-  const cache = path.join(wrapperDir, caches()[0]);
-  const written = fs.statSync(cache).mtimeMs;
-  const second = await runProcess(link, [], { cwd: c.sb.home, env: c.sb.env });
-  t.is(second.stdout, 'hello from wasm\n');
-  t.is(fs.statSync(cache).mtimeMs, written);
+  t.deepEqual(cachePaths(cacheOf('hello')), ['component']);
+  t.is((await run('chello')).stdout, 'hello from C\n');
+  t.is(caches().length, 2);
+  t.deepEqual(cachePaths(cacheOf('chello')), ['preview1', 'filesystem-home']);
+  // Each run accepts its own cache.
+  const before = mtimes();
+  t.is((await run('hello')).stdout, 'hello from wasm\n');
+  t.is((await run('chello')).stdout, 'hello from C\n');
+  t.deepEqual(mtimes(), before);
+  // A grant that takes the plugin down another path of the host: its cache is made again, once.
+  t.is((await krew(['grant', 'chello', '--fs', 'none'])).exitCode, 0);
+  t.is((await run('chello')).stdout, 'hello from C\n');
+  t.deepEqual(cachePaths(cacheOf('chello')), ['preview1', 'filesystem-home', 'filesystem-none']);
+  const remade = mtimes();
+  t.not(remade[0], before[0]);
+  t.is((await run('chello')).stdout, 'hello from C\n');
+  t.deepEqual(mtimes(), remade);
 });
 
-test('a big plugin run first leaves the wrapper a partial cache, which the next small one replaces with the whole', async (t) => {
+test('a big plugin run first keeps a partial wrapper cache of its own, made before V8\'s flags changed, and its next runs take it', async (t) => {
   const c = installCopy(t);
-  const pull = (file: string, name: string) => runProcess(process.execPath, [c.bin, 'pull', `file://${path.join(FIXTURES, file)}`, '--name', name], { cwd: c.sb.home, env: c.sb.env });
-  t.is((await pull('jsecho.wasm', 'jsecho')).exitCode, 0);
-  t.is((await pull('hello.wasm', 'hello')).exitCode, 0);
+  t.is((await runProcess(process.execPath, [c.bin, 'pull', `file://${path.join(FIXTURES, 'jsecho.wasm')}`, '--name', 'jsecho'], { cwd: c.sb.home, env: c.sb.env })).exitCode, 0);
   const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
   const caches = () => fs.readdirSync(wrapperDir).filter((f) => f.startsWith('wrapper.js.') && f.endsWith('.cache'));
-  const run = (name: string) => runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), [], { cwd: c.sb.home, env: c.sb.env });
-  t.is((await run('jsecho')).exitCode, 0);
+  const run = () => runProcess(path.join(c.sb.root, 'bin', 'kubectl-jsecho'), ['hi'], { cwd: c.sb.home, env: c.sb.env });
+  const first = await run();
+  t.is(first.exitCode, 0, first.stderr);
   t.is(caches().length, 1);
-  t.regex(caches()[0], /-partial-v8-/);
-  const partialSize = fs.statSync(path.join(wrapperDir, caches()[0])).size;
-  const hello = await run('hello');
-  t.is(hello.stdout, 'hello from wasm\n');
-  t.is(caches().length, 1);
-  t.notRegex(caches()[0], /-partial-/);
-  t.true(fs.statSync(path.join(wrapperDir, caches()[0])).size > partialSize, 'the whole cache holds what the run compiled');
+  t.regex(caches()[0], /-for-jsecho-partial-v8-/);
+  const partial = path.join(wrapperDir, caches()[0]);
+  // Made after the receipt and the entry were read, it holds more than loading the bundle compiles.
+  const bundle = path.join(wrapperDir, 'wrapper.js');
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(bundle, 'utf8')}\n})`, { filename: bundle });
+  const mod = { exports: {} };
+  (script.runInThisContext() as (...args: unknown[]) => void)(mod.exports, createRequire(bundle), mod, bundle, wrapperDir);
+  t.true(fs.statSync(partial).size > script.createCachedData().length + 4096, 'more than the cache made at load');
+  const written = fs.statSync(partial).mtimeMs;
+  const second = await run();
+  t.is(second.exitCode, 0, second.stderr);
+  t.true(second.stdout.includes('"hi"'), second.stdout);
+  t.is(fs.statSync(partial).mtimeMs, written, 'accepted, not written again');
 });
 
 test("an upgrade to a bundle of the same size and mtime (npm gives every file one mtime) never runs the old one's cache", async (t) => {
