@@ -26,10 +26,10 @@ globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
 // A sibling file of a bundle that only some runs load (the kubeconfig loader) is loaded with a code
 // cache too; `variant` names the V8 flags the run had set by then (src/builtin.ts, requireSibling).
 globalThis[Symbol.for('krew-wasm.load')] = (file, variant) => loadWithCodeCache(file, variant);
-// Called by the bundles right before a run first changes V8's flags (src/builtin.ts, setV8Flags):
-// the last moment a code cache V8 will take at the next start can be made.
-const beforeFlagsChange = [];
-globalThis[Symbol.for('krew-wasm.beforeFlags')] = () => beforeFlagsChange.splice(0).forEach((take) => take());
+
+/** What writes each loaded file's code cache at exit, if it must (see loadWithCodeCache). */
+const cacheWriters = [];
+process.once('exit', writeCodeCaches);
 
 const dist = require('node:path').join(__dirname, '../dist');
 // Each plugin, and each command, keeps a code cache of the bundle of its own: one shared by all
@@ -55,11 +55,9 @@ bundle.main();
  * the folder is writable, holding all the code the run compiled (what a start needs is then
  * compiled by no later one: ~4 ms of a plugin run). Its first line names the code paths it was
  * made from (the bundle's codePathsTaken: a plugin's kind, a command), and a run that took one more
- * (a plugin granted a filesystem since) makes it again, holding what both compiled. A run that
- * changed V8's flags (a big plugin) can only write the cache made right before it did, as V8
- * would reject one made later: that one is kept as `-partial`, used until a run without flags writes
- * the whole one. A file loaded after the flags changed names them by `variant`, and keeps one cache per
- * set of flags. It is code as trusted as the bundle beside it, in krew-wasm's own folder, which no
+ * (a plugin granted a filesystem since) makes it again, holding what both compiled. A file loaded
+ * after a run changed V8's flags (a big plugin) names them by `variant`, and keeps one cache per set
+ * of flags. It is code as trusted as the bundle beside it, in krew-wasm's own folder, which no
  * plugin may reach.
  */
 function loadWithCodeCache(file, variant = '', user = '') {
@@ -70,46 +68,61 @@ function loadWithCodeCache(file, variant = '', user = '') {
   const { createRequire } = module.constructor;
   const source = fs.readFileSync(file, 'utf8');
   const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
-  const stem = `${path.basename(file)}.${build}-`;
   const suffix = `-v8-${process.versions.v8}.cache`;
-  const base = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}${user ? `-for-${user}` : ''}`;
-  const whole = `${base}${suffix}`;
-  const partial = `${base}-partial${suffix}`;
-  let cache = readCache(fs, whole);
-  const onlyPartial = !cache && (cache = readCache(fs, partial)) !== undefined;
+  const target = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}${user ? `-for-${user}` : ''}${suffix}`;
+  const cache = readCache(fs, target);
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData: cache?.data });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
   const accepted = cache !== undefined && !script.cachedDataRejected;
-  let beforeFlags;
-  if (!accepted) beforeFlagsChange.push(() => (beforeFlags = script.createCachedData()));
-  process.once('exit', () => {
-    const flagsChanged = mod.exports.v8FlagsChanged?.() === true;
-    if (flagsChanged && (accepted || !beforeFlags)) return; // the partial cache in use is what this run can make
-    const taken = flagsChanged ? [] : mod.exports.codePathsTaken?.() ?? [];
-    const paths = accepted ? [...new Set([...cache.paths, ...taken])] : taken;
-    if (accepted && !onlyPartial && paths.length === cache.paths.length) return; // nothing new to hold
-    if (user && !flagsChanged && taken.length === 0) return; // no command or plugin ran (a typo): no file named for it
-    const target = flagsChanged ? partial : whole;
-    const temp = `${target}.${process.pid}.tmp`;
-    try {
-      // The first line names the paths, padded so that V8's data starts 8-byte aligned.
-      const header = `krew-wasm code cache: ${paths.join(',')}`;
-      const data = flagsChanged ? beforeFlags : script.createCachedData();
-      fs.writeFileSync(temp, Buffer.concat([Buffer.from(`${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1)}\n`), data]), { flag: 'wx' }); // never through a planted name
-      fs.renameSync(temp, target);
-      if (!flagsChanged) fs.rmSync(partial, { force: true });
-      // Caches of earlier builds of this bundle for this V8 are of no use any more.
-      for (const name of fs.readdirSync(path.dirname(file))) {
-        if (name.startsWith(`${path.basename(file)}.`) && name.endsWith(suffix) && !name.startsWith(stem)) fs.rmSync(path.join(path.dirname(file), name), { force: true });
-      }
-    } catch {
-      try {
-        fs.rmSync(temp, { force: true });
-      } catch {}
-    }
+  cacheWriters.push({
+    // Made under V8's default flags, as this file was compiled: it is loaded before any flag is set.
+    atDefaultFlags: variant === '',
+    /** The code paths the cache would name, when it must be written; else undefined. */
+    pathsToWrite() {
+      const taken = mod.exports.codePathsTaken?.() ?? [];
+      if (accepted) return taken.every((p) => cache.paths.includes(p)) ? undefined : [...new Set([...cache.paths, ...taken])];
+      return user && taken.length === 0 ? undefined : taken; // no command or plugin ran (a typo): no file named for it
+    },
+    write: (paths) => writeCache({ file, target, stem: `${path.basename(file)}.${build}-`, suffix }, paths, script.createCachedData()),
   });
   return mod.exports;
+}
+
+/**
+ * At exit: the caches of files loaded after a run changed V8's flags first, under those flags;
+ * then the others, under V8's defaults put back (src/builtin.ts, restoreDefaultV8Flags), as the
+ * next start will compare them with: a big plugin's run sets flags early (--liftoff-only), and a
+ * cache made before then held too little (~1 ms of each of its runs). When they cannot be put back
+ * (a flag of KREW_WASM_V8_FLAGS), those caches are not written.
+ */
+function writeCodeCaches() {
+  const due = cacheWriters.map((writer) => [writer, writer.pathsToWrite()]).filter(([, paths]) => paths);
+  if (due.length === 0) return;
+  for (const [writer, paths] of due) if (!writer.atDefaultFlags) writer.write(paths);
+  if (bundle?.restoreDefaultV8Flags?.() === false) return;
+  for (const [writer, paths] of due) if (writer.atDefaultFlags) writer.write(paths);
+}
+
+/** Writes a code cache whose first line names the code paths it holds; never through a planted name. */
+function writeCache({ file, target, stem, suffix }, paths, data) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const temp = `${target}.${process.pid}.tmp`;
+  try {
+    // Padded so that V8's data starts 8-byte aligned.
+    const header = `krew-wasm code cache: ${paths.join(',')}`;
+    fs.writeFileSync(temp, Buffer.concat([Buffer.from(`${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1)}\n`), data]), { flag: 'wx' });
+    fs.renameSync(temp, target);
+    // Caches of earlier builds of this bundle for this V8 are of no use any more.
+    for (const name of fs.readdirSync(path.dirname(file))) {
+      if (name.startsWith(`${path.basename(file)}.`) && name.endsWith(suffix) && !name.startsWith(stem)) fs.rmSync(path.join(path.dirname(file), name), { force: true });
+    }
+  } catch {
+    try {
+      fs.rmSync(temp, { force: true });
+    } catch {}
+  }
 }
 
 /**

@@ -20,20 +20,44 @@ export const crypto = (): Crypto => builtin<Crypto>('node:crypto');
 
 /** The flags this process set, in order: V8 rejects a code cache made under other flags. */
 let flagsSet = '';
-
-/** Where bin/krew-wasm.js puts what must happen before V8's flags first change (its code caches). */
-const BEFORE_FLAGS = Symbol.for('krew-wasm.beforeFlags');
+/** V8's tag for code caches (its version, its flags) before this process first changed a flag. */
+let defaultFlagsTag: number | undefined;
 
 /** v8.setFlagsFromString, loading node:v8 only when some flag is set. */
 export function setV8Flags(flags: string): void {
-  if (!flagsSet) (globalThis as { [BEFORE_FLAGS]?: () => void })[BEFORE_FLAGS]?.();
+  const v8 = builtin<typeof import('node:v8')>('node:v8');
+  defaultFlagsTag ??= v8.cachedDataVersionTag();
   flagsSet += ` ${flags}`;
-  builtin<typeof import('node:v8')>('node:v8').setFlagsFromString(flags);
+  v8.setFlagsFromString(flags);
 }
 
-/** Whether this process changed V8's flags: a code cache made now would not match the next start's. */
-export function v8FlagsChanged(): boolean {
-  return flagsSet !== '';
+/**
+ * Each flag krew-wasm sets, as V8 has it by default, with the flags V8 changes along with it
+ * (--liftoff-only turns tier-up off). Checked by V8's own tag, not trusted: see below.
+ */
+const DEFAULT_FLAGS: Record<string, string> = {
+  'liftoff-only': '--no-liftoff-only --wasm-tier-up --wasm-dynamic-tiering',
+  'wasm-lazy-validation': '--no-wasm-lazy-validation',
+  'wasm-max-mem-pages': '--wasm-max-mem-pages=4294967295',
+  'wasm-max-table-size': '--wasm-max-table-size=10000000',
+};
+
+/**
+ * Puts V8's flags back as they were when the process started, for bin/krew-wasm.js to make the
+ * bundle's code cache at exit, when no guest code runs any more (the limits only rise: nothing
+ * exists that a lower one would not hold): the next start compares a cache with its own flags,
+ * and a cache made under a big plugin's was refused, so its runs kept one made at load. True when
+ * V8's tag for code caches is its start-up one again; false when it is not (a flag of
+ * KREW_WASM_V8_FLAGS this table does not know, or another V8 that changes more along with one).
+ */
+export function restoreDefaultV8Flags(): boolean {
+  if (!flagsSet) return true;
+  const names = flagsSet.trim().split(/\s+/).map((flag) => flag.replace(/^--/, '').replace(/=.*$/, ''));
+  const defaults = names.map((name) => DEFAULT_FLAGS[name]);
+  if (defaults.some((d) => d === undefined)) return false;
+  const v8 = builtin<typeof import('node:v8')>('node:v8');
+  v8.setFlagsFromString(defaults.join(' '));
+  return v8.cachedDataVersionTag() === defaultFlagsTag;
 }
 
 /**

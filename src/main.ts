@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { exitWhenDrained, recordStdioCreation } from './exit.js';
 
-// For bin/krew-wasm.js, which writes the bundle's code cache at exit only when the flags are V8's
-// defaults, and again when the run took a code path the cache was not made from.
-export { codePathsTaken, v8FlagsChanged } from './builtin.js';
+// For bin/krew-wasm.js, which writes the bundle's code cache at exit under V8's default flags, and
+// again when the run took a code path the cache was not made from.
+export { codePathsTaken, restoreDefaultV8Flags } from './builtin.js';
 
 /**
  * Direct mode: `krew-wasm <command> ...`, also as `kubectl krew-wasm ...` through a
