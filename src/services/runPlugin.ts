@@ -64,12 +64,13 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
     outboundHttp: meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')),
     wasiHttp: meta.imports.some((i) => i.startsWith('wasi:http/')),
     filesystem: meta.imports.some((i) => i.startsWith('wasi:filesystem/')),
+    environment: compiling.preview1 || meta.imports.some((i) => i.startsWith('wasi:cli/environment')),
   };
   markCodePaths(compiling.preview1, wants, grants);
   // Next, the HTTP worker: booting it (a Node thread, node:https, TLS's root store: ~45 ms of CPU)
   // is what a plugin's first request waits for, so it starts before the sandbox and the glue.
   const worker = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none' ? await startHttpWorker() : undefined;
-  const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs, wants.filesystem);
+  const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs, wants);
   trace('sandbox ready');
   try {
     return await runPlugin({

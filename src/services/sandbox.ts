@@ -20,6 +20,12 @@ export interface HostContext {
   launchPaths?: string[];
 }
 
+/** Which of the sandbox's parts the plugin can reach: what it imports (a preview1 module, all of them). */
+export interface SandboxUse {
+  filesystem: boolean;
+  environment: boolean;
+}
+
 /** A sandbox and what must be undone after the run. */
 export interface PreparedSandbox {
   sandbox: WasiSandbox;
@@ -36,17 +42,18 @@ export interface PreparedSandbox {
  * folder are preopened as granted.
  * Whatever the grants, no walk enters the store or krew-wasm's own code (protectedDirs), and a
  * read-only folder is read-only through every preopen that reaches it. A plugin that imports no
- * filesystem interface (`usesFilesystem` false) can reach no file whatever its grants: nothing is
- * opened or pinned for it.
+ * filesystem interface (`uses.filesystem` false) can reach no file whatever its grants: nothing is
+ * opened or pinned for it; one that imports no environment interface (`uses.environment` false)
+ * can read no variable, and none is selected for it.
  */
-export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }, usesFilesystem = true): Promise<PreparedSandbox> {
+export async function prepareSandbox(pluginName: string, grants: Grants, argv0: string, args: string[], host: HostContext, dirs: { dataDir: string; tmpDir: string }, uses: SandboxUse = { filesystem: true, environment: true }): Promise<PreparedSandbox> {
   const { dataDir } = dirs;
-  const env = selectEnv(grants, host.env);
+  const env = uses.environment ? selectEnv(grants, host.env) : {};
   const limits = { timeoutMs: grants.timeoutSeconds ? grants.timeoutSeconds * 1000 : undefined, maxMemoryMiB: grants.maxMemoryMiB };
   const home = host.settings.home;
-  const initialCwd = grants.filesystem === 'home' && isInside(host.cwd, home) ? host.cwd : undefined;
-  if (grants.dataDir) env.KREW_WASM_DATA_DIR = dataDir;
-  if (!usesFilesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
+  const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && isInside(host.cwd, home) ? host.cwd : undefined;
+  if (grants.dataDir && uses.environment) env.KREW_WASM_DATA_DIR = dataDir;
+  if (!uses.filesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
