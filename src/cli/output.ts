@@ -1,3 +1,4 @@
+import { markCodePath } from '../builtin.js';
 import { enumOption } from './options.js';
 
 /**
@@ -45,6 +46,7 @@ export async function renderOutput(format: OutputFormat, p: Printable): Promise<
 
 /** Writes `p` to `stdout` in `format`. */
 export async function writeOutput(stdout: NodeJS.WritableStream, format: OutputFormat, p: Printable): Promise<void> {
+  markCodePath(`output-${format}`); // each format is code of its own, for the command's code cache
   stdout.write(await renderOutput(format, p));
 }
 

@@ -68,6 +68,19 @@ test('each command writes a code cache of its own at its first run, and its next
   t.is(c.cacheFiles().length, 3);
 });
 
+test('a first list of an empty store leaves list a cache that the first list of plugins makes again, with the code that reads receipts', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run(['list'])).stdout, '');
+  t.deepEqual(cachePaths(c.cacheFile('list')), ['list', 'output-name']);
+  t.is((await run(['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello'])).exitCode, 0);
+  t.is((await run(['list'])).stdout, 'hello\n');
+  t.deepEqual(cachePaths(c.cacheFile('list')), ['list', 'output-name', 'receipts']);
+  const written = fs.statSync(c.cacheFile('list')).mtimeMs;
+  t.is((await run(['list'])).stdout, 'hello\n');
+  t.is(fs.statSync(c.cacheFile('list')).mtimeMs, written);
+});
+
 test('a damaged code cache is rejected and replaced, never run', async (t) => {
   const c = installCopy(t);
   const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });

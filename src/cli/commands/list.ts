@@ -1,4 +1,5 @@
 import { Command } from 'clipanion';
+import { markCodePath } from '../../builtin.js';
 import type { Receipt } from '../../store/receipt.js';
 import { BaseCommand } from '../baseCommand.js';
 import { formatBytes, listingDefault, outputOption, renderTable, shortDigest, writeOutput } from '../output.js';
@@ -25,6 +26,9 @@ export class ListCommand extends BaseCommand {
     const { store, stdout } = this.context;
     if (store.needsRepair()) await store.repair();
     const { plugins, problems } = store.list();
+    // Reading receipts is code of its own: a first `list` of an empty store would leave the
+    // command a code cache without it (bin/krew-wasm.js).
+    if (plugins.length > 0) markCodePath('receipts');
     for (const problem of problems) this.status(`krew-wasm: warning: ${problem.message} (${problem.hint})`);
     await writeOutput(stdout, this.output ?? listingDefault(stdout), {
       data: plugins,
