@@ -35,7 +35,8 @@ const dist = require('node:path').join(__dirname, '../dist');
 // Each plugin, and each command, keeps a code cache of the bundle of its own: one shared by all
 // held the code of every kind of run, and the smallest plugins paid ~1 ms to deserialize what only
 // C plugins run (bench/RESULTS.md).
-const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : process.argv[2] ?? '';
+// kubectl's completion runs `kubectl_complete-krew_wasm <words being typed>`: one cache for all.
+const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : /^kubectl_complete-/.test(invokedAs) ? '__complete' : process.argv[2] ?? '';
 let bundle;
 try {
   bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : `${dist}/bundle/main.js`, '', /^[\w-]{1,64}$/.test(user) ? user : '');
@@ -114,14 +115,27 @@ function writeCache({ file, target, stem, suffix }, paths, data) {
     const header = `krew-wasm code cache: ${paths.join(',')}`;
     fs.writeFileSync(temp, Buffer.concat([Buffer.from(`${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1)}\n`), data]), { flag: 'wx' });
     fs.renameSync(temp, target);
-    // Caches of earlier builds of this bundle for this V8 are of no use any more.
+    // Caches of earlier builds of this bundle for this V8 are of no use any more, nor the temporary
+    // file of a run that ended while it wrote one (Ctrl-C at exit).
     for (const name of fs.readdirSync(path.dirname(file))) {
-      if (name.startsWith(`${path.basename(file)}.`) && name.endsWith(suffix) && !name.startsWith(stem)) fs.rmSync(path.join(path.dirname(file), name), { force: true });
+      if (!name.startsWith(`${path.basename(file)}.`)) continue;
+      const writer = /\.cache\.(\d+)\.tmp$/.exec(name)?.[1];
+      if ((name.endsWith(suffix) && !name.startsWith(stem)) || (writer && !isRunning(Number(writer)))) fs.rmSync(path.join(path.dirname(file), name), { force: true });
     }
   } catch {
     try {
       fs.rmSync(temp, { force: true });
     } catch {}
+  }
+}
+
+/** Whether a process with this pid exists (one of another user's counts: EPERM). */
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error?.code === 'EPERM';
   }
 }
 

@@ -36,14 +36,17 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
   const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
   let verbose = settings.verbose || args.includes('--verbose');
   try {
+    // Code paths (builtin.ts) are marked once taken: a first run refused for its usage left the
+    // command a code cache without the command's code, and no later run took a path it lacked.
     if (argv[0] === '__complete') {
+      const done = await completeWords(argv.slice(1), settings, executable, stdio);
       markCodePath('complete');
-      return await completeWords(argv.slice(1), settings, executable, stdio);
+      return done;
     }
     const route = routeOf(args, binaryName);
-    markCodePath('help' in route ? 'help' : route.command.words[0]!);
     if ('help' in route) {
       stdio.stdout.write(await helpText(route.help, binaryName, stdio));
+      markCodePath('help');
       return 0;
     }
     const spec = commandSpec(await route.command.load());
@@ -76,7 +79,9 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
       throw usageErrorFor(error, spec, binaryName);
     }
     verbose ||= (command as { verbose?: boolean }).verbose === true;
-    return await cli.run(command, context);
+    const exit = await cli.run(command, context);
+    markCodePath(route.command.words[0]!);
+    return exit;
   } catch (error) {
     stdio.stderr.write(`${formatError(error, verbose)}\n`);
     return exitCodeOf(error);

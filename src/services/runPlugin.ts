@@ -66,14 +66,13 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
     filesystem: meta.imports.some((i) => i.startsWith('wasi:filesystem/')),
     environment: compiling.preview1 || meta.imports.some((i) => i.startsWith('wasi:cli/environment')),
   };
-  markCodePaths(compiling.preview1, wants, grants);
   // Next, the HTTP worker: booting it (a Node thread, node:https, TLS's root store: ~45 ms of CPU)
   // is what a plugin's first request waits for, so it starts before the sandbox and the glue.
   const worker = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none' ? await startHttpWorker() : undefined;
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs, wants);
   trace('sandbox ready');
   try {
-    return await runPlugin({
+    const exit = await runPlugin({
       entryDir,
       pluginName: inv.name,
       sandbox: prepared.sandbox,
@@ -83,12 +82,15 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
       meta,
       compiling,
     });
+    // Once the run has been through them: a run that failed to start left the code a run takes uncompiled.
+    markCodePaths(compiling.preview1, wants, grants);
+    return exit;
   } finally {
     prepared.cleanup();
   }
 }
 
-/** Which of the host's code this run takes, for the code cache of the bundle it runs in (builtin.ts). */
+/** Which of the host's code this run took, for the code cache of the bundle it runs in (builtin.ts). */
 function markCodePaths(preview1: boolean, wants: { outboundHttp: boolean; wasiHttp: boolean; filesystem: boolean }, grants: Grants): void {
   markCodePath(preview1 ? 'preview1' : 'component');
   if (wants.filesystem) markCodePath(`filesystem-${grants.filesystem}`);

@@ -34,11 +34,11 @@ const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf
 /** How the (minified) bundle sets src/version.ts's VERSION. */
 const versionStatement = (v: string) => `VERSION="${v}"`;
 
-/** The code paths a cache file says it was made from (its first line). */
+/** The code paths a cache file says it was made from (its first line), sorted. */
 function cachePaths(file: string): string[] {
   const header = /^krew-wasm code cache: ([\w,-]*) *\n/.exec(fs.readFileSync(file, 'latin1').slice(0, 4096));
   if (!header) throw new Error(`${file} has no header line`);
-  return header[1] ? header[1].split(',') : [];
+  return header[1] ? header[1].split(',').sort() : [];
 }
 
 test('each command writes a code cache of its own at its first run, and its next runs use it, jco imported from cached code included', async (t) => {
@@ -81,6 +81,37 @@ test('a first list of an empty store leaves list a cache that the first list of 
   t.is(fs.statSync(c.cacheFile('list')).mtimeMs, written);
 });
 
+test('a command refused for its usage writes no cache; kubectl\'s completion keeps one whatever is typed', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  // A first pull with no reference: the pull command never ran, and its cache would lack its code for good.
+  const refused = await run(['pull']);
+  t.is(refused.exitCode, 2, refused.stderr);
+  t.deepEqual(c.cacheFiles(), []);
+  t.is((await run(['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello'])).exitCode, 0);
+  t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile('pull'))]);
+  t.deepEqual(cachePaths(c.cacheFile('pull')), ['pull']);
+  // kubectl runs kubectl_complete-krew_wasm with the words being typed: one cache, not one per word.
+  const link = path.join(path.dirname(c.sb.home), 'kubectl_complete-krew_wasm');
+  fs.symlinkSync(c.bin, link);
+  for (const word of ['p', 'pu', 'pul', 'lsit']) t.is((await runProcess(link, [word], { cwd: c.sb.home, env: c.sb.env })).exitCode, 0);
+  t.deepEqual(c.cacheFiles().sort(), [path.basename(c.cacheFile('__complete')), path.basename(c.cacheFile('pull'))].sort());
+  t.deepEqual(cachePaths(c.cacheFile('__complete')), ['complete']);
+});
+
+test('a temporary cache file left by a run that ended while writing it is removed by the next write', async (t) => {
+  const c = installCopy(t);
+  const ended = await runProcess(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  const leftover = `${c.cacheFile('list')}.${ended.stdout}.tmp`;
+  const writing = `${c.cacheFile('list')}.${process.pid}.tmp`;
+  fs.writeFileSync(leftover, '');
+  fs.writeFileSync(writing, '');
+  t.is((await runProcess(process.execPath, [c.bin, 'list'], { cwd: c.sb.home, env: c.sb.env })).exitCode, 0);
+  t.false(fs.existsSync(leftover));
+  t.true(fs.existsSync(writing), 'a live process\'s file is its own');
+  t.true(fs.existsSync(c.cacheFile('list')));
+});
+
 test('a damaged code cache is rejected and replaced, never run', async (t) => {
   const c = installCopy(t);
   const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
@@ -117,7 +148,7 @@ test('a run that changed V8 flags (a big plugin) writes the whole cache, under V
   t.is(big.exitCode, 0, big.stderr);
   t.true(big.stdout.includes('"hi"'), big.stdout);
   t.deepEqual(c.cacheFiles(), [path.basename(c.cacheFile('run'))]);
-  t.deepEqual(cachePaths(c.cacheFile('run')).slice(0, 2), ['run', 'component']);
+  t.deepEqual(cachePaths(c.cacheFile('run')), ['component', 'filesystem-home', 'run']);
   const written = fs.statSync(c.cacheFile('run')).mtimeMs;
   // The next big run starts with V8's defaults again, and accepts it.
   t.is((await run(['run', path.join(FIXTURES, 'jsecho.wasm'), '--', 'hi'])).exitCode, 0);
@@ -182,7 +213,7 @@ test('each plugin keeps a wrapper cache of its own; a run that takes a new code 
   t.deepEqual(cachePaths(cacheOf('hello')), ['component']);
   t.is((await run('chello')).stdout, 'hello from C\n');
   t.is(caches().length, 2);
-  t.deepEqual(cachePaths(cacheOf('chello')), ['preview1', 'filesystem-home']);
+  t.deepEqual(cachePaths(cacheOf('chello')), ['filesystem-home', 'preview1']);
   // Each run accepts its own cache.
   const before = mtimes();
   t.is((await run('hello')).stdout, 'hello from wasm\n');
@@ -191,7 +222,7 @@ test('each plugin keeps a wrapper cache of its own; a run that takes a new code 
   // A grant that takes the plugin down another path of the host: its cache is made again, once.
   t.is((await krew(['grant', 'chello', '--fs', 'none'])).exitCode, 0);
   t.is((await run('chello')).stdout, 'hello from C\n');
-  t.deepEqual(cachePaths(cacheOf('chello')), ['preview1', 'filesystem-home', 'filesystem-none']);
+  t.deepEqual(cachePaths(cacheOf('chello')), ['filesystem-home', 'filesystem-none', 'preview1']);
   const remade = mtimes();
   t.not(remade[0], before[0]);
   t.is((await run('chello')).stdout, 'hello from C\n');
@@ -209,7 +240,7 @@ test('a big plugin keeps a whole wrapper cache of its own, made under V8\'s defa
   t.is(caches().length, 1);
   t.regex(caches()[0], /-for-jsecho-v8-/);
   const cache = path.join(wrapperDir, caches()[0]);
-  t.deepEqual(cachePaths(cache).slice(0, 1), ['component']);
+  t.deepEqual(cachePaths(cache), ['component', 'filesystem-home']);
   // Made at exit, it holds what the run compiled: more than loading the bundle compiles.
   const bundle = path.join(wrapperDir, 'wrapper.js');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(bundle, 'utf8')}\n})`, { filename: bundle });
