@@ -44,11 +44,11 @@ const DEFAULT_FLAGS: Record<string, string> = {
 
 /**
  * Puts V8's flags back as they were when the process started, for bin/krew-wasm.js to make the
- * bundle's code cache at exit, when no guest code runs any more and no memory or table grows (a
- * limit then guards nothing; a table limit of a big --max-memory may even come down, which V8
- * takes for tables that exist: measured by an attack): the next start compares a cache with its
- * own flags, and a cache made under a big plugin's was refused, so its runs kept one made at load. True when
- * V8's tag for code caches is its start-up one again; false when it is not (a flag of
+ * bundle's code cache at exit: the next start compares a cache with its own flags, and one made
+ * under a big plugin's flags was refused, so its runs kept one made at load. At exit no guest code
+ * runs and no memory or table grows, so a limit guards nothing any more (a big --max-memory's table
+ * limit may even come down, which V8 takes for tables that exist: measured by an attack). True
+ * when V8's tag for code caches is its start-up one again; false when it is not (a flag of
  * KREW_WASM_V8_FLAGS this table does not know, or another V8 that changes more along with one).
  */
 export function restoreDefaultV8Flags(): boolean {
