@@ -141,6 +141,11 @@ function hundredPlugins(k) {
   return [process.execPath, k.krew, 'list'];
 }
 
+/** The store entry an installed plugin runs from (its receipt names the layer). */
+function entryDirOf(k, name) {
+  return path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
+}
+
 /**
  * The floor of a plugin: Node starting, reading and compiling its core modules (with Liftoff only
  * for the big JS plugin, as krew-wasm does), instantiating the largest with stub imports (and the
@@ -148,7 +153,7 @@ function hundredPlugins(k) {
  * go below without a compiled-code cache; the smallest plugins' floor is mostly Node.
  */
 function floorCommand(k, name, liftoff = true) {
-  const entry = path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
+  const entry = entryDirOf(k, name);
   const meta = JSON.parse(fs.readFileSync(path.join(entry, 'meta.json'), 'utf8'));
   const preview1 = meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
   const files = preview1 ? [fs.existsSync(path.join(entry, 'preview1.wasm')) ? 'preview1.wasm' : 'source.wasm'] : meta.coreModules;
@@ -205,7 +210,7 @@ function asKubectlPlugin(name, [, script]) {
  * alone), what any Node host built on jco pays; krew-wasm above it is its own work.
  */
 function glueFloorCommand(k, name) {
-  const entry = path.join(k.krewRoot, 'store', JSON.parse(fs.readFileSync(path.join(k.krewRoot, `receipts/${name}.json`), 'utf8')).layerDigest.slice(7));
+  const entry = entryDirOf(k, name);
   const script = path.join(work, `floor-glue-${name}.cjs`);
   fs.writeFileSync(script, `const fs = require('node:fs');
 const vm = require('node:vm');

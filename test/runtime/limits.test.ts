@@ -83,9 +83,14 @@ test('pull refuses what no limit can count: garbage-collected types, too many gl
   t.notThrows(() => importDefinedState(functions));
 });
 
+/** A prepared module with one memory of `initial` pages and an exported `grow`; `extra` adds fields (a start function). */
+async function growable(initial: number, extra = ''): Promise<Uint8Array<ArrayBuffer>> {
+  return prepared(await wat(`(module (memory ${initial}) ${extra} (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))`));
+}
+
 test("each planned memory gets its share of the room above everything's initial size as its own maximum", async (t) => {
-  const grower = prepared(await wat('(module (memory 1) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
-  const other = prepared(await wat('(module (memory 0) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const grower = await growable(1);
+  const other = await growable(0);
   const budget = new MemoryBudget(10 * MiB, [{ state: stateOf(grower), instances: 1 }, { state: stateOf(other), instances: 1 }]);
   const a = instantiate(grower, budget).exports.grow as (pages: number) => number;
   const b = instantiate(other, budget).exports.grow as (pages: number) => number;
@@ -98,8 +103,8 @@ test("each planned memory gets its share of the room above everything's initial 
 
 test('growth in start functions stays within each maximum, and a memory that grew first never crashes the host when a smaller one comes', async (t) => {
   // The attack: a memory grown to 900 pages in a start function, then one of 0 pages, then the big one grows again.
-  const big = prepared(await wat('(module (memory 0) (func $s (drop (memory.grow (i32.const 900)))) (start $s) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
-  const small = prepared(await wat('(module (memory 0) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const big = await growable(0, '(func $s (drop (memory.grow (i32.const 900)))) (start $s)');
+  const small = await growable(0);
   const budget = new MemoryBudget(64 * MiB, [{ state: stateOf(big), instances: 1 }, { state: stateOf(small), instances: 1 }]);
   const grow = instantiate(big, budget).exports.grow as (pages: number) => number;
   const own = instantiate(small, budget).exports.grow as (pages: number) => number;
@@ -111,7 +116,7 @@ test('growth in start functions stays within each maximum, and a memory that gre
 });
 
 test('the plan counts each instance jco makes; an instance beyond it keeps its initial sizes, and one that would pass the cap is refused before it is made', async (t) => {
-  const module = prepared(await wat('(module (memory 16) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const module = await growable(16);
   // 4 MiB is 64 pages: two planned instances of 16 pages get 15 pages of room each.
   const budget = new MemoryBudget(4 * MiB, [{ state: stateOf(module), instances: 2 }]);
   for (let i = 0; i < 2; i++) {
@@ -121,7 +126,7 @@ test('the plan counts each instance jco makes; an instance beyond it keeps its i
   }
   t.throws(() => instantiate(module, budget), { instanceOf: OverBudget }, 'a third does not fit in the 2 pages left');
 
-  const zero = prepared(await wat('(module (memory 0) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'));
+  const zero = await growable(0);
   const once = new MemoryBudget(4 * MiB, [{ state: stateOf(zero), instances: 1 }]);
   const first = instantiate(zero, once).exports.grow as (pages: number) => number;
   const second = instantiate(zero, once).exports.grow as (pages: number) => number;
