@@ -76,6 +76,8 @@ function loadWithCodeCache(file, variant = '', user = '') {
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
   const accepted = cache !== undefined && !script.cachedDataRejected;
+  // What the runs it was made from did, for a run to prepare for it (src/builtin.ts, tookBefore).
+  if (accepted) mod.exports.rememberCachedCodePaths?.(cache.paths);
   cacheWriters.push({
     // Made under V8's default flags, as this file was compiled: it is loaded before any flag is set.
     atDefaultFlags: variant === '',

@@ -78,6 +78,22 @@ export function codePathsTaken(): string[] {
   return [...pathsTaken];
 }
 
+/** The code paths named by the code cache this bundle was loaded with, when V8 took one. */
+let pathsCached: ReadonlySet<string> | undefined;
+
+/** For bin/krew-wasm.js, once it has loaded the bundle with a cache V8 accepted. */
+export function rememberCachedCodePaths(paths: string[]): void {
+  pathsCached = new Set(paths);
+}
+
+/**
+ * Whether the earlier runs this plugin's (or command's) code cache was made from took a code path;
+ * undefined when there is no cache to say (the first run, an unwritable installation).
+ */
+export function tookBefore(name: string): boolean | undefined {
+  return pathsCached?.has(name);
+}
+
 /** Where bin/krew-wasm.js puts its code-cache loader (see requireSibling). */
 const LOADER = Symbol.for('krew-wasm.load');
 

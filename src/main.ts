@@ -3,8 +3,9 @@ import path from 'node:path';
 import { exitWhenDrained, recordStdioCreation } from './exit.js';
 
 // For bin/krew-wasm.js, which writes the bundle's code cache at exit under V8's default flags, and
-// again when the run took a code path the cache was not made from.
-export { codePathsTaken, restoreDefaultV8Flags } from './builtin.js';
+// again when the run took a code path the cache was not made from; and which says what paths the
+// cache it loaded names.
+export { codePathsTaken, rememberCachedCodePaths, restoreDefaultV8Flags } from './builtin.js';
 
 /**
  * Direct mode: `krew-wasm <command> ...`, also as `kubectl krew-wasm ...` through a

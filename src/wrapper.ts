@@ -8,8 +8,9 @@ import { settingsFromEnv } from './settings.js';
 import { enableTrace, trace } from './trace.js';
 
 // For bin/krew-wasm.js, which writes the bundle's code cache at exit under V8's default flags, and
-// again when the run took a code path the cache was not made from.
-export { codePathsTaken, restoreDefaultV8Flags } from './builtin.js';
+// again when the run took a code path the cache was not made from; and which says what paths the
+// cache it loaded names.
+export { codePathsTaken, rememberCachedCodePaths, restoreDefaultV8Flags } from './builtin.js';
 
 /**
  * Wrapper mode: krew-wasm was started through a `kubectl-<name>` link (basename of argv[1]); run

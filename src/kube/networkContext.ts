@@ -33,7 +33,7 @@ export interface NetworkContextOptions {
   requestTimeoutMs: number;
   /** Largest response body. */
   maxResponseBytes: number;
-  /** The HTTP worker, when the run started it already; else one is started here. */
+  /** The run's HTTP worker, started already or left to start at the first request; else one is started here. */
   worker?: SyncWorker;
 }
 
@@ -78,7 +78,7 @@ interface Settled {
 export async function prepareNetworkContext(options: NetworkContextOptions): Promise<NetworkContext> {
   if (options.deadline !== undefined && performance.now() >= options.deadline) throw timeoutError(options.pluginName, 'reading the kubeconfig');
   const worker = options.worker ?? new SyncWorker();
-  worker.prestart();
+  if (!options.worker) worker.prestart();
   const refused = (why: string) => `${why}: requests of plugin ${options.pluginName} are refused`;
   const limit = limitOf(options);
   let timer: NodeJS.Timeout | undefined;

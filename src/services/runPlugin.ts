@@ -1,4 +1,4 @@
-import { importModule, markCodePath } from '../builtin.js';
+import { importModule, markCodePath, tookBefore } from '../builtin.js';
 import type { Grants } from '../grants.js';
 import { readEntryMeta, runPlugin, startCompiling, type HostImports } from '../runtime/run.js';
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
@@ -66,9 +66,8 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
     filesystem: meta.imports.some((i) => i.startsWith('wasi:filesystem/')),
     environment: compiling.preview1 || meta.imports.some((i) => i.startsWith('wasi:cli/environment')),
   };
-  // Next, the HTTP worker: booting it (a Node thread, node:https, TLS's root store: ~45 ms of CPU)
-  // is what a plugin's first request waits for, so it starts before the sandbox and the glue.
-  const worker = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none' ? await startHttpWorker() : undefined;
+  const network = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none';
+  const worker = network ? await httpWorker() : undefined;
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs, wants);
   trace('sandbox ready');
   try {
@@ -83,7 +82,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
       compiling,
     });
     // Once the run has been through them: a run that failed to start left the code a run takes uncompiled.
-    markCodePaths(compiling.preview1, wants, grants);
+    markCodePaths(compiling.preview1, wants, grants, worker?.used === true);
     return exit;
   } finally {
     prepared.cleanup();
@@ -91,23 +90,36 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
 }
 
 /** Which of the host's code this run took, for the code cache of the bundle it runs in (builtin.ts). */
-function markCodePaths(preview1: boolean, wants: { outboundHttp: boolean; wasiHttp: boolean; filesystem: boolean }, grants: Grants): void {
+function markCodePaths(preview1: boolean, wants: { outboundHttp: boolean; wasiHttp: boolean; filesystem: boolean }, grants: Grants, usedHttpWorker: boolean): void {
   markCodePath(preview1 ? 'preview1' : 'component');
   if (wants.filesystem) markCodePath(`filesystem-${grants.filesystem}`);
   if (wants.outboundHttp) markCodePath('outbound-http');
   if (wants.wasiHttp) markCodePath('wasi-http');
   if ((wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none') markCodePath('network');
+  if (usedHttpWorker) markCodePath(HTTP_WORKER_PATH);
 }
 
+/** The code path of a run that made a request (or ran an exec credential plugin) through the HTTP worker. */
+const HTTP_WORKER_PATH = 'http-worker';
+
 /**
- * The HTTP worker of a run, started now. TLS's one-time set-up waits until the kubeconfig names an
- * https server (networkContext.ts): made at boot, it cost a plugin that makes no request and gave a
- * request nothing (bench/RESULTS.md).
+ * The HTTP worker of a run. Booting it (a Node thread, node:https, TLS's root store: ~45 ms of CPU
+ * on the cores that compile the plugin) is what a first request waits for: it starts now, before
+ * the sandbox and the glue, for a plugin whose earlier runs used it, and when nothing says (no code
+ * cache yet). A plugin whose runs made no request starts it at its first request: booted for
+ * nothing it cost such a run ~25 ms, and a request that starts it waits ~60 ms more once, after
+ * which the plugin's runs start it early again (bench/RESULTS.md). TLS's one-time set-up waits until
+ * the kubeconfig names an https server (networkContext.ts).
  */
-async function startHttpWorker(): Promise<SyncWorker> {
+async function httpWorker(): Promise<SyncWorker> {
   const { SyncWorker } = await import('../runtime/hosts/syncHttp.js');
   const worker = new SyncWorker();
-  worker.prestart();
+  if (tookBefore(HTTP_WORKER_PATH) === false) {
+    trace('http worker at the first request');
+  } else {
+    worker.prestart();
+    trace('http worker starting');
+  }
   return worker;
 }
 

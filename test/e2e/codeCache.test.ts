@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 import { FIXTURES, makeSandbox, ROOT, runProcess, type Sandbox } from '../helpers/cli.js';
+import { startKubeWorld } from '../../testkit/kubeWorld.js';
 
 /**
  * bin/krew-wasm.js compiles the CLI bundle with a V8 code cache beside it, named by the bundle's
@@ -227,6 +228,51 @@ test('each plugin keeps a wrapper cache of its own; a run that takes a new code 
   t.not(remade[0], before[0]);
   t.is((await run('chello')).stdout, 'hello from C\n');
   t.deepEqual(mtimes(), remade);
+});
+
+test('a network plugin starts its HTTP worker early unless its runs made no request; its first request then starts it, and its next runs start it early', async (t) => {
+  const c = installCopy(t);
+  const world = await startKubeWorld(c.sb.home);
+  t.teardown(() => world.stop());
+  const krew = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  for (const [file, name] of [['fetchprobe.wasm', 'fetch'], ['httpprobe.wasm', 'probe']]) t.is((await krew(['pull', `file://${path.join(FIXTURES, file)}`, '--name', name])).exitCode, 0);
+  const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
+  const cacheOf = (name: string) => path.join(wrapperDir, fs.readdirSync(wrapperDir).find((f) => f.startsWith('wrapper.js.') && f.includes(`-for-${name}-v8-`))!);
+  /** The run's outcome and what KREW_WASM_TRACE says of its HTTP worker, before the sandbox is ready. */
+  const run = async (name: string, args: string[]) => {
+    const r = await runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), args, { cwd: c.sb.home, env: { ...c.sb.env, KREW_WASM_TRACE: '1' } });
+    const phases = [...r.stderr.matchAll(/^krew-wasm trace: [\d.]+ ms (.+) \(cpu /gm)].map((m) => m[1]);
+    const worker = phases.filter((p) => p.startsWith('http worker'));
+    t.is(worker.length, 1, r.stderr);
+    t.true(phases.indexOf(worker[0]!) < phases.indexOf('sandbox ready'), r.stderr);
+    return { ...r, worker: worker[0] };
+  };
+  // No cache says yet: started early, as a plugin's first request would wait for it.
+  const first = await run('fetch', ['none']);
+  t.is(first.exitCode, 2, first.stderr);
+  t.is(first.worker, 'http worker starting');
+  t.false(cachePaths(cacheOf('fetch')).includes('http-worker'));
+  const quiet = await run('fetch', ['none']);
+  t.is(quiet.exitCode, 2, quiet.stderr);
+  t.is(quiet.worker, 'http worker at the first request');
+  // Its first request starts it, streamed (wasi:http) and over TLS with the kubeconfig's credentials.
+  const request = await run('fetch', ['get', '/api/v1/namespaces/default/pods']);
+  t.is(request.exitCode, 0, request.stderr);
+  t.is(request.worker, 'http worker at the first request');
+  t.is(request.stdout.split('\n')[0], 'status 200');
+  t.is(JSON.parse(request.stdout.split('\n')[1]!).kind, 'PodList');
+  t.true(cachePaths(cacheOf('fetch')).includes('http-worker'));
+  const after = await run('fetch', ['none']);
+  t.is(after.exitCode, 2, after.stderr);
+  t.is(after.worker, 'http worker starting');
+  // The original ABI (one blocking call), with an exec credential plugin run in the worker at the first request.
+  t.is((await run('probe', [])).worker, 'http worker starting');
+  t.is((await run('probe', [])).worker, 'http worker at the first request');
+  const exec = await run('probe', ['get', '/api/v1/echo', '--context', 'exec']);
+  t.is(exec.exitCode, 0, exec.stderr);
+  t.is(exec.worker, 'http worker at the first request');
+  t.regex(exec.stdout, /^get \/api\/v1\/echo -> 200 .*"user":"exec-user"/);
+  t.is((await run('probe', [])).worker, 'http worker starting');
 });
 
 test('a big plugin keeps a whole wrapper cache of its own, made under V8\'s defaults put back at exit, and its next runs take it', async (t) => {

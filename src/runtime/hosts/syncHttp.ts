@@ -37,7 +37,12 @@ export class SyncWorker {
     this.booting = worker;
   }
 
-  /** Has the worker make TLS's one-time set-up now (an https server or proxy is ahead), not at the first request. */
+  /** Whether a call has needed the worker: a request, or an exec credential plugin. */
+  get used(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Has a started worker make TLS's one-time set-up now (an https server or proxy is ahead), not at the first request. */
   warmTls(): void {
     (this.worker ?? this.booting)?.postMessage({ kind: 'warm-tls' } satisfies WorkerCall);
   }
