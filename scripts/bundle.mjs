@@ -28,7 +28,7 @@ const common = {
   // ~2 ms sooner (bench/RESULTS.md).
   minifyWhitespace: true,
   minifySyntax: true,
-  // clipanion and yaml are CommonJS and require Node built-ins; give ESM output a require() for that.
+  // clipanion is CommonJS and requires Node built-ins; give ESM output a require() for that.
   banner: { js: "import { createRequire as __krewCreateRequire } from 'node:module'; const require = __krewCreateRequire(import.meta.url);" },
 };
 
@@ -117,14 +117,14 @@ const clipanionLean = {
 };
 
 /**
- * In the CLI bundle, `yaml` is the sibling file dist/bundle/yaml.js (built below), reached by
- * require(), also from `await import('yaml')`: an import() left in the bundle would fail in code
+ * In the CLI bundle, `js-yaml` is the sibling file dist/bundle/yaml.js (built below), reached by
+ * require(), also from `await import('js-yaml')`: an import() left in the bundle would fail in code
  * restored from its V8 code cache (see src/builtin.ts, importModule).
  */
 const yamlApart = {
   name: 'yaml-apart',
   setup(b) {
-    b.onResolve({ filter: /^yaml$/ }, (args) => (args.importer.endsWith('.ts') ? { path: 'yaml', namespace: 'yaml-apart' } : undefined));
+    b.onResolve({ filter: /^js-yaml$/ }, (args) => (args.importer.endsWith('.ts') ? { path: 'js-yaml', namespace: 'yaml-apart' } : undefined));
     b.onResolve({ filter: /^\.\/yaml\.js$/, namespace: 'yaml-apart' }, () => ({ path: './yaml.js', external: true }));
     b.onLoad({ filter: /.*/, namespace: 'yaml-apart' }, () => ({ contents: "module.exports = require('./yaml.js');", loader: 'js' }));
   },
@@ -152,13 +152,13 @@ await build({
   entryNames: '[name]',
   plugins: [builtinsOnce, clipanionLean, yamlApart],
 });
-// The YAML parser for the CLI bundle: a third of its size, needed only by `-o yaml` and a
+// The YAML library for the CLI bundle: a fifth of its size, needed only by `-o yaml` and a
 // kubeconfig read (`run`), so a sibling file, required by those alone. Stateless: one copy per
 // tree is harmless (the wrapper tree's is inside its kubeconfig loader).
 await build({
   ...common,
   ...commonJs,
-  entryPoints: { yaml: createRequire(import.meta.url).resolve('yaml') },
+  entryPoints: { yaml: createRequire(import.meta.url).resolve('js-yaml') },
   outdir: 'dist/bundle',
   entryNames: '[name]',
 });

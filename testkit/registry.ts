@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
+import { dump } from 'js-yaml';
 
 /** How a test registry authenticates and serves. */
 export interface RegistryOptions {
@@ -50,7 +50,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     };
   }
   const configFile = path.join(dir, 'config.yml');
-  fs.writeFileSync(configFile, YAML.stringify(config));
+  fs.writeFileSync(configFile, dump(config));
   const child = spawn('docker-registry', ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await waitForPort(child);
   const scheme = options.tls ? 'https' : 'http';

@@ -36,8 +36,8 @@ export async function renderOutput(format: OutputFormat, p: Printable): Promise<
     case 'json': return `${JSON.stringify(p.data, null, 2)}\n`;
     case 'yaml': {
       // Loaded only for -o yaml: `list -o name` runs on every shell completion of a plugin name.
-      const { default: YAML } = await import('yaml');
-      return YAML.stringify(p.data, { lineWidth: 0 });
+      const { dump } = await import('js-yaml');
+      return dump(p.data, { lineWidth: -1, noRefs: true });
     }
     case 'name': return p.names.map((n) => `${n}\n`).join('');
     case 'table': return p.table();

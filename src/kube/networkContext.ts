@@ -77,8 +77,7 @@ interface Settled {
  */
 export async function prepareNetworkContext(options: NetworkContextOptions): Promise<NetworkContext> {
   if (options.deadline !== undefined && performance.now() >= options.deadline) throw timeoutError(options.pluginName, 'reading the kubeconfig');
-  const worker = options.worker ?? new SyncWorker();
-  if (!options.worker) worker.prestart();
+  const worker = options.worker ?? startedWorker();
   const refused = (why: string) => `${why}: requests of plugin ${options.pluginName} are refused`;
   const limit = limitOf(options);
   let timer: NodeJS.Timeout | undefined;
@@ -102,6 +101,12 @@ export async function prepareNetworkContext(options: NetworkContextOptions): Pro
   } finally {
     clearTimeout(timer);
   }
+}
+
+function startedWorker(): SyncWorker {
+  const worker = new SyncWorker();
+  worker.prestart();
+  return worker;
 }
 
 async function settle(options: NetworkContextOptions): Promise<Settled | undefined> {

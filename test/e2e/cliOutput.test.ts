@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { load } from 'js-yaml';
 import { BIN, FIXTURES, krewWasm, krewWasmInTerminal, makeSandbox, runProcess, theError, type Sandbox } from '../helpers/cli.js';
 
 let sb: Sandbox;
@@ -26,7 +26,7 @@ test('list -o json and -o yaml print the same receipts on stdout, nothing on std
   const receipts = JSON.parse(json.stdout);
   t.deepEqual(receipts.map((r: { name: string }) => r.name), ['echo', 'hello']);
   t.is(receipts[1].layerDigest.slice(0, 7), 'sha256:');
-  t.deepEqual(YAML.parse(yaml.stdout), receipts);
+  t.deepEqual(load(yaml.stdout), receipts);
   t.regex(yaml.stdout, /^- apiVersion: krew-wasm\/v1\n/);
 });
 

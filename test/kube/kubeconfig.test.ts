@@ -77,6 +77,33 @@ test('errors: a missing --kubeconfig, bad YAML, an unknown context are Kubeconfi
   t.throws(() => selectCluster(ok), { instanceOf: KubeconfigError, message: /context "ghost" does not exist/ });
 });
 
+test('YAML: an empty kubeconfig or one of comments only is an empty one; two documents, a duplicate key or an unknown tag are not valid YAML', async (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  const ok = path.join(d, 'ok');
+  fs.writeFileSync(ok, cfg({ current: 'c', clusters: [['c', 'https://c']], users: [['u', { token: 't' }]], contexts: [['c', 'c', 'u']] }));
+  for (const [name, text] of [['empty', ''], ['blank', '  \n\n'], ['comments', '# nothing here yet\n'], ['null', '---\n']]) {
+    const file = path.join(d, name);
+    fs.writeFileSync(file, text);
+    // Merged first, it adds nothing: the next file's context and cluster are what is selected.
+    const merged = (await loadKubeconfig({ KUBECONFIG: `${file}:${ok}` }))!;
+    t.deepEqual(merged.files, [file, ok], name);
+    t.is(selectCluster(merged).cluster.server, 'https://c', name);
+  }
+  for (const [name, text, why] of [
+    ['two', 'kind: Config\n---\nkind: Config\n', /it holds 2 YAML documents, not one/],
+    ['duplicate', 'clusters: []\nclusters: []\n', /duplicated mapping key/],
+    ['tag', 'clusters: !custom []\n', /unknown/],
+    ['scalar', 'just text\n', /./],
+  ] as const) {
+    const file = path.join(d, name);
+    fs.writeFileSync(file, text);
+    const error = await t.throwsAsync(() => loadKubeconfig({ KUBECONFIG: file }), { instanceOf: KubeconfigError });
+    t.regex(error!.message, name === 'scalar' ? /is not a mapping/ : new RegExp(`^kubeconfig ${file} is not valid YAML: .*${why.source}`), name);
+    t.false(error!.message.includes('\n'), 'one line');
+  }
+});
+
 test('property: merging any set of kubeconfig files follows first-wins per name, as client-go', async (t) => {
   const fc = (await import('fast-check')).default;
   const name = fc.constantFrom('a', 'b', 'c', 'd');
