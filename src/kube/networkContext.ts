@@ -62,6 +62,7 @@ export interface PreparedRequest {
 /** Headers the host owns: a plugin must not smuggle framing, retarget the virtual host, or talk to the proxy. */
 const HOST_OWNED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-authorization', 'proxy-connection']);
 const PROXY_SCHEMES = new Set(['http:', 'https:', 'socks5:']);
+const WORKER_DID_NOT_START = 'the HTTP worker of krew-wasm did not start';
 /** How long the main thread waits for the worker's answer after the worker's own limit. */
 const WORKER_GRACE_MS = 1000;
 
@@ -190,7 +191,7 @@ export class NetworkContext {
     }, requestTimeoutMs, deadline);
     if (outcome.ok) return outcome.result as HttpReply;
     if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `waiting for an answer from ${prepared.url.origin}`);
-    if (outcome.why === 'no-worker') return { ok: false, message: 'the HTTP worker of krew-wasm did not start' };
+    if (outcome.why === 'no-worker' || outcome.why === 'worker-failed') return { ok: false, message: WORKER_DID_NOT_START };
     return { ok: false, message: `no answer within ${requestTimeoutMs} ms` };
   }
 
@@ -244,7 +245,8 @@ export class NetworkContext {
     if (!outcome.ok) {
       this.worker.endExecGroup();
       if (outcome.why === 'deadline') throw timeoutError(this.options.pluginName, `waiting for exec credential plugin ${exec.command}`);
-      this.exec = { failure: new KubeconfigError(`exec credential plugin ${exec.command} did not answer within ${Math.round(limitMs / 100) / 10} s`) };
+      const why = outcome.why === 'timeout' ? `did not answer within ${Math.round(limitMs / 100) / 10} s` : `was not run: ${WORKER_DID_NOT_START}`;
+      this.exec = { failure: new KubeconfigError(`exec credential plugin ${exec.command} ${why}`) };
       throw this.exec.failure;
     }
     const result = outcome.result as ExecOutcome;

@@ -31,6 +31,12 @@ function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin:
   };
 }
 
+/** The wrapper code cache an installation copy keeps for a plugin. */
+function cacheFileFor(c: { bundle: string }, name: string): string {
+  const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
+  return path.join(wrapperDir, fs.readdirSync(wrapperDir).find((f) => f.startsWith('wrapper.js.') && f.includes(`-for-${name}-v8-`))!);
+}
+
 const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
 /** How the (minified) bundle sets src/version.ts's VERSION. */
 const versionStatement = (v: string) => `VERSION="${v}"`;
@@ -273,6 +279,36 @@ test('a network plugin starts its HTTP worker early unless its runs made no requ
   t.is(exec.worker, 'http worker at the first request');
   t.regex(exec.stdout, /^get \/api\/v1\/echo -> 200 .*"user":"exec-user"/);
   t.is((await run('probe', [])).worker, 'http worker starting');
+});
+
+test("the HTTP worker loads none of the user's Node preloads, started early or at the first request: a plugin may have rewritten them by then", async (t) => {
+  const c = installCopy(t);
+  const world = await startKubeWorld(c.sb.home);
+  t.teardown(() => world.stop());
+  t.is((await runProcess(process.execPath, [c.bin, 'pull', `file://${path.join(FIXTURES, 'httpprobe.wasm')}`, '--name', 'probe'], { cwd: c.sb.home, env: c.sb.env })).exitCode, 0);
+  // A preload in HOME, which the plugin can write (--fs home): each thread that loads it says so.
+  const log = path.join(c.sb.home, 'preload.log');
+  const preload = path.join(c.sb.home, 'preload.cjs');
+  const says = (what: string) => `require('fs').appendFileSync(${JSON.stringify(log)}, (${what}) + '\\n');`;
+  const original = says("require('worker_threads').isMainThread ? 'main' : 'worker'");
+  fs.writeFileSync(preload, original);
+  const run = async (args: string[]) => {
+    const r = await runProcess(path.join(c.sb.root, 'bin', 'kubectl-probe'), args, { cwd: c.sb.home, env: { ...c.sb.env, NODE_OPTIONS: `--require ${preload}`, KREW_WASM_TRACE: '1' } });
+    t.is(r.exitCode, 0, r.stderr);
+    return { ...r, worker: /ms (http worker [^(]+?) \(/.exec(r.stderr)?.[1] };
+  };
+  const early = await run(['get', '/api/v1/echo']);
+  t.is(early.worker, 'http worker starting');
+  t.regex(early.stdout, /^get \/api\/v1\/echo -> 200 /);
+  t.is(fs.readFileSync(log, 'utf8'), 'main\n');
+  // A run without a request, then one that rewrites the preload before its first request starts the worker.
+  fs.rmSync(cacheFileFor(c, 'probe'));
+  t.is((await run([])).worker, 'http worker starting');
+  const late = await run(['write', preload, says("'plugin code'"), 'get', '/api/v1/echo']);
+  t.is(late.worker, 'http worker at the first request');
+  t.is(late.stdout.split('\n')[0], `write ${preload}: OK`);
+  t.regex(late.stdout.split('\n')[1]!, /^get \/api\/v1\/echo -> 200 /);
+  t.is(fs.readFileSync(log, 'utf8'), 'main\nmain\nmain\n', 'loaded by the main thread at start, before any guest code, and by no worker');
 });
 
 test('a big plugin keeps a whole wrapper cache of its own, made under V8\'s defaults put back at exit, and its next runs take it', async (t) => {

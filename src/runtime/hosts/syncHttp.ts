@@ -8,7 +8,7 @@ const WORKER_START_TIMEOUT_MS = 10_000;
 export type Call = WorkerCall extends infer C ? (C extends { kind: 'http' | 'exec' } ? Omit<C, 'id'> : never) : never;
 
 /** A reply, or why there is none: the wait bound or the deadline passed, or the worker never started. */
-export type CallOutcome = { ok: true; result: WorkerReply['result'] } | { ok: false; why: 'timeout' | 'deadline' | 'no-worker' };
+export type CallOutcome = { ok: true; result: WorkerReply['result'] } | { ok: false; why: 'timeout' | 'deadline' | 'no-worker' | 'worker-failed' };
 
 /**
  * Blocks the calling (main) thread until the HTTP worker answered one call. The guest calls the
@@ -22,16 +22,24 @@ export class SyncWorker {
   private port?: MessagePort;
   private nextId = 1;
   private exitHookInstalled = false;
+  private failedToStart = false;
   private readonly shared = new Int32Array(new SharedArrayBuffer(4 * SHARED_SLOTS));
 
-  constructor(private readonly workerUrl: URL = new URL('./httpWorker.js', import.meta.url)) {}
+  constructor(
+    private readonly workerUrl: URL = new URL('./httpWorker.js', import.meta.url),
+    private readonly startTimeoutMs = WORKER_START_TIMEOUT_MS,
+  ) {}
 
   /** Starts the worker now, so that it boots while the main thread compiles and instantiates the plugin. */
   prestart(): void {
     if (this.worker || this.booting) return;
     // stdout and stderr of its own (it writes to neither): by default Node pipes a worker's output
     // into process.stdout and process.stderr, making them, which loads node:net for a pipe (~3 ms).
-    const worker = new Worker(this.workerUrl, { workerData: { shared: this.shared, wake: wakeWord() }, stdout: true, stderr: true });
+    // None of the user's Node options: a worker inherits the preloads of NODE_OPTIONS and execArgv
+    // (--require, --import), and one started at a plugin's first request would load a file the
+    // plugin may have rewritten by then (found by an attack). Exec credential plugins get the
+    // environment frozen with the kubeconfig, not this thread's.
+    const worker = new Worker(this.workerUrl, { workerData: { shared: this.shared, wake: wakeWord() }, stdout: true, stderr: true, execArgv: [], env: workerEnv() });
     worker.on('error', () => {});
     worker.unref();
     this.booting = worker;
@@ -50,6 +58,7 @@ export class SyncWorker {
   /** Sends a call and waits for its own reply, at most `waitMs` and never past `deadline` (performance.now() ms). */
   call(message: Call, waitMs: number, deadline?: number): CallOutcome {
     const end = Math.min(performance.now() + waitMs, deadline ?? Infinity);
+    if (this.failedToStart) return { ok: false, why: 'worker-failed' };
     const worker = this.start(end);
     if (!worker) return { ok: false, why: deadline !== undefined && performance.now() >= deadline ? 'deadline' : 'no-worker' };
     if (message.kind === 'exec') this.installExitHook();
@@ -141,10 +150,16 @@ export class SyncWorker {
    */
   private start(end: number): Worker | undefined {
     if (this.worker) return this.worker;
+    if (this.failedToStart) return undefined;
     this.prestart();
     const worker = this.booting!;
-    const bound = Math.min(WORKER_START_TIMEOUT_MS, Math.max(0, end - performance.now()));
-    if (Atomics.wait(this.shared, SLOT.ready, 0, bound) === 'timed-out') return undefined;
+    const bound = Math.min(this.startTimeoutMs, Math.max(0, end - performance.now()));
+    if (Atomics.wait(this.shared, SLOT.ready, 0, bound) === 'timed-out') {
+      // A worker that could not boot (no file descriptors left, say) says so only on the event
+      // loop, which this thread does not turn: after its whole start limit, no later call waits again.
+      this.failedToStart = bound === this.startTimeoutMs;
+      return undefined;
+    }
     this.booting = undefined;
     // Replies come back on a dedicated channel so that receiveMessageOnPort can read them synchronously.
     const { port1, port2 } = new MessageChannel();
@@ -153,6 +168,13 @@ export class SyncWorker {
     this.worker = worker;
     return worker;
   }
+}
+
+/** The process's environment without NODE_OPTIONS, which a worker given an environment parses again. */
+function workerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
 }
 
 /** Request body bytes sent to the worker and not yet written, before a write waits. */
