@@ -476,10 +476,16 @@ async function abRun(ref) {
   const other = path.join(work, 'ab');
   execFileSync('git', ['worktree', 'add', '--detach', other, ref], { cwd: root, stdio: 'ignore' });
   try {
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(other, 'node_modules'));
-    // -o: never reinstall dependencies there: the checkout's package.json is newer than the shared
-    // node_modules' marker, and npm ci through the symlink would empty this tree's node_modules.
-    execFileSync('make', ['-o', 'node_modules/.installed', 'build'], { cwd: other, stdio: 'ignore' });
+    const lock = (dir) => fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8');
+    if (lock(other) === lock(root)) {
+      fs.symlinkSync(path.join(root, 'node_modules'), path.join(other, 'node_modules'));
+      // -o: never reinstall dependencies there: the checkout's package.json is newer than the shared
+      // node_modules' marker, and npm ci through the symlink would empty this tree's node_modules.
+      execFileSync('make', ['-o', 'node_modules/.installed', 'build'], { cwd: other, stdio: 'ignore' });
+    } else {
+      // Other dependencies (a library replaced since): its own node_modules, from its own lock file.
+      execFileSync('make', ['build'], { cwd: other, stdio: 'ignore' });
+    }
     const a = install('this', root);
     const b = install(ref, other);
     const api = await startApiProcess();
