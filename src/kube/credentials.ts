@@ -105,7 +105,7 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
   }
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
-  for (const e of exec.env ?? []) childEnv[e.name] = String(e.value ?? '');
+  for (const e of exec.env ?? []) childEnv[e.name] = e.value;
   childEnv.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: 'ExecCredential', spec });
   const found = await findProgram(exec.command, env.PATH ?? '');
   return {

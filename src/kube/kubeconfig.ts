@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { loadAll } from 'js-yaml';
+import { CORE_SCHEMA, loadAll, mergeTag } from 'js-yaml';
 import { KubeconfigError } from '../errors.js';
 import { MAX_KUBECONFIG_BYTES, readRegularFile } from './boundedRead.js';
 import { kubeconfigFiles, type Overrides } from './kubeconfigFiles.js';
@@ -117,6 +117,14 @@ export function mergeKubeconfigs(sources: { file: string; bytes: Buffer }[]): Me
 }
 
 /**
+ * YAML 1.2's core schema, with merge keys (`<<`) as kubectl reads them. Aliases are shared, not
+ * copied, and bounded as the `yaml` package bounded them: a plugin that may write ~/.kube/config
+ * could otherwise plant an alias bomb for the next run. Nothing below turns a value that is not a
+ * string into one (String() of nested arrays expands every alias: found by an attack).
+ */
+const YAML_OPTIONS = { schema: CORE_SCHEMA.withTags(mergeTag), maxAliases: 100 };
+
+/**
  * One YAML document; an empty file (or one of comments only) is an empty kubeconfig, as kubectl
  * takes it. js-yaml, not the `yaml` package: every run of a plugin with network access parses the
  * kubeconfig once, in code that has run nowhere else in the process. js-yaml's first parse of a
@@ -124,7 +132,7 @@ export function mergeKubeconfigs(sources: { file: string; bytes: Buffer }[]): Me
  * 83 KB, and a network plugin's run took 0.96x (bench/RESULTS.md).
  */
 function parseYaml(text: string): Record<string, unknown> {
-  const documents = loadAll(text);
+  const documents = loadAll(text, YAML_OPTIONS);
   if (documents.length > 1) throw new Error(`it holds ${documents.length} YAML documents, not one`);
   return (documents[0] ?? {}) as Record<string, unknown>;
 }
@@ -142,7 +150,7 @@ function mergeFile(merged: Merged, file: string, text: string): void {
     if (!merged.clusters.has(name)) merged.clusters.set(name, toCluster(value, dir));
   }
   for (const { name, value } of namedList<Record<string, unknown>>(doc.users, 'user', file)) {
-    if (!merged.users.has(name)) merged.users.set(name, toUser(value, dir));
+    if (!merged.users.has(name)) merged.users.set(name, toUser(value, dir, `user "${name}" of kubeconfig ${file}`));
   }
   for (const { name, value } of namedList<Record<string, unknown>>(doc.contexts, 'context', file)) {
     if (!merged.contexts.has(name)) merged.contexts.set(name, { cluster: str(value.cluster), user: str(value.user), namespace: str(value.namespace) });
@@ -189,7 +197,7 @@ function toCluster(v: Record<string, unknown>, dir: string): Cluster {
   };
 }
 
-function toUser(v: Record<string, unknown>, dir: string): User {
+function toUser(v: Record<string, unknown>, dir: string, where: string): User {
   const exec = v.exec as Record<string, unknown> | undefined;
   const command = str(exec?.command);
   return {
@@ -206,13 +214,28 @@ function toUser(v: Record<string, unknown>, dir: string): User {
           apiVersion: str(exec.apiVersion),
           // client-go resolves a relative command only when it names a path, not a PATH lookup.
           command: command.includes('/') ? (resolvePath(command, dir) as string) : command,
-          args: Array.isArray(exec.args) ? exec.args.map(String) : undefined,
-          env: Array.isArray(exec.env) ? (exec.env as { name: string; value: string }[]).filter((e) => e && typeof e.name === 'string') : undefined,
+          args: execArgs(exec.args, where),
+          env: execEnv(exec.env, where),
           provideClusterInfo: exec.provideClusterInfo === true,
           interactiveMode: str(exec.interactiveMode),
         }
       : undefined,
   };
+}
+
+/** An exec plugin's arguments: strings, as kubectl reads them (it refuses a kubeconfig with others). */
+function execArgs(args: unknown, where: string): string[] | undefined {
+  if (args === undefined || args === null) return undefined;
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) throw new KubeconfigError(`${where}: exec args must be a list of strings`);
+  return args;
+}
+
+/** An exec plugin's extra environment: name and value strings, as kubectl reads them. */
+function execEnv(env: unknown, where: string): { name: string; value: string }[] | undefined {
+  if (env === undefined || env === null) return undefined;
+  const valid = (e: unknown) => typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string' && ['string', 'undefined'].includes(typeof (e as { value?: unknown }).value);
+  if (!Array.isArray(env) || !env.every(valid)) throw new KubeconfigError(`${where}: exec env must be a list of name and value strings`);
+  return (env as { name: string; value?: string }[]).map((e) => ({ name: e.name, value: e.value ?? '' }));
 }
 
 function resolvePath(p: string | undefined, dir: string): string | undefined {

@@ -104,6 +104,41 @@ test('YAML: an empty kubeconfig or one of comments only is an empty one; two doc
   }
 });
 
+test('YAML a plugin may plant for the next run: an alias bomb is refused in one line, without expanding it; merge keys are read as kubectl reads them', async (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  // 10^7 strings behind 70 aliases, as the exec args of a user no context selects.
+  const levels = ['l0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+  for (let n = 1; n <= 7; n++) levels.push(`l${n}: &a${n} [${Array(10).fill(`*a${n - 1}`).join(', ')}]`);
+  const bomb = path.join(d, 'bomb');
+  fs.writeFileSync(bomb, [
+    ...levels,
+    'current-context: c',
+    'clusters: [{name: c, cluster: {server: "https://c"}}]',
+    'users: [{name: u, user: {token: t}}, {name: x, user: {exec: {command: /bin/true, args: [*a7]}}}]',
+    'contexts: [{name: c, context: {cluster: c, user: u}}]',
+  ].join('\n'));
+  await t.throwsAsync(() => loadKubeconfig({ KUBECONFIG: bomb }), { instanceOf: KubeconfigError, message: `user "x" of kubeconfig ${bomb}: exec args must be a list of strings` });
+  const many = path.join(d, 'many');
+  fs.writeFileSync(many, `a: &x 1\nb: [${Array(101).fill('*x').join(', ')}]\n`);
+  await t.throwsAsync(() => loadKubeconfig({ KUBECONFIG: many }), { instanceOf: KubeconfigError, message: /is not valid YAML: aliases exceeded maxAliases \(100\)/ });
+  const env = path.join(d, 'env');
+  fs.writeFileSync(env, 'users: [{name: x, user: {exec: {command: /bin/true, env: [{name: N, value: 1}]}}}]\n');
+  await t.throwsAsync(() => loadKubeconfig({ KUBECONFIG: env }), { instanceOf: KubeconfigError, message: `user "x" of kubeconfig ${env}: exec env must be a list of name and value strings` });
+  const merge = path.join(d, 'merge');
+  fs.writeFileSync(merge, [
+    'shared: &shared {server: "https://merged", insecure-skip-tls-verify: true}',
+    'clusters: [{name: c, cluster: {<<: *shared, tls-server-name: api}}]',
+    'users: [{name: u, user: {exec: {command: /bin/true, args: [a, b], env: [{name: N, value: v}, {name: EMPTY}]}}}]',
+    'contexts: [{name: c, context: {cluster: c, user: u}}]',
+    'current-context: c',
+  ].join('\n'));
+  const selected = selectCluster((await loadKubeconfig({ KUBECONFIG: merge }))!);
+  t.like(selected.cluster, { server: 'https://merged', insecureSkipTlsVerify: true, tlsServerName: 'api' });
+  t.deepEqual(selected.user.exec?.args, ['a', 'b']);
+  t.deepEqual(selected.user.exec?.env, [{ name: 'N', value: 'v' }, { name: 'EMPTY', value: '' }]);
+});
+
 test('property: merging any set of kubeconfig files follows first-wins per name, as client-go', async (t) => {
   const fc = (await import('fast-check')).default;
   const name = fc.constantFrom('a', 'b', 'c', 'd');
