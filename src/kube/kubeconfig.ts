@@ -1,4 +1,3 @@
-import os from 'node:os';
 import path from 'node:path';
 import { CORE_SCHEMA, loadAll, mergeTag } from 'js-yaml';
 import { KubeconfigError } from '../errors.js';
@@ -238,9 +237,9 @@ function execEnv(env: unknown, where: string): { name: string; value: string }[]
   return (env as { name: string; value?: string }[]).map((e) => ({ name: e.name, value: e.value ?? '' }));
 }
 
+/** As client-go's ResolvePath: a relative path is the kubeconfig's folder's, `~/` included (no shell expands it). */
 function resolvePath(p: string | undefined, dir: string): string | undefined {
   if (!p) return undefined;
-  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
   return path.isAbsolute(p) ? p : path.join(dir, p);
 }
 

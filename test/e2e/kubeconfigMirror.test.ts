@@ -33,7 +33,7 @@ clusters:
 - {name: prod, cluster: {server: 'https://127.0.0.1:2', certificate-authority: prod-ca.crt}}
 users:
 - {name: dev, user: {token: tok-dev}}
-- {name: prod-admin, user: {client-certificate: ../.ssh/prod.crt, client-key: ~/.ssh/id_rsa}}
+- {name: prod-admin, user: {client-certificate: ../.ssh/prod.crt, client-key: ../.ssh/id_rsa}}
 - {name: other, user: {tokenFile: ${files.otherToken}}}
 contexts:
 - {name: dev, context: {cluster: dev, user: dev}}

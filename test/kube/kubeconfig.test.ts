@@ -139,6 +139,22 @@ test('YAML a plugin may plant for the next run: an alias bomb is refused in one 
   t.deepEqual(selected.user.exec?.env, [{ name: 'N', value: 'v' }, { name: 'EMPTY', value: '' }]);
 });
 
+test('paths are resolved as client-go resolves them: relative to the kubeconfig\'s folder, with no ~ expansion', async (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  const file = path.join(d, 'config');
+  fs.writeFileSync(file, [
+    'clusters: [{name: c, cluster: {server: "https://c", certificate-authority: ~/ca.crt}}]',
+    'users: [{name: u, user: {tokenFile: ~/token, client-key: /abs/key, exec: {command: ~/bin/cred}}}]',
+    'contexts: [{name: c, context: {cluster: c, user: u}}]',
+    'current-context: c',
+  ].join('\n'));
+  const selected = selectCluster((await loadKubeconfig({ KUBECONFIG: file, HOME: '/home/nobody' }))!);
+  t.is(selected.cluster.certificateAuthority, path.join(d, '~/ca.crt'));
+  t.like(selected.user, { tokenFile: path.join(d, '~/token'), clientKey: '/abs/key' });
+  t.is(selected.user.exec?.command, path.join(d, '~/bin/cred'));
+});
+
 test('property: merging any set of kubeconfig files follows first-wins per name, as client-go', async (t) => {
   const fc = (await import('fast-check')).default;
   const name = fc.constantFrom('a', 'b', 'c', 'd');
