@@ -80,8 +80,8 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
       : user.clientCertificate ? await readCredentialFile(user.clientCertificate, 'client-certificate') : undefined;
     settled.key = user.clientKeyData ? decodePem(user.clientKeyData, 'client-key-data')
       : user.clientKey ? await readCredentialFile(user.clientKey, 'client-key') : undefined;
-    if (user.token) settled.authorization = `Bearer ${user.token}`;
-    else if (user.tokenFile) settled.authorization = `Bearer ${(await readCredentialFile(user.tokenFile, 'tokenFile')).trim()}`;
+    if (user.tokenFile) settled.authorization = `Bearer ${await bearerToken(user.tokenFile, user.token)}`;
+    else if (user.token) settled.authorization = `Bearer ${user.token}`;
     else if (user.username !== undefined || user.password !== undefined) {
       settled.authorization = `Basic ${Buffer.from(`${user.username ?? ''}:${user.password ?? ''}`).toString('base64')}`;
     } else if (user.exec) {
@@ -91,6 +91,19 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
     settled.userError = asKubeconfigError(error);
   }
   return settled;
+}
+
+/**
+ * As client-go: a token file's content wins over `token` whenever it can be read, and `token` is
+ * what is sent when it cannot (client-go's BearerTokenFile "takes precedence over BearerToken").
+ */
+async function bearerToken(tokenFile: string, token: string | undefined): Promise<string> {
+  try {
+    return (await readCredentialFile(tokenFile, 'tokenFile')).trim();
+  } catch (error) {
+    if (token) return token;
+    throw error;
+  }
 }
 
 /** The exec plugin's command (looked up on PATH now), arguments and environment, as client-go would run them. */

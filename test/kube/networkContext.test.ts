@@ -123,6 +123,17 @@ test.serial('a CA with insecure-skip-tls-verify is refused for every request, as
   t.is(insecure.tls.ca, undefined);
 });
 
+test.serial('token and tokenFile both set: the file wins when it can be read, the token otherwise, as in client-go', async (t) => {
+  const authorization = async (user: string) => {
+    const prepared = (await context(writeConfig('both-tokens', api.url, user))).prepare({ uri: '/x', headers: [] }) as PreparedRequest;
+    return prepared.headers.find(([name]) => name === 'authorization')?.[1];
+  };
+  fs.writeFileSync(path.join(dir, 'file-token'), 'from-file\n');
+  t.is(await authorization('{token: inline, tokenFile: file-token}'), 'Bearer from-file');
+  t.is(await authorization('{token: inline, tokenFile: no-such-token}'), 'Bearer inline');
+  t.is(await authorization('{token: inline}'), 'Bearer inline');
+});
+
 function alive(pid: number): boolean {
   try {
     return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
