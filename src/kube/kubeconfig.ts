@@ -232,7 +232,10 @@ function execArgs(args: unknown, where: string): string[] | undefined {
 /** An exec plugin's extra environment: name and value strings, as kubectl reads them. */
 function execEnv(env: unknown, where: string): { name: string; value: string }[] | undefined {
   if (env === undefined || env === null) return undefined;
-  const valid = (e: unknown) => typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string' && ['string', 'undefined'].includes(typeof (e as { value?: unknown }).value);
+  const valid = (e: unknown) => {
+    const { name, value } = (typeof e === 'object' && e !== null ? e : {}) as { name?: unknown; value?: unknown };
+    return typeof name === 'string' && (value === undefined || typeof value === 'string');
+  };
   if (!Array.isArray(env) || !env.every(valid)) throw new KubeconfigError(`${where}: exec env must be a list of name and value strings`);
   return (env as { name: string; value?: string }[]).map((e) => ({ name: e.name, value: e.value ?? '' }));
 }

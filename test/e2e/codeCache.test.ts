@@ -210,7 +210,7 @@ test('each plugin keeps a wrapper cache of its own; a run that takes a new code 
   for (const [file, name] of [['hello.wasm', 'hello'], ['chello.core.wasm', 'chello']]) t.is((await krew(['pull', `file://${path.join(FIXTURES, file)}`, '--name', name])).exitCode, 0);
   const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
   const caches = () => fs.readdirSync(wrapperDir).filter((f) => f.startsWith('wrapper.js.') && f.endsWith('.cache')).sort();
-  const cacheOf = (name: string) => path.join(wrapperDir, caches().find((f) => f.includes(`-for-${name}-v8-`))!);
+  const cacheOf = (name: string) => cacheFileFor(c, name);
   const mtimes = () => caches().map((f) => fs.statSync(path.join(wrapperDir, f)).mtimeMs);
   const run = (name: string) => runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), [], { cwd: c.sb.home, env: c.sb.env });
   t.deepEqual(caches(), []);
@@ -242,8 +242,7 @@ test('a network plugin starts its HTTP worker early unless its runs made no requ
   t.teardown(() => world.stop());
   const krew = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
   for (const [file, name] of [['fetchprobe.wasm', 'fetch'], ['httpprobe.wasm', 'probe']]) t.is((await krew(['pull', `file://${path.join(FIXTURES, file)}`, '--name', name])).exitCode, 0);
-  const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
-  const cacheOf = (name: string) => path.join(wrapperDir, fs.readdirSync(wrapperDir).find((f) => f.startsWith('wrapper.js.') && f.includes(`-for-${name}-v8-`))!);
+  const cacheOf = (name: string) => cacheFileFor(c, name);
   /** The run's outcome and what KREW_WASM_TRACE says of its HTTP worker, before the sandbox is ready. */
   const run = async (name: string, args: string[]) => {
     const r = await runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), args, { cwd: c.sb.home, env: { ...c.sb.env, KREW_WASM_TRACE: '1' } });
