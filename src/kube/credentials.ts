@@ -64,10 +64,6 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
     clusterTls: { rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName, checkHostname: true },
   };
   try {
-    // As client-go: a CA and insecure-skip-tls-verify together are refused, not one of them picked.
-    if (cluster.insecureSkipTlsVerify && (cluster.certificateAuthority || cluster.certificateAuthorityData)) {
-      throw new KubeconfigError(`cluster "${selection.clusterName}" has both a certificate authority and insecure-skip-tls-verify: true, which kubectl refuses too (specifying a root certificates file with the insecure flag is not allowed)`);
-    }
     const ca = cluster.certificateAuthorityData
       ? decodePem(cluster.certificateAuthorityData, 'certificate-authority-data')
       : cluster.certificateAuthority ? await readCredentialFile(cluster.certificateAuthority, 'certificate-authority') : undefined;

@@ -169,6 +169,10 @@ export function selectCluster(merged: Merged, overrides: Overrides = {}): Select
   if (!clusterName) throw new KubeconfigError(`no cluster selected: set current-context or pass --context/--cluster (${merged.files.join(', ')})`);
   const cluster = merged.clusters.get(clusterName);
   if (!cluster) throw new KubeconfigError(`cluster "${clusterName}" does not exist in ${merged.files.join(', ')}`);
+  // As client-go: no cluster to talk to at all, whoever brings the TLS settings (found by an attack).
+  if (cluster.insecureSkipTlsVerify && (cluster.certificateAuthority || cluster.certificateAuthorityData)) {
+    throw new KubeconfigError(`cluster "${clusterName}" has both a certificate authority and insecure-skip-tls-verify: true, which kubectl refuses too (specifying a root certificates file with the insecure flag is not allowed)`);
+  }
   const userName = overrides.user ?? context?.user;
   const user = userName ? merged.users.get(userName) : undefined;
   if (userName && !user) throw new KubeconfigError(`user "${userName}" does not exist in ${merged.files.join(', ')}`);

@@ -112,11 +112,15 @@ test.serial('a CA file that cannot be read fails every request but those that br
   t.true(ctx.prepare({ uri: '/x', headers: [], pluginTls: true }).ok);
 });
 
-test.serial('a CA with insecure-skip-tls-verify is refused for every request, as kubectl refuses it; the flag alone skips verification', async (t) => {
+test.serial('a CA with insecure-skip-tls-verify is refused for every request, the plugin\'s own TLS settings included, as kubectl refuses it; the flag alone skips verification', async (t) => {
   const file = writeConfig('insecure-ca', api.url, '{token: tok-a}');
   fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('certificate-authority: ca.crt', 'certificate-authority: ca.crt, insecure-skip-tls-verify: true'));
   const ctx = await context(file);
-  t.throws(() => ctx.prepare({ uri: '/x', headers: [] }), { instanceOf: KubeconfigError, message: /^cluster "c" has both a certificate authority and insecure-skip-tls-verify: true, which kubectl refuses too/ });
+  for (const shape of [{ uri: '/x', headers: [] }, { uri: '/x', headers: [], pluginTls: true }]) {
+    const refused = ctx.prepare(shape);
+    t.like(refused, { ok: false, error: 'destination-not-allowed' });
+    t.regex((refused as { note?: string }).note ?? '', /^cluster "c" has both a certificate authority and insecure-skip-tls-verify: true, which kubectl refuses too .*: requests of plugin unit are refused$/);
+  }
   fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('certificate-authority: ca.crt, ', ''));
   const insecure = (await context(file)).prepare({ uri: '/x', headers: [] }) as PreparedRequest;
   t.like(insecure, { ok: true, tls: { rejectUnauthorized: false } });
