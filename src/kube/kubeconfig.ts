@@ -1,10 +1,13 @@
 import path from 'node:path';
-import { CORE_SCHEMA, loadAll, mergeTag } from 'js-yaml';
 import { KubeconfigError } from '../errors.js';
 import { MAX_KUBECONFIG_BYTES, readRegularFile } from './boundedRead.js';
 import { kubeconfigFiles, type Overrides } from './kubeconfigFiles.js';
+import { namedEntry, parseYaml, str, type Named } from './kubeconfigYaml.js';
 
 export { kubeconfigFiles, type Overrides };
+// Here, not imported from ./redact.js by its users: in the wrapper this file is a sibling bundle
+// holding js-yaml (scripts/bundle.mjs), which the wrapper bundle must not hold a second copy of.
+export { redactedSources } from './redact.js';
 
 /** A cluster entry with file references already resolved against the kubeconfig that named them. */
 export interface Cluster {
@@ -52,8 +55,6 @@ export interface Selection {
 
 /** kubectl's flags that pick a kubeconfig, context, cluster or user (arrive as plugin arguments). */
 
-interface Named<T> { name: string; value: T }
-
 /** The kubeconfig files in use, merged; `sources` keeps the bytes read, so nothing is read twice. */
 export interface MergedKubeconfig {
   clusters: Map<string, Cluster>;
@@ -62,6 +63,8 @@ export interface MergedKubeconfig {
   currentContext?: string;
   files: string[];
   sources: { file: string; bytes: Buffer }[];
+  /** Each source as parsed, in the same order (shared with nothing: never changed in place). */
+  documents: Record<string, unknown>[];
 }
 type Merged = MergedKubeconfig;
 
@@ -107,36 +110,15 @@ export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Override
 
 /** Merges kubeconfig files already read (pure): see loadKubeconfig. */
 export function mergeKubeconfigs(sources: { file: string; bytes: Buffer }[]): Merged | undefined {
-  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], sources };
+  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], sources, documents: [] };
   for (const { file, bytes } of sources) {
     merged.files.push(file);
-    mergeFile(merged, file, bytes.toString('utf8'));
+    merged.documents.push(mergeFile(merged, file, bytes.toString('utf8')));
   }
   return merged.files.length > 0 ? merged : undefined;
 }
 
-/**
- * YAML 1.2's core schema, with merge keys (`<<`) as kubectl reads them. Aliases are shared, not
- * copied, and bounded as the `yaml` package bounded them: a plugin that may write ~/.kube/config
- * could otherwise plant an alias bomb for the next run. Nothing below turns a value that is not a
- * string into one (String() of nested arrays expands every alias: found by an attack).
- */
-const YAML_OPTIONS = { schema: CORE_SCHEMA.withTags(mergeTag), maxAliases: 100 };
-
-/**
- * One YAML document; an empty file (or one of comments only) is an empty kubeconfig, as kubectl
- * takes it. js-yaml, not the `yaml` package: every run of a plugin with network access parses the
- * kubeconfig once, in code that has run nowhere else in the process. js-yaml's first parse of a
- * small kubeconfig took a third of `yaml`'s, the wrapper's kubeconfig loader went from 170 KB to
- * 83 KB, and a network plugin's run took 0.96x (bench/RESULTS.md).
- */
-function parseYaml(text: string): Record<string, unknown> {
-  const documents = loadAll(text, YAML_OPTIONS);
-  if (documents.length > 1) throw new Error(`it holds ${documents.length} YAML documents, not one`);
-  return (documents[0] ?? {}) as Record<string, unknown>;
-}
-
-function mergeFile(merged: Merged, file: string, text: string): void {
+function mergeFile(merged: Merged, file: string, text: string): Record<string, unknown> {
   let doc: Record<string, unknown>;
   try {
     doc = parseYaml(text);
@@ -156,6 +138,7 @@ function mergeFile(merged: Merged, file: string, text: string): void {
   }
   const current = str(doc['current-context']);
   if (!merged.currentContext && current) merged.currentContext = current;
+  return doc;
 }
 
 /** Picks the cluster and user a run talks to, honouring --context/--cluster/--user. */
@@ -183,9 +166,8 @@ function namedList<T>(value: unknown, key: string, file: string): Named<T>[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new KubeconfigError(`kubeconfig ${file}: "${key}s" is not a list`);
   return value.flatMap((entry) => {
-    const name = str((entry as Record<string, unknown>)?.name);
-    const body = (entry as Record<string, unknown>)?.[key];
-    return name && typeof body === 'object' && body !== null ? [{ name, value: body as T }] : [];
+    const named = namedEntry<T>(entry, key);
+    return named ? [named] : [];
   });
 }
 
@@ -248,8 +230,4 @@ function execEnv(env: unknown, where: string): { name: string; value: string }[]
 function resolvePath(p: string | undefined, dir: string): string | undefined {
   if (!p) return undefined;
   return path.isAbsolute(p) ? p : path.join(dir, p);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
 }

@@ -5,7 +5,7 @@ import { isInside, realpathOr } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
 import { KUBECONFIG_COPY_PREFIX } from '../store/store.js';
 import { MAX_CREDENTIAL_FILE_BYTES, readRegularFile } from './boundedRead.js';
-import { loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from './kubeconfig.js';
+import { loadKubeconfig, overridesFromArgs, redactedSources, selectCluster, type Selection } from './kubeconfig.js';
 
 /** Read-only preopens (guest path -> private host copy) and how to remove the copies. */
 export interface KubeconfigMirror {
@@ -14,12 +14,13 @@ export interface KubeconfigMirror {
 }
 
 /**
- * For `--fs kubeconfig`: copies the kubeconfig files in use, and the CA, client certificate, key
- * and token files that the SELECTED context's cluster and user name (after the plugin's own
- * --kubeconfig/--context/--cluster/--user), into a private folder that mirrors their
- * directories; each mirrored directory is preopened read-only at the original path, so the plugin
- * sees those files where kubectl would, and no other user's key or token beside them. Files are
- * read like every kubeconfig input: regular files only, bounded. Undefined without a kubeconfig.
+ * For `--fs kubeconfig`: copies the kubeconfig files in use, with every other user's credentials
+ * hidden (redact.ts), and the CA, client certificate, key and token files that the SELECTED
+ * context's cluster and user name (after the plugin's own --kubeconfig/--context/--cluster/--user),
+ * into a private folder that mirrors their directories; each mirrored directory is preopened
+ * read-only at the original path, so the plugin sees those files where kubectl would, and no other
+ * user's key or token, in a file or inline. Files are read like every kubeconfig input: regular
+ * files only, bounded. Undefined without a kubeconfig.
  */
 export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string, protectedDirs: string[] = []): Promise<KubeconfigMirror | undefined> {
   const overrides = overridesFromArgs(args);
@@ -27,16 +28,18 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
   try {
     const merged = await loadKubeconfig(env, overrides);
     if (!merged) return undefined;
-    copies.push(...merged.sources);
     let selection: Selection | undefined;
     try {
       selection = selectCluster(merged, overrides);
     } catch (error) {
       if (!isKrewWasmError(error)) throw error; // no usable context: the plugin sees the kubeconfig alone, as kubectl would fail
     }
+    copies.push(...redactedSources(merged, selection?.userName));
+    const kubeconfigs = new Set(merged.files.map((file) => realpathOr(file)));
     for (const file of selection ? selectedFiles(selection) : []) {
-      // A kubeconfig naming a file of krew-wasm's store or code does not make it readable.
-      if (insideAny(file, protectedDirs)) continue;
+      // A kubeconfig naming a file of krew-wasm's store or code does not make it readable, nor one
+      // naming a kubeconfig file in use (as its token file) the other users' credentials in it.
+      if (insideAny(file, protectedDirs) || kubeconfigs.has(realpathOr(file))) continue;
       try {
         copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
       } catch {

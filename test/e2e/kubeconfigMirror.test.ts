@@ -5,7 +5,8 @@ import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
 
 // `--fs kubeconfig` (issue 8, item 9): the plugin sees the kubeconfig files in use and only the
-// files the SELECTED context's cluster and user name, read-only; never another user's key or token.
+// files the SELECTED context's cluster and user name, read-only; never another user's key or token,
+// in a file or written inline in the kubeconfig.
 
 let sb: Sandbox;
 const files: Record<string, string> = {};
@@ -33,8 +34,8 @@ clusters:
 - {name: prod, cluster: {server: 'https://127.0.0.1:2', certificate-authority: prod-ca.crt}}
 users:
 - {name: dev, user: {token: tok-dev}}
-- {name: prod-admin, user: {client-certificate: ../.ssh/prod.crt, client-key: ../.ssh/id_rsa}}
-- {name: other, user: {tokenFile: ${files.otherToken}}}
+- {name: prod-admin, user: {client-certificate: ../.ssh/prod.crt, client-key: ../.ssh/id_rsa, password: PROD-INLINE-PASSWORD}}
+- {name: other, user: {tokenFile: ${files.otherToken}, client-key-data: OTHER-INLINE-KEY}}
 contexts:
 - {name: dev, context: {cluster: dev, user: dev}}
 - {name: prod, context: {cluster: prod, user: prod-admin}}
@@ -52,8 +53,16 @@ async function readable(env: NodeJS.ProcessEnv = {}): Promise<string[]> {
   const names = Object.keys(files);
   const r = await runLink(sb, 'kprobe', names.flatMap((n) => ['read', files[n]]), { env });
   if (r.exitCode !== 0) throw new Error(r.stderr);
+  // A file's text may span lines: each file's result is the line that starts with its path.
   const lines = r.stdout.trim().split('\n');
-  return names.filter((_, i) => lines[i].startsWith(`read ${files[names[i]]}: OK`));
+  return names.filter((n) => lines.some((line) => line.startsWith(`read ${files[n]}: OK`)));
+}
+
+/** The kubeconfig file at `file` as the plugin reads it. */
+async function seen(file: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const r = await runLink(sb, 'kprobe', ['read', file], { env });
+  if (r.exitCode !== 0 || !r.stdout.startsWith(`read ${file}: OK `)) throw new Error(r.stdout + r.stderr);
+  return r.stdout.slice(`read ${file}: OK `.length);
 }
 
 test.serial('current context dev (a token user): the kubeconfig and the dev CA, not prod-admin\'s key nor another user\'s token file', async (t) => {
@@ -66,6 +75,33 @@ test.serial('context prod selected: its CA, client certificate and key (kubectl 
 
 test.serial('context other selected: its token file, and the dev CA of its cluster', async (t) => {
   t.deepEqual(await readable({ KUBECONFIG: files.otherConfig }), ['devCa', 'otherToken', 'otherConfig']);
+});
+
+test.serial("the kubeconfig copy shows the selected user's inline credentials, and every other user's as kubectl config view does", async (t) => {
+  const dev = await seen(files.config);
+  t.regex(dev, /token: tok-dev/);
+  for (const secret of ['PROD-INLINE-PASSWORD', 'OTHER-INLINE-KEY']) t.false(dev.includes(secret), secret);
+  t.regex(dev, /password: REDACTED/);
+  t.regex(dev, /client-key-data: DATA\+OMITTED/);
+  t.regex(dev, /client-key: \.\.\/\.ssh\/id_rsa/, 'a path is shown: the file is not');
+  const prod = await seen(files.prodConfig, { KUBECONFIG: files.prodConfig });
+  t.regex(prod, /PROD-INLINE-PASSWORD/);
+  t.false(prod.includes('tok-dev'));
+  t.false(prod.includes('OTHER-INLINE-KEY'));
+});
+
+test.serial('a kubeconfig in use named as the token file is still the copy with the other users hidden', async (t) => {
+  const self = path.join(sb.home, '.kube', 'self-config');
+  fs.writeFileSync(self, `apiVersion: v1
+kind: Config
+current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: self-config}}, {name: x, user: {token: SELF-OTHER-TOKEN}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const text = await seen(self, { KUBECONFIG: self });
+  t.regex(text, /tokenFile: self-config/);
+  t.false(text.includes('SELF-OTHER-TOKEN'));
 });
 
 test.serial('the mirrored files are read-only', async (t) => {
