@@ -114,12 +114,14 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
       'insecure-skip-tls-verify': c.insecureSkipTlsVerify,
       'certificate-authority-data': caPem ? Buffer.from(caPem).toString('base64') : undefined,
       'proxy-url': c.proxyUrl,
+      'disable-compression': c.disableCompression || undefined,
+      config: c.execExtension,
     };
   }
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   for (const e of exec.env ?? []) childEnv[e.name] = e.value;
-  childEnv.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: 'ExecCredential', spec });
+  childEnv.KUBERNETES_EXEC_INFO = execInfoJson({ apiVersion, kind: 'ExecCredential', spec }, selection.clusterName);
   const found = await findProgram(exec.command, env.PATH ?? '');
   return {
     command: exec.command,
@@ -130,6 +132,28 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
     apiVersion,
     interactiveMode: exec.interactiveMode,
   };
+}
+
+/** The most values KUBERNETES_EXEC_INFO may hold: far more than any cluster's exec extension. */
+const MAX_EXEC_INFO_VALUES = 100_000;
+
+/**
+ * KUBERNETES_EXEC_INFO as JSON. The cluster's exec extension is YAML as written, whose aliases
+ * JSON writes out in full: 100 nested aliases would be 2^100 values (an alias bomb planted in
+ * a kubeconfig), so the values written are counted and bounded.
+ */
+function execInfoJson(info: unknown, clusterName: string): string {
+  const refused = (why: string) => new KubeconfigError(`the client.authentication.k8s.io/exec extension of cluster "${clusterName}" cannot be given to its exec credential plugin: ${why}`);
+  let values = 0;
+  try {
+    return JSON.stringify(info, (_key, value: unknown) => {
+      if (++values > MAX_EXEC_INFO_VALUES) throw refused(`it holds over ${MAX_EXEC_INFO_VALUES} values`);
+      return value;
+    });
+  } catch (error) {
+    if (error instanceof KubeconfigError) throw error;
+    throw refused('it refers to itself (a recursive YAML alias)'); // JSON.stringify's only other failure here
+  }
 }
 
 /** Finds a program as execvp would (a name with a slash as is, else the first executable on PATH). */

@@ -17,7 +17,13 @@ export interface Cluster {
   insecureSkipTlsVerify?: boolean;
   tlsServerName?: string;
   proxyUrl?: string;
+  disableCompression?: boolean;
+  /** The cluster's `client.authentication.k8s.io/exec` extension, as YAML read it: for exec plugins that ask for the cluster. */
+  execExtension?: unknown;
 }
+
+/** The cluster extension client-go hands an exec plugin as `spec.cluster.config` (provideClusterInfo). */
+const EXEC_EXTENSION = 'client.authentication.k8s.io/exec';
 
 export interface ExecConfig {
   apiVersion?: string;
@@ -179,6 +185,8 @@ function toCluster(v: Record<string, unknown>, dir: string): Cluster {
     insecureSkipTlsVerify: v['insecure-skip-tls-verify'] === true,
     tlsServerName: str(v['tls-server-name']),
     proxyUrl: str(v['proxy-url']),
+    disableCompression: v['disable-compression'] === true,
+    execExtension: Array.isArray(v.extensions) ? v.extensions.find((e) => namedEntry(e, 'extension')?.name === EXEC_EXTENSION)?.extension : undefined,
   };
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { settleCredentials, type FrozenExec } from '../../src/kube/credentials.js';
 import { runExecCredential } from '../../src/kube/execCredential.js';
-import type { ExecConfig, Selection } from '../../src/kube/kubeconfig.js';
+import { loadKubeconfig, selectCluster, type ExecConfig, type Selection } from '../../src/kube/kubeconfig.js';
 import { prepareNetworkContext } from '../../src/kube/networkContext.js';
 
 let dir: string;
@@ -63,6 +63,51 @@ test('exec plugin: the environment is the host\'s, plus exec.env and KUBERNETES_
   const [extra, info] = fs.readFileSync(path.join(dir, 'env.out'), 'utf8').split('|');
   t.is(extra, 'x');
   t.like(JSON.parse(info), { kind: 'ExecCredential', apiVersion: 'client.authentication.k8s.io/v1', spec: { interactive: false, cluster: { server: 'https://127.0.0.1:1' } } });
+});
+
+/** The selection of a kubeconfig whose cluster has `extensions` (YAML) and whose user runs an exec plugin. */
+async function withExtensions(name: string, extensions: string, script: string): Promise<Selection> {
+  const file = path.join(dir, `${name}.kubeconfig`);
+  fs.writeFileSync(path.join(dir, name), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  fs.writeFileSync(file, `current-context: x
+clusters:
+- name: c
+  cluster:
+    server: https://127.0.0.1:1
+    disable-compression: true
+    extensions:
+${extensions.replace(/^/gm, '    ')}
+contexts: [{name: x, context: {cluster: c, user: u}}]
+users: [{name: u, user: {exec: {command: ${path.join(dir, name)}, apiVersion: client.authentication.k8s.io/v1, provideClusterInfo: true}}}]
+`);
+  return selectCluster((await loadKubeconfig({ KUBECONFIG: file }))!);
+}
+
+test('exec plugin with provideClusterInfo: the cluster\'s client.authentication.k8s.io/exec extension is its spec.cluster.config, as client-go gives it', async (t) => {
+  const selection = await withExtensions('ext', `- name: other.example.com/x
+  extension: {not: this}
+- name: client.authentication.k8s.io/exec
+  extension: {audience: sts.example.com, scopes: [a, b], nested: {n: 1}}`, `printf '%s' "$KUBERNETES_EXEC_INFO" > "${dir}/ext.out"\n${credential('{"token":"t"}')}`);
+  const settled = await settleCredentials(selection, { PATH: process.env.PATH });
+  t.true((await runExecCredential(settled.exec!, 10_000, hooks)).ok);
+  const cluster = JSON.parse(fs.readFileSync(path.join(dir, 'ext.out'), 'utf8')).spec.cluster;
+  t.deepEqual(cluster.config, { audience: 'sts.example.com', scopes: ['a', 'b'], nested: { n: 1 } });
+  t.is(cluster['disable-compression'], true);
+});
+
+test('exec plugin with provideClusterInfo: an extension that is an alias bomb or refers to itself is one message, and no plugin runs', async (t) => {
+  const bomb = ['a0: &a0 [x, x]', ...Array.from({ length: 40 }, (_, i) => `a${i + 1}: &a${i + 1} [*a${i}, *a${i}]`)].join('\n  ');
+  const cases: [string, string, RegExp][] = [
+    ['bomb', `- name: client.authentication.k8s.io/exec\n  extension:\n    ${bomb.replace(/\n {2}/g, '\n    ')}`, /extension of cluster "c" cannot be given to its exec credential plugin: it holds over 100000 values/],
+    ['loop', `- name: client.authentication.k8s.io/exec\n  extension: &self {me: *self}`, /extension of cluster "c" cannot be given to its exec credential plugin: it refers to itself/],
+  ];
+  for (const [name, extensions, message] of cases) {
+    const selection = await withExtensions(name, extensions, `touch "${dir}/${name}.ran"\n${credential('{"token":"t"}')}`);
+    const settled = await settleCredentials(selection, { PATH: process.env.PATH });
+    t.regex(settled.userError?.message ?? '', message, name);
+    t.is(settled.exec, undefined);
+    t.false(fs.existsSync(path.join(dir, `${name}.ran`)));
+  }
 });
 
 test('inline credential data that is not PEM is one message', async (t) => {
