@@ -39,11 +39,20 @@ const dist = require('node:path').join(__dirname, '../dist');
 const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : /^kubectl_complete-/.test(invokedAs) ? '__complete' : process.argv[2] ?? '';
 let bundle;
 try {
-  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : `${dist}/bundle/main.js`, '', /^[\w-]{1,64}$/.test(user) ? user : '');
+  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : cliBundle(process.argv[2] ?? ''), '', /^[\w-]{1,64}$/.test(user) ? user : '');
 } catch (error) {
   notBuilt(error);
 }
 bundle.main();
+
+/**
+ * The CLI bundle for a command word: `command-<word>.js` when the build made one (`list`: see
+ * scripts/bundle.mjs), the whole CLI otherwise.
+ */
+function cliBundle(word) {
+  const own = `${dist}/bundle/command-${word}.js`;
+  return /^[a-z]{1,32}$/.test(word) && require('node:fs').existsSync(own) ? own : `${dist}/bundle/main.js`;
+}
 
 /**
  * Loads a CommonJS bundle with a V8 code cache beside it: Node 20 keeps no compiled code between

@@ -3,7 +3,8 @@
 // so fewer files is a faster start; see bench/):
 //   dist/wrapper/  wrapper mode, CommonJS: wrapper.js, and the kubeconfig loader and the stale-entry
 //                  refresh as files required only by the runs that need them.
-//   dist/bundle/   direct mode, CommonJS: main.js, one file with a V8 code cache (scripts/codecache.mjs).
+//   dist/bundle/   direct mode, CommonJS: main.js, one file with a V8 code cache (scripts/codecache.mjs),
+//                  and command-list.js (command-ls.js), the same without the other commands.
 // The jco and shim packages stay external: they are loaded from node_modules only when needed.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -152,6 +153,40 @@ await build({
   entryNames: '[name]',
   plugins: [builtinsOnce, clipanionLean, yamlApart],
 });
+/**
+ * `list` has a CLI bundle of its own, main.js with every other command left out, as
+ * dist/bundle/command-<word>.js for each word that names it (`list`, `ls`); bin/krew-wasm.js loads
+ * it for those words. Scripts and prompts run `list` most, and V8 deserializes a code cache in
+ * proportion to the script it was made for: in main.js, every function of every command is a
+ * function of the script's top level (esbuild hoists them), and list's start was 1.6-2.7 ms
+ * slower (bench/RESULTS.md). A left-out command's module throws when loaded, which no route of
+ * `list` does (help and completion, which load every command, are main.js's).
+ */
+const OWN_BUNDLE_COMMANDS = ['list'];
+const commandIndex = fs.readFileSync(path.join(root, 'src/cli/commandIndex.ts'), 'utf8');
+for (const command of OWN_BUNDLE_COMMANDS) {
+  const entry = new RegExp(`\\{ words: \\[([^\\]]*)\\], load: async \\(\\) => \\(await import\\('\\./commands/${command}\\.js'\\)\\)`).exec(commandIndex);
+  if (!entry) throw new Error(`src/cli/commandIndex.ts: no entry for ./commands/${command}.js of the shape scripts/bundle.mjs reads`);
+  const words = [...entry[1].matchAll(/'([a-z]+)'/g)].map((m) => m[1]);
+  const onlyCommand = {
+    name: 'only-command',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/commands\/\w+\.js$/ }, (args) =>
+        args.importer.endsWith(path.join('src', 'cli', 'commandIndex.ts')) && args.path !== `./commands/${command}.js` ? { path: args.path, namespace: 'left-out' } : undefined);
+      b.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is left out of the ${command} bundle (scripts/bundle.mjs)`)});`, loader: 'js' }));
+    },
+  };
+  await build({
+    ...common,
+    ...commonJs,
+    entryPoints: { [`command-${words[0]}`]: 'src/main.ts' },
+    outdir: 'dist/bundle',
+    entryNames: '[name]',
+    plugins: [builtinsOnce, clipanionLean, yamlApart, onlyCommand],
+  });
+  for (const word of words.slice(1)) fs.copyFileSync(path.join(root, `dist/bundle/command-${words[0]}.js`), path.join(root, `dist/bundle/command-${word}.js`));
+}
+const commandBundles = fs.readdirSync(path.join(root, 'dist/bundle')).filter((f) => /^command-[a-z]+\.js$/.test(f)).map((f) => `dist/bundle/${f}`);
 // The YAML library for the CLI bundle: a fifth of its size, needed only by `-o yaml` and a
 // kubeconfig read (`run`), so a sibling file, required by those alone. Stateless: one copy per
 // tree is harmless (the wrapper tree's is inside its kubeconfig loader).
@@ -184,7 +219,7 @@ for (const dir of ['dist/bundle', 'dist/wrapper']) fs.writeFileSync(path.join(ro
 // bin/krew-wasm.js names a bundle's V8 code cache by this line: npm gives every file of a package
 // the same mtime, and V8 checks only the source's length, so an upgrade to a bundle of the same
 // size would otherwise run the old bundle's compiled code.
-for (const file of ['dist/bundle/main.js', 'dist/wrapper/wrapper.js', 'dist/wrapper/kubeconfig.js']) {
+for (const file of ['dist/bundle/main.js', ...commandBundles, 'dist/wrapper/wrapper.js', 'dist/wrapper/kubeconfig.js']) {
   const source = fs.readFileSync(path.join(root, file));
   fs.appendFileSync(path.join(root, file), `// krew-wasm build ${createHash('sha256').update(source).digest('hex').slice(0, 16)}\n`);
 }

@@ -39,7 +39,7 @@ const installed = () => path.join(prefix, 'lib/node_modules/krew-wasm');
 test('the tarball holds the built bundles, the bin entries and the WIT, and no sources, tests or maps', async (t) => {
   const list = await runProcess('tar', ['tzf', tarball]);
   const files = list.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const f of ['bin/krew-wasm.js', 'bin/kubectl-krew_wasm.js', 'dist/bundle/main.js', 'dist/bundle/httpWorker.js', 'dist/wrapper/wrapper.js', 'dist/wrapper/httpWorker.js', 'wit/outbound-http.wit', 'package.json', 'README.md', 'docs/errors.md']) {
+  for (const f of ['bin/krew-wasm.js', 'bin/kubectl-krew_wasm.js', 'dist/bundle/main.js', 'dist/bundle/command-list.js', 'dist/bundle/command-ls.js', 'dist/bundle/httpWorker.js', 'dist/wrapper/wrapper.js', 'dist/wrapper/httpWorker.js', 'wit/outbound-http.wit', 'package.json', 'README.md', 'docs/errors.md']) {
     t.true(files.includes(f), f);
   }
   t.deepEqual(files.filter((f) => /^(src|test|scripts|examples|bench|node_modules|dist\/src|dist\/test)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts') || f.endsWith('.cache')), []);

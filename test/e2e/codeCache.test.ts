@@ -25,8 +25,11 @@ function installCopy(t: { teardown(fn: () => void): void }): { sb: Sandbox; bin:
     bundle,
     cacheFiles: () => fs.readdirSync(dir).filter((f) => f.endsWith('.cache')),
     cacheFile: (command = 'version') => {
-      const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(fs.readFileSync(bundle, 'utf8'))![1];
-      return path.join(dir, `main.js.${build}-${Math.trunc(fs.statSync(bundle).mtimeMs)}-for-${command}-v8-${process.versions.v8}.cache`);
+      // The bundle the bin loads for the command: its own (`list`, scripts/bundle.mjs), or main.js.
+      const own = path.join(dir, `command-${command}.js`);
+      const file = fs.existsSync(own) ? own : bundle;
+      const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(fs.readFileSync(file, 'utf8'))![1];
+      return path.join(dir, `${path.basename(file)}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}-for-${command}-v8-${process.versions.v8}.cache`);
     },
   };
 }
@@ -86,6 +89,28 @@ test('a first list of an empty store leaves list a cache that the first list of 
   const written = fs.statSync(c.cacheFile('list')).mtimeMs;
   t.is((await run(['list'])).stdout, 'hello\n');
   t.is(fs.statSync(c.cacheFile('list')).mtimeMs, written);
+});
+
+test('list and ls run from a bundle of their own, without the other commands, and answer as the whole CLI does', async (t) => {
+  const c = installCopy(t);
+  const dir = path.dirname(c.bundle);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run(['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello'])).exitCode, 0);
+  const own = fs.readFileSync(path.join(dir, 'command-list.js'), 'utf8');
+  t.true(own.length < fs.statSync(c.bundle).size / 2, 'a fraction of main.js');
+  t.true(own.includes('./commands/pull.js is left out of the list bundle'));
+  const cases = [['list'], ['ls'], ['list', '-o', 'json'], ['ls', '-o', 'yaml'], ['list', '--help'], ['list', '--bogus'], ['ls', 'extra'], ['list', '-o', 'xml']];
+  const answers = [];
+  for (const args of cases) answers.push(await run(args));
+  for (const word of ['list', 'ls']) t.true(fs.existsSync(c.cacheFile(word)), `${word} ran from command-${word}.js`);
+  t.regex(answers[0].stdout, /^hello\n$/);
+  // The same words with the command bundles gone: main.js answers.
+  for (const f of fs.readdirSync(dir)) if (f.startsWith('command-')) fs.rmSync(path.join(dir, f));
+  for (const [i, args] of cases.entries()) {
+    const whole = await run(args);
+    t.deepEqual([answers[i].exitCode, answers[i].stdout, answers[i].stderr], [whole.exitCode, whole.stdout, whole.stderr], args.join(' '));
+  }
+  t.deepEqual(c.cacheFiles().filter((f) => f.startsWith('main.js.')).map((f) => /-for-(\w+)-v8-/.exec(f)?.[1]).sort(), ['list', 'ls', 'pull']);
 });
 
 test('a command refused for its usage writes no cache; kubectl\'s completion keeps one whatever is typed', async (t) => {
