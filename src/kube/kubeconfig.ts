@@ -5,9 +5,9 @@ import { kubeconfigFiles, type Overrides } from './kubeconfigFiles.js';
 import { namedEntry, parseYaml, str, type Named } from './kubeconfigYaml.js';
 
 export { kubeconfigFiles, type Overrides };
-// Here, not imported from ./redact.js by its users: in the wrapper this file is a sibling bundle
-// holding js-yaml (scripts/bundle.mjs), which the wrapper bundle must not hold a second copy of.
-export { redactedSources } from './redact.js';
+// Here, not imported from ./kubeconfigCopy.js by its users: in the wrapper this file is a sibling
+// bundle (scripts/bundle.mjs), loaded only by the runs that read a kubeconfig.
+export { CopyTooLarge, kubeconfigCopies } from './kubeconfigCopy.js';
 
 /** A cluster entry with file references already resolved against the kubeconfig that named them. */
 export interface Cluster {
@@ -86,7 +86,8 @@ export function overridesFromArgs(args: string[]): Overrides {
     const key = flags[flag];
     if (!key) continue;
     const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
-    if (value !== undefined) out[key] = value;
+    // An empty value is no override, as for kubectl (`--context=` is the current context).
+    if (value) out[key] = value;
   }
   return out;
 }

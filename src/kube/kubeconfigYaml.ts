@@ -26,11 +26,15 @@ export function parseYaml(text: string): Record<string, unknown> {
   return (documents[0] ?? {}) as Record<string, unknown>;
 }
 
-/** A list entry the merge reads (`{name, <key>: {...}}`), or undefined for one it skips. */
+/**
+ * A list entry the merge reads (`{name, <key>: {...}}`), or undefined for one it skips. An entry
+ * whose body is empty (`user:`) is an empty one, as kubectl reads it: the first of its name still
+ * wins (another entry of that name further on is not used; found by an attack).
+ */
 export function namedEntry<T>(entry: unknown, key: string): Named<T> | undefined {
   const name = str((entry as Record<string, unknown>)?.name);
-  const body = (entry as Record<string, unknown>)?.[key];
-  return name && typeof body === 'object' && body !== null ? { name, value: body as T } : undefined;
+  const body = (entry as Record<string, unknown>)?.[key] ?? {};
+  return name && typeof body === 'object' && !Array.isArray(body) ? { name, value: body as T } : undefined;
 }
 
 /** A non-empty string, or undefined: kubectl's empty value is an absent one. */

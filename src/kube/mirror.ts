@@ -5,7 +5,7 @@ import { isInside, realpathOr } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
 import { KUBECONFIG_COPY_PREFIX } from '../store/store.js';
 import { MAX_CREDENTIAL_FILE_BYTES, readRegularFile } from './boundedRead.js';
-import { loadKubeconfig, overridesFromArgs, redactedSources, selectCluster, type Selection } from './kubeconfig.js';
+import { CopyTooLarge, kubeconfigCopies, loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from './kubeconfig.js';
 
 /** Read-only preopens (guest path -> private host copy) and how to remove the copies. */
 export interface KubeconfigMirror {
@@ -14,8 +14,8 @@ export interface KubeconfigMirror {
 }
 
 /**
- * For `--fs kubeconfig`: copies the kubeconfig files in use, with every other user's credentials
- * hidden (redact.ts), and the CA, client certificate, key and token files that the SELECTED
+ * For `--fs kubeconfig`: copies of the kubeconfig files in use, as krew-wasm reads them, with every
+ * other user's credentials hidden (kubeconfigCopy.ts), and the CA, client certificate, key and token files that the SELECTED
  * context's cluster and user name (after the plugin's own --kubeconfig/--context/--cluster/--user),
  * into a private folder that mirrors their directories; each mirrored directory is preopened
  * read-only at the original path, so the plugin sees those files where kubectl would, and no other
@@ -34,12 +34,13 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     } catch (error) {
       if (!isKrewWasmError(error)) throw error; // no usable context: the plugin sees the kubeconfig alone, as kubectl would fail
     }
-    copies.push(...redactedSources(merged, selection?.userName));
-    const kubeconfigs = new Set(merged.files.map((file) => realpathOr(file)));
+    copies.push(...kubeconfigCopies(merged, selection?.userName));
+    const kubeconfigs = new Set(await Promise.all(merged.files.map(fileId)));
     for (const file of selection ? selectedFiles(selection) : []) {
       // A kubeconfig naming a file of krew-wasm's store or code does not make it readable, nor one
-      // naming a kubeconfig file in use (as its token file) the other users' credentials in it.
-      if (insideAny(file, protectedDirs) || kubeconfigs.has(realpathOr(file))) continue;
+      // naming a kubeconfig file in use (as its token file, by any path or link) the other users'
+      // credentials in it.
+      if (insideAny(file, protectedDirs) || kubeconfigs.has(await fileId(file))) continue;
       try {
         copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
       } catch {
@@ -47,10 +48,24 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       }
     }
   } catch (error) {
-    if (isKrewWasmError(error)) return undefined; // a broken kubeconfig: the plugin sees none, as without one
+    // A broken kubeconfig, or one whose copies would be too large: the plugin sees none, as without one.
+    if (isKrewWasmError(error) || error instanceof CopyTooLarge) return undefined;
     throw error;
   }
   return writeMirror(copies, tmpDir);
+}
+
+/**
+ * A file's device and inode (a hard link is the same file), or its path when it cannot be looked
+ * at. Asynchronous, as every kubeconfig read: a hung filesystem must not block past --timeout.
+ */
+async function fileId(file: string): Promise<string> {
+  try {
+    const st = await fs.promises.stat(file, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return `path:${path.resolve(file)}`;
+  }
 }
 
 function insideAny(file: string, dirs: string[]): boolean {

@@ -54,8 +54,9 @@ test('--context, --cluster and --user override the current context; --kubeconfig
   t.is(mixed.user.token, 't1');
 });
 
-test('flag parsing stops at -- and takes both spellings', (t) => {
+test('flag parsing stops at -- and takes both spellings; an empty value is no override, as for kubectl', (t) => {
   t.deepEqual(overridesFromArgs(['--context', 'a', '--user=b', '--', '--cluster', 'c']), { context: 'a', user: 'b' });
+  t.deepEqual(overridesFromArgs(['--user=', '--context', '', '--kubeconfig=', '--cluster=k']), { cluster: 'k' });
   t.deepEqual(overridesFromArgs(['-n', 'x', '--contextual', 'y']), {});
 });
 
