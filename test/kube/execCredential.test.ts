@@ -6,6 +6,7 @@ import { settleCredentials, type FrozenExec } from '../../src/kube/credentials.j
 import { runExecCredential } from '../../src/kube/execCredential.js';
 import { loadKubeconfig, selectCluster, type ExecConfig, type Selection } from '../../src/kube/kubeconfig.js';
 import { prepareNetworkContext } from '../../src/kube/networkContext.js';
+import { createOutboundHttpImports } from '../../src/runtime/hosts/outboundHttp.js';
 
 let dir: string;
 const hooks = { spawned: () => {}, ended: () => {} };
@@ -95,17 +96,27 @@ test('exec plugin with provideClusterInfo: the cluster\'s client.authentication.
   t.is(cluster['disable-compression'], true);
 });
 
-test('exec plugin with provideClusterInfo: an extension that is an alias bomb or refers to itself is one message, and no plugin runs', async (t) => {
+test('exec plugin with provideClusterInfo: an extension that is an alias bomb or refers to itself is one note, and no plugin runs', async (t) => {
   const bomb = ['a0: &a0 [x, x]', ...Array.from({ length: 40 }, (_, i) => `a${i + 1}: &a${i + 1} [*a${i}, *a${i}]`)].join('\n  ');
-  const cases: [string, string, RegExp][] = [
-    ['bomb', `- name: client.authentication.k8s.io/exec\n  extension:\n    ${bomb.replace(/\n {2}/g, '\n    ')}`, /extension of cluster "c" cannot be given to its exec credential plugin: it holds over 100000 values/],
-    ['loop', `- name: client.authentication.k8s.io/exec\n  extension: &self {me: *self}`, /extension of cluster "c" cannot be given to its exec credential plugin: it refers to itself/],
+  const cases: [string, string, string][] = [
+    ['bomb', `- name: client.authentication.k8s.io/exec\n  extension:\n    ${bomb.replace(/\n {2}/g, '\n    ')}`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it holds over 100000 values: requests of plugin unit fail'],
+    ['loop', `- name: client.authentication.k8s.io/exec\n  extension: &self {me: *self}`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it refers to itself (a recursive YAML alias): requests of plugin unit fail'],
   ];
-  for (const [name, extensions, message] of cases) {
-    const selection = await withExtensions(name, extensions, `touch "${dir}/${name}.ran"\n${credential('{"token":"t"}')}`);
-    const settled = await settleCredentials(selection, { PATH: process.env.PATH });
-    t.regex(settled.userError?.message ?? '', message, name);
-    t.is(settled.exec, undefined);
+  for (const [name, extensions, note] of cases) {
+    await withExtensions(name, extensions, `touch "${dir}/${name}.ran"\n${credential('{"token":"t"}')}`);
+    const ctx = await prepareNetworkContext({ args: [], env: { KUBECONFIG: path.join(dir, `${name}.kubeconfig`), PATH: process.env.PATH }, pluginName: 'unit', credentialTimeoutMs: 10_000, requestTimeoutMs: 10_000, maxResponseBytes: 1 });
+    t.teardown(() => ctx.close());
+    const notes: string[] = [];
+    const imports = createOutboundHttpImports(ctx, { pluginName: 'unit', verbose: false, note: (line) => notes.push(line) });
+    const api = imports['krew-wasm:outbound-http/outbound-http'] as { request: (r: unknown, id?: string) => unknown };
+    let thrown: unknown;
+    try {
+      api.request({ method: 'get', uri: '/api', headers: [], params: [], body: undefined }, undefined);
+    } catch (error) {
+      thrown = error; // the WIT error the plugin sees: a string
+    }
+    t.is(thrown, 'runtime-error', name);
+    t.deepEqual(notes, [note]);
     t.false(fs.existsSync(path.join(dir, `${name}.ran`)));
   }
 });
