@@ -208,6 +208,33 @@ test.serial('read-only is by location: a read-write grant nested inside a read-o
   t.deepEqual(fs.readdirSync(path.join(a, 'b')), []);
 });
 
+test.serial('the way to the store stays pinned when the first rename comes after the plugin has made folders, files and links', async (t) => {
+  // The pinned lineages are looked at when first needed (src/runtime/wasi/preopens.ts): here, after
+  // the plugin made the missing folder on a launch path's way and a symlink beside it.
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const real = path.join(other.home, '.local', 'share', 'krew-wasm');
+  fs.mkdirSync(real, { recursive: true });
+  fs.symlinkSync('.local/share/krew-wasm', other.root);
+  const r = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(r.exitCode, 0, r.stderr);
+  const home = other.home;
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'mkdir', path.join(home, 'made'),
+    'write', path.join(home, 'made', 'file'), 'x',
+    'symlink', '.local', path.join(home, 'made', 'link'),
+    'rename', path.join(home, '.local'), path.join(home, 'moved'),
+    'rename', path.join(home, '.local', 'share'), path.join(home, 'moved'),
+    'unlink', other.root,
+    'rename', path.join(home, 'made'), path.join(home, 'made2'),
+  ]);
+  for (const line of lines.slice(0, 3)) t.false(refused(line), line);
+  for (const line of lines.slice(3, 6)) t.true(refused(line), line);
+  t.false(refused(lines[6]), 'a folder off the way is renamed as before');
+  t.is(fs.readlinkSync(other.root), '.local/share/krew-wasm');
+  t.deepEqual(fs.readdirSync(path.join(real, 'receipts')), ['fsprobe.json']);
+});
+
 test.serial('the way to the store is pinned: a store below HOME behind a symlink cannot be swapped for a forged one by moving a folder or unlinking the link', async (t) => {
   // Renaming ~/.local (or unlinking ~/.krew-wasm) and planting a decoy store in its place would run
   // the decoy's JavaScript in the host at the next run.
