@@ -118,7 +118,8 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
       config: c.execExtension,
     };
   }
-  const childEnv: Record<string, string> = {};
+  // No prototype: an exec env name `__proto__` is a variable like any other.
+  const childEnv: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   for (const e of exec.env ?? []) childEnv[e.name] = e.value;
   childEnv.KUBERNETES_EXEC_INFO = execInfoJson({ apiVersion, kind: 'ExecCredential', spec }, selection.clusterName);
@@ -134,25 +135,33 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
   };
 }
 
-/** The most values KUBERNETES_EXEC_INFO may hold: far more than any cluster's exec extension. */
-const MAX_EXEC_INFO_VALUES = 100_000;
+/**
+ * The most KUBERNETES_EXEC_INFO may hold, in bytes: Linux takes no environment string longer than
+ * 128 KiB (MAX_ARG_STRLEN, its name included), so a longer one could never reach the exec plugin.
+ */
+const MAX_EXEC_INFO_BYTES = 128 * 1024 - 'KUBERNETES_EXEC_INFO='.length - 1;
 
 /**
  * KUBERNETES_EXEC_INFO as JSON. The cluster's exec extension is YAML as written, whose aliases
- * JSON writes out in full: 100 nested aliases would be 2^100 values (an alias bomb planted in
- * a kubeconfig), so the values written are counted and bounded.
+ * JSON writes out in full: 100 nested aliases would be 2^100 values (an alias bomb planted in a
+ * kubeconfig), and one long string aliased many times gigabytes, so what is written is counted as
+ * it is written (each string at up to 6 bytes a character, escaped) and bounded.
  */
 function execInfoJson(info: unknown, clusterName: string): string {
   const refused = (why: string) => new KubeconfigError(`the client.authentication.k8s.io/exec extension of cluster "${clusterName}" cannot be given to its exec credential plugin: ${why}`);
-  let values = 0;
+  let bytes = 0;
   try {
-    return JSON.stringify(info, (_key, value: unknown) => {
-      if (++values > MAX_EXEC_INFO_VALUES) throw refused(`it holds over ${MAX_EXEC_INFO_VALUES} values`);
+    const json = JSON.stringify(info, (key, value: unknown) => {
+      bytes += key.length * 6 + 8 + (typeof value === 'string' ? value.length * 6 : 0);
+      if (bytes > MAX_EXEC_INFO_BYTES * 6) throw refused(`it is larger than ${MAX_EXEC_INFO_BYTES} bytes, more than an environment variable may hold`);
       return value;
     });
+    if (Buffer.byteLength(json) > MAX_EXEC_INFO_BYTES) throw refused(`it is larger than ${MAX_EXEC_INFO_BYTES} bytes, more than an environment variable may hold`);
+    return json;
   } catch (error) {
     if (error instanceof KubeconfigError) throw error;
-    throw refused('it refers to itself (a recursive YAML alias)'); // JSON.stringify's only other failure here
+    if (error instanceof TypeError) throw refused('it refers to itself (a recursive YAML alias)'); // JSON.stringify's circular structure
+    throw refused('it is nested too deeply'); // RangeError: the call stack
   }
 }
 

@@ -86,9 +86,10 @@ export function overridesFromArgs(args: string[]): Overrides {
     const key = flags[flag];
     if (!key) continue;
     const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
-    // An empty value is no override, as for kubectl (`--context=` is the current context).
-    if (value) out[key] = value;
+    if (value !== undefined) out[key] = value; // the last one given wins, as in kubectl's flags
   }
+  // An empty value is no override, as for kubectl (`--context=` is the current context).
+  for (const key of Object.keys(out) as (keyof Overrides)[]) if (!out[key]) delete out[key];
   return out;
 }
 

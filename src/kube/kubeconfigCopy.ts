@@ -38,7 +38,7 @@ export class CopyTooLarge extends Error {}
  * back from the parsed document kept fields krew-wasm does not read, where aliases could bring
  * another user's secret, and wrote an aliased string once per alias (a 46 KB file made 290 MB).
  * Here only known fields are written, each string at most once per field, the whole bounded by
- * the largest kubeconfig read (CopyTooLarge), as JSON (which is YAML) in ASCII.
+ * the largest kubeconfig read (CopyTooLarge), as JSON (which is YAML: yamlSafeJson).
  * With no user selected, every user's credentials are hidden.
  */
 export function kubeconfigCopies(merged: MergedKubeconfig, keepUser: string | undefined): { file: string; bytes: Buffer }[] {
@@ -56,7 +56,7 @@ export function kubeconfigCopies(merged: MergedKubeconfig, keepUser: string | un
     });
     const current = str(doc['current-context']);
     if (current) copy['current-context'] = budget.text(current);
-    return { file: source.file, bytes: Buffer.from(`${asciiJson(copy)}\n`) };
+    return { file: source.file, bytes: Buffer.from(`${yamlSafeJson(copy)}\n`) };
   });
 }
 
@@ -120,14 +120,21 @@ function stringList(list: unknown, showing: Showing, budget: CopyBudget): string
   return list.flatMap((item) => (budget.item(), typeof item === 'string' ? [budget.text(showing === 'as written' ? item : showing)] : []));
 }
 
-/** JSON with every character outside ASCII escaped: YAML 1.1 readers take U+2028 and U+0085 for line breaks. */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/**
+ * JSON, which YAML readers read too, with the characters they would not take as written escaped:
+ * DEL and the C1 controls, which YAML 1.1 (kubectl's reader) refuses, U+2028 and U+2029, which it
+ * takes for line breaks, and U+FEFF, U+FFFE and U+FFFF. Every other character is itself: an
+ * escaped character outside the BMP (a surrogate pair, `\ud83d\ude01`) is refused by Go's YAML.
+ */
+function yamlSafeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
- * What the copies may hold, counted as they are made: aliases let one string stand in many
- * fields, and each field is written out in full.
+ * What the copies may hold, counted in bytes written as they are made: aliases let one string
+ * stand in many fields, and each field is written out in full. A character is counted as 1 byte
+ * when it is printable ASCII, else as 6 (escaped, or up to 4 of UTF-8), and each field or item
+ * as 64 more (its key, indentation and quotes).
  */
 class CopyBudget {
   #left: number;
@@ -135,12 +142,17 @@ class CopyBudget {
     this.#left = bytes;
   }
   text(value: string): string {
-    this.#spend(value.length + 8);
+    let bytes = 64;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      bytes += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? 1 : 6;
+    }
+    this.#spend(bytes);
     return value;
   }
   /** An item looked at, written or not. */
   item(): void {
-    this.#spend(8);
+    this.#spend(64);
   }
   #spend(bytes: number): void {
     this.#left -= bytes;

@@ -40,7 +40,9 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       // A kubeconfig naming a file of krew-wasm's store or code does not make it readable, nor one
       // naming a kubeconfig file in use (as its token file, by any path or link) the other users'
       // credentials in it.
-      if (insideAny(file, protectedDirs) || kubeconfigs.has(await fileId(file))) continue;
+      // Nor one of the kernel's files, which say what the run itself holds (/proc/self/environ: the
+      // variables --env keeps from the plugin; found by an attack).
+      if (insideAny(file, protectedDirs) || isKernelFile(file) || kubeconfigs.has(await fileId(file))) continue;
       try {
         copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
       } catch {
@@ -68,6 +70,11 @@ async function fileId(file: string): Promise<string> {
   }
 }
 
+/** Whether a file is one of /proc, /sys or /dev, through any link. */
+function isKernelFile(file: string): boolean {
+  return /^\/(proc|sys|dev)(\/|$)/.test(realpathOr(path.resolve(file)));
+}
+
 function insideAny(file: string, dirs: string[]): boolean {
   const real = realpathOr(file);
   return dirs.some((dir) => isInside(real, realpathOr(dir)));
@@ -87,11 +94,18 @@ function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string):
   const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
   process.once('exit', cleanup);
   const preopens: Record<string, string> = {};
+  // The kubeconfig copies come first and are never replaced: a credential file whose path (`..`
+  // after a symlink, resolved as written) lands on a copy's name or under it is left out, as one
+  // that cannot be read is (it ended the run with an internal error: found by an attack).
   for (const { file, bytes } of copies) {
     const dir = path.dirname(file);
     const mirrored = path.join(root, dir);
-    fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600 });
+    try {
+      fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600, flag: 'wx' });
+    } catch {
+      continue;
+    }
     preopens[dir] = mirrored;
   }
   return { preopens, cleanup };

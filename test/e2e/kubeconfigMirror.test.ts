@@ -111,6 +111,38 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
   t.regex(r.stdout, /: ERR /, 'the hard link is not copied');
 });
 
+test.serial("a credential file whose path lands on the kubeconfig copy's own name ('..' after a symlink) is left out, and the run goes on", async (t) => {
+  const kube = path.join(sb.home, '.kube');
+  const config = path.join(kube, 'clash-config');
+  fs.mkdirSync(path.join(sb.home, 'elsewhere', 'sub'), { recursive: true });
+  fs.mkdirSync(path.join(sb.home, 'elsewhere', 'clash-config'), { recursive: true });
+  fs.writeFileSync(path.join(sb.home, 'elsewhere', 'clash-config', 'x'), 'TOKEN-X');
+  fs.rmSync(path.join(kube, 'd'), { force: true });
+  fs.symlinkSync('../elsewhere/sub', path.join(kube, 'd'));
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: ${path.join(kube, 'd')}/../clash-config/x}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', config], { env: { KUBECONFIG: config } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /clash-config: OK \{/);
+  t.is(r.stderr, '');
+});
+
+test.serial("a kernel file named as the token file (/proc/self/environ) is not copied: it would show the variables --env keeps from the plugin", async (t) => {
+  const config = path.join(sb.home, '.kube', 'proc-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: /proc/self/environ}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', '/proc/self/environ'], { env: { KUBECONFIG: config, KREW_WASM_TEST_SECRET: 'hunter2' } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /read \/proc\/self\/environ: ERR /);
+  t.false(r.stdout.includes('hunter2'));
+});
+
 test.serial('the mirrored files are read-only', async (t) => {
   const r = await runLink(sb, 'kprobe', ['write', files.devCa, 'changed', 'write', files.prodKey, 'planted']);
   t.regex(r.stdout, /write .*dev-ca\.crt: ERR Read-only file system/);

@@ -96,11 +96,15 @@ test('exec plugin with provideClusterInfo: the cluster\'s client.authentication.
   t.is(cluster['disable-compression'], true);
 });
 
-test('exec plugin with provideClusterInfo: an extension that is an alias bomb or refers to itself is one note, and no plugin runs', async (t) => {
+test('exec plugin with provideClusterInfo: an extension that is an alias bomb, a long string many times, nested thousands deep or refers to itself is one note, and no plugin runs', async (t) => {
   const bomb = ['a0: &a0 [x, x]', ...Array.from({ length: 40 }, (_, i) => `a${i + 1}: &a${i + 1} [*a${i}, *a${i}]`)].join('\n  ');
   const cases: [string, string, string][] = [
-    ['bomb', `- name: client.authentication.k8s.io/exec\n  extension:\n    ${bomb.replace(/\n {2}/g, '\n    ')}`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it holds over 100000 values: requests of plugin unit fail'],
+    ['bomb', `- name: client.authentication.k8s.io/exec\n  extension:\n    ${bomb.replace(/\n {2}/g, '\n    ')}`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it is larger than 131050 bytes, more than an environment variable may hold: requests of plugin unit fail'],
     ['loop', `- name: client.authentication.k8s.io/exec\n  extension: &self {me: *self}`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it refers to itself (a recursive YAML alias): requests of plugin unit fail'],
+    // One 100,000-character string, 90 times: 9 MB, more than an environment variable holds (128 KiB).
+    ['long', `- name: client.authentication.k8s.io/exec\n  extension:\n    s: &s ${'ā'.repeat(100_000)}\n    all: [${Array(90).fill('*s').join(', ')}]`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it is larger than 131050 bytes, more than an environment variable may hold: requests of plugin unit fail'],
+    // 98 aliases, each 90 lists deep around the one before: 8,820 levels.
+    ['deep', `- name: client.authentication.k8s.io/exec\n  extension:\n${Array.from({ length: 99 }, (_, i) => `    d${i}: &d${i} ${'['.repeat(90)}${i === 0 ? 'x' : `*d${i - 1}`}${']'.repeat(90)}`).join('\n')}`, 'the client.authentication.k8s.io/exec extension of cluster "c" cannot be given to its exec credential plugin: it is nested too deeply: requests of plugin unit fail'],
   ];
   for (const [name, extensions, note] of cases) {
     await withExtensions(name, extensions, `touch "${dir}/${name}.ran"\n${credential('{"token":"t"}')}`);

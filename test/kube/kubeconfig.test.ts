@@ -57,6 +57,7 @@ test('--context, --cluster and --user override the current context; --kubeconfig
 test('flag parsing stops at -- and takes both spellings; an empty value is no override, as for kubectl', (t) => {
   t.deepEqual(overridesFromArgs(['--context', 'a', '--user=b', '--', '--cluster', 'c']), { context: 'a', user: 'b' });
   t.deepEqual(overridesFromArgs(['--user=', '--context', '', '--kubeconfig=', '--cluster=k']), { cluster: 'k' });
+  t.deepEqual(overridesFromArgs(['--user=bob', '--user=', '--context', 'a', '--context=b']), { context: 'b' }, 'the last one given wins, an empty one included');
   t.deepEqual(overridesFromArgs(['-n', 'x', '--contextual', 'y']), {});
 });
 

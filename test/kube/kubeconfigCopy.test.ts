@@ -135,14 +135,29 @@ test('a value shared through an alias stays as written for the selected user onl
   t.throws(() => kubeconfigCopies(big, undefined), { instanceOf: CopyTooLarge });
 });
 
-test('kubectl reads a copy as the same kubeconfig, characters YAML 1.1 takes for line breaks included', async (t) => {
+test('kubectl reads a copy as the same kubeconfig: characters YAML 1.1 refuses or takes for line breaks, and characters outside the BMP, included', async (t) => {
   const d = dir(t);
-  const m = await merged({ a: A.replace('namespace: ns1', 'namespace: "ns\\u2028\\u0085é"'), b: B }, d);
-  fs.writeFileSync(path.join(d, 'copy'), copies(m)[0]);
-  const view = (file: string) => spawnSync('kubectl', ['config', 'view', '--raw', '-o', 'jsonpath={.current-context} {.users[?(@.name=="me")].user.token} {.users[?(@.name=="other")].user.token} {.contexts[?(@.name=="main")].context.namespace}', '--kubeconfig', file], { encoding: 'utf8' });
-  const r = view(path.join(d, 'copy'));
+  const m = await merged({ a: A.replace('namespace: ns1', 'namespace: "ns\\u2028\\u0085\\u007fé😁"').replace(/main/g, 'main 😁'), b: B }, d);
+  const copy = copies(m)[0];
+  fs.writeFileSync(path.join(d, 'copy'), copy);
+  const r = spawnSync('kubectl', ['config', 'view', '--raw', '-o', 'jsonpath={.current-context}|{.users[?(@.name=="me")].user.token}|{.users[?(@.name=="other")].user.token}|{.contexts[0].context.namespace}', '--kubeconfig', path.join(d, 'copy')], { encoding: 'utf8' });
   t.is(r.error, undefined, 'kubectl runs');
   t.is(r.status, 0, r.stderr);
-  t.is(r.stdout, 'main tok-me REDACTED ns\u2028\u0085é');
-  t.true(/^[\x00-\x7f]*$/.test(fs.readFileSync(path.join(d, 'copy'), 'latin1')), 'ASCII');
+  t.is(r.stdout, 'main 😁|tok-me|REDACTED|ns\u2028\u0085\u007fé😁');
+  t.false(/[\u007f-\u009f\u2028\u2029]/.test(copy), 'those characters are escaped');
+  t.true(copy.includes('😁'), 'one outside the BMP is itself');
+});
+
+test('the copies are counted in the bytes they are written in: a long string of characters written escaped or in UTF-8, aliased many times, is refused before it is written', async (t) => {
+  const d = dir(t);
+  // 5,000 CJK characters, 50 times a user, 12 users: 3 M characters, written as ~9 MB of UTF-8 (18 MB counted).
+  const text = `groups: &g [${Array(50).fill('*s').join(', ')}]
+s: &s ${'漢'.repeat(5000)}
+users:
+${Array.from({ length: 12 }, (_, i) => `- {name: u${i}, user: {as-groups: *g}}`).join('\n')}
+`.replace(/^groups: &g (.*)\ns: &s (.*)$/m, 's: &s $2\ngroups: &g $1');
+  const m = await merged({ text }, d);
+  t.throws(() => kubeconfigCopies(m, undefined), { instanceOf: CopyTooLarge });
+  const fewer = await merged({ fewer: text.replace(/- \{name: u([2-9]|1\d).*\n/g, '') }, d);
+  t.is(kubeconfigCopies(fewer, undefined).length, 1, 'two such users are within the bound');
 });
