@@ -278,6 +278,21 @@ Promise.all(compiling).then((modules) => {
 }
 
 /**
+ * Node started from a start-up snapshot of its own (`--snapshot-blob`, built with Node 20's
+ * `--build-snapshot`) whose main function does nothing: the least a snapshot of the wrapper bundle
+ * would cost, before any code of krew-wasm's ran (a lever issue 12 names). Node's own start uses
+ * the snapshot built into the binary, which is smaller.
+ */
+function emptySnapshotCommand() {
+  const script = path.join(work, 'empty-snapshot.cjs');
+  const blob = path.join(work, 'empty-snapshot.blob');
+  fs.writeFileSync(script, "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => {});\n");
+  const built = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', script], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('node --build-snapshot failed');
+  return [process.execPath, '--snapshot-blob', blob];
+}
+
+/**
  * The floor of a plugin that makes one request: floorCommand's work while a worker thread (as
  * krew-wasm's HTTP worker, since a wasm import cannot await on Node 20) makes the same HTTPS GET
  * to the API server; the process ends when both are done.
@@ -306,11 +321,12 @@ async function fullRun() {
     writeKubeconfig(api.info);
     const s = startupScenarios(k);
 
-    const [n1, t1, f1, p1, j1] = interleave([NODE0, s.hello, floorCommand(k, 'hello', false), asKubectlPlugin('hello', floorCommand(k, 'hello', false)), glueFloorCommand(k, 'hello')], k.env);
+    const [n1, t1, f1, p1, j1, e1] = interleave([NODE0, s.hello, floorCommand(k, 'hello', false), asKubectlPlugin('hello', floorCommand(k, 'hello', false)), glueFloorCommand(k, 'hello'), emptySnapshotCommand()], k.env);
     row('1. smallest component (WAT, stdout only)', ms(t1), `node -e 0: ${ms(n1)}`, ratio(t1, n1), '≤ 1.3x',
       `floor (Node + compile + instantiate its core modules, alone): ${ms(f1)} = ${ratio(f1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - f1.median).toFixed(0)} ms above it`,
       `the same floor started as kubectl starts a plugin (#!/usr/bin/env node, through a kubectl-* link): ${ms(p1)} = ${ratio(p1, n1).toFixed(2)}x`,
-      `floor on jco's glue, as a kubectl plugin (the entry's glue from its code cache, instantiated and run with a two-function stdout host; no checks, no sandbox, no guard): ${ms(j1)} = ${ratio(j1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - j1.median).toFixed(1)} ms (${ratio(t1, j1).toFixed(2)}x) above it`);
+      `floor on jco's glue, as a kubectl plugin (the entry's glue from its code cache, instantiated and run with a two-function stdout host; no checks, no sandbox, no guard): ${ms(j1)} = ${ratio(j1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - j1.median).toFixed(1)} ms (${ratio(t1, j1).toFixed(2)}x) above it`,
+      `Node started from an empty start-up snapshot of its own (--snapshot-blob, the least a snapshot of the wrapper bundle would cost): ${ms(e1)} = ${ratio(e1, n1).toFixed(2)}x, +${(e1.median - n1.median).toFixed(1)} ms before any code runs`);
     const [n2, t2, f2, p2] = interleave([NODE0, s.chello, floorCommand(k, 'chello', false), asKubectlPlugin('chello', floorCommand(k, 'chello', false))], k.env);
     row('2. C "hello" (wasi-libc, preview1)', ms(t2), `node -e 0: ${ms(n2)}`, ratio(t2, n2), '≤ 1.5x',
       `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${ratio(f2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`,
