@@ -208,9 +208,8 @@ test.serial('read-only is by location: a read-write grant nested inside a read-o
   t.deepEqual(fs.readdirSync(path.join(a, 'b')), []);
 });
 
-test.serial('the way to the store stays pinned when the first rename comes after the plugin has made folders, files and links', async (t) => {
-  // The pinned lineages are looked at when first needed (src/runtime/wasi/preopens.ts): here, after
-  // the plugin made the missing folder on a launch path's way and a symlink beside it.
+/** A sandbox whose store is below HOME behind a symlink (~/.krew-wasm -> .local/share/krew-wasm), with fsprobe pulled. */
+async function storeBehindSymlink(t: { teardown(fn: () => void): void; is(a: unknown, b: unknown, m?: string): void }): Promise<{ other: Sandbox; real: string; home: string }> {
   const other = makeSandbox();
   t.teardown(() => other.cleanup());
   const real = path.join(other.home, '.local', 'share', 'krew-wasm');
@@ -218,7 +217,13 @@ test.serial('the way to the store stays pinned when the first rename comes after
   fs.symlinkSync('.local/share/krew-wasm', other.root);
   const r = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
   t.is(r.exitCode, 0, r.stderr);
-  const home = other.home;
+  return { other, real, home: other.home };
+}
+
+test.serial('the way to the store stays pinned when the first rename comes after the plugin has made folders, files and links', async (t) => {
+  // The pinned lineages are looked at when first needed (src/runtime/wasi/preopens.ts): here, after
+  // the plugin made the missing folder on a launch path's way and a symlink beside it.
+  const { other, real, home } = await storeBehindSymlink(t);
   const lines = await probeIn(t, other, 'fsprobe', [
     'mkdir', path.join(home, 'made'),
     'write', path.join(home, 'made', 'file'), 'x',
@@ -238,14 +243,7 @@ test.serial('the way to the store stays pinned when the first rename comes after
 test.serial('the way to the store is pinned: a store below HOME behind a symlink cannot be swapped for a forged one by moving a folder or unlinking the link', async (t) => {
   // Renaming ~/.local (or unlinking ~/.krew-wasm) and planting a decoy store in its place would run
   // the decoy's JavaScript in the host at the next run.
-  const other = makeSandbox();
-  t.teardown(() => other.cleanup());
-  const real = path.join(other.home, '.local', 'share', 'krew-wasm');
-  fs.mkdirSync(real, { recursive: true });
-  fs.symlinkSync('.local/share/krew-wasm', other.root);
-  const r = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
-  t.is(r.exitCode, 0, r.stderr);
-  const home = other.home;
+  const { other, real, home } = await storeBehindSymlink(t);
   const lines = await probeIn(t, other, 'fsprobe', [
     'rename', path.join(home, '.local'), path.join(home, 'moved'),
     'rename', path.join(home, '.local', 'share'), path.join(home, 'moved'),
