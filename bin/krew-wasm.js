@@ -36,10 +36,12 @@ const dist = require('node:path').join(__dirname, '../dist');
 // held the code of every kind of run, and the smallest plugins paid ~1 ms to deserialize what only
 // C plugins run (bench/RESULTS.md).
 // kubectl's completion runs `kubectl_complete-krew_wasm <words being typed>`: one cache for all.
-const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : /^kubectl_complete-/.test(invokedAs) ? '__complete' : process.argv[2] ?? '';
+const completing = /^kubectl_complete-/.test(invokedAs);
+const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : completing ? '__complete' : process.argv[2] ?? '';
 let bundle;
 try {
-  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : cliBundle(process.argv[2] ?? ''), '', /^[\w-]{1,64}$/.test(user) ? user : '');
+  // Completion loads every command, whatever word is being completed: main.js (found by an attack).
+  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : cliBundle(completing ? '' : process.argv[2] ?? ''), '', /^[\w-]{1,64}$/.test(user) ? user : '');
 } catch (error) {
   notBuilt(error);
 }

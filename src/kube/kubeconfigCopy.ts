@@ -66,7 +66,7 @@ function entries(list: unknown, key: string, budget: CopyBudget, copy: (body: Re
   return list.flatMap((entry) => {
     budget.item();
     const named = namedEntry<Record<string, unknown>>(entry, key);
-    return named ? [{ name: named.name, [key]: copy(named.value, named.name) }] : [];
+    return named ? [{ name: budget.text(named.name), [key]: copy(named.value, named.name) }] : [];
   });
 }
 

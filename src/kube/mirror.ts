@@ -36,17 +36,21 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     }
     copies.push(...kubeconfigCopies(merged, selection?.userName));
     const kubeconfigs = new Set(await Promise.all(merged.files.map(fileId)));
-    for (const file of selection ? selectedFiles(selection) : []) {
+    for (const written of selection ? selectedFiles(selection) : []) {
+      // Mirrored at its real path, the one the kernel reads: a path as written may climb out of
+      // the mirror's folder by text where the kernel follows a symlink (`L/../..`), which put a
+      // file anywhere and a folder of it in the plugin's reach (found by an attack).
+      const file = await realPath(written);
+      if (file === undefined) continue; // missing: the plugin does not see it, and fails as kubectl would
       // A kubeconfig naming a file of krew-wasm's store or code does not make it readable, nor one
       // naming a kubeconfig file in use (as its token file, by any path or link) the other users'
-      // credentials in it.
-      // Nor one of the kernel's files, which say what the run itself holds (/proc/self/environ: the
-      // variables --env keeps from the plugin; found by an attack).
+      // credentials in it, nor one of the kernel's files, which say what the run itself holds
+      // (/proc/self/environ: the variables --env keeps from the plugin; found by an attack).
       if (insideAny(file, protectedDirs) || isKernelFile(file) || kubeconfigs.has(await fileId(file))) continue;
       try {
         copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
       } catch {
-        // missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would
+        // not a regular file or too big: the plugin does not see it, and fails as kubectl would
       }
     }
   } catch (error) {
@@ -70,9 +74,18 @@ async function fileId(file: string): Promise<string> {
   }
 }
 
-/** Whether a file is one of /proc, /sys or /dev, through any link. */
-function isKernelFile(file: string): boolean {
-  return /^\/(proc|sys|dev)(\/|$)/.test(realpathOr(path.resolve(file)));
+/** Whether a file (a real path) is one of /proc, /sys or /dev. */
+function isKernelFile(real: string): boolean {
+  return /^\/(proc|sys|dev)(\/|$)/.test(real);
+}
+
+/** A file's real path, every symlink and `..` resolved as the kernel resolves them, or undefined when it cannot be had. */
+async function realPath(file: string): Promise<string | undefined> {
+  try {
+    return await fs.promises.realpath(file);
+  } catch {
+    return undefined;
+  }
 }
 
 function insideAny(file: string, dirs: string[]): boolean {
@@ -100,6 +113,9 @@ function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string):
   for (const { file, bytes } of copies) {
     const dir = path.dirname(file);
     const mirrored = path.join(root, dir);
+    // Never outside the mirror's folder, whatever the path (every path here is absolute and
+    // normalized; this is the second line).
+    if (!path.isAbsolute(file) || !isInside(mirrored, root)) continue;
     try {
       fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
       fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600, flag: 'wx' });

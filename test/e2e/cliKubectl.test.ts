@@ -60,6 +60,10 @@ test.serial('kubectl_complete-krew_wasm answers the way kubectl plugin completio
   t.is(commands.stdout, 'grant\tChange what an installed plugin may touch\n:4\n');
   const names = await runProcess(link, ['info', ''], { env: sb.env });
   t.is(names.stdout, 'hello\tinstalled plugin\n:4\n');
+  // list has a bundle of its own (scripts/bundle.mjs); completion, which needs every command, is main.js's.
+  const options = await runProcess(link, ['list', '-'], { env: sb.env });
+  t.is(options.exitCode, 0, options.stderr);
+  t.regex(options.stdout, /^--output\tOutput format/m);
 });
 
 test('a kubectl-krew_wasm link made by hand to krew-wasm itself is direct mode too', async (t) => {

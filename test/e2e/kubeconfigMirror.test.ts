@@ -143,6 +143,49 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
   t.false(r.stdout.includes('hunter2'));
 });
 
+test.serial("a credential path that climbs out by text where the kernel follows a symlink ('L/../..') is mirrored at its real path, never outside the mirror", async (t) => {
+  // By text the path below ends at /tmp/<name>/tok, which the mirror made (and gave the plugin) when
+  // it joined paths as written; the kernel reads <home>/tmp/<name>/tok through the link.
+  const name = `krew-wasm-escape-${process.pid}-${Date.now()}`;
+  const deep = path.join(sb.home, ...Array(40).fill('d'));
+  fs.mkdirSync(deep, { recursive: true });
+  fs.mkdirSync(path.join(sb.home, 'tmp', name), { recursive: true });
+  const real = path.join(sb.home, 'tmp', name, 'tok');
+  fs.writeFileSync(real, 'TOK');
+  fs.rmSync(path.join(sb.home, 'L'), { force: true });
+  fs.symlinkSync(deep, path.join(sb.home, 'L'));
+  t.teardown(() => fs.rmSync(path.join('/tmp', name), { recursive: true, force: true }));
+  const config = path.join(sb.home, '.kube', 'climb-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: "${path.join(sb.home, 'L')}/${'../'.repeat(40)}tmp/${name}/tok"}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', path.join('/tmp', name, 'tok'), 'read', real, 'ls', '/tmp'], { env: { KUBECONFIG: config } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.false(fs.existsSync(path.join('/tmp', name)), 'nothing was written outside the mirror');
+  t.regex(r.stdout, new RegExp(`read /tmp/${name}/tok: ERR `));
+  t.true(r.stdout.includes(`read ${real}: OK TOK`), 'the token file is seen where the kernel reads it');
+  t.regex(r.stdout, /ls \/tmp: ERR /);
+});
+
+test.serial("a kernel file reached through a symlink to / and '..' is not copied either", async (t) => {
+  fs.rmSync(path.join(sb.home, 'R'), { force: true });
+  fs.symlinkSync('/', path.join(sb.home, 'R'));
+  const config = path.join(sb.home, '.kube', 'proc2-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: ${path.join(sb.home, 'R')}/../proc/self/environ}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', `${path.join(sb.home, 'R')}/../proc/self/environ`, 'read', '/proc/self/environ'], { env: { KUBECONFIG: config, KREW_WASM_TEST_SECRET: 'hunter2' } });
+  t.is(r.exitCode, 0, r.stderr);
+  // (fsprobe prints up to the first NUL: the refusal is what tells.)
+  t.regex(r.stdout, /R\/\.\.\/proc\/self\/environ: ERR /);
+  t.regex(r.stdout, /read \/proc\/self\/environ: ERR /);
+  t.false(r.stdout.includes('hunter2'), r.stdout);
+});
+
 test.serial('the mirrored files are read-only', async (t) => {
   const r = await runLink(sb, 'kprobe', ['write', files.devCa, 'changed', 'write', files.prodKey, 'planted']);
   t.regex(r.stdout, /write .*dev-ca\.crt: ERR Read-only file system/);

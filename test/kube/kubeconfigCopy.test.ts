@@ -161,3 +161,9 @@ ${Array.from({ length: 12 }, (_, i) => `- {name: u${i}, user: {as-groups: *g}}`)
   const fewer = await merged({ fewer: text.replace(/- \{name: u([2-9]|1\d).*\n/g, '') }, d);
   t.is(kubeconfigCopies(fewer, undefined).length, 1, 'two such users are within the bound');
 });
+
+test('entry names are counted too: one long name aliased many times is refused before it is written', async (t) => {
+  const d = dir(t);
+  const m = await merged({ names: `clusters:\n- &e {name: ${'n'.repeat(200_000)}, cluster: {server: 'https://x'}}\n${Array(99).fill('- *e').join('\n')}\n` }, d);
+  t.throws(() => kubeconfigCopies(m, undefined), { instanceOf: CopyTooLarge });
+});
