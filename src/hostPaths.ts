@@ -4,7 +4,7 @@ import path from 'node:path';
 /** Host path helpers shared by the grant checks, the sandbox and the kubeconfig mirror. */
 
 /** What a host file that is not a regular file is, in words, for a one-line error. */
-export function fileKind(stat: fs.Stats): string {
+export function fileKind(stat: Pick<fs.Stats, 'isDirectory' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): string {
   if (stat.isDirectory()) return 'a directory';
   if (stat.isFIFO()) return 'a FIFO';
   if (stat.isCharacterDevice()) return 'a character device';

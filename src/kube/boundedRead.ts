@@ -16,6 +16,16 @@ const open = promisify(fs.open);
 const fstat = promisify(fs.fstat);
 const read = promisify(fs.read);
 const close = promisify(fs.close);
+const readlink = promisify(fs.readlink);
+
+/** A regular file as read: its bytes, its identity and, when asked, the path the kernel opened. */
+export interface ReadFile {
+  bytes: Buffer;
+  /** `<device>:<inode>` of the file read. */
+  id: string;
+  /** The opened file's path, symlinks resolved (from /proc/self/fd): asked with `realPath`. */
+  real?: string;
+}
 
 /**
  * Reads a file only if it is a regular file, bounded by the bytes actually read (not by `stat`,
@@ -25,6 +35,15 @@ const close = promisify(fs.close);
  * failure is one KubeconfigError naming the file.
  */
 export async function readRegularFile(file: string, what: string, limit: number): Promise<Buffer> {
+  return (await readRegularFileAs(file, what, limit)).bytes;
+}
+
+/**
+ * readRegularFile, saying which file it read: what is known of it comes from the one descriptor
+ * it was read through, never from its path again (a path can name another file by then: a race
+ * an attack won against a check made by path).
+ */
+export async function readRegularFileAs(file: string, what: string, limit: number, options: { realPath?: boolean } = {}): Promise<ReadFile> {
   let fd: number;
   try {
     fd = await open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
@@ -33,8 +52,9 @@ export async function readRegularFile(file: string, what: string, limit: number)
     throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
-    const stat = await fstat(fd);
+    const stat = (await fstat(fd, { bigint: true })) as fs.BigIntStats;
     if (!stat.isFile()) throw new KubeconfigError(`${what} ${file} is not a regular file (${fileKind(stat)})`);
+    const real = options.realPath ? await readlink(`/proc/self/fd/${fd}`) : undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
@@ -45,7 +65,7 @@ export async function readRegularFile(file: string, what: string, limit: number)
       total += bytesRead;
       if (total > limit) throw new KubeconfigError(`${what} ${file} is larger than ${limit} bytes`);
     }
-    return Buffer.concat(chunks, total);
+    return { bytes: Buffer.concat(chunks, total), id: `${stat.dev}:${stat.ino}`, real };
   } catch (error) {
     if (error instanceof KubeconfigError) throw error;
     throw new KubeconfigError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);

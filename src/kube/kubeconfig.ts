@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { KubeconfigError } from '../errors.js';
-import { MAX_KUBECONFIG_BYTES, readRegularFile } from './boundedRead.js';
+import { MAX_KUBECONFIG_BYTES, readRegularFileAs } from './boundedRead.js';
 import { kubeconfigFiles, type Overrides } from './kubeconfigFiles.js';
 import { namedEntry, parseYaml, str, type Named } from './kubeconfigYaml.js';
 
@@ -68,7 +68,8 @@ export interface MergedKubeconfig {
   contexts: Map<string, { cluster?: string; user?: string; namespace?: string }>;
   currentContext?: string;
   files: string[];
-  sources: { file: string; bytes: Buffer }[];
+  /** Each file as read, with its `<device>:<inode>` when read from disk. */
+  sources: { file: string; bytes: Buffer; id?: string }[];
   /** Each source as parsed, in the same order (shared with nothing: never changed in place). */
   documents: Record<string, unknown>[];
 }
@@ -101,10 +102,11 @@ export function overridesFromArgs(args: string[]): Overrides {
  * Resolves with undefined when there is no kubeconfig at all.
  */
 export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}): Promise<Merged | undefined> {
-  const sources: { file: string; bytes: Buffer }[] = [];
+  const sources: { file: string; bytes: Buffer; id?: string }[] = [];
   for (const file of kubeconfigFiles(env, overrides)) {
     try {
-      sources.push({ file, bytes: await readRegularFile(file, 'kubeconfig', MAX_KUBECONFIG_BYTES) });
+      const { bytes, id } = await readRegularFileAs(file, 'kubeconfig', MAX_KUBECONFIG_BYTES);
+      sources.push({ file, bytes, id });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         if (!overrides.kubeconfig) continue;
@@ -117,7 +119,7 @@ export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Override
 }
 
 /** Merges kubeconfig files already read (pure): see loadKubeconfig. */
-export function mergeKubeconfigs(sources: { file: string; bytes: Buffer }[]): Merged | undefined {
+export function mergeKubeconfigs(sources: { file: string; bytes: Buffer; id?: string }[]): Merged | undefined {
   const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], sources, documents: [] };
   for (const { file, bytes } of sources) {
     merged.files.push(file);

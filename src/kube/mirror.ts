@@ -4,7 +4,7 @@ import { isKrewWasmError } from '../errors.js';
 import { isInside, realpathOr } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
 import { KUBECONFIG_COPY_PREFIX } from '../store/store.js';
-import { MAX_CREDENTIAL_FILE_BYTES, readRegularFile } from './boundedRead.js';
+import { MAX_CREDENTIAL_FILE_BYTES, readRegularFileAs, type ReadFile } from './boundedRead.js';
 import { CopyTooLarge, kubeconfigCopies, loadKubeconfig, overridesFromArgs, selectCluster, type Selection } from './kubeconfig.js';
 
 /** Read-only preopens (guest path -> private host copy) and how to remove the copies. */
@@ -35,23 +35,19 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       if (!isKrewWasmError(error)) throw error; // no usable context: the plugin sees the kubeconfig alone, as kubectl would fail
     }
     copies.push(...kubeconfigCopies(merged, selection?.userName));
-    const kubeconfigs = new Set(await Promise.all(merged.files.map(fileId)));
+    const kubeconfigs = new Set(merged.sources.map((source) => source.id));
     for (const written of selection ? selectedFiles(selection) : []) {
-      // Mirrored at its real path, the one the kernel reads: a path as written may climb out of
-      // the mirror's folder by text where the kernel follows a symlink (`L/../..`), which put a
-      // file anywhere and a folder of it in the plugin's reach (found by an attack).
-      const file = await realPath(written);
-      if (file === undefined) continue; // missing: the plugin does not see it, and fails as kubectl would
-      // A kubeconfig naming a file of krew-wasm's store or code does not make it readable, nor one
-      // naming a kubeconfig file in use (as its token file, by any path or link) the other users'
-      // credentials in it, nor one of the kernel's files, which say what the run itself holds
-      // (/proc/self/environ: the variables --env keeps from the plugin; found by an attack).
-      if (insideAny(file, protectedDirs) || isKernelFile(file) || kubeconfigs.has(await fileId(file))) continue;
-      try {
-        copies.push({ file, bytes: await readRegularFile(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES) });
-      } catch {
-        // not a regular file or too big: the plugin does not see it, and fails as kubectl would
-      }
+      const read = await readCredential(written);
+      // Judged by the file its one descriptor opened (its identity and the kernel's path for it),
+      // never by the path again: another plugin may swap the file or a folder on its way at any
+      // time (found by an attack). The copy is placed at that real path: a path as written may
+      // climb out of the mirror's folder by text where the kernel follows a symlink (`L/../..`).
+      // Left out: a file of krew-wasm's store or code; a kubeconfig file in use (named as the
+      // token file, by any path or link: the other users' credentials in it); a file of the
+      // kernel's, which says what the run itself holds (/proc/self/environ: the variables --env
+      // keeps from the plugin); a file unlinked meanwhile.
+      if (!read?.real || read.real.endsWith(' (deleted)') || kubeconfigs.has(read.id) || (await isKernelFile(read)) || insideAny(read.real, protectedDirs)) continue;
+      copies.push({ file: read.real, bytes: read.bytes });
     }
   } catch (error) {
     // A broken kubeconfig, or one whose copies would be too large: the plugin sees none, as without one.
@@ -61,31 +57,27 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
   return writeMirror(copies, tmpDir);
 }
 
-/**
- * A file's device and inode (a hard link is the same file), or its path when it cannot be looked
- * at. Asynchronous, as every kubeconfig read: a hung filesystem must not block past --timeout.
- */
-async function fileId(file: string): Promise<string> {
+/** A selected credential file as read, or undefined when it is missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would. */
+async function readCredential(file: string): Promise<ReadFile | undefined> {
   try {
-    const st = await fs.promises.stat(file, { bigint: true });
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return `path:${path.resolve(file)}`;
-  }
-}
-
-/** Whether a file (a real path) is one of /proc, /sys or /dev. */
-function isKernelFile(real: string): boolean {
-  return /^\/(proc|sys|dev)(\/|$)/.test(real);
-}
-
-/** A file's real path, every symlink and `..` resolved as the kernel resolves them, or undefined when it cannot be had. */
-async function realPath(file: string): Promise<string | undefined> {
-  try {
-    return await fs.promises.realpath(file);
+    return await readRegularFileAs(file, 'kubeconfig file', MAX_CREDENTIAL_FILE_BYTES, { realPath: true });
   } catch {
     return undefined;
   }
+}
+
+/** Whether a file read is one of /proc, /sys or /dev: by the kernel's path for it, and by the device it is on. */
+async function isKernelFile(read: ReadFile): Promise<boolean> {
+  if (/^\/(proc|sys|dev)(\/|$)/.test(read.real ?? '')) return true;
+  const device = read.id.slice(0, read.id.indexOf(':'));
+  for (const dir of ['/proc', '/sys', '/dev']) {
+    try {
+      if (String((await fs.promises.stat(dir, { bigint: true })).dev) === device) return true;
+    } catch {
+      // not mounted here
+    }
+  }
+  return false;
 }
 
 function insideAny(file: string, dirs: string[]): boolean {
