@@ -16,10 +16,20 @@ export interface Overrides {
 
 /** The files client-go reads: --kubeconfig alone, else the KUBECONFIG list, else ~/.kube/config. */
 export function kubeconfigFiles(env: NodeJS.ProcessEnv, overrides: Overrides): string[] {
-  if (overrides.kubeconfig) return [path.resolve(overrides.kubeconfig)];
+  if (overrides.kubeconfig) return [absolute(overrides.kubeconfig)];
   if (env.KUBECONFIG) {
     const seen = new Set<string>();
-    return env.KUBECONFIG.split(path.delimiter).filter((f) => f.length > 0).map((f) => path.resolve(f)).filter((f) => !seen.has(f) && seen.add(f));
+    return env.KUBECONFIG.split(path.delimiter).filter((f) => f.length > 0).map(absolute).filter((f) => !seen.has(f) && seen.add(f));
   }
   return [path.join(env.HOME || os.homedir(), '.kube', 'config')];
+}
+
+/**
+ * A kubeconfig path made absolute but not cleaned: client-go opens the path as given, so `L/..`
+ * goes up from where the symlink L leads and a trailing `/` names a folder; a path cleaned by text
+ * read another file than kubectl reads (found by an attack). Paths inside it are resolved against
+ * its folder by text, as client-go resolves them (kubeconfig.ts resolvePath).
+ */
+function absolute(file: string): string {
+  return path.isAbsolute(file) ? file : `${process.cwd()}${path.sep}${file}`;
 }

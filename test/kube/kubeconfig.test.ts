@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +60,23 @@ test('flag parsing stops at -- and takes both spellings; an empty value is no ov
   t.deepEqual(overridesFromArgs(['--user=', '--context', '', '--kubeconfig=', '--cluster=k']), { cluster: 'k' });
   t.deepEqual(overridesFromArgs(['--user=bob', '--user=', '--context', 'a', '--context=b']), { context: 'b' }, 'the last one given wins, an empty one included');
   t.deepEqual(overridesFromArgs(['-n', 'x', '--contextual', 'y']), {});
+});
+
+test('a KUBECONFIG path is opened as given, as client-go opens it: `..` after a symlink goes up from where it leads, a trailing slash names a folder', async (t) => {
+  const d = dir();
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(d, 'other', 'sub'), { recursive: true });
+  fs.symlinkSync(path.join(d, 'other', 'sub'), path.join(d, 'L'));
+  fs.writeFileSync(path.join(d, 'kc'), cfg({ current: 'x', clusters: [['c', 'https://by-text']], contexts: [['x', 'c', 'u']], users: [['u', {}]] }));
+  fs.writeFileSync(path.join(d, 'other', 'kc'), cfg({ current: 'x', clusters: [['c', 'https://by-the-kernel']], contexts: [['x', 'c', 'u']], users: [['u', {}]] }));
+  const through = `${path.join(d, 'L')}/../kc`;
+  const sel = selectCluster((await loadKubeconfig({ KUBECONFIG: through }))!);
+  t.is(sel.cluster.server, 'https://by-the-kernel');
+  const kubectl = spawnSync('kubectl', ['config', 'view', '-o', 'jsonpath={.clusters[0].cluster.server}'], { env: { ...process.env, KUBECONFIG: through }, encoding: 'utf8' });
+  t.is(kubectl.error, undefined, 'kubectl runs');
+  t.is(kubectl.stdout, 'https://by-the-kernel', 'as kubectl reads it');
+  t.is(sel.cluster.certificateAuthority, path.join(d, 'ca.crt'), 'paths inside it resolve against its folder by text, as client-go resolves them');
+  await t.throwsAsync(() => loadKubeconfig({ KUBECONFIG: `${path.join(d, 'kc')}/` }), { instanceOf: KubeconfigError, message: /cannot read kubeconfig .*kc\/: ENOTDIR/ });
 });
 
 test('~/.kube/config is the default; no file at all means no kubeconfig', async (t) => {
