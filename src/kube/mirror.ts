@@ -48,6 +48,10 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       // keeps from the plugin); a file unlinked meanwhile.
       if (!read?.real || read.real.endsWith(' (deleted)') || kubeconfigs.has(read.id) || (await isKernelFile(read)) || insideAny(read.real, protectedDirs)) continue;
       copies.push({ file: read.real, bytes: read.bytes });
+      // Also where the kubeconfig names it, when that path holds no `.` or `..` to read otherwise
+      // by text: a token behind a symlink (a service account's `token -> ..data/token`) is read
+      // by the path the kubeconfig gives. The same bytes, judged above.
+      if (written !== read.real && path.isAbsolute(written) && path.normalize(written) === written) copies.push({ file: written, bytes: read.bytes });
     }
   } catch (error) {
     // A broken kubeconfig, or one whose copies would be too large: the plugin sees none, as without one.
@@ -91,6 +95,9 @@ function selectedFiles(selection: Selection): string[] {
   return [cluster.certificateAuthority, user.clientCertificate, user.clientKey, user.tokenFile].filter((f): f is string => f !== undefined);
 }
 
+/** The deepest a mirrored file may lie (path components): far deeper than any kubeconfig keeps its files. */
+const MAX_MIRRORED_DEPTH = 128;
+
 function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string): KubeconfigMirror {
   // Under the store's tmp/, named by pid: if this process ends without its exit handlers (killed, or
   // Ctrl-C before plugin code ran), the next run or command removes it (removeLeftoverKubeconfigCopies).
@@ -106,8 +113,9 @@ function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string):
     const dir = path.dirname(file);
     const mirrored = path.join(root, dir);
     // Never outside the mirror's folder, whatever the path (every path here is absolute and
-    // normalized; this is the second line).
-    if (!path.isAbsolute(file) || !isInside(mirrored, root)) continue;
+    // normalized; this is the second line), nor deeper than a folder tree Node removes: at ~1,850
+    // levels its recursive removal overflowed the stack, leaving the copies for good (an attack).
+    if (!path.isAbsolute(file) || !isInside(mirrored, root) || file.split(path.sep).length > MAX_MIRRORED_DEPTH) continue;
     try {
       fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
       fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600, flag: 'wx' });

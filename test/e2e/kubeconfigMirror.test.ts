@@ -186,6 +186,41 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
   t.false(r.stdout.includes('hunter2'), r.stdout);
 });
 
+test.serial("a token file behind a symlink (a service account's token -> ..data/token) is seen at the path the kubeconfig names and at its real path", async (t) => {
+  const sa = path.join(sb.home, 'sa');
+  fs.mkdirSync(path.join(sa, '..data'), { recursive: true });
+  fs.writeFileSync(path.join(sa, '..data', 'token'), 'SA-TOKEN');
+  fs.rmSync(path.join(sa, 'token'), { force: true });
+  fs.symlinkSync('..data/token', path.join(sa, 'token'));
+  const config = path.join(sb.home, '.kube', 'sa-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: ${path.join(sa, 'token')}}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', path.join(sa, 'token'), 'read', path.join(sa, '..data', 'token')], { env: { KUBECONFIG: config } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, `read ${path.join(sa, 'token')}: OK SA-TOKEN\nread ${path.join(sa, '..data', 'token')}: OK SA-TOKEN\n`);
+});
+
+test.serial('a credential file 300 folders deep is left out of the mirror: the run goes on and leaves nothing behind', async (t) => {
+  const deep = path.join(sb.home, 'deep', ...Array(300).fill('a'));
+  fs.mkdirSync(deep, { recursive: true });
+  fs.writeFileSync(path.join(deep, 'key'), 'DEEP-KEY');
+  const config = path.join(sb.home, '.kube', 'deep-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: ${path.join(deep, 'key')}}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', path.join(deep, 'key'), 'read', config], { env: { KUBECONFIG: config } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stderr, '');
+  t.regex(r.stdout, /deep\/.*\/key: ERR /);
+  t.regex(r.stdout, /deep-config: OK \{/);
+  t.deepEqual(fs.readdirSync(path.join(sb.root, 'tmp')).filter((f) => f.startsWith('kube-')), []);
+});
+
 test.serial('the mirrored files are read-only', async (t) => {
   const r = await runLink(sb, 'kprobe', ['write', files.devCa, 'changed', 'write', files.prodKey, 'planted']);
   t.regex(r.stdout, /write .*dev-ca\.crt: ERR Read-only file system/);
