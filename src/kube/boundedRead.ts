@@ -23,7 +23,11 @@ export interface ReadFile {
   bytes: Buffer;
   /** `<device>:<inode>` of the file read. */
   id: string;
-  /** The opened file's path, symlinks resolved (from /proc/self/fd): asked with `realPath`. */
+  /**
+   * The opened file's path, symlinks resolved (from /proc/self/fd): asked with `realPath`; none
+   * when it is not UTF-8, which a string would hold changed (two such paths met in the mirror:
+   * found by an attack).
+   */
   real?: string;
 }
 
@@ -54,7 +58,7 @@ export async function readRegularFileAs(file: string, what: string, limit: numbe
   try {
     const stat = (await fstat(fd, { bigint: true })) as fs.BigIntStats;
     if (!stat.isFile()) throw new KubeconfigError(`${what} ${file} is not a regular file (${fileKind(stat)})`);
-    const real = options.realPath ? await readlink(`/proc/self/fd/${fd}`) : undefined;
+    const real = options.realPath ? kernelPath(await readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' })) : undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
@@ -72,6 +76,11 @@ export async function readRegularFileAs(file: string, what: string, limit: numbe
   } finally {
     await close(fd).catch(() => {});
   }
+}
+
+function kernelPath(bytes: Buffer): string | undefined {
+  const text = bytes.toString('utf8');
+  return Buffer.from(text).equals(bytes) ? text : undefined;
 }
 
 /** Reads a credential file (token, certificate, key, CA) as text; a missing file is an error too. */

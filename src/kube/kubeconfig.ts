@@ -68,8 +68,8 @@ export interface MergedKubeconfig {
   contexts: Map<string, { cluster?: string; user?: string; namespace?: string }>;
   currentContext?: string;
   files: string[];
-  /** Each file as read, with its `<device>:<inode>` when read from disk. */
-  sources: { file: string; bytes: Buffer; id?: string }[];
+  /** Each file as read, with its `<device>:<inode>` and the kernel's path for it when read from disk. */
+  sources: { file: string; bytes: Buffer; id?: string; real?: string }[];
   /** Each source as parsed, in the same order (shared with nothing: never changed in place). */
   documents: Record<string, unknown>[];
 }
@@ -102,11 +102,10 @@ export function overridesFromArgs(args: string[]): Overrides {
  * Resolves with undefined when there is no kubeconfig at all.
  */
 export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}): Promise<Merged | undefined> {
-  const sources: { file: string; bytes: Buffer; id?: string }[] = [];
+  const sources: { file: string; bytes: Buffer; id?: string; real?: string }[] = [];
   for (const file of kubeconfigFiles(env, overrides)) {
     try {
-      const { bytes, id } = await readRegularFileAs(file, 'kubeconfig', MAX_KUBECONFIG_BYTES);
-      sources.push({ file, bytes, id });
+      sources.push({ file, ...(await readRegularFileAs(file, 'kubeconfig', MAX_KUBECONFIG_BYTES, { realPath: true })) });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         if (!overrides.kubeconfig) continue;
@@ -119,7 +118,7 @@ export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Override
 }
 
 /** Merges kubeconfig files already read (pure): see loadKubeconfig. */
-export function mergeKubeconfigs(sources: { file: string; bytes: Buffer; id?: string }[]): Merged | undefined {
+export function mergeKubeconfigs(sources: { file: string; bytes: Buffer; id?: string; real?: string }[]): Merged | undefined {
   const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], sources, documents: [] };
   for (const { file, bytes } of sources) {
     merged.files.push(file);

@@ -22,7 +22,8 @@ export interface KubeconfigMirror {
  * user's key or token, in a file or inline. Files are read like every kubeconfig input: regular
  * files only, bounded. Undefined without a kubeconfig.
  */
-export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string, protectedDirs: string[] = []): Promise<KubeconfigMirror | undefined> {
+export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string, reach: { protectedDirs?: string[]; writableDirs?: string[] } = {}): Promise<KubeconfigMirror | undefined> {
+  const { protectedDirs = [], writableDirs = [] } = reach;
   const overrides = overridesFromArgs(args);
   const copies: { file: string; bytes: Buffer }[] = [];
   try {
@@ -34,9 +35,14 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     } catch (error) {
       if (!isKrewWasmError(error)) throw error; // no usable context: the plugin sees the kubeconfig alone, as kubectl would fail
     }
-    copies.push(...kubeconfigCopies(merged, selection?.userName));
+    kubeconfigCopies(merged, selection?.userName).forEach(({ bytes }, i) => {
+      for (const file of placesOf(merged.sources[i].file, merged.sources[i].real)) copies.push({ file, bytes });
+    });
     const kubeconfigs = new Set(merged.sources.map((source) => source.id));
     for (const written of selection ? selectedFiles(selection) : []) {
+      // A path the plugin can redirect (a name looked up in a folder it may write: a symlink in
+      // place of the token file) would copy whatever it points at (found by an attack).
+      if (await resolvedThroughWritable(written, writableDirs)) continue;
       const read = await readCredential(written);
       // Judged by the file its one descriptor opened (its identity and the kernel's path for it),
       // never by the path again: another plugin may swap the file or a folder on its way at any
@@ -47,11 +53,7 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       // kernel's, which says what the run itself holds (/proc/self/environ: the variables --env
       // keeps from the plugin); a file unlinked meanwhile.
       if (!read?.real || read.real.endsWith(' (deleted)') || kubeconfigs.has(read.id) || (await isKernelFile(read)) || insideAny(read.real, protectedDirs)) continue;
-      copies.push({ file: read.real, bytes: read.bytes });
-      // Also where the kubeconfig names it, when that path holds no `.` or `..` to read otherwise
-      // by text: a token behind a symlink (a service account's `token -> ..data/token`) is read
-      // by the path the kubeconfig gives. The same bytes, judged above.
-      if (written !== read.real && path.isAbsolute(written) && path.normalize(written) === written) copies.push({ file: written, bytes: read.bytes });
+      for (const file of placesOf(written, read.real)) copies.push({ file, bytes: read.bytes });
     }
   } catch (error) {
     // A broken kubeconfig, or one whose copies would be too large: the plugin sees none, as without one.
@@ -59,6 +61,56 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     throw error;
   }
   return writeMirror(copies, tmpDir);
+}
+
+/**
+ * Where a copy goes: at the kernel's path for the file read (never the path as written, which may
+ * climb out of the mirror by text where the kernel follows a symlink: `L/../..`), and also where
+ * the kubeconfig names it, when that path holds no `.` or `..` to read otherwise by text, so that a
+ * token behind a symlink (a service account's `token -> ..data/token`) is found where kubectl
+ * looks. The same bytes in both.
+ */
+function placesOf(written: string, real: string | undefined): string[] {
+  const places = real === undefined ? [] : [real];
+  if (written !== real && path.isAbsolute(written) && path.normalize(written) === written) places.push(written);
+  return places;
+}
+
+/**
+ * Whether resolving `file` as the kernel does looks a name up in a folder the plugin may write
+ * (its read-write grants): there the plugin chooses what the name is.
+ */
+async function resolvedThroughWritable(file: string, writableDirs: string[]): Promise<boolean> {
+  if (writableDirs.length === 0) return false;
+  const roots = writableDirs.map((dir) => realpathOr(dir));
+  const pending = path.resolve(file).split('/').filter(Boolean).reverse();
+  let current = '/';
+  let links = 0;
+  while (pending.length > 0) {
+    const name = pending.pop() as string;
+    if (name === '.') continue;
+    if (name === '..') {
+      current = path.dirname(current); // `current` never holds a symlink: the kernel's `..`
+      continue;
+    }
+    if (roots.some((root) => isInside(current, root))) return true;
+    const next = path.join(current, name);
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.lstat(next);
+    } catch {
+      return false; // nothing there to read
+    }
+    if (!stat.isSymbolicLink()) {
+      current = next;
+      continue;
+    }
+    if (++links > 40) return false; // ELOOP: nothing to read
+    const target = await fs.promises.readlink(next);
+    pending.push(...target.split('/').filter(Boolean).reverse());
+    if (target.startsWith('/')) current = '/';
+  }
+  return false;
 }
 
 /** A selected credential file as read, or undefined when it is missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would. */
@@ -115,7 +167,7 @@ function writeMirror(copies: { file: string; bytes: Buffer }[], tmpDir: string):
     // Never outside the mirror's folder, whatever the path (every path here is absolute and
     // normalized; this is the second line), nor deeper than a folder tree Node removes: at ~1,850
     // levels its recursive removal overflowed the stack, leaving the copies for good (an attack).
-    if (!path.isAbsolute(file) || !isInside(mirrored, root) || file.split(path.sep).length > MAX_MIRRORED_DEPTH) continue;
+    if (!path.isAbsolute(file) || !isInside(mirrored, root) || file.split(path.sep).filter(Boolean).length > MAX_MIRRORED_DEPTH) continue;
     try {
       fs.mkdirSync(mirrored, { recursive: true, mode: 0o700 });
       fs.writeFileSync(path.join(mirrored, path.basename(file)), bytes, { mode: 0o600, flag: 'wx' });

@@ -64,7 +64,9 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
     preopens.push({ guestPath: home, hostPath: home, readOnly: false });
     if (initialCwd) preopens.push({ guestPath: '.', hostPath: initialCwd, readOnly: false });
   } else if (grants.filesystem === 'kubeconfig') {
-    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, ownDirs);
+    // The folders this plugin may write: no credential file is copied for it through them.
+    const writableDirs = [...grants.dirs.filter((d) => !d.readOnly).map((d) => d.path), ...(grants.dataDir ? [dataDir] : [])];
+    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, { protectedDirs: ownDirs, writableDirs });
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });

@@ -221,6 +221,72 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
   t.deepEqual(fs.readdirSync(path.join(sb.root, 'tmp')).filter((f) => f.startsWith('kube-')), []);
 });
 
+test.serial('a credential file in a folder the plugin may write is not copied for it: a symlink it put there would copy whatever it points at', async (t) => {
+  const w = path.join(sb.home, 'w');
+  fs.mkdirSync(w, { recursive: true });
+  fs.writeFileSync(path.join(w, 'token'), 'W-TOKEN');
+  fs.mkdirSync(path.join(sb.home, 'outside'), { recursive: true });
+  const secret = path.join(sb.home, 'outside', 'secret');
+  fs.writeFileSync(secret, 'OUTSIDE-SECRET');
+  const config = path.join(sb.home, '.kube', 'w-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
+users: [{name: s, user: {tokenFile: ${path.join(w, 'token')}}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'wprobe', '--fs', 'kubeconfig', '--allow-dir', w]);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const env = { KUBECONFIG: config };
+  const first = await runLink(sb, 'wprobe', ['read', path.join(w, 'token'), 'unlink', path.join(w, 'token'), 'symlink', '../outside/secret', path.join(w, 'token')], { env });
+  t.regex(first.stdout, /token: OK W-TOKEN\n/, 'its own grant shows it the token');
+  t.regex(first.stdout, /symlink .*: OK/);
+  const next = await runLink(sb, 'wprobe', ['read', secret, 'read', path.join(w, 'token')], { env });
+  t.is(next.exitCode, 0, next.stderr);
+  t.false(next.stdout.includes('OUTSIDE-SECRET'), next.stdout);
+  t.regex(next.stdout, new RegExp(`read ${secret}: ERR `));
+});
+
+test.serial('a KUBECONFIG path through a symlink and .. is copied where the kernel read it, not where its text leads', async (t) => {
+  const k = path.join(sb.home, 'K');
+  fs.mkdirSync(path.join(k, 'kc', 'sub'), { recursive: true });
+  fs.rmSync(path.join(k, 'kl'), { force: true });
+  fs.symlinkSync(path.join(k, 'kc', 'sub'), path.join(k, 'kl'));
+  const read = path.join(k, 'kc', 'config');
+  fs.writeFileSync(read, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://read-by-the-kernel:1'}}]
+users: [{name: s, user: {tokenFile: ${path.join(k, 'config')}}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  fs.writeFileSync(path.join(k, 'config'), 'TOKEN-AT-K');
+  const r = await runLink(sb, 'kprobe', ['read', read, 'read', path.join(k, 'config')], { env: { KUBECONFIG: `${path.join(k, 'kl')}/../config` } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.true(r.stdout.includes(`read ${read}: OK {`), r.stdout);
+  t.true(r.stdout.includes('read-by-the-kernel'));
+  t.true(r.stdout.includes(`read ${path.join(k, 'config')}: OK TOKEN-AT-K`), 'the token file keeps its own place');
+});
+
+test.serial('a credential file whose real path is not UTF-8 is left out, never met with another in the mirror', async (t) => {
+  const u = path.join(sb.home, 'U');
+  fs.mkdirSync(u, { recursive: true });
+  const ff = Buffer.concat([Buffer.from(`${u}/`), Buffer.from([0xff])]);
+  fs.mkdirSync(ff, { recursive: true });
+  fs.writeFileSync(Buffer.concat([ff, Buffer.from('/x')]), 'CA-FROM-FF');
+  fs.rmSync(path.join(u, 'lff'), { force: true });
+  fs.symlinkSync(Buffer.from([0xff]), path.join(u, 'lff'));
+  fs.mkdirSync(path.join(u, '\ufffd'), { recursive: true });
+  fs.writeFileSync(path.join(u, '\ufffd', 'x'), 'TOKEN-FROM-FFFD');
+  const config = path.join(sb.home, '.kube', 'u-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: ${path.join(u, 'lff', 'x')}}}]
+users: [{name: s, user: {tokenFile: ${path.join(u, '\ufffd', 'x')}}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', path.join(u, '\ufffd', 'x'), 'read', path.join(u, 'lff', 'x')], { env: { KUBECONFIG: config } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.true(r.stdout.includes(`read ${path.join(u, '\ufffd', 'x')}: OK TOKEN-FROM-FFFD`), r.stdout);
+  t.false(r.stdout.includes('CA-FROM-FF'), r.stdout);
+});
+
 test.serial('the mirrored files are read-only', async (t) => {
   const r = await runLink(sb, 'kprobe', ['write', files.devCa, 'changed', 'write', files.prodKey, 'planted']);
   t.regex(r.stdout, /write .*dev-ca\.crt: ERR Read-only file system/);
