@@ -39,7 +39,10 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       for (const file of placesOf(merged.sources[i].file, merged.sources[i].real)) copies.push({ file, bytes });
     });
     const kubeconfigs = new Set(merged.sources.map((source) => source.id));
-    for (const written of selection ? selectedFiles(selection) : []) {
+    // A kubeconfig the plugin may write names whatever files it likes: then no credential file is
+    // copied at all (the plugin reads that kubeconfig through its grant anyway; found by an attack).
+    const chosenByPlugin = (await Promise.all(merged.files.map((file) => resolvedThroughWritable(file, writableDirs)))).some(Boolean);
+    for (const written of selection && !chosenByPlugin ? selectedFiles(selection) : []) {
       // A path the plugin can redirect (a name looked up in a folder it may write: a symlink in
       // place of the token file) would copy whatever it points at (found by an attack).
       if (await resolvedThroughWritable(written, writableDirs)) continue;
@@ -72,7 +75,7 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
  */
 function placesOf(written: string, real: string | undefined): string[] {
   const places = real === undefined ? [] : [real];
-  if (written !== real && path.isAbsolute(written) && path.normalize(written) === written) places.push(written);
+  if (written !== real && path.isAbsolute(written) && path.normalize(written) === written && !KERNEL_PATH.test(written)) places.push(written);
   return places;
 }
 
@@ -83,7 +86,8 @@ function placesOf(written: string, real: string | undefined): string[] {
 async function resolvedThroughWritable(file: string, writableDirs: string[]): Promise<boolean> {
   if (writableDirs.length === 0) return false;
   const roots = writableDirs.map((dir) => realpathOr(dir));
-  const pending = path.resolve(file).split('/').filter(Boolean).reverse();
+  // As given, never cleaned by text: `lnk/..` goes up from where the link leads (found by an attack).
+  const pending = (path.isAbsolute(file) ? file : `${process.cwd()}/${file}`).split('/').filter(Boolean).reverse();
   let current = '/';
   let links = 0;
   while (pending.length > 0) {
@@ -122,9 +126,12 @@ async function readCredential(file: string): Promise<ReadFile | undefined> {
   }
 }
 
+/** Paths of the kernel's own files: no copy is read from them, nor placed at them. */
+const KERNEL_PATH = /^\/(proc|sys|dev)(\/|$)/;
+
 /** Whether a file read is one of /proc, /sys or /dev: by the kernel's path for it, and by the device it is on. */
 async function isKernelFile(read: ReadFile): Promise<boolean> {
-  if (/^\/(proc|sys|dev)(\/|$)/.test(read.real ?? '')) return true;
+  if (KERNEL_PATH.test(read.real ?? '')) return true;
   const device = read.id.slice(0, read.id.indexOf(':'));
   for (const dir of ['/proc', '/sys', '/dev']) {
     try {

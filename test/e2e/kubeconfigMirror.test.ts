@@ -246,6 +246,49 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
   t.regex(next.stdout, new RegExp(`read ${secret}: ERR `));
 });
 
+test.serial("a credential path that enters the plugin's writable folder through a symlink and '..', or a kubeconfig in that folder, copies nothing the plugin chose", async (t) => {
+  // wprobe has --fs kubeconfig --allow-dir <home>/w (the test above pulled it).
+  const w = path.join(sb.home, 'w');
+  const secret = path.join(sb.home, 'outside', 'secret');
+  fs.mkdirSync(path.join(w, 'd'), { recursive: true });
+  fs.mkdirSync(path.join(sb.home, 'sec'), { recursive: true });
+  fs.rmSync(path.join(sb.home, 'sec', 'lnk'), { force: true });
+  fs.symlinkSync(path.join(w, 'd'), path.join(sb.home, 'sec', 'lnk'));
+  const config = path.join(sb.home, '.kube', 'lnk-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: ${path.join(sb.home, 'sec', 'lnk')}/../ca}}]
+users: [{name: s, user: {}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const planted = await runLink(sb, 'wprobe', ['symlink', '../outside/secret', path.join(w, 'ca')], { env: { KUBECONFIG: config } });
+  t.regex(planted.stdout, /symlink .*: OK/);
+  const byLink = await runLink(sb, 'wprobe', ['read', secret], { env: { KUBECONFIG: config } });
+  t.regex(byLink.stdout, new RegExp(`read ${secret}: ERR `), 'through sec/lnk/..');
+  // A kubeconfig in the folder it may write: the plugin names the files.
+  const own = path.join(w, 'kc');
+  const env = { KUBECONFIG: `${own}:${config}` };
+  const wrote = await runLink(sb, 'wprobe', ['write', own, `{"current-context": "x", "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:1"}}], "users": [{"name": "x", "user": {"client-key": "${secret}"}}], "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}`], { env });
+  t.regex(wrote.stdout, /write .*kc: OK/);
+  const byConfig = await runLink(sb, 'wprobe', ['read', secret], { env });
+  t.regex(byConfig.stdout, new RegExp(`read ${secret}: ERR `), 'through its own kubeconfig');
+  t.false(byLink.stdout.includes('OUTSIDE-SECRET') || byConfig.stdout.includes('OUTSIDE-SECRET'));
+});
+
+test.serial('a credential file named through /proc/self/root is seen at its real path only, never at a /proc path', async (t) => {
+  const ca = path.join(sb.home, 'proc-ca');
+  fs.writeFileSync(ca, 'PROC-ROOT-CA');
+  const config = path.join(sb.home, '.kube', 'procroot-config');
+  fs.writeFileSync(config, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: /proc/self/root${ca}}}]
+users: [{name: s, user: {}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+  const r = await runLink(sb, 'kprobe', ['read', `/proc/self/root${ca}`, 'read', ca], { env: { KUBECONFIG: config } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`read /proc/self/root${ca}: ERR `));
+  t.true(r.stdout.includes(`read ${ca}: OK PROC-ROOT-CA`), r.stdout);
+});
+
 test.serial('a KUBECONFIG path through a symlink and .. is copied where the kernel read it, not where its text leads', async (t) => {
   const k = path.join(sb.home, 'K');
   fs.mkdirSync(path.join(k, 'kc', 'sub'), { recursive: true });
