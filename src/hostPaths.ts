@@ -16,7 +16,8 @@ export function fileKind(stat: Pick<fs.Stats, 'isDirectory' | 'isFIFO' | 'isChar
 /** True when `child` is `parent` or below it (both absolute, compared as given). */
 export function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // A name that only starts with two dots (`..x`) is a name like any other (found by an attack).
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /** The real path of `file`, or `file` itself when it cannot be resolved (missing, say). */
