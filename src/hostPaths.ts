@@ -138,3 +138,43 @@ function linkTargets(dir: string): Set<string> {
   return new Set([...texts].map((text) => path.resolve(dir, text)));
 }
 
+/**
+ * Walks `file` as the kernel resolves it when it opens it: from `/`, each name looked up in the
+ * folder reached so far, `..` to that folder's parent (the walk never stands in a symlink, so this
+ * is the kernel's `..`), each symlink replaced by its target (40 at most, as Linux). `visit` is
+ * called with each folder a name is looked up in and, when the name exists, its lstat; it ends the
+ * walk by returning true, which the walk then returns. A missing name or a 41st link ends it with
+ * false. `file` is taken as given: a path cleaned by text would go up from the link, not from where
+ * it leads.
+ */
+export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: string, lstat: (p: string) => S, visit: (folder: string, stat: S | undefined) => boolean): boolean {
+  const pending = file.split('/').filter(Boolean).reverse();
+  let current = '/';
+  let links = 0;
+  while (pending.length > 0) {
+    const name = pending.pop() as string;
+    if (name === '.') continue;
+    if (name === '..') {
+      current = path.dirname(current);
+      continue;
+    }
+    const next = path.join(current, name);
+    let stat: S | undefined;
+    try {
+      stat = lstat(next);
+    } catch {
+      stat = undefined;
+    }
+    if (visit(current, stat)) return true;
+    if (!stat) return false;
+    if (!stat.isSymbolicLink()) {
+      current = next;
+      continue;
+    }
+    if (++links > 40) return false;
+    const target = fs.readlinkSync(next);
+    if (target.startsWith('/')) current = '/';
+    pending.push(...target.split('/').filter(Boolean).reverse());
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError } from '../errors.js';
-import { isInside, realpathOr } from '../hostPaths.js';
+import { isInside, realpathOr, walksAsKernel } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
 import { KUBECONFIG_COPY_PREFIX } from '../store/store.js';
 import { MAX_CREDENTIAL_FILE_BYTES, readRegularFileAs, type ReadFile } from './boundedRead.js';
@@ -41,11 +41,11 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     const kubeconfigs = new Set(merged.sources.map((source) => source.id));
     // A kubeconfig the plugin may write names whatever files it likes: then no credential file is
     // copied at all (the plugin reads that kubeconfig through its grant anyway; found by an attack).
-    const chosenByPlugin = (await Promise.all(merged.files.map((file) => resolvedThroughWritable(file, writableDirs)))).some(Boolean);
+    const chosenByPlugin = merged.files.some((file) => resolvedThroughWritable(file, writableDirs));
     for (const written of selection && !chosenByPlugin ? selectedFiles(selection) : []) {
       // A path the plugin can redirect (a name looked up in a folder it may write: a symlink in
       // place of the token file) would copy whatever it points at (found by an attack).
-      if (await resolvedThroughWritable(written, writableDirs)) continue;
+      if (resolvedThroughWritable(written, writableDirs)) continue;
       const read = await readCredential(written);
       // Judged by the file its one descriptor opened (its identity and the kernel's path for it),
       // never by the path again: another plugin may swap the file or a folder on its way at any
@@ -81,40 +81,14 @@ function placesOf(written: string, real: string | undefined): string[] {
 
 /**
  * Whether resolving `file` as the kernel does looks a name up in a folder the plugin may write
- * (its read-write grants): there the plugin chooses what the name is.
+ * (its read-write grants): there the plugin chooses what the name is. The path as given, never
+ * cleaned by text: `lnk/..` goes up from where the link leads (found by an attack).
  */
-async function resolvedThroughWritable(file: string, writableDirs: string[]): Promise<boolean> {
+function resolvedThroughWritable(file: string, writableDirs: string[]): boolean {
   if (writableDirs.length === 0) return false;
   const roots = writableDirs.map((dir) => realpathOr(dir));
-  // As given, never cleaned by text: `lnk/..` goes up from where the link leads (found by an attack).
-  const pending = (path.isAbsolute(file) ? file : `${process.cwd()}/${file}`).split('/').filter(Boolean).reverse();
-  let current = '/';
-  let links = 0;
-  while (pending.length > 0) {
-    const name = pending.pop() as string;
-    if (name === '.') continue;
-    if (name === '..') {
-      current = path.dirname(current); // `current` never holds a symlink: the kernel's `..`
-      continue;
-    }
-    if (roots.some((root) => isInside(current, root))) return true;
-    const next = path.join(current, name);
-    let stat: fs.Stats;
-    try {
-      stat = await fs.promises.lstat(next);
-    } catch {
-      return false; // nothing there to read
-    }
-    if (!stat.isSymbolicLink()) {
-      current = next;
-      continue;
-    }
-    if (++links > 40) return false; // ELOOP: nothing to read
-    const target = await fs.promises.readlink(next);
-    pending.push(...target.split('/').filter(Boolean).reverse());
-    if (target.startsWith('/')) current = '/';
-  }
-  return false;
+  const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
+  return walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder) => roots.some((root) => isInside(folder, root)));
 }
 
 /** A selected credential file as read, or undefined when it is missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would. */

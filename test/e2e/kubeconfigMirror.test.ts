@@ -58,6 +58,16 @@ async function readable(env: NodeJS.ProcessEnv = {}): Promise<string[]> {
   return names.filter((n) => lines.some((line) => line.startsWith(`read ${files[n]}: OK`)));
 }
 
+/** A kubeconfig of one context `s`, its user's body (YAML) and, when given, its cluster's CA. */
+function writeOneContext(file: string, user: string, certificateAuthority?: string): void {
+  const ca = certificateAuthority ? `, certificate-authority: ${certificateAuthority}` : '';
+  fs.writeFileSync(file, `current-context: s
+clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'${ca}}}]
+users: [{name: s, user: ${user}}]
+contexts: [{name: s, context: {cluster: s, user: s}}]
+`);
+}
+
 /** The kubeconfig file at `file` as the plugin reads it. */
 async function seen(file: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const r = await runLink(sb, 'kprobe', ['read', file], { env });
@@ -119,11 +129,7 @@ test.serial("a credential file whose path lands on the kubeconfig copy's own nam
   fs.writeFileSync(path.join(sb.home, 'elsewhere', 'clash-config', 'x'), 'TOKEN-X');
   fs.rmSync(path.join(kube, 'd'), { force: true });
   fs.symlinkSync('../elsewhere/sub', path.join(kube, 'd'));
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: ${path.join(kube, 'd')}/../clash-config/x}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: ${path.join(kube, 'd')}/../clash-config/x}`);
   const r = await runLink(sb, 'kprobe', ['read', config], { env: { KUBECONFIG: config } });
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /clash-config: OK \{/);
@@ -132,11 +138,7 @@ contexts: [{name: s, context: {cluster: s, user: s}}]
 
 test.serial("a kernel file named as the token file (/proc/self/environ) is not copied: it would show the variables --env keeps from the plugin", async (t) => {
   const config = path.join(sb.home, '.kube', 'proc-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: /proc/self/environ}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: /proc/self/environ}`);
   const r = await runLink(sb, 'kprobe', ['read', '/proc/self/environ'], { env: { KUBECONFIG: config, KREW_WASM_TEST_SECRET: 'hunter2' } });
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /read \/proc\/self\/environ: ERR /);
@@ -156,11 +158,7 @@ test.serial("a credential path that climbs out by text where the kernel follows 
   fs.symlinkSync(deep, path.join(sb.home, 'L'));
   t.teardown(() => fs.rmSync(path.join('/tmp', name), { recursive: true, force: true }));
   const config = path.join(sb.home, '.kube', 'climb-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: "${path.join(sb.home, 'L')}/${'../'.repeat(40)}tmp/${name}/tok"}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: "${path.join(sb.home, 'L')}/${'../'.repeat(40)}tmp/${name}/tok"}`);
   const r = await runLink(sb, 'kprobe', ['read', path.join('/tmp', name, 'tok'), 'read', real, 'ls', '/tmp'], { env: { KUBECONFIG: config } });
   t.is(r.exitCode, 0, r.stderr);
   t.false(fs.existsSync(path.join('/tmp', name)), 'nothing was written outside the mirror');
@@ -173,11 +171,7 @@ test.serial("a kernel file reached through a symlink to / and '..' is not copied
   fs.rmSync(path.join(sb.home, 'R'), { force: true });
   fs.symlinkSync('/', path.join(sb.home, 'R'));
   const config = path.join(sb.home, '.kube', 'proc2-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: ${path.join(sb.home, 'R')}/../proc/self/environ}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: ${path.join(sb.home, 'R')}/../proc/self/environ}`);
   const r = await runLink(sb, 'kprobe', ['read', `${path.join(sb.home, 'R')}/../proc/self/environ`, 'read', '/proc/self/environ'], { env: { KUBECONFIG: config, KREW_WASM_TEST_SECRET: 'hunter2' } });
   t.is(r.exitCode, 0, r.stderr);
   // (fsprobe prints up to the first NUL: the refusal is what tells.)
@@ -193,11 +187,7 @@ test.serial("a token file behind a symlink (a service account's token -> ..data/
   fs.rmSync(path.join(sa, 'token'), { force: true });
   fs.symlinkSync('..data/token', path.join(sa, 'token'));
   const config = path.join(sb.home, '.kube', 'sa-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: ${path.join(sa, 'token')}}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: ${path.join(sa, 'token')}}`);
   const r = await runLink(sb, 'kprobe', ['read', path.join(sa, 'token'), 'read', path.join(sa, '..data', 'token')], { env: { KUBECONFIG: config } });
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, `read ${path.join(sa, 'token')}: OK SA-TOKEN\nread ${path.join(sa, '..data', 'token')}: OK SA-TOKEN\n`);
@@ -208,11 +198,7 @@ test.serial('a credential file 300 folders deep is left out of the mirror: the r
   fs.mkdirSync(deep, { recursive: true });
   fs.writeFileSync(path.join(deep, 'key'), 'DEEP-KEY');
   const config = path.join(sb.home, '.kube', 'deep-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: ${path.join(deep, 'key')}}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: ${path.join(deep, 'key')}}`);
   const r = await runLink(sb, 'kprobe', ['read', path.join(deep, 'key'), 'read', config], { env: { KUBECONFIG: config } });
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stderr, '');
@@ -229,11 +215,7 @@ test.serial('a credential file in a folder the plugin may write is not copied fo
   const secret = path.join(sb.home, 'outside', 'secret');
   fs.writeFileSync(secret, 'OUTSIDE-SECRET');
   const config = path.join(sb.home, '.kube', 'w-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]
-users: [{name: s, user: {tokenFile: ${path.join(w, 'token')}}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: ${path.join(w, 'token')}}`);
   const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'wprobe', '--fs', 'kubeconfig', '--allow-dir', w]);
   t.is(pulled.exitCode, 0, pulled.stderr);
   const env = { KUBECONFIG: config };
@@ -255,11 +237,7 @@ test.serial("a credential path that enters the plugin's writable folder through 
   fs.rmSync(path.join(sb.home, 'sec', 'lnk'), { force: true });
   fs.symlinkSync(path.join(w, 'd'), path.join(sb.home, 'sec', 'lnk'));
   const config = path.join(sb.home, '.kube', 'lnk-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: ${path.join(sb.home, 'sec', 'lnk')}/../ca}}]
-users: [{name: s, user: {}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{}`, `${path.join(sb.home, 'sec', 'lnk')}/../ca`);
   const planted = await runLink(sb, 'wprobe', ['symlink', '../outside/secret', path.join(w, 'ca')], { env: { KUBECONFIG: config } });
   t.regex(planted.stdout, /symlink .*: OK/);
   const byLink = await runLink(sb, 'wprobe', ['read', secret], { env: { KUBECONFIG: config } });
@@ -278,11 +256,7 @@ test.serial('a credential file named through /proc/self/root is seen at its real
   const ca = path.join(sb.home, 'proc-ca');
   fs.writeFileSync(ca, 'PROC-ROOT-CA');
   const config = path.join(sb.home, '.kube', 'procroot-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: /proc/self/root${ca}}}]
-users: [{name: s, user: {}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{}`, `/proc/self/root${ca}`);
   const r = await runLink(sb, 'kprobe', ['read', `/proc/self/root${ca}`, 'read', ca], { env: { KUBECONFIG: config } });
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, new RegExp(`read /proc/self/root${ca}: ERR `));
@@ -319,11 +293,7 @@ test.serial('a credential file whose real path is not UTF-8 is left out, never m
   fs.mkdirSync(path.join(u, '\ufffd'), { recursive: true });
   fs.writeFileSync(path.join(u, '\ufffd', 'x'), 'TOKEN-FROM-FFFD');
   const config = path.join(sb.home, '.kube', 'u-config');
-  fs.writeFileSync(config, `current-context: s
-clusters: [{name: s, cluster: {server: 'https://127.0.0.1:1', certificate-authority: ${path.join(u, 'lff', 'x')}}}]
-users: [{name: s, user: {tokenFile: ${path.join(u, '\ufffd', 'x')}}}]
-contexts: [{name: s, context: {cluster: s, user: s}}]
-`);
+  writeOneContext(config, `{tokenFile: ${path.join(u, '\ufffd', 'x')}}`, `${path.join(u, 'lff', 'x')}`);
   const r = await runLink(sb, 'kprobe', ['read', path.join(u, '\ufffd', 'x'), 'read', path.join(u, 'lff', 'x')], { env: { KUBECONFIG: config } });
   t.is(r.exitCode, 0, r.stderr);
   t.true(r.stdout.includes(`read ${path.join(u, '\ufffd', 'x')}: OK TOKEN-FROM-FFFD`), r.stdout);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GrantError } from '../../errors.js';
+import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
 import { identityOf, reservedName, type Identity, type Preopen } from './walk.js';
 
@@ -112,37 +113,14 @@ function reservedNames(paths: string[]): Set<string> {
 /**
  * Identities of every entry the kernel passes through when it opens `hostPath`: `/`, each
  * component, and each symlink on the way together with the components of its target, expanded as
- * the kernel would (Linux's limit of 40 links). A missing component ends the lineage.
+ * the kernel would (hostPaths.ts walksAsKernel). A missing component ends the lineage.
  */
 function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats): Identity[] {
   const ids = [identityOf(lstat('/'))];
-  const pending = componentsOf(path.resolve(hostPath));
-  let current = '/';
-  let links = 0;
-  while (pending.length > 0) {
-    const name = pending.pop() as string;
-    if (name === '.') continue;
-    if (name === '..') {
-      current = path.dirname(current); // `current` never holds a symlink, so this is the kernel's `..`
-      continue;
-    }
-    const next = path.join(current, name);
-    let stat: fs.BigIntStats;
-    try {
-      stat = lstat(next);
-    } catch {
-      return ids;
-    }
-    ids.push(identityOf(stat));
-    if (!stat.isSymbolicLink()) {
-      current = next;
-      continue;
-    }
-    if (++links > 40) return ids;
-    const target = fs.readlinkSync(next);
-    if (target.startsWith('/')) current = '/';
-    pending.push(...componentsOf(target));
-  }
+  walksAsKernel(path.resolve(hostPath), lstat, (_folder, stat) => {
+    if (stat) ids.push(identityOf(stat));
+    return false;
+  });
   return ids;
 }
 
@@ -165,10 +143,6 @@ function lstatOnce(): (p: string) => fs.BigIntStats {
 }
 
 /** A path's components, last first (the next one is pop()). */
-function componentsOf(p: string): string[] {
-  return p.split('/').filter((c) => c !== '').reverse();
-}
-
 /** Identities of a directory and each of its ancestors, up to `/`. */
 function ancestorsOf(hostPath: string): Identity[] {
   const ids: Identity[] = [];
