@@ -98,14 +98,15 @@ export function overridesFromArgs(args: string[]): Overrides {
  * Loads and merges kubeconfig files exactly as client-go does: missing files in KUBECONFIG are
  * skipped, the first file to define a cluster/user/context name wins, current-context is the
  * first non-empty one, and relative paths are resolved against the file that names them.
- * Each file is read once, only if it is a regular file of at most 16 MiB.
+ * Each file is read once, only if it is a regular file of at most 16 MiB; with `realPaths`, each
+ * source also says the kernel's path for the file read (the mirror places its copy there).
  * Resolves with undefined when there is no kubeconfig at all.
  */
-export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}): Promise<Merged | undefined> {
+export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Overrides = {}, options: { realPaths?: boolean } = {}): Promise<Merged | undefined> {
   const sources: { file: string; bytes: Buffer; id?: string; real?: string }[] = [];
   for (const file of kubeconfigFiles(env, overrides)) {
     try {
-      sources.push({ file, ...(await readRegularFileAs(file, 'kubeconfig', MAX_KUBECONFIG_BYTES, { realPath: true })) });
+      sources.push({ file, ...(await readRegularFileAs(file, 'kubeconfig', MAX_KUBECONFIG_BYTES, { realPath: options.realPaths })) });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         if (!overrides.kubeconfig) continue;

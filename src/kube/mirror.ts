@@ -14,20 +14,20 @@ export interface KubeconfigMirror {
 }
 
 /**
- * For `--fs kubeconfig`: copies of the kubeconfig files in use, as krew-wasm reads them, with every
- * other user's credentials hidden (kubeconfigCopy.ts), and the CA, client certificate, key and token files that the SELECTED
- * context's cluster and user name (after the plugin's own --kubeconfig/--context/--cluster/--user),
- * into a private folder that mirrors their directories; each mirrored directory is preopened
- * read-only at the original path, so the plugin sees those files where kubectl would, and no other
- * user's key or token, in a file or inline. Files are read like every kubeconfig input: regular
- * files only, bounded. Undefined without a kubeconfig.
+ * For `--fs kubeconfig`: copies of the kubeconfig files in use, as krew-wasm reads them, with
+ * every other user's credentials hidden (kubeconfigCopy.ts), and of the CA, client certificate,
+ * key and token files that the SELECTED context's cluster and user name (after the plugin's own
+ * --kubeconfig/--context/--cluster/--user), in a private folder that mirrors their directories;
+ * each mirrored directory is preopened read-only at the original path, so the plugin sees those
+ * files where kubectl would, and no other user's key or token, in a file or inline. Files are read
+ * like every kubeconfig input: regular files only, bounded. Undefined without a kubeconfig.
  */
 export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string[], tmpDir: string, reach: { protectedDirs?: string[]; writableDirs?: string[] } = {}): Promise<KubeconfigMirror | undefined> {
   const { protectedDirs = [], writableDirs = [] } = reach;
   const overrides = overridesFromArgs(args);
   const copies: { file: string; bytes: Buffer }[] = [];
   try {
-    const merged = await loadKubeconfig(env, overrides);
+    const merged = await loadKubeconfig(env, overrides, { realPaths: true });
     if (!merged) return undefined;
     let selection: Selection | undefined;
     try {
