@@ -42,6 +42,7 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     // A kubeconfig the plugin may write names whatever files it likes: then no credential file is
     // copied at all (the plugin reads that kubeconfig through its grant anyway; found by an attack).
     const chosenByPlugin = merged.files.some((file) => resolvedThroughWritable(file, writableDirs));
+    const kernel = await kernelDevices();
     for (const written of selection && !chosenByPlugin ? selectedFiles(selection) : []) {
       // A path the plugin can redirect (a name looked up in a folder it may write: a symlink in
       // place of the token file) would copy whatever it points at (found by an attack).
@@ -55,7 +56,7 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
       // token file, by any path or link: the other users' credentials in it); a file of the
       // kernel's, which says what the run itself holds (/proc/self/environ: the variables --env
       // keeps from the plugin); a file unlinked meanwhile.
-      if (!read?.real || read.real.endsWith(' (deleted)') || kubeconfigs.has(read.id) || (await isKernelFile(read)) || insideAny(read.real, protectedDirs)) continue;
+      if (!read?.real || read.real.endsWith(' (deleted)') || kubeconfigs.has(read.id) || isKernelFile(read, kernel) || insideAny(read.real, protectedDirs)) continue;
       for (const file of placesOf(written, read.real)) copies.push({ file, bytes: read.bytes });
     }
   } catch (error) {
@@ -104,17 +105,21 @@ async function readCredential(file: string): Promise<ReadFile | undefined> {
 const KERNEL_PATH = /^\/(proc|sys|dev)(\/|$)/;
 
 /** Whether a file read is one of /proc, /sys or /dev: by the kernel's path for it, and by the device it is on. */
-async function isKernelFile(read: ReadFile): Promise<boolean> {
-  if (KERNEL_PATH.test(read.real ?? '')) return true;
-  const device = read.id.slice(0, read.id.indexOf(':'));
+function isKernelFile(read: ReadFile, kernelDevices: Set<string>): boolean {
+  return KERNEL_PATH.test(read.real ?? '') || kernelDevices.has(read.id.slice(0, read.id.indexOf(':')));
+}
+
+/** The devices /proc, /sys and /dev are on, looked at once a mirror. */
+async function kernelDevices(): Promise<Set<string>> {
+  const devices = new Set<string>();
   for (const dir of ['/proc', '/sys', '/dev']) {
     try {
-      if (String((await fs.promises.stat(dir, { bigint: true })).dev) === device) return true;
+      devices.add(String((await fs.promises.stat(dir, { bigint: true })).dev));
     } catch {
       // not mounted here
     }
   }
-  return false;
+  return devices;
 }
 
 function insideAny(file: string, dirs: string[]): boolean {
