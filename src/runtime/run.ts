@@ -251,7 +251,7 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
     hint: `krew-wasm grant ${name} --max-memory <MiB>`,
   });
   if (error instanceof OverBudget) return { error: memoryError() };
-  if (ctx.limits.maxMemoryMiB && ctx.nearMemoryCap()) return { error: memoryError() };
+  if (ctx.limits.maxMemoryMiB && (ctx.nearMemoryCap() || declaredBeyondEngineLimit(error))) return { error: memoryError() };
   // A growth far beyond the cap in one step is refused while memory is still small: say so.
   const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;
   if (error instanceof StartFailure) {
@@ -268,6 +268,16 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
   }
   if (isRunErrResult(error)) return { exit: 1 };
   return { error: new PluginRuntimeError(`plugin ${name} failed: ${describe(error)}`, { cause: error }) };
+}
+
+/**
+ * V8's refusal to compile a module whose declared table or memory is bigger than the engine allows.
+ * Under --max-memory the allowed size is the cap's (MemoryBudget.v8Flags sets
+ * --wasm-max-table-size), and Node 24's V8 checks a table's declared size against it when it
+ * compiles, where Node 20's and 22's leave it to the budget at instantiation: the cap refused it.
+ */
+function declaredBeyondEngineLimit(error: unknown): boolean {
+  return error instanceof WebAssembly.CompileError && /\binitial (table|memory) size \(\d+ (elements|pages)\) is larger than implementation limit\b/.test(error.message);
 }
 
 /**

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { importDefinedState, MAX_GLOBALS, readCoreState, STATE_MODULE, UncountableModuleError, type CoreState } from '../../src/runtime/coreState.js';
 import { makeState, MemoryBudget, OverBudget } from '../../src/runtime/limits.js';
+import { classifyFailure } from '../../src/runtime/run.js';
+import { PluginMemoryError, PluginRuntimeError } from '../../src/errors.js';
 
 /**
  * --max-memory's accounting, on real modules in this process: what pull makes of a core module
@@ -158,4 +160,19 @@ test('each import of a table is charged as V8 holds it (a dispatch table per imp
   const exported = new MemoryBudget(16 * MiB, [{ state: stateOf(exports), instances: 1 }]);
   for (let i = 0; i < 4; i++) instantiate(exports, exported);
   t.throws(() => instantiate(exports, exported), { instanceOf: OverBudget });
+});
+
+test('a module V8 will not compile for a declared size beyond its limit is refused by the cap when there is one (Node 24 checks tables against the cap when it compiles)', async (t) => {
+  // The engine's own words: Node 24 says them of a table past the cap's --wasm-max-table-size
+  // (eight ten-million-entry tables under --max-memory 16: e2e/limits), every Node of a memory past 4 GiB.
+  const error = await WebAssembly.compile(await wat('(module (memory 70000))')).then(() => undefined, (e: unknown) => e);
+  t.true(error instanceof WebAssembly.CompileError);
+  t.regex((error as Error).message, /initial memory size \(70000 pages\) is larger than implementation limit/);
+  const outcome = (maxMemoryMiB?: number) => classifyFailure(error, { pluginName: 'big', limits: { maxMemoryMiB }, nearMemoryCap: () => false });
+  const capped = outcome(16);
+  t.true('error' in capped && capped.error instanceof PluginMemoryError);
+  t.is('error' in capped ? capped.error.message : '', 'plugin big exceeded its memory limit of 16 MiB');
+  const uncapped = outcome(undefined);
+  t.true('error' in uncapped && uncapped.error instanceof PluginRuntimeError);
+  t.regex('error' in uncapped ? uncapped.error.message : '', /^plugin big failed to start: .*initial memory size \(70000 pages\) is larger than implementation limit/);
 });
