@@ -37,6 +37,8 @@ export function setV8Flags(flags: string): void {
  */
 const DEFAULT_FLAGS: Record<string, string> = {
   'liftoff-only': '--no-liftoff-only --wasm-tier-up --wasm-dynamic-tiering',
+  'no-wasm-tier-up': '--wasm-tier-up',
+  'no-wasm-dynamic-tiering': '--wasm-dynamic-tiering',
   'wasm-lazy-validation': '--no-wasm-lazy-validation',
   'wasm-max-mem-pages': '--wasm-max-mem-pages=4294967295',
   'wasm-max-table-size': '--wasm-max-table-size=10000000',

@@ -67,6 +67,14 @@ interface TranspiledModule {
 /** Above this much core wasm, optimizing compilation costs more than a short-lived plugin gains. */
 export const LIFTOFF_ONLY_BYTES = 1024 * 1024;
 
+/**
+ * A big plugin's V8 flags: Liftoff code only, validated lazily. Tier-up is turned off by name: set
+ * at run time, --liftoff-only alone no longer implies it on Node 24's V8, whose background
+ * TurboFan jobs then made a 12.5 MB JS plugin's run 1.5x slower (Node's exit waits for them) and
+ * compiled what pull's compile check (compileCost.ts) never measured for such a plugin.
+ */
+export const BIG_MODULE_V8_FLAGS = '--liftoff-only --no-wasm-tier-up --no-wasm-dynamic-tiering --wasm-lazy-validation';
+
 /** Instantiates the plugin in its sandbox and calls `wasi:cli/run`; resolves with the exit code. */
 export async function runPlugin(req: RunRequest): Promise<number> {
   const meta = req.meta ?? readEntryMeta(req.entryDir, req.pluginName, req.repairHint);
@@ -337,7 +345,7 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
 function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefined, budget?: MemoryBudget): void {
   let bytes = 0;
   for (const module of modules.values()) bytes += module.length;
-  const chosen = [override ?? (bytes > LIFTOFF_ONLY_BYTES ? '--liftoff-only --wasm-lazy-validation' : ''), budget?.compileFlags() ?? ''].join(' ').trim();
+  const chosen = [override ?? (bytes > LIFTOFF_ONLY_BYTES ? BIG_MODULE_V8_FLAGS : ''), budget?.compileFlags() ?? ''].join(' ').trim();
   if (chosen) applyV8Flags(chosen);
 }
 
