@@ -84,9 +84,9 @@ interface Limits {
   maximum?: number;
 }
 
-function readLimits(r: Reader): Limits {
+function readLimits(r: Reader, of: 'memory' | 'table'): Limits {
   const flags = r.byte();
-  if (flags & 0x04) throw new UncountableModuleError('it defines a 64-bit memory');
+  if (flags & 0x04) throw new UncountableModuleError(`it defines a 64-bit ${of}`);
   if (flags & 0x08) throw new UncountableModuleError('it defines a memory with a custom page size');
   if (flags > 0x03) throw new Error(`unknown limits 0x${flags.toString(16)}`);
   const initial = r.u32();
@@ -130,13 +130,13 @@ export function importDefinedState(bytes: Uint8Array): Uint8Array {
         if (body.peek() === 0x40) throw new UncountableModuleError('it defines a table with an initializer expression');
         const at = body.position;
         elementType(body);
-        readLimits(body);
+        readLimits(body, 'table');
         addImport(`table${tables++}`, TABLE, body.since(at));
       }
     } else if (id === 5) {
       for (let n = body.u32(); n > 0; n--) {
         const at = body.position;
-        readLimits(body);
+        readLimits(body, 'memory');
         addImport(`memory${memories++}`, MEMORY, body.since(at));
       }
     } else if (id === 6 && body.u32() > MAX_GLOBALS) {
@@ -251,11 +251,11 @@ export function readCoreState(bytes: Uint8Array): CoreState {
         const [module, name] = [utf8(moduleBytes), utf8(nameBytes)];
         if (kind === TABLE) {
           const element = elementType(body);
-          const { initial, maximum } = readLimits(body);
+          const { initial, maximum } = readLimits(body, 'table');
           if (module === STATE_MODULE) state.tables.push({ name, initial, maximum, element });
           else state.tableImports.push({ module, name });
         } else {
-          const { flags, initial, maximum } = readLimits(body);
+          const { flags, initial, maximum } = readLimits(body, 'memory');
           if (module === STATE_MODULE) state.memories.push({ name, initial, maximum, shared: (flags & 0x02) !== 0 });
         }
       }

@@ -70,7 +70,7 @@ test('a module with no import section gets one in its place (before functions, s
   t.is(importDefinedState(nothing), nothing);
 });
 
-test('pull refuses what no limit can count: garbage-collected types, too many globals, 64-bit memories, its own import name', async (t) => {
+test('pull refuses what no limit can count: garbage-collected types, too many globals, 64-bit memories and tables, its own import name', async (t) => {
   const refused = async (text: string, message: RegExp) => {
     const bytes = await wat(text);
     t.throws(() => importDefinedState(bytes), { instanceOf: UncountableModuleError, message }, text.slice(0, 60));
@@ -80,6 +80,7 @@ test('pull refuses what no limit can count: garbage-collected types, too many gl
   await refused('(module (rec (type (func)) (type (func))))', /garbage-collected types/);
   await refused(`(module ${'(global i32 (i32.const 0)) '.repeat(MAX_GLOBALS + 1)})`, /more than 10000 globals/);
   await refused('(module (memory i64 1))', /64-bit memory/);
+  await refused('(module (table i64 1 funcref))', /it defines a 64-bit table$/);
   await refused(`(module (import "${STATE_MODULE}" "memory0" (memory 1)))`, /krew-wasm's own name/);
   const functions = await wat(`(module (type (func (param i32 funcref externref) (result i64))) (func (type 0) (i64.const 0)) ${'(global i32 (i32.const 0)) '.repeat(MAX_GLOBALS)})`);
   t.notThrows(() => importDefinedState(functions));
