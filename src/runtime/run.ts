@@ -9,6 +9,7 @@ import { STATE_MODULE, type CoreState } from './coreState.js';
 import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
+import { watchdogMissesTailCalls } from './tailCalls.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -297,6 +298,7 @@ function declaredBeyondEngineLimit(error: unknown): boolean {
  */
 export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta): CompilingPlugin {
   const preview1 = runsAsPreview1(meta);
+  refuseUninterruptible(req.pluginName, meta, preview1 ? [ENTRY_FILES.preview1] : meta.coreModules);
   const bytes = readCoreModules(req, preview1 ? [ENTRY_FILES.preview1] : meta.coreModules);
   const states = new Map([...bytes.keys()].map((name) => [name, coreStateOf(req, meta, name)]));
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
@@ -333,6 +335,17 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
     }
   }
   return modules;
+}
+
+/**
+ * Refuses, before anything is compiled, a plugin whose modules may loop through tail calls where
+ * this Node's V8 would not stop that loop at --timeout or Ctrl-C (runtime/tailCalls.ts).
+ */
+export function refuseUninterruptible(pluginName: string, meta: EntryMeta, modules: string[], v8Version = process.versions.v8): void {
+  if (!watchdogMissesTailCalls(v8Version) || !modules.some((m) => meta.tailCalls?.includes(m))) return;
+  throw new PluginRuntimeError(`plugin ${pluginName} makes WebAssembly tail calls, which this Node's V8 (${v8Version}) does not stop at --timeout or Ctrl-C`, {
+    hint: 'run it with Node 20 or 22, whose V8 stops such a loop',
+  });
 }
 
 /**

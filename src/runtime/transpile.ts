@@ -11,6 +11,7 @@ import { importDefinedState, readCoreState, UncountableModuleError } from './cor
 import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
+import { usesTailCalls } from './tailCalls.js';
 import { instantiationCounts, toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
@@ -93,9 +94,19 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     instantiations: Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1)),
     // Read once here: a run would spend 1-4 ms reading them from the 12.5 MB of a JS plugin.
     coreStates: Object.fromEntries(files.filter(([name]) => name.endsWith('.wasm')).map(([name, bytes]) => [name, readCoreState(bytes)])),
+    tailCalls: files.filter(([name, bytes]) => name.endsWith('.wasm') && mayTailCall(bytes)).map(([name]) => name),
     transpiler: currentTranspiler(),
     glue: 'script',
   });
+}
+
+/** usesTailCalls, and yes for a module it cannot read (the answer only ever refuses a run). */
+function mayTailCall(bytes: Uint8Array): boolean {
+  try {
+    return usesTailCalls(bytes);
+  } catch {
+    return true;
+  }
 }
 
 /**

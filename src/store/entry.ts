@@ -48,7 +48,7 @@ export const ENTRY_FILES = {
  * measured (compileCost.ts). 15: against an allowance of their function bodies, not their size.
  * 16: what instantiating each core module makes the host hold is in meta.json (coreStates).
  */
-export const ENTRY_FORMAT = 16;
+export const ENTRY_FORMAT = 17;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;
@@ -67,6 +67,12 @@ export interface EntryMeta {
   instantiations?: Record<string, number>;
   /** What instantiating each core module (and preview1.wasm) makes the host hold, read at pull (runtime/coreState.ts). */
   coreStates?: Record<string, CoreState>;
+  /**
+   * The core modules (and preview1.wasm) that may loop through tail calls, read at pull
+   * (runtime/tailCalls.ts): a Node whose V8 does not stop such a loop for --timeout or Ctrl-C
+   * refuses to run them. Absent from entries of formats before 17.
+   */
+  tailCalls?: string[];
   /** `jco-transpile@<version>` that made the entry. */
   transpiler: string;
   /** `script`: plugin.script.js holds the glue as a classic script (code-cacheable, bounded); entries of older formats may say `module`, which is never run. */
@@ -120,6 +126,7 @@ function metaProblem(meta: EntryMeta): string | undefined {
   const runnable = [...meta.coreModules, ...(meta.sourceKind === 'core-module' ? [ENTRY_FILES.preview1] : [])];
   const statesRead = typeof states === 'object' && states !== null && runnable.every((m) => isCoreState(states[m]));
   if (meta.format === ENTRY_FORMAT && !statesRead) return 'no record of what its core modules hold';
+  if (meta.format === ENTRY_FORMAT && !(strings(meta.tailCalls) && meta.tailCalls!.every((m) => runnable.includes(m)))) return 'no record of which core modules make tail calls';
   const counts = meta.instantiations ?? {};
   if (typeof counts !== 'object' || Object.entries(counts).some(([m, n]) => !meta.coreModules.includes(m) || !Number.isSafeInteger(n) || n < 1)) return 'unknown format';
   if (meta.sourceKind !== 'component' && meta.sourceKind !== 'core-module') return 'unknown source kind';
