@@ -281,7 +281,7 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
 
 /**
  * V8's refusal to compile a module whose declared table or memory is bigger than the engine allows.
- * Under --max-memory the allowed size is the cap's (MemoryBudget.v8Flags sets
+ * Under --max-memory the allowed size is the cap's (MemoryBudget.compileFlags sets
  * --wasm-max-table-size), and Node 24's V8 checks a table's declared size against it when it
  * compiles, where Node 20's and 22's leave it to the budget at instantiation: the cap refused it.
  */
