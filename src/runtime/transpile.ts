@@ -84,6 +84,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
   fs.writeFileSync(path.join(outDir, ENTRY_FILES.source), wasm);
   fs.writeFileSync(path.join(outDir, ENTRY_FILES.script), script);
+  const wasmFiles = files.filter(([name]) => name.endsWith('.wasm'));
   return writeEntryMeta(outDir, {
     format: ENTRY_FORMAT,
     sourceKind: kind,
@@ -93,8 +94,8 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     coreModules,
     instantiations: Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1)),
     // Read once here: a run would spend 1-4 ms reading them from the 12.5 MB of a JS plugin.
-    coreStates: Object.fromEntries(files.filter(([name]) => name.endsWith('.wasm')).map(([name, bytes]) => [name, readCoreState(bytes)])),
-    tailCalls: files.filter(([name, bytes]) => name.endsWith('.wasm') && mayTailCall(bytes)).map(([name]) => name),
+    coreStates: Object.fromEntries(wasmFiles.map(([name, bytes]) => [name, readCoreState(bytes)])),
+    tailCalls: wasmFiles.filter(([, bytes]) => mayTailCall(bytes)).map(([name]) => name),
     transpiler: currentTranspiler(),
     glue: 'script',
   });

@@ -47,6 +47,7 @@ export const ENTRY_FILES = {
  * 13: and no function costs V8 more to compile than compileCost.ts allowed. 14: compiling them was
  * measured (compileCost.ts). 15: against an allowance of their function bodies, not their size.
  * 16: what instantiating each core module makes the host hold is in meta.json (coreStates).
+ * 17: and which core modules may make tail calls (tailCalls; runtime/tailCalls.ts).
  */
 export const ENTRY_FORMAT = 17;
 
