@@ -185,7 +185,7 @@ async function compiledModules(compiling: Map<string, Promise<WebAssembly.Module
  * A plain preview1 module (no import of krew-wasm's own interfaces, which the legacy adapter
  * provides) runs as the core module it is, on runtime/preview1: no component glue, no adapter.
  */
-function runsAsPreview1(meta: EntryMeta): boolean {
+export function runsAsPreview1(meta: EntryMeta): boolean {
   return meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
 }
 
@@ -314,6 +314,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
     modules.set(name, module);
   }
+  trace('compiling');
   return { modules, footprints, preview1, budget };
 }
 

@@ -1,6 +1,6 @@
 import { importModule, markCodePath, tookBefore } from '../builtin.js';
 import type { Grants } from '../grants.js';
-import { readEntryMeta, runPlugin, startCompiling, type HostImports } from '../runtime/run.js';
+import { readEntryMeta, runPlugin, runsAsPreview1, startCompiling, type HostImports } from '../runtime/run.js';
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';
@@ -58,16 +58,20 @@ export async function runInstalledPlugin(paths: Paths, inv: Invocation, notice: 
 export async function runEntry(entryDir: string, grants: Grants, inv: Invocation, dirs: { dataDir: string; tmpDir: string }, repairHint: string, checked?: EntryMeta): Promise<number> {
   const meta = checked ?? readEntryMeta(entryDir, inv.name, repairHint);
   removeLeftoverKubeconfigCopies(dirs.tmpDir);
-  // First, so that V8 compiles on its background threads while the sandbox is prepared.
-  const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta);
+  const imports = (prefix: string) => meta.imports.some((i) => i.startsWith(prefix));
   const wants = {
-    outboundHttp: meta.imports.some((i) => i.startsWith('krew-wasm:outbound-http/')),
-    wasiHttp: meta.imports.some((i) => i.startsWith('wasi:http/')),
-    filesystem: meta.imports.some((i) => i.startsWith('wasi:filesystem/')),
-    environment: compiling.preview1 || meta.imports.some((i) => i.startsWith('wasi:cli/environment')),
+    outboundHttp: imports('krew-wasm:outbound-http/'),
+    wasiHttp: imports('wasi:http/'),
+    filesystem: imports('wasi:filesystem/'),
+    environment: runsAsPreview1(meta) || imports('wasi:cli/environment'),
   };
   const network = (wants.outboundHttp || wants.wasiHttp) && grants.network !== 'none';
+  // The HTTP worker first: booting it takes ~25 ms of a core, and reading and compiling a big
+  // plugin keeps the main thread busy about as long; started after them, a first request waited
+  // for it (bench/RESULTS.md, round eleven).
   const worker = network ? await httpWorker() : undefined;
+  // Then the compile, so that V8 compiles on its background threads while the sandbox is prepared.
+  const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta);
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs, wants);
   trace('sandbox ready');
   try {
