@@ -40,6 +40,11 @@ const DEFAULT_FLAGS: Record<string, string> = {
   'no-wasm-tier-up': '--wasm-tier-up',
   'no-wasm-dynamic-tiering': '--wasm-dynamic-tiering',
   'wasm-lazy-validation': '--no-wasm-lazy-validation',
+  'experimental-wasm-compilation-hints': '--no-experimental-wasm-compilation-hints',
+  'no-wasm-lazy-compilation': '--wasm-lazy-compilation',
+  // On for the moment a recording run compiles one function (runtime/compileHints.ts), then off.
+  'allow-natives-syntax': '--no-allow-natives-syntax',
+  'no-allow-natives-syntax': '--no-allow-natives-syntax',
   'wasm-max-mem-pages': '--wasm-max-mem-pages=4294967295',
   'wasm-max-table-size': '--wasm-max-table-size=10000000',
 };

@@ -10,6 +10,7 @@ import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, 
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
+import { compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -51,6 +52,8 @@ export interface CompilingPlugin {
   /** A plain preview1 module, run as itself (runsAsPreview1): its one module is `source.wasm`. */
   preview1: boolean;
   budget?: MemoryBudget;
+  /** The modules compiled in their recording form (compileHints.ts), with their name and count of defined functions. */
+  recording: Map<WebAssembly.Module, { name: string; count: number }>;
 }
 
 /**
@@ -98,7 +101,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, recording: compilingRecording }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   const hostImports = req.hostImports?.(guard.deadline);
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
@@ -119,10 +122,21 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   // run share one guarded call: each guarded call starts and joins a SIGINT watchdog thread (a
   // millisecond on a busy machine), and a Ctrl-C between two calls is Node's to lose.
   let guarded = false;
+  const recorded: { name: string; count: number; exports: WebAssembly.Exports }[] = [];
   const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) => {
     const state = footprints.get(module);
     if (!state) throw damaged(req, 'a core module the run did not compile');
-    return instantiateWithState(module, state, coreImports, budget);
+    const instance = instantiateWithState(module, state, coreImports, budget);
+    const recording = compilingRecording.get(module);
+    if (recording) recorded.push({ ...recording, exports: instance.exports });
+    return instance;
+  };
+  // After the run (its end or its exit): what it compiled, for the next runs to compile ahead.
+  const saveHotFunctions = () => {
+    if (recorded.length === 0) return;
+    const hot: HotFunctions = {};
+    for (const { name, count, exports } of recorded) hot[name] = compiledFunctions(exports, count, applyV8Flags);
+    writeHotFunctions(req.entryDir, hot);
   };
   const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) =>
     guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
@@ -157,11 +171,15 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     }
   } catch (error) {
     if (phase === 'starting') throw asStartFailure(error);
-    if (error instanceof ExitSignal) saveCache();
+    if (error instanceof ExitSignal) {
+      saveCache();
+      saveHotFunctions();
+    }
     throw error;
   }
   trace('run returned');
   saveCache();
+  saveHotFunctions();
   return 0;
 }
 
@@ -303,19 +321,56 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const states = new Map([...bytes.keys()].map((name) => [name, coreStateOf(req, meta, name)]));
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
-  setV8Flags(bytes, req.v8Flags, budget);
+  const hints = preview1 ? NO_HINTS : applyCompileHints(req, meta, bytes, budget);
+  setV8Flags(bytes, req.v8Flags, budget, hints.eager);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, CoreState>();
+  const recording = new Map<WebAssembly.Module, { name: string; count: number }>();
   for (const [name, moduleBytes] of bytes) {
     const module = WebAssembly.compile(moduleBytes).then((m) => {
       footprints.set(m, states.get(name)!);
+      const count = hints.recording.get(name);
+      if (count !== undefined) recording.set(m, { name, count });
       return m;
     });
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
     modules.set(name, module);
   }
-  trace('compiling');
-  return { modules, footprints, preview1, budget };
+  trace(hints.eager ? 'compiling, recorded functions ahead' : hints.recording.size > 0 ? 'compiling, to record what it compiles' : 'compiling');
+  return { modules, footprints, preview1, budget, recording };
+}
+
+const NO_HINTS = { eager: false, recording: new Map<string, number>() };
+
+/**
+ * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
+ * its first run compiled marked eager in the bytes compiled now or, while none are recorded, each
+ * hinted module in its recording form. Not when KREW_WASM_V8_FLAGS replaces the flags; and no
+ * recording under --max-memory, whose budget does not count the recording form's exports, nor of
+ * a module instantiated more than once. `eager`: V8 must follow the hints (HINTED_V8_FLAGS).
+ */
+function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, bytes: Map<string, Uint8Array<ArrayBuffer>>, budget?: MemoryBudget): typeof NO_HINTS {
+  const places = meta.compileHints;
+  if (!places || req.v8Flags !== undefined || !hintsWork()) return NO_HINTS;
+  const hot = readHotFunctions(req.entryDir, places);
+  if (hot) {
+    for (const [name, place] of Object.entries(places)) {
+      const moduleBytes = bytes.get(name);
+      if (moduleBytes) markEager(moduleBytes, place, hot[name] ?? []);
+    }
+    return { eager: true, recording: new Map() };
+  }
+  if (budget) return NO_HINTS;
+  const recording = new Map<string, number>();
+  for (const [name, place] of Object.entries(places)) {
+    const moduleBytes = bytes.get(name);
+    if (!moduleBytes || place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
+    const form = recordingForm(moduleBytes);
+    if (!form) continue;
+    bytes.set(name, form as Uint8Array<ArrayBuffer>);
+    recording.set(name, place.count);
+  }
+  return { eager: false, recording };
 }
 
 /** What instantiating a core module of the entry makes the host hold, as pull read it (coreState.ts). */
@@ -356,10 +411,11 @@ export function refuseUninterruptible(pluginName: string, meta: EntryMeta, modul
  * modules are left alone: setting flags costs more than it saves for them. A memory cap adds the
  * compile-time limits of MemoryBudget.
  */
-function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefined, budget?: MemoryBudget): void {
+function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefined, budget: MemoryBudget | undefined, hinted: boolean): void {
   let bytes = 0;
   for (const module of modules.values()) bytes += module.length;
-  const chosen = [override ?? (bytes > LIFTOFF_ONLY_BYTES ? BIG_MODULE_V8_FLAGS : ''), budget?.compileFlags() ?? ''].join(' ').trim();
+  const big = bytes > LIFTOFF_ONLY_BYTES ? BIG_MODULE_V8_FLAGS : '';
+  const chosen = [override ?? big, hinted ? HINTED_V8_FLAGS : '', budget?.compileFlags() ?? ''].join(' ').trim();
   if (chosen) applyV8Flags(chosen);
 }
 

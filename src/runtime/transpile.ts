@@ -12,6 +12,8 @@ import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
 import { usesTailCalls } from './tailCalls.js';
+import { addCompileHints, type HintsPlace } from './compileHints.js';
+import { LIFTOFF_ONLY_BYTES } from './run.js';
 import { instantiationCounts, toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
@@ -68,6 +70,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     .filter(([name]) => !name.endsWith('.d.ts'))
     .map(([name, bytes]): [string, Uint8Array] => [name, name.endsWith('.wasm') ? preparedCoreModule(name, bytes) : bytes]);
   const coreModules = files.map(([name]) => name).filter((name) => name.endsWith('.wasm'));
+  const compileHints = hintCoreModules(files, coreModules);
   // A plain preview1 module runs as itself (run.ts): kept prepared as the others.
   if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
   try {
@@ -96,9 +99,18 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     // Read once here: a run would spend 1-4 ms reading them from the 12.5 MB of a JS plugin.
     coreStates: Object.fromEntries(wasmFiles.map(([name, bytes]) => [name, readCoreState(bytes)])),
     tailCalls: wasmFiles.filter(([, bytes]) => mayTailCall(bytes)).map(([name]) => name),
+    ...(compileHints ? { compileHints } : {}),
     transpiler: currentTranspiler(),
     glue: 'script',
   });
+}
+
+/** addCompileHints on the component's core modules, replaced in `files` (compileHints.ts). */
+function hintCoreModules(files: [string, Uint8Array][], coreModules: string[]): Record<string, HintsPlace> | undefined {
+  const modules = files.filter(([name]) => coreModules.includes(name));
+  const places = addCompileHints(modules, LIFTOFF_ONLY_BYTES);
+  for (const [name, bytes] of modules) files[files.findIndex(([n]) => n === name)] = [name, bytes];
+  return places;
 }
 
 /** usesTailCalls, and yes for a module it cannot read (the answer only ever refuses a run). */

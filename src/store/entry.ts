@@ -2,6 +2,7 @@ import { crypto } from '../builtin.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WasmKind } from '../runtime/component.js';
+import type { HintsPlace } from '../runtime/compileHints.js';
 import type { CoreState } from '../runtime/coreState.js';
 import { atomicWriteFile, openRegularFile } from './fsutil.js';
 
@@ -25,6 +26,8 @@ export const ENTRY_FILES = {
   glue: 'plugin.js',
   script: 'plugin.script.js',
   codeCache: 'plugin.cache',
+  /** The functions a big plugin's first run compiled, for later runs to compile ahead (runtime/compileHints.ts). */
+  hotFunctions: 'plugin.hot.json',
   component: 'component.wasm',
   source: 'source.wasm',
   preview1: 'preview1.wasm',
@@ -48,8 +51,9 @@ export const ENTRY_FILES = {
  * measured (compileCost.ts). 15: against an allowance of their function bodies, not their size.
  * 16: what instantiating each core module makes the host hold is in meta.json (coreStates).
  * 17: and which core modules may make tail calls (tailCalls; runtime/tailCalls.ts).
+ * 18: a big plugin's core modules carry compilation hints (compileHints; runtime/compileHints.ts).
  */
-export const ENTRY_FORMAT = 17;
+export const ENTRY_FORMAT = 18;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;
@@ -74,6 +78,11 @@ export interface EntryMeta {
    * refuses to run them. Absent from entries of formats before 17.
    */
   tailCalls?: string[];
+  /**
+   * Where each core module's compilation hints are, for a big plugin (runtime/compileHints.ts):
+   * absent when its modules have none.
+   */
+  compileHints?: Record<string, HintsPlace>;
   /** `jco-transpile@<version>` that made the entry. */
   transpiler: string;
   /** `script`: plugin.script.js holds the glue as a classic script (code-cacheable, bounded); entries of older formats may say `module`, which is never run. */
@@ -128,11 +137,20 @@ function metaProblem(meta: EntryMeta): string | undefined {
   const statesRead = typeof states === 'object' && states !== null && runnable.every((m) => isCoreState(states[m]));
   if (meta.format === ENTRY_FORMAT && !statesRead) return 'no record of what its core modules hold';
   if (meta.format === ENTRY_FORMAT && !(strings(meta.tailCalls) && meta.tailCalls!.every((m) => runnable.includes(m)))) return 'no record of which core modules make tail calls';
+  if (meta.format === ENTRY_FORMAT && meta.compileHints !== undefined && !hintPlacesRead(meta)) return 'a record of compilation hints that does not read as one';
   const counts = meta.instantiations ?? {};
   if (typeof counts !== 'object' || Object.entries(counts).some(([m, n]) => !meta.coreModules.includes(m) || !Number.isSafeInteger(n) || n < 1)) return 'unknown format';
   if (meta.sourceKind !== 'component' && meta.sourceKind !== 'core-module') return 'unknown source kind';
   if (typeof meta.transpiler !== 'string') return 'no transpiler';
   return undefined;
+}
+
+/** Compilation hints of core modules of the entry only, each at an offset and count. */
+function hintPlacesRead(meta: EntryMeta): boolean {
+  const places = meta.compileHints;
+  const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  return typeof places === 'object' && places !== null
+    && Object.entries(places).every(([m, p]) => meta.coreModules.includes(m) && typeof p === 'object' && p !== null && size(p.offset) && size(p.count));
 }
 
 /** A CoreState as JSON keeps it: names, counts and sizes, nothing else. */
@@ -191,7 +209,7 @@ export function componentFile(meta: EntryMeta): string {
 export function writeEntryMeta(entryDir: string, meta: Omit<EntryMeta, 'files'>): EntryMeta {
   const files: Record<string, string> = {};
   for (const name of fs.readdirSync(entryDir).sort()) {
-    if (name === ENTRY_FILES.meta || name === ENTRY_FILES.codeCache) continue;
+    if (name === ENTRY_FILES.meta || name === ENTRY_FILES.codeCache || name === ENTRY_FILES.hotFunctions) continue;
     files[name] = sha256File(path.join(entryDir, name));
   }
   const full: EntryMeta = { ...meta, files };
@@ -209,7 +227,7 @@ export function entryIsIntact(entryDir: string, layerDigest: string): boolean {
   const files = state.meta.files;
   if (files[ENTRY_FILES.source] !== layerDigest) return false;
   try {
-    const present = fs.readdirSync(entryDir).filter((n) => n !== ENTRY_FILES.meta && n !== ENTRY_FILES.codeCache && !n.includes('.tmp-'));
+    const present = fs.readdirSync(entryDir).filter((n) => n !== ENTRY_FILES.meta && n !== ENTRY_FILES.codeCache && n !== ENTRY_FILES.hotFunctions && !n.includes('.tmp-'));
     if (present.length !== Object.keys(files).length) return false;
     return Object.entries(files).every(([name, digest]) => sha256File(path.join(entryDir, name)) === digest);
   } catch {

@@ -50,6 +50,10 @@ const damages: { name: string; damage: (dir: string) => void; state: 'damaged' |
   { name: 'a modified glue file (runs, but pull does not reuse it)', damage: (d) => fs.appendFileSync(path.join(d, ENTRY_FILES.script), '\n'), state: 'current', intact: false },
   { name: 'an extra file', damage: (d) => fs.writeFileSync(path.join(d, 'extra.js'), ''), state: 'current', intact: false },
   { name: 'a code cache written by a run (not part of the check)', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.codeCache), 'x'), state: 'current', intact: true },
+  { name: 'the functions a first run compiled, recorded by it (not part of the check)', damage: (d) => fs.writeFileSync(path.join(d, ENTRY_FILES.hotFunctions), '{}'), state: 'current', intact: true },
+  { name: 'an older format, from before compilation hints', damage: (d) => editMeta(d, (m) => ({ ...m, format: 17 })), state: 'stale', intact: false, why: new RegExp(`^entry format 17, this krew-wasm writes ${ENTRY_FORMAT}$`) },
+  { name: 'compilation hints of a file the run does not compile', damage: (d) => editMeta(d, (m) => ({ ...m, compileHints: { 'other.core.wasm': { offset: 10, count: 1 } } })), state: 'damaged', intact: false, why: /a record of compilation hints that does not read as one/ },
+  { name: 'compilation hints without their place', damage: (d) => editMeta(d, (m) => ({ ...m, compileHints: Object.fromEntries((m.coreModules as string[]).map((c) => [c, { offset: -1, count: 1 }])) })), state: 'damaged', intact: false, why: /a record of compilation hints that does not read as one/ },
 ];
 
 function editMeta(dir: string, change: (meta: Record<string, unknown>) => Record<string, unknown>): void {

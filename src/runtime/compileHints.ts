@@ -1,0 +1,246 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ENTRY_FILES } from '../store/entry.js';
+import { atomicWriteFile } from '../store/fsutil.js';
+import { leb128, MODULE_PREAMBLE, Reader } from './wasmReader.js';
+
+/**
+ * Which functions of a big plugin V8 compiles before its run starts, on its background threads,
+ * instead of one by one on the main thread at their first call.
+ *
+ * A big plugin's functions are compiled lazily (runtime/run.ts): a 12.5 MB componentized JS
+ * plugin calls ~400 of its ~12,600 functions in a run, and compiling those on their first call was
+ * ~23 of the ~31 ms its run took (bench/RESULTS.md, round eleven); compiling all of them before
+ * the run costs ~180 ms more. V8 compiles a chosen set ahead when the module carries a
+ * `compilationHints` section (a byte per defined function: lazy or eager) and
+ * --experimental-wasm-compilation-hints is on, with lazy compilation off so that the hints decide.
+ *
+ * So at pull every core module of a big plugin gets such a section, all lazy: run as today. The
+ * first run records which functions V8 compiled: it runs each hinted module in a recording form,
+ * which also exports every defined function, and asks V8 after the run which it compiled
+ * (%IsUncompiledWasmFunction). The entry keeps that list (ENTRY_FILES.hotFunctions), and each later
+ * run marks those functions eager in the bytes it compiles. A function the list lacks is compiled
+ * lazily, as before; a list holding every function compiles what pull's compile check measured.
+ *
+ * Only the section krew-wasm writes reaches V8's decoder of it: a module that has one of its own
+ * gets none, and then no module of the entry does (the flag is the whole process's).
+ */
+export const HINTS_SECTION = 'compilationHints';
+const LAZY = 0x01;
+const EAGER = 0x02;
+const CUSTOM_SECTION = 0;
+const IMPORT_SECTION = 2;
+const FUNCTION_SECTION = 3;
+const EXPORT_SECTION = 7;
+const CODE_SECTION = 10;
+
+/** Where a module's hints are: the offset of its first hint byte in the module's bytes, and how many there are. */
+export interface HintsPlace {
+  offset: number;
+  count: number;
+}
+
+/** The flags that make V8 follow the hints (with a big plugin's own, runtime/run.ts). */
+export const HINTED_V8_FLAGS = '--experimental-wasm-compilation-hints --no-wasm-lazy-compilation';
+
+/**
+ * Whether this V8 follows compilation hints as measured: V8 11 and 12 (Node 20 and 22) do; Node
+ * 24's V8 13.6 never settles the compile of a module with a hints section (its promise stays
+ * pending), so later V8s run without them until measured.
+ */
+export function hintsWork(v8Version = process.versions.v8): boolean {
+  const major = Number(v8Version.split('.')[0]);
+  return major === 11 || major === 12;
+}
+
+/**
+ * At pull: the module with a hints section placed right before its code section, every function
+ * lazy. Undefined for a module that defines no function; 'refused' for one that has a hints
+ * section of its own.
+ */
+export function withHintsSection(bytes: Uint8Array): { bytes: Uint8Array; place: HintsPlace } | 'refused' | undefined {
+  const r = new Reader(bytes);
+  r.expect(MODULE_PREAMBLE, 'a core module');
+  let codeAt: number | undefined;
+  let defined = 0;
+  while (!r.done()) {
+    const start = r.position;
+    const id = r.byte();
+    const body = r.sub(r.u32());
+    if (id === CUSTOM_SECTION && isHintsName(body)) return 'refused';
+    if (id === FUNCTION_SECTION) defined = body.u32();
+    if (id === CODE_SECTION) codeAt ??= start;
+  }
+  if (codeAt === undefined || defined === 0) return undefined;
+  const name = new TextEncoder().encode(HINTS_SECTION);
+  const head = Buffer.concat([leb128(name.length), name, leb128(defined)]);
+  const size = leb128(head.length + defined);
+  const section = Buffer.concat([Uint8Array.of(CUSTOM_SECTION), size, head, Buffer.alloc(defined, LAZY)]);
+  return {
+    bytes: Buffer.concat([bytes.subarray(0, codeAt), section, bytes.subarray(codeAt)]),
+    place: { offset: codeAt + 1 + size.length + head.length, count: defined },
+  };
+}
+
+/** A custom section's name, as V8 compares it: its bytes (a name that does not decode is no hints section). */
+function isHintsName(body: Reader): boolean {
+  const name = body.nameBytes();
+  return Buffer.from(name).equals(Buffer.from(HINTS_SECTION));
+}
+
+/**
+ * At pull: a big plugin's core modules, each with a hints section, replaced in `modules`; where
+ * each one's hints are. None when the modules are `bigOver` bytes or fewer together (their runs
+ * compile as V8 chooses), or when any of them has a hints section of its own: the flag that makes
+ * V8 read them is the whole process's, and V8 would read the plugin's own.
+ */
+export function addCompileHints(modules: [string, Uint8Array][], bigOver: number): Record<string, HintsPlace> | undefined {
+  if (modules.reduce((sum, [, bytes]) => sum + bytes.length, 0) <= bigOver) return undefined;
+  const hinted = modules.map(([, bytes]) => withHintsSection(bytes));
+  if (hinted.includes('refused')) return undefined;
+  const places: Record<string, HintsPlace> = {};
+  hinted.forEach((h, i) => {
+    if (!h || h === 'refused') return; // a module without functions: nothing to compile
+    places[modules[i]![0]] = h.place;
+    modules[i] = [modules[i]![0], h.bytes];
+  });
+  return places;
+}
+
+/** At a run: marks the listed functions (indices among the defined ones) eager, in the bytes this run compiles. */
+export function markEager(bytes: Uint8Array, place: HintsPlace, functions: readonly number[]): void {
+  for (const index of functions) {
+    if (Number.isSafeInteger(index) && index >= 0 && index < place.count) bytes[place.offset + index] = EAGER;
+  }
+}
+
+/**
+ * The recording form of a hinted module: the same module, with every defined function also
+ * exported (as RECORDING_EXPORT and its index among the defined ones), so that after the run V8
+ * can be asked which it compiled. Nothing else changes: no index moves, no code runs differently.
+ */
+export const RECORDING_EXPORT = 'krew-wasm:compiled?';
+
+export function recordingForm(bytes: Uint8Array): Uint8Array | undefined {
+  const r = new Reader(bytes);
+  r.expect(MODULE_PREAMBLE, 'a core module');
+  const sections: { id: number; start: number; end: number; body: Reader }[] = [];
+  let imported = 0;
+  let defined = 0;
+  while (!r.done()) {
+    const start = r.position;
+    const id = r.byte();
+    const body = r.sub(r.u32());
+    sections.push({ id, start, end: r.position, body });
+  }
+  for (const { id, body } of sections) {
+    if (id === IMPORT_SECTION) for (let n = body.u32(); n > 0; n--) if (body.coreImport().kind === 0) imported++;
+    if (id === FUNCTION_SECTION) defined = body.u32();
+  }
+  const old = sections.find((s) => s.id === EXPORT_SECTION);
+  let count = 0;
+  let entries: Uint8Array = new Uint8Array();
+  if (old) {
+    count = old.body.u32();
+    const at = old.body.position;
+    // A module exporting one of these names already cannot be recorded (two exports of one name).
+    for (let n = count; n > 0; n--) {
+      const name = old.body.name();
+      old.body.byte();
+      old.body.u32();
+      if (name.startsWith(RECORDING_EXPORT)) return undefined;
+    }
+    entries = old.body.since(at);
+  }
+  const added: Uint8Array[] = [];
+  for (let i = 0; i < defined; i++) {
+    const name = new TextEncoder().encode(`${RECORDING_EXPORT}${i}`);
+    added.push(leb128(name.length), name, Uint8Array.of(0x00), leb128(imported + i));
+  }
+  const content = Buffer.concat([leb128(count + defined), entries, ...added]);
+  const section = Buffer.concat([Uint8Array.of(EXPORT_SECTION), leb128(content.length), content]);
+  const parts: Uint8Array[] = [bytes.subarray(0, MODULE_PREAMBLE.length)];
+  let placed = false;
+  for (const s of sections) {
+    if (s.id === EXPORT_SECTION) {
+      parts.push(section);
+      placed = true;
+      continue;
+    }
+    // No export section yet: it goes before the first section that follows exports.
+    if (!placed && s.id !== CUSTOM_SECTION && !BEFORE_CODE_UP_TO_EXPORTS.has(s.id)) {
+      parts.push(section);
+      placed = true;
+    }
+    parts.push(bytes.subarray(s.start, s.end));
+  }
+  if (!placed) parts.push(section);
+  return Buffer.concat(parts);
+}
+
+/** Sections that come before exports: types, imports, functions, tables, memories, tags, globals. */
+const BEFORE_CODE_UP_TO_EXPORTS = new Set([1, 2, 3, 4, 5, 13, 6]);
+
+/**
+ * The most functions a module's recording form exports: V8 takes at most 100,000 exports, and
+ * each one is a function object while the recording run lasts. A module with more is not recorded:
+ * its functions stay lazy.
+ */
+export const MAX_RECORDED_FUNCTIONS = 50_000;
+
+/** The functions each hinted module compiled in its recording run, as the entry keeps them (ENTRY_FILES.hotFunctions). */
+export type HotFunctions = Record<string, number[]>;
+
+/** The entry's recorded functions, or undefined when none are (or the file does not read as a list of each module's indices). */
+export function readHotFunctions(entryDir: string, places: Record<string, HintsPlace>): HotFunctions | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(entryDir, ENTRY_FILES.hotFunctions), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null) return undefined;
+    const hot: HotFunctions = {};
+    for (const [name, list] of Object.entries(value)) {
+      const place = places[name];
+      if (!place || !Array.isArray(list) || !list.every((i) => Number.isSafeInteger(i) && i >= 0 && i < place.count)) return undefined;
+      hot[name] = list as number[];
+    }
+    return hot;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps what a recording run compiled. Best effort, as the code cache: a read-only store only means the next run records again. */
+export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
+  try {
+    atomicWriteFile(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`);
+  } catch {
+    // see above
+  }
+}
+
+/**
+ * After a run of a module's recording form: the defined functions V8 compiled, in index order.
+ * Asked through V8's own test function %IsUncompiledWasmFunction, compiled with natives syntax on
+ * for this one function and off again before anything else is compiled (no guest code runs
+ * after the run; a worker thread's own code has no `%` call).
+ */
+export function compiledFunctions(exports: WebAssembly.Exports, count: number, setFlags: (flags: string) => void): number[] {
+  setFlags('--allow-natives-syntax');
+  let uncompiled: (f: unknown) => boolean;
+  try {
+    uncompiled = new Function('f', 'return %IsUncompiledWasmFunction(f)') as (f: unknown) => boolean;
+  } finally {
+    setFlags('--no-allow-natives-syntax');
+  }
+  const compiled: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const f = exports[`${RECORDING_EXPORT}${i}`];
+    if (typeof f === 'function' && !uncompiled(f)) compiled.push(i);
+  }
+  return compiled;
+}

@@ -1,0 +1,89 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { hintsWork } from '../../src/runtime/compileHints.js';
+import { ENTRY_FILES, readEntryMeta } from '../../src/store/entry.js';
+import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
+
+/**
+ * A big plugin's compilation hints (runtime/compileHints.ts), with the 12.5 MB componentized JS
+ * plugin: its first run records the functions V8 compiled, its next runs have V8 compile those
+ * before the run. KREW_WASM_TRACE says which a run does. On a V8 that does not follow hints
+ * (hintsWork), runs compile as before and record nothing.
+ */
+
+async function pulled(t: { teardown(fn: () => void): void }): Promise<{ sb: Sandbox; entry: string }> {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const pull = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'jsecho.wasm')}`, '--name', 'jsecho']);
+  if (pull.exitCode !== 0) throw new Error(pull.stderr);
+  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/jsecho.json'), 'utf8')).layerDigest as string;
+  return { sb, entry: path.join(sb.root, 'store', digest.slice('sha256:'.length)) };
+}
+
+async function run(sb: Sandbox, env: NodeJS.ProcessEnv = {}): Promise<{ exitCode: number | null; stdout: string; stderr: string; compiling: string | undefined }> {
+  const r = await runLink(sb, 'jsecho', ['hi'], { env: { KREW_WASM_TRACE: '1', ...env } });
+  return { ...r, compiling: /^krew-wasm trace: [\d.]+ ms (compiling[^(]*?) \(cpu /m.exec(r.stderr)?.[1] };
+}
+
+const hotFile = (entry: string) => path.join(entry, ENTRY_FILES.hotFunctions);
+
+test("a big plugin's first run records the functions V8 compiled, and its next runs have V8 compile those first, with the same output", async (t) => {
+  const { sb, entry } = await pulled(t);
+  const place = readEntryMeta(entry).compileHints?.['plugin.core.wasm'];
+  t.true((place?.count ?? 0) > 10_000, 'every core module of a big plugin has hints');
+  const first = await run(sb);
+  t.is(first.exitCode, 0, first.stderr);
+  t.regex(first.stdout, /^args: \["kubectl-jsecho","hi"\]$/m);
+  if (!hintsWork()) {
+    t.is(first.compiling, 'compiling');
+    t.false(fs.existsSync(hotFile(entry)), 'nothing recorded where V8 does not follow hints');
+    return;
+  }
+  t.is(first.compiling, 'compiling, to record what it compiles');
+  const recorded = JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')) as Record<string, number[]>;
+  const hot = recorded['plugin.core.wasm'] ?? [];
+  // StarlingMonkey calls a few hundred of its ~12,600 functions to run a small plugin.
+  t.true(hot.length > 50 && hot.length < place!.count / 10, `${hot.length} functions`);
+  t.true(hot.every((i, n) => Number.isSafeInteger(i) && i >= 0 && i < place!.count && (n === 0 || i > hot[n - 1]!)));
+  const recordedAt = fs.statSync(hotFile(entry)).mtimeMs;
+  const second = await run(sb);
+  t.is(second.exitCode, 0, second.stderr);
+  t.is(second.compiling, 'compiling, recorded functions ahead');
+  t.is(second.stdout, first.stdout);
+  t.is(fs.statSync(hotFile(entry)).mtimeMs, recordedAt, 'recorded once');
+  // KREW_WASM_V8_FLAGS replaces krew-wasm's choice of flags, the hints' own included.
+  const chosen = await run(sb, { KREW_WASM_V8_FLAGS: '--liftoff-only --wasm-lazy-validation' });
+  t.is(chosen.exitCode, 0, chosen.stderr);
+  t.is(chosen.compiling, 'compiling');
+  t.is(chosen.stdout, first.stdout);
+});
+
+/** What a run's trace says of its compile where V8 follows hints, and what it says where it does not. */
+const says = (label: string) => (hintsWork() ? label : 'compiling');
+
+test('a run under --max-memory records nothing (its budget does not count the recording form), and follows what a run without one recorded', async (t) => {
+  const { sb, entry } = await pulled(t);
+  t.is((await krewWasm(sb, ['grant', 'jsecho', '--max-memory', '512'])).exitCode, 0);
+  const capped = await run(sb);
+  t.is(capped.exitCode, 0, capped.stderr);
+  t.is(capped.compiling, 'compiling');
+  t.false(fs.existsSync(hotFile(entry)));
+  t.is((await krewWasm(sb, ['grant', 'jsecho', '--max-memory', 'none'])).exitCode, 0);
+  t.is((await run(sb)).compiling, says('compiling, to record what it compiles'));
+  t.is(fs.existsSync(hotFile(entry)), hintsWork());
+  t.is((await krewWasm(sb, ['grant', 'jsecho', '--max-memory', '512'])).exitCode, 0);
+  const ahead = await run(sb);
+  t.is(ahead.exitCode, 0, ahead.stderr);
+  t.is(ahead.compiling, says('compiling, recorded functions ahead'));
+  t.is(ahead.stdout, capped.stdout);
+});
+
+test('a recorded list that does not read is ignored: the run records again', async (t) => {
+  const { sb, entry } = await pulled(t);
+  fs.writeFileSync(hotFile(entry), '{"plugin.core.wasm":[99999999]}');
+  const r = await run(sb);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.compiling, says('compiling, to record what it compiles'));
+  t.is(JSON.parse(fs.readFileSync(hotFile(entry), 'utf8'))['plugin.core.wasm'][0] === 99999999, !hintsWork());
+});
