@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { readCoreState } = await import(path.join(root, 'dist/src/runtime/coreState.js'));
+const { HINTED_V8_FLAGS, hintsWork } = await import(path.join(root, 'dist/src/runtime/compileHints.js'));
 const fixtures = path.join(root, 'test/fixtures/build');
 const RUNS = Number(process.env.BENCH_RUNS) || 15;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-bench-'));
@@ -187,7 +188,7 @@ function entryDirOf(k, name) {
  * memories and tables its entry has the host make, as krew-wasm makes them). What no Node host can
  * go below without a compiled-code cache; the smallest plugins' floor is mostly Node.
  */
-function floorCommand(k, name, liftoff = true) {
+function floorCommand(k, name, liftoff = true, ahead = false) {
   const entry = entryDirOf(k, name);
   const meta = JSON.parse(fs.readFileSync(path.join(entry, 'meta.json'), 'utf8'));
   const preview1 = meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
@@ -207,7 +208,10 @@ const dir = ${JSON.stringify(entry)};
 // A plain preview1 module runs as itself (runtime/preview1), a component as its core modules.
 const files = ${JSON.stringify(files)};
 const states = ${JSON.stringify(states)};
-const modules = await Promise.all(files.map((f) => WebAssembly.compile(fs.readFileSync(dir + '/' + f))));
+// With \`ahead\`: the functions the plugin's first run compiled marked eager, as its runs mark them (runtime/compileHints.ts).
+const ahead = ${JSON.stringify(ahead ? aheadMarks(entry, meta) : {})};
+const read = (f) => { const b = fs.readFileSync(dir + '/' + f); for (const i of ahead[f]?.hot ?? []) b[ahead[f].offset + i] = 2; return b; };
+const modules = await Promise.all(files.map((f) => WebAssembly.compile(read(f))));
 const big = modules.reduce((a, b, i) => (fs.statSync(dir + '/' + files[i]).size > fs.statSync(dir + '/' + files[modules.indexOf(a)]).size ? b : a));
 const imports = {};
 for (const i of WebAssembly.Module.imports(big)) {
@@ -220,7 +224,14 @@ for (const t of state.tables) (imports['krew-wasm:state'] ??= {})[t.name] = new 
 try { new WebAssembly.Instance(big, imports); } catch {}
 })();
 `);
-  return liftoff ? [process.execPath, '--liftoff-only', '--wasm-lazy-validation', script] : [process.execPath, script];
+  const flags = [...(liftoff ? ['--liftoff-only', '--wasm-lazy-validation'] : []), ...(ahead ? HINTED_V8_FLAGS.split(' ') : [])];
+  return [process.execPath, ...flags, script];
+}
+
+/** Where each hinted module's hints are, and the functions the entry's first run compiled (ENTRY_FILES.hotFunctions). */
+function aheadMarks(entry, meta) {
+  const hot = JSON.parse(fs.readFileSync(path.join(entry, 'plugin.hot.json'), 'utf8'));
+  return Object.fromEntries(Object.entries(meta.compileHints ?? {}).map(([file, place]) => [file, { offset: place.offset, hot: hot[file] ?? [] }]));
 }
 
 /**
@@ -350,10 +361,14 @@ async function fullRun() {
       `floor (Node + compile + instantiate the module, alone): ${ms(f2)} = ${ratio(f2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - f2.median).toFixed(0)} ms above it`,
       `the same floor started as kubectl starts a plugin (#!/usr/bin/env node, through a kubectl-* link): ${ms(p2)} = ${ratio(p2, n2).toFixed(2)}x; krew-wasm is +${(t2.median - p2.median).toFixed(0)} ms above it`);
     const floor = floorCommand(k, 'jsecho');
-    const [n3, t3, f3] = interleave([NODE0, s.jsecho, floor], k.env);
+    // Its first run records the functions it compiled (runtime/compileHints.ts); the floor that compiles those ahead reads them.
+    timeOnce(s.jsecho, k.env);
+    const ahead = hintsWork() ? [floorCommand(k, 'jsecho', true, true)] : [];
+    const [n3, t3, f3, a3] = interleave([NODE0, s.jsecho, floor, ...ahead], k.env);
     const g3 = guestRun(s.jsecho, k.env);
     row(`3. ${JS_PLUGIN_MB} MB componentized JS plugin, no request`, ms(t3), `node -e 0: ${ms(n3)}`, ratio(t3, n3), '≤ 3x',
-      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${ratio(f3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it, of which the plugin's own run (its JS engine and its JS, in Liftoff code; KREW_WASM_TRACE) is ${g3 ? ms(g3) : 'not traced'}`);
+      `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${ratio(f3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it, of which the plugin's own run (its JS engine and its JS, in Liftoff code, from instantiated to returned; KREW_WASM_TRACE) is ${g3 ? ms(g3) : 'not traced'}`,
+      ...(a3 ? [`the same floor with the functions its first run compiled compiled ahead, as its runs compile them (compilation hints): ${ms(a3)} = ${ratio(a3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - a3.median).toFixed(0)} ms above it`] : []));
     const [n4, t4, f4, m4] = interleave([NODE0, s.pods, requestFloorCommand(k, 'pods', api.info), mainThreadRequestFloorCommand(k, 'pods', api.info)], k.env, Math.max(7, Math.floor(RUNS / 2)));
     const g4 = guestRun(s.pods, k.env);
     row('4. JS example, one API request (request included)', ms(t4), `node -e 0: ${ms(n4)}`, ratio(t4, n4), '≤ 3.5x',
