@@ -40,7 +40,8 @@ const DEFAULT_FLAGS: Record<string, string> = {
   'no-wasm-tier-up': '--wasm-tier-up',
   'no-wasm-dynamic-tiering': '--wasm-dynamic-tiering',
   'wasm-lazy-validation': '--no-wasm-lazy-validation',
-  'experimental-wasm-compilation-hints': '--no-experimental-wasm-compilation-hints',
+  // V8 12 turns --experimental on with any experimental feature.
+  'experimental-wasm-compilation-hints': '--no-experimental-wasm-compilation-hints --no-experimental',
   'no-wasm-lazy-compilation': '--wasm-lazy-compilation',
   // On for the moment a recording run compiles one function (runtime/compileHints.ts), then off.
   'allow-natives-syntax': '--no-allow-natives-syntax',

@@ -136,7 +136,9 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     if (recorded.length === 0) return;
     const hot: HotFunctions = {};
     for (const { name, count, exports } of recorded) hot[name] = compiledFunctions(exports, count, applyV8Flags);
+    trace('compiled functions read');
     writeHotFunctions(req.entryDir, hot);
+    trace('compiled functions recorded');
   };
   const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) =>
     guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
@@ -322,7 +324,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   const hints = preview1 ? NO_HINTS : applyCompileHints(req, meta, bytes, budget);
-  setV8Flags(bytes, req.v8Flags, budget, hints.eager);
+  setV8Flags(bytes, req.v8Flags, budget, hints.followHints);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, CoreState>();
   const recording = new Map<WebAssembly.Module, { name: string; count: number }>();
@@ -336,18 +338,18 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
     modules.set(name, module);
   }
-  trace(hints.eager ? 'compiling, recorded functions ahead' : hints.recording.size > 0 ? 'compiling, to record what it compiles' : 'compiling');
+  trace(hints.recording.size > 0 ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
   return { modules, footprints, preview1, budget, recording };
 }
 
-const NO_HINTS = { eager: false, recording: new Map<string, number>() };
+const NO_HINTS = { followHints: false, recording: new Map<string, number>() };
 
 /**
  * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
  * its first run compiled marked eager in the bytes compiled now or, while none are recorded, each
  * hinted module in its recording form. Not when KREW_WASM_V8_FLAGS replaces the flags; and no
  * recording under --max-memory, whose budget does not count the recording form's exports, nor of
- * a module instantiated more than once. `eager`: V8 must follow the hints (HINTED_V8_FLAGS).
+ * a module instantiated more than once. `followHints`: V8 must follow the hints (HINTED_V8_FLAGS).
  */
 function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, bytes: Map<string, Uint8Array<ArrayBuffer>>, budget?: MemoryBudget): typeof NO_HINTS {
   const places = meta.compileHints;
@@ -358,7 +360,7 @@ function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: 
       const moduleBytes = bytes.get(name);
       if (moduleBytes) markEager(moduleBytes, place, hot[name] ?? []);
     }
-    return { eager: true, recording: new Map() };
+    return { followHints: true, recording: new Map() };
   }
   if (budget) return NO_HINTS;
   const recording = new Map<string, number>();
@@ -370,7 +372,8 @@ function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: 
     bytes.set(name, form as Uint8Array<ArrayBuffer>);
     recording.set(name, place.count);
   }
-  return { eager: false, recording };
+  // Under the flags of the runs that follow it (its hints all lazy): the glue's code cache it writes is theirs.
+  return { followHints: recording.size > 0, recording };
 }
 
 /** What instantiating a core module of the entry makes the host hold, as pull read it (coreState.ts). */

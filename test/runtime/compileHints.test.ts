@@ -81,20 +81,36 @@ test('a run marks the recorded functions eager, and nothing outside the hints', 
   t.deepEqual(bytes, before, 'no other byte changed');
 });
 
-test('the recording form exports every defined function by its index among them; no index moves, and its exports stay', async (t) => {
+test('the recording form holds every defined function in a table of its own, in index order; no index moves, and its exports and tables stay', async (t) => {
   const bytes = await wat(MODULE);
   const form = recordingForm(bytes);
   if (!form) return t.fail('no recording form');
   const { exports } = new WebAssembly.Instance(moduleOf(form), host);
-  t.deepEqual([0, 1, 2, 3].map((i) => (exports[`${RECORDING_EXPORT}${i}`] as () => number)()), [10, 11, 12, 13]);
+  const table = exports[RECORDING_EXPORT] as WebAssembly.Table;
+  t.is(table.length, 4);
+  t.deepEqual([0, 1, 2, 3].map((i) => (table.get(i) as () => number)()), [10, 11, 12, 13]);
   t.is((exports.three as () => number)(), 13);
-  t.false(`${RECORDING_EXPORT}4` in exports);
-  // A module without an export section gets one, in its place (before data).
+  // Tables and element segments of its own, imported and defined: its calls through them are unchanged.
+  const own = recordingForm(await wat(`(module
+    (import "host" "t" (table 1 funcref))
+    (type $r (func (result i32)))
+    (table $mine 2 funcref)
+    (func $a (result i32) (i32.const 1)) (func $b (result i32) (i32.const 2))
+    (elem (table $mine) (i32.const 0) func $b $a)
+    (elem (table 0) (i32.const 0) func $a)
+    (func (export "via") (param i32) (result i32) (call_indirect $mine (type $r) (local.get 0)))
+    (func (export "via0") (result i32) (call_indirect 0 (type $r) (i32.const 0))))`));
+  if (!own) return t.fail('no recording form');
+  const imported = new WebAssembly.Table({ initial: 1, element: 'anyfunc' });
+  const i = new WebAssembly.Instance(moduleOf(own), { host: { t: imported } }).exports;
+  t.deepEqual([(i.via as (n: number) => number)(0), (i.via as (n: number) => number)(1), (i.via0 as () => number)()], [2, 1, 1]);
+  t.deepEqual([0, 1].map((n) => ((i[RECORDING_EXPORT] as WebAssembly.Table).get(n) as () => number)()), [1, 2]);
+  // A module without any of those sections gets them, each in its place (before data).
   const bare = recordingForm(await wat('(module (func (result i32) (i32.const 7)) (memory 1) (data (i32.const 0) "x"))'));
   if (!bare) return t.fail('no recording form');
-  t.is((new WebAssembly.Instance(moduleOf(bare)).exports[`${RECORDING_EXPORT}0`] as () => number)(), 7);
-  // One of its names taken already: not recorded, rather than a module V8 refuses.
-  t.is(recordingForm(await wat(`(module (func) (export "${RECORDING_EXPORT}0" (func 0)))`)), undefined);
+  t.is(((new WebAssembly.Instance(moduleOf(bare)).exports[RECORDING_EXPORT] as WebAssembly.Table).get(0) as () => number)(), 7);
+  // Its name taken already: not recorded, rather than a module V8 refuses.
+  t.is(recordingForm(await wat(`(module (func) (export "${RECORDING_EXPORT}" (func 0)))`)), undefined);
 });
 
 test('after a run of the recording form, V8 says which functions it compiled; natives syntax is off again', async (t) => {
@@ -127,7 +143,7 @@ test("this Node's V8 compiles the functions marked eager before any call, and on
   const r = withHintedFlags(`
     WebAssembly.compile(Buffer.from('${Buffer.from(form).toString('base64')}', 'base64')).then((m) => {
       const { exports } = new WebAssembly.Instance(m, { host: { a() {}, b() {} } });
-      const compiled = [0, 1, 2, 3].filter((i) => !%IsUncompiledWasmFunction(exports['${RECORDING_EXPORT}' + i]));
+      const compiled = [0, 1, 2, 3].filter((i) => !%IsUncompiledWasmFunction(exports['${RECORDING_EXPORT}'].get(i)));
       console.log(JSON.stringify(compiled));
     });`);
   if (hintsWork()) {
