@@ -43,6 +43,18 @@ try {
     await watToComponent(path.join(src, file), target, { witPath: wit, world });
     built.push(target);
   }
+  // A big plugin (over 1 MiB of wasm) with more functions than a run records (runtime/compileHints.ts,
+  // MAX_RECORDED_FUNCTIONS): hello.wat with 50,001 more functions and a 1.1 MB data segment.
+  const many = path.join(out, 'manyfunctions.wasm');
+  if (!upToDate(many, path.join(src, 'hello.wat'), fixturesWit)) {
+    const hello = fs.readFileSync(path.join(src, 'hello.wat'), 'utf8');
+    const extra = Array.from({ length: 50_001 }, (_, i) => `(func (result i32) (i32.const ${i}))`).join('\n');
+    const text = hello.trimEnd().replace(/\)$/, `\n(data (i32.const 4096) "${'\\00'.repeat(1_100_000)}")\n${extra})\n`).replace('(memory (export "memory") 1)', '(memory (export "memory") 18)');
+    const generated = path.join(wit, 'manyfunctions.wat');
+    fs.writeFileSync(generated, text);
+    await watToComponent(generated, many, { witPath: wit, world: 'cli' });
+    built.push(many);
+  }
   // The host must accept components built against any WASI 0.2.x: the echo plugin again, against 0.2.0.
   const echo020 = path.join(out, 'echo-wasi-0.2.0.wasm');
   if (!upToDate(echo020, path.join(src, 'echo.wat'), fixturesWit)) {

@@ -364,13 +364,15 @@ function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: 
   }
   if (budget) return NO_HINTS;
   const recording = new Map<string, number>();
+  let functions = 0;
   for (const [name, place] of Object.entries(places)) {
     const moduleBytes = bytes.get(name);
-    if (!moduleBytes || place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
+    if (!moduleBytes || functions + place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
     const form = recordingForm(moduleBytes);
     if (!form) continue;
     bytes.set(name, form as Uint8Array<ArrayBuffer>);
     recording.set(name, place.count);
+    functions += place.count;
   }
   // Under the flags of the runs that follow it (its hints all lazy): the glue's code cache it writes is theirs.
   return { followHints: recording.size > 0, recording };

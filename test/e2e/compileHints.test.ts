@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { hintsWork } from '../../src/runtime/compileHints.js';
+import { hintsWork, MAX_RECORDED_FUNCTIONS } from '../../src/runtime/compileHints.js';
 import { ENTRY_FILES, readEntryMeta } from '../../src/store/entry.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
 
@@ -86,4 +86,31 @@ test('a recorded list that does not read is ignored: the run records again', asy
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.compiling, says('compiling, to record what it compiles'));
   t.is(JSON.parse(fs.readFileSync(hotFile(entry), 'utf8'))['plugin.core.wasm'][0] === 99999999, !hintsWork());
+});
+
+test('a run records at most MAX_RECORDED_FUNCTIONS functions, all modules together: a module beyond them stays lazy, and the plugin runs as before', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'manyfunctions.wasm')}`, '--name', 'many'])).exitCode, 0);
+  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/many.json'), 'utf8')).layerDigest as string;
+  const entry = path.join(sb.root, 'store', digest.slice('sha256:'.length));
+  const places = readEntryMeta(entry).compileHints ?? {};
+  t.true((places['plugin.core.wasm']?.count ?? 0) > MAX_RECORDED_FUNCTIONS);
+  const runMany = async () => {
+    const r = await runLink(sb, 'many', [], { env: { KREW_WASM_TRACE: '1' } });
+    return { ...r, compiling: /^krew-wasm trace: [\d.]+ ms (compiling[^(]*?) \(cpu /m.exec(r.stderr)?.[1] };
+  };
+  const first = await runMany();
+  t.is(first.exitCode, 0, first.stderr);
+  t.is(first.stdout, 'hello from wasm\n');
+  if (!hintsWork()) return t.is(first.compiling, 'compiling');
+  // Its other modules (jco's shims) are recorded; the big one is not.
+  t.is(first.compiling, 'compiling, to record what it compiles');
+  const recorded = JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')) as Record<string, number[]>;
+  t.false('plugin.core.wasm' in recorded);
+  t.true(Object.keys(recorded).length > 0);
+  const second = await runMany();
+  t.is(second.exitCode, 0, second.stderr);
+  t.is(second.compiling, 'compiling, recorded functions ahead');
+  t.is(second.stdout, first.stdout);
 });
