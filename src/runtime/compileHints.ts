@@ -44,13 +44,12 @@ export interface HintsPlace {
 export const HINTED_V8_FLAGS = '--experimental-wasm-compilation-hints --no-wasm-lazy-compilation';
 
 /**
- * Whether this V8 follows compilation hints as measured: V8 11 and 12 (Node 20 and 22) do; Node
+ * Whether this V8 follows compilation hints as measured: V8 11.3 and 12.4, Node 20's and 22's. Node
  * 24's V8 13.6 never settles the compile of a module with a hints section (its promise stays
- * pending), so later V8s run without them until measured.
+ * pending), and the V8s of Node 21 and 23 were not measured: they run without hints.
  */
 export function hintsWork(v8Version = process.versions.v8): boolean {
-  const major = Number(v8Version.split('.')[0]);
-  return major === 11 || major === 12;
+  return /^(11\.3|12\.4)\./.test(v8Version);
 }
 
 /**

@@ -155,10 +155,12 @@ test("this Node's V8 compiles the functions marked eager before any call, and on
   }
 });
 
-test('hints are used on V8 11 and 12 (Node 20 and 22), where they were measured, and not on others', (t) => {
+test('hints are used on V8 11.3 and 12.4 (Node 20 and 22), where they were measured, and not on others', (t) => {
   t.true(hintsWork('11.3.244.8-node.38'));
   t.true(hintsWork('12.4.254.21-node.33'));
   t.false(hintsWork('13.6.233.17-node.32'));
+  t.false(hintsWork('11.8.172.17-node.19'), 'Node 21: not measured');
+  t.false(hintsWork('12.9.202.28-node.12'), 'Node 23: not measured');
   t.false(hintsWork('10.2.154.26-node.26'));
   t.false(hintsWork('garbage'));
 });
