@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteFile } from '../store/fsutil.js';
-import { leb128, MODULE_PREAMBLE, Reader } from './wasmReader.js';
+import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
  * Which functions of a big plugin V8 compiles before its run starts, on its background threads,
@@ -28,11 +28,7 @@ import { leb128, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 export const HINTS_SECTION = 'compilationHints';
 const LAZY = 0x01;
 const EAGER = 0x02;
-const CUSTOM_SECTION = 0;
-const IMPORT_SECTION = 2;
-const FUNCTION_SECTION = 3;
-const EXPORT_SECTION = 7;
-const CODE_SECTION = 10;
+const { custom: CUSTOM_SECTION, import: IMPORT_SECTION, function: FUNCTION_SECTION, table: TABLE_SECTION, export: EXPORT_SECTION, element: ELEMENT_SECTION, code: CODE_SECTION } = SECTION;
 
 /** Where a module's hints are: the offset of its first hint byte in the module's bytes, and how many there are. */
 export interface HintsPlace {
@@ -187,10 +183,6 @@ interface Section {
   body: Uint8Array;
 }
 
-const TABLE_SECTION = 4;
-const ELEMENT_SECTION = 9;
-/** Sections in the order the spec gives them (tags, 13, after memories; data count, 12, before code). */
-const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
 
 /** A vector section's count and entries (none when the module has no such section). */
 function vectorOf(sections: Section[], id: number): { count: number; entries: Uint8Array } {

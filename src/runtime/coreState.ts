@@ -1,4 +1,4 @@
-import { leb128, MODULE_PREAMBLE, Reader } from './wasmReader.js';
+import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
  * The memories and tables of a component's core modules, made by the host, and what else an
@@ -61,13 +61,13 @@ export class UncountableModuleError extends Error {}
 
 const TABLE = 0x01;
 const MEMORY = 0x02;
-const IMPORT_SECTION = 2;
+const IMPORT_SECTION = SECTION.import;
 const FUNCREF = 0x70;
 const EXTERNREF = 0x6f;
 /** Function types are the only composite type a module may define (wasm spec §5.3.6: 0x60). */
 const FUNCTION_TYPE = 0x60;
-/** Sections that come after the import section, by id (wasm spec §5.5.2). */
-const AFTER_IMPORTS = new Set([3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11]);
+/** Sections that come after the import section, by id. */
+const AFTER_IMPORTS = new Set(SECTION_ORDER.slice(SECTION_ORDER.indexOf(IMPORT_SECTION) + 1));
 
 /**
  * Per-instance bytes V8 keeps, measured by attacks on Node 20: per import (~78), per function
@@ -122,9 +122,9 @@ export function importDefinedState(bytes: Uint8Array): Uint8Array {
     const id = r.byte();
     const body = r.sub(r.u32());
     sections.push({ id, start, end: r.position });
-    if (id === 1) checkFunctionTypes(body);
+    if (id === SECTION.type) checkFunctionTypes(body);
     else if (id === IMPORT_SECTION) importSection = body;
-    else if (id === 4) {
+    else if (id === SECTION.table) {
       for (let n = body.u32(); n > 0; n--) {
         // 0x40 0x00: a table with an initializer expression (function references).
         if (body.peek() === 0x40) throw new UncountableModuleError('it defines a table with an initializer expression');
@@ -133,13 +133,13 @@ export function importDefinedState(bytes: Uint8Array): Uint8Array {
         readLimits(body, 'table');
         addImport(`table${tables++}`, TABLE, body.since(at));
       }
-    } else if (id === 5) {
+    } else if (id === SECTION.memory) {
       for (let n = body.u32(); n > 0; n--) {
         const at = body.position;
         readLimits(body, 'memory');
         addImport(`memory${memories++}`, MEMORY, body.since(at));
       }
-    } else if (id === 6 && body.u32() > MAX_GLOBALS) {
+    } else if (id === SECTION.global && body.u32() > MAX_GLOBALS) {
       throw new UncountableModuleError(`it defines more than ${MAX_GLOBALS} globals`);
     }
   }
@@ -159,7 +159,7 @@ export function importDefinedState(bytes: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   let placed = false;
   for (const s of sections) {
-    if (s.id === 4 || s.id === 5) continue; // now imports
+    if (s.id === SECTION.table || s.id === SECTION.memory) continue; // now imports
     if (s.id === IMPORT_SECTION) {
       parts.push(section);
       placed = true;
@@ -259,17 +259,17 @@ export function readCoreState(bytes: Uint8Array): CoreState {
           if (module === STATE_MODULE) state.memories.push({ name, initial, maximum, shared: (flags & 0x02) !== 0 });
         }
       }
-    } else if (id === 3) {
+    } else if (id === SECTION.function) {
       state.instanceBytes += COST.function * body.u32();
     } else if (id === 7) {
       state.instanceBytes += COST.export * body.u32();
-    } else if (id === 6) {
+    } else if (id === SECTION.global) {
       state.instanceBytes += COST.global * body.u32();
     } else if (id === 9) {
       state.instanceBytes += COST.element * elementCount(body);
     } else if (id === 11) {
       state.instanceBytes += COST.dataSegment * body.u32();
-    } else if (id === 4 || id === 5) {
+    } else if (id === SECTION.table || id === SECTION.memory) {
       throw new Error('a memory or table the module defines itself (the entry predates krew-wasm:state)');
     }
   }

@@ -1,4 +1,4 @@
-import { MODULE_PREAMBLE, Reader } from './wasmReader.js';
+import { MODULE_PREAMBLE, Reader, SECTION } from './wasmReader.js';
 
 /**
  * Whether a core module may loop through WebAssembly tail calls (`return_call`,
@@ -25,7 +25,7 @@ export function usesTailCalls(bytes: Uint8Array): boolean {
   return false;
 }
 
-const CODE_SECTION = 10;
+const CODE_SECTION = SECTION.code;
 const TAIL_CALLS = new Set([0x12, 0x13, 0x15]);
 
 /** Whether one function body holds a tail call, or an instruction this walker cannot read. */
