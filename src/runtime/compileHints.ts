@@ -17,8 +17,8 @@ import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmR
  *
  * So at pull every core module of a big plugin gets such a section, all lazy: run as today. The
  * first run records which functions V8 compiled: it runs each hinted module in a recording form,
- * which also exports every defined function, and asks V8 after the run which it compiled
- * (%IsUncompiledWasmFunction). The entry keeps that list (ENTRY_FILES.hotFunctions), and each later
+ * which also holds every defined function in a table it exports, and asks V8 after the run which
+ * it compiled (%IsUncompiledWasmFunction). The entry keeps that list (ENTRY_FILES.hotFunctions), and each later
  * run marks those functions eager in the bytes it compiles. A function the list lacks is compiled
  * lazily, as before; a list holding every function compiles what pull's compile check measured.
  *

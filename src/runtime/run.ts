@@ -348,8 +348,9 @@ const NO_HINTS = { followHints: false, recording: new Map<string, number>() };
  * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
  * its first run compiled marked eager in the bytes compiled now or, while none are recorded, each
  * hinted module in its recording form. Not when KREW_WASM_V8_FLAGS replaces the flags; and no
- * recording under --max-memory, whose budget does not count the recording form's exports, nor of
- * a module instantiated more than once. `followHints`: V8 must follow the hints (HINTED_V8_FLAGS).
+ * recording under --max-memory, whose budget does not count the recording form's table, nor of a
+ * module instantiated more than once, nor beyond MAX_RECORDED_FUNCTIONS in all (they are read after
+ * the run, outside --timeout). `followHints`: V8 must follow the hints (HINTED_V8_FLAGS).
  */
 function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, bytes: Map<string, Uint8Array<ArrayBuffer>>, budget?: MemoryBudget): typeof NO_HINTS {
   const places = meta.compileHints;
