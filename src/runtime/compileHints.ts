@@ -28,7 +28,7 @@ import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmR
 export const HINTS_SECTION = 'compilationHints';
 const LAZY = 0x01;
 const EAGER = 0x02;
-const { custom: CUSTOM_SECTION, import: IMPORT_SECTION, function: FUNCTION_SECTION, table: TABLE_SECTION, export: EXPORT_SECTION, element: ELEMENT_SECTION, code: CODE_SECTION } = SECTION;
+const { custom: CUSTOM_SECTION, type: TYPE_SECTION, import: IMPORT_SECTION, function: FUNCTION_SECTION, table: TABLE_SECTION, export: EXPORT_SECTION, element: ELEMENT_SECTION, code: CODE_SECTION } = SECTION;
 
 /** Where a module's hints are: the offset of its first hint byte in the module's bytes, and how many there are. */
 export interface HintsPlace {
@@ -118,7 +118,7 @@ export function markEager(bytes: Uint8Array, place: HintsPlace, functions: reado
  */
 export const RECORDING_EXPORT = 'krew-wasm:compiled';
 
-export function recordingForm(bytes: Uint8Array): Uint8Array | undefined {
+export function recordingForm(bytes: Uint8Array): { bytes: Uint8Array; slots: number[] } | undefined {
   const r = new Reader(bytes);
   r.expect(MODULE_PREAMBLE, 'a core module');
   const sections: Section[] = [];
@@ -132,9 +132,11 @@ export function recordingForm(bytes: Uint8Array): Uint8Array | undefined {
   }
   let importedFunctions = 0;
   let importedTables = 0;
-  let defined = 0;
+  let simpleTypes: boolean[] = [];
+  const slots: number[] = [];
   for (const { id, body } of sections) {
     const b = new Reader(body);
+    if (id === TYPE_SECTION) simpleTypes = readSimpleTypes(b);
     if (id === IMPORT_SECTION) {
       for (let n = b.u32(); n > 0; n--) {
         const kind = b.coreImport().kind;
@@ -142,7 +144,7 @@ export function recordingForm(bytes: Uint8Array): Uint8Array | undefined {
         else if (kind === 1) importedTables++;
       }
     }
-    if (id === FUNCTION_SECTION) defined = b.u32();
+    if (id === FUNCTION_SECTION) for (let i = 0, n = b.u32(); i < n; i++) if (simpleTypes[b.u32()]) slots.push(i);
   }
   const exports = vectorOf(sections, EXPORT_SECTION);
   // A module exporting this name already cannot be recorded (two exports of one name).
@@ -155,9 +157,9 @@ export function recordingForm(bytes: Uint8Array): Uint8Array | undefined {
   }
   const table = importedTables + vectorOf(sections, TABLE_SECTION).count;
   const made = new Map<number, Uint8Array>([
-    [TABLE_SECTION, withEntry(TABLE_SECTION, vectorOf(sections, TABLE_SECTION), Uint8Array.of(0x70, 0x00, ...leb128(defined)))],
+    [TABLE_SECTION, withEntry(TABLE_SECTION, vectorOf(sections, TABLE_SECTION), Uint8Array.of(0x70, 0x00, ...leb128(slots.length)))],
     [EXPORT_SECTION, withEntry(EXPORT_SECTION, exports, Buffer.concat([leb128(RECORDING_EXPORT.length), Buffer.from(RECORDING_EXPORT, 'latin1'), Uint8Array.of(0x01), leb128(table)]))],
-    [ELEMENT_SECTION, withEntry(ELEMENT_SECTION, vectorOf(sections, ELEMENT_SECTION), everyFunction(table, importedFunctions, defined))],
+    [ELEMENT_SECTION, withEntry(ELEMENT_SECTION, vectorOf(sections, ELEMENT_SECTION), functionsAt(table, importedFunctions, slots))],
   ]);
   const parts: Uint8Array[] = [bytes.subarray(0, MODULE_PREAMBLE.length)];
   // Each made section takes the place of the one it replaces, or goes before the first that follows it.
@@ -173,8 +175,41 @@ export function recordingForm(bytes: Uint8Array): Uint8Array | undefined {
     if (s.id !== TABLE_SECTION && s.id !== EXPORT_SECTION && s.id !== ELEMENT_SECTION) parts.push(bytes.subarray(s.start, s.end));
   }
   placeBefore(Infinity);
-  return Buffer.concat(parts);
+  return { bytes: Buffer.concat(parts), slots };
 }
+
+/**
+ * Which of a module's function types are simple: at most one result, and parameters and result
+ * of the four number types, at most 64 parameters. V8 gives a function of a simple type the
+ * generic JS-to-wasm wrapper when it becomes a function object; any other type, on Node 20, gets
+ * a wrapper compiled for it there and then (an attack's 1,100 functions of distinct types with two
+ * results took 148 s to read after the run). Only functions of simple types are recorded.
+ */
+function readSimpleTypes(r: Reader): boolean[] {
+  const types: boolean[] = [];
+  for (let n = r.u32(); n > 0; n--) {
+    if (r.byte() !== FUNCTION_TYPE) return types; // pull refuses other composite types (coreState.ts)
+    const numbers = (count: number) => {
+      let all = true;
+      for (let i = 0; i < count; i++) {
+        const b = r.peek();
+        r.valueType();
+        if (!NUMBER_TYPES.has(b)) all = false;
+      }
+      return all;
+    };
+    const paramCount = r.u32();
+    const params = numbers(paramCount);
+    const resultCount = r.u32();
+    const results = numbers(resultCount);
+    types.push(params && results && paramCount <= 64 && resultCount <= 1);
+  }
+  return types;
+}
+
+const FUNCTION_TYPE = 0x60;
+/** i32, i64, f32, f64. */
+const NUMBER_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]);
 
 interface Section {
   id: number;
@@ -198,9 +233,9 @@ function withEntry(id: number, vector: { count: number; entries: Uint8Array }, e
   return Buffer.concat([Uint8Array.of(id), leb128(content.length), content]);
 }
 
-/** An active element segment putting every defined function, in order, at the start of `table`. */
-function everyFunction(table: number, imported: number, defined: number): Uint8Array {
-  const out = Buffer.alloc(16 + defined * 5);
+/** An active element segment putting the defined functions at `slots`, in order, at the start of `table`. */
+function functionsAt(table: number, imported: number, slots: number[]): Uint8Array {
+  const out = Buffer.alloc(16 + slots.length * 5);
   let at = 0;
   const writeLeb = (value: number) => {
     do {
@@ -217,8 +252,8 @@ function everyFunction(table: number, imported: number, defined: number): Uint8A
   out[at++] = 0x00;
   out[at++] = 0x0b;
   out[at++] = 0x00;
-  writeLeb(defined);
-  for (let i = 0; i < defined; i++) writeLeb(imported + i);
+  writeLeb(slots.length);
+  for (const i of slots) writeLeb(imported + i);
   return out.subarray(0, at);
 }
 
@@ -255,7 +290,17 @@ export function readHotFunctions(entryDir: string, places: Record<string, HintsP
   }
 }
 
-/** Keeps what a recording run compiled. Best effort, as the code cache: a read-only store only means the next run records again. */
+/** Whether a run may write the entry's list: a run that could not would record, and pay for it, every time. */
+export function canRecord(entryDir: string): boolean {
+  try {
+    fs.accessSync(entryDir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Keeps what a recording run compiled. Best effort, as the code cache: a failed write only means the next run records again. */
 export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
   try {
     atomicWriteFile(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`);
@@ -270,7 +315,7 @@ export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
  * for this one function and off again before anything else is compiled (no guest code runs
  * after the run; a worker thread's own code has no `%` call).
  */
-export function compiledFunctions(exports: WebAssembly.Exports, count: number, setFlags: (flags: string) => void): number[] {
+export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly number[], setFlags: (flags: string) => void): number[] {
   const table = exports[RECORDING_EXPORT];
   if (!(table instanceof WebAssembly.Table)) return [];
   setFlags('--allow-natives-syntax');
@@ -281,9 +326,15 @@ export function compiledFunctions(exports: WebAssembly.Exports, count: number, s
     setFlags('--no-allow-natives-syntax');
   }
   const compiled: number[] = [];
-  for (let i = 0; i < Math.min(count, table.length); i++) {
-    const f = table.get(i);
-    if (typeof f === 'function' && !uncompiled(f)) compiled.push(i);
+  const end = performance.now() + READ_BUDGET_MS;
+  for (let slot = 0; slot < Math.min(slots.length, table.length); slot++) {
+    // Past the budget, the rest count as not compiled: they stay lazy.
+    if ((slot & 255) === 0 && performance.now() > end) break;
+    const f = table.get(slot);
+    if (typeof f === 'function' && !uncompiled(f)) compiled.push(slots[slot]!);
   }
   return compiled;
 }
+
+/** The longest a recording run reads what it compiled, after the run and outside --timeout. */
+export const READ_BUDGET_MS = 100;

@@ -10,7 +10,7 @@ import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, 
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
-import { compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
+import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -53,7 +53,7 @@ export interface CompilingPlugin {
   preview1: boolean;
   budget?: MemoryBudget;
   /** The modules compiled in their recording form (compileHints.ts), with their name and count of defined functions. */
-  recording: Map<WebAssembly.Module, { name: string; count: number }>;
+  recording: Map<WebAssembly.Module, { name: string; slots: number[] }>;
 }
 
 /**
@@ -122,7 +122,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   // run share one guarded call: each guarded call starts and joins a SIGINT watchdog thread (a
   // millisecond on a busy machine), and a Ctrl-C between two calls is Node's to lose.
   let guarded = false;
-  const recorded: { name: string; count: number; exports: WebAssembly.Exports }[] = [];
+  const recorded: { name: string; slots: number[]; exports: WebAssembly.Exports }[] = [];
   const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) => {
     const state = footprints.get(module);
     if (!state) throw damaged(req, 'a core module the run did not compile');
@@ -135,7 +135,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const saveHotFunctions = () => {
     if (recorded.length === 0) return;
     const hot: HotFunctions = {};
-    for (const { name, count, exports } of recorded) hot[name] = compiledFunctions(exports, count, applyV8Flags);
+    for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags);
     trace('compiled functions read');
     writeHotFunctions(req.entryDir, hot);
     trace('compiled functions recorded');
@@ -327,12 +327,12 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   setV8Flags(bytes, req.v8Flags, budget, hints.followHints);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, CoreState>();
-  const recording = new Map<WebAssembly.Module, { name: string; count: number }>();
+  const recording = new Map<WebAssembly.Module, { name: string; slots: number[] }>();
   for (const [name, moduleBytes] of bytes) {
     const module = WebAssembly.compile(moduleBytes).then((m) => {
       footprints.set(m, states.get(name)!);
-      const count = hints.recording.get(name);
-      if (count !== undefined) recording.set(m, { name, count });
+      const slots = hints.recording.get(name);
+      if (slots) recording.set(m, { name, slots });
       return m;
     });
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
@@ -342,14 +342,14 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   return { modules, footprints, preview1, budget, recording };
 }
 
-const NO_HINTS = { followHints: false, recording: new Map<string, number>() };
+const NO_HINTS = { followHints: false, recording: new Map<string, number[]>() };
 
 /**
  * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
  * its first run compiled marked eager in the bytes compiled now or, while none are recorded, each
  * hinted module in its recording form. Not when KREW_WASM_V8_FLAGS replaces the flags; and no
- * recording under --max-memory, whose budget does not count the recording form's table, nor of a
- * module instantiated more than once, nor beyond MAX_RECORDED_FUNCTIONS in all (they are read after
+ * recording under --max-memory, whose budget does not count the recording form's table, nor into
+ * an entry it cannot write (every run would pay for it), nor of a module instantiated more than once, nor beyond MAX_RECORDED_FUNCTIONS in all (they are read after
  * the run, outside --timeout). `followHints`: V8 must follow the hints (HINTED_V8_FLAGS).
  */
 function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, bytes: Map<string, Uint8Array<ArrayBuffer>>, budget?: MemoryBudget): typeof NO_HINTS {
@@ -363,16 +363,16 @@ function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: 
     }
     return { followHints: true, recording: new Map() };
   }
-  if (budget) return NO_HINTS;
-  const recording = new Map<string, number>();
+  if (budget || !canRecord(req.entryDir)) return NO_HINTS;
+  const recording = new Map<string, number[]>();
   let functions = 0;
   for (const [name, place] of Object.entries(places)) {
     const moduleBytes = bytes.get(name);
     if (!moduleBytes || functions + place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
     const form = recordingForm(moduleBytes);
     if (!form) continue;
-    bytes.set(name, form as Uint8Array<ArrayBuffer>);
-    recording.set(name, place.count);
+    bytes.set(name, form.bytes as Uint8Array<ArrayBuffer>);
+    recording.set(name, form.slots);
     functions += place.count;
   }
   // Under the flags of the runs that follow it (its hints all lazy): the glue's code cache it writes is theirs.

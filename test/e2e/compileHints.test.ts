@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hintsWork, MAX_RECORDED_FUNCTIONS } from '../../src/runtime/compileHints.js';
@@ -113,4 +114,20 @@ test('a run records at most MAX_RECORDED_FUNCTIONS functions, all modules togeth
   t.is(second.exitCode, 0, second.stderr);
   t.is(second.compiling, 'compiling, recorded functions ahead');
   t.is(second.stdout, first.stdout);
+});
+
+test('a run that cannot write its entry does not record (it would pay for it every run), and runs as before', async (t) => {
+  const { sb, entry } = await pulled(t);
+  // Immutable (chattr, as a read-only installation would be even to root, who runs the tests).
+  const chattr = (flag: string) => spawnSync('chattr', [flag, entry], { encoding: 'utf8' });
+  const set = chattr('+i');
+  t.is(set.status, 0, `chattr +i: ${set.stderr}`);
+  t.teardown(() => chattr('-i'));
+  const r = await run(sb);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.compiling, 'compiling');
+  t.regex(r.stdout, /^args: \["kubectl-jsecho","hi"\]$/m);
+  t.false(fs.existsSync(hotFile(entry)));
+  chattr('-i');
+  t.is((await run(sb)).compiling, says('compiling, to record what it compiles'));
 });

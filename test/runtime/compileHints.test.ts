@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { addCompileHints, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
+import { addCompileHints, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, READ_BUDGET_MS, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
 import { ENTRY_FILES } from '../../src/store/entry.js';
 
 /**
@@ -85,7 +85,8 @@ test('the recording form holds every defined function in a table of its own, in 
   const bytes = await wat(MODULE);
   const form = recordingForm(bytes);
   if (!form) return t.fail('no recording form');
-  const { exports } = new WebAssembly.Instance(moduleOf(form), host);
+  t.deepEqual(form.slots, [0, 1, 2, 3]);
+  const { exports } = new WebAssembly.Instance(moduleOf(form.bytes), host);
   const table = exports[RECORDING_EXPORT] as WebAssembly.Table;
   t.is(table.length, 4);
   t.deepEqual([0, 1, 2, 3].map((i) => (table.get(i) as () => number)()), [10, 11, 12, 13]);
@@ -102,13 +103,13 @@ test('the recording form holds every defined function in a table of its own, in 
     (func (export "via0") (result i32) (call_indirect 0 (type $r) (i32.const 0))))`));
   if (!own) return t.fail('no recording form');
   const imported = new WebAssembly.Table({ initial: 1, element: 'anyfunc' });
-  const i = new WebAssembly.Instance(moduleOf(own), { host: { t: imported } }).exports;
+  const i = new WebAssembly.Instance(moduleOf(own.bytes), { host: { t: imported } }).exports;
   t.deepEqual([(i.via as (n: number) => number)(0), (i.via as (n: number) => number)(1), (i.via0 as () => number)()], [2, 1, 1]);
   t.deepEqual([0, 1].map((n) => ((i[RECORDING_EXPORT] as WebAssembly.Table).get(n) as () => number)()), [1, 2]);
   // A module without any of those sections gets them, each in its place (before data).
   const bare = recordingForm(await wat('(module (func (result i32) (i32.const 7)) (memory 1) (data (i32.const 0) "x"))'));
   if (!bare) return t.fail('no recording form');
-  t.is(((new WebAssembly.Instance(moduleOf(bare)).exports[RECORDING_EXPORT] as WebAssembly.Table).get(0) as () => number)(), 7);
+  t.is(((new WebAssembly.Instance(moduleOf(bare.bytes)).exports[RECORDING_EXPORT] as WebAssembly.Table).get(0) as () => number)(), 7);
   // Its name taken already: not recorded, rather than a module V8 refuses.
   t.is(recordingForm(await wat(`(module (func) (export "${RECORDING_EXPORT}" (func 0)))`)), undefined);
 });
@@ -117,16 +118,45 @@ test('after a run of the recording form, V8 says which functions it compiled; na
   // A module of its own (V8 shares a compiled module between equal bytes within a process).
   const form = recordingForm(await wat(MODULE.replace('"data"', '"compiledFunctions"')));
   if (!form) return t.fail('no recording form');
-  const instance = new WebAssembly.Instance(moduleOf(form), host);
+  const instance = new WebAssembly.Instance(moduleOf(form.bytes), host);
   (instance.exports.three as () => number)(); // calls f3, which calls f2
   const flags: string[] = [];
-  const compiled = compiledFunctions(instance.exports, 4, (f) => {
+  const compiled = compiledFunctions(instance.exports, form.slots, (f) => {
     flags.push(f);
     v8.setFlagsFromString(f);
   });
   t.deepEqual(compiled, [2, 3]);
   t.deepEqual(flags, ['--allow-natives-syntax', '--no-allow-natives-syntax']);
   t.throws(() => new Function('f', 'return %IsUncompiledWasmFunction(f)'), { instanceOf: SyntaxError });
+});
+
+test("only functions of simple types are recorded (V8's generic wrapper makes them function objects; others would each compile one)", async (t) => {
+  const form = recordingForm(await wat(`(module
+    (func (result i32) (i32.const 0))
+    (func (param i64 f32 f64) (result f64) (f64.const 1))
+    (func (result i32 i32) (i32.const 1) (i32.const 2))
+    (func (param v128))
+    (func (param externref))
+    (func (param ${'i32 '.repeat(65)}))
+    (func (param ${'i32 '.repeat(64)}) (result i64) (i64.const 3))
+    (func))`));
+  if (!form) return t.fail('no recording form');
+  t.deepEqual(form.slots, [0, 1, 6, 7]);
+  const table = new WebAssembly.Instance(moduleOf(form.bytes)).exports[RECORDING_EXPORT] as WebAssembly.Table;
+  t.is(table.length, 4);
+  t.is((table.get(2) as (...a: number[]) => bigint)(), 3n, 'slot 2 holds function 6');
+  // Reading is bounded in time: the slots past READ_BUDGET_MS are not read, and count as not compiled.
+  const wasmFunction = new WebAssembly.Instance(moduleOf(await wat('(module (func (export "f")))'))).exports.f;
+  let reads = 0;
+  const slow = Object.setPrototypeOf({ length: 4096, get: () => {
+    reads++;
+    const until = performance.now() + READ_BUDGET_MS / 20; // each read a twentieth of the budget
+    while (performance.now() < until);
+    return wasmFunction;
+  } }, WebAssembly.Table.prototype) as WebAssembly.Table;
+  const compiled = compiledFunctions({ [RECORDING_EXPORT]: slow }, Array.from({ length: 4096 }, (_, i) => i), (f) => v8.setFlagsFromString(f));
+  t.true(reads > 0 && reads <= 512, `${reads} of 4096 read: the budget is checked every 256`);
+  t.is(compiled.length, 0, 'never called: not compiled');
 });
 
 /** Runs `script` in a Node of its own with the hinted flags (V8's flags are the whole process's). */
@@ -141,7 +171,7 @@ test("this Node's V8 compiles the functions marked eager before any call, and on
   const form = recordingForm(hinted.bytes);
   if (!form) return t.fail('no recording form');
   const r = withHintedFlags(`
-    WebAssembly.compile(Buffer.from('${Buffer.from(form).toString('base64')}', 'base64')).then((m) => {
+    WebAssembly.compile(Buffer.from('${Buffer.from(form.bytes).toString('base64')}', 'base64')).then((m) => {
       const { exports } = new WebAssembly.Instance(m, { host: { a() {}, b() {} } });
       const compiled = [0, 1, 2, 3].filter((i) => !%IsUncompiledWasmFunction(exports['${RECORDING_EXPORT}'].get(i)));
       console.log(JSON.stringify(compiled));
