@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteFile } from '../store/fsutil.js';
-import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
+import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
  * Which functions of a big plugin V8 compiles before its run starts, on its background threads,
@@ -207,7 +207,6 @@ function readSimpleTypes(r: Reader): boolean[] {
   return types;
 }
 
-const FUNCTION_TYPE = 0x60;
 /** i32, i64, f32, f64. */
 const NUMBER_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]);
 

@@ -1,4 +1,4 @@
-import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
+import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
  * The memories and tables of a component's core modules, made by the host, and what else an
@@ -64,8 +64,6 @@ const MEMORY = 0x02;
 const IMPORT_SECTION = SECTION.import;
 const FUNCREF = 0x70;
 const EXTERNREF = 0x6f;
-/** Function types are the only composite type a module may define (wasm spec §5.3.6: 0x60). */
-const FUNCTION_TYPE = 0x60;
 /** Sections that come after the import section, by id. */
 const AFTER_IMPORTS = new Set(SECTION_ORDER.slice(SECTION_ORDER.indexOf(IMPORT_SECTION) + 1));
 

@@ -4,6 +4,8 @@ export const MODULE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 /** A core module's section ids (wasm spec §5.5.2). */
 export const SECTION = { custom: 0, type: 1, import: 2, function: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, element: 9, code: 10, data: 11, dataCount: 12, tag: 13 } as const;
+/** The form of a function type, the only composite type a module may define (wasm spec §5.3.6; pull refuses others, coreState.ts). */
+export const FUNCTION_TYPE = 0x60;
 /** The order a core module's sections come in, by id (custom sections may come anywhere). */
 export const SECTION_ORDER: readonly number[] = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
 
