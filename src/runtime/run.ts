@@ -10,7 +10,7 @@ import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, 
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
-import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
+import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, READ_BUDGET_MS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -135,7 +135,8 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const saveHotFunctions = () => {
     if (recorded.length === 0) return;
     const hot: HotFunctions = {};
-    for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags);
+    const end = performance.now() + READ_BUDGET_MS;
+    for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags, end);
     trace('compiled functions read');
     writeHotFunctions(req.entryDir, hot);
     trace('compiled functions recorded');
