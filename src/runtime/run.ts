@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { setV8Flags as applyV8Flags } from '../builtin.js';
@@ -8,6 +7,7 @@ import { loadGlueScript } from './glue.js';
 import { STATE_MODULE, type CoreState } from './coreState.js';
 import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
 import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
+import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, READ_BUDGET_MS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
@@ -313,71 +313,96 @@ function declaredBeyondEngineLimit(error: unknown): boolean {
 /**
  * Reads the entry's core modules and starts compiling them: V8 compiles on its background threads
  * while the caller prepares the sandbox and loads the glue, the WASI host and the host interfaces,
- * instead of idling on the compile afterwards. A plain preview1 module runs as itself
+ * instead of idling on the compile afterwards. A big module is read in pieces on Node's thread
+ * pool meanwhile, and compiled once read (readCoreModules). A plain preview1 module runs as itself
  * (runsAsPreview1): its one module is preview1.wasm. The V8 flags (flags for big modules, the
- * memory cap's compile limits) are set first.
+ * memory cap's compile limits, compilation hints) are set first, from the modules' sizes.
  */
 export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta): CompilingPlugin {
   const preview1 = runsAsPreview1(meta);
-  refuseUninterruptible(req.pluginName, meta, preview1 ? [ENTRY_FILES.preview1] : meta.coreModules);
-  const bytes = readCoreModules(req, preview1 ? [ENTRY_FILES.preview1] : meta.coreModules);
-  const states = new Map([...bytes.keys()].map((name) => [name, coreStateOf(req, meta, name)]));
+  const names = preview1 ? [ENTRY_FILES.preview1] : meta.coreModules;
+  refuseUninterruptible(req.pluginName, meta, names);
+  const states = new Map(names.map((name) => [name, coreStateOf(req, meta, name)]));
+  const reads = readCoreModules(req, names);
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
-  const hints = preview1 ? NO_HINTS : applyCompileHints(req, meta, bytes, budget);
-  setV8Flags(bytes, req.v8Flags, budget, hints.followHints);
+  const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
+  setV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, CoreState>();
   const recording = new Map<WebAssembly.Module, { name: string; slots: number[] }>();
-  for (const [name, moduleBytes] of bytes) {
-    const module = WebAssembly.compile(moduleBytes).then((m) => {
-      footprints.set(m, states.get(name)!);
-      const slots = hints.recording.get(name);
-      if (slots) recording.set(m, { name, slots });
-      return m;
-    });
+  for (const [name, read] of reads) {
+    const compile = (bytes: Uint8Array<ArrayBuffer>) =>
+      WebAssembly.compile(hints.prepare(name, bytes)).then((m) => {
+        footprints.set(m, states.get(name)!);
+        const slots = hints.recording.get(name);
+        if (slots) recording.set(m, { name, slots });
+        return m;
+      });
+    // A module read at once is compiled at once: a microtask later, the sandbox's set-up would come first.
+    const module = read.bytes instanceof Promise ? read.bytes.then(compile) : compile(read.bytes);
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
     modules.set(name, module);
   }
-  trace(hints.recording.size > 0 ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
+  trace(hints.recordsNow ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
   return { modules, footprints, preview1, budget, recording };
 }
 
-const NO_HINTS = { followHints: false, recording: new Map<string, number[]>() };
+/** What a run does with compilation hints (compileHints.ts): nothing, by default. */
+interface HintsPlan {
+  /** V8 must follow the modules' hints (HINTED_V8_FLAGS). */
+  followHints: boolean;
+  /** This run compiles modules in their recording form. */
+  recordsNow: boolean;
+  /** The bytes to compile for a module, once read: its recorded functions marked eager, or its recording form. */
+  prepare(name: string, bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer>;
+  /** The modules compiled in their recording form, with their table's slots (filled by prepare). */
+  recording: Map<string, number[]>;
+}
+
+const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_name, bytes) => bytes, recording: new Map() };
 
 /**
  * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
  * its first run compiled marked eager in the bytes compiled now or, while none are recorded, each
- * hinted module in its recording form. Not when KREW_WASM_V8_FLAGS replaces the flags; and no
- * recording under --max-memory, whose budget does not count the recording form's table, nor into
- * an entry it cannot write (every run would pay for it), nor of a module instantiated more than once, nor beyond MAX_RECORDED_FUNCTIONS in all (they are read after
- * the run, outside --timeout). `followHints`: V8 must follow the hints (HINTED_V8_FLAGS).
+ * hinted module in its recording form. Decided from the entry's records alone, before its modules
+ * are read, as the flags must be set before anything compiles. Not when KREW_WASM_V8_FLAGS replaces
+ * the flags; and no recording under --max-memory, whose budget does not count the recording form's
+ * table, nor into an entry it cannot write (every run would pay for it), nor of a module
+ * instantiated more than once, nor beyond MAX_RECORDED_FUNCTIONS in all (they are read after the
+ * run, outside --timeout). A module whose recording form cannot be made (recordingForm) is compiled
+ * as it is, its hints all lazy.
  */
-function applyCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, bytes: Map<string, Uint8Array<ArrayBuffer>>, budget?: MemoryBudget): typeof NO_HINTS {
+function planCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, budget?: MemoryBudget): HintsPlan {
   const places = meta.compileHints;
   if (!places || req.v8Flags !== undefined || !hintsWork()) return NO_HINTS;
   const hot = readHotFunctions(req.entryDir, places);
   if (hot) {
-    for (const [name, place] of Object.entries(places)) {
-      const moduleBytes = bytes.get(name);
-      if (moduleBytes) markEager(moduleBytes, place, hot[name] ?? []);
-    }
-    return { followHints: true, recording: new Map() };
+    const prepare = (name: string, bytes: Uint8Array<ArrayBuffer>) => {
+      const place = places[name];
+      if (place) markEager(bytes, place, hot[name] ?? []);
+      return bytes;
+    };
+    return { followHints: true, recordsNow: false, prepare, recording: new Map() };
   }
   if (budget || !canRecord(req.entryDir)) return NO_HINTS;
-  const recording = new Map<string, number[]>();
+  const recorded = new Set<string>();
   let functions = 0;
   for (const [name, place] of Object.entries(places)) {
-    const moduleBytes = bytes.get(name);
-    if (!moduleBytes || functions + place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
-    const form = recordingForm(moduleBytes);
-    if (!form) continue;
-    bytes.set(name, form.bytes as Uint8Array<ArrayBuffer>);
-    recording.set(name, form.slots);
+    if (!meta.coreModules.includes(name) || functions + place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
+    recorded.add(name);
     functions += place.count;
   }
+  if (recorded.size === 0) return NO_HINTS;
+  const recording = new Map<string, number[]>();
+  const prepare = (name: string, bytes: Uint8Array<ArrayBuffer>) => {
+    const form = recorded.has(name) ? recordingForm(bytes) : undefined;
+    if (!form) return bytes;
+    recording.set(name, form.slots);
+    return form.bytes as Uint8Array<ArrayBuffer>;
+  };
   // Under the flags of the runs that follow it (its hints all lazy): the glue's code cache it writes is theirs.
-  return { followHints: recording.size > 0, recording };
+  return { followHints: true, recordsNow: true, prepare, recording };
 }
 
 /** What instantiating a core module of the entry makes the host hold, as pull read it (coreState.ts). */
@@ -387,14 +412,34 @@ function coreStateOf(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, meta: E
   return state;
 }
 
-/** The entry's core modules, read once: their size picks the V8 flags, their bytes are compiled. */
-function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[]): Map<string, Uint8Array<ArrayBuffer>> {
-  const modules = new Map<string, Uint8Array<ArrayBuffer>>();
+/** Modules at least this big are read in pieces on Node's thread pool (readOpenedFileInPieces). */
+const READ_IN_PIECES_BYTES = 1024 * 1024;
+/** Two: on a two-core machine, more made a run that reads its kubeconfig meanwhile slower (bench/RESULTS.md, round twelve). */
+const READ_PIECES = 2;
+
+/**
+ * The entry's core modules, each with its size (which picks the V8 flags) and its bytes: read at
+ * once, or for a big module, a read in pieces under way. A failed read is the entry's damage.
+ */
+function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[]): Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }> {
+  const modules = new Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }>();
+  const cannotRead = (name: string, error: unknown) => {
+    const cause = error instanceof LocalFileError ? (error.cause ?? error) : error;
+    return damaged(req, `cannot read ${name}: ${(cause as NodeJS.ErrnoException).code ?? (cause instanceof LocalFileError ? cause.detail : (cause as Error).message)}`);
+  };
   for (const name of names) {
+    const file = path.join(req.entryDir, name);
     try {
-      modules.set(name, fs.readFileSync(path.join(req.entryDir, name)) as Uint8Array<ArrayBuffer>);
+      const { fd, size } = openRegularFile(file);
+      if (size < READ_IN_PIECES_BYTES) {
+        modules.set(name, { size, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
+        continue;
+      }
+      const bytes = (readOpenedFileInPieces(file, fd, size, READ_PIECES) as Promise<Uint8Array<ArrayBuffer>>).catch((error: unknown) => Promise.reject(cannotRead(name, error)));
+      bytes.catch(() => {}); // reported when the run awaits it; not an unhandled rejection if a later module fails first
+      modules.set(name, { size, bytes });
     } catch (error) {
-      throw damaged(req, `cannot read ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw cannotRead(name, error);
     }
   }
   return modules;
@@ -418,9 +463,7 @@ export function refuseUninterruptible(pluginName: string, meta: EntryMeta, modul
  * modules are left alone: setting flags costs more than it saves for them. A memory cap adds the
  * compile-time limits of MemoryBudget.
  */
-function setV8Flags(modules: Map<string, Uint8Array>, override: string | undefined, budget: MemoryBudget | undefined, hinted: boolean): void {
-  let bytes = 0;
-  for (const module of modules.values()) bytes += module.length;
+function setV8Flags(bytes: number, override: string | undefined, budget: MemoryBudget | undefined, hinted: boolean): void {
   const big = bytes > LIFTOFF_ONLY_BYTES ? BIG_MODULE_V8_FLAGS : '';
   const chosen = [override ?? big, hinted ? HINTED_V8_FLAGS : '', budget?.compileFlags() ?? ''].join(' ').trim();
   if (chosen) applyV8Flags(chosen);

@@ -156,3 +156,61 @@ export function readRegularText(file: string, limit: number): string {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * Reads a regular file of `size` bytes, opened by openRegularFile, and closes it. A file that ends
+ * before `size` (changed while read) is an 'io' failure; bytes past `size` are not read.
+ */
+export function readOpenedFile(file: string, fd: number, size: number): Buffer {
+  try {
+    const buffer = Buffer.allocUnsafeSlow(size);
+    for (let filled = 0; filled < size; ) {
+      const n = fs.readSync(fd, buffer, filled, size - filled, filled);
+      if (n === 0) throw new LocalFileError(file, 'changed while it was read', 'io');
+      filled += n;
+    }
+    return buffer;
+  } catch (error) {
+    throw error instanceof LocalFileError ? error : new LocalFileError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'io', { cause: error });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * readOpenedFile for a big file: in `pieces` reads at once on Node's thread pool, into one buffer.
+ * The time is mostly the kernel copying the file and faulting in the buffer's fresh pages, which
+ * one thread does alone; two pieces take both cores of a two-core machine while the main thread
+ * goes on, and leave two of the pool's four threads to what a run reads meanwhile (its
+ * kubeconfig). Closes `fd` once every piece has settled, never while a read may still use it.
+ */
+export function readOpenedFileInPieces(file: string, fd: number, size: number, pieces: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafeSlow(size);
+  const pieceBytes = Math.max(1, Math.ceil(size / pieces));
+  return new Promise((resolve, reject) => {
+    let pending = pieces;
+    let failure: unknown;
+    const settled = (error?: unknown) => {
+      failure ??= error;
+      if (--pending > 0) return;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // a close error loses nothing read
+      }
+      if (failure === undefined) resolve(buffer);
+      else reject(failure instanceof LocalFileError ? failure : new LocalFileError(file, `cannot be read (${(failure as NodeJS.ErrnoException).code ?? (failure as Error).message})`, 'io', { cause: failure }));
+    };
+    for (let piece = 0; piece < pieces; piece++) readRange(file, fd, buffer, Math.min(size, piece * pieceBytes), Math.min(size, (piece + 1) * pieceBytes), settled);
+  });
+}
+
+/** Reads bytes [start, end) of `fd` into `buffer` at the same offsets, however many reads it takes. */
+function readRange(file: string, fd: number, buffer: Buffer, start: number, end: number, done: (error?: unknown) => void): void {
+  if (start >= end) return done();
+  fs.read(fd, buffer, start, end - start, start, (error, n) => {
+    if (error) return done(error);
+    if (n === 0) return done(new LocalFileError(file, 'changed while it was read', 'io'));
+    readRange(file, fd, buffer, start + n, end, done);
+  });
+}

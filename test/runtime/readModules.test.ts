@@ -1,0 +1,58 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NotInstalledError } from '../../src/errors.js';
+import { startCompiling } from '../../src/runtime/run.js';
+import { transpileInto } from '../../src/runtime/transpile.js';
+import { readEntryMeta } from '../../src/store/entry.js';
+import { FIXTURES } from '../helpers/cli.js';
+
+/**
+ * How a run reads its entry's core modules (runtime/run.ts, startCompiling): a module that is not
+ * a regular file any more is refused without blocking on it, and a big module, read in pieces on
+ * Node's thread pool, that changes while it is read is the entry's damage, in one line.
+ */
+
+async function helloEntry(): Promise<string> {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-read-')), 'entry');
+  await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
+  return dir;
+}
+
+function compiling(entryDir: string) {
+  return startCompiling({ entryDir, pluginName: 'p', repairHint: 'reinstall it', limits: {} }, readEntryMeta(entryDir));
+}
+
+test('a core module that became a FIFO is refused at once, naming it, not waited on', async (t) => {
+  const dir = await helloEntry();
+  const core = path.join(dir, 'plugin.core.wasm');
+  fs.rmSync(core);
+  execFileSync('mkfifo', [core]);
+  t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: is a FIFO, not a regular file' });
+});
+
+test('a core module that is gone is refused at once, naming it and why', async (t) => {
+  const dir = await helloEntry();
+  fs.rmSync(path.join(dir, 'plugin.core2.wasm'));
+  t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core2.wasm: ENOENT' });
+});
+
+test('a big core module that changes while it is read in pieces is the entry\'s damage, when the run awaits it', async (t) => {
+  const dir = await helloEntry();
+  const core = path.join(dir, 'plugin.core.wasm');
+  fs.writeFileSync(core, Buffer.alloc(2 * 1024 * 1024, 0x61));
+  // Every thread of Node's pool blocked in opening a FIFO no one writes to: the pieces' reads wait
+  // behind them until the file has been cut short.
+  const fifo = path.join(path.dirname(dir), 'block');
+  execFileSync('mkfifo', [fifo]);
+  const threads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const blocked = Array.from({ length: threads }, () => fs.promises.open(fifo, 'r'));
+  const run = compiling(dir);
+  fs.truncateSync(core, 1024 * 1024);
+  const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  for (const handle of await Promise.all(blocked)) await handle.close();
+  fs.closeSync(writer);
+  await t.throwsAsync(run.modules.get('plugin.core.wasm')!, { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: changed while it was read' });
+});

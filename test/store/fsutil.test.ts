@@ -1,0 +1,84 @@
+import test from 'ava';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../../src/store/fsutil.js';
+
+/**
+ * Reading an opened regular file whole (store/fsutil.ts): at once, or in pieces on Node's thread
+ * pool (a run's big core modules). Serial: each test checks that the descriptor it read from is
+ * closed, and a concurrent open could take its number meanwhile.
+ */
+
+function fileOf(size: number): { file: string; bytes: Buffer } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-fsutil-'));
+  const file = path.join(dir, `f${size}`);
+  const bytes = crypto.randomBytes(size);
+  fs.writeFileSync(file, bytes);
+  return { file, bytes };
+}
+
+function isClosed(fd: number): boolean {
+  try {
+    fs.fstatSync(fd);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EBADF';
+  }
+}
+
+for (const size of [0, 1, 2, 3, 4097, 1024 * 1024 + 1]) {
+  for (const pieces of [1, 2, 3, 7]) {
+    test.serial(`${size} bytes in ${pieces} piece(s) read as the file holds them, and the file is closed`, async (t) => {
+      const { file, bytes } = fileOf(size);
+      const { fd, size: opened } = openRegularFile(file);
+      t.is(opened, size);
+      const read = await readOpenedFileInPieces(file, fd, opened, pieces);
+      t.true(read.equals(bytes));
+      t.true(isClosed(fd));
+    });
+  }
+  test.serial(`${size} bytes read at once as the file holds them, and the file is closed`, (t) => {
+    const { file, bytes } = fileOf(size);
+    const { fd, size: opened } = openRegularFile(file);
+    t.true(readOpenedFile(file, fd, opened).equals(bytes));
+    t.true(isClosed(fd));
+  });
+}
+
+test.serial('a file that ends before the size it had when opened is refused as changed, and closed (in pieces)', async (t) => {
+  const { file } = fileOf(3 * 1024 * 1024);
+  const { fd, size } = openRegularFile(file);
+  fs.truncateSync(file, size - 10);
+  const error = await t.throwsAsync(readOpenedFileInPieces(file, fd, size, 2), { instanceOf: LocalFileError });
+  t.is(error?.reason, 'io');
+  t.is(error?.message, `${file} changed while it was read`);
+  t.true(isClosed(fd));
+});
+
+test.serial('a file that ends before the size it had when opened is refused as changed, and closed (at once)', (t) => {
+  const { file } = fileOf(5000);
+  const { fd, size } = openRegularFile(file);
+  fs.truncateSync(file, 100);
+  const error = t.throws(() => readOpenedFile(file, fd, size), { instanceOf: LocalFileError });
+  t.is(error?.reason, 'io');
+  t.true(isClosed(fd));
+});
+
+test.serial('bytes beyond the size it had when opened are not read (a file that grew)', async (t) => {
+  const { file, bytes } = fileOf(2 * 1024 * 1024);
+  const { fd, size } = openRegularFile(file);
+  fs.appendFileSync(file, Buffer.alloc(4096, 1));
+  t.true((await readOpenedFileInPieces(file, fd, size, 2)).equals(bytes));
+});
+
+test.serial('a read that fails is an io failure naming its cause, every piece settled before it is reported', async (t) => {
+  const { file } = fileOf(2 * 1024 * 1024);
+  const { fd, size } = openRegularFile(file);
+  fs.closeSync(fd); // every read of this descriptor fails with EBADF
+  const error = await t.throwsAsync(readOpenedFileInPieces(file, fd, size, 4), { instanceOf: LocalFileError });
+  t.is(error?.reason, 'io');
+  t.is(error?.message, `${file} cannot be read (EBADF)`);
+  t.is((error?.cause as NodeJS.ErrnoException).code, 'EBADF');
+});
