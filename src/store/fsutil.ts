@@ -185,7 +185,13 @@ export function readOpenedFile(file: string, fd: number, size: number): Buffer {
  * kubeconfig). Closes `fd` once every piece has settled, never while a read may still use it.
  */
 export function readOpenedFileInPieces(file: string, fd: number, size: number, pieces: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafeSlow(size);
+  let buffer: Buffer;
+  try {
+    buffer = Buffer.allocUnsafeSlow(size);
+  } catch (error) {
+    fs.closeSync(fd);
+    return Promise.reject(new LocalFileError(file, `cannot be read (${(error as Error).message})`, 'io', { cause: error }));
+  }
   const pieceBytes = Math.max(1, Math.ceil(size / pieces));
   return new Promise((resolve, reject) => {
     let pending = pieces;

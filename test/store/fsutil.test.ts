@@ -82,3 +82,12 @@ test.serial('a read that fails is an io failure naming its cause, every piece se
   t.is(error?.message, `${file} cannot be read (EBADF)`);
   t.is((error?.cause as NodeJS.ErrnoException).code, 'EBADF');
 });
+
+test.serial('a size no buffer can hold is an io failure, and the file is closed', async (t) => {
+  const { file } = fileOf(10);
+  const { fd } = openRegularFile(file);
+  const error = await t.throwsAsync(readOpenedFileInPieces(file, fd, Number.MAX_SAFE_INTEGER, 2), { instanceOf: LocalFileError });
+  t.is(error?.reason, 'io');
+  t.regex(error?.message ?? '', /cannot be read \(/);
+  t.true(isClosed(fd));
+});
