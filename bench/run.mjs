@@ -210,8 +210,20 @@ const files = ${JSON.stringify(files)};
 const states = ${JSON.stringify(states)};
 // With \`ahead\`: the functions the plugin's first run compiled marked eager, as its runs mark them (runtime/compileHints.ts).
 const ahead = ${JSON.stringify(ahead ? aheadMarks(entry, meta) : {})};
-const read = (f) => { const b = fs.readFileSync(dir + '/' + f); for (const i of ahead[f]?.hot ?? []) b[ahead[f].offset + i] = 2; return b; };
-const modules = await Promise.all(files.map((f) => WebAssembly.compile(read(f))));
+// A module of 1 MiB or more is read as krew-wasm's runs read it: in two pieces at once on Node's thread pool (runtime/run.ts).
+const whole = (f) => new Promise((resolve, reject) => {
+  const fd = fs.openSync(dir + '/' + f, 'r');
+  const size = fs.fstatSync(fd).size;
+  if (size < 1048576) { const b = fs.readFileSync(fd); fs.closeSync(fd); return resolve(b); }
+  const b = Buffer.allocUnsafeSlow(size);
+  const half = Math.ceil(size / 2);
+  let left = 2;
+  const next = (at, end) => at >= end ? --left === 0 && (fs.closeSync(fd), resolve(b)) : fs.read(fd, b, at, end - at, at, (error, n) => (error || n === 0 ? reject(error ?? new Error(f + ' changed')) : next(at + n, end)));
+  next(0, half);
+  next(half, size);
+});
+const read = async (f) => { const b = await whole(f); for (const i of ahead[f]?.hot ?? []) b[ahead[f].offset + i] = 2; return b; };
+const modules = await Promise.all(files.map(async (f) => WebAssembly.compile(await read(f))));
 const big = modules.reduce((a, b, i) => (fs.statSync(dir + '/' + files[i]).size > fs.statSync(dir + '/' + files[modules.indexOf(a)]).size ? b : a));
 const imports = {};
 for (const i of WebAssembly.Module.imports(big)) {
