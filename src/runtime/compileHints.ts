@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ENTRY_FILES } from '../store/entry.js';
-import { atomicWriteFile } from '../store/fsutil.js';
+import { atomicWriteFile, readRegularText } from '../store/fsutil.js';
 import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
@@ -275,11 +275,18 @@ export const MAX_RECORDED_FUNCTIONS = 50_000;
 /** The functions each hinted module compiled in its recording run, as the entry keeps them (ENTRY_FILES.hotFunctions). */
 export type HotFunctions = Record<string, number[]>;
 
-/** The entry's recorded functions, or undefined when none are (or the file does not read as a list of each module's indices). */
+/** What the list may weigh: MAX_RECORDED_FUNCTIONS indices of at most six digits, and their commas, with room to spare. */
+const MAX_HOT_FUNCTIONS_BYTES = 1024 * 1024;
+
+/**
+ * The entry's recorded functions, or undefined when none are (or the file does not read as a list
+ * of each module's indices). Read as a regular file only, never through a link, and bounded: a
+ * FIFO in its place blocked a run before its --timeout started (found by an attack).
+ */
 export function readHotFunctions(entryDir: string, places: Record<string, HintsPlace>): HotFunctions | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(entryDir, ENTRY_FILES.hotFunctions), 'utf8');
+    text = readRegularText(path.join(entryDir, ENTRY_FILES.hotFunctions), MAX_HOT_FUNCTIONS_BYTES, { followLinks: false });
   } catch {
     return undefined;
   }
@@ -323,7 +330,7 @@ export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
  * for this one function and off again before anything else is compiled (no guest code runs
  * after the run; a worker thread's own code has no `%` call).
  */
-export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly number[], setFlags: (flags: string) => void, end = performance.now() + READ_BUDGET_MS): number[] {
+export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly number[], setFlags: (flags: string) => void, budget = new ReadBudget()): number[] {
   const table = exports[RECORDING_EXPORT];
   if (!(table instanceof WebAssembly.Table)) return [];
   setFlags('--allow-natives-syntax');
@@ -335,13 +342,36 @@ export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly 
   }
   const compiled: number[] = [];
   for (let slot = 0; slot < Math.min(slots.length, table.length); slot++) {
-    // Past the run's budget (`end`, shared by its modules), the rest count as not compiled: they stay lazy.
-    if ((slot & 15) === 0 && performance.now() > end) break;
+    // Past the run's budget (shared by its modules), the rest count as not compiled: they stay lazy.
+    if ((slot & 15) === 0 && budget.spent()) break;
     const f = table.get(slot);
     if (typeof f === 'function' && !uncompiled(f)) compiled.push(slots[slot]!);
   }
   return compiled;
 }
 
-/** The longest a recording run reads what it compiled, all its modules together, after the run and outside --timeout. */
+/** The CPU time a recording run may spend reading what it compiled, all its modules together, after the run and outside --timeout. */
 export const READ_BUDGET_MS = 100;
+/** And the time by the clock: the most that reading may add to a run. */
+export const READ_WALL_BUDGET_MS = 1000;
+
+/**
+ * What a recording run may spend reading what it compiled (compiledFunctions). Counted in the
+ * process's CPU time, which is the main thread's then (the compile is over, the guest has
+ * returned): a first run on a busy machine, its thread waiting for a core meanwhile, had read
+ * nothing when the clock's 100 ms were gone, and the list it kept was empty for good (found by the
+ * suite, run beside other work). The clock still bounds it, at READ_WALL_BUDGET_MS.
+ */
+export class ReadBudget {
+  private readonly cpuEnd = cpuMs() + READ_BUDGET_MS;
+  private readonly wallEnd = performance.now() + READ_WALL_BUDGET_MS;
+
+  spent(): boolean {
+    return performance.now() > this.wallEnd || cpuMs() > this.cpuEnd;
+  }
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}

@@ -10,7 +10,7 @@ import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
-import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, READ_BUDGET_MS, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
+import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -54,6 +54,8 @@ export interface CompilingPlugin {
   budget?: MemoryBudget;
   /** The modules compiled in their recording form (compileHints.ts), with their name and count of defined functions. */
   recording: Map<WebAssembly.Module, { name: string; slots: number[] }>;
+  /** This run records (compileHints.ts): its list is kept after it, even when no module's recording form could be made. */
+  records: boolean;
 }
 
 /**
@@ -101,7 +103,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, recording: compilingRecording }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, recording: compilingRecording, records }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   const hostImports = req.hostImports?.(guard.deadline);
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
@@ -131,12 +133,14 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     if (recording) recorded.push({ ...recording, exports: instance.exports });
     return instance;
   };
-  // After the run (its end or its exit): what it compiled, for the next runs to compile ahead.
+  // After the run (its end or its exit): what it compiled, for the next runs to compile ahead. Kept
+  // even when no module could take its recording form (a module at V8's export limit): its runs
+  // then compile it lazily, as they would, and do not try again every time (found by an attack).
   const saveHotFunctions = () => {
-    if (recorded.length === 0) return;
+    if (!records) return;
     const hot: HotFunctions = {};
-    const end = performance.now() + READ_BUDGET_MS;
-    for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags, end);
+    const budget = new ReadBudget();
+    for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags, budget);
     trace('compiled functions read');
     writeHotFunctions(req.entryDir, hot);
     trace('compiled functions recorded');
@@ -345,7 +349,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
     modules.set(name, module);
   }
   trace(hints.recordsNow ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
-  return { modules, footprints, preview1, budget, recording };
+  return { modules, footprints, preview1, budget, recording, records: hints.recordsNow };
 }
 
 /** What a run does with compilation hints (compileHints.ts): nothing, by default. */
@@ -430,7 +434,7 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
   for (const name of names) {
     const file = path.join(req.entryDir, name);
     try {
-      const { fd, size } = openRegularFile(file);
+      const { fd, size } = openRegularFile(file, { followLinks: false });
       if (size < READ_IN_PIECES_BYTES) {
         modules.set(name, { size, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
         continue;

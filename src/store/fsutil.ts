@@ -91,13 +91,14 @@ export class LocalFileError extends Error {
 /**
  * Opens `file` for reading only if it is a regular file. O_NONBLOCK keeps a FIFO from blocking the
  * open itself, and the type is checked with fstat on the opened descriptor, so what is checked is
- * what is read (no window between a stat of the path and the open). Follows symlinks: a link to a
- * regular file is fine, a link to /dev/zero is not.
+ * what is read (no window between a stat of the path and the open). Follows symlinks (a link to a
+ * regular file is fine, a link to /dev/zero is not) unless `followLinks` is false: a file of a store
+ * entry is never a link, and one swapped for a link after the entry's check is refused (ELOOP).
  */
-export function openRegularFile(file: string): { fd: number; size: number } {
+export function openRegularFile(file: string, options: { followLinks?: boolean } = {}): { fd: number; size: number } {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (options.followLinks === false ? fs.constants.O_NOFOLLOW : 0));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new LocalFileError(file, 'does not exist', 'missing', { cause: error });
@@ -145,8 +146,8 @@ export function readRegularFile(file: string, limit: number): Buffer {
  * read by Node's one-call UTF-8 path: ~15 µs a file less, which `list` pays for every receipt. The
  * size is checked before the read and again after it (a file that grew meanwhile is refused).
  */
-export function readRegularText(file: string, limit: number): string {
-  const { fd, size } = openRegularFile(file);
+export function readRegularText(file: string, limit: number, options: { followLinks?: boolean } = {}): string {
+  const { fd, size } = openRegularFile(file, options);
   try {
     if (size > limit) throw new LocalFileError(file, `is ${size} bytes, more than the limit of ${limit}`, 'too-large');
     const text = fs.readFileSync(fd, 'utf8');
@@ -188,9 +189,9 @@ export function readOpenedFileInPieces(file: string, fd: number, size: number, p
   let buffer: Buffer;
   try {
     buffer = Buffer.allocUnsafeSlow(size);
-  } catch (error) {
+  } catch {
     fs.closeSync(fd);
-    return Promise.reject(new LocalFileError(file, `cannot be read (${(error as Error).message})`, 'io', { cause: error }));
+    return Promise.reject(new LocalFileError(file, `is ${size} bytes, more than one buffer holds`, 'too-large'));
   }
   const pieceBytes = Math.max(1, Math.ceil(size / pieces));
   return new Promise((resolve, reject) => {
@@ -211,12 +212,19 @@ export function readOpenedFileInPieces(file: string, fd: number, size: number, p
   });
 }
 
-/** Reads bytes [start, end) of `fd` into `buffer` at the same offsets, however many reads it takes. */
+/** What one fs.read asks for at most: Node refuses a length over 2 GiB - 1 (found by an attack). */
+const MAX_READ_BYTES = 1024 * 1024 * 1024;
+
+/** Reads bytes [start, end) of `fd` into `buffer` at the same offsets, however many reads it takes; `done` is called once. */
 function readRange(file: string, fd: number, buffer: Buffer, start: number, end: number, done: (error?: unknown) => void): void {
   if (start >= end) return done();
-  fs.read(fd, buffer, start, end - start, start, (error, n) => {
-    if (error) return done(error);
-    if (n === 0) return done(new LocalFileError(file, 'changed while it was read', 'io'));
-    readRange(file, fd, buffer, start + n, end, done);
-  });
+  try {
+    fs.read(fd, buffer, start, Math.min(end - start, MAX_READ_BYTES), start, (error, n) => {
+      if (error) return done(error);
+      if (n === 0) return done(new LocalFileError(file, 'changed while it was read', 'io'));
+      readRange(file, fd, buffer, start + n, end, done);
+    });
+  } catch (error) {
+    done(error); // an argument Node refuses at once: settled like a failed read, so the file is still closed
+  }
 }

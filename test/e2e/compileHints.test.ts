@@ -131,3 +131,27 @@ test('a run that cannot write its entry does not record (it would pay for it eve
   chattr('-i');
   t.is((await run(sb)).compiling, says('compiling, to record what it compiles'));
 });
+
+test("a big plugin whose module cannot take its recording form keeps an empty list after its first run, and does not try again", async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'exportscompiled.wasm')}`, '--name', 'expc'])).exitCode, 0);
+  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/expc.json'), 'utf8')).layerDigest as string;
+  const entry = path.join(sb.root, 'store', digest.slice('sha256:'.length));
+  t.deepEqual(readEntryMeta(entry).coreModules, ['plugin.core.wasm'], 'one module, which exports krew-wasm:compiled itself');
+  const runExpc = async () => {
+    const r = await runLink(sb, 'expc', [], { env: { KREW_WASM_TRACE: '1' } });
+    return { ...r, compiling: /^krew-wasm trace: [\d.]+ ms (compiling[^(]*?) \(cpu /m.exec(r.stderr)?.[1] };
+  };
+  const first = await runExpc();
+  t.is(first.exitCode, 0, first.stderr);
+  if (!hintsWork()) {
+    t.is(first.compiling, 'compiling');
+    return t.false(fs.existsSync(hotFile(entry)));
+  }
+  t.is(first.compiling, 'compiling, to record what it compiles');
+  t.deepEqual(JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')), {});
+  const second = await runExpc();
+  t.is(second.exitCode, 0, second.stderr);
+  t.is(second.compiling, 'compiling, recorded functions ahead');
+});

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { addCompileHints, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, READ_BUDGET_MS, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
+import { addCompileHints, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, READ_BUDGET_MS, READ_WALL_BUDGET_MS, ReadBudget, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
 import { ENTRY_FILES } from '../../src/store/entry.js';
 
 /**
@@ -153,8 +153,9 @@ test("only functions of simple types are recorded (V8's generic wrapper makes th
   let reads = 0;
   const slow = Object.setPrototypeOf({ length: 4096, get: () => {
     reads++;
-    const until = performance.now() + READ_BUDGET_MS / 20; // each read a twentieth of the budget
-    while (performance.now() < until);
+    const cpu = () => process.cpuUsage().user / 1000;
+    const until = cpu() + READ_BUDGET_MS / 20; // each read a twentieth of the budget, in this thread's CPU time
+    while (cpu() < until);
     return wasmFunction;
   } }, WebAssembly.Table.prototype) as WebAssembly.Table;
   const compiled = compiledFunctions({ [RECORDING_EXPORT]: slow }, Array.from({ length: 4096 }, (_, i) => i), (f) => v8.setFlagsFromString(f));
@@ -212,4 +213,33 @@ test("a run reads the recorded functions only as lists of each hinted module's i
     write(bad);
     t.is(readHotFunctions(dir, places), undefined, bad);
   }
+  // Only a regular file of the entry, read without waiting: not a FIFO (which blocked a run), not a link.
+  const file = path.join(dir, ENTRY_FILES.hotFunctions);
+  fs.rmSync(file);
+  spawnSync('mkfifo', [file]);
+  t.true(fs.statSync(file).isFIFO());
+  t.is(readHotFunctions(dir, places), undefined, 'a FIFO');
+  fs.rmSync(file);
+  const elsewhere = path.join(dir, 'elsewhere.json');
+  fs.writeFileSync(elsewhere, '{"plugin.core.wasm":[1]}');
+  fs.symlinkSync(elsewhere, file);
+  t.is(readHotFunctions(dir, places), undefined, 'a link');
+  fs.rmSync(file);
+  write(`{"plugin.core.wasm":[${'1,'.repeat(600_000)}1]}`);
+  t.is(readHotFunctions(dir, places), undefined, 'over a megabyte');
+});
+
+test.serial('what reading the compiled functions may spend is counted in CPU time, which waiting does not spend, and bounded by the clock', (t) => {
+  const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const waited = new ReadBudget();
+  sleep(READ_BUDGET_MS * 1.5);
+  t.false(waited.spent(), 'waiting spends none of it, as a thread waiting for a core would not');
+  const busy = new ReadBudget();
+  const cpu = () => process.cpuUsage().user / 1000;
+  const until = cpu() + READ_BUDGET_MS * 1.2; // by this thread's own work, however long the clock takes
+  while (cpu() < until);
+  t.true(busy.spent());
+  const clock = new ReadBudget();
+  sleep(READ_WALL_BUDGET_MS + 20);
+  t.true(clock.spent());
 });

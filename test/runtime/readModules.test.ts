@@ -56,3 +56,12 @@ test('a big core module that changes while it is read in pieces is the entry\'s 
   fs.closeSync(writer);
   await t.throwsAsync(run.modules.get('plugin.core.wasm')!, { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: changed while it was read' });
 });
+
+test('a core module swapped for a link after the entry check is not followed', async (t) => {
+  const dir = await helloEntry();
+  const core = path.join(dir, 'plugin.core.wasm');
+  const elsewhere = path.join(path.dirname(dir), 'elsewhere.wasm');
+  fs.renameSync(core, elsewhere);
+  fs.symlinkSync(elsewhere, core);
+  t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: ELOOP' });
+});

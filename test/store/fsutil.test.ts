@@ -83,11 +83,21 @@ test.serial('a read that fails is an io failure naming its cause, every piece se
   t.is((error?.cause as NodeJS.ErrnoException).code, 'EBADF');
 });
 
-test.serial('a size no buffer can hold is an io failure, and the file is closed', async (t) => {
+test.serial('a size no buffer can hold is refused as too large, and the file is closed', async (t) => {
   const { file } = fileOf(10);
   const { fd } = openRegularFile(file);
   const error = await t.throwsAsync(readOpenedFileInPieces(file, fd, Number.MAX_SAFE_INTEGER, 2), { instanceOf: LocalFileError });
-  t.is(error?.reason, 'io');
-  t.regex(error?.message ?? '', /cannot be read \(/);
+  t.is(error?.reason, 'too-large');
+  t.is(error?.message, `${file} is ${Number.MAX_SAFE_INTEGER} bytes, more than one buffer holds`);
   t.true(isClosed(fd));
+});
+
+test.serial('a link is followed, unless links are not to be followed (a file of a store entry)', (t) => {
+  const { file, bytes } = fileOf(100);
+  const link = `${file}.link`;
+  fs.symlinkSync(file, link);
+  const { fd, size } = openRegularFile(link);
+  t.true(readOpenedFile(link, fd, size).equals(bytes));
+  const error = t.throws(() => openRegularFile(link, { followLinks: false }), { instanceOf: LocalFileError });
+  t.is(error?.message, `${link} cannot be opened (ELOOP)`);
 });
