@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { builtin } from '../builtin.js';
 import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteFile, readRegularText } from '../store/fsutil.js';
 import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
@@ -343,7 +344,7 @@ export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly 
   const compiled: number[] = [];
   for (let slot = 0; slot < Math.min(slots.length, table.length); slot++) {
     // Past the run's budget (shared by its modules), the rest count as not compiled: they stay lazy.
-    if ((slot & 15) === 0 && budget.spent()) break;
+    if (budget.spent(slot)) break;
     const f = table.get(slot);
     if (typeof f === 'function' && !uncompiled(f)) compiled.push(slots[slot]!);
   }
@@ -366,9 +367,23 @@ export class ReadBudget {
   private readonly cpuEnd = cpuMs() + READ_BUDGET_MS;
   private readonly wallEnd = performance.now() + READ_WALL_BUDGET_MS;
 
-  spent(): boolean {
-    return performance.now() > this.wallEnd || cpuMs() > this.cpuEnd;
+  /**
+   * Before the read-th read: the clock at every one (one read waited ~1 s for V8's garbage
+   * collector, found by an attack), the CPU time at every 16th (a system call).
+   */
+  spent(read = 0): boolean {
+    return performance.now() > this.wallEnd || ((read & 15) === 0 && cpuMs() > this.cpuEnd);
   }
+}
+
+/**
+ * Whether V8's heap has room to read what a recording run compiled: each function read becomes a
+ * function object. A plugin that left the heap near its limit (its tables hold it) had a run that
+ * returned 0 end in V8's fatal out-of-memory while it was read, every run (found by an attack):
+ * with less than a quarter of the heap free, nothing is read, and the next run records again.
+ */
+export function heapHasRoomToRead(heap: { used_heap_size: number; heap_size_limit: number } = builtin<typeof import('node:v8')>('node:v8').getHeapStatistics()): boolean {
+  return heap.used_heap_size < heap.heap_size_limit * 0.75;
 }
 
 function cpuMs(): number {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { setV8Flags as applyV8Flags } from '../builtin.js';
@@ -10,7 +11,7 @@ import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
-import { canRecord, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
+import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -138,6 +139,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   // then compile it lazily, as they would, and do not try again every time (found by an attack).
   const saveHotFunctions = () => {
     if (!records) return;
+    if (!heapHasRoomToRead()) return trace('compiled functions not read: the heap is near its limit');
     const hot: HotFunctions = {};
     const budget = new ReadBudget();
     for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags, budget);
@@ -418,6 +420,8 @@ function coreStateOf(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, meta: E
 
 /** Modules at least this big are read in pieces on Node's thread pool (readOpenedFileInPieces). */
 const READ_IN_PIECES_BYTES = 1024 * 1024;
+/** V8's limit on a module's size (its --wasm-max-module-size): a bigger one is refused before it is read. */
+const MAX_MODULE_BYTES = 1024 * 1024 * 1024;
 /** Two: on a two-core machine, more made a run that reads its kubeconfig meanwhile slower (bench/RESULTS.md, round twelve). */
 const READ_PIECES = 2;
 
@@ -435,6 +439,10 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
     const file = path.join(req.entryDir, name);
     try {
       const { fd, size } = openRegularFile(file, { followLinks: false });
+      if (size > MAX_MODULE_BYTES) {
+        fs.closeSync(fd);
+        throw new LocalFileError(file, `is ${size} bytes, more than V8 compiles in one module`, 'too-large');
+      }
       if (size < READ_IN_PIECES_BYTES) {
         modules.set(name, { size, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
         continue;

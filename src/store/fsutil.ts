@@ -93,7 +93,7 @@ export class LocalFileError extends Error {
  * open itself, and the type is checked with fstat on the opened descriptor, so what is checked is
  * what is read (no window between a stat of the path and the open). Follows symlinks (a link to a
  * regular file is fine, a link to /dev/zero is not) unless `followLinks` is false: a file of a store
- * entry is never a link, and one swapped for a link after the entry's check is refused (ELOOP).
+ * entry is never a link, and one swapped for a link after the entry's check is refused.
  */
 export function openRegularFile(file: string, options: { followLinks?: boolean } = {}): { fd: number; size: number } {
   let fd: number;
@@ -102,6 +102,7 @@ export function openRegularFile(file: string, options: { followLinks?: boolean }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new LocalFileError(file, 'does not exist', 'missing', { cause: error });
+    if (code === 'ELOOP' && options.followLinks === false) throw new LocalFileError(file, 'is a symbolic link, not a regular file', 'not-regular');
     throw new LocalFileError(file, `cannot be opened (${code ?? (error as Error).message})`, 'io', { cause: error });
   }
   const stat = fs.fstatSync(fd);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { addCompileHints, compiledFunctions, HINTED_V8_FLAGS, hintsWork, markEager, READ_BUDGET_MS, READ_WALL_BUDGET_MS, ReadBudget, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
+import { addCompileHints, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, READ_BUDGET_MS, READ_WALL_BUDGET_MS, ReadBudget, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
 import { ENTRY_FILES } from '../../src/store/entry.js';
 
 /**
@@ -239,7 +239,14 @@ test.serial('what reading the compiled functions may spend is counted in CPU tim
   const until = cpu() + READ_BUDGET_MS * 1.2; // by this thread's own work, however long the clock takes
   while (cpu() < until);
   t.true(busy.spent());
+  t.false(busy.spent(5), 'the CPU time is asked at every 16th read only (a system call)');
   const clock = new ReadBudget();
   sleep(READ_WALL_BUDGET_MS + 20);
-  t.true(clock.spent());
+  t.true(clock.spent(5), 'the clock at every read (one read can wait for the garbage collector)');
+});
+
+test('a recording run reads what it compiled only with a quarter of the heap free (each function read is an object)', (t) => {
+  t.true(heapHasRoomToRead(), 'this process');
+  t.true(heapHasRoomToRead({ used_heap_size: 700, heap_size_limit: 1000 }));
+  t.false(heapHasRoomToRead({ used_heap_size: 760, heap_size_limit: 1000 }));
 });

@@ -63,5 +63,12 @@ test('a core module swapped for a link after the entry check is not followed', a
   const elsewhere = path.join(path.dirname(dir), 'elsewhere.wasm');
   fs.renameSync(core, elsewhere);
   fs.symlinkSync(elsewhere, core);
-  t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: ELOOP' });
+  t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: is a symbolic link, not a regular file' });
+});
+
+test('a core module bigger than V8 compiles is refused before it is read', async (t) => {
+  const dir = await helloEntry();
+  const core = path.join(dir, 'plugin.core.wasm');
+  fs.truncateSync(core, 1024 * 1024 * 1024 + 1); // sparse: nothing to read, were it read
+  t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: is 1073741825 bytes, more than V8 compiles in one module' });
 });

@@ -99,5 +99,6 @@ test.serial('a link is followed, unless links are not to be followed (a file of 
   const { fd, size } = openRegularFile(link);
   t.true(readOpenedFile(link, fd, size).equals(bytes));
   const error = t.throws(() => openRegularFile(link, { followLinks: false }), { instanceOf: LocalFileError });
-  t.is(error?.message, `${link} cannot be opened (ELOOP)`);
+  t.is(error?.message, `${link} is a symbolic link, not a regular file`);
+  t.is(error?.reason, 'not-regular');
 });
