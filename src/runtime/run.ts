@@ -320,16 +320,17 @@ function declaredBeyondEngineLimit(error: unknown): boolean {
  * Reads the entry's core modules and starts compiling them: V8 compiles on its background threads
  * while the caller prepares the sandbox and loads the glue, the WASI host and the host interfaces,
  * instead of idling on the compile afterwards. A big module is read in pieces on Node's thread
- * pool meanwhile, and compiled once read (readCoreModules). A plain preview1 module runs as itself
+ * pool meanwhile, and compiled once read (readCoreModules), unless `readOnPool` is false: while
+ * the HTTP worker boots, the cores are better left to it (bench/RESULTS.md, round twelve). A plain preview1 module runs as itself
  * (runsAsPreview1): its one module is preview1.wasm. The V8 flags (flags for big modules, the
  * memory cap's compile limits, compilation hints) are set first, from the modules' sizes.
  */
-export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta): CompilingPlugin {
+export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint' | 'limits' | 'v8Flags'>, meta: EntryMeta, options: { readOnPool?: boolean } = {}): CompilingPlugin {
   const preview1 = runsAsPreview1(meta);
   const names = preview1 ? [ENTRY_FILES.preview1] : meta.coreModules;
   refuseUninterruptible(req.pluginName, meta, names);
   const states = new Map(names.map((name) => [name, coreStateOf(req, meta, name)]));
-  const reads = readCoreModules(req, names);
+  const reads = readCoreModules(req, names, options.readOnPool ?? true);
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
@@ -427,9 +428,10 @@ const READ_PIECES = 2;
 
 /**
  * The entry's core modules, each with its size (which picks the V8 flags) and its bytes: read at
- * once, or for a big module, a read in pieces under way. A failed read is the entry's damage.
+ * once, or for a big module on the pool (`onPool`), a read in pieces under way. A failed read is
+ * the entry's damage.
  */
-function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[]): Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }> {
+function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[], onPool: boolean): Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }> {
   const modules = new Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }>();
   const cannotRead = (name: string, error: unknown) => {
     const cause = error instanceof LocalFileError ? (error.cause ?? error) : error;
@@ -443,7 +445,7 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
         fs.closeSync(fd);
         throw new LocalFileError(file, `is ${size} bytes, more than V8 compiles in one module`, 'too-large');
       }
-      if (size < READ_IN_PIECES_BYTES) {
+      if (size < READ_IN_PIECES_BYTES || !onPool) {
         modules.set(name, { size, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
         continue;
       }

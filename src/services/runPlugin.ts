@@ -71,7 +71,10 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
   // for it (bench/RESULTS.md, round eleven).
   const worker = network ? await httpWorker() : undefined;
   // Then the compile, so that V8 compiles on its background threads while the sandbox is prepared.
-  const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta);
+  // A big module is read on the thread pool meanwhile, unless the worker boots now: two reading
+  // threads and the main thread left it a core late, and its first request waited (1.10x for the
+  // JS example with a request; bench/RESULTS.md, round twelve).
+  const compiling = startCompiling({ entryDir, pluginName: inv.name, repairHint, limits: { maxMemoryMiB: grants.maxMemoryMiB }, v8Flags: inv.host.settings.v8Flags }, meta, { readOnPool: worker?.started !== true });
   const prepared = await prepareSandbox(inv.name, grants, linkNameFor(inv.name), inv.args, inv.host, dirs, wants);
   trace('sandbox ready');
   try {

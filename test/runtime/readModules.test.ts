@@ -72,3 +72,21 @@ test('a core module bigger than V8 compiles is refused before it is read', async
   fs.truncateSync(core, 1024 * 1024 * 1024 + 1); // sparse: nothing to read, were it read
   t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: is 1073741825 bytes, more than V8 compiles in one module' });
 });
+
+test('a big core module is read at once, off the thread pool, when the run asks so (its HTTP worker boots meanwhile)', async (t) => {
+  const dir = await helloEntry();
+  fs.writeFileSync(path.join(dir, 'plugin.core.wasm'), Buffer.alloc(2 * 1024 * 1024, 0x61));
+  const fifo = path.join(path.dirname(dir), 'block');
+  execFileSync('mkfifo', [fifo]);
+  const threads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const blocked = Array.from({ length: threads }, () => fs.promises.open(fifo, 'r'));
+  try {
+    const run = startCompiling({ entryDir: dir, pluginName: 'p', repairHint: 'reinstall it', limits: {} }, readEntryMeta(dir), { readOnPool: false });
+    // Its bytes were read already: V8 refuses them while every thread of the pool is still held.
+    await t.throwsAsync(run.modules.get('plugin.core.wasm')!, { instanceOf: WebAssembly.CompileError });
+  } finally {
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    for (const handle of await Promise.all(blocked)) await handle.close();
+    fs.closeSync(writer);
+  }
+});

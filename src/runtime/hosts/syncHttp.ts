@@ -30,6 +30,11 @@ export class SyncWorker {
     private readonly startTimeoutMs = WORKER_START_TIMEOUT_MS,
   ) {}
 
+  /** Whether the worker has been started (it may still be booting). */
+  get started(): boolean {
+    return this.worker !== undefined || this.booting !== undefined;
+  }
+
   /** Starts the worker now, so that it boots while the main thread compiles and instantiates the plugin. */
   prestart(): void {
     if (this.worker || this.booting) return;
