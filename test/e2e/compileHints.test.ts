@@ -13,19 +13,23 @@ import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpe
  * (hintsWork), runs compile as before and record nothing.
  */
 
-async function pulled(t: { teardown(fn: () => void): void }): Promise<{ sb: Sandbox; entry: string }> {
+/** A fixture pulled into a sandbox of its own, and its store entry. */
+async function pulled(t: { teardown(fn: () => void): void }, fixture = 'jsecho.wasm', name = 'jsecho'): Promise<{ sb: Sandbox; entry: string }> {
   const sb = makeSandbox();
   t.teardown(() => sb.cleanup());
-  const pull = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'jsecho.wasm')}`, '--name', 'jsecho']);
+  const pull = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, fixture)}`, '--name', name]);
   if (pull.exitCode !== 0) throw new Error(pull.stderr);
-  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/jsecho.json'), 'utf8')).layerDigest as string;
+  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, `receipts/${name}.json`), 'utf8')).layerDigest as string;
   return { sb, entry: path.join(sb.root, 'store', digest.slice('sha256:'.length)) };
 }
 
-async function run(sb: Sandbox, env: NodeJS.ProcessEnv = {}): Promise<{ exitCode: number | null; stdout: string; stderr: string; compiling: string | undefined }> {
-  const r = await runLink(sb, 'jsecho', ['hi'], { env: { KREW_WASM_TRACE: '1', ...env } });
+/** A traced run of a plugin, with what its trace says of its compile. */
+async function traced(sb: Sandbox, name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ exitCode: number | null; stdout: string; stderr: string; compiling: string | undefined }> {
+  const r = await runLink(sb, name, args, { env: { KREW_WASM_TRACE: '1', ...env } });
   return { ...r, compiling: /^krew-wasm trace: [\d.]+ ms (compiling[^(]*?) \(cpu /m.exec(r.stderr)?.[1] };
 }
+
+const run = (sb: Sandbox, env: NodeJS.ProcessEnv = {}) => traced(sb, 'jsecho', ['hi'], env);
 
 const hotFile = (entry: string) => path.join(entry, ENTRY_FILES.hotFunctions);
 
@@ -90,17 +94,10 @@ test('a recorded list that does not read is ignored: the run records again', asy
 });
 
 test('a run records at most MAX_RECORDED_FUNCTIONS functions, all modules together: a module beyond them stays lazy, and the plugin runs as before', async (t) => {
-  const sb = makeSandbox();
-  t.teardown(() => sb.cleanup());
-  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'manyfunctions.wasm')}`, '--name', 'many'])).exitCode, 0);
-  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/many.json'), 'utf8')).layerDigest as string;
-  const entry = path.join(sb.root, 'store', digest.slice('sha256:'.length));
+  const { sb, entry } = await pulled(t, 'manyfunctions.wasm', 'many');
   const places = readEntryMeta(entry).compileHints ?? {};
   t.true((places['plugin.core.wasm']?.count ?? 0) > MAX_RECORDED_FUNCTIONS);
-  const runMany = async () => {
-    const r = await runLink(sb, 'many', [], { env: { KREW_WASM_TRACE: '1' } });
-    return { ...r, compiling: /^krew-wasm trace: [\d.]+ ms (compiling[^(]*?) \(cpu /m.exec(r.stderr)?.[1] };
-  };
+  const runMany = () => traced(sb, 'many', []);
   const first = await runMany();
   t.is(first.exitCode, 0, first.stderr);
   t.is(first.stdout, 'hello from wasm\n');
@@ -133,16 +130,9 @@ test('a run that cannot write its entry does not record (it would pay for it eve
 });
 
 test("a big plugin whose module cannot take its recording form keeps an empty list after its first run, and does not try again", async (t) => {
-  const sb = makeSandbox();
-  t.teardown(() => sb.cleanup());
-  t.is((await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'exportscompiled.wasm')}`, '--name', 'expc'])).exitCode, 0);
-  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/expc.json'), 'utf8')).layerDigest as string;
-  const entry = path.join(sb.root, 'store', digest.slice('sha256:'.length));
+  const { sb, entry } = await pulled(t, 'exportscompiled.wasm', 'expc');
   t.deepEqual(readEntryMeta(entry).coreModules, ['plugin.core.wasm'], 'one module, which exports krew-wasm:compiled itself');
-  const runExpc = async () => {
-    const r = await runLink(sb, 'expc', [], { env: { KREW_WASM_TRACE: '1' } });
-    return { ...r, compiling: /^krew-wasm trace: [\d.]+ ms (compiling[^(]*?) \(cpu /m.exec(r.stderr)?.[1] };
-  };
+  const runExpc = () => traced(sb, 'expc', []);
   const first = await runExpc();
   t.is(first.exitCode, 0, first.stderr);
   if (!hintsWork()) {
