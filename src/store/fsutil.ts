@@ -173,7 +173,7 @@ export function readOpenedFile(file: string, fd: number, size: number): Buffer {
     }
     return buffer;
   } catch (error) {
-    throw error instanceof LocalFileError ? error : new LocalFileError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'io', { cause: error });
+    throw asReadFailure(file, error);
   } finally {
     fs.closeSync(fd);
   }
@@ -207,10 +207,15 @@ export function readOpenedFileInPieces(file: string, fd: number, size: number, p
         // a close error loses nothing read
       }
       if (failure === undefined) resolve(buffer);
-      else reject(failure instanceof LocalFileError ? failure : new LocalFileError(file, `cannot be read (${(failure as NodeJS.ErrnoException).code ?? (failure as Error).message})`, 'io', { cause: failure }));
+      else reject(asReadFailure(file, failure));
     };
     for (let piece = 0; piece < pieces; piece++) readRange(file, fd, buffer, Math.min(size, piece * pieceBytes), Math.min(size, (piece + 1) * pieceBytes), settled);
   });
+}
+
+/** A failed read of `file` as a LocalFileError, naming its cause's code. */
+function asReadFailure(file: string, error: unknown): LocalFileError {
+  return error instanceof LocalFileError ? error : new LocalFileError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'io', { cause: error });
 }
 
 /** What one fs.read asks for at most: Node refuses a length over 2 GiB - 1 (found by an attack). */
