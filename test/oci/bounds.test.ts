@@ -8,6 +8,9 @@ import { InvalidReferenceError, UnsupportedArtifactError } from '../../src/error
 import { fetchArtifact } from '../../src/oci/fetch.js';
 import { fetchSettings } from '../../src/oci/fetchSettings.js';
 import { settingsFromEnv } from '../../src/settings.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const scratch = scratchFolders('bounds');
 
 const options = fetchSettings(settingsFromEnv({}));
 
@@ -30,7 +33,7 @@ const config = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(Buf
 test('manifests over the size bound are refused before parsing', async (t) => {
   const dir = layoutWith({ schemaVersion: 2, config, layers: [layer(1)], annotations: { pad: 'x'.repeat(5 * 1024 * 1024) } });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
+  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, scratch(), options), {
     instanceOf: UnsupportedArtifactError,
     message: /bytes, more than the limit of 4194304$/,
   });
@@ -39,7 +42,7 @@ test('manifests over the size bound are refused before parsing', async (t) => {
 test('more layers than the bound are refused before any blob is read', async (t) => {
   const dir = layoutWith({ schemaVersion: 2, config, layers: Array.from({ length: 17 }, (_, i) => layer(i)) });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
+  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, scratch(), options), {
     instanceOf: UnsupportedArtifactError,
     message: /17 layers, more than the limit of 16$/,
   });
@@ -48,7 +51,7 @@ test('more layers than the bound are refused before any blob is read', async (t)
 test('descriptors with bad digests or sizes are refused', async (t) => {
   const dir = layoutWith({ schemaVersion: 2, config, layers: [{ mediaType: 'application/wasm', digest: 'sha256:nothex', size: -1 }] });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, fs.mkdtempSync(path.join(os.tmpdir(), 'stage-')), options), {
+  await t.throwsAsync(fetchArtifact({ kind: 'oci-layout', dir }, scratch(), options), {
     instanceOf: UnsupportedArtifactError,
     message: /layers\[0\]: descriptor with an invalid digest$/,
   });

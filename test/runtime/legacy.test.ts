@@ -2,13 +2,13 @@
 // wasi-outbound-http adapter accepts and what it refuses. Running them is test/e2e/legacyAbi.test.ts.
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InvalidPluginError } from '../../src/errors.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { FIXTURES } from '../helpers/cli.js';
+import { scratchFolders } from '../helpers/scratch.js';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-legacy-'));
+const tmp = scratchFolders('legacy');
 
 async function wat(text: string): Promise<Uint8Array> {
   const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');

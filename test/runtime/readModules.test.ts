@@ -1,13 +1,15 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { NotInstalledError } from '../../src/errors.js';
 import { startCompiling } from '../../src/runtime/run.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { readEntryMeta } from '../../src/store/entry.js';
 import { FIXTURES } from '../helpers/cli.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const scratch = scratchFolders('read');
 
 /**
  * How a run reads its entry's core modules (runtime/run.ts, startCompiling): a module that is not
@@ -16,7 +18,7 @@ import { FIXTURES } from '../helpers/cli.js';
  */
 
 async function helloEntry(): Promise<string> {
-  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-read-')), 'entry');
+  const dir = path.join(scratch(), 'entry');
   await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
   return dir;
 }

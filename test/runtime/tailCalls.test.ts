@@ -1,6 +1,5 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PluginRuntimeError } from '../../src/errors.js';
 import { refuseUninterruptible } from '../../src/runtime/run.js';
@@ -8,6 +7,9 @@ import { usesTailCalls, watchdogMissesTailCalls } from '../../src/runtime/tailCa
 import { transpileInto } from '../../src/runtime/transpile.js';
 import type { EntryMeta } from '../../src/store/entry.js';
 import { FIXTURES } from '../helpers/cli.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const scratch = scratchFolders('tail');
 
 /**
  * Tail calls, which the V8 of Node 24 and 25 does not stop for --timeout or Ctrl-C: pull reads
@@ -82,7 +84,7 @@ test('an instruction the walker does not know counts as a tail call (the answer 
 });
 
 test('pull records which core modules may make tail calls: none for the test plugins built from C and JS, the looping one for a component that loops', async (t) => {
-  const metaOf = async (bytes: Uint8Array) => transpileInto(bytes, fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-tail-')));
+  const metaOf = async (bytes: Uint8Array) => transpileInto(bytes, scratch());
   for (const name of ['jsecho.wasm', 'chello.core.wasm', 'hello.wasm']) {
     t.deepEqual((await metaOf(fs.readFileSync(path.join(FIXTURES, name)))).tailCalls, [], name);
   }

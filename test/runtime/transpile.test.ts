@@ -1,6 +1,5 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InvalidPluginError } from '../../src/errors.js';
 import { wasmKind } from '../../src/runtime/component.js';
@@ -14,8 +13,9 @@ import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
 import { FIXTURES, ROOT, runProcess } from '../helpers/cli.js';
+import { scratchFolders } from '../helpers/scratch.js';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-transpile-'));
+const tmp = scratchFolders('transpile');
 
 async function wat(text: string): Promise<Uint8Array> {
   const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');

@@ -1,12 +1,14 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENTRY_FILES, ENTRY_FORMAT, entryIsIntact, inspectEntry, readEntryMeta, TRANSPILER } from '../../src/store/entry.js';
 import { sha256Of } from '../../src/oci/digest.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { FIXTURES } from '../helpers/cli.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const scratch = scratchFolders('entry');
 
 test('the transpiler an entry is judged by is the one installed (package.json pins it exactly)', (t) => {
   const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
@@ -16,7 +18,7 @@ test('the transpiler an entry is judged by is the one installed (package.json pi
 
 async function freshEntry(): Promise<{ dir: string; digest: string }> {
   const wasm = fs.readFileSync(path.join(FIXTURES, 'hello.wasm'));
-  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-entry-')), 'entry');
+  const dir = path.join(scratch(), 'entry');
   await transpileInto(wasm, dir);
   return { dir, digest: sha256Of(wasm) };
 }

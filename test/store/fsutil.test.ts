@@ -1,9 +1,11 @@
 import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../../src/store/fsutil.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const scratch = scratchFolders('fsutil');
 
 /**
  * Reading an opened regular file whole (store/fsutil.ts): at once, or in pieces on Node's thread
@@ -12,7 +14,7 @@ import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces
  */
 
 function fileOf(size: number): { file: string; bytes: Buffer } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-fsutil-'));
+  const dir = scratch();
   const file = path.join(dir, `f${size}`);
   const bytes = crypto.randomBytes(size);
   fs.writeFileSync(file, bytes);

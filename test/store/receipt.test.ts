@@ -5,6 +5,9 @@ import path from 'node:path';
 import { DamagedReceiptError } from '../../src/errors.js';
 import { digestHex, readReceipt, reinstallCommand } from '../../src/store/receipt.js';
 import { Paths } from '../../src/store/paths.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const scratch = scratchFolders('receipt');
 
 const HEX = 'a'.repeat(64);
 const good = {
@@ -22,7 +25,7 @@ const good = {
 };
 
 function receiptFile(content: unknown, name = 'foo'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-receipt-'));
+  const dir = scratch();
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
   return file;
@@ -77,7 +80,7 @@ test('the repair hint names the source and the registry options it was pulled wi
 
 test('a receipt that is a FIFO or /dev/zero is damaged, not a hang', async (t) => {
   const { execFileSync } = await import('node:child_process');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-receipt-'));
+  const dir = scratch();
   execFileSync('mkfifo', [path.join(dir, 'fifo.json')]);
   fs.symlinkSync('/dev/zero', path.join(dir, 'zero.json'));
   t.throws(() => readReceipt(path.join(dir, 'fifo.json')), { instanceOf: DamagedReceiptError, message: /is a FIFO, not a regular file$/ });
