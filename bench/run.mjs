@@ -9,6 +9,7 @@
 //   node bench/run.mjs --ab <git-ref>  start-up scenarios of this tree against <git-ref>, interleaved
 //   node bench/run.mjs --node <path>   start-up scenarios under this Node and another (e.g. Node 22)
 //   BENCH_RUNS=N                       runs per scenario (default 15)
+//   BENCH_ONLY=<text>                  --ab and --node: only the scenarios whose title contains it
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -530,7 +531,7 @@ function startupPairs(a, b, listOfB = (list) => list) {
     ['JS example + request', sa.pods, sb.pods],
     ['network plugin, no request', sa.fetchNone, sb.fetchNone],
     ['list, 100 plugins', hundredPlugins(a), listOfB(hundredPlugins(b))],
-  ];
+  ].filter(([title]) => title.includes(process.env.BENCH_ONLY ?? ''));
 }
 
 /** --ab <ref>: the start-up scenarios of this tree and of <ref>, interleaved in one run. */
