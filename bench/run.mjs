@@ -234,6 +234,13 @@ for (const i of WebAssembly.Module.imports(big)) {
 const state = states[files[modules.indexOf(big)]];
 for (const m of state.memories) (imports['krew-wasm:state'] ??= {})[m.name] = new WebAssembly.Memory({ initial: m.initial, maximum: m.maximum, shared: m.shared });
 for (const t of state.tables) (imports['krew-wasm:state'] ??= {})[t.name] = new WebAssembly.Table({ initial: t.initial, maximum: t.maximum, element: t.element });
+// Its data, when its entry keeps it as an image beside it, read into its memory as krew-wasm's runs read it (runtime/dataImage.ts).
+if (state.dataImage) {
+  const fd = fs.openSync(dir + '/' + files[modules.indexOf(big)].replace(/\.wasm$/, '.data'), 'r');
+  let at = 0;
+  for (const [to, length] of state.dataImage) { fs.readSync(fd, new Uint8Array(imports['krew-wasm:state'][state.memories[0].name].buffer, to, length), 0, length, at); at += length; }
+  fs.closeSync(fd);
+}
 try { new WebAssembly.Instance(big, imports); } catch {}
 })();
 `);

@@ -44,25 +44,27 @@ try {
     built.push(target);
   }
   // A big plugin (over 1 MiB of wasm) with more functions than a run records (runtime/compileHints.ts,
-  // MAX_RECORDED_FUNCTIONS): hello.wat with 50,001 more functions and a 1.1 MB data segment.
+  // MAX_RECORDED_FUNCTIONS): hello.wat with 50,001 more functions and a 1.1 MB passive data segment
+  // (an active one would move to an image beside the module at pull, runtime/dataImage.ts).
   const many = path.join(out, 'manyfunctions.wasm');
-  if (!upToDate(many, path.join(src, 'hello.wat'), fixturesWit)) {
+  if (!upToDate(many, path.join(src, 'hello.wat'), fixturesWit, path.join(ROOT, 'scripts/build-fixtures.mjs'))) {
     const hello = fs.readFileSync(path.join(src, 'hello.wat'), 'utf8');
     const extra = Array.from({ length: 50_001 }, (_, i) => `(func (result i32) (i32.const ${i}))`).join('\n');
-    const text = hello.trimEnd().replace(/\)$/, `\n(data (i32.const 4096) "${'\\00'.repeat(1_100_000)}")\n${extra})\n`).replace('(memory (export "memory") 1)', '(memory (export "memory") 18)');
+    const text = hello.trimEnd().replace(/\)$/, `\n(data "${'\\00'.repeat(1_100_000)}")\n${extra})\n`).replace('(memory (export "memory") 1)', '(memory (export "memory") 18)');
     const generated = path.join(wit, 'manyfunctions.wat');
     fs.writeFileSync(generated, text);
     await watToComponent(generated, many, { witPath: wit, world: 'cli' });
     built.push(many);
   }
   // A big plugin whose one core module cannot take a recording form (it exports RECORDING_EXPORT
-  // itself, runtime/compileHints.ts): it imports nothing, so that jco gives it no other module.
+  // itself, runtime/compileHints.ts): it imports nothing, so that jco gives it no other module. Big by
+  // a passive data segment, which stays in the module (runtime/dataImage.ts).
   const exportsCompiled = path.join(out, 'exportscompiled.wasm');
   if (!upToDate(exportsCompiled, fixturesWit, path.join(ROOT, 'scripts/build-fixtures.mjs'))) {
     const generated = path.join(wit, 'exportscompiled.wat');
     fs.writeFileSync(generated, `(module
   (memory (export "memory") 18)
-  (data (i32.const 4096) "${'\\01'.repeat(1_100_000)}")
+  (data "${'\\01'.repeat(1_100_000)}")
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
   (func (export "krew-wasm:compiled") (result i32) (i32.const 7))
   (func (export "wasi:cli/run@0.2.12#run") (result i32) (i32.const 0)))

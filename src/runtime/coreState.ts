@@ -1,3 +1,4 @@
+import type { ImageRun } from './dataImage.js';
 import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
@@ -54,6 +55,11 @@ export interface CoreState {
    * 64 MiB with 400 instances of one 1 MB segment, 2 GB with 50 instances of 99,999 exports).
    */
   instanceBytes: number;
+  /**
+   * Where its data image goes in its first memory, when pull moved its data out of the module
+   * (dataImage.ts): the image file's runs, in order.
+   */
+  dataImage?: ImageRun[];
 }
 
 /** Thrown at pull for a module whose memory no limit can count. */

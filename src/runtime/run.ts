@@ -7,9 +7,10 @@ import { RUN_EXPORT } from './component.js';
 import { loadGlueScript } from './glue.js';
 import { STATE_MODULE, type CoreState } from './coreState.js';
 import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
-import { ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
+import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
+import { readImageInto } from './dataImage.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
@@ -49,7 +50,7 @@ export interface RunRequest {
 export interface CompilingPlugin {
   /** By file name. */
   modules: Map<string, Promise<WebAssembly.Module>>;
-  footprints: WeakMap<WebAssembly.Module, CoreState>;
+  footprints: WeakMap<WebAssembly.Module, Footprint>;
   /** A plain preview1 module, run as itself (runsAsPreview1): its one module is `source.wasm`. */
   preview1: boolean;
   budget?: MemoryBudget;
@@ -57,6 +58,12 @@ export interface CompilingPlugin {
   recording: Map<WebAssembly.Module, { name: string; slots: number[] }>;
   /** This run records (compileHints.ts): its list is kept after it, even when no module's recording form could be made. */
   records: boolean;
+}
+
+/** What instantiating a compiled core module makes the host hold, and the file its data is read from (dataImage.ts). */
+interface Footprint {
+  state: CoreState;
+  image?: string;
 }
 
 /**
@@ -127,9 +134,9 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   let guarded = false;
   const recorded: { name: string; slots: number[]; exports: WebAssembly.Exports }[] = [];
   const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) => {
-    const state = footprints.get(module);
-    if (!state) throw damaged(req, 'a core module the run did not compile');
-    const instance = instantiateWithState(module, state, coreImports, budget);
+    const footprint = footprints.get(module);
+    if (!footprint) throw damaged(req, 'a core module the run did not compile');
+    const instance = instantiateWithState(req, module, footprint, coreImports, budget);
     const recording = compilingRecording.get(module);
     if (recording) recorded.push({ ...recording, exports: instance.exports });
     return instance;
@@ -194,10 +201,19 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
 
 /**
  * Instantiates a core module with the memories and tables pull made imports of (coreState.ts):
- * made by the budget, each with its share of the cap, or with their declared limits.
+ * made by the budget, each with its share of the cap, or with their declared limits; its first
+ * memory holding its data image, if pull made one (dataImage.ts), before any of its code runs.
  */
-function instantiateWithState(module: WebAssembly.Module, state: CoreState, imports: WebAssembly.Imports | undefined, budget?: MemoryBudget): WebAssembly.Instance {
+function instantiateWithState(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, module: WebAssembly.Module, { state, image }: Footprint, imports: WebAssembly.Imports | undefined, budget?: MemoryBudget): WebAssembly.Instance {
   const made = budget ? budget.admit(state, imports) : makeState(state);
+  if (image && state.dataImage) {
+    try {
+      readImageInto(made[state.memories[0]!.name] as WebAssembly.Memory, image, state.dataImage);
+      trace(`read ${path.basename(image)}`);
+    } catch (error) {
+      throw damaged(req, `cannot read ${path.basename(image)}: ${error instanceof LocalFileError ? error.detail : (error as Error).message}`);
+    }
+  }
   return new WebAssembly.Instance(module, { ...imports, [STATE_MODULE]: made });
 }
 
@@ -225,7 +241,7 @@ async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, gu
   try {
     // Instantiation and _start in one guarded call, as for components (instantiateAndRun).
     guard.call(() => {
-      const instance = instantiateWithState(module, compiling.footprints.get(module)!, host.imports, budget);
+      const instance = instantiateWithState(req, module, compiling.footprints.get(module)!, host.imports, budget);
       const { memory, _start: start } = instance.exports;
       if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') throw damaged(req, 'the module exports no memory or no _start');
       host.bindMemory(memory);
@@ -336,12 +352,14 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
   setV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
-  const footprints = new WeakMap<WebAssembly.Module, CoreState>();
+  const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   const recording = new Map<WebAssembly.Module, { name: string; slots: number[] }>();
   for (const [name, read] of reads) {
     const compile = (bytes: Uint8Array<ArrayBuffer>) =>
       WebAssembly.compile(hints.prepare(name, bytes)).then((m) => {
-        footprints.set(m, states.get(name)!);
+        trace(`compiled ${name}`);
+        const state = states.get(name)!;
+        footprints.set(m, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined });
         const slots = hints.recording.get(name);
         if (slots) recording.set(m, { name, slots });
         return m;

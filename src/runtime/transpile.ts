@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { importModule } from '../builtin.js';
 import { firstLineOf, InvalidPluginError } from '../errors.js';
-import { currentTranspiler, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
+import { currentTranspiler, dataImageFile, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
@@ -13,6 +13,7 @@ import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
 import { usesTailCalls } from './tailCalls.js';
 import { addCompileHints, type HintsPlace } from './compileHints.js';
+import { extractDataImage, type ImageRun } from './dataImage.js';
 import { LIFTOFF_ONLY_BYTES } from './run.js';
 import { instantiationCounts, toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
@@ -70,9 +71,10 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     .filter(([name]) => !name.endsWith('.d.ts'))
     .map(([name, bytes]): [string, Uint8Array] => [name, name.endsWith('.wasm') ? preparedCoreModule(name, bytes) : bytes]);
   const coreModules = files.map(([name]) => name).filter((name) => name.endsWith('.wasm'));
-  const compileHints = hintCoreModules(files, coreModules);
   // A plain preview1 module runs as itself (run.ts): kept prepared as the others.
   if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
+  const dataImages = moveDataToImages(files);
+  const compileHints = hintCoreModules(files, coreModules);
   try {
     // As runs compile them: the component's core modules together, a preview1 module by itself.
     const runnable = (names: string[]) => files.filter(([name]) => names.includes(name)).map(([, bytes]) => bytes);
@@ -97,12 +99,34 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     coreModules,
     instantiations: Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1)),
     // Read once here: a run would spend 1-4 ms reading them from the 12.5 MB of a JS plugin.
-    coreStates: Object.fromEntries(wasmFiles.map(([name, bytes]) => [name, readCoreState(bytes)])),
+    coreStates: Object.fromEntries(wasmFiles.map(([name, bytes]) => [name, { ...readCoreState(bytes), ...(dataImages.has(name) ? { dataImage: dataImages.get(name) } : {}) }])),
     tailCalls: wasmFiles.filter(([, bytes]) => mayTailCall(bytes)).map(([name]) => name),
     ...(compileHints ? { compileHints } : {}),
     transpiler: currentTranspiler(),
     glue: 'script',
   });
+}
+
+/**
+ * The core modules whose data becomes an image beside them (dataImage.ts), replaced in `files`
+ * and their images added to it; the runs of each image, by module.
+ */
+function moveDataToImages(files: [string, Uint8Array][]): Map<string, ImageRun[]> {
+  const runs = new Map<string, ImageRun[]>();
+  for (const [index, [name, bytes]] of [...files.entries()]) {
+    if (!name.endsWith('.wasm')) continue;
+    let moved: ReturnType<typeof extractDataImage>;
+    try {
+      moved = extractDataImage(bytes);
+    } catch {
+      continue; // a shape this reader does not know (jco has validated the module): it keeps its data
+    }
+    if (!moved) continue;
+    files[index] = [name, moved.module];
+    files.push([dataImageFile(name), moved.image]);
+    runs.set(name, moved.runs);
+  }
+  return runs;
 }
 
 /** addCompileHints on the component's core modules, replaced in `files` (compileHints.ts). */

@@ -131,6 +131,17 @@ export class Reader {
     return value;
   }
 
+  /** A signed LEB128 of up to 32 bits (an i32.const), as a number. */
+  s32(): number {
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.byte();
+      result |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return shift + 7 < 32 && b & 0x40 ? result | (-1 << (shift + 7)) : result;
+    }
+    throw new Error('malformed integer');
+  }
+
   /** A signed LEB128 (a heap type), skipped. */
   s33(): void {
     for (let i = 0; i < 5; i++) if ((this.byte() & 0x80) === 0) return;

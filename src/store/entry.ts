@@ -17,6 +17,7 @@ import { atomicWriteFile, openRegularFile } from './fsutil.js';
  *   plugin.cache         V8's code cache of plugin.script.js, written by the first run
  *   plugin.core*.wasm    the core modules jco extracted, in the order instantiate() asks for them,
  *                        their memories and tables made imports (runtime/coreState.ts)
+ *   plugin.core*.data    a big core module's data, read into its memory (runtime/dataImage.ts)
  *   component.wasm       the component made from a preview1 module (only for those)
  *   preview1.wasm        a preview1 module as it runs by itself, made so too (only for those)
  *   source.wasm          the layer exactly as pulled (its sha256 is the entry's name)
@@ -52,8 +53,9 @@ export const ENTRY_FILES = {
  * 16: what instantiating each core module makes the host hold is in meta.json (coreStates).
  * 17: and which core modules may make tail calls (tailCalls; runtime/tailCalls.ts).
  * 18: a big plugin's core modules carry compilation hints (compileHints; runtime/compileHints.ts).
+ * 19: a big core module's data is an image beside it (coreStates' dataImage; runtime/dataImage.ts).
  */
-export const ENTRY_FORMAT = 18;
+export const ENTRY_FORMAT = 19;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;
@@ -153,7 +155,7 @@ function hintPlacesRead(meta: EntryMeta): boolean {
     && Object.entries(places).every(([m, p]) => meta.coreModules.includes(m) && typeof p === 'object' && p !== null && size(p.offset) && size(p.count));
 }
 
-/** A CoreState as JSON keeps it: names, counts and sizes, nothing else. */
+/** A CoreState as JSON keeps it: names, counts and sizes, nothing else; a data image inside its first memory's initial size. */
 function isCoreState(value: unknown): value is CoreState {
   const v = value as CoreState;
   const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
@@ -161,7 +163,16 @@ function isCoreState(value: unknown): value is CoreState {
   return typeof v === 'object' && v !== null && Array.isArray(v.memories) && Array.isArray(v.tables) && Array.isArray(v.tableImports) && size(v.instanceBytes)
     && v.memories.every((m) => typeof m.name === 'string' && size(m.initial) && optionalSize(m.maximum) && typeof m.shared === 'boolean')
     && v.tables.every((t) => typeof t.name === 'string' && size(t.initial) && optionalSize(t.maximum) && (t.element === 'anyfunc' || t.element === 'externref'))
-    && v.tableImports.every((t) => typeof t.module === 'string' && typeof t.name === 'string');
+    && v.tableImports.every((t) => typeof t.module === 'string' && typeof t.name === 'string')
+    && (v.dataImage === undefined || imageFits(v.dataImage, v.memories[0]?.initial));
+}
+
+const WASM_PAGE = 65536;
+
+/** Runs of a data image, each inside the first memory's initial pages (the memory a run makes before it reads them). */
+function imageFits(runs: unknown, pages: number | undefined): boolean {
+  const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  return Array.isArray(runs) && pages !== undefined && runs.every((run) => Array.isArray(run) && run.length === 2 && size(run[0]) && size(run[1]) && run[0] + run[1] <= pages * WASM_PAGE);
 }
 
 /**
@@ -191,13 +202,19 @@ export function inspectEntry(entryDir: string): EntryState {
 }
 
 /**
- * The files a run may load: the glue (its script form when there is one), the core modules, and
- * the layer itself (a preview1 module can run as the core module it is; a stale entry is made
+ * The files a run may load: the glue (its script form when there is one), the core modules and
+ * their data images, and the layer itself (a preview1 module can run as the core module it is; a stale entry is made
  * again from it).
  */
 export function filesToRun(meta: EntryMeta): string[] {
   const preview1 = meta.sourceKind === 'core-module' ? [ENTRY_FILES.preview1] : [];
-  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ...preview1, ENTRY_FILES.source];
+  const images = [...meta.coreModules, ...preview1].filter((m) => meta.coreStates?.[m]?.dataImage).map(dataImageFile);
+  return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ...preview1, ...images, ENTRY_FILES.source];
+}
+
+/** The file holding a core module's data image (runtime/dataImage.ts): `plugin.core.wasm`'s is `plugin.core.data`. */
+export function dataImageFile(coreModule: string): string {
+  return coreModule.replace(/\.wasm$/, '.data');
 }
 
 /** The component a WIT world is read from (a preview1 module's wrapped component, else the layer itself). */

@@ -180,6 +180,29 @@ export function readOpenedFile(file: string, fd: number, size: number): Buffer {
 }
 
 /**
+ * Reads a regular file, opened by openRegularFile, into `views` one after the other (its first
+ * bytes into the first view, and so on), and closes it. A file that ends before the views are
+ * full (changed while read) is an 'io' failure.
+ */
+export function readOpenedFileInto(file: string, fd: number, views: Uint8Array[]): void {
+  try {
+    let position = 0;
+    for (const view of views) {
+      for (let filled = 0; filled < view.length; ) {
+        const n = fs.readSync(fd, view, filled, Math.min(view.length - filled, MAX_READ_BYTES), position + filled);
+        if (n === 0) throw new LocalFileError(file, 'changed while it was read', 'io');
+        filled += n;
+      }
+      position += view.length;
+    }
+  } catch (error) {
+    throw asReadFailure(file, error);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * readOpenedFile for a big file: in `pieces` reads at once on Node's thread pool, into one buffer.
  * The time is mostly the kernel copying the file and faulting in the buffer's fresh pages, which
  * one thread does alone; two pieces take both cores of a two-core machine while the main thread

@@ -56,7 +56,20 @@ const damages: { name: string; damage: (dir: string) => void; state: 'damaged' |
   { name: 'an older format, from before compilation hints', damage: (d) => editMeta(d, (m) => ({ ...m, format: 17 })), state: 'stale', intact: false, why: new RegExp(`^entry format 17, this krew-wasm writes ${ENTRY_FORMAT}$`) },
   { name: 'compilation hints of a file the run does not compile', damage: (d) => editMeta(d, (m) => ({ ...m, compileHints: { 'other.core.wasm': { offset: 10, count: 1 } } })), state: 'damaged', intact: false, why: /a record of compilation hints that does not read as one/ },
   { name: 'compilation hints without their place', damage: (d) => editMeta(d, (m) => ({ ...m, compileHints: Object.fromEntries((m.coreModules as string[]).map((c) => [c, { offset: -1, count: 1 }])) })), state: 'damaged', intact: false, why: /a record of compilation hints that does not read as one/ },
+  { name: 'an older format, from before data images', damage: (d) => editMeta(d, (m) => ({ ...m, format: 18 })), state: 'stale', intact: false, why: new RegExp(`^entry format 18, this krew-wasm writes ${ENTRY_FORMAT}$`) },
+  { name: 'a data image it does not hold', damage: (d) => editImage(d, [[0, 10]]), state: 'damaged', intact: false, why: /^cannot load plugin\.core\.data: ENOENT$/ },
+  { name: 'a data image beyond its memory', damage: (d) => editImage(d, [[0, 10], [65530, 7]]), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
+  { name: 'a data image that is not runs', damage: (d) => editImage(d, [[0, -1]]), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
+  { name: 'a data image of a module without memory', damage: (d) => editMeta(d, (m) => ({ ...m, coreStates: { ...(m.coreStates as object), 'plugin.core2.wasm': { ...(m.coreStates as Record<string, object>)['plugin.core2.wasm'], dataImage: [] } } })), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
 ];
+
+/** Gives the hello entry's first core module (one page of memory) a data image of these runs. */
+function editImage(dir: string, runs: unknown[]): void {
+  editMeta(dir, (m) => {
+    const states = m.coreStates as Record<string, object>;
+    return { ...m, coreStates: { ...states, 'plugin.core.wasm': { ...states['plugin.core.wasm'], dataImage: runs } } };
+  });
+}
 
 function editMeta(dir: string, change: (meta: Record<string, unknown>) => Record<string, unknown>): void {
   const file = path.join(dir, ENTRY_FILES.meta);

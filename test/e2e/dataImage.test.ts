@@ -1,0 +1,63 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readEntryMeta } from '../../src/store/entry.js';
+import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
+
+/**
+ * A big plugin's data as an image beside its core module (runtime/dataImage.ts), with the 12.5 MB
+ * componentized JS plugin, whose JS engine starts from 3.1 MB of data in 10,000 segments: the
+ * entry keeps it as an image, the plugin runs from it, and an image that is not what the entry
+ * recorded is a damaged entry, in one line, whose hint repairs it.
+ */
+
+const source = `file://${path.join(FIXTURES, 'jsecho.wasm')}`;
+
+async function pulledJsecho(t: { teardown(fn: () => void): void }): Promise<{ sb: Sandbox; entry: string }> {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  const pull = await krewWasm(sb, ['pull', source, '--name', 'jsecho']);
+  if (pull.exitCode !== 0) throw new Error(pull.stderr);
+  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/jsecho.json'), 'utf8')).layerDigest as string;
+  return { sb, entry: path.join(sb.root, 'store', digest.slice('sha256:'.length)) };
+}
+
+test("the JS plugin's data is an image beside its core module, and the plugin runs from it", async (t) => {
+  const { sb, entry } = await pulledJsecho(t);
+  const runs = readEntryMeta(entry).coreStates?.['plugin.core.wasm']?.dataImage ?? [];
+  const image = path.join(entry, 'plugin.core.data');
+  t.true(runs.length > 0 && runs.length < 100, `${runs.length} runs`);
+  t.is(fs.statSync(image).size, runs.reduce((sum, [, length]) => sum + length, 0));
+  t.true(fs.statSync(image).size > 3_000_000);
+  const r = await runLink(sb, 'jsecho', ['hi'], { env: { JSECHO_VAR: 'x' } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'args: ["kubectl-jsecho","hi"]\nJSECHO_VAR=x\n');
+});
+
+test('an image cut short is a damaged entry, said in one line; its hint repairs it', async (t) => {
+  const { sb, entry } = await pulledJsecho(t);
+  const image = path.join(entry, 'plugin.core.data');
+  const size = fs.statSync(image).size;
+  fs.truncateSync(image, size - 1);
+  const r = await runLink(sb, 'jsecho', ['hi']);
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, '');
+  const line = theError(r.stderr);
+  t.is(line, `krew-wasm: error: plugin jsecho is damaged: cannot read plugin.core.data: is ${size - 1} bytes, not the ${size} its entry records (reinstall it: krew-wasm pull --force ${source} --name jsecho)`);
+  const args = /\(reinstall it: krew-wasm (.*)\)$/.exec(line)![1]!.split(' ');
+  const repair = await krewWasm(sb, args);
+  t.is(repair.exitCode, 0, repair.stderr);
+  const again = await runLink(sb, 'jsecho', ['hi']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.is(fs.statSync(image).size, size);
+});
+
+test('an image swapped for a link is not followed', async (t) => {
+  const { sb, entry } = await pulledJsecho(t);
+  const image = path.join(entry, 'plugin.core.data');
+  fs.renameSync(image, `${image}.real`);
+  fs.symlinkSync(`${image}.real`, image);
+  const r = await runLink(sb, 'jsecho', ['hi']);
+  t.is(r.exitCode, 1);
+  t.regex(theError(r.stderr), /^krew-wasm: error: plugin jsecho is damaged: cannot load plugin\.core\.data: not a regular file \(reinstall it: /);
+});
