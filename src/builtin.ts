@@ -23,9 +23,41 @@ let flagsSet = '';
 /** V8's tag for code caches (its version, its flags) before this process first changed a flag. */
 let defaultFlagsTag: number | undefined;
 
-/** v8.setFlagsFromString, loading node:v8 only when some flag is set. */
+/** What krew-wasm asks of V8 about its flags. */
+interface V8Flags {
+  setFlagsFromString(flags: string): void;
+  cachedDataVersionTag(): number;
+}
+
+let v8Flags: V8Flags | undefined;
+
+/**
+ * V8's flags, through the binding node:v8 wraps where Node still gives it out: node:v8 itself loads
+ * node:stream and 24 more modules for these two functions, 2-3.5 ms of every big plugin's run on
+ * Node 20 (bench/RESULTS.md, round thirteen). Node 20 and 22 give the binding to
+ * process.binding('v8') with a deprecation warning (DEP0111) the first time, which says nothing to
+ * the plugin's user: it is silenced for that one call. Node 24 has no such binding: node:v8.
+ */
+export function v8FlagsAccess(): V8Flags {
+  return (v8Flags ??= v8Binding() ?? builtin<typeof import('node:v8')>('node:v8'));
+}
+
+function v8Binding(): V8Flags | undefined {
+  const warns = process.noDeprecation;
+  process.noDeprecation = true;
+  try {
+    const binding = (process as unknown as { binding?(name: string): Partial<V8Flags> | undefined }).binding?.('v8');
+    return typeof binding?.setFlagsFromString === 'function' && typeof binding.cachedDataVersionTag === 'function' ? (binding as V8Flags) : undefined;
+  } catch {
+    return undefined; // "No such module: v8" (Node 24)
+  } finally {
+    process.noDeprecation = warns;
+  }
+}
+
+/** v8.setFlagsFromString, loading V8's flags (v8FlagsAccess) only when some flag is set. */
 export function setV8Flags(flags: string): void {
-  const v8 = builtin<typeof import('node:v8')>('node:v8');
+  const v8 = v8FlagsAccess();
   defaultFlagsTag ??= v8.cachedDataVersionTag();
   flagsSet += ` ${flags}`;
   v8.setFlagsFromString(flags);
@@ -64,7 +96,7 @@ export function restoreDefaultV8Flags(): boolean {
   const names = flagsSet.trim().split(/\s+/).map((flag) => flag.replace(/^--/, '').replace(/=.*$/, ''));
   const defaults = names.map((name) => DEFAULT_FLAGS[name]);
   if (defaults.some((d) => d === undefined)) return false;
-  const v8 = builtin<typeof import('node:v8')>('node:v8');
+  const v8 = v8FlagsAccess();
   v8.setFlagsFromString(defaults.join(' '));
   return v8.cachedDataVersionTag() === defaultFlagsTag;
 }

@@ -145,3 +145,32 @@ test("a big plugin whose module cannot take its recording form keeps an empty li
   t.is(second.exitCode, 0, second.stderr);
   t.is(second.compiling, 'compiling, recorded functions ahead');
 });
+
+test("a big plugin's run sets V8's flags without loading node:v8 where Node gives out its binding, and says nothing of that binding's deprecation", async (t) => {
+  const { sb } = await pulled(t);
+  t.is((await run(sb)).exitCode, 0, 'the first run, which records (and reads the heap with node:v8)');
+  // Whether the run loaded node:v8 (which loads node:stream; the test's stdio, sockets, load that anyway), printed at its exit by a module Node loads first.
+  const preload = path.join(sb.home, 'loaded.cjs');
+  fs.writeFileSync(preload, `const atStart = new Set(process.moduleLoadList);
+process.on('exit', () => require('node:fs').writeSync(2, \`loaded: \${process.moduleLoadList.filter((m) => !atStart.has(m) && m === 'NativeModule v8').join(',')}\\n\`));
+`);
+  const r = await runLink(sb, 'jsecho', ['hi'], { env: { NODE_OPTIONS: `--require ${preload} --pending-deprecation --throw-deprecation` } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /^args: \["kubectl-jsecho","hi"\]$/m);
+  t.notRegex(r.stderr, /Deprecation|DEP0/);
+  const loaded = /^loaded: (.*)$/m.exec(r.stderr)?.[1];
+  t.is(loaded, bindingGivenOut() ? '' : 'NativeModule v8', r.stderr);
+});
+
+/** Whether this Node gives V8's binding to process.binding (Node 20 and 22; not Node 24). */
+function bindingGivenOut(): boolean {
+  const warns = process.noDeprecation;
+  process.noDeprecation = true;
+  try {
+    return typeof (process as unknown as { binding(name: string): { setFlagsFromString?: unknown } }).binding('v8').setFlagsFromString === 'function';
+  } catch {
+    return false;
+  } finally {
+    process.noDeprecation = warns;
+  }
+}
