@@ -21,10 +21,11 @@ export type StateImports = Record<string, WebAssembly.Memory | WebAssembly.Table
 /**
  * Makes the memories and tables a core module defines (pull turned them into imports:
  * coreState.ts), each with its declared limits. Without `--max-memory` V8's own limits apply.
+ * A memory already in `made` is taken as it is.
  */
-export function makeState(state: CoreState, memoryMaximum: (m: MemoryDef) => number | undefined = (m) => m.maximum): StateImports {
-  const made: StateImports = {};
+export function makeState(state: CoreState, memoryMaximum: (m: MemoryDef) => number | undefined = (m) => m.maximum, made: StateImports = {}): StateImports {
   for (const m of state.memories) {
+    if (made[m.name]) continue; // made ahead, with these limits (run.ts, fillMemoriesAhead)
     const maximum = memoryMaximum(m);
     made[m.name] = new WebAssembly.Memory(maximum === undefined ? { initial: m.initial, shared: m.shared } : { initial: m.initial, maximum, shared: m.shared });
   }

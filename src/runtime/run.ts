@@ -10,7 +10,7 @@ import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, 
 import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
-import { readImageInto } from './dataImage.js';
+import { readImageInto, type ImageRun } from './dataImage.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
@@ -51,6 +51,8 @@ export interface CompilingPlugin {
   /** By file name. */
   modules: Map<string, Promise<WebAssembly.Module>>;
   footprints: WeakMap<WebAssembly.Module, Footprint>;
+  /** The same, by file name, before the modules are compiled. */
+  footprintsByName: Map<string, Footprint>;
   /** A plain preview1 module, run as itself (runsAsPreview1): its one module is `source.wasm`. */
   preview1: boolean;
   budget?: MemoryBudget;
@@ -64,6 +66,8 @@ export interface CompilingPlugin {
 interface Footprint {
   state: CoreState;
   image?: string;
+  /** Its first memory, made and its image read into it while the modules compiled (fillMemoriesAhead), for its one instance. */
+  filled?: WebAssembly.Memory;
 }
 
 /**
@@ -111,7 +115,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, recording: compilingRecording, records }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, footprintsByName, recording: compilingRecording, records }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   const hostImports = req.hostImports?.(guard.deadline);
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
@@ -120,7 +124,9 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const sandbox = host?.env ? { ...req.sandbox, env: { ...req.sandbox.env, ...host.env } } : req.sandbox;
   const imports: ImportObject = { ...wasiImports(sandbox), ...host?.imports };
   trace('imports ready');
+  if (!budget) fillMemoriesAhead(req, footprintsByName, meta.instantiations);
   const modules = await compiledModules(compiling, guard);
+  trace('compiled');
   const getCoreModule = (name: string) => {
     const module = modules.get(name);
     if (!module) throw damaged(req, `unexpected core module ${name}`);
@@ -204,17 +210,39 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
  * made by the budget, each with its share of the cap, or with their declared limits; its first
  * memory holding its data image, if pull made one (dataImage.ts), before any of its code runs.
  */
-function instantiateWithState(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, module: WebAssembly.Module, { state, image }: Footprint, imports: WebAssembly.Imports | undefined, budget?: MemoryBudget): WebAssembly.Instance {
-  const made = budget ? budget.admit(state, imports) : makeState(state);
-  if (image && state.dataImage) {
-    try {
-      readImageInto(made[state.memories[0]!.name] as WebAssembly.Memory, image, state.dataImage);
-      trace(`read ${path.basename(image)}`);
-    } catch (error) {
-      throw damaged(req, `cannot read ${path.basename(image)}: ${error instanceof LocalFileError ? error.detail : (error as Error).message}`);
-    }
-  }
+function instantiateWithState(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, module: WebAssembly.Module, footprint: Footprint, imports: WebAssembly.Imports | undefined, budget?: MemoryBudget): WebAssembly.Instance {
+  const { state, image, filled } = footprint;
+  footprint.filled = undefined; // for one instance only
+  const first = state.memories[0]?.name;
+  const made = budget ? budget.admit(state, imports) : makeState(state, undefined, filled && first ? { [first]: filled } : {});
+  if (image && state.dataImage && !filled) fillMemory(req, made[first!] as WebAssembly.Memory, image, state.dataImage);
   return new WebAssembly.Instance(module, { ...imports, [STATE_MODULE]: made });
+}
+
+/** Reads a module's data image into its first memory (dataImage.ts); a failed read is the entry's damage. */
+function fillMemory(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, memory: WebAssembly.Memory, image: string, runs: ImageRun[]): void {
+  try {
+    readImageInto(memory, image, runs);
+    trace(`read ${path.basename(image)}`);
+  } catch (error) {
+    throw damaged(req, `cannot read ${path.basename(image)}: ${error instanceof LocalFileError ? error.detail : (error as Error).message}`);
+  }
+}
+
+/**
+ * While V8 compiles, the main thread waits: the first memory of each module with a data image and
+ * one instance is made then, with its declared limits, and its image read into it, for its
+ * instance to take. Not under --max-memory, whose budget makes each memory as it admits its
+ * instance.
+ */
+function fillMemoriesAhead(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, footprints: Map<string, Footprint>, instantiations: Record<string, number> = {}): void {
+  for (const [name, footprint] of footprints) {
+    const { state, image } = footprint;
+    if (!image || !state.dataImage || (instantiations[name] ?? 1) !== 1) continue;
+    const memory = makeState({ ...state, tables: [], memories: state.memories.slice(0, 1) })[state.memories[0]!.name] as WebAssembly.Memory;
+    fillMemory(req, memory, image, state.dataImage);
+    footprint.filled = memory;
+  }
 }
 
 /** The entry's core modules, compiled (each was started by startCompiling). */
@@ -233,6 +261,7 @@ export function runsAsPreview1(meta: EntryMeta): boolean {
 }
 
 async function runPreview1Module(compiling: CompilingPlugin, req: RunRequest, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+  if (!budget) fillMemoriesAhead(req, compiling.footprintsByName);
   const module = await guard.within(compiling.modules.get(ENTRY_FILES.preview1)!);
   trace('compiled');
   const { preview1Imports } = await import('./preview1/host.js');
@@ -353,13 +382,12 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   setV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, Footprint>();
+  const footprintsByName = new Map([...states].map(([name, state]) => [name, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined }]));
   const recording = new Map<WebAssembly.Module, { name: string; slots: number[] }>();
   for (const [name, read] of reads) {
     const compile = (bytes: Uint8Array<ArrayBuffer>) =>
       WebAssembly.compile(hints.prepare(name, bytes)).then((m) => {
-        trace(`compiled ${name}`);
-        const state = states.get(name)!;
-        footprints.set(m, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined });
+        footprints.set(m, footprintsByName.get(name)!);
         const slots = hints.recording.get(name);
         if (slots) recording.set(m, { name, slots });
         return m;
@@ -370,7 +398,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
     modules.set(name, module);
   }
   trace(hints.recordsNow ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
-  return { modules, footprints, preview1, budget, recording, records: hints.recordsNow };
+  return { modules, footprints, footprintsByName, preview1, budget, recording, records: hints.recordsNow };
 }
 
 /** What a run does with compilation hints (compileHints.ts): nothing, by default. */

@@ -13,14 +13,16 @@ import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from
 
 const source = `file://${path.join(FIXTURES, 'jsecho.wasm')}`;
 
-async function pulledJsecho(t: { teardown(fn: () => void): void }): Promise<{ sb: Sandbox; entry: string }> {
+async function pulled(t: { teardown(fn: () => void): void }, from = source, name = 'jsecho'): Promise<{ sb: Sandbox; entry: string }> {
   const sb = makeSandbox();
   t.teardown(() => sb.cleanup());
-  const pull = await krewWasm(sb, ['pull', source, '--name', 'jsecho']);
+  const pull = await krewWasm(sb, ['pull', from, '--name', name]);
   if (pull.exitCode !== 0) throw new Error(pull.stderr);
-  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, 'receipts/jsecho.json'), 'utf8')).layerDigest as string;
+  const digest = JSON.parse(fs.readFileSync(path.join(sb.root, `receipts/${name}.json`), 'utf8')).layerDigest as string;
   return { sb, entry: path.join(sb.root, 'store', digest.slice('sha256:'.length)) };
 }
+
+const pulledJsecho = (t: { teardown(fn: () => void): void }) => pulled(t);
 
 test("the JS plugin's data is an image beside its core module, and the plugin runs from it", async (t) => {
   const { sb, entry } = await pulledJsecho(t);
@@ -60,4 +62,31 @@ test('an image swapped for a link is not followed', async (t) => {
   const r = await runLink(sb, 'jsecho', ['hi']);
   t.is(r.exitCode, 1);
   t.regex(theError(r.stderr), /^krew-wasm: error: plugin jsecho is damaged: cannot load plugin\.core\.data: not a regular file \(reinstall it: /);
+});
+
+test("a C command's 384 KiB table runs from its image, as a preview1 module, with and without a memory cap", async (t) => {
+  const { sb, entry } = await pulled(t, `file://${path.join(FIXTURES, 'bigdata.core.wasm')}`, 'bigdata');
+  t.truthy(readEntryMeta(entry).coreStates?.['preview1.wasm']?.dataImage, 'the module it runs as has an image');
+  t.true(fs.existsSync(path.join(entry, 'preview1.data')));
+  // What test/fixtures/src/bigdata.c's table holds, computed here.
+  const SIZE = 384 * 1024;
+  const table = new Uint8Array(SIZE);
+  for (let i = 0; i < 32; i++) table[i] = (i * 131 + 7) & 0xff;
+  table[SIZE / 2] = 42;
+  table[SIZE - 1] = 255;
+  let sum = 0;
+  let weighted = 0;
+  table.forEach((b, i) => {
+    sum += b;
+    weighted += b * ((i % 4096) + 1);
+  });
+  const expected = `sum ${sum} weighted ${weighted} first 7 middle 42 last 255\n`;
+  const uncapped = await runLink(sb, 'bigdata', []);
+  t.is(uncapped.exitCode, 0, uncapped.stderr);
+  t.is(uncapped.stdout, expected);
+  const grant = await krewWasm(sb, ['grant', 'bigdata', '--max-memory', '64']);
+  t.is(grant.exitCode, 0, grant.stderr);
+  const capped = await runLink(sb, 'bigdata', []);
+  t.is(capped.exitCode, 0, capped.stderr);
+  t.is(capped.stdout, expected);
 });

@@ -14,7 +14,7 @@ test('KREW_WASM_TRACE prints each start-up phase once, in order, with the time a
   const lines = traced.stderr.trimEnd().split('\n');
   const phases = lines.map((line) => /^krew-wasm trace: ([\d.]+) ms (.+) \(cpu ([\d.]+) ms, system ([\d.]+) ms\)$/.exec(line));
   t.true(phases.every(Boolean), traced.stderr);
-  t.deepEqual(phases.map((m) => m![2]), ['wrapper loaded', 'receipt read', 'entry checked', 'compiling', 'sandbox ready', 'plugin.js loaded', 'imports ready', 'instantiated', 'run returned', 'exiting']);
+  t.deepEqual(phases.map((m) => m![2]), ['wrapper loaded', 'receipt read', 'entry checked', 'compiling', 'sandbox ready', 'plugin.js loaded', 'imports ready', 'compiled', 'instantiated', 'run returned', 'exiting']);
   for (let i = 1; i < phases.length; i++) {
     t.true(Number(phases[i]![1]) >= Number(phases[i - 1]![1]), 'time goes forward');
     t.true(Number(phases[i]![3]) >= Number(phases[i - 1]![3]), 'CPU time goes forward');
