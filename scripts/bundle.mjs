@@ -148,7 +148,7 @@ const commonJs = {
 await build({
   ...common,
   ...commonJs,
-  entryPoints: { main: 'src/main.ts', refreshEntry: 'src/services/refreshEntry.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts' },
+  entryPoints: { main: 'src/main.ts', refreshEntry: 'src/services/refreshEntry.ts', httpWorker: 'src/runtime/hosts/httpWorker.ts', compileCache: 'src/runtime/compileCache.ts' },
   outdir: 'dist/bundle',
   entryNames: '[name]',
   plugins: [builtinsOnce, clipanionLean, yamlApart],
@@ -210,6 +210,8 @@ await build({
     kubeconfig: 'src/kube/kubeconfig.ts',
     refreshEntry: 'src/services/refreshEntry.ts',
     httpWorker: 'src/runtime/hosts/httpWorker.ts',
+    // The process that compiles a big plugin's hot functions after a run (runtime/compiledCache.ts).
+    compileCache: 'src/runtime/compileCache.ts',
   },
   outdir: 'dist/wrapper',
   entryNames: '[name]',

@@ -34,22 +34,27 @@ let v8Flags: V8Flags | undefined;
 /**
  * V8's flags, through the binding node:v8 wraps where Node still gives it out: node:v8 itself loads
  * node:stream and 24 more modules for these two functions, 2-3.5 ms of every big plugin's run on
- * Node 20 (bench/RESULTS.md, round thirteen). Node 20 and 22 give the binding to
- * process.binding('v8') with a deprecation warning (DEP0111) the first time, which says nothing to
- * the plugin's user: it is silenced for that one call. Node 24 has no such binding: node:v8.
+ * Node 20 (bench/RESULTS.md, round thirteen). Node 24 has no such binding: node:v8 there.
  */
 export function v8FlagsAccess(): V8Flags {
-  return (v8Flags ??= v8Binding() ?? builtin<typeof import('node:v8')>('node:v8'));
+  return (v8Flags ??= legacyBinding<V8Flags>('v8', ['setFlagsFromString', 'cachedDataVersionTag']) ?? builtin<typeof import('node:v8')>('node:v8'));
 }
 
-function v8Binding(): V8Flags | undefined {
+/**
+ * A binding of Node's own that a built-in module wraps, when this Node still gives it to
+ * process.binding and it has these functions; else undefined. Node 20 and 22 give `v8` and `zlib`
+ * with a deprecation warning (DEP0111) the first time, which says nothing to the plugin's user: it
+ * is silenced for that one call. For what a run needs of a built-in whose module loads far more
+ * (node:v8 and node:zlib load node:stream: ~3 ms each).
+ */
+export function legacyBinding<T>(name: 'v8' | 'zlib', functions: (keyof T & string)[]): T | undefined {
   const warns = process.noDeprecation;
   process.noDeprecation = true;
   try {
-    const binding = (process as unknown as { binding?(name: string): Partial<V8Flags> | undefined }).binding?.('v8');
-    return typeof binding?.setFlagsFromString === 'function' && typeof binding.cachedDataVersionTag === 'function' ? (binding as V8Flags) : undefined;
+    const binding = (process as unknown as { binding?(name: string): Record<string, unknown> | undefined }).binding?.(name);
+    return binding && functions.every((f) => typeof binding[f] === 'function') ? (binding as T) : undefined;
   } catch {
-    return undefined; // "No such module: v8" (Node 24)
+    return undefined; // "No such module" (Node 24)
   } finally {
     process.noDeprecation = warns;
   }

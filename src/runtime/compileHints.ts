@@ -106,9 +106,9 @@ export function addCompileHints(modules: [string, Uint8Array][], bigOver: number
 }
 
 /** At a run: marks the listed functions (indices among the defined ones) eager, in the bytes this run compiles. */
-export function markEager(bytes: Uint8Array, place: HintsPlace, functions: readonly number[]): void {
+export function markEager(bytes: Uint8Array, place: HintsPlace, functions: readonly number[], hint = EAGER): void {
   for (const index of functions) {
-    if (Number.isSafeInteger(index) && index >= 0 && index < place.count) bytes[place.offset + index] = EAGER;
+    if (Number.isSafeInteger(index) && index >= 0 && index < place.count) bytes[place.offset + index] = hint;
   }
 }
 

@@ -28,7 +28,7 @@ import { leb128, MODULE_PREAMBLE, Reader, SECTION } from './wasmReader.js';
 export const DATA_IMAGE_MIN_BYTES = 256 * 1024;
 /** Segments closer than this are one run of the image, the bytes between them zeros (as the fresh memory holds). */
 const MERGE_GAP = 4096;
-/** Runs are listed in meta.json, which every run reads: a module scattering its data more keeps it. */
+/** Runs are listed in meta.json, which every run reads: a module scattering its data more keeps it, and so do the modules of an entry beyond this many in all (transpile.ts). */
 export const MAX_IMAGE_RUNS = 1024;
 
 /** One run of an image: `length` bytes of the image file, in order, read into memory at `at`. */

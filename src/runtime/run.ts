@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isKrewWasmError, NotInstalledError, PluginMemoryError, PluginRuntimeError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
 import { setV8Flags as applyV8Flags } from '../builtin.js';
 import { trace } from '../trace.js';
@@ -11,6 +12,7 @@ import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta }
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { readImageInto, type ImageRun } from './dataImage.js';
+import { compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
@@ -60,6 +62,8 @@ export interface CompilingPlugin {
   recording: Map<WebAssembly.Module, { name: string; slots: number[] }>;
   /** This run records (compileHints.ts): its list is kept after it, even when no module's recording form could be made. */
   records: boolean;
+  /** Modules whose hot functions a process of their own compiles after this run (compiledCache.ts), under these flags. */
+  compileLater?: { modules: string[]; flags: string };
 }
 
 /** What instantiating a compiled core module makes the host hold, and the file its data is read from (dataImage.ts). */
@@ -115,7 +119,7 @@ export async function runPlugin(req: RunRequest): Promise<number> {
   }
 }
 
-async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, footprintsByName, recording: compilingRecording, records }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
+async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: compiling, footprints, footprintsByName, recording: compilingRecording, records, compileLater }: CompilingPlugin, guard: RunGuard, budget?: MemoryBudget): Promise<number> {
   const hostImports = req.hostImports?.(guard.deadline);
   hostImports?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const { mod, saveCache } = await loadEntry(req, meta);
@@ -160,6 +164,12 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     writeHotFunctions(req.entryDir, hot);
     trace('compiled functions recorded');
   };
+  // What the run leaves for the next ones: the glue's code cache, the functions it compiled, and their compiled form.
+  const afterRun = () => {
+    saveCache();
+    saveHotFunctions();
+    if (compileLater) compileInBackground(req.entryDir, compileLater.modules, compileLater.flags, fileURLToPath(new URL('./compileCache.js', import.meta.url)));
+  };
   const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) =>
     guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
   const wasiRunOf = (instance: Record<string, unknown>) => {
@@ -193,15 +203,11 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     }
   } catch (error) {
     if (phase === 'starting') throw asStartFailure(error);
-    if (error instanceof ExitSignal) {
-      saveCache();
-      saveHotFunctions();
-    }
+    if (error instanceof ExitSignal) afterRun();
     throw error;
   }
   trace('run returned');
-  saveCache();
-  saveHotFunctions();
+  afterRun();
   return 0;
 }
 
@@ -379,7 +385,9 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
-  setV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
+  const flags = chosenV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
+  if (flags) applyV8Flags(flags);
+  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   const footprintsByName = new Map([...states].map(([name, state]) => [name, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined }]));
@@ -392,13 +400,28 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
         if (slots) recording.set(m, { name, slots });
         return m;
       });
+    const data = forms?.taken.get(name);
+    const fromForm = (bytes: Uint8Array<ArrayBuffer>) => {
+      const place = meta.compileHints![name]!;
+      markEager(bytes, place, hints.hot![name] ?? [], COMPILED_HINT);
+      const m = deserializeModule(data!, bytes, applyV8Flags);
+      trace(m ? `${name} from its compiled form` : `${name}: its compiled form was refused by V8`);
+      if (!m) {
+        giveUpCompiled(req.entryDir, name);
+        return compile(bytes); // marked eager again, for Liftoff (hints.prepare)
+      }
+      footprints.set(m, footprintsByName.get(name)!);
+      return m;
+    };
+    const start = data ? fromForm : compile;
     // A module read at once is compiled at once: a microtask later, the sandbox's set-up would come first.
-    const module = read.bytes instanceof Promise ? read.bytes.then(compile) : compile(read.bytes);
+    const module = read.bytes instanceof Promise ? read.bytes.then(start) : Promise.resolve(start(read.bytes));
     module.catch(() => {}); // reported when the run awaits it, not as an unhandled rejection
     modules.set(name, module);
   }
   trace(hints.recordsNow ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
-  return { modules, footprints, footprintsByName, preview1, budget, recording, records: hints.recordsNow };
+  const compileLater = forms && forms.missing.length > 0 && canRecord(req.entryDir) ? { modules: forms.missing, flags } : undefined;
+  return { modules, footprints, footprintsByName, preview1, budget, recording, records: hints.recordsNow, compileLater };
 }
 
 /** What a run does with compilation hints (compileHints.ts): nothing, by default. */
@@ -411,6 +434,8 @@ interface HintsPlan {
   prepare(name: string, bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer>;
   /** The modules compiled in their recording form, with their table's slots (filled by prepare). */
   recording: Map<string, number[]>;
+  /** The functions marked eager, by module, when the run follows a recorded list. */
+  hot?: HotFunctions;
 }
 
 const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_name, bytes) => bytes, recording: new Map() };
@@ -436,7 +461,7 @@ function planCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: E
       if (place) markEager(bytes, place, hot[name] ?? []);
       return bytes;
     };
-    return { followHints: true, recordsNow: false, prepare, recording: new Map() };
+    return { followHints: true, recordsNow: false, prepare, recording: new Map(), hot };
   }
   if (budget || !canRecord(req.entryDir)) return NO_HINTS;
   const recorded = new Set<string>();
@@ -523,10 +548,30 @@ export function refuseUninterruptible(pluginName: string, meta: EntryMeta, modul
  * modules are left alone: setting flags costs more than it saves for them. A memory cap adds the
  * compile-time limits of MemoryBudget.
  */
-function setV8Flags(bytes: number, override: string | undefined, budget: MemoryBudget | undefined, hinted: boolean): void {
+function chosenV8Flags(bytes: number, override: string | undefined, budget: MemoryBudget | undefined, hinted: boolean): string {
   const big = bytes > LIFTOFF_ONLY_BYTES ? BIG_MODULE_V8_FLAGS : '';
-  const chosen = [override ?? big, hinted ? HINTED_V8_FLAGS : '', budget?.compileFlags() ?? ''].join(' ').trim();
-  if (chosen) applyV8Flags(chosen);
+  return [override ?? big, hinted ? HINTED_V8_FLAGS : '', budget?.compileFlags() ?? ''].join(' ').trim();
+}
+
+/**
+ * The compiled forms a run following its hot list takes (compiledCache.ts), by module: those of
+ * its big hinted modules made from this module, list and flags; and the modules that have none
+ * yet, for a process of their own to make after the run.
+ */
+function compiledForms(req: Pick<RunRequest, 'entryDir'>, meta: EntryMeta, hot: HotFunctions, flags: string, reads: Map<string, { size: number }>): { taken: Map<string, ArrayBuffer>; missing: string[] } {
+  const taken = new Map<string, ArrayBuffer>();
+  const missing: string[] = [];
+  for (const [name, read] of reads) {
+    const digest = meta.files?.[name];
+    if (!meta.compileHints?.[name] || !hot[name]?.length || !digest || read.size < COMPILED_CACHE_MIN_BYTES) continue;
+    const { data, why, remake } = readCompiled(req.entryDir, name, { module: digest, hot: hot[name]!, flags });
+    if (data) taken.set(name, data);
+    else {
+      trace(`${name} has no compiled form to take: ${why}`);
+      if (remake) missing.push(name);
+    }
+  }
+  return { taken, missing };
 }
 
 /** Reads a store entry's metadata (store/entry.ts checks it), or says how to repair a damaged entry. */

@@ -13,7 +13,7 @@ import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
 import { usesTailCalls } from './tailCalls.js';
 import { addCompileHints, type HintsPlace } from './compileHints.js';
-import { extractDataImage, type ImageRun } from './dataImage.js';
+import { extractDataImage, MAX_IMAGE_RUNS, type ImageRun } from './dataImage.js';
 import { LIFTOFF_ONLY_BYTES } from './run.js';
 import { instantiationCounts, toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
@@ -109,10 +109,13 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
 
 /**
  * The core modules whose data becomes an image beside them (dataImage.ts), replaced in `files`
- * and their images added to it; the runs of each image, by module.
+ * and their images added to it; the runs of each image, by module. At most MAX_IMAGE_RUNS runs
+ * for the whole entry: meta.json lists them, and a component of many modules made it larger
+ * than a run reads (found by an attack); the modules beyond keep their data.
  */
 function moveDataToImages(files: [string, Uint8Array][]): Map<string, ImageRun[]> {
   const runs = new Map<string, ImageRun[]>();
+  let listed = 0;
   for (const [index, [name, bytes]] of [...files.entries()]) {
     if (!name.endsWith('.wasm')) continue;
     let moved: ReturnType<typeof extractDataImage>;
@@ -121,7 +124,8 @@ function moveDataToImages(files: [string, Uint8Array][]): Map<string, ImageRun[]
     } catch {
       continue; // a shape this reader does not know (jco has validated the module): it keeps its data
     }
-    if (!moved) continue;
+    if (!moved || listed + moved.runs.length > MAX_IMAGE_RUNS) continue;
+    listed += moved.runs.length;
     files[index] = [name, moved.module];
     files.push([dataImageFile(name), moved.image]);
     runs.set(name, moved.runs);

@@ -18,6 +18,8 @@ import { atomicWriteFile, openRegularFile } from './fsutil.js';
  *   plugin.core*.wasm    the core modules jco extracted, in the order instantiate() asks for them,
  *                        their memories and tables made imports (runtime/coreState.ts)
  *   plugin.core*.data    a big core module's data, read into its memory (runtime/dataImage.ts)
+ *   plugin.core*.wasm.compiled   a big core module's hot functions compiled by TurboFan, made
+ *                        after a run by a process of their own (runtime/compiledCache.ts)
  *   component.wasm       the component made from a preview1 module (only for those)
  *   preview1.wasm        a preview1 module as it runs by itself, made so too (only for those)
  *   source.wasm          the layer exactly as pulled (its sha256 is the entry's name)
@@ -169,10 +171,18 @@ function isCoreState(value: unknown): value is CoreState {
 
 const WASM_PAGE = 65536;
 
-/** Runs of a data image, each inside the first memory's initial pages (the memory a run makes before it reads them). */
+/**
+ * Runs of a data image as pull makes them: in address order, apart, each inside the first
+ * memory's initial pages (the memory a run makes before it reads them).
+ */
 function imageFits(runs: unknown, pages: number | undefined): boolean {
   const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
-  return Array.isArray(runs) && pages !== undefined && runs.every((run) => Array.isArray(run) && run.length === 2 && size(run[0]) && size(run[1]) && run[0] + run[1] <= pages * WASM_PAGE);
+  let end = 0;
+  return Array.isArray(runs) && pages !== undefined && runs.every((run) => {
+    const fits = Array.isArray(run) && run.length === 2 && size(run[0]) && size(run[1]) && run[0] >= end && run[0] + run[1] <= pages * WASM_PAGE;
+    if (fits) end = run[0] + run[1] + 1;
+    return fits;
+  });
 }
 
 /**
@@ -222,11 +232,20 @@ export function componentFile(meta: EntryMeta): string {
   return meta.sourceKind === 'core-module' ? ENTRY_FILES.component : ENTRY_FILES.source;
 }
 
+/**
+ * Files runs add to an entry, not part of what pull made: the glue's code cache, the functions a
+ * first run compiled, and a big module's compiled form and the marker of its making
+ * (runtime/compiledCache.ts).
+ */
+function madeByRuns(name: string): boolean {
+  return name === ENTRY_FILES.codeCache || name === ENTRY_FILES.hotFunctions || /\.wasm\.compil(ed|ing)$/.test(name);
+}
+
 /** Writes meta.json last, recording the sha256 of every file the entry holds (the code cache aside). */
 export function writeEntryMeta(entryDir: string, meta: Omit<EntryMeta, 'files'>): EntryMeta {
   const files: Record<string, string> = {};
   for (const name of fs.readdirSync(entryDir).sort()) {
-    if (name === ENTRY_FILES.meta || name === ENTRY_FILES.codeCache || name === ENTRY_FILES.hotFunctions) continue;
+    if (name === ENTRY_FILES.meta || madeByRuns(name)) continue;
     files[name] = sha256File(path.join(entryDir, name));
   }
   const full: EntryMeta = { ...meta, files };
@@ -243,8 +262,11 @@ export function entryIsIntact(entryDir: string, layerDigest: string): boolean {
   if (state.status !== 'current' || !state.meta.files) return false;
   const files = state.meta.files;
   if (files[ENTRY_FILES.source] !== layerDigest) return false;
+  // Each data image it holds is one its metadata reads (a module whose record of it is gone would run without its data).
+  const images = filesToRun(state.meta).filter((f) => f.endsWith('.data'));
+  if (Object.keys(files).filter((f) => f.endsWith('.data')).sort().join() !== images.sort().join()) return false;
   try {
-    const present = fs.readdirSync(entryDir).filter((n) => n !== ENTRY_FILES.meta && n !== ENTRY_FILES.codeCache && n !== ENTRY_FILES.hotFunctions && !n.includes('.tmp-'));
+    const present = fs.readdirSync(entryDir).filter((n) => n !== ENTRY_FILES.meta && !madeByRuns(n) && !n.includes('.tmp-'));
     if (present.length !== Object.keys(files).length) return false;
     return Object.entries(files).every(([name, digest]) => sha256File(path.join(entryDir, name)) === digest);
   } catch {

@@ -90,3 +90,17 @@ test("a C command's 384 KiB table runs from its image, as a preview1 module, wit
   t.is(capped.exitCode, 0, capped.stderr);
   t.is(capped.stdout, expected);
 });
+
+test('an entry whose metadata no longer names its data image is not reused by pull: it is made again, and runs with its data', async (t) => {
+  const { sb, entry } = await pulledJsecho(t);
+  const metaFile = path.join(entry, 'meta.json');
+  const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
+  delete meta.coreStates['plugin.core.wasm'].dataImage;
+  fs.writeFileSync(metaFile, JSON.stringify(meta));
+  const again = await krewWasm(sb, ['pull', source, '--name', 'jsecho2']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.truthy(readEntryMeta(entry).coreStates?.['plugin.core.wasm']?.dataImage, 'made again');
+  const r = await runLink(sb, 'jsecho2', ['hi']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'args: ["kubectl-jsecho2","hi"]\nJSECHO_VAR=(unset)\n');
+});

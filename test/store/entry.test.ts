@@ -59,6 +59,8 @@ const damages: { name: string; damage: (dir: string) => void; state: 'damaged' |
   { name: 'an older format, from before data images', damage: (d) => editMeta(d, (m) => ({ ...m, format: 18 })), state: 'stale', intact: false, why: new RegExp(`^entry format 18, this krew-wasm writes ${ENTRY_FORMAT}$`) },
   { name: 'a data image it does not hold', damage: (d) => editImage(d, [[0, 10]]), state: 'damaged', intact: false, why: /^cannot load plugin\.core\.data: ENOENT$/ },
   { name: 'a data image beyond its memory', damage: (d) => editImage(d, [[0, 10], [65530, 7]]), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
+  { name: 'a data image whose runs overlap', damage: (d) => editImage(d, [[0, 10], [5, 10]]), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
+  { name: 'a data image whose runs are out of order', damage: (d) => editImage(d, [[100, 10], [0, 10]]), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
   { name: 'a data image that is not runs', damage: (d) => editImage(d, [[0, -1]]), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
   { name: 'a data image of a module without memory', damage: (d) => editMeta(d, (m) => ({ ...m, coreStates: { ...(m.coreStates as object), 'plugin.core2.wasm': { ...(m.coreStates as Record<string, object>)['plugin.core2.wasm'], dataImage: [] } } })), state: 'damaged', intact: false, why: /no record of what its core modules hold/ },
 ];

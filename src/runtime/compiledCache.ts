@@ -1,0 +1,209 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { builtin, legacyBinding } from '../builtin.js';
+import { atomicWriteFile, LocalFileError, openRegularFile, readOpenedFileInto } from '../store/fsutil.js';
+
+/**
+ * A big plugin's hot functions compiled by TurboFan once, in a process of their own, and kept as
+ * V8's own serialized module beside the core module (`plugin.core.wasm.compiled`): later runs
+ * deserialize it instead of compiling.
+ *
+ * Why: Node 20 keeps no compiled wasm between processes, and a run of the 12.5 MB JS plugin waited
+ * 25-35 ms for V8 to compile the ~400 functions its runs call (compilation hints: compileHints.ts)
+ * while its main thread had nothing left to do. V8's serializer is reached through its test
+ * functions (%SerializeWasmModule, %DeserializeWasmModule, with natives syntax on for the one
+ * function that calls each), as compileHints.ts asks V8 what it compiled. It serializes TurboFan
+ * code only (V8 11.3 aborts on Liftoff code): the hot functions are marked eager with TurboFan as
+ * their tier (COMPILED_HINT), every other function stays lazy, and compiles at its first call as
+ * in any run. Compiling them with TurboFan takes ~0.6-1 s, so it is done by a detached process
+ * after a run (compileInBackground), never in one.
+ *
+ * V8 checks its version, the CPU's features and its flags before it takes a serialized module, and
+ * nothing else: a file that is not what it wrote can crash the process. So the file starts with a
+ * header naming what it was made from (the module's digest at pull, the hot list, the flags, V8's
+ * version) and the CRC-32 of V8's bytes, all checked before V8 sees them; a file that does not
+ * match is ignored (the run compiles, as without it). It is code as trusted as the glue beside it,
+ * in krew-wasm's own store, which no plugin may reach.
+ *
+ * Used on V8 11.3 (Node 20) on x64, where it was measured, with zlib.crc32 (Node 20.15 and later).
+ */
+
+/** The hint byte of a function compiled ahead with TurboFan: eager (2), TurboFan as baseline (2 << 2) and top tier (2 << 4). */
+export const COMPILED_HINT = 0x2a;
+/** Modules smaller than this compile faster than their serialized form is read and checked. */
+export const COMPILED_CACHE_MIN_BYTES = 1024 * 1024;
+const HEADER_BYTES = 1024;
+const FORMAT = 1;
+/** V8's serialized form of a module is a few MiB (1.8 MiB for the JS plugin's 400 hot functions). */
+const MAX_DATA_BYTES = 256 * 1024 * 1024;
+
+/** Where a core module's compiled form is kept. */
+export function compiledFile(entryDir: string, module: string): string {
+  return path.join(entryDir, `${module}.compiled`);
+}
+
+/** Whether this Node keeps and takes compiled forms (see above). */
+export function compiledCacheWorks(v8 = process.versions.v8, arch = process.arch, node = process.versions.node): boolean {
+  const [major = 0, minor = 0] = node.split('.').map(Number);
+  return v8.startsWith('11.3.') && arch === 'x64' && major === 20 && minor >= 15;
+}
+
+/** What a compiled form was made from; a run takes it only when its own is the same. */
+export interface CompiledKey {
+  /** The module's sha256 at pull (meta.json's files). */
+  module: string;
+  /** The functions marked COMPILED_HINT (the entry's hot list for the module). */
+  hot: readonly number[];
+  /** The V8 flags the run set, in the order it set them. */
+  flags: string;
+}
+
+interface Header {
+  format: number;
+  v8: string;
+  module: string;
+  hot: string;
+  flags: string;
+  size: number;
+  crc: number;
+}
+
+/** The hot list as the header keeps it: FNV-1a of its indices (the list itself can be ~100 KB). */
+function listDigest(hot: readonly number[]): string {
+  let h = 0x811c9dc5;
+  for (const i of hot) h = Math.imul(h ^ i, 0x01000193);
+  return `${hot.length}:${(h >>> 0).toString(16)}`;
+}
+
+function headerOf(key: CompiledKey): Omit<Header, 'size' | 'crc'> {
+  return { format: FORMAT, v8: process.versions.v8, module: key.module, hot: listDigest(key.hot), flags: key.flags };
+}
+
+/** zlib's CRC-32, from the binding node:zlib wraps where Node gives it out (loading node:zlib was ~3 ms of a run). */
+function crc32(bytes: Uint8Array): number {
+  const binding = legacyBinding<{ crc32(data: Uint8Array, value: number): number }>('zlib', ['crc32']);
+  return binding ? binding.crc32(bytes, 0) : builtin<{ crc32(data: Uint8Array): number }>('node:zlib').crc32(bytes);
+}
+
+/**
+ * The module's compiled form, V8's bytes in a buffer of their own, when one was made from what
+ * `key` names and is intact; else undefined, with why, and whether a new one should be made (none
+ * was, or the one there was made from something else or is damaged; not for a file that is not a
+ * regular file, which only its owner put there).
+ */
+export function readCompiled(entryDir: string, module: string, key: CompiledKey): { data?: ArrayBuffer; why?: string; remake?: boolean } {
+  const file = compiledFile(entryDir, module);
+  let opened: { fd: number; size: number };
+  try {
+    opened = openRegularFile(file, { followLinks: false });
+  } catch (error) {
+    const missing = error instanceof LocalFileError && error.reason === 'missing';
+    return { why: missing ? 'none made' : error instanceof LocalFileError ? error.detail : (error as Error).message, remake: missing };
+  }
+  const size = opened.size - HEADER_BYTES;
+  if (size <= 0 || size > MAX_DATA_BYTES) {
+    fs.closeSync(opened.fd);
+    return { why: `it is ${opened.size} bytes`, remake: true };
+  }
+  const head = Buffer.alloc(HEADER_BYTES);
+  const data = new Uint8Array(new ArrayBuffer(size));
+  try {
+    readOpenedFileInto(file, opened.fd, [head, data]);
+  } catch (error) {
+    return { why: error instanceof LocalFileError ? error.detail : (error as Error).message };
+  }
+  let header: Header;
+  try {
+    header = JSON.parse(head.toString('utf8').trimEnd()) as Header;
+  } catch {
+    return { why: 'its header does not read', remake: true };
+  }
+  const expected = headerOf(key);
+  const differs = (Object.keys(expected) as (keyof typeof expected)[]).find((k) => header[k] !== expected[k]);
+  if (differs) return { why: `made for another ${differs === 'hot' ? 'list of hot functions' : differs}`, remake: true };
+  if (header.size !== size || header.crc !== crc32(data)) return { why: 'its bytes are not the ones it was made with', remake: true };
+  return { data: data.buffer };
+}
+
+/** V8's test functions, each compiled with natives syntax on, which is off again before anything else compiles. */
+function natives<T>(setFlags: (flags: string) => void, params: string[], body: string): T {
+  setFlags('--allow-natives-syntax');
+  try {
+    return new Function(...params, body) as T;
+  } finally {
+    setFlags('--no-allow-natives-syntax');
+  }
+}
+
+/** The module V8 deserializes from `data` and the same wire bytes it was compiled from; undefined when V8 refuses it (other flags, another V8). */
+export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags: (flags: string) => void): WebAssembly.Module | undefined {
+  try {
+    const deserialize = natives<(data: ArrayBuffer, wire: Uint8Array) => unknown>(setFlags, ['data', 'wire'], 'return %DeserializeWasmModule(data, wire);');
+    const module = deserialize(data, wire);
+    return module instanceof WebAssembly.Module ? module : undefined;
+  } catch {
+    return undefined; // the run compiles, as without it
+  }
+}
+
+/** Serializes a module compiled from bytes whose hot functions are marked COMPILED_HINT and whose others are lazy, and keeps it beside the module. */
+export function writeCompiled(entryDir: string, module: string, key: CompiledKey, compiled: WebAssembly.Module, setFlags: (flags: string) => void): void {
+  const serialize = natives<(m: WebAssembly.Module) => ArrayBuffer>(setFlags, ['m'], 'return %SerializeWasmModule(m);');
+  atomicWriteFile(compiledFile(entryDir, module), compiledFileBytes(key, new Uint8Array(serialize(compiled))));
+}
+
+/** A compiled form's file: its header, padded to HEADER_BYTES, then V8's bytes. */
+export function compiledFileBytes(key: CompiledKey, data: Uint8Array): Buffer {
+  const header = JSON.stringify({ ...headerOf(key), size: data.length, crc: crc32(data) } satisfies Header);
+  if (header.length >= HEADER_BYTES) throw new Error('the header is too long');
+  return Buffer.concat([Buffer.from(header.padEnd(HEADER_BYTES)), data]);
+}
+
+/**
+ * After V8 refused a compiled form whose header matched (its flags differ in what the header does
+ * not name, such as NODE_OPTIONS): the form is removed and its marker left, so that no run reads it
+ * again nor starts another one that V8 would refuse as well.
+ */
+export function giveUpCompiled(entryDir: string, module: string): void {
+  try {
+    fs.writeFileSync(attemptFile(entryDir, module), 'refused\n', { flag: 'wx' });
+    fs.rmSync(compiledFile(entryDir, module), { force: true });
+  } catch {
+    // a marker there already, or an entry the run cannot write: best effort, as the code cache
+  }
+}
+
+/** The marker of a background compile of a module: made when it starts, removed when it wrote the compiled form; one left behind means it failed, and none is started again for that module. */
+export function attemptFile(entryDir: string, module: string): string {
+  return path.join(entryDir, `${module}.compiling`);
+}
+
+/**
+ * Starts, once per module, a detached process that compiles the module's hot functions with
+ * TurboFan and keeps the compiled form (compileCache.js beside the wrapper bundle): the run that
+ * starts it does not wait for it. The marker is made here, exclusively: two runs never both start
+ * one, and one that failed is never started again.
+ */
+export function compileInBackground(entryDir: string, modules: string[], flags: string, script: string): void {
+  const due = modules.filter((module) => {
+    try {
+      fs.writeFileSync(attemptFile(entryDir, module), `${process.pid}\n`, { flag: 'wx' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (due.length === 0) return;
+  const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, script, entryDir, flags, ...due], { detached: true, stdio: 'ignore' });
+  child.on('error', () => {});
+  child.unref();
+  // The marker names the process that compiles (a failed one's names a process gone).
+  for (const module of due) {
+    try {
+      fs.writeFileSync(attemptFile(entryDir, module), `${child.pid ?? ''}\n`);
+    } catch {
+      // the marker stays as made
+    }
+  }
+}
