@@ -48,6 +48,18 @@ export function compiledCacheWorks(v8 = process.versions.v8, arch = process.arch
   return v8.startsWith('11.3.') && arch === 'x64' && major === 20 && minor >= 15;
 }
 
+/**
+ * Whether this process runs without Node's WebAssembly trap handler (`--disable-wasm-trap-handler`,
+ * in its arguments or NODE_OPTIONS). Code compiled with the trap handler leaves memory accesses to
+ * guard pages, which memories of a process without it do not have, and V8 11.3 takes such a form
+ * there all the same: a plugin's hot functions then read and wrote past its memory (an attack).
+ * Forms are made only with the trap handler (compileInBackground gives the process none of the
+ * user's options), and never taken without it.
+ */
+export function trapHandlerOff(execArgv = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => /^--disable[-_]wasm[-_]trap[-_]handler(=|$)/.test(arg.replace(/^["']|["']$/g, '')));
+}
+
 /** What a compiled form was made from; a run takes it only when its own is the same. */
 export interface CompiledKey {
   /** The module's sha256 at pull (meta.json's files). */
@@ -61,6 +73,8 @@ export interface CompiledKey {
 interface Header {
   format: number;
   v8: string;
+  /** Compiled with the trap handler, as every form is (trapHandlerOff). */
+  trapHandler: 'on';
   module: string;
   hot: string;
   flags: string;
@@ -76,7 +90,7 @@ function listDigest(hot: readonly number[]): string {
 }
 
 function headerOf(key: CompiledKey): Omit<Header, 'size' | 'crc'> {
-  return { format: FORMAT, v8: process.versions.v8, module: key.module, hot: listDigest(key.hot), flags: key.flags };
+  return { format: FORMAT, v8: process.versions.v8, trapHandler: 'on', module: key.module, hot: listDigest(key.hot), flags: key.flags };
 }
 
 /** zlib's CRC-32, from the binding node:zlib wraps where Node gives it out (loading node:zlib was ~3 ms of a run). */
@@ -135,15 +149,20 @@ function natives<T>(setFlags: (flags: string) => void, params: string[], body: s
   }
 }
 
-/** The module V8 deserializes from `data` and the same wire bytes it was compiled from; undefined when V8 refuses it (other flags, another V8). */
-export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags: (flags: string) => void): WebAssembly.Module | undefined {
+/**
+ * The module V8 deserializes from `data` and the same wire bytes it was compiled from; `refused`
+ * when V8 refuses it (other flags, another V8); `failed` when V8 could not be asked (code made from
+ * strings disallowed: --disallow-code-generation-from-strings), which says nothing of the form.
+ */
+export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags: (flags: string) => void): { module?: WebAssembly.Module; refused?: boolean } {
+  let deserialize: (data: ArrayBuffer, wire: Uint8Array) => unknown;
   try {
-    const deserialize = natives<(data: ArrayBuffer, wire: Uint8Array) => unknown>(setFlags, ['data', 'wire'], 'return %DeserializeWasmModule(data, wire);');
-    const module = deserialize(data, wire);
-    return module instanceof WebAssembly.Module ? module : undefined;
+    deserialize = natives(setFlags, ['data', 'wire'], 'return %DeserializeWasmModule(data, wire);');
   } catch {
-    return undefined; // the run compiles, as without it
+    return {}; // the run compiles, as without it
   }
+  const module = deserialize(data, wire);
+  return module instanceof WebAssembly.Module ? { module } : { refused: true };
 }
 
 /** Serializes a module compiled from bytes whose hot functions are marked COMPILED_HINT and whose others are lazy, and keeps it beside the module. */
@@ -195,7 +214,10 @@ export function compileInBackground(entryDir: string, modules: string[], flags: 
   });
   if (due.length === 0) return;
   const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
-  const child = spawn(process.execPath, [...process.execArgv, script, entryDir, flags, ...due], { detached: true, stdio: 'ignore' });
+  // Nothing of the user's Node options or environment: a preload (NODE_OPTIONS=--require) may be a
+  // file the plugin could rewrite (found by the HTTP worker's test). V8 flags given so differ from
+  // the run's, and V8 refuses such a form: it is given up (giveUpCompiled).
+  const child = spawn(process.execPath, [script, entryDir, flags, ...due], { detached: true, stdio: 'ignore', env: {}, cwd: '/' });
   child.on('error', () => {});
   child.unref();
   // The marker names the process that compiles (a failed one's names a process gone).

@@ -12,7 +12,7 @@ import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta }
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { readImageInto, type ImageRun } from './dataImage.js';
-import { compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled } from './compiledCache.js';
+import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled, trapHandlerOff } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
@@ -387,7 +387,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
   const flags = chosenV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   if (flags) applyV8Flags(flags);
-  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
+  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && !trapHandlerOff() ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   const footprintsByName = new Map([...states].map(([name, state]) => [name, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined }]));
@@ -404,10 +404,10 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
     const fromForm = (bytes: Uint8Array<ArrayBuffer>) => {
       const place = meta.compileHints![name]!;
       markEager(bytes, place, hints.hot![name] ?? [], COMPILED_HINT);
-      const m = deserializeModule(data!, bytes, applyV8Flags);
-      trace(m ? `${name} from its compiled form` : `${name}: its compiled form was refused by V8`);
+      const { module: m, refused } = deserializeModule(data!, bytes, applyV8Flags);
+      trace(m ? `${name} from its compiled form` : refused ? `${name}: its compiled form was refused by V8` : `${name}: V8 could not be asked to take its compiled form`);
       if (!m) {
-        giveUpCompiled(req.entryDir, name);
+        if (refused) giveUpCompiled(req.entryDir, name);
         return compile(bytes); // marked eager again, for Liftoff (hints.prepare)
       }
       footprints.set(m, footprintsByName.get(name)!);
@@ -567,8 +567,9 @@ function compiledForms(req: Pick<RunRequest, 'entryDir'>, meta: EntryMeta, hot: 
     const { data, why, remake } = readCompiled(req.entryDir, name, { module: digest, hot: hot[name]!, flags });
     if (data) taken.set(name, data);
     else {
-      trace(`${name} has no compiled form to take: ${why}`);
-      if (remake) missing.push(name);
+      const underWay = why === 'none made' && fs.existsSync(attemptFile(req.entryDir, name));
+      trace(`${name} has no compiled form to take: ${underWay ? 'none made; its compile failed or is under way' : why}`);
+      if (remake && !underWay) missing.push(name);
     }
   }
   return { taken, missing };

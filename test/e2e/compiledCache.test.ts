@@ -29,7 +29,7 @@ async function pulled(t: { teardown(fn: () => void): void }): Promise<{ sb: Sand
 /** A traced run, and what its trace says of the big module's compiled form. */
 async function run(sb: Sandbox, env: NodeJS.ProcessEnv = {}) {
   const r = await runLink(sb, 'jsecho', ['hi'], { env: { KREW_WASM_TRACE: '1', JSECHO_VAR: 'v', ...env } });
-  const form = /^krew-wasm trace: [\d.]+ ms plugin\.core\.wasm(?: has no compiled form to take: ([^(]+?)| (from its compiled form)|: (its compiled form was refused by V8)) \(cpu /m.exec(r.stderr);
+  const form = /^krew-wasm trace: [\d.]+ ms plugin\.core\.wasm(?: has no compiled form to take: ([^(]+?)| (from its compiled form)|: (its compiled form was refused by V8|V8 could not be asked to take its compiled form)) \(cpu /m.exec(r.stderr);
   return { ...r, form: form?.[1] ?? form?.[2] ?? form?.[3] };
 }
 
@@ -107,7 +107,7 @@ test('a compiled form V8 refuses (other flags than it was made under) is given u
   t.is(refused.stdout, EXPECTED);
   t.false(fs.existsSync(compiledFile(entry, MODULE)));
   const next = await run(sb);
-  t.is(next.form, 'none made');
+  t.is(next.form, 'none made; its compile failed or is under way');
   t.is(next.stdout, EXPECTED);
   await sleep(2000);
   t.false(fs.existsSync(compiledFile(entry, MODULE)), 'no new one: V8 refused what it would make');
@@ -119,7 +119,7 @@ test('a compile that failed (its marker left) is not started again, and a run un
   t.is((await run(sb)).exitCode, 0);
   fs.writeFileSync(attemptFile(entry, MODULE), '1\n');
   const r = await run(sb);
-  t.is(r.form, 'none made');
+  t.is(r.form, 'none made; its compile failed or is under way');
   t.is(r.stdout, EXPECTED);
   await sleep(3000);
   t.false(fs.existsSync(compiledFile(entry, MODULE)));
@@ -131,4 +131,39 @@ test('a compile that failed (its marker left) is not started again, and a run un
   t.is(capped.stdout, EXPECTED);
   await sleep(2000);
   t.false(fs.existsSync(attemptFile(entry, MODULE)) || fs.existsSync(compiledFile(entry, MODULE)), 'none started under a memory cap');
+});
+
+test("the background compile loads none of the user's Node preloads (a plugin may have rewritten them), and its form is taken", async (t) => {
+  if (!works) return t.pass('compiled forms are not used on this Node');
+  const { sb, entry } = await pulled(t);
+  const log = path.join(sb.home, 'preload.log');
+  const preload = path.join(sb.home, 'preload.cjs');
+  fs.writeFileSync(preload, `require('fs').appendFileSync(${JSON.stringify(log)}, require('path').basename(process.argv[1] ?? '') + '\\n');\n`);
+  const env = { NODE_OPTIONS: `--require ${preload}` };
+  t.is((await run(sb, env)).exitCode, 0);
+  t.is((await run(sb, env)).form, 'none made');
+  t.true(await compiledKept(entry));
+  const taken = await run(sb, env);
+  t.is(taken.form, 'from its compiled form');
+  t.is(taken.stdout, EXPECTED);
+  t.is(fs.readFileSync(log, 'utf8'), 'kubectl-jsecho\n'.repeat(3), 'loaded by the three runs, not by the compile');
+});
+
+test('no compiled form is taken without the trap handler (its code leaves bounds to guard pages), nor is one given up when V8 cannot be asked', async (t) => {
+  if (!works) return t.pass('compiled forms are not used on this Node');
+  const { sb, entry, kept } = await withCompiledForm(t);
+  t.true(kept);
+  for (const options of ['--disable-wasm-trap-handler', '--require /dev/null --disable-wasm-trap-handler']) {
+    const off = await run(sb, { NODE_OPTIONS: options });
+    t.is(off.exitCode, 0, off.stderr);
+    t.is(off.form, undefined, `not even looked for: ${options}`);
+    t.is(off.stdout, EXPECTED);
+  }
+  const noStrings = await run(sb, { NODE_OPTIONS: '--disallow-code-generation-from-strings' });
+  t.is(noStrings.exitCode, 0, noStrings.stderr);
+  t.is(noStrings.form, 'V8 could not be asked to take its compiled form');
+  t.is(noStrings.stdout, EXPECTED);
+  t.true(fs.existsSync(compiledFile(entry, MODULE)), 'kept for the runs that can ask');
+  t.false(fs.existsSync(attemptFile(entry, MODULE)));
+  t.is((await run(sb)).form, 'from its compiled form');
 });
