@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { readCoreState } = await import(path.join(root, 'dist/src/runtime/coreState.js'));
 const { HINTED_V8_FLAGS, hintsWork } = await import(path.join(root, 'dist/src/runtime/compileHints.js'));
+const { BIG_MODULE_V8_FLAGS } = await import(path.join(root, 'dist/src/runtime/run.js'));
+const { compiledCacheWorks } = await import(path.join(root, 'dist/src/runtime/compiledCache.js'));
 const fixtures = path.join(root, 'test/fixtures/build');
 const RUNS = Number(process.env.BENCH_RUNS) || 15;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-bench-'));
@@ -203,7 +205,7 @@ function entryDirOf(k, name) {
  * memories and tables its entry has the host make, as krew-wasm makes them). What no Node host can
  * go below without a compiled-code cache; the smallest plugins' floor is mostly Node.
  */
-function floorCommand(k, name, liftoff = true, ahead = false) {
+function floorCommand(k, name, liftoff = true, ahead = false, form = false) {
   const entry = entryDirOf(k, name);
   const meta = JSON.parse(fs.readFileSync(path.join(entry, 'meta.json'), 'utf8'));
   const preview1 = meta.sourceKind === 'core-module' && !meta.imports.some((i) => i.startsWith('krew-wasm:'));
@@ -214,7 +216,7 @@ function floorCommand(k, name, liftoff = true, ahead = false) {
     } catch {
       return [f, { memories: [], tables: [] }]; // an entry of a build that lets modules define them
     }
-  }));
+  }).map(([f, state]) => [f, { ...state, ...(meta.coreStates?.[f]?.dataImage ? { dataImage: meta.coreStates[f].dataImage } : {}) }]));
   // CommonJS, as krew-wasm's bundles: an ES module entry would add Node's ESM loader to the floor.
   const script = path.join(work, `floor-${name}.cjs`);
   fs.writeFileSync(script, `const fs = require('node:fs');
@@ -225,6 +227,17 @@ const files = ${JSON.stringify(files)};
 const states = ${JSON.stringify(states)};
 // With \`ahead\`: the functions the plugin's first run compiled marked eager, as its runs mark them (runtime/compileHints.ts).
 const ahead = ${JSON.stringify(ahead ? aheadMarks(entry, meta) : {})};
+// With \`form\`: a module with a compiled form (runtime/compiledCache.ts) deserialized from it, its hot functions marked as when it was made.
+const form = ${JSON.stringify(form)};
+let deserialize;
+if (form) {
+  process.noDeprecation = true;
+  const v8 = process.binding('v8');
+  process.noDeprecation = false;
+  v8.setFlagsFromString('--allow-natives-syntax');
+  deserialize = new Function('data', 'wire', 'return %DeserializeWasmModule(data, wire);');
+  v8.setFlagsFromString('--no-allow-natives-syntax');
+}
 // A module of 1 MiB or more is read as krew-wasm's runs read it: in two pieces at once on Node's thread pool (runtime/run.ts).
 const whole = (f) => new Promise((resolve, reject) => {
   const fd = fs.openSync(dir + '/' + f, 'r');
@@ -237,8 +250,14 @@ const whole = (f) => new Promise((resolve, reject) => {
   next(0, half);
   next(half, size);
 });
-const read = async (f) => { const b = await whole(f); for (const i of ahead[f]?.hot ?? []) b[ahead[f].offset + i] = 2; return b; };
-const modules = await Promise.all(files.map(async (f) => WebAssembly.compile(await read(f))));
+const formOf = (f) => { try { const d = fs.readFileSync(dir + '/' + f + '.compiled'); return d.buffer.slice(d.byteOffset + 1024, d.byteOffset + d.length); } catch { return undefined; } };
+const compileOne = async (f) => {
+  const data = form && ahead[f] ? formOf(f) : undefined;
+  const b = await whole(f);
+  for (const i of ahead[f]?.hot ?? []) b[ahead[f].offset + i] = data ? 0x2a : 2;
+  return (data && deserialize(data, b)) || WebAssembly.compile(b);
+};
+const modules = await Promise.all(files.map(compileOne));
 const big = modules.reduce((a, b, i) => (fs.statSync(dir + '/' + files[i]).size > fs.statSync(dir + '/' + files[modules.indexOf(a)]).size ? b : a));
 const imports = {};
 for (const i of WebAssembly.Module.imports(big)) {
@@ -258,7 +277,7 @@ if (state.dataImage) {
 try { new WebAssembly.Instance(big, imports); } catch {}
 })();
 `);
-  const flags = [...(liftoff ? ['--liftoff-only', '--wasm-lazy-validation'] : []), ...(ahead ? HINTED_V8_FLAGS.split(' ') : [])];
+  const flags = [...(liftoff ? BIG_MODULE_V8_FLAGS.split(' ') : []), ...(ahead ? HINTED_V8_FLAGS.split(' ') : [])];
   return [process.execPath, ...flags, script];
 }
 
@@ -398,28 +417,37 @@ async function fullRun() {
     // Its first run records the functions it compiled (runtime/compileHints.ts); the floor that compiles those ahead reads them.
     timeOnce(s.jsecho, k.env);
     const ahead = hintsWork() ? [floorCommand(k, 'jsecho', true, true)] : [];
-    const [n3, t3, f3, a3] = interleave([NODE0, s.jsecho, floor, ...ahead], k.env);
+    const fromForm = hintsWork() && compiledCacheWorks() ? [floorCommand(k, 'jsecho', true, true, true)] : [];
+    const [n3, t3, f3, a3, d3] = interleave([NODE0, s.jsecho, floor, ...ahead, ...fromForm], k.env);
     const g3 = guestRun(s.jsecho, k.env);
     row(`3. ${JS_PLUGIN_MB} MB componentized JS plugin, no request`, ms(t3), `node -e 0: ${ms(n3)}`, ratio(t3, n3), '≤ 3x',
       `floor (Node + compile with Liftoff + instantiate, alone): ${ms(f3)} = ${ratio(f3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - f3.median).toFixed(0)} ms above it, of which the plugin's own run (its JS engine and its JS, in Liftoff code, from instantiated to returned; KREW_WASM_TRACE) is ${g3 ? ms(g3) : 'not traced'}`,
-      ...(a3 ? [`the same floor with the functions its first run compiled compiled ahead, as its runs compile them (compilation hints): ${ms(a3)} = ${ratio(a3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - a3.median).toFixed(0)} ms above it`] : []));
+      ...(a3 ? [`the same floor with the functions its first run compiled compiled ahead with Liftoff (compilation hints), as its second run compiles them: ${ms(a3)} = ${ratio(a3, n3).toFixed(2)}x`] : []),
+      ...(d3 ? [`the same floor with those functions deserialized from their compiled form (V8's serialized module, TurboFan code), as its runs after take them: ${ms(d3)} = ${ratio(d3, n3).toFixed(2)}x; krew-wasm is +${(t3.median - d3.median).toFixed(0)} ms above it`] : []));
     const [n4, t4, f4, m4] = interleave([NODE0, s.pods, requestFloorCommand(k, 'pods', api.info), mainThreadRequestFloorCommand(k, 'pods', api.info)], k.env, Math.max(7, Math.floor(RUNS / 2)));
     const g4 = guestRun(s.pods, k.env);
     row('4. JS example, one API request (request included)', ms(t4), `node -e 0: ${ms(n4)}`, ratio(t4, n4), '≤ 3.5x',
       `floor (Node + compile with Liftoff + instantiate, while a worker thread makes the same HTTPS request): ${ms(f4)} = ${ratio(f4, n4).toFixed(2)}x; krew-wasm is +${(t4.median - f4.median).toFixed(0)} ms above it; the plugin's own run, its request included, is ${g4 ? ms(g4) : 'not traced'}`,
       `the same floor with the request made on the main thread, no worker (what JSPI would allow a host: on by default from Node 24, absent from Node 20 and 22): ${ms(m4)} = ${ratio(m4, n4).toFixed(2)}x`);
 
-    // Cold: the first run after a pull, when V8's code cache of the glue is written.
+    // Cold: the first run after a pull, when V8's code cache of the glue is written and the hot
+    // functions recorded; then the second, which compiles them ahead and starts their compile with
+    // TurboFan in a process of its own (src/runtime/compiledCache.ts); warm: a run after that one.
     const cold = [];
+    const second = [];
     const warm = [];
     for (let i = 0; i < Math.max(5, Math.floor(RUNS / 3)); i++) {
+      awaitBackgroundCompiles(k.krewRoot);
       k.pull(`file://${fixtures}/jsecho.wasm`, 'jsecho');
       cold.push(timeOnce(s.jsecho, k.env));
+      second.push(timeOnce(s.jsecho, k.env));
+      awaitBackgroundCompiles(k.krewRoot);
       warm.push(timeOnce(s.jsecho, k.env));
     }
     const c5 = stats(cold);
     const w5 = stats(warm);
-    row('5. first run after pull (cold) of the JS plugin', ms(c5), `warm run: ${ms(w5)}`, ratio(c5, w5), '< 2x warm');
+    row('5. first run after pull (cold) of the JS plugin', ms(c5), `warm run: ${ms(w5)}`, ratio(c5, w5), '< 2x warm',
+      `the second run after pull (it compiles the recorded functions ahead, and starts their compile with TurboFan in a process of its own, for the runs after): ${ms(stats(second))} = ${ratio(stats(second), w5).toFixed(2)}x warm`);
 
     const list = hundredPlugins(k);
     const [n6, t6] = interleave([NODE0, list], k.env);
