@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { builtin } from '../builtin.js';
+import { builtin, legacyBinding } from '../builtin.js';
 import { ENTRY_FILES } from '../store/entry.js';
-import { atomicWriteFile, readRegularText } from '../store/fsutil.js';
+import { atomicWriteCache, readRegularText } from '../store/fsutil.js';
 import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
@@ -319,7 +319,7 @@ export function canRecord(entryDir: string): boolean {
 /** Keeps what a recording run compiled. Best effort, as the code cache: a failed write only means the next run records again. */
 export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
   try {
-    atomicWriteFile(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`);
+    atomicWriteCache(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`);
   } catch {
     // see above
   }
@@ -388,8 +388,29 @@ export class ReadBudget {
  * returned 0 end in V8's fatal out-of-memory while it was read, every run (found by an attack):
  * with less than a quarter of the heap free, nothing is read, and the next run records again.
  */
-export function heapHasRoomToRead(heap: { used_heap_size: number; heap_size_limit: number } = builtin<typeof import('node:v8')>('node:v8').getHeapStatistics()): boolean {
+export function heapHasRoomToRead(heap: { used_heap_size: number; heap_size_limit: number } = heapStatistics()): boolean {
   return heap.used_heap_size < heap.heap_size_limit * 0.75;
+}
+
+/** The binding's heap statistics, as v8.getHeapStatistics reads them. */
+interface HeapStatisticsBinding {
+  updateHeapStatisticsBuffer(): void;
+  heapStatisticsBuffer: Float64Array;
+  kUsedHeapSizeIndex: number;
+  kHeapSizeLimitIndex: number;
+}
+
+/**
+ * V8's heap use and limit, from the binding node:v8 wraps where Node gives it out (legacyBinding):
+ * loading node:v8 after a recording run took 10-13 ms of it (bench/RESULTS.md, round thirteen).
+ */
+function heapStatistics(): { used_heap_size: number; heap_size_limit: number } {
+  const binding = legacyBinding<HeapStatisticsBinding>('v8', ['updateHeapStatisticsBuffer']);
+  if (binding?.heapStatisticsBuffer instanceof Float64Array && Number.isInteger(binding.kUsedHeapSizeIndex) && Number.isInteger(binding.kHeapSizeLimitIndex)) {
+    binding.updateHeapStatisticsBuffer();
+    return { used_heap_size: binding.heapStatisticsBuffer[binding.kUsedHeapSizeIndex]!, heap_size_limit: binding.heapStatisticsBuffer[binding.kHeapSizeLimitIndex]! };
+  }
+  return builtin<typeof import('node:v8')>('node:v8').getHeapStatistics();
 }
 
 function cpuMs(): number {

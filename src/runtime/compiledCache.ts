@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { builtin, legacyBinding } from '../builtin.js';
-import { atomicWriteFile, LocalFileError, openRegularFile, readOpenedFileInto } from '../store/fsutil.js';
+import { atomicWriteCache, LocalFileError, openRegularFile, readOpenedFileInto } from '../store/fsutil.js';
 
 /**
  * A big plugin's hot functions compiled by TurboFan once, in a process of their own, and kept as
@@ -168,7 +168,7 @@ export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags:
 /** Serializes a module compiled from bytes whose hot functions are marked COMPILED_HINT and whose others are lazy, and keeps it beside the module. */
 export function writeCompiled(entryDir: string, module: string, key: CompiledKey, compiled: WebAssembly.Module, setFlags: (flags: string) => void): void {
   const serialize = natives<(m: WebAssembly.Module) => ArrayBuffer>(setFlags, ['m'], 'return %SerializeWasmModule(m);');
-  atomicWriteFile(compiledFile(entryDir, module), compiledFileBytes(key, new Uint8Array(serialize(compiled))));
+  atomicWriteCache(compiledFile(entryDir, module), compiledFileBytes(key, new Uint8Array(serialize(compiled))));
 }
 
 /** A compiled form's file: its header, padded to HEADER_BYTES, then V8's bytes. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import { ENTRY_FILES } from '../store/entry.js';
-import { atomicWriteFile } from '../store/fsutil.js';
+import { atomicWriteCache } from '../store/fsutil.js';
 import { GlueBudget } from './limits.js';
 
 /**
@@ -112,7 +112,7 @@ export function loadGlueScript(entryDir: string): { instantiate: Instantiate; sa
     saveCache: () => {
       if (!needsCache) return;
       try {
-        atomicWriteFile(cacheFile, script.createCachedData());
+        atomicWriteCache(cacheFile, script.createCachedData());
       } catch {
         // see above
       }

@@ -22,6 +22,26 @@ export function atomicWriteFile(file: string, data: string | Uint8Array, mode = 
   }
 }
 
+let cacheWrites = 0;
+
+/**
+ * Writes a file a run keeps for the next ones (a code cache, a list of functions, a compiled form)
+ * so that readers see the old or the new content, never a mix: temp file, rename. Not synced, and
+ * its temporary name without random bytes (which load node:crypto, ~3 ms): each reader checks what
+ * it reads and makes it again when it does not hold, and the first run after a pull wrote three
+ * such files (a flush each, measured in bench/RESULTS.md, round thirteen).
+ */
+export function atomicWriteCache(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}-${(cacheWrites++).toString(36)}`;
+  try {
+    fs.writeFileSync(tmp, data, { flag: 'wx', mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
 /** Points `link` at `target`, replacing an existing symlink atomically (symlink beside it, rename over). */
 export function atomicSymlink(target: string, link: string): void {
   const tmp = `${link}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`;
