@@ -218,7 +218,8 @@ function floorCommand(k, name, liftoff = true, ahead = false, form = false) {
     }
   }).map(([f, state]) => [f, { ...state, ...(meta.coreStates?.[f]?.dataImage ? { dataImage: meta.coreStates[f].dataImage } : {}) }]));
   // CommonJS, as krew-wasm's bundles: an ES module entry would add Node's ESM loader to the floor.
-  const script = path.join(work, `floor-${name}.cjs`);
+  // A file per variant: one script of a name for all had every floor of the JS plugin run the last one made.
+  const script = path.join(work, `floor-${name}${liftoff ? '' : '-turbofan'}${ahead ? '-ahead' : ''}${form ? '-form' : ''}.cjs`);
   fs.writeFileSync(script, `const fs = require('node:fs');
 module.exports = (async () => {
 const dir = ${JSON.stringify(entry)};
