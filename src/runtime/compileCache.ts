@@ -5,7 +5,7 @@ import { readEntryMeta } from '../store/entry.js';
 import { openRegularFile, readOpenedFile } from '../store/fsutil.js';
 import { markEager, readHotFunctions } from './compileHints.js';
 import { COMPILE_LIMITS } from './compileCost.js';
-import { attemptFile, COMPILED_HINT, writeCompiled } from './compiledCache.js';
+import { attemptFile, COMPILED_HINT, trapHandlerOn, writeCompiled } from './compiledCache.js';
 
 /**
  * The process compileInBackground starts after a run (compiledCache.ts): `compileCache.js <entry>
@@ -30,6 +30,7 @@ async function compileAll(entryDir: string, flags: string, modules: string[]): P
     // as it is
   }
   if (flags) setV8Flags(flags);
+  if (!trapHandlerOn(setV8Flags)) throw new Error('no trap handler: its code would not fit the runs that take it');
   const meta = readEntryMeta(entryDir);
   const hot = readHotFunctions(entryDir, meta.compileHints ?? {}) ?? {};
   for (const module of modules) {

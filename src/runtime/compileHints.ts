@@ -319,7 +319,7 @@ export function canRecord(entryDir: string): boolean {
 /** Keeps what a recording run compiled. Best effort, as the code cache: a failed write only means the next run records again. */
 export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
   try {
-    atomicWriteCache(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`);
+    atomicWriteCache(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`, { durable: false });
   } catch {
     // see above
   }

@@ -49,15 +49,20 @@ export function compiledCacheWorks(v8 = process.versions.v8, arch = process.arch
 }
 
 /**
- * Whether this process runs without Node's WebAssembly trap handler (`--disable-wasm-trap-handler`,
- * in its arguments or NODE_OPTIONS). Code compiled with the trap handler leaves memory accesses to
- * guard pages, which memories of a process without it do not have, and V8 11.3 takes such a form
- * there all the same: a plugin's hot functions then read and wrote past its memory (an attack).
- * Forms are made only with the trap handler (compileInBackground gives the process none of the
- * user's options), and never taken without it.
+ * Whether V8 runs this process's wasm with its trap handler, asked of V8 itself
+ * (%IsWasmTrapHandlerEnabled). Code compiled with the trap handler leaves memory accesses to guard
+ * pages, which memories of a process without it do not have, and V8 11.3 takes such a form there
+ * all the same: a plugin's hot functions then read and wrote past its memory (attack 39). Node's
+ * own spellings of `--disable-wasm-trap-handler` in NODE_OPTIONS (quotes, escapes) defeated reading
+ * the options (attack 40). Forms are made only where it is on (compileCache.ts) and never taken
+ * where it is off; false when V8 cannot be asked.
  */
-export function trapHandlerOff(execArgv = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => /^--disable[-_]wasm[-_]trap[-_]handler(=|$)/.test(arg.replace(/^["']|["']$/g, '')));
+export function trapHandlerOn(setFlags: (flags: string) => void): boolean {
+  try {
+    return natives<() => unknown>(setFlags, [], 'return %IsWasmTrapHandlerEnabled();')() === true;
+  } catch {
+    return false;
+  }
 }
 
 /** What a compiled form was made from; a run takes it only when its own is the same. */
@@ -73,7 +78,7 @@ export interface CompiledKey {
 interface Header {
   format: number;
   v8: string;
-  /** Compiled with the trap handler, as every form is (trapHandlerOff). */
+  /** Compiled with the trap handler, as every form is (trapHandlerOn). */
   trapHandler: 'on';
   module: string;
   hot: string;
@@ -168,7 +173,7 @@ export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags:
 /** Serializes a module compiled from bytes whose hot functions are marked COMPILED_HINT and whose others are lazy, and keeps it beside the module. */
 export function writeCompiled(entryDir: string, module: string, key: CompiledKey, compiled: WebAssembly.Module, setFlags: (flags: string) => void): void {
   const serialize = natives<(m: WebAssembly.Module) => ArrayBuffer>(setFlags, ['m'], 'return %SerializeWasmModule(m);');
-  atomicWriteCache(compiledFile(entryDir, module), compiledFileBytes(key, new Uint8Array(serialize(compiled))));
+  atomicWriteCache(compiledFile(entryDir, module), compiledFileBytes(key, new Uint8Array(serialize(compiled))), { durable: true });
 }
 
 /** A compiled form's file: its header, padded to HEADER_BYTES, then V8's bytes. */

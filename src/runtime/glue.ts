@@ -112,7 +112,7 @@ export function loadGlueScript(entryDir: string): { instantiate: Instantiate; sa
     saveCache: () => {
       if (!needsCache) return;
       try {
-        atomicWriteCache(cacheFile, script.createCachedData());
+        atomicWriteCache(cacheFile, script.createCachedData(), { durable: true });
       } catch {
         // see above
       }

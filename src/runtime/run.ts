@@ -12,7 +12,7 @@ import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta }
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { readImageInto, type ImageRun } from './dataImage.js';
-import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled, trapHandlerOff } from './compiledCache.js';
+import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled, trapHandlerOn } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
@@ -387,7 +387,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
   const flags = chosenV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   if (flags) applyV8Flags(flags);
-  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && !trapHandlerOff() ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
+  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && trapHandlerOn(applyV8Flags) ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   const footprintsByName = new Map([...states].map(([name, state]) => [name, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined }]));

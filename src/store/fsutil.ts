@@ -26,15 +26,22 @@ let cacheWrites = 0;
 
 /**
  * Writes a file a run keeps for the next ones (a code cache, a list of functions, a compiled form)
- * so that readers see the old or the new content, never a mix: temp file, rename. Not synced, and
- * its temporary name without random bytes (which load node:crypto, ~3 ms): each reader checks what
- * it reads and makes it again when it does not hold, and the first run after a pull wrote three
- * such files (a flush each, measured in bench/RESULTS.md, round thirteen).
+ * so that readers see the old or the new content, never a mix: temp file, rename; its temporary
+ * name without random bytes, which load node:crypto (~3 ms of the first run after a pull). Synced
+ * when `durable`: V8 takes a code cache or a compiled form without a checksum, and one left
+ * damaged by a crash of the system crashed every run (attack 40); a list of functions is checked
+ * when read, and not synced.
  */
-export function atomicWriteCache(file: string, data: string | Uint8Array): void {
+export function atomicWriteCache(file: string, data: string | Uint8Array, options: { durable: boolean }): void {
   const tmp = `${file}.tmp-${process.pid}-${(cacheWrites++).toString(36)}`;
+  const fd = fs.openSync(tmp, 'wx', 0o644); // another's file of that name is left to it
   try {
-    fs.writeFileSync(tmp, data, { flag: 'wx', mode: 0o644 });
+    try {
+      fs.writeFileSync(fd, data);
+      if (options.durable) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
   } catch (error) {
     fs.rmSync(tmp, { force: true });

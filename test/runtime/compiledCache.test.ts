@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { compiledCacheWorks, compiledFile, compiledFileBytes, readCompiled, trapHandlerOff, type CompiledKey } from '../../src/runtime/compiledCache.js';
+import { compiledCacheWorks, compiledFile, compiledFileBytes, readCompiled, type CompiledKey } from '../../src/runtime/compiledCache.js';
 import { scratchFolders } from '../helpers/scratch.js';
 
 /**
@@ -86,12 +86,3 @@ test('compiled forms are kept and taken on V8 11.3 (Node 20.15 and later) on x64
   t.false(compiledCacheWorks('13.6.233.10-node.24', 'x64', '24.22.3'));
 });
 
-test("Node's WebAssembly trap handler is off when its option is given on the command line or in NODE_OPTIONS", (t) => {
-  t.false(trapHandlerOff([], ''));
-  t.false(trapHandlerOff(['--max-old-space-size=100'], '--require x.cjs'));
-  t.true(trapHandlerOff(['--disable-wasm-trap-handler'], ''));
-  t.true(trapHandlerOff([], '--require x.cjs --disable-wasm-trap-handler'));
-  t.true(trapHandlerOff([], '"--disable-wasm-trap-handler"'));
-  t.true(trapHandlerOff([], '--disable_wasm_trap_handler'));
-  t.false(trapHandlerOff([], '--disable-wasm-trap-handlers'));
-});
