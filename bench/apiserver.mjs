@@ -1,5 +1,6 @@
 // A loopback fake API server in its own process for the benchmarks (the benchmark loop blocks its
 // own event loop while it times plugins). Prints {"url","ca"} on stdout, then serves until killed.
+import fs from 'node:fs';
 import { createPki } from '../dist/testkit/pki.js';
 import { startFakeApiServer } from '../dist/testkit/kubeApiServer.js';
 
@@ -12,5 +13,6 @@ const api = await startFakeApiServer({
 process.stdout.write(`${JSON.stringify({ url: api.url, ca: pki.caCert })}\n`);
 process.on('SIGTERM', async () => {
   await api.stop();
+  fs.rmSync(pki.dir, { recursive: true, force: true }); // a bench leaves nothing in the temporary folder
   process.exit(0);
 });
