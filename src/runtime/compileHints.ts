@@ -334,13 +334,7 @@ export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
 export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly number[], setFlags: (flags: string) => void, budget = new ReadBudget()): number[] {
   const table = exports[RECORDING_EXPORT];
   if (!(table instanceof WebAssembly.Table)) return [];
-  setFlags('--allow-natives-syntax');
-  let uncompiled: (f: unknown) => boolean;
-  try {
-    uncompiled = new Function('f', 'return %IsUncompiledWasmFunction(f)') as (f: unknown) => boolean;
-  } finally {
-    setFlags('--no-allow-natives-syntax');
-  }
+  const uncompiled = nativesFunction<(f: unknown) => boolean>(setFlags, ['f'], 'return %IsUncompiledWasmFunction(f)');
   const compiled: number[] = [];
   for (let slot = 0; slot < Math.min(slots.length, table.length); slot++) {
     // Past the run's budget (shared by its modules), the rest count as not compiled: they stay lazy.
@@ -349,6 +343,19 @@ export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly 
     if (typeof f === 'function' && !uncompiled(f)) compiled.push(slots[slot]!);
   }
   return compiled;
+}
+
+/**
+ * A function calling V8's test functions (`%Name(...)`), compiled with natives syntax on, which is
+ * off again before anything else is compiled: no other code, the guest's glue included, can use it.
+ */
+export function nativesFunction<T>(setFlags: (flags: string) => void, params: string[], body: string): T {
+  setFlags('--allow-natives-syntax');
+  try {
+    return new Function(...params, body) as T;
+  } finally {
+    setFlags('--no-allow-natives-syntax');
+  }
 }
 
 /** The CPU time a recording run may spend reading what it compiled, all its modules together, after the run and outside --timeout. */

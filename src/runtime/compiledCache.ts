@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { builtin, legacyBinding } from '../builtin.js';
+import { nativesFunction } from './compileHints.js';
 import { atomicWriteCache, LocalFileError, openRegularFile, readOpenedFileInto } from '../store/fsutil.js';
 
 /**
@@ -59,7 +60,7 @@ export function compiledCacheWorks(v8 = process.versions.v8, arch = process.arch
  */
 export function trapHandlerOn(setFlags: (flags: string) => void): boolean {
   try {
-    return natives<() => unknown>(setFlags, [], 'return %IsWasmTrapHandlerEnabled();')() === true;
+    return nativesFunction<() => unknown>(setFlags, [], 'return %IsWasmTrapHandlerEnabled();')() === true;
   } catch {
     return false;
   }
@@ -144,16 +145,6 @@ export function readCompiled(entryDir: string, module: string, key: CompiledKey)
   return { data: data.buffer };
 }
 
-/** V8's test functions, each compiled with natives syntax on, which is off again before anything else compiles. */
-function natives<T>(setFlags: (flags: string) => void, params: string[], body: string): T {
-  setFlags('--allow-natives-syntax');
-  try {
-    return new Function(...params, body) as T;
-  } finally {
-    setFlags('--no-allow-natives-syntax');
-  }
-}
-
 /**
  * The module V8 deserializes from `data` and the same wire bytes it was compiled from; `refused`
  * when V8 refuses it (other flags, another V8); `failed` when V8 could not be asked (code made from
@@ -162,7 +153,7 @@ function natives<T>(setFlags: (flags: string) => void, params: string[], body: s
 export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags: (flags: string) => void): { module?: WebAssembly.Module; refused?: boolean } {
   let deserialize: (data: ArrayBuffer, wire: Uint8Array) => unknown;
   try {
-    deserialize = natives(setFlags, ['data', 'wire'], 'return %DeserializeWasmModule(data, wire);');
+    deserialize = nativesFunction(setFlags, ['data', 'wire'], 'return %DeserializeWasmModule(data, wire);');
   } catch {
     return {}; // the run compiles, as without it
   }
@@ -172,7 +163,7 @@ export function deserializeModule(data: ArrayBuffer, wire: Uint8Array, setFlags:
 
 /** Serializes a module compiled from bytes whose hot functions are marked COMPILED_HINT and whose others are lazy, and keeps it beside the module. */
 export function writeCompiled(entryDir: string, module: string, key: CompiledKey, compiled: WebAssembly.Module, setFlags: (flags: string) => void): void {
-  const serialize = natives<(m: WebAssembly.Module) => ArrayBuffer>(setFlags, ['m'], 'return %SerializeWasmModule(m);');
+  const serialize = nativesFunction<(m: WebAssembly.Module) => ArrayBuffer>(setFlags, ['m'], 'return %SerializeWasmModule(m);');
   atomicWriteCache(compiledFile(entryDir, module), compiledFileBytes(key, new Uint8Array(serialize(compiled))), { durable: true });
 }
 

@@ -149,10 +149,14 @@ function metaProblem(meta: EntryMeta): string | undefined {
   return undefined;
 }
 
+/** A count or size as JSON keeps it. */
+function size(n: unknown): boolean {
+  return Number.isSafeInteger(n) && (n as number) >= 0;
+}
+
 /** Compilation hints of core modules of the entry only, each at an offset and count. */
 function hintPlacesRead(meta: EntryMeta): boolean {
   const places = meta.compileHints;
-  const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
   return typeof places === 'object' && places !== null
     && Object.entries(places).every(([m, p]) => meta.coreModules.includes(m) && typeof p === 'object' && p !== null && size(p.offset) && size(p.count));
 }
@@ -160,7 +164,6 @@ function hintPlacesRead(meta: EntryMeta): boolean {
 /** A CoreState as JSON keeps it: names, counts and sizes, nothing else; a data image inside its first memory's initial size. */
 function isCoreState(value: unknown): value is CoreState {
   const v = value as CoreState;
-  const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
   const optionalSize = (n: unknown) => n === undefined || size(n);
   return typeof v === 'object' && v !== null && Array.isArray(v.memories) && Array.isArray(v.tables) && Array.isArray(v.tableImports) && size(v.instanceBytes)
     && v.memories.every((m) => typeof m.name === 'string' && size(m.initial) && optionalSize(m.maximum) && typeof m.shared === 'boolean')
@@ -176,7 +179,6 @@ const WASM_PAGE = 65536;
  * memory's initial pages (the memory a run makes before it reads them).
  */
 function imageFits(runs: unknown, pages: number | undefined): boolean {
-  const size = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
   let end = 0;
   return Array.isArray(runs) && pages !== undefined && runs.every((run) => {
     const fits = Array.isArray(run) && run.length === 2 && size(run[0]) && size(run[1]) && run[0] >= end && run[0] + run[1] <= pages * WASM_PAGE;
