@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { builtin, legacyBinding } from '../builtin.js';
-import { ENTRY_FILES } from '../store/entry.js';
+import { ENTRY_FILES, recordingFormFile } from '../store/entry.js';
 import { atomicWriteCache, readRegularText } from '../store/fsutil.js';
-import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
+import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
  * Which functions of a big plugin V8 compiles before its run starts, on its background threads,
@@ -18,8 +18,8 @@ import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER 
  *
  * So at pull every core module of a big plugin gets such a section, all lazy: run as today. The
  * first run records which functions V8 compiled: it runs each hinted module in a recording form,
- * which also holds every defined function in a table it exports, and asks V8 after the run which
- * it compiled (%IsUncompiledWasmFunction). The entry keeps that list (ENTRY_FILES.hotFunctions), and each later
+ * in which each function sets its bit in a bitmap the host reads after the run (a function is
+ * compiled at its first call); pull makes the forms, and that run removes them. The entry keeps that list (ENTRY_FILES.hotFunctions), and each later
  * run marks those functions eager in the bytes it compiles. A function the list lacks is compiled
  * lazily, as before; a list holding every function compiles what pull's compile check measured.
  *
@@ -29,7 +29,7 @@ import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER 
 export const HINTS_SECTION = 'compilationHints';
 const LAZY = 0x01;
 const EAGER = 0x02;
-const { custom: CUSTOM_SECTION, type: TYPE_SECTION, import: IMPORT_SECTION, function: FUNCTION_SECTION, table: TABLE_SECTION, export: EXPORT_SECTION, element: ELEMENT_SECTION, code: CODE_SECTION } = SECTION;
+const { custom: CUSTOM_SECTION, import: IMPORT_SECTION, function: FUNCTION_SECTION, global: GLOBAL_SECTION, export: EXPORT_SECTION, code: CODE_SECTION } = SECTION;
 
 /** Where a module's hints are: the offset of its first hint byte in the module's bytes, and how many there are. */
 export interface HintsPlace {
@@ -113,15 +113,20 @@ export function markEager(bytes: Uint8Array, place: HintsPlace, functions: reado
 }
 
 /**
- * The recording form of a hinted module: the same module with one more table, holding every
- * defined function in index order, exported as RECORDING_EXPORT, so that after the run V8 can be
- * asked which it compiled. A table rather than an export per function: V8 makes a function object
- * for each export at instantiation (~17 ms for 12,600), and for a table entry only when it is read.
- * Nothing else changes: no index moves (the table comes after every other), no code runs differently.
+ * The recording form of a hinted module: the same module in which each defined function, first
+ * thing, sets its bit in a bitmap the form adds, of mutable i32 globals (function i: bit i % 32 of
+ * word i / 32), each exported as `${RECORDING_EXPORT}/<word>`. V8 compiles a function lazily at
+ * its first call, so after the run the bits say which functions it compiled, read in a few
+ * hundred numbers. Asking V8 of each function instead (%IsUncompiledWasmFunction, through a
+ * function object made for each) took ~30 ms at the end of the JS plugin's first run
+ * (bench/RESULTS.md, round fourteen).
+ * Nothing the guest sees changes: no index moves (the globals come after every other, and no
+ * function of the module, validated at pull against fewer, names them), and setting a bit neither
+ * traps nor takes stack.
  */
 export const RECORDING_EXPORT = 'krew-wasm:compiled';
 
-export function recordingForm(bytes: Uint8Array): { bytes: Uint8Array; slots: number[] } | undefined {
+export function recordingForm(bytes: Uint8Array): { bytes: Uint8Array; functions: number } | undefined {
   const r = new Reader(bytes);
   r.expect(MODULE_PREAMBLE, 'a core module');
   const sections: Section[] = [];
@@ -133,92 +138,157 @@ export function recordingForm(bytes: Uint8Array): { bytes: Uint8Array; slots: nu
     r.sub(size);
     sections.push({ id, start, end: r.position, body: bytes.subarray(bodyStart, r.position) });
   }
-  let importedFunctions = 0;
-  let importedTables = 0;
-  let simpleTypes: boolean[] = [];
-  const slots: number[] = [];
+  const code = sections.find((s) => s.id === CODE_SECTION);
+  const functions = code ? new Reader(code.body).u32() : 0;
+  if (!code || functions === 0) return undefined;
+  let importedGlobals = 0;
   for (const { id, body } of sections) {
+    if (id !== IMPORT_SECTION) continue;
     const b = new Reader(body);
-    if (id === TYPE_SECTION) simpleTypes = readSimpleTypes(b);
-    if (id === IMPORT_SECTION) {
-      for (let n = b.u32(); n > 0; n--) {
-        const kind = b.coreImport().kind;
-        if (kind === 0) importedFunctions++;
-        else if (kind === 1) importedTables++;
-      }
-    }
-    if (id === FUNCTION_SECTION) for (let i = 0, n = b.u32(); i < n; i++) if (simpleTypes[b.u32()]) slots.push(i);
+    for (let n = b.u32(); n > 0; n--) if (b.coreImport().kind === 3) importedGlobals++;
   }
   const exports = vectorOf(sections, EXPORT_SECTION);
-  // A module exporting this name already cannot be recorded (two exports of one name).
+  // A module exporting a name of the form's already cannot be recorded (two exports of one name).
   const names = new Reader(exports.entries);
   for (let n = exports.count; n > 0; n--) {
     const name = names.name();
     names.byte();
     names.u32();
-    if (name === RECORDING_EXPORT) return undefined;
+    if (name.startsWith(RECORDING_EXPORT)) return undefined;
   }
-  const table = importedTables + vectorOf(sections, TABLE_SECTION).count;
-  // One more export and one more table than the module has: not past V8's limits (a module at its
-  // export limit failed every run, found by an attack).
-  if (exports.count + 1 > V8_MAX_EXPORTS || table + 1 > V8_MAX_TABLES) return undefined;
+  const globals = vectorOf(sections, GLOBAL_SECTION);
+  const firstWord = importedGlobals + globals.count;
+  const words = Math.ceil(functions / 32);
+  // More exports and globals than the module has: not past V8's limits (a module at its export
+  // limit failed every run, found by an attack).
+  if (exports.count + words > V8_MAX_EXPORTS || firstWord + words > V8_MAX_GLOBALS) return undefined;
+  const wordExports: Uint8Array[] = [];
+  for (let word = 0; word < words; word++) {
+    const name = Buffer.from(`${RECORDING_EXPORT}/${word}`, 'latin1');
+    wordExports.push(leb128(name.length), name, Uint8Array.of(0x03), leb128(firstWord + word));
+  }
   const made = new Map<number, Uint8Array>([
-    [TABLE_SECTION, withEntry(TABLE_SECTION, vectorOf(sections, TABLE_SECTION), Uint8Array.of(0x70, 0x00, ...leb128(slots.length)))],
-    [EXPORT_SECTION, withEntry(EXPORT_SECTION, exports, Buffer.concat([leb128(RECORDING_EXPORT.length), Buffer.from(RECORDING_EXPORT, 'latin1'), Uint8Array.of(0x01), leb128(table)]))],
-    [ELEMENT_SECTION, withEntry(ELEMENT_SECTION, vectorOf(sections, ELEMENT_SECTION), functionsAt(table, importedFunctions, slots))],
+    [GLOBAL_SECTION, withEntries(GLOBAL_SECTION, globals, words, Buffer.alloc(words * MUTABLE_I32_ZERO.length, MUTABLE_I32_ZERO))],
+    [EXPORT_SECTION, withEntries(EXPORT_SECTION, exports, words, Buffer.concat(wordExports))],
   ]);
-  const parts: Uint8Array[] = [bytes.subarray(0, MODULE_PREAMBLE.length)];
+  // One buffer, written once: the JS plugin's form is 12.5 MB, and a fresh page's first touch costs.
+  const out = Buffer.allocUnsafe(bytes.length + [...made.values()].reduce((sum, s) => sum + s.length, 0) + SECTION_HEAD + functions * MAX_GROWTH);
+  out.set(MODULE_PREAMBLE);
+  let at = MODULE_PREAMBLE.length;
+  const write = (part: Uint8Array) => {
+    out.set(part, at);
+    at += part.length;
+  };
   // Each made section takes the place of the one it replaces, or goes before the first that follows it.
   const placeBefore = (rank: number) => {
     for (const [id, section] of made) {
       if (SECTION_ORDER.indexOf(id) >= rank) continue;
-      parts.push(section);
+      write(section);
       made.delete(id);
     }
   };
   for (const s of sections) {
     if (s.id !== CUSTOM_SECTION) placeBefore(SECTION_ORDER.indexOf(s.id) + (made.has(s.id) ? 1 : 0));
-    if (s.id !== TABLE_SECTION && s.id !== EXPORT_SECTION && s.id !== ELEMENT_SECTION) parts.push(bytes.subarray(s.start, s.end));
+    if (s.id === CODE_SECTION) at = writeBodiesSettingBits(out, at, s.body, firstWord);
+    else if (s.id !== GLOBAL_SECTION && s.id !== EXPORT_SECTION) write(bytes.subarray(s.start, s.end));
   }
   placeBefore(Infinity);
-  return { bytes: Buffer.concat(parts), slots };
+  return { bytes: out.subarray(0, at), functions };
 }
+
+/** A mutable i32 global starting at 0: a word of the recording form's bitmap. */
+const MUTABLE_I32_ZERO = Uint8Array.of(0x7f, 0x01, 0x41, 0x00, 0x0b);
+/** A section's id and its size, written in five bytes (a LEB128 may be padded): sized once its entries are. */
+const SECTION_HEAD = 6;
+/** The most a body grows: its size one byte longer, and global.get, i32.const and global.set of five-byte LEBs, and i32.or. */
+const MAX_GROWTH = 1 + 6 + 6 + 1 + 6;
+/** Each bit of a word, as i32.const writes it. */
+const BITS = Array.from({ length: 32 }, (_, bit) => sleb32(1 << bit));
 
 /**
- * Which of a module's function types are simple: at most one result, and parameters and result
- * of the four number types, at most 64 parameters. V8 gives a function of a simple type the
- * generic JS-to-wasm wrapper when it becomes a function object; any other type, on Node 20, gets
- * a wrapper compiled for it there and then (an attack's 1,100 functions of distinct types with two
- * results took 148 s to read after the run). Only functions of simple types are recorded.
+ * The code section at `at`, each function's body starting, after its locals, with `global.get w;
+ * i32.const bit; i32.or; global.set w` for its own bit. A body that would grow past V8's limit is
+ * left as it is: its function is never recorded, and stays lazy. Returns where the section ends.
  */
-function readSimpleTypes(r: Reader): boolean[] {
-  const types: boolean[] = [];
-  for (let n = r.u32(); n > 0; n--) {
-    if (r.byte() !== FUNCTION_TYPE) return types; // pull refuses other composite types (coreState.ts)
-    const numbers = (count: number) => {
-      let all = true;
-      for (let i = 0; i < count; i++) {
-        const b = r.peek();
-        r.valueType();
-        if (!NUMBER_TYPES.has(b)) all = false;
-      }
-      return all;
-    };
-    const paramCount = r.u32();
-    const params = numbers(paramCount);
-    const resultCount = r.u32();
-    const results = numbers(resultCount);
-    types.push(params && results && paramCount <= 64 && resultCount <= 1);
+function writeBodiesSettingBits(out: Buffer, sectionAt: number, code: Uint8Array, firstWord: number): number {
+  const r = new Reader(code);
+  const count = r.u32();
+  let at = sectionAt + SECTION_HEAD;
+  at = writeU32(out, at, count);
+  let word = leb128(firstWord);
+  for (let i = 0; i < count; i++) {
+    const size = r.u32();
+    const start = r.position;
+    const body = r.sub(size);
+    for (let n = body.u32(); n > 0; n--) {
+      body.u32();
+      body.valueType();
+    }
+    const localsEnd = start + body.position;
+    if (i % 32 === 0) word = leb128(firstWord + i / 32);
+    const bit = BITS[i % 32]!;
+    const grows = 2 * (1 + word.length) + 1 + bit.length + 1;
+    if (size + grows > V8_MAX_FUNCTION_SIZE) {
+      at = writeU32(out, at, size);
+      out.set(code.subarray(start, start + size), at);
+      at += size;
+      continue;
+    }
+    at = writeU32(out, at, size + grows);
+    out.set(code.subarray(start, localsEnd), at);
+    at += localsEnd - start;
+    out[at++] = 0x23; // global.get
+    out.set(word, at);
+    at += word.length;
+    out[at++] = 0x41; // i32.const
+    out.set(bit, at);
+    at += bit.length;
+    out[at++] = 0x72; // i32.or
+    out[at++] = 0x24; // global.set
+    out.set(word, at);
+    at += word.length;
+    out.set(code.subarray(localsEnd, start + size), at);
+    at += start + size - localsEnd;
   }
-  return types;
+  r.end();
+  out[sectionAt] = CODE_SECTION;
+  writePaddedU32(out, sectionAt + 1, at - sectionAt - SECTION_HEAD);
+  return at;
 }
 
-/** i32, i64, f32, f64. */
-const NUMBER_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]);
+/** An unsigned LEB128 written at `at`; returns where it ends. */
+function writeU32(out: Buffer, at: number, value: number): number {
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out[at++] = byte;
+  } while (value !== 0);
+  return at;
+}
 
-/** V8's limits on a module's exports and tables (wasm-limits.h, kV8MaxWasmExports and kV8MaxWasmTables). */
+/** An unsigned LEB128 in exactly five bytes. */
+function writePaddedU32(out: Buffer, at: number, value: number): void {
+  for (let i = 0; i < 4; i++, value >>>= 7) out[at + i] = (value & 0x7f) | 0x80;
+  out[at + 4] = value & 0x7f;
+}
+
+/** A signed LEB128 of an i32, as i32.const takes it. */
+function sleb32(value: number): Uint8Array {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return Uint8Array.from(out);
+  }
+}
+
+/** V8's limits on a module's exports and globals, and on a function's body (wasm-limits.h: kV8MaxWasmExports, kV8MaxWasmGlobals, kV8MaxWasmFunctionSize). */
 const V8_MAX_EXPORTS = 100_000;
-const V8_MAX_TABLES = 100_000;
+const V8_MAX_GLOBALS = 1_000_000;
+const V8_MAX_FUNCTION_SIZE = 7_654_321;
 
 interface Section {
   id: number;
@@ -226,7 +296,6 @@ interface Section {
   end: number;
   body: Uint8Array;
 }
-
 
 /** A vector section's count and entries (none when the module has no such section). */
 function vectorOf(sections: Section[], id: number): { count: number; entries: Uint8Array } {
@@ -236,42 +305,33 @@ function vectorOf(sections: Section[], id: number): { count: number; entries: Ui
   return { count: r.u32(), entries: r.rest() };
 }
 
-/** A vector section made again with one more entry. */
-function withEntry(id: number, vector: { count: number; entries: Uint8Array }, entry: Uint8Array): Uint8Array {
-  const content = Buffer.concat([leb128(vector.count + 1), vector.entries, entry]);
+/** A vector section made again with `count` more entries. */
+function withEntries(id: number, vector: { count: number; entries: Uint8Array }, count: number, entries: Uint8Array): Uint8Array {
+  const content = Buffer.concat([leb128(vector.count + count), vector.entries, entries]);
   return Buffer.concat([Uint8Array.of(id), leb128(content.length), content]);
 }
 
-/** An active element segment putting the defined functions at `slots`, in order, at the start of `table`. */
-function functionsAt(table: number, imported: number, slots: number[]): Uint8Array {
-  const out = Buffer.alloc(16 + slots.length * 5);
-  let at = 0;
-  const writeLeb = (value: number) => {
-    do {
-      let byte = value & 0x7f;
-      value >>>= 7;
-      if (value !== 0) byte |= 0x80;
-      out[at++] = byte;
-    } while (value !== 0);
-  };
-  // Flags 2: active, with a table index and an element kind; offset (i32.const 0); kind 0: funcref.
-  out[at++] = 0x02;
-  writeLeb(table);
-  out[at++] = 0x41;
-  out[at++] = 0x00;
-  out[at++] = 0x0b;
-  out[at++] = 0x00;
-  writeLeb(slots.length);
-  for (const i of slots) writeLeb(imported + i);
-  return out.subarray(0, at);
-}
-
 /**
- * The most functions a run records, all its modules together: each one is read as a function
- * object after the run, outside --timeout (~35 ms for 50,000 here). The modules beyond it are not
- * recorded: their functions stay lazy.
+ * The most functions a run records, all its modules together: their recording forms export a
+ * global for each 32, of which V8 makes an object each at instantiation. The modules beyond it are
+ * not recorded: their functions stay lazy.
  */
 export const MAX_RECORDED_FUNCTIONS = 50_000;
+
+/**
+ * The hinted modules a first run records, in their recording form: each instantiated once (the
+ * instances of one would share no bitmap), up to MAX_RECORDED_FUNCTIONS functions in all.
+ */
+export function modulesToRecord(places: Record<string, HintsPlace>, coreModules: readonly string[], instantiations: Record<string, number> = {}): string[] {
+  const recorded: string[] = [];
+  let functions = 0;
+  for (const [name, place] of Object.entries(places)) {
+    if (!coreModules.includes(name) || functions + place.count > MAX_RECORDED_FUNCTIONS || (instantiations[name] ?? 1) !== 1) continue;
+    recorded.push(name);
+    functions += place.count;
+  }
+  return recorded;
+}
 
 /** The functions each hinted module compiled in its recording run, as the entry keeps them (ENTRY_FILES.hotFunctions). */
 export type HotFunctions = Record<string, number[]>;
@@ -316,83 +376,47 @@ export function canRecord(entryDir: string): boolean {
   }
 }
 
-/** Keeps what a recording run compiled. Best effort, as the code cache: a failed write only means the next run records again. */
-export function writeHotFunctions(entryDir: string, hot: HotFunctions): void {
+/** Keeps what a recording run compiled; whether it could. Best effort, as the code cache: a failed write only means the next run records again. */
+export function writeHotFunctions(entryDir: string, hot: HotFunctions): boolean {
   try {
     atomicWriteCache(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`, { durable: false });
+    return true;
   } catch {
-    // see above
+    return false;
+  }
+}
+
+/** Once the list is kept: the recording forms pull made (9 MB for the JS plugin), which no run reads again. Best effort. */
+export function removeRecordingForms(entryDir: string, modules: readonly string[]): void {
+  for (const name of modules) {
+    try {
+      fs.rmSync(path.join(entryDir, recordingFormFile(name)), { force: true });
+    } catch {
+      // a form left behind costs its disk space only: no run reads it once the list is kept
+    }
   }
 }
 
 /**
- * After a run of a module's recording form: the defined functions V8 compiled, in index order.
- * Asked through V8's own test function %IsUncompiledWasmFunction, compiled with natives syntax on
- * for this one function and off again before anything else is compiled (no guest code runs
- * after the run; a worker thread's own code has no `%` call).
+ * After a run of a module's recording form: the defined functions it called, so V8 compiled, in
+ * index order, read from the form's bitmap (recordingForm).
  */
-export function compiledFunctions(exports: WebAssembly.Exports, slots: readonly number[], setFlags: (flags: string) => void, budget = new ReadBudget()): number[] {
-  const table = exports[RECORDING_EXPORT];
-  if (!(table instanceof WebAssembly.Table)) return [];
-  const uncompiled = nativesFunction<(f: unknown) => boolean>(setFlags, ['f'], 'return %IsUncompiledWasmFunction(f)');
-  const compiled: number[] = [];
-  for (let slot = 0; slot < Math.min(slots.length, table.length); slot++) {
-    // Past the run's budget (shared by its modules), the rest count as not compiled: they stay lazy.
-    if (budget.spent(slot)) break;
-    const f = table.get(slot);
-    if (typeof f === 'function' && !uncompiled(f)) compiled.push(slots[slot]!);
+export function calledFunctions(exports: WebAssembly.Exports, functions: number): number[] {
+  const called: number[] = [];
+  for (let word = 0; word * 32 < functions; word++) {
+    const global = exports[`${RECORDING_EXPORT}/${word}`];
+    if (!(global instanceof WebAssembly.Global)) return [];
+    const bits = Number(global.value) >>> 0;
+    for (let bit = 0; bit < 32 && bits >>> bit !== 0; bit++) if ((bits >>> bit) & 1) called.push(word * 32 + bit);
   }
-  return compiled;
+  return called.filter((i) => i < functions);
 }
 
 /**
- * A function calling V8's test functions (`%Name(...)`), compiled with natives syntax on, which is
- * off again before anything else is compiled: no other code, the guest's glue included, can use it.
- */
-export function nativesFunction<T>(setFlags: (flags: string) => void, params: string[], body: string): T {
-  setFlags('--allow-natives-syntax');
-  try {
-    return new Function(...params, body) as T;
-  } finally {
-    setFlags('--no-allow-natives-syntax');
-  }
-}
-
-/** The CPU time a recording run may spend reading what it compiled, all its modules together, after the run and outside --timeout. */
-export const READ_BUDGET_MS = 100;
-/** And the time by the clock: the most that reading may add to a run. */
-export const READ_WALL_BUDGET_MS = 1000;
-
-/**
- * What a recording run may spend reading what it compiled (compiledFunctions). Counted in the
- * process's CPU time, which is the main thread's then (the compile is over, the guest has
- * returned): a first run on a busy machine, its thread waiting for a core meanwhile, had read
- * nothing when the clock's 100 ms were gone, and the list it kept was empty for good (found by the
- * suite, run beside other work). The clock still bounds it, at READ_WALL_BUDGET_MS.
- */
-export class ReadBudget {
-  private readonly cpuEnd: number;
-  private readonly wallEnd: number;
-
-  /** `clocks` in milliseconds: the process's CPU time and the clock's (tests give their own). */
-  constructor(private readonly clocks = { cpu: cpuMs, wall: () => performance.now() }) {
-    this.cpuEnd = clocks.cpu() + READ_BUDGET_MS;
-    this.wallEnd = clocks.wall() + READ_WALL_BUDGET_MS;
-  }
-
-  /**
-   * Before the read-th read: the clock at every one (one read waited ~1 s for V8's garbage
-   * collector, found by an attack), the CPU time at every 16th (a system call).
-   */
-  spent(read = 0): boolean {
-    return this.clocks.wall() > this.wallEnd || ((read & 15) === 0 && this.clocks.cpu() > this.cpuEnd);
-  }
-}
-
-/**
- * Whether V8's heap has room to read what a recording run compiled: each function read becomes a
- * function object. A plugin that left the heap near its limit (its tables hold it) had a run that
- * returned 0 end in V8's fatal out-of-memory while it was read, every run (found by an attack):
+ * Whether V8's heap has room to read what a recording run compiled: the list and its text take up
+ * to a megabyte. A plugin that left the heap near its limit (its tables hold it) had a run that
+ * returned 0 end in V8's fatal out-of-memory while it was read, every run (found by an attack, when
+ * each function read was a function object):
  * with less than a quarter of the heap free, nothing is read, and the next run records again.
  */
 export function heapHasRoomToRead(heap: { used_heap_size: number; heap_size_limit: number } = heapStatistics()): boolean {
@@ -418,9 +442,4 @@ function heapStatistics(): { used_heap_size: number; heap_size_limit: number } {
     return { used_heap_size: binding.heapStatisticsBuffer[binding.kUsedHeapSizeIndex]!, heap_size_limit: binding.heapStatisticsBuffer[binding.kHeapSizeLimitIndex]! };
   }
   return builtin<typeof import('node:v8')>('node:v8').getHeapStatistics();
-}
-
-function cpuMs(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
 }

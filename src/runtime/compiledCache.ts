@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { builtin, legacyBinding } from '../builtin.js';
-import { nativesFunction } from './compileHints.js';
 import { atomicWriteCache, LocalFileError, openRegularFile, readOpenedFileInto } from '../store/fsutil.js';
 
 /**
@@ -223,5 +222,18 @@ export function compileInBackground(entryDir: string, modules: string[], flags: 
     } catch {
       // the marker stays as made
     }
+  }
+}
+
+/**
+ * A function calling V8's test functions (`%Name(...)`), compiled with natives syntax on, which is
+ * off again before anything else is compiled: no other code, the guest's glue included, can use it.
+ */
+export function nativesFunction<T>(setFlags: (flags: string) => void, params: string[], body: string): T {
+  setFlags('--allow-natives-syntax');
+  try {
+    return new Function(...params, body) as T;
+  } finally {
+    setFlags('--no-allow-natives-syntax');
   }
 }

@@ -8,13 +8,13 @@ import { RUN_EXPORT } from './component.js';
 import { loadGlueScript } from './glue.js';
 import { STATE_MODULE, type CoreState } from './coreState.js';
 import { HostLimitExceeded, Interrupted, LiftTooLarge, makeState, MemoryBudget, OverBudget, RunGuard, TooManyHandles } from './limits.js';
-import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, type EntryMeta } from '../store/entry.js';
+import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, recordingFormFile, type EntryMeta } from '../store/entry.js';
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { readImageInto, type ImageRun } from './dataImage.js';
 import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled, trapHandlerOn } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
-import { canRecord, compiledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, MAX_RECORDED_FUNCTIONS, ReadBudget, readHotFunctions, recordingForm, writeHotFunctions, type HotFunctions } from './compileHints.js';
+import { calledFunctions, canRecord, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, modulesToRecord, readHotFunctions, recordingForm, removeRecordingForms, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -59,7 +59,7 @@ export interface CompilingPlugin {
   preview1: boolean;
   budget?: MemoryBudget;
   /** The modules compiled in their recording form (compileHints.ts), with their name and count of defined functions. */
-  recording: Map<WebAssembly.Module, { name: string; slots: number[] }>;
+  recording: Map<WebAssembly.Module, { name: string; functions: number }>;
   /** This run records (compileHints.ts): its list is kept after it, even when no module's recording form could be made. */
   records: boolean;
   /** Modules whose hot functions a process of their own compiles after this run (compiledCache.ts), under these flags. */
@@ -142,7 +142,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   // run share one guarded call: each guarded call starts and joins a SIGINT watchdog thread (a
   // millisecond on a busy machine), and a Ctrl-C between two calls is Node's to lose.
   let guarded = false;
-  const recorded: { name: string; slots: number[]; exports: WebAssembly.Exports }[] = [];
+  const recorded: { name: string; functions: number; exports: WebAssembly.Exports }[] = [];
   const createInstance = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) => {
     const footprint = footprints.get(module);
     if (!footprint) throw damaged(req, 'a core module the run did not compile');
@@ -158,10 +158,9 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     if (!records) return;
     if (!heapHasRoomToRead()) return trace('compiled functions not read: the heap is near its limit');
     const hot: HotFunctions = {};
-    const budget = new ReadBudget();
-    for (const { name, slots, exports } of recorded) hot[name] = compiledFunctions(exports, slots, applyV8Flags, budget);
+    for (const { name, functions, exports } of recorded) hot[name] = calledFunctions(exports, functions);
     trace('compiled functions read');
-    writeHotFunctions(req.entryDir, hot);
+    if (writeHotFunctions(req.entryDir, hot)) removeRecordingForms(req.entryDir, Object.keys(meta.compileHints ?? {}));
     trace('compiled functions recorded');
   };
   // What the run leaves for the next ones: the glue's code cache, the functions it compiled, and their compiled form.
@@ -381,23 +380,23 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const names = preview1 ? [ENTRY_FILES.preview1] : meta.coreModules;
   refuseUninterruptible(req.pluginName, meta, names);
   const states = new Map(names.map((name) => [name, coreStateOf(req, meta, name)]));
-  const reads = readCoreModules(req, names, options.readOnPool ?? true);
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
+  const reads = readCoreModules(req, names.map((name) => [name, hints.fileOf(name)]), options.readOnPool ?? true);
   const flags = chosenV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   if (flags) applyV8Flags(flags);
   const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && trapHandlerOn(applyV8Flags) ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   const footprintsByName = new Map([...states].map(([name, state]) => [name, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined }]));
-  const recording = new Map<WebAssembly.Module, { name: string; slots: number[] }>();
+  const recording = new Map<WebAssembly.Module, { name: string; functions: number }>();
   for (const [name, read] of reads) {
     const compile = (bytes: Uint8Array<ArrayBuffer>) =>
       WebAssembly.compile(hints.prepare(name, bytes)).then((m) => {
         footprints.set(m, footprintsByName.get(name)!);
-        const slots = hints.recording.get(name);
-        if (slots) recording.set(m, { name, slots });
+        const functions = hints.recording.get(name);
+        if (functions !== undefined) recording.set(m, { name, functions });
         return m;
       });
     const data = forms?.taken.get(name);
@@ -432,13 +431,15 @@ interface HintsPlan {
   recordsNow: boolean;
   /** The bytes to compile for a module, once read: its recorded functions marked eager, or its recording form. */
   prepare(name: string, bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer>;
-  /** The modules compiled in their recording form, with their table's slots (filled by prepare). */
-  recording: Map<string, number[]>;
+  /** The modules compiled in their recording form, with how many functions each defines (those made by the run: filled by prepare). */
+  recording: Map<string, number>;
+  /** The entry's file a run reads for a module: its recording form, when pull made one and the run records. */
+  fileOf(name: string): string;
   /** The functions marked eager, by module, when the run follows a recorded list. */
   hot?: HotFunctions;
 }
 
-const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_name, bytes) => bytes, recording: new Map() };
+const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_name, bytes) => bytes, recording: new Map(), fileOf: (name) => name };
 
 /**
  * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
@@ -446,10 +447,10 @@ const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_
  * hinted module in its recording form. Decided from the entry's records alone, before its modules
  * are read, as the flags must be set before anything compiles. Not when KREW_WASM_V8_FLAGS replaces
  * the flags; and no recording under --max-memory, whose budget does not count the recording form's
- * table, nor into an entry it cannot write (every run would pay for it), nor of a module
- * instantiated more than once, nor beyond MAX_RECORDED_FUNCTIONS in all (they are read after the
- * run, outside --timeout). A module whose recording form cannot be made (recordingForm) is compiled
- * as it is, its hints all lazy.
+ * globals, nor into an entry it cannot write (every run would pay for it), nor of a module
+ * instantiated more than once (its instances would share no bitmap), nor beyond
+ * MAX_RECORDED_FUNCTIONS in all (modulesToRecord). A module whose recording form cannot be made
+ * (recordingForm) is compiled as it is, its hints all lazy.
  */
 function planCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: EntryMeta, budget?: MemoryBudget): HintsPlan {
   const places = meta.compileHints;
@@ -461,26 +462,29 @@ function planCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: E
       if (place) markEager(bytes, place, hot[name] ?? []);
       return bytes;
     };
-    return { followHints: true, recordsNow: false, prepare, recording: new Map(), hot };
+    return { followHints: true, recordsNow: false, prepare, recording: new Map(), hot, fileOf: NO_HINTS.fileOf };
   }
   if (budget || !canRecord(req.entryDir)) return NO_HINTS;
-  const recorded = new Set<string>();
-  let functions = 0;
-  for (const [name, place] of Object.entries(places)) {
-    if (!meta.coreModules.includes(name) || functions + place.count > MAX_RECORDED_FUNCTIONS || (meta.instantiations?.[name] ?? 1) !== 1) continue;
-    recorded.add(name);
-    functions += place.count;
-  }
-  if (recorded.size === 0) return NO_HINTS;
-  const recording = new Map<string, number[]>();
+  const recorded = modulesToRecord(places, meta.coreModules, meta.instantiations);
+  if (recorded.length === 0) return NO_HINTS;
+  // Pull made each form (its file is removed once recorded); one gone is made now, slower.
+  const pulledForms = new Set(recorded.filter((name) => isRegularFile(path.join(req.entryDir, recordingFormFile(name)))));
+  const recording = new Map([...pulledForms].map((name) => [name, places[name]!.count]));
   const prepare = (name: string, bytes: Uint8Array<ArrayBuffer>) => {
-    const form = recorded.has(name) ? recordingForm(bytes) : undefined;
+    if (pulledForms.has(name) || !recorded.includes(name)) return bytes;
+    const form = recordingForm(bytes);
+    trace(form ? `${name}: its recording form made` : `${name}: no recording form`);
     if (!form) return bytes;
-    recording.set(name, form.slots);
+    recording.set(name, form.functions);
     return form.bytes as Uint8Array<ArrayBuffer>;
   };
+  const fileOf = (name: string) => (pulledForms.has(name) ? recordingFormFile(name) : name);
   // Under the flags of the runs that follow it (its hints all lazy): the glue's code cache it writes is theirs.
-  return { followHints: true, recordsNow: true, prepare, recording };
+  return { followHints: true, recordsNow: true, prepare, recording, fileOf };
+}
+
+function isRegularFile(file: string): boolean {
+  return fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
 }
 
 /** What instantiating a core module of the entry makes the host hold, as pull read it (coreState.ts). */
@@ -502,14 +506,14 @@ const READ_PIECES = 2;
  * once, or for a big module on the pool (`onPool`), a read in pieces under way. A failed read is
  * the entry's damage.
  */
-function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[], onPool: boolean): Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }> {
+function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, files: [name: string, file: string][], onPool: boolean): Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }> {
   const modules = new Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }>();
-  const cannotRead = (name: string, error: unknown) => {
-    const cause = error instanceof LocalFileError ? (error.cause ?? error) : error;
-    return damaged(req, `cannot read ${name}: ${(cause as NodeJS.ErrnoException).code ?? (cause instanceof LocalFileError ? cause.detail : (cause as Error).message)}`);
-  };
-  for (const name of names) {
-    const file = path.join(req.entryDir, name);
+  for (const [name, fileName] of files) {
+    const cannotRead = (error: unknown) => {
+      const cause = error instanceof LocalFileError ? (error.cause ?? error) : error;
+      return damaged(req, `cannot read ${fileName}: ${(cause as NodeJS.ErrnoException).code ?? (cause instanceof LocalFileError ? cause.detail : (cause as Error).message)}`);
+    };
+    const file = path.join(req.entryDir, fileName);
     try {
       const { fd, size } = openRegularFile(file, { followLinks: false });
       if (size > MAX_MODULE_BYTES) {
@@ -520,11 +524,11 @@ function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repa
         modules.set(name, { size, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
         continue;
       }
-      const bytes = (readOpenedFileInPieces(file, fd, size, READ_PIECES) as Promise<Uint8Array<ArrayBuffer>>).catch((error: unknown) => Promise.reject(cannotRead(name, error)));
+      const bytes = (readOpenedFileInPieces(file, fd, size, READ_PIECES) as Promise<Uint8Array<ArrayBuffer>>).catch((error: unknown) => Promise.reject(cannotRead(error)));
       bytes.catch(() => {}); // reported when the run awaits it; not an unhandled rejection if a later module fails first
       modules.set(name, { size, bytes });
     } catch (error) {
-      throw cannotRead(name, error);
+      throw cannotRead(error);
     }
   }
   return modules;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { importModule } from '../builtin.js';
 import { firstLineOf, InvalidPluginError } from '../errors.js';
-import { currentTranspiler, dataImageFile, ENTRY_FILES, ENTRY_FORMAT, writeEntryMeta, type EntryMeta } from '../store/entry.js';
+import { currentTranspiler, dataImageFile, ENTRY_FILES, ENTRY_FORMAT, recordingFormFile, writeEntryMeta, type EntryMeta } from '../store/entry.js';
 import { checkComponentInterface, checkPreview1Module, wasmKind } from './component.js';
 import { checkComponentShape } from './componentShape.js';
 import { checkCoreNames } from './coreNames.js';
@@ -12,7 +12,7 @@ import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
 import { usesTailCalls } from './tailCalls.js';
-import { addCompileHints, type HintsPlace } from './compileHints.js';
+import { addCompileHints, modulesToRecord, recordingForm, type HintsPlace } from './compileHints.js';
 import { extractDataImage, MAX_IMAGE_RUNS, type ImageRun } from './dataImage.js';
 import { LIFTOFF_ONLY_BYTES } from './run.js';
 import { instantiationCounts, toScriptForm } from './glue.js';
@@ -75,6 +75,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
   if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
   const dataImages = moveDataToImages(files);
   const compileHints = hintCoreModules(files, coreModules);
+  const instantiations = Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1));
   try {
     // As runs compile them: the component's core modules together, a preview1 module by itself.
     const runnable = (names: string[]) => files.filter(([name]) => names.includes(name)).map(([, bytes]) => bytes);
@@ -84,6 +85,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     if (error instanceof CompileCostError) throw new InvalidPluginError(`the component is refused: ${error.message}`);
     throw error;
   }
+  if (compileHints) files.push(...recordingForms(files, compileHints, coreModules, instantiations));
   fs.mkdirSync(outDir, { recursive: true });
   for (const [name, bytes] of files) fs.writeFileSync(path.join(outDir, name), bytes);
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);
@@ -97,7 +99,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     imports: result.imports,
     exports,
     coreModules,
-    instantiations: Object.fromEntries(Object.entries(instantiationCounts(glue)).filter(([, n]) => n > 1)),
+    instantiations,
     // Read once here: a run would spend 1-4 ms reading them from the 12.5 MB of a JS plugin.
     coreStates: Object.fromEntries(wasmFiles.map(([name, bytes]) => [name, { ...readCoreState(bytes), ...(dataImages.has(name) ? { dataImage: dataImages.get(name) } : {}) }])),
     tailCalls: wasmFiles.filter(([, bytes]) => mayTailCall(bytes)).map(([name]) => name),
@@ -139,6 +141,20 @@ function hintCoreModules(files: [string, Uint8Array][], coreModules: string[]): 
   const places = addCompileHints(modules, LIFTOFF_ONLY_BYTES);
   for (const [name, bytes] of modules) files[files.findIndex(([n]) => n === name)] = [name, bytes];
   return places;
+}
+
+/**
+ * The recording forms of the modules a big plugin's first run records (compileHints.ts), to be
+ * written beside them: made here once, not by that run (~50 ms for the JS plugin's 9 MB module).
+ */
+function recordingForms(files: [string, Uint8Array][], places: Record<string, HintsPlace>, coreModules: string[], instantiations: Record<string, number>): [string, Uint8Array][] {
+  const forms: [string, Uint8Array][] = [];
+  for (const name of modulesToRecord(places, coreModules, instantiations)) {
+    const bytes = files.find(([n]) => n === name)?.[1];
+    const form = bytes && recordingForm(bytes);
+    if (form) forms.push([recordingFormFile(name), form.bytes]);
+  }
+  return forms;
 }
 
 /** usesTailCalls, and yes for a module it cannot read (the answer only ever refuses a run). */

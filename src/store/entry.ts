@@ -18,6 +18,8 @@ import { atomicWriteFile, openRegularFile } from './fsutil.js';
  *   plugin.core*.wasm    the core modules jco extracted, in the order instantiate() asks for them,
  *                        their memories and tables made imports (runtime/coreState.ts)
  *   plugin.core*.data    a big core module's data, read into its memory (runtime/dataImage.ts)
+ *   plugin.core*.wasm.recording  a big core module in the form its first run compiles, to record
+ *                        which functions it calls (runtime/compileHints.ts); that run removes it
  *   plugin.core*.wasm.compiled   a big core module's hot functions compiled by TurboFan, made
  *                        after a run by a process of their own (runtime/compiledCache.ts)
  *   component.wasm       the component made from a preview1 module (only for those)
@@ -224,6 +226,15 @@ export function filesToRun(meta: EntryMeta): string[] {
   return [meta.glue === 'script' ? ENTRY_FILES.script : ENTRY_FILES.glue, ...meta.coreModules, ...preview1, ...images, ENTRY_FILES.source];
 }
 
+/**
+ * The file holding a core module's recording form (runtime/compileHints.ts), made by pull and
+ * removed by the first run, which records with it: a file of the entry that may be gone.
+ */
+export function recordingFormFile(coreModule: string): string {
+  return `${coreModule}${RECORDING_FORM_SUFFIX}`;
+}
+const RECORDING_FORM_SUFFIX = '.recording';
+
 /** The file holding a core module's data image (runtime/dataImage.ts): `plugin.core.wasm`'s is `plugin.core.data`. */
 export function dataImageFile(coreModule: string): string {
   return coreModule.replace(/\.wasm$/, '.data');
@@ -269,8 +280,10 @@ export function entryIsIntact(entryDir: string, layerDigest: string): boolean {
   if (Object.keys(files).filter((f) => f.endsWith('.data')).sort().join() !== images.sort().join()) return false;
   try {
     const present = fs.readdirSync(entryDir).filter((n) => n !== ENTRY_FILES.meta && !madeByRuns(n) && !n.includes('.tmp-'));
-    if (present.length !== Object.keys(files).length) return false;
-    return Object.entries(files).every(([name, digest]) => sha256File(path.join(entryDir, name)) === digest);
+    // A recording form is gone once its first run recorded.
+    const expected = Object.keys(files).filter((name) => present.includes(name) || !name.endsWith(RECORDING_FORM_SUFFIX));
+    if (present.length !== expected.length) return false;
+    return expected.every((name) => sha256File(path.join(entryDir, name)) === files[name]);
   } catch {
     return false;
   }

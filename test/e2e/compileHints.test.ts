@@ -37,6 +37,8 @@ test("a big plugin's first run records the functions V8 compiled, and its next r
   const { sb, entry } = await pulled(t);
   const place = readEntryMeta(entry).compileHints?.['plugin.core.wasm'];
   t.true((place?.count ?? 0) > 10_000, 'every core module of a big plugin has hints');
+  const forms = () => fs.readdirSync(entry).filter((f) => f.endsWith('.recording')).sort();
+  t.deepEqual(forms(), ['plugin.core.wasm.recording', 'plugin.core2.wasm.recording', 'plugin.core3.wasm.recording'], 'pull made a recording form for each recorded module');
   const first = await run(sb);
   t.is(first.exitCode, 0, first.stderr);
   t.regex(first.stdout, /^args: \["kubectl-jsecho","hi"\]$/m);
@@ -46,6 +48,7 @@ test("a big plugin's first run records the functions V8 compiled, and its next r
     return;
   }
   t.is(first.compiling, 'compiling, to record what it compiles');
+  t.notRegex(first.stderr, /recording form made/, 'pull made the recording forms: the run reads them');
   const recorded = JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')) as Record<string, number[]>;
   const hot = recorded['plugin.core.wasm'] ?? [];
   // StarlingMonkey calls a few hundred of its ~12,600 functions to run a small plugin.
@@ -57,6 +60,14 @@ test("a big plugin's first run records the functions V8 compiled, and its next r
   t.is(second.compiling, 'compiling, recorded functions ahead');
   t.is(second.stdout, first.stdout);
   t.is(fs.statSync(hotFile(entry)).mtimeMs, recordedAt, 'recorded once');
+  t.deepEqual(forms(), [], 'the recording forms are removed once the list is kept');
+  // Its list gone, a run records again, making the forms itself: the same functions.
+  fs.rmSync(hotFile(entry));
+  const again = await run(sb);
+  t.is(again.exitCode, 0, again.stderr);
+  t.is(again.compiling, 'compiling, to record what it compiles');
+  t.regex(again.stderr, /plugin\.core\.wasm: its recording form made/);
+  t.deepEqual(JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')), recorded);
   // KREW_WASM_V8_FLAGS replaces krew-wasm's choice of flags, the hints' own included.
   const chosen = await run(sb, { KREW_WASM_V8_FLAGS: '--liftoff-only --wasm-lazy-validation' });
   t.is(chosen.exitCode, 0, chosen.stderr);
@@ -106,6 +117,7 @@ test('a run records at most MAX_RECORDED_FUNCTIONS functions, all modules togeth
   t.is(first.compiling, 'compiling, to record what it compiles');
   const recorded = JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')) as Record<string, number[]>;
   t.false('plugin.core.wasm' in recorded);
+  t.notRegex(first.stderr, /recording form made/, 'pull made the forms of the modules recorded, and of no other');
   t.true(Object.keys(recorded).length > 0);
   const second = await runMany();
   t.is(second.exitCode, 0, second.stderr);
@@ -140,6 +152,8 @@ test("a big plugin whose module cannot take its recording form keeps an empty li
     return t.false(fs.existsSync(hotFile(entry)));
   }
   t.is(first.compiling, 'compiling, to record what it compiles');
+  t.false(fs.existsSync(path.join(entry, 'plugin.core.wasm.recording')), 'pull could make none');
+  t.regex(first.stderr, /plugin\.core\.wasm: no recording form/);
   t.deepEqual(JSON.parse(fs.readFileSync(hotFile(entry), 'utf8')), {});
   const second = await runExpc();
   t.is(second.exitCode, 0, second.stderr);

@@ -88,3 +88,22 @@ for (const c of damages) {
     t.is(entryIsIntact(dir, digest), c.intact);
   });
 }
+
+test("a big plugin's recording forms are checked while the entry holds them, and may be gone: its first run removes them", async (t) => {
+  const wasm = fs.readFileSync(path.join(FIXTURES, 'manyfunctions.wasm'));
+  const dir = path.join(scratch(), 'entry');
+  await transpileInto(wasm, dir);
+  const digest = sha256Of(wasm);
+  const forms = fs.readdirSync(dir).filter((f) => f.endsWith('.recording'));
+  t.true(forms.length > 0, 'pull made recording forms');
+  t.deepEqual(forms.filter((f) => !(f in (readEntryMeta(dir).files ?? {}))), [], 'each one in the metadata');
+  t.true(entryIsIntact(dir, digest));
+  const form = path.join(dir, forms[0]!);
+  const bytes = fs.readFileSync(form);
+  fs.appendFileSync(form, 'x');
+  t.false(entryIsIntact(dir, digest), 'a changed form');
+  fs.rmSync(form);
+  t.true(entryIsIntact(dir, digest), 'a removed form');
+  fs.writeFileSync(path.join(dir, 'other.core.wasm.recording'), bytes);
+  t.false(entryIsIntact(dir, digest), 'a form the entry was not made with');
+});
