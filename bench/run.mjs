@@ -6,7 +6,7 @@
 // that set it, which users rarely do and which would hide our own overhead.
 //
 //   node bench/run.mjs                 the whole table (bench/out/results.md)
-//   node bench/run.mjs --ab <git-ref>  start-up scenarios of this tree against <git-ref>, interleaved
+//   node bench/run.mjs --ab <git-ref>  start-up scenarios (and the first run after a pull) of this tree against <git-ref>, interleaved
 //   node bench/run.mjs --node <path>   start-up scenarios under this Node and another (e.g. Node 22)
 //   BENCH_RUNS=N                       runs per scenario (default 15)
 //   BENCH_ONLY=<text>                  --ab and --node: only the scenarios whose title contains it
@@ -584,7 +584,25 @@ function startupPairs(a, b, listOfB = (list) => list) {
   ].filter(([title]) => title.includes(process.env.BENCH_ONLY ?? ''));
 }
 
-/** --ab <ref>: the start-up scenarios of this tree and of <ref>, interleaved in one run. */
+/**
+ * The first run after a pull of the JS plugin (scenario 5's cold run) of each installation: each
+ * round pulls it again into every one, then runs each once, in an order that alternates by round.
+ */
+function firstRunsAfterPull(installs, rounds) {
+  const times = installs.map(() => []);
+  for (let i = 0; i < rounds; i++) {
+    for (const k of installs) {
+      awaitBackgroundCompiles(k.krewRoot);
+      k.pull(`file://${fixtures}/jsecho.wasm`, 'jsecho');
+    }
+    const order = installs.map((k, n) => n);
+    if (i % 2) order.reverse();
+    for (const n of order) times[n].push(timeOnce([installs[n].link('jsecho')], installs[n].env));
+  }
+  return times.map(stats);
+}
+
+/** --ab <ref>: the start-up scenarios of this tree and of <ref>, and the first run after a pull, interleaved in one run. */
 async function abRun(ref) {
   const other = path.join(work, 'ab');
   execFileSync('git', ['worktree', 'add', '--detach', other, ref], { cwd: root, stdio: 'ignore' });
@@ -607,6 +625,11 @@ async function abRun(ref) {
       for (const [title, ca, cb] of startupPairs(a, b)) {
         const [n, ta, tb] = interleave([NODE0, { cmd: ca, env: a.env }, { cmd: cb, env: b.env }], a.env);
         row(`A/B ${title}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}; node -e 0: ${ms(n)}`, ratio(ta, tb), '(this / ref)');
+      }
+      const cold = `first run after pull of the ${JS_PLUGIN_MB} MB JS plugin`;
+      if (cold.includes(process.env.BENCH_ONLY ?? '')) {
+        const [ta, tb] = firstRunsAfterPull([a, b], Math.max(7, Math.floor(RUNS / 2)));
+        row(`A/B ${cold}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}`, ratio(ta, tb), '(this / ref)');
       }
     } finally {
       api.proc.kill('SIGTERM');

@@ -72,6 +72,21 @@ try {
     await watToComponent(generated, exportsCompiled, { witPath: wit, world: 'cli' });
     built.push(exportsCompiled);
   }
+  // A big plugin whose run returns `err` (exit code 1), which its first run records all the same
+  // (runtime/compileHints.ts); big by a passive data segment, as exportscompiled.
+  const runErr = path.join(out, 'bigrunerr.wasm');
+  if (!upToDate(runErr, fixturesWit, path.join(ROOT, 'scripts/build-fixtures.mjs'))) {
+    const generated = path.join(wit, 'bigrunerr.wat');
+    fs.writeFileSync(generated, `(module
+  (memory (export "memory") 18)
+  (data "${'\\02'.repeat(1_100_000)}")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+  (func $fails (result i32) (i32.const 1))
+  (func (export "wasi:cli/run@0.2.12#run") (result i32) (call $fails)))
+`);
+    await watToComponent(generated, runErr, { witPath: wit, world: 'cli' });
+    built.push(runErr);
+  }
   // The host must accept components built against any WASI 0.2.x: the echo plugin again, against 0.2.0.
   const echo020 = path.join(out, 'echo-wasi-0.2.0.wasm');
   if (!upToDate(echo020, path.join(src, 'echo.wat'), fixturesWit)) {

@@ -151,7 +151,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     if (recording) recorded.push({ ...recording, exports: instance.exports });
     return instance;
   };
-  // After the run (its end or its exit): what it compiled, for the next runs to compile ahead. Kept
+  // After the run, however it ended: what it compiled, for the next runs to compile ahead. Kept
   // even when no module could take its recording form (a module at V8's export limit): its runs
   // then compile it lazily, as they would, and do not try again every time (found by an attack).
   const saveHotFunctions = () => {
@@ -202,7 +202,9 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     }
   } catch (error) {
     if (phase === 'starting') throw asStartFailure(error);
-    if (error instanceof ExitSignal) afterRun();
+    // Its exit, and as much an `err` result, a trap or its --timeout: what it compiled is still what
+    // its runs call, and a plugin whose runs all end so recorded on every run (found by an attack).
+    afterRun();
     throw error;
   }
   trace('run returned');
@@ -383,7 +385,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const plan = [...states].map(([name, state]) => ({ state, instances: meta.instantiations?.[name] ?? 1 }));
   const budget = req.limits.maxMemoryMiB ? new MemoryBudget(req.limits.maxMemoryMiB * 1024 * 1024, plan) : undefined;
   const hints = preview1 ? NO_HINTS : planCompileHints(req, meta, budget);
-  const reads = readCoreModules(req, names.map((name) => [name, hints.fileOf(name)]), options.readOnPool ?? true);
+  const reads = readCoreModules(req, names, options.readOnPool ?? true, hints.formOf);
   const flags = chosenV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   if (flags) applyV8Flags(flags);
   const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && trapHandlerOn(applyV8Flags) ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
@@ -393,7 +395,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const recording = new Map<WebAssembly.Module, { name: string; functions: number }>();
   for (const [name, read] of reads) {
     const compile = (bytes: Uint8Array<ArrayBuffer>) =>
-      WebAssembly.compile(hints.prepare(name, bytes)).then((m) => {
+      WebAssembly.compile(hints.prepare(name, bytes, read.form)).then((m) => {
         footprints.set(m, footprintsByName.get(name)!);
         const functions = hints.recording.get(name);
         if (functions !== undefined) recording.set(m, { name, functions });
@@ -429,17 +431,17 @@ interface HintsPlan {
   followHints: boolean;
   /** This run compiles modules in their recording form. */
   recordsNow: boolean;
-  /** The bytes to compile for a module, once read: its recorded functions marked eager, or its recording form. */
-  prepare(name: string, bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer>;
-  /** The modules compiled in their recording form, with how many functions each defines (those made by the run: filled by prepare). */
+  /** The bytes to compile for a module, once read (`fromForm`: from its recording form's file): its recorded functions marked eager, or its recording form. */
+  prepare(name: string, bytes: Uint8Array<ArrayBuffer>, fromForm: boolean): Uint8Array<ArrayBuffer>;
+  /** The modules compiled in their recording form, with how many functions each defines (filled by prepare). */
   recording: Map<string, number>;
-  /** The entry's file a run reads for a module: its recording form, when pull made one and the run records. */
-  fileOf(name: string): string;
+  /** The file of a module's recording form, for a run that records it to read instead of the module, if pull made it. */
+  formOf(name: string): string | undefined;
   /** The functions marked eager, by module, when the run follows a recorded list. */
   hot?: HotFunctions;
 }
 
-const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_name, bytes) => bytes, recording: new Map(), fileOf: (name) => name };
+const NO_HINTS: HintsPlan = { followHints: false, recordsNow: false, prepare: (_name, bytes) => bytes, recording: new Map(), formOf: () => undefined };
 
 /**
  * A big plugin's compilation hints (compileHints.ts), on a V8 that follows them: the functions
@@ -462,29 +464,29 @@ function planCompileHints(req: Pick<RunRequest, 'entryDir' | 'v8Flags'>, meta: E
       if (place) markEager(bytes, place, hot[name] ?? []);
       return bytes;
     };
-    return { followHints: true, recordsNow: false, prepare, recording: new Map(), hot, fileOf: NO_HINTS.fileOf };
+    return { followHints: true, recordsNow: false, prepare, recording: new Map(), hot, formOf: NO_HINTS.formOf };
   }
   if (budget || !canRecord(req.entryDir)) return NO_HINTS;
   const recorded = modulesToRecord(places, meta.coreModules, meta.instantiations);
   if (recorded.length === 0) return NO_HINTS;
-  // Pull made each form (its file is removed once recorded); one gone is made now, slower.
-  const pulledForms = new Set(recorded.filter((name) => isRegularFile(path.join(req.entryDir, recordingFormFile(name)))));
-  const recording = new Map([...pulledForms].map((name) => [name, places[name]!.count]));
-  const prepare = (name: string, bytes: Uint8Array<ArrayBuffer>) => {
-    if (pulledForms.has(name) || !recorded.includes(name)) return bytes;
+  const recording = new Map<string, number>();
+  const prepare = (name: string, bytes: Uint8Array<ArrayBuffer>, fromForm: boolean) => {
+    if (!recorded.includes(name)) return bytes;
+    if (fromForm) {
+      recording.set(name, places[name]!.count);
+      return bytes;
+    }
+    // Pull made each form, and a first run removes them: one gone (this Node did not pull it, or
+    // another run removed it since) is made now, slower.
     const form = recordingForm(bytes);
     trace(form ? `${name}: its recording form made` : `${name}: no recording form`);
     if (!form) return bytes;
     recording.set(name, form.functions);
     return form.bytes as Uint8Array<ArrayBuffer>;
   };
-  const fileOf = (name: string) => (pulledForms.has(name) ? recordingFormFile(name) : name);
+  const formOf = (name: string) => (recorded.includes(name) ? recordingFormFile(name) : undefined);
   // Under the flags of the runs that follow it (its hints all lazy): the glue's code cache it writes is theirs.
-  return { followHints: true, recordsNow: true, prepare, recording, fileOf };
-}
-
-function isRegularFile(file: string): boolean {
-  return fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+  return { followHints: true, recordsNow: true, prepare, recording, formOf };
 }
 
 /** What instantiating a core module of the entry makes the host hold, as pull read it (coreState.ts). */
@@ -503,35 +505,62 @@ const READ_PIECES = 2;
 
 /**
  * The entry's core modules, each with its size (which picks the V8 flags) and its bytes: read at
- * once, or for a big module on the pool (`onPool`), a read in pieces under way. A failed read is
- * the entry's damage.
+ * once, or for a big module on the pool (`onPool`), a read in pieces under way; `form` when they
+ * are its recording form's (`formOf`), which is read instead when it can be opened: another run
+ * may have removed it, and then the module is read. A failed read is the entry's damage.
  */
-function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, files: [name: string, file: string][], onPool: boolean): Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }> {
-  const modules = new Map<string, { size: number; bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> }>();
-  for (const [name, fileName] of files) {
-    const cannotRead = (error: unknown) => {
-      const cause = error instanceof LocalFileError ? (error.cause ?? error) : error;
-      return damaged(req, `cannot read ${fileName}: ${(cause as NodeJS.ErrnoException).code ?? (cause instanceof LocalFileError ? cause.detail : (cause as Error).message)}`);
-    };
-    const file = path.join(req.entryDir, fileName);
-    try {
-      const { fd, size } = openRegularFile(file, { followLinks: false });
-      if (size > MAX_MODULE_BYTES) {
-        fs.closeSync(fd);
-        throw new LocalFileError(file, `is ${size} bytes, more than V8 compiles in one module`, 'too-large');
+function readCoreModules(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, names: string[], onPool: boolean, formOf: (name: string) => string | undefined = () => undefined): Map<string, CoreModuleRead> {
+  const modules = new Map<string, CoreModuleRead>();
+  for (const name of names) {
+    const formFile = formOf(name);
+    const form = formFile === undefined ? undefined : openCoreModule(req, formFile);
+    // A form that cannot be opened (another run removed it meanwhile) is made from the module.
+    const fromForm = form !== undefined && !(form instanceof Error);
+    const opened = fromForm ? form : openCoreModule(req, name);
+    if (opened instanceof Error) throw opened;
+    const { file, fd, size } = opened;
+    const cannotRead = (error: unknown) => readFailure(req, path.basename(file), error);
+    const read = { size, form: fromForm };
+    if (size < READ_IN_PIECES_BYTES || !onPool) {
+      try {
+        modules.set(name, { ...read, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
+      } catch (error) {
+        throw cannotRead(error);
       }
-      if (size < READ_IN_PIECES_BYTES || !onPool) {
-        modules.set(name, { size, bytes: readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer> });
-        continue;
-      }
-      const bytes = (readOpenedFileInPieces(file, fd, size, READ_PIECES) as Promise<Uint8Array<ArrayBuffer>>).catch((error: unknown) => Promise.reject(cannotRead(error)));
-      bytes.catch(() => {}); // reported when the run awaits it; not an unhandled rejection if a later module fails first
-      modules.set(name, { size, bytes });
-    } catch (error) {
-      throw cannotRead(error);
+      continue;
     }
+    const bytes = (readOpenedFileInPieces(file, fd, size, READ_PIECES) as Promise<Uint8Array<ArrayBuffer>>).catch((error: unknown) => Promise.reject(cannotRead(error)));
+    bytes.catch(() => {}); // reported when the run awaits it; not an unhandled rejection if a later module fails first
+    modules.set(name, { ...read, bytes });
   }
   return modules;
+}
+
+interface CoreModuleRead {
+  size: number;
+  bytes: Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>>;
+  /** The bytes are the module's recording form's. */
+  form: boolean;
+}
+
+/** A core module's file of the entry, opened as a regular file of a size V8 compiles; or the entry's damage. */
+function openCoreModule(req: Pick<RunRequest, 'entryDir' | 'pluginName' | 'repairHint'>, fileName: string): { file: string; fd: number; size: number } | KrewWasmError {
+  const file = path.join(req.entryDir, fileName);
+  try {
+    const { fd, size } = openRegularFile(file, { followLinks: false });
+    if (size > MAX_MODULE_BYTES) {
+      fs.closeSync(fd);
+      throw new LocalFileError(file, `is ${size} bytes, more than V8 compiles in one module`, 'too-large');
+    }
+    return { file, fd, size };
+  } catch (error) {
+    return readFailure(req, fileName, error);
+  }
+}
+
+function readFailure(req: Pick<RunRequest, 'pluginName' | 'repairHint'>, fileName: string, error: unknown): KrewWasmError {
+  const cause = error instanceof LocalFileError ? (error.cause ?? error) : error;
+  return damaged(req, `cannot read ${fileName}: ${(cause as NodeJS.ErrnoException).code ?? (cause instanceof LocalFileError ? cause.detail : (cause as Error).message)}`);
 }
 
 /**

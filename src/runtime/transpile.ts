@@ -12,7 +12,7 @@ import { checkInterfaceTypes } from './importTypes.js';
 import { checkOwnership } from './ownership.js';
 import { checkRunType } from './runType.js';
 import { usesTailCalls } from './tailCalls.js';
-import { addCompileHints, modulesToRecord, recordingForm, type HintsPlace } from './compileHints.js';
+import { addCompileHints, hintsWork, modulesToRecord, recordingForm, type HintsPlace } from './compileHints.js';
 import { extractDataImage, MAX_IMAGE_RUNS, type ImageRun } from './dataImage.js';
 import { LIFTOFF_ONLY_BYTES } from './run.js';
 import { instantiationCounts, toScriptForm } from './glue.js';
@@ -85,7 +85,8 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     if (error instanceof CompileCostError) throw new InvalidPluginError(`the component is refused: ${error.message}`);
     throw error;
   }
-  if (compileHints) files.push(...recordingForms(files, compileHints, coreModules, instantiations));
+  // Only where this Node records (a run on another makes its forms itself): no run would remove them.
+  if (compileHints && hintsWork()) files.push(...recordingForms(files, compileHints, coreModules, instantiations));
   fs.mkdirSync(outDir, { recursive: true });
   for (const [name, bytes] of files) fs.writeFileSync(path.join(outDir, name), bytes);
   if (kind === 'core-module') fs.writeFileSync(path.join(outDir, ENTRY_FILES.component), component);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ENTRY_FILES, ENTRY_FORMAT, entryIsIntact, inspectEntry, readEntryMeta, TRANSPILER } from '../../src/store/entry.js';
 import { sha256Of } from '../../src/oci/digest.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
+import { hintsWork } from '../../src/runtime/compileHints.js';
 import { FIXTURES } from '../helpers/cli.js';
 import { scratchFolders } from '../helpers/scratch.js';
 
@@ -95,6 +96,7 @@ test("a big plugin's recording forms are checked while the entry holds them, and
   await transpileInto(wasm, dir);
   const digest = sha256Of(wasm);
   const forms = fs.readdirSync(dir).filter((f) => f.endsWith('.recording'));
+  if (!hintsWork()) return t.deepEqual(forms, [], 'none where this Node does not record');
   t.true(forms.length > 0, 'pull made recording forms');
   t.deepEqual(forms.filter((f) => !(f in (readEntryMeta(dir).files ?? {}))), [], 'each one in the metadata');
   t.true(entryIsIntact(dir, digest));
