@@ -56,37 +56,27 @@ try {
     await watToComponent(generated, many, { witPath: wit, world: 'cli' });
     built.push(many);
   }
-  // A big plugin whose one core module cannot take a recording form (it exports RECORDING_EXPORT
-  // itself, runtime/compileHints.ts): it imports nothing, so that jco gives it no other module. Big by
-  // a passive data segment, which stays in the module (runtime/dataImage.ts).
-  const exportsCompiled = path.join(out, 'exportscompiled.wasm');
-  if (!upToDate(exportsCompiled, fixturesWit, path.join(ROOT, 'scripts/build-fixtures.mjs'))) {
-    const generated = path.join(wit, 'exportscompiled.wat');
+  // Big plugins of one core module that imports nothing (so jco gives it no other), big by a passive
+  // data segment of `fill`, which stays in the module (runtime/dataImage.ts); `funcs` are the rest.
+  const bigModule = async (name, fill, funcs) => {
+    const target = path.join(out, `${name}.wasm`);
+    if (upToDate(target, fixturesWit, path.join(ROOT, 'scripts/build-fixtures.mjs'))) return;
+    const generated = path.join(wit, `${name}.wat`);
     fs.writeFileSync(generated, `(module
   (memory (export "memory") 18)
-  (data "${'\\01'.repeat(1_100_000)}")
+  (data "${fill.repeat(1_100_000)}")
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
-  (func (export "krew-wasm:compiled") (result i32) (i32.const 7))
-  (func (export "wasi:cli/run@0.2.12#run") (result i32) (i32.const 0)))
+${funcs})
 `);
-    await watToComponent(generated, exportsCompiled, { witPath: wit, world: 'cli' });
-    built.push(exportsCompiled);
-  }
-  // A big plugin whose run returns `err` (exit code 1), which its first run records all the same
-  // (runtime/compileHints.ts); big by a passive data segment, as exportscompiled.
-  const runErr = path.join(out, 'bigrunerr.wasm');
-  if (!upToDate(runErr, fixturesWit, path.join(ROOT, 'scripts/build-fixtures.mjs'))) {
-    const generated = path.join(wit, 'bigrunerr.wat');
-    fs.writeFileSync(generated, `(module
-  (memory (export "memory") 18)
-  (data "${'\\02'.repeat(1_100_000)}")
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
-  (func $fails (result i32) (i32.const 1))
-  (func (export "wasi:cli/run@0.2.12#run") (result i32) (call $fails)))
-`);
-    await watToComponent(generated, runErr, { witPath: wit, world: 'cli' });
-    built.push(runErr);
-  }
+    await watToComponent(generated, target, { witPath: wit, world: 'cli' });
+    built.push(target);
+  };
+  // One whose core module cannot take a recording form: it exports RECORDING_EXPORT itself (runtime/compileHints.ts).
+  await bigModule('exportscompiled', '\\01', `  (func (export "krew-wasm:compiled") (result i32) (i32.const 7))
+  (func (export "wasi:cli/run@0.2.12#run") (result i32) (i32.const 0))`);
+  // One whose run returns `err` (exit code 1), which its first run records all the same.
+  await bigModule('bigrunerr', '\\02', `  (func $fails (result i32) (i32.const 1))
+  (func (export "wasi:cli/run@0.2.12#run") (result i32) (call $fails))`);
   // The host must accept components built against any WASI 0.2.x: the echo plugin again, against 0.2.0.
   const echo020 = path.join(out, 'echo-wasi-0.2.0.wasm');
   if (!upToDate(echo020, path.join(src, 'echo.wat'), fixturesWit)) {
