@@ -77,6 +77,8 @@ ${funcs})
   // One whose run returns `err` (exit code 1), which its first run records all the same.
   await bigModule('bigrunerr', '\\02', `  (func $fails (result i32) (i32.const 1))
   (func (export "wasi:cli/run@0.2.12#run") (result i32) (call $fails))`);
+  // One whose run never ends: a first run cut short by --timeout records nothing.
+  await bigModule('bigloop', '\\03', `  (func (export "wasi:cli/run@0.2.12#run") (result i32) (loop $forever (br $forever)) (i32.const 0))`);
   // The host must accept components built against any WASI 0.2.x: the echo plugin again, against 0.2.0.
   const echo020 = path.join(out, 'echo-wasi-0.2.0.wasm');
   if (!upToDate(echo020, path.join(src, 'echo.wat'), fixturesWit)) {

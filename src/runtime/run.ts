@@ -202,9 +202,10 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     }
   } catch (error) {
     if (phase === 'starting') throw asStartFailure(error);
-    // Its exit, and as much an `err` result, a trap or its --timeout: what it compiled is still what
-    // its runs call, and a plugin whose runs all end so recorded on every run (found by an attack).
-    afterRun();
+    // Its exit, and as much an `err` result or a trap: what it compiled is still what its runs call,
+    // and a plugin whose runs all end so recorded on every run (found by an attack). Not a run cut
+    // short by --timeout or Ctrl-C, whose list would stay short for good (found by the next one).
+    if (!(error instanceof Interrupted)) afterRun();
     throw error;
   }
   trace('run returned');

@@ -229,3 +229,14 @@ test("concurrent first runs of a big plugin all run: one that finds its recordin
     t.regex(r.stdout, /^args: \["kubectl-jsecho","hi"\]$/m);
   }
 });
+
+test('a first run cut short by --timeout records nothing (its list would stay short for good), and keeps the recording forms', async (t) => {
+  const { sb, entry } = await pulled(t, 'bigloop.wasm', 'bigloop');
+  t.is((await krewWasm(sb, ['grant', 'bigloop', '--timeout', '1'])).exitCode, 0);
+  const forms = fs.readdirSync(entry).filter((f) => f.endsWith('.recording'));
+  const r = await traced(sb, 'bigloop', []);
+  t.is(r.exitCode, 124, r.stderr);
+  t.is(r.compiling, says('compiling, to record what it compiles'));
+  t.false(fs.existsSync(hotFile(entry)));
+  t.deepEqual(fs.readdirSync(entry).filter((f) => f.endsWith('.recording')), forms);
+});
