@@ -3,7 +3,7 @@ import path from 'node:path';
 import { builtin, legacyBinding } from '../builtin.js';
 import { ENTRY_FILES, recordingFormFile } from '../store/entry.js';
 import { atomicWriteCache, readRegularText } from '../store/fsutil.js';
-import { leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
+import { leb128, MODULE_PREAMBLE, moduleSections, Reader, SECTION, SECTION_ORDER, sleb128, writeLeb128, writePaddedLeb128, type ModuleSection } from './wasmReader.js';
 
 /**
  * Which functions of a big plugin V8 compiles before its run starts, on its background threads,
@@ -127,17 +127,7 @@ export function markEager(bytes: Uint8Array, place: HintsPlace, functions: reado
 export const RECORDING_EXPORT = 'krew-wasm:compiled';
 
 export function recordingForm(bytes: Uint8Array): { bytes: Uint8Array; functions: number } | undefined {
-  const r = new Reader(bytes);
-  r.expect(MODULE_PREAMBLE, 'a core module');
-  const sections: Section[] = [];
-  while (!r.done()) {
-    const start = r.position;
-    const id = r.byte();
-    const size = r.u32();
-    const bodyStart = r.position;
-    r.sub(size);
-    sections.push({ id, start, end: r.position, body: bytes.subarray(bodyStart, r.position) });
-  }
+  const sections = moduleSections(bytes);
   const code = sections.find((s) => s.id === CODE_SECTION);
   const functions = code ? new Reader(code.body).u32() : 0;
   if (!code || functions === 0) return undefined;
@@ -171,7 +161,7 @@ export function recordingForm(bytes: Uint8Array): { bytes: Uint8Array; functions
     [GLOBAL_SECTION, withEntries(GLOBAL_SECTION, globals, words, Buffer.alloc(words * MUTABLE_I32_ZERO.length, MUTABLE_I32_ZERO))],
     [EXPORT_SECTION, withEntries(EXPORT_SECTION, exports, words, Buffer.concat(wordExports))],
   ]);
-  // One buffer, written once: the JS plugin's form is 12.5 MB, and a fresh page's first touch costs.
+  // One buffer, written once: the JS plugin's form is 9.4 MB, and a fresh page's first touch costs.
   const out = Buffer.allocUnsafe(bytes.length + [...made.values()].reduce((sum, s) => sum + s.length, 0) + SECTION_HEAD + functions * MAX_GROWTH);
   out.set(MODULE_PREAMBLE);
   let at = MODULE_PREAMBLE.length;
@@ -203,18 +193,18 @@ const SECTION_HEAD = 6;
 /** The most a body grows: its size one byte longer, and global.get, i32.const and global.set of five-byte LEBs, and i32.or. */
 const MAX_GROWTH = 1 + 6 + 6 + 1 + 6;
 /** Each bit of a word, as i32.const writes it. */
-const BITS = Array.from({ length: 32 }, (_, bit) => sleb32(1 << bit));
+const BITS = Array.from({ length: 32 }, (_, bit) => sleb128(1 << bit));
 
 /**
  * The code section at `at`, each function's body starting, after its locals, with `global.get w;
  * i32.const bit; i32.or; global.set w` for its own bit. A body that would grow past V8's limit is
  * left as it is: its function is never recorded, and stays lazy. Returns where the section ends.
  */
-function writeBodiesSettingBits(out: Buffer, sectionAt: number, code: Uint8Array, firstWord: number): number {
+function writeBodiesSettingBits(out: Uint8Array, sectionAt: number, code: Uint8Array, firstWord: number): number {
   const r = new Reader(code);
   const count = r.u32();
   let at = sectionAt + SECTION_HEAD;
-  at = writeU32(out, at, count);
+  at = writeLeb128(out, at, count);
   let word = leb128(firstWord);
   for (let i = 0; i < count; i++) {
     const size = r.u32();
@@ -229,12 +219,12 @@ function writeBodiesSettingBits(out: Buffer, sectionAt: number, code: Uint8Array
     const bit = BITS[i % 32]!;
     const grows = 2 * (1 + word.length) + 1 + bit.length + 1;
     if (size + grows > V8_MAX_FUNCTION_SIZE) {
-      at = writeU32(out, at, size);
+      at = writeLeb128(out, at, size);
       out.set(code.subarray(start, start + size), at);
       at += size;
       continue;
     }
-    at = writeU32(out, at, size + grows);
+    at = writeLeb128(out, at, size + grows);
     out.set(code.subarray(start, localsEnd), at);
     at += localsEnd - start;
     out[at++] = 0x23; // global.get
@@ -252,37 +242,8 @@ function writeBodiesSettingBits(out: Buffer, sectionAt: number, code: Uint8Array
   }
   r.end();
   out[sectionAt] = CODE_SECTION;
-  writePaddedU32(out, sectionAt + 1, at - sectionAt - SECTION_HEAD);
+  writePaddedLeb128(out, sectionAt + 1, at - sectionAt - SECTION_HEAD);
   return at;
-}
-
-/** An unsigned LEB128 written at `at`; returns where it ends. */
-function writeU32(out: Buffer, at: number, value: number): number {
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out[at++] = byte;
-  } while (value !== 0);
-  return at;
-}
-
-/** An unsigned LEB128 in exactly five bytes. */
-function writePaddedU32(out: Buffer, at: number, value: number): void {
-  for (let i = 0; i < 4; i++, value >>>= 7) out[at + i] = (value & 0x7f) | 0x80;
-  out[at + 4] = value & 0x7f;
-}
-
-/** A signed LEB128 of an i32, as i32.const takes it. */
-function sleb32(value: number): Uint8Array {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return Uint8Array.from(out);
-  }
 }
 
 /** V8's limits on a module's exports and globals, and on a function's body (wasm-limits.h: kV8MaxWasmExports, kV8MaxWasmGlobals, kV8MaxWasmFunctionSize). */
@@ -290,15 +251,8 @@ const V8_MAX_EXPORTS = 100_000;
 const V8_MAX_GLOBALS = 1_000_000;
 const V8_MAX_FUNCTION_SIZE = 7_654_321;
 
-interface Section {
-  id: number;
-  start: number;
-  end: number;
-  body: Uint8Array;
-}
-
 /** A vector section's count and entries (none when the module has no such section). */
-function vectorOf(sections: Section[], id: number): { count: number; entries: Uint8Array } {
+function vectorOf(sections: ModuleSection[], id: number): { count: number; entries: Uint8Array } {
   const section = sections.find((s) => s.id === id);
   if (!section) return { count: 0, entries: new Uint8Array() };
   const r = new Reader(section.body);

@@ -12,7 +12,7 @@ import { atomicWriteCache, LocalFileError, openRegularFile, readOpenedFileInto }
  * 25-35 ms for V8 to compile the ~400 functions its runs call (compilation hints: compileHints.ts)
  * while its main thread had nothing left to do. V8's serializer is reached through its test
  * functions (%SerializeWasmModule, %DeserializeWasmModule, with natives syntax on for the one
- * function that calls each), as compileHints.ts asks V8 what it compiled. It serializes TurboFan
+ * function that calls each: nativesFunction). It serializes TurboFan
  * code only (V8 11.3 aborts on Liftoff code): the hot functions are marked eager with TurboFan as
  * their tier (COMPILED_HINT), every other function stays lazy, and compiles at its first call as
  * in any run. Compiling them with TurboFan takes ~0.6-1 s, so it is done by a detached process

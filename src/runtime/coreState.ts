@@ -1,5 +1,5 @@
 import type { ImageRun } from './dataImage.js';
-import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
+import { FUNCTION_TYPE, leb128, MODULE_PREAMBLE, moduleSections, Reader, SECTION, SECTION_ORDER } from './wasmReader.js';
 
 /**
  * The memories and tables of a component's core modules, made by the host, and what else an
@@ -111,9 +111,7 @@ function elementType(r: Reader): 'anyfunc' | 'externref' {
  * one that cannot be read.
  */
 export function importDefinedState(bytes: Uint8Array): Uint8Array {
-  const r = new Reader(bytes);
-  r.expect(MODULE_PREAMBLE, 'a core module');
-  const sections: { id: number; start: number; end: number }[] = [];
+  const sections = moduleSections(bytes);
   const added: Uint8Array[] = [];
   let importSection: Reader | undefined;
   const addImport = (name: string, kind: number, type: Uint8Array) => {
@@ -121,11 +119,9 @@ export function importDefinedState(bytes: Uint8Array): Uint8Array {
   };
   let tables = 0;
   let memories = 0;
-  while (!r.done()) {
-    const start = r.position;
-    const id = r.byte();
-    const body = r.sub(r.u32());
-    sections.push({ id, start, end: r.position });
+  for (const section of sections) {
+    const { id } = section;
+    const body = new Reader(section.body);
     if (id === SECTION.type) checkFunctionTypes(body);
     else if (id === IMPORT_SECTION) importSection = body;
     else if (id === SECTION.table) {

@@ -64,6 +64,59 @@ export function leb128(value: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** An unsigned LEB128 of up to 32 bits written into `out` at `at`; returns where it ends. */
+export function writeLeb128(out: Uint8Array, at: number, value: number): number {
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out[at++] = byte;
+  } while (value !== 0);
+  return at;
+}
+
+/** An unsigned LEB128 of up to 32 bits in exactly five bytes (a size written once what it sizes is). */
+export function writePaddedLeb128(out: Uint8Array, at: number, value: number): void {
+  for (let i = 0; i < 4; i++, value >>>= 7) out[at + i] = (value & 0x7f) | 0x80;
+  out[at + 4] = value & 0x7f;
+}
+
+/** A signed LEB128 of an i32, as i32.const takes it. */
+export function sleb128(value: number): Uint8Array {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return Uint8Array.from(out);
+  }
+}
+
+/** One section of a core module: its id, where it starts (its id byte) and ends in the module, and its body. */
+export interface ModuleSection {
+  id: number;
+  start: number;
+  end: number;
+  body: Uint8Array;
+}
+
+/** A core module's sections, in order; throws for bytes that are not one. */
+export function moduleSections(bytes: Uint8Array): ModuleSection[] {
+  const r = new Reader(bytes);
+  r.expect(MODULE_PREAMBLE, 'a core module');
+  const sections: ModuleSection[] = [];
+  while (!r.done()) {
+    const start = r.position;
+    const id = r.byte();
+    const size = r.u32();
+    const bodyStart = r.position;
+    r.sub(size);
+    sections.push({ id, start, end: r.position, body: bytes.subarray(bodyStart, r.position) });
+  }
+  return sections;
+}
+
 /** A bounds-checked cursor over wasm bytes: any overrun is an Error, never a silent misread. */
 export class Reader {
   private at = 0;
