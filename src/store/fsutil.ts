@@ -5,40 +5,30 @@ import { fileKind } from '../hostPaths.js';
 
 /** Writes a file so readers see the old or the new content, never a mix: temp file, fsync, rename. */
 export function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = `${file}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`;
-  const fd = fs.openSync(tmp, 'wx', mode);
-  try {
-    if (typeof data === 'string') fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (error) {
-    fs.rmSync(tmp, { force: true });
-    throw error;
-  }
+  writeThenRename(file, `${file}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`, data, mode, true);
 }
 
 let cacheWrites = 0;
 
 /**
  * Writes a file a run keeps for the next ones (a code cache, a list of functions, a compiled form)
- * so that readers see the old or the new content, never a mix: temp file, rename; its temporary
- * name without random bytes, which load node:crypto (~3 ms of the first run after a pull). Synced
- * when `durable`: V8 takes a code cache or a compiled form without a checksum, and one left
- * damaged by a crash of the system crashed every run (attack 40); a list of functions is checked
- * when read, and not synced.
+ * as atomicWriteFile does, its temporary name without random bytes, which load node:crypto (~3 ms
+ * of the first run after a pull): a name left by a process of the same pid makes the write fail,
+ * which for a cache only means the next run makes it again. Synced when `durable`: V8 takes a code
+ * cache or a compiled form without a checksum, and one left damaged by a crash of the system
+ * crashed every run (attack 40); a list of functions is checked when read, and not synced.
  */
 export function atomicWriteCache(file: string, data: string | Uint8Array, options: { durable: boolean }): void {
-  const tmp = `${file}.tmp-${process.pid}-${(cacheWrites++).toString(36)}`;
-  const fd = fs.openSync(tmp, 'wx', 0o644); // another's file of that name is left to it
+  writeThenRename(file, `${file}.tmp-${process.pid}-${(cacheWrites++).toString(36)}`, data, 0o644, options.durable);
+}
+
+/** Writes `tmp` (never another's file of that name), syncs it if `durable`, renames it to `file`; removes it on failure. */
+function writeThenRename(file: string, tmp: string, data: string | Uint8Array, mode: number, durable: boolean): void {
+  const fd = fs.openSync(tmp, 'wx', mode);
   try {
     try {
       fs.writeFileSync(fd, data);
-      if (options.durable) fs.fsyncSync(fd);
+      if (durable) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
