@@ -4,7 +4,7 @@ import { GrantError } from '../errors.js';
 import { envAllows, type Grants } from '../grants.js';
 import { isInside, krewWasmCode, realpathOr } from '../hostPaths.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
-import { createFsContext, type PreopenSpec } from '../runtime/wasi/preopens.js';
+import { closePreopens, DeferredFs, openPreopens, type OpenedPreopen, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { readSetupLinks } from '../store/setupLinks.js';
@@ -54,10 +54,10 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && isInside(host.cwd, home) ? host.cwd : undefined;
   if (grants.dataDir && uses.environment) env.KREW_WASM_DATA_DIR = dataDir;
   if (!uses.filesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
-  const paths = Paths.fromSettings(host.settings);
-  const setupLinks = readSetupLinks(paths);
-  const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
-  const ownDirs = protectedDirs(host, code.dirs);
+  // krew-wasm's own folders, looked up when the first check needs them (DeferredFs, or the
+  // kubeconfig mirror, which must copy nothing out of them).
+  let own: { dirs: string[]; launchPaths: string[]; reservedPaths: string[] } | undefined;
+  const ownFiles = () => (own ??= krewWasmFiles(host));
   const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];
   if (grants.filesystem === 'home') {
@@ -66,7 +66,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   } else if (grants.filesystem === 'kubeconfig') {
     // The folders this plugin may write: no credential file is copied for it through them.
     const writableDirs = [...grants.dirs.filter((d) => !d.readOnly).map((d) => d.path), ...(grants.dataDir ? [dataDir] : [])];
-    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, { protectedDirs: ownDirs, writableDirs });
+    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, { protectedDirs: ownFiles().dirs, writableDirs });
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });
@@ -77,30 +77,50 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     preopens.push({ guestPath: dataDir, hostPath: dataDir, readOnly: false, internal: true });
   }
-  let fsContext;
+  const withRevokeHint = (error: unknown): unknown => {
+    if (!(error instanceof GrantError)) return error;
+    const dir = grants.dirs.find((d) => error.message.includes(d.path));
+    return new GrantError(error.message, { hint: dir ? `krew-wasm revoke ${pluginName} --allow-dir ${dir.path}` : undefined });
+  };
+  let opened: OpenedPreopen[];
   try {
-    fsContext = createFsContext({
-      preopens,
-      protectedDirs: ownDirs,
-      readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
-      // `kubectl krew-wasm` may start through a link `setup --dir` made; the code it loads is read
-      // through bin/, dist/ and node_modules as written (each may be a chain of symlinks).
-      launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths],
-      reservedPaths: code.reservedPaths,
-    });
+    opened = openPreopens(preopens);
   } catch (error) {
     cleanups.forEach((c) => c());
-    if (error instanceof GrantError) {
-      const dir = grants.dirs.find((d) => error.message.includes(d.path));
-      throw new GrantError(error.message, { hint: dir ? `krew-wasm revoke ${pluginName} --allow-dir ${dir.path}` : undefined });
-    }
-    throw error;
+    throw withRevokeHint(error);
   }
-  cleanups.push(() => fsContext.preopens.forEach((p) => fs.closeSync(p.fd)));
+  cleanups.push(() => closePreopens(opened));
+  const deferredFs = new DeferredFs(opened, () => {
+    const files = ownFiles();
+    return {
+      protectedDirs: files.dirs,
+      readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
+      launchPaths: files.launchPaths,
+      reservedPaths: files.reservedPaths,
+    };
+  }, withRevokeHint);
   return {
-    sandbox: { args: [argv0, ...args], env, fs: fsContext, initialCwd },
+    sandbox: { args: [argv0, ...args], env, fs: deferredFs, initialCwd },
     limits,
     cleanup: () => cleanups.forEach((c) => c()),
+  };
+}
+
+/**
+ * krew-wasm's own files as a run's sandbox keeps them: the folders no walk enters
+ * (protectedDirs), the paths the next start is made through, every name on whose way is pinned
+ * (`kubectl krew-wasm` may start through a link `setup --dir` made; the code it loads is read through
+ * bin/, dist/ and node_modules as written, each of which may be a chain of symlinks), and the
+ * names that must not come to exist (hostPaths.ts krewWasmCode).
+ */
+function krewWasmFiles(host: HostContext): { dirs: string[]; launchPaths: string[]; reservedPaths: string[] } {
+  const paths = Paths.fromSettings(host.settings);
+  const setupLinks = readSetupLinks(paths);
+  const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
+  return {
+    dirs: protectedDirs(host, code.dirs),
+    launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths],
+    reservedPaths: code.reservedPaths,
   };
 }
 

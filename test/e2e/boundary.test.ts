@@ -130,16 +130,30 @@ test.serial("krew-wasm's own code is out of reach: a folder granted around it do
   t.is(granted.exitCode, 2);
   t.is(theError(granted.stderr), `krew-wasm: error: --allow-dir ${dist} is inside krew-wasm's own files (its store or its code), which no plugin may reach (grant a folder outside them)`);
   t.false(fs.existsSync(path.join(sb.root, 'receipts', 'inside.json')));
-  // ...and when run: a granted symlink that points into them since.
+  // ...and when run: a granted symlink that points into them since. The run ends at the plugin's
+  // first use of its filesystem, before anything is read; a run that reaches no file is not
+  // stopped (its folders are checked at their first use: preopens.ts DeferredFs).
   const link = path.join(sb.home, 'later-inside');
   fs.symlinkSync(outside, link);
   await pull('inside', '--fs', 'none', '--allow-dir', link);
+  const component = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'nulpath.wasm')}`, '--name', 'inside-component', '--fs', 'none', '--allow-dir', link]);
+  t.is(component.exitCode, 0, component.stderr);
   fs.rmSync(link);
   fs.symlinkSync(dist, link);
-  const r = await runLink(sb, 'inside', ['read', wrapper]);
-  t.is(r.exitCode, 1);
-  t.is(theError(r.stderr), `krew-wasm: error: granted folder ${link} is inside krew-wasm's own files (its store or its code), which no plugin may reach (krew-wasm revoke inside --allow-dir ${link})`);
-  t.is(r.stdout, '');
+  const message = `krew-wasm: error: granted folder ${link} is inside krew-wasm's own files (its store or its code), which no plugin may reach (krew-wasm revoke inside --allow-dir ${link})`;
+  for (const args of [['read', path.join(link, 'wrapper', 'wrapper.js')], ['ls', link], ['ls', `${link}/`, 'read', path.join(outside, 'secret')]]) {
+    const r = await runLink(sb, 'inside', args);
+    t.is(r.exitCode, 1, args.join(' '));
+    t.is(theError(r.stderr), message);
+    t.is(r.stdout, '');
+  }
+  // A component asks for its folders (wasi:filesystem/preopens) before it can reach one.
+  const viaComponent = await runLink(sb, 'inside-component', []);
+  t.is(viaComponent.exitCode, 1);
+  t.is(theError(viaComponent.stderr), message.replace('revoke inside ', 'revoke inside-component '));
+  t.is(viaComponent.stdout, '');
+  const noFile = await runLink(sb, 'inside', ['env', 'HOME']);
+  t.is(noFile.exitCode, 0, noFile.stderr);
   // The hint works.
   const revoked = await krewWasm(sb, ['revoke', 'inside', '--allow-dir', link]);
   t.is(revoked.exitCode, 0, revoked.stderr);

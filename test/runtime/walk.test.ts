@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { preopenedDirectories, type Descriptor } from '../../src/runtime/wasi/filesystem.js';
-import { createFsContext } from '../../src/runtime/wasi/preopens.js';
+import { closePreopens, createFsContext, DeferredFs, openPreopens } from '../../src/runtime/wasi/preopens.js';
 
 /**
  * The guest path walker and descriptors (runtime/wasi/walk.ts, filesystem.ts), called directly:
@@ -138,10 +138,42 @@ test('a guest-sized read allocates a bounded chunk, not the 2 GiB it asks for', 
   t.true(grown < 8 * 1024 * 1024, `external memory grew by ${grown} bytes`);
 });
 
-test('a grant inside a protected directory is refused before the run', (t) => {
+test('a grant inside a protected directory is refused when the filesystem is checked', (t) => {
   t.throws(() => createFsContext({ preopens: [{ guestPath: '/x', hostPath: path.join(store, 'entry'), readOnly: false }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
     message: /is inside krew-wasm's own files/,
   });
+});
+
+test('a run\'s filesystem is checked at its first use: names at once, the protected folders looked up once, a refused grant refused every time', (t) => {
+  const opened = openPreopens([
+    { guestPath: '/root', hostPath: root, readOnly: false },
+    { guestPath: '/entry', hostPath: path.join(store, 'entry'), readOnly: false },
+  ]);
+  t.teardown(() => closePreopens(opened));
+  let looked = 0;
+  const deferred = new DeferredFs(opened, () => {
+    looked++;
+    return { protectedDirs: [store], readOnlyDirs: [], launchPaths: [] };
+  }, (error) => new Error(`reported: ${(error as Error).message}`));
+  t.deepEqual(deferred.guestPaths, ['/root', '/entry']);
+  t.is(looked, 0, 'nothing is looked up for the names');
+  for (let i = 0; i < 2; i++) t.throws(() => deferred.context(), { message: /^reported: granted folder .*entry is inside krew-wasm's own files/ });
+  t.is(looked, 1);
+  const good = new DeferredFs(opened.slice(0, 1), () => ({ protectedDirs: [store], readOnlyDirs: [ro], launchPaths: [] }));
+  const checked = good.context();
+  t.is(good.context(), checked);
+  const [[d]] = preopenedDirectories(checked) as [Descriptor, string][];
+  t.is(codeOf(() => d.openAt(FOLLOW, 'store/entry/code.js', {}, READ)), 'access', 'the policy is the checked one');
+  t.is(codeOf(() => d.openAt(FOLLOW, 'ro/new', { create: true }, { write: true })), 'read-only');
+});
+
+test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
+  const before = fs.readdirSync('/proc/self/fd').length;
+  t.throws(() => openPreopens([
+    { guestPath: '/root', hostPath: root, readOnly: false },
+    { guestPath: '/gone', hostPath: path.join(base, 'gone'), readOnly: false },
+  ]), { message: `granted folder ${path.join(base, 'gone')} does not exist` });
+  t.is(fs.readdirSync('/proc/self/fd').length, before);
 });
 
 test('every name on the way to the store, a read-only grant or a launch file is pinned: entered, never renamed, removed or replaced', (t) => {

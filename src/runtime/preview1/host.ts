@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { crypto } from '../../builtin.js';
 import { isHostControl, fsErrorCode } from '../wasi/errors.js';
-import { Descriptor, preopenedDirectories, typeOf, type FsContext } from '../wasi/filesystem.js';
+import { Descriptor, preopenedDirectory, typeOf } from '../wasi/filesystem.js';
+import type { DeferredFs } from '../wasi/preopens.js';
 import { isTerminal } from '../../fdio.js';
 import { ExitSignal, FdSink, StdinSource } from '../wasi/stdio.js';
 import { sleep, waitUntil } from '../wasi/wait.js';
@@ -21,7 +22,7 @@ import {
 export interface Preview1Sandbox {
   args: string[];
   env: Record<string, string>;
-  fs?: FsContext;
+  fs?: DeferredFs;
 }
 
 /** An errno for the guest, thrown inside a call and returned by the wrapper. */
@@ -37,7 +38,7 @@ type Entry =
   | { kind: 'stdin'; source: StdinSource; rights: bigint; fdflags: number }
   | { kind: 'stdout'; sink: FdSink; hostFd: number; rights: bigint; fdflags: number }
   | { kind: 'file'; desc: Descriptor; position: bigint; appendFd?: number; rights: bigint; inheriting: bigint; fdflags: number }
-  | { kind: 'dir'; desc: Descriptor; preopen?: string; rights: bigint; inheriting: bigint; fdflags: number };
+  | { kind: 'dir'; desc: Descriptor; preopen?: string; rights: bigint; inheriting: bigint; fdflags: number; made?: () => boolean };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -56,9 +57,8 @@ class FdTable {
     this.entries.set(0, { kind: 'stdin', source: new StdinSource(), rights: STDIO_RIGHTS, fdflags: 0 });
     this.entries.set(1, { kind: 'stdout', sink: new FdSink(1), hostFd: 1, rights: STDIO_RIGHTS, fdflags: FDFLAGS.APPEND });
     this.entries.set(2, { kind: 'stdout', sink: new FdSink(2), hostFd: 2, rights: STDIO_RIGHTS, fdflags: FDFLAGS.APPEND });
-    for (const [desc, guestPath] of sandbox.fs ? preopenedDirectories(sandbox.fs) : []) {
-      this.entries.set(this.lowestFree(), { kind: 'dir', desc, preopen: guestPath, rights: DIRECTORY_RIGHTS, inheriting: ALL_RIGHTS, fdflags: 0 });
-    }
+    const deferred = sandbox.fs;
+    deferred?.guestPaths.forEach((guestPath, index) => this.entries.set(this.lowestFree(), preopenEntry(deferred, index, guestPath)));
   }
 
   get(fd: number): Entry {
@@ -110,8 +110,27 @@ class FdTable {
   }
 }
 
+/**
+ * A preopen's entry: its name answers fd_prestat_* at once; its descriptor, and with it the
+ * sandbox's checks (DeferredFs), is made by the first call that reaches it.
+ */
+function preopenEntry(deferredFs: DeferredFs, index: number, guestPath: string): Extract<Entry, { kind: 'dir' }> {
+  let desc: Descriptor | undefined;
+  return {
+    kind: 'dir',
+    preopen: guestPath,
+    rights: DIRECTORY_RIGHTS,
+    inheriting: ALL_RIGHTS,
+    fdflags: 0,
+    get desc() {
+      return (desc ??= preopenedDirectory(deferredFs.context(), index));
+    },
+    made: () => desc !== undefined,
+  };
+}
+
 function release(entry: Entry): void {
-  if (entry.kind === 'file' || entry.kind === 'dir') {
+  if (entry.kind === 'file' || (entry.kind === 'dir' && entry.made?.() !== false)) {
     (entry.desc as unknown as Record<symbol, () => void>)[Symbol.for('dispose')]();
   }
   if (entry.kind === 'file' && entry.appendFd !== undefined) fs.closeSync(entry.appendFd);

@@ -1,3 +1,5 @@
+import { isKrewWasmError } from '../../errors.js';
+
 /**
  * WASI error values as the guest receives them. jco turns a thrown string into the `err` case of
  * a `result<_, error-code>`; anything else thrown from a host call is a host failure, so every
@@ -35,9 +37,13 @@ export function fsErrorCode(error: unknown): FsErrorCode {
   return 'io';
 }
 
-/** Whether a thrown value must pass through untouched: our own control flow (exit, limits), not a WASI error. */
+/**
+ * Whether a thrown value must pass through untouched: our own control flow (exit, limits), or a
+ * krew-wasm failure that ends the run (a grant found unusable at the filesystem's first use:
+ * preopens.ts DeferredFs), not a WASI error.
+ */
 export function isHostControl(error: unknown): boolean {
-  return error !== null && typeof error === 'object' && (error as { hostControl?: unknown }).hostControl === true;
+  return (error !== null && typeof error === 'object' && (error as { hostControl?: unknown }).hostControl === true) || isKrewWasmError(error);
 }
 
 /** Runs a host operation and throws only WASI error-codes (or host control signals) to the guest. */

@@ -508,8 +508,12 @@ export function filesystemErrorCode(error: IoError): FsErrorCode | undefined {
 
 /** The guest's preopened directories: fresh descriptors (their own fds) on each call. */
 export function preopenedDirectories(ctx: FsContext): [Descriptor, string][] {
-  return ctx.preopens.map((p) => {
-    const fd = fs.openSync(`/proc/self/fd/${p.fd}`, O_RDONLY | O_DIRECTORY);
-    return [new Descriptor(fd, true, p.readOnly, { read: true, mutateDirectory: !p.readOnly }, p, ctx), p.guestPath];
-  });
+  return ctx.preopens.map((_, index) => [preopenedDirectory(ctx, index), ctx.preopens[index].guestPath]);
+}
+
+/** A fresh descriptor (its own fd) of the `index`th preopen. */
+export function preopenedDirectory(ctx: FsContext, index: number): Descriptor {
+  const p = ctx.preopens[index];
+  const fd = fs.openSync(`/proc/self/fd/${p.fd}`, O_RDONLY | O_DIRECTORY);
+  return new Descriptor(fd, true, p.readOnly, { read: true, mutateDirectory: !p.readOnly }, p, ctx);
 }

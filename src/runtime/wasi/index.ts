@@ -1,5 +1,6 @@
 import { monotonicClock, wallClock } from './clocks.js';
-import { Descriptor, DirectoryEntryStream, filesystemErrorCode, preopenedDirectories, type FsContext } from './filesystem.js';
+import { Descriptor, DirectoryEntryStream, filesystemErrorCode, preopenedDirectories } from './filesystem.js';
+import type { DeferredFs } from './preopens.js';
 import { InputStream, IoError, OutputStream, Pollable, poll } from './io.js';
 import { insecure, insecureSeed, random } from './random.js';
 import { socketImports } from './sockets.js';
@@ -8,13 +9,13 @@ import { ExitSignal, FdSink, StdinSource } from './stdio.js';
 
 export { ExitSignal } from './stdio.js';
 
-/** What one run of a plugin may see of WASI (the filesystem part is opened by createFsContext). */
+/** What one run of a plugin may see of WASI (the filesystem part: preopens.ts DeferredFs). */
 export interface WasiSandbox {
   /** argv as the guest sees it: argv[0] is `kubectl-<name>`. */
   args: string[];
   env: Record<string, string>;
   /** The preopened folders; none for a plugin that imports no filesystem interface. */
-  fs?: FsContext;
+  fs?: DeferredFs;
   /** Reported by `wasi:cli/environment.initial-cwd`, or undefined for none. */
   initialCwd?: string;
 }
@@ -70,7 +71,7 @@ export function wasiImports(sandbox: WasiSandbox): ImportObject {
     'wasi:random/insecure': insecure,
     'wasi:random/insecure-seed': insecureSeed,
     'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
-    'wasi:filesystem/preopens': { getDirectories: () => (sandbox.fs ? preopenedDirectories(sandbox.fs) : []) },
+    'wasi:filesystem/preopens': { getDirectories: () => (sandbox.fs ? preopenedDirectories(sandbox.fs.context()) : []) },
     ...socketImports(),
   };
 }

@@ -35,54 +35,133 @@ export interface FsSetup {
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
 
+/** The rules a run's preopens are checked against (FsSetup without the preopens). */
+export type FsRules = Omit<FsSetup, 'preopens'>;
+
+/** A granted directory, open: the handle is held for the run. */
+export interface OpenedPreopen {
+  spec: PreopenSpec;
+  fd: number;
+}
+
 /**
- * Opens the preopened directories (a handle each, held for the run) and resolves the protected
- * and read-only directories to identities. Host paths here are the user's grants, trusted: they
- * are resolved by the kernel. Throws a GrantError for a grant that cannot be applied.
+ * Opens the preopened directories and resolves the protected and read-only directories to
+ * identities, at once (the tests' and the tools' form; a run defers the second half: DeferredFs).
+ * Throws a GrantError for a grant that cannot be applied, with nothing left open.
  */
 export function createFsContext(setup: FsSetup): FsContext {
-  const protectedIds = identities(setup.protectedDirs);
-  const readOnlyRoots = [...setup.readOnlyDirs, ...setup.preopens.filter((p) => p.readOnly).map((p) => p.hostPath)];
+  const opened = openPreopens(setup.preopens);
+  try {
+    return checkPreopens(opened, setup);
+  } catch (error) {
+    closePreopens(opened);
+    throw error;
+  }
+}
+
+/**
+ * Opens each granted directory (a handle each, held for the run). Host paths here are the user's
+ * grants, trusted: they are resolved by the kernel. Throws a GrantError for one that does not
+ * exist or cannot be opened, with none left open.
+ */
+export function openPreopens(specs: PreopenSpec[]): OpenedPreopen[] {
+  const opened: OpenedPreopen[] = [];
+  for (const spec of specs) {
+    try {
+      opened.push({ spec, fd: fs.openSync(spec.hostPath, O_RDONLY | O_DIRECTORY) });
+    } catch (error) {
+      closePreopens(opened);
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be opened (${(error as NodeJS.ErrnoException).code})`;
+      throw new GrantError(`granted folder ${spec.hostPath} ${why}`);
+    }
+  }
+  return opened;
+}
+
+export function closePreopens(opened: OpenedPreopen[]): void {
+  for (const { fd } of opened) fs.closeSync(fd);
+}
+
+/**
+ * The filesystem of opened preopens under `rules`: the protected and read-only directories as
+ * identities, each preopen refused when it lies inside a protected one and read-only when inside a
+ * read-only one. Throws a GrantError for a grant that cannot be applied (the handles stay the
+ * caller's to close).
+ */
+export function checkPreopens(opened: OpenedPreopen[], rules: FsRules): FsContext {
+  const protectedIds = identities(rules.protectedDirs);
+  const readOnlyRoots = [...rules.readOnlyDirs, ...opened.filter((p) => p.spec.readOnly).map((p) => p.spec.hostPath)];
   const readOnlyIds = identities(readOnlyRoots);
   // The lineages share most of their components (/, HOME, the installation): each is looked at once.
   const lstat = lstatOnce();
   // Every granted folder's way is pinned too: a plugin that could rename a folder above a grant (in
   // another, writable grant) and leave a symlink in its place had that grant follow it to any
   // folder on the next run (found by an attack).
-  const grantedPaths = setup.preopens.map((p) => p.hostPath);
-  const pinned = [...setup.protectedDirs, ...readOnlyRoots, ...grantedPaths, ...setup.launchPaths];
+  const grantedPaths = opened.map((p) => p.spec.hostPath);
+  const pinned = [...rules.protectedDirs, ...readOnlyRoots, ...grantedPaths, ...rules.launchPaths];
   // Looked at when first asked (walk.ts assertMayDetach), that is before the plugin's first rename,
   // unlink or rmdir, the only operations that change which entry a path names: until then the
   // lineages are what they were at start, or longer where the plugin made a missing folder (pinned
   // too: stricter). ~0.5 ms (23 lstats) of every run of a plugin that never removes anything.
   let pinnedIds: Set<Identity> | undefined;
   const pinnedOnce = () => (pinnedIds ??= new Set(pinned.flatMap((p) => pathLineage(p, lstat))));
-  const preopens: Preopen[] = [];
-  for (const spec of setup.preopens) {
-    let fd: number;
-    try {
-      fd = fs.openSync(spec.hostPath, O_RDONLY | O_DIRECTORY);
-    } catch (error) {
-      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be opened (${(error as NodeJS.ErrnoException).code})`;
-      throw new GrantError(`granted folder ${spec.hostPath} ${why}`);
-    }
+  const preopens: Preopen[] = opened.map(({ spec, fd }) => {
     const lineage = ancestorsOf(spec.hostPath);
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
-      fs.closeSync(fd);
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
-    preopens.push({ guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly });
-  }
+    return { guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly };
+  });
   const policy = {
     protectedIds,
     readOnlyIds,
     get pinnedIds() {
       return pinnedOnce();
     },
-    reservedNames: reservedNames(setup.reservedPaths ?? []),
+    reservedNames: reservedNames(rules.reservedPaths ?? []),
   };
   return { preopens, policy };
+}
+
+/**
+ * A run's filesystem between its start and the guest's first use of it: the granted directories
+ * are open (a missing one ends the run before the plugin starts), and the guest sees their names;
+ * the checks that need krew-wasm's own folders as identities (which installations the store's
+ * links lead to, the packages they load: ~1 ms of lookups, hostPaths.ts krewWasmCode) wait for
+ * `context()`. Every way to the host's files goes through `context()`: a descriptor is made only
+ * from its preopens, and every walk takes its policy. Until then the plugin has reached no file,
+ * so the checks see what they would have seen at start; a plugin that never touches a file (most
+ * C and Rust plugins) does not pay for them (bench/RESULTS.md). A check that fails ends the run
+ * at that first use with the same error, as a KrewWasmError (which no host call turns into an
+ * errno: errors.ts isHostControl).
+ */
+export class DeferredFs {
+  readonly guestPaths: readonly string[];
+  private made?: FsContext;
+  private failure?: unknown;
+
+  constructor(
+    private readonly opened: readonly OpenedPreopen[],
+    private readonly rules: () => FsRules,
+    /** What a failed check is reported as (a grant's repair hint). */
+    private readonly reported: (error: unknown) => unknown = (error) => error,
+  ) {
+    this.guestPaths = opened.map((p) => p.spec.guestPath);
+  }
+
+  /** The checked filesystem; throws the grant's error, every time, when a check fails. */
+  context(): FsContext {
+    if (this.made) return this.made;
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      this.made = checkPreopens([...this.opened], this.rules());
+      return this.made;
+    } catch (error) {
+      this.failure = this.reported(error);
+      throw this.failure;
+    }
+  }
 }
 
 function identities(paths: string[]): Set<Identity> {
@@ -142,7 +221,6 @@ function lstatOnce(): (p: string) => fs.BigIntStats {
   };
 }
 
-/** A path's components, last first (the next one is pop()). */
 /** Identities of a directory and each of its ancestors, up to `/`. */
 function ancestorsOf(hostPath: string): Identity[] {
   const ids: Identity[] = [];
