@@ -322,7 +322,7 @@ try { cachedData = fs.readFileSync(dir + '/plugin.cache'); } catch {}
 const script = new vm.Script(fs.readFileSync(dir + '/plugin.script.js', 'utf8'), { filename: dir + '/plugin.script.js', cachedData });
 // The script form's hooks (src/runtime/glue.ts), doing nothing.
 const hooks = { enter() {}, handleCreated() {}, handleRemoved() {}, slice: (b, s, e) => b.slice(s, e), elements() {} };
-const instantiate = script.runInThisContext()('file:///', TextDecoder, hooks, console);
+const instantiate = script.runInThisContext()('file:///', TextDecoder, hooks, console, false);
 class OutputStream { blockingWriteAndFlush(bytes) { fs.writeSync(1, bytes); } }
 const stdout = new OutputStream();
 const imports = { 'wasi:cli/stdout': { getStdout: () => stdout }, 'wasi:io/streams': { OutputStream }, 'wasi:io/error': { Error: class {} } };

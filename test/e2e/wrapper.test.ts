@@ -152,6 +152,16 @@ test('a JS plugin (jco componentize) gets its args and env and maps exit(err) to
   t.is(ok.exitCode, 0);
 });
 
+test("JCO_DEBUG turns on jco's own tracing of the glue for plugin authors; without it the glue prints nothing", async (t) => {
+  const quiet = await runLink(sb, 'echo', ['a']);
+  t.is(quiet.exitCode, 0, quiet.stderr);
+  t.false(quiet.stdout.includes('[createNewCurrentTask()]'), quiet.stdout);
+  const traced = await runLink(sb, 'echo', ['a'], { env: { JCO_DEBUG: '1' } });
+  t.is(traced.exitCode, 0, traced.stderr);
+  t.true(traced.stdout.includes('[createNewCurrentTask()] args'), traced.stdout.slice(0, 200));
+  t.true(traced.stdout.includes(quiet.stdout.split('\n')[0]));
+});
+
 test('a component built against WASI 0.2.0 runs like one built against 0.2.12', async (t) => {
   const side = makeSandbox();
   t.teardown(side.cleanup);

@@ -98,7 +98,10 @@ test('the glue is also written as a code-cacheable script; shapes the script for
   const meta = await transpileInto(fs.readFileSync(path.join(FIXTURES, 'hello.wasm')), dir);
   t.is(meta.glue, 'script');
   const script = fs.readFileSync(path.join(dir, SCRIPT_FILE), 'utf8');
-  t.true(script.startsWith('(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console) {'));
+  t.true(script.startsWith('(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console, __krewJcoDebug) {'));
+  // jco's debug switch is read once per run, not from the environment at every call.
+  t.false(/process\?*\.env/.test(script));
+  t.regex(script, /_debugLog=\(\.\.\.(\w+)\)=>\{__krewJcoDebug&&console\.debug\(\.\.\.\1\)\}/);
   // Every copy out of guest memory is counted (limits.ts GlueBudget), every host call resets the count, and handles are counted.
   t.false(/\.buffer\.slice\(/.test(script));
   t.regex(script, /__krewGlue\.slice\(\w+\.buffer,/);
