@@ -87,7 +87,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
       repairHint,
       meta,
       compiling,
-    });
+    }).finally(() => prepared.sandbox.fs?.throwIfRefused());
     // Once the run has been through them: a run that failed to start left the code a run takes uncompiled.
     markCodePaths(compiling.preview1, wants, grants, worker?.used === true);
     return exit;

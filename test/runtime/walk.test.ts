@@ -167,6 +167,33 @@ test('a run\'s filesystem is checked at its first use: names at once, the protec
   t.is(codeOf(() => d.openAt(FOLLOW, 'ro/new', { create: true }, { write: true })), 'read-only');
 });
 
+test('the check is of the folder that was opened, not of the one its path names by the time of the check', (t) => {
+  // A grant is a symlink another plugin can retarget: into the store for the moment the run opens
+  // it, back out before the run's first file use (found by an attack).
+  const link = path.join(base, 'swapped');
+  fs.symlinkSync(path.join(store, 'entry'), link);
+  t.teardown(() => fs.rmSync(link, { force: true }));
+  const opened = openPreopens([{ guestPath: '/x', hostPath: link, readOnly: false }]);
+  t.teardown(() => closePreopens(opened));
+  fs.rmSync(link);
+  fs.symlinkSync(outside, link);
+  const deferred = new DeferredFs(opened, () => ({ protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }));
+  t.throws(() => deferred.context(), { message: `granted folder ${link} is inside krew-wasm's own files (its store or its code), which no plugin may reach` });
+  t.throws(() => deferred.throwIfRefused(), { message: /is inside krew-wasm's own files/ }, 'the refusal stays the run\'s outcome');
+  // Read-only by location, likewise: the folder opened inside the read-only grant stays read-only.
+  const inRo = path.join(ro, 'sub');
+  fs.mkdirSync(inRo, { recursive: true });
+  fs.rmSync(link);
+  fs.symlinkSync(inRo, link);
+  const openedRo = openPreopens([{ guestPath: '/x', hostPath: link, readOnly: false }]);
+  t.teardown(() => closePreopens(openedRo));
+  fs.rmSync(link);
+  fs.symlinkSync(outside, link);
+  const checked = new DeferredFs(openedRo, () => ({ protectedDirs: [store], readOnlyDirs: [ro], launchPaths: [] }));
+  t.true(checked.context().preopens[0].readOnly);
+  t.notThrows(() => checked.throwIfRefused());
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
-import { identityOf, reservedName, type Identity, type Preopen } from './walk.js';
+import { identityOf, identityOfFd, reservedName, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
 export interface PreopenSpec {
@@ -34,6 +34,8 @@ export interface FsSetup {
 }
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
+/** More ancestors than a granted folder has (a path of PATH_MAX holds ~2,048 names; a deeper one, reached through symlinks, is refused). */
+const MAX_DEPTH = 4096;
 
 /** The rules a run's preopens are checked against (FsSetup without the preopens). */
 export type FsRules = Omit<FsSetup, 'preopens'>;
@@ -106,7 +108,7 @@ export function checkPreopens(opened: OpenedPreopen[], rules: FsRules): FsContex
   let pinnedIds: Set<Identity> | undefined;
   const pinnedOnce = () => (pinnedIds ??= new Set(pinned.flatMap((p) => pathLineage(p, lstat))));
   const preopens: Preopen[] = opened.map(({ spec, fd }) => {
-    const lineage = ancestorsOf(spec.hostPath);
+    const lineage = ancestorsOfFd(fd, spec.hostPath);
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
@@ -148,6 +150,14 @@ export class DeferredFs {
     private readonly reported: (error: unknown) => unknown = (error) => error,
   ) {
     this.guestPaths = opened.map((p) => p.spec.guestPath);
+  }
+
+  /**
+   * Throws the error of a check that failed: it is the run's outcome whatever the guest did after
+   * (a guest that could catch a host exception would otherwise end the run as it liked).
+   */
+  throwIfRefused(): void {
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** The checked filesystem; throws the grant's error, every time, when a check fails. */
@@ -221,14 +231,27 @@ function lstatOnce(): (p: string) => fs.BigIntStats {
   };
 }
 
-/** Identities of a directory and each of its ancestors, up to `/`. */
-function ancestorsOf(hostPath: string): Identity[] {
-  const ids: Identity[] = [];
-  let dir = fs.realpathSync(hostPath);
-  for (;;) {
-    ids.push(identityOf(fs.statSync(dir, { bigint: true })));
-    const parent = path.dirname(dir);
-    if (parent === dir) return ids;
-    dir = parent;
+/**
+ * Identities of the directory open as `fd` and of each of its ancestors up to `/`, by handle: the
+ * `..` of the directory itself, as the kernel finds it, whatever path it was opened by. Resolving
+ * the granted path again instead let a plugin that swapped a symlink for the moment another run
+ * opened its grant, and put it back before that run's first file use, have the check pass on the
+ * folder the path names now while the handle stayed in the store (found by an attack).
+ */
+function ancestorsOfFd(fd: number, hostPath: string): Identity[] {
+  const ids = [identityOfFd(fd)];
+  let current = fd;
+  try {
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const parent = fs.openSync(`/proc/self/fd/${current}/..`, O_RDONLY | O_DIRECTORY);
+      if (current !== fd) fs.closeSync(current);
+      current = parent;
+      const id = identityOfFd(parent);
+      if (id === ids[ids.length - 1]) return ids; // `/` is its own parent
+      ids.push(id);
+    }
+    throw new GrantError(`granted folder ${hostPath} lies more than ${MAX_DEPTH} folders deep`);
+  } finally {
+    if (current !== fd) fs.closeSync(current);
   }
 }
