@@ -79,7 +79,8 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   }
   const withRevokeHint = (error: unknown): unknown => {
     if (!(error instanceof GrantError)) return error;
-    const dir = grants.dirs.find((d) => error.message.includes(d.path));
+    // The folder the message names: the longest granted path it starts with (`/x/b` is not `/x/b2`).
+    const dir = grants.dirs.filter((d) => error.message.startsWith(`granted folder ${d.path} `)).sort((a, b) => b.path.length - a.path.length)[0];
     return new GrantError(error.message, { hint: dir ? `krew-wasm revoke ${pluginName} --allow-dir ${dir.path}` : undefined });
   };
   let opened: OpenedPreopen[];

@@ -67,9 +67,12 @@ test.serial('grant --allow-dir refuses a folder that does not exist, and a file;
 });
 
 test.serial('a granted folder that disappears later: the run says which plugin to revoke it from, and that works', async (t) => {
-  const dir = path.join(sb.home, 'gone');
+  // A granted folder whose path is the start of this one's (`gone`, `gone2`) is not the one named.
+  const dir = path.join(sb.home, 'gone2');
+  const prefix = path.join(sb.home, 'gone');
   fs.mkdirSync(dir);
-  t.is((await krewWasm(sb, ['grant', 'probe', '--allow-dir', dir])).exitCode, 0);
+  fs.mkdirSync(prefix);
+  t.is((await krewWasm(sb, ['grant', 'probe', '--allow-dir', prefix, '--allow-dir', dir])).exitCode, 0);
   fs.rmSync(dir, { recursive: true });
   const r = await kubectl(sb, ['probe', 'ls', sb.home]);
   t.is(r.exitCode, 1);
@@ -78,6 +81,7 @@ test.serial('a granted folder that disappears later: the run says which plugin t
   const hint = /\((krew-wasm revoke .*)\)$/.exec(line)![1].split(' ').slice(1);
   t.is((await krewWasm(sb, hint)).exitCode, 0);
   t.is((await kubectl(sb, ['probe', 'ls', sb.home])).exitCode, 0);
+  t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', prefix])).exitCode, 0);
 });
 
 test.serial('a plugin that imports no filesystem interface is given no folder: one granted to it that disappeared does not stop it', async (t) => {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -192,6 +193,39 @@ test('the check is of the folder that was opened, not of the one its path names 
   const checked = new DeferredFs(openedRo, () => ({ protectedDirs: [store], readOnlyDirs: [ro], launchPaths: [] }));
   t.true(checked.context().preopens[0].readOnly);
   t.notThrows(() => checked.throwIfRefused());
+  // A read-only grant is the folder its handle holds, not a decoy its symlink names by the check:
+  // a read-write grant of the real folder is read-only below it.
+  const real = path.join(root, 'a');
+  fs.rmSync(link);
+  fs.symlinkSync(real, link);
+  const both = openPreopens([{ guestPath: '/ro', hostPath: link, readOnly: true }, { guestPath: '/rw', hostPath: root, readOnly: false }]);
+  t.teardown(() => closePreopens(both));
+  fs.rmSync(link);
+  fs.symlinkSync(outside, link);
+  const rw = new DeferredFs(both, () => ({ protectedDirs: [store], readOnlyDirs: [link], launchPaths: [] })).context();
+  const [, [rwDir]] = preopenedDirectories(rw) as [Descriptor, string][];
+  t.is(codeOf(() => rwDir.openAt(FOLLOW, 'a/new', { create: true }, { write: true })), 'read-only');
+});
+
+test('a folder above a grant that the user may only search (mode 0711) does not stop the check', (t) => {
+  // Walking up by handle needs no read permission on the folders above, as a path does not. Run as
+  // a user the folder does not belong to: `nobody` through runuser when the tests run as root.
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-search-only-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  const grant = path.join(top, 'closed', 'grant');
+  fs.mkdirSync(grant, { recursive: true });
+  fs.chmodSync(top, 0o755);
+  fs.chmodSync(path.join(top, 'closed'), 0o711);
+  fs.chmodSync(grant, 0o755);
+  const preopens = new URL('../../src/runtime/wasi/preopens.js', import.meta.url).pathname;
+  const script = `const { createFsContext } = await import(${JSON.stringify(preopens)});
+const ctx = createFsContext({ preopens: [{ guestPath: '/g', hostPath: ${JSON.stringify(grant)}, readOnly: false }], protectedDirs: [${JSON.stringify(store)}], readOnlyDirs: [], launchPaths: [] });
+process.stdout.write(String(ctx.preopens.length));`;
+  const argv = [process.execPath, '--input-type=module', '-e', script];
+  const r = process.getuid?.() === 0 ? spawnSync('runuser', ['-u', 'nobody', '--', ...argv], { encoding: 'utf8' }) : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  t.is(r.error, undefined, 'runuser runs');
+  t.is(r.stderr, '');
+  t.is(r.stdout, '1');
 });
 
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {

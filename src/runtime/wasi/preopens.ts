@@ -34,6 +34,11 @@ export interface FsSetup {
 }
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
+/**
+ * Linux's O_PATH (Node names no constant for it): a handle that only locates, needing search
+ * permission on the way but not read permission on the folder, as stat does.
+ */
+const O_PATH = 0o10000000;
 /** More ancestors than a granted folder has (a path of PATH_MAX holds ~2,048 names; a deeper one, reached through symlinks, is refused). */
 const MAX_DEPTH = 4096;
 
@@ -93,7 +98,9 @@ export function closePreopens(opened: OpenedPreopen[]): void {
 export function checkPreopens(opened: OpenedPreopen[], rules: FsRules): FsContext {
   const protectedIds = identities(rules.protectedDirs);
   const readOnlyRoots = [...rules.readOnlyDirs, ...opened.filter((p) => p.spec.readOnly).map((p) => p.spec.hostPath)];
-  const readOnlyIds = identities(readOnlyRoots);
+  // A read-only grant is the folder its handle holds (another plugin may retarget the symlink it
+  // was named by since the run opened it: found by an attack), and what its path names now.
+  const readOnlyIds = new Set([...identities(readOnlyRoots), ...opened.filter((p) => p.spec.readOnly).map((p) => identityOfFd(p.fd))]);
   // The lineages share most of their components (/, HOME, the installation): each is looked at once.
   const lstat = lstatOnce();
   // Every granted folder's way is pinned too: a plugin that could rename a folder above a grant (in
@@ -168,7 +175,9 @@ export class DeferredFs {
       this.made = checkPreopens([...this.opened], this.rules());
       return this.made;
     } catch (error) {
-      this.failure = this.reported(error);
+      // Whatever stopped the check (a folder above a grant the user may not search, no fd left)
+      // ends the run as a refused grant: never an errno the guest could carry on after.
+      this.failure = this.reported(error instanceof GrantError ? error : new GrantError(`the granted folders could not be checked: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`));
       throw this.failure;
     }
   }
@@ -233,7 +242,8 @@ function lstatOnce(): (p: string) => fs.BigIntStats {
 
 /**
  * Identities of the directory open as `fd` and of each of its ancestors up to `/`, by handle: the
- * `..` of the directory itself, as the kernel finds it, whatever path it was opened by. Resolving
+ * `..` of the directory itself, as the kernel finds it, whatever path it was opened by (O_PATH
+ * handles: a folder above a grant may be searchable only, mode 0711, as it is for a path). Resolving
  * the granted path again instead let a plugin that swapped a symlink for the moment another run
  * opened its grant, and put it back before that run's first file use, have the check pass on the
  * folder the path names now while the handle stayed in the store (found by an attack).
@@ -243,7 +253,7 @@ function ancestorsOfFd(fd: number, hostPath: string): Identity[] {
   let current = fd;
   try {
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const parent = fs.openSync(`/proc/self/fd/${current}/..`, O_RDONLY | O_DIRECTORY);
+      const parent = fs.openSync(`/proc/self/fd/${current}/..`, O_PATH | O_DIRECTORY);
       if (current !== fd) fs.closeSync(current);
       current = parent;
       const id = identityOfFd(parent);
