@@ -29,7 +29,17 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
   enableTrace(settings.trace);
   trace('wrapper loaded');
   try {
-    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host: { env: process.env, cwd: process.cwd(), settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] } });
+    const host = {
+      env: process.env,
+      cwd: process.cwd(),
+      settings,
+      launchPaths: [process.argv[1], process.execPath],
+      // Asked for only by a run that checks its folders (services/sandbox.ts).
+      get installDir() {
+        return installDir();
+      },
+    };
+    return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host });
   } catch (error) {
     process.stderr.write(`${formatError(error, settings.verbose)}\n`);
     return exitCodeOf(error);
@@ -39,7 +49,7 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
 /** krew-wasm's installation folder: bin/krew-wasm.js, which every kubectl-* link points at, is in it. */
 export function installDir(): string | undefined {
   try {
-    return path.dirname(path.dirname(fs.realpathSync(process.argv[1])));
+    return path.dirname(path.dirname(fs.realpathSync.native(process.argv[1])));
   } catch {
     return undefined;
   }
