@@ -36,7 +36,9 @@ export function makeSandbox(extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
     env[k] = v;
   }
   Object.assign(env, { HOME: home, KREW_WASM_ROOT: root, DOCKER_CONFIG: path.join(home, '.docker') }, extraEnv);
-  return { home, root, env, cleanup: () => fs.rmSync(base, { recursive: true, force: true }) };
+  // A big plugin's run may leave its background compile (runtime/compiledCache.ts) writing into its
+  // store entry for a second or two after the test: the removal tries again meanwhile.
+  return { home, root, env, cleanup: () => fs.rmSync(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
 }
 
 /** Runs a program to completion and collects its output. */
