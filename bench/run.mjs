@@ -22,6 +22,7 @@ const { readCoreState } = await import(path.join(root, 'dist/src/runtime/coreSta
 const { HINTED_V8_FLAGS, hintsWork } = await import(path.join(root, 'dist/src/runtime/compileHints.js'));
 const { BIG_MODULE_V8_FLAGS } = await import(path.join(root, 'dist/src/runtime/run.js'));
 const { compiledCacheWorks } = await import(path.join(root, 'dist/src/runtime/compiledCache.js'));
+const { awaitBackgroundCompiles } = await import(path.join(root, 'dist/testkit/backgroundCompiles.js'));
 const fixtures = path.join(root, 'test/fixtures/build');
 const RUNS = Number(process.env.BENCH_RUNS) || 15;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-bench-'));
@@ -82,16 +83,6 @@ function interleave(cmds, env, runs = RUNS) {
   const times = jobs.map(() => []);
   for (let i = 0; i < runs; i++) jobs.forEach((j, n) => times[n].push(timeOnce(j.cmd, j.env)));
   return times.map(stats);
-}
-/** Waits (at most a minute) for the background compiles of an installation's store entries to end: each marker names its process. */
-function awaitBackgroundCompiles(root) {
-  const store = path.join(root, 'store');
-  const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-  for (const started = Date.now(); Date.now() - started < 60_000; ) {
-    const markers = fs.existsSync(store) ? fs.readdirSync(store).flatMap((e) => fs.readdirSync(path.join(store, e)).filter((f) => f.endsWith('.compiling')).map((f) => path.join(store, e, f))) : [];
-    if (!markers.some((m) => { const pid = Number(fs.readFileSync(m, 'utf8')); return pid > 0 && alive(pid); })) return;
-    spawnSync('sleep', ['0.2']);
-  }
 }
 const ms = (s) => `${s.median.toFixed(1)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
 

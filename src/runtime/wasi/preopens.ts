@@ -85,7 +85,7 @@ export function openPreopens(specs: PreopenSpec[]): OpenedPreopen[] {
   return opened;
 }
 
-export function closePreopens(opened: OpenedPreopen[]): void {
+export function closePreopens(opened: readonly OpenedPreopen[]): void {
   for (const { fd } of opened) fs.closeSync(fd);
 }
 
@@ -95,7 +95,7 @@ export function closePreopens(opened: OpenedPreopen[]): void {
  * read-only one. Throws a GrantError for a grant that cannot be applied (the handles stay the
  * caller's to close).
  */
-export function checkPreopens(opened: OpenedPreopen[], rules: FsRules): FsContext {
+export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules): FsContext {
   const protectedIds = identities(rules.protectedDirs);
   const readOnlyRoots = [...rules.readOnlyDirs, ...opened.filter((p) => p.spec.readOnly).map((p) => p.spec.hostPath)];
   // A read-only grant is the folder its handle holds (another plugin may retarget the symlink it
@@ -172,7 +172,7 @@ export class DeferredFs {
     if (this.made) return this.made;
     if (this.failure !== undefined) throw this.failure;
     try {
-      this.made = checkPreopens([...this.opened], this.rules());
+      this.made = checkPreopens(this.opened, this.rules());
       return this.made;
     } catch (error) {
       // Whatever stopped the check (a folder above a grant the user may not search, no fd left)
