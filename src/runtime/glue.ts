@@ -22,8 +22,8 @@ type GlueFactory = (url: string, textDecoder: typeof TextDecoder, budget: GlueBu
  * The glue's console: quiet, because krew-wasm reports every failure itself, in one line (the glue
  * logs an "ERROR:" line before throwing). JCO_DEBUG keeps jco's own tracing for plugin authors.
  */
-function glueConsole(): Pick<Console, 'error' | 'debug' | 'log' | 'warn'> {
-  if (process.env.JCO_DEBUG) return console;
+function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log' | 'warn'> {
+  if (jcoDebug) return console;
   const quiet = () => {};
   return { error: quiet, debug: quiet, log: quiet, warn: quiet };
 }
@@ -88,7 +88,7 @@ export function toScriptForm(esm: string): string | undefined {
   try {
     const factory = new vm.Script(source).runInThisContext() as GlueFactory;
     const budget = new GlueBudget();
-    return typeof factory('file:///', budget.textDecoder(), budget, glueConsole(), false) === 'function' ? source : undefined;
+    return typeof factory('file:///', budget.textDecoder(), budget, glueConsole(false), false) === 'function' ? source : undefined;
   } catch {
     return undefined; // module syntax left, or a shape we do not know
   }
@@ -106,7 +106,8 @@ export function loadGlueScript(entryDir: string): { instantiate: Instantiate; sa
   }
   const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
   const budget = new GlueBudget();
-  const instantiate = (script.runInThisContext() as GlueFactory)(`file://${file}`, budget.textDecoder(), budget, glueConsole(), Boolean(process.env.JCO_DEBUG));
+  const jcoDebug = Boolean(process.env.JCO_DEBUG);
+  const instantiate = (script.runInThisContext() as GlueFactory)(`file://${file}`, budget.textDecoder(), budget, glueConsole(jcoDebug), jcoDebug);
   const needsCache = !cachedData || script.cachedDataRejected === true;
   return {
     instantiate,
