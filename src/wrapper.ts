@@ -29,16 +29,10 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
   enableTrace(settings.trace);
   trace('wrapper loaded');
   try {
-    const host = {
-      env: process.env,
-      cwd: process.cwd(),
-      settings,
-      launchPaths: [process.argv[1], process.execPath],
-      // Asked for only by a run that checks its folders (services/sandbox.ts).
-      get installDir() {
-        return installDir();
-      },
-    };
+    // The installation is resolved now, before any guest code runs: resolved at the first file use,
+    // the link it is found through could have been retargeted by another plugin meanwhile, and the
+    // installation that runs left unprotected (found by an attack).
+    const host = { env: process.env, cwd: process.cwd(), settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] };
     return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host });
   } catch (error) {
     process.stderr.write(`${formatError(error, settings.verbose)}\n`);

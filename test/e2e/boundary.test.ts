@@ -160,6 +160,25 @@ test.serial("krew-wasm's own code is out of reach: a folder granted around it do
   t.is((await runLink(sb, 'inside', ['env', 'HOME'])).exitCode, 0);
 });
 
+test.serial("the host process is out of reach through `/`: /proc (its memory, its environment), /sys and /dev are refused, and a grant of /proc is refused at the first file use", async (t) => {
+  await pull('everything', '--fs', 'none', '--env', '', '--allow-dir', '/');
+  const lines = await probe(t, 'everything', [
+    'write', '/proc/self/mem', 'x',
+    'read', '/proc/self/environ',
+    'ls', '/proc/self/fd',
+    'ls', '/sys/kernel',
+    'read', '/dev/zero',
+    'read', path.join(outside, 'secret'),
+  ]);
+  for (const line of lines.slice(0, 5)) t.true(refused(line), line);
+  t.is(lines[5], `read ${path.join(outside, 'secret')}: OK TOP SECRET`);
+  await pull('procfs', '--fs', 'none', '--allow-dir', '/proc:ro');
+  const r = await runLink(sb, 'procfs', ['read', '/proc/self/environ']);
+  t.is(r.exitCode, 1);
+  t.is(theError(r.stderr), "krew-wasm: error: granted folder /proc is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach (krew-wasm revoke procfs --allow-dir /proc)");
+  t.is(r.stdout, '');
+});
+
 test.serial('a stale descriptor cannot be redirected: open a folder, move it away, plant a symlink out in its place, open through the old descriptor', async (t) => {
   // The issue's setup: no HOME, no network, no environment: only a writable folder and a read-only one.
   const work = path.join(sb.home, 'work');

@@ -228,6 +228,24 @@ process.stdout.write(String(ctx.preopens.length));`;
   t.is(r.stdout, '1');
 });
 
+test("the kernel's own filesystems are out of every grant: /proc, /sys and /dev are not entered or opened through `/`, nor granted", (t) => {
+  const whole = createFsContext({ preopens: [{ guestPath: '/', hostPath: '/', readOnly: false }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] });
+  t.teardown(() => whole.preopens.forEach((p) => fs.closeSync(p.fd)));
+  const [[slash]] = preopenedDirectories(whole) as [Descriptor, string][];
+  // /proc/self/mem is the host process's memory, /proc/self/environ its whole environment.
+  t.is(codeOf(() => slash.openAt({}, 'proc/self/mem', {}, { read: true, write: true })), 'access');
+  t.is(codeOf(() => slash.openAt(FOLLOW, 'proc/self/environ', {}, READ)), 'access');
+  t.is(codeOf(() => slash.openAt({}, 'proc', { directory: true }, READ)), 'access');
+  t.is(codeOf(() => slash.openAt({}, 'sys/kernel', { directory: true }, READ)), 'access');
+  t.is(codeOf(() => slash.openAt({}, 'dev/null', {}, READ)), 'access');
+  t.is(codeOf(() => slash.openAt({}, 'etc/hostname', {}, READ)), 'returned', 'the rest of the grant is reached');
+  for (const folder of ['/proc', '/proc/sys', '/sys', '/dev']) {
+    t.throws(() => createFsContext({ preopens: [{ guestPath: folder, hostPath: folder, readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
+      message: `granted folder ${folder} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`,
+    }, folder);
+  }
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

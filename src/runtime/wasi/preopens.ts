@@ -114,10 +114,14 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
   // too: stricter). ~0.5 ms (23 lstats) of every run of a plugin that never removes anything.
   let pinnedIds: Set<Identity> | undefined;
   const pinnedOnce = () => (pinnedIds ??= new Set(pinned.flatMap((p) => pathLineage(p, lstat))));
+  const kernel = kernelDevices();
   const preopens: Preopen[] = opened.map(({ spec, fd }) => {
     const lineage = ancestorsOfFd(fd, spec.hostPath);
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
+    }
+    if (lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':'))))) {
+      throw new GrantError(`granted folder ${spec.hostPath} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`);
     }
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
     return { guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly };
@@ -129,6 +133,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
       return pinnedOnce();
     },
     reservedNames: reservedNames(rules.reservedPaths ?? []),
+    kernelDevices: kernel,
   };
   return { preopens, policy };
 }
@@ -181,6 +186,24 @@ export class DeferredFs {
       throw this.failure;
     }
   }
+}
+
+/** The filesystems of /proc and /sys by their type (statfs), and /dev when it is a mount of its own. */
+const KERNEL_FILESYSTEMS: [string, number | undefined][] = [['/proc', 0x9fa0], ['/sys', 0x62656572], ['/dev', undefined]];
+
+/** The devices of the kernel's own filesystems (FsPolicy.kernelDevices), as identities name them. */
+function kernelDevices(): Set<string> {
+  const devices = new Set<string>();
+  const rootDevice = fs.statSync('/', { bigint: true }).dev;
+  for (const [dir, type] of KERNEL_FILESYSTEMS) {
+    try {
+      const device = fs.statSync(dir, { bigint: true }).dev;
+      if (device !== rootDevice && (type === undefined || fs.statfsSync(dir).type === type)) devices.add(String(device));
+    } catch {
+      // not there: nothing of it to reach
+    }
+  }
+  return devices;
 }
 
 function identities(paths: string[]): Set<Identity> {

@@ -60,6 +60,17 @@ export interface FsPolicy {
    * would look for krew-wasm's run-time packages before finding them (hostPaths.ts).
    */
   reservedNames: ReadonlySet<string>;
+  /**
+   * Devices of the kernel's own filesystems (/proc, /sys, /dev): nothing on them is entered or
+   * opened through any grant. /proc/self/mem is the host process's memory: a plugin granted `/` or
+   * `/proc` wrote Node's code through it (found by an attack).
+   */
+  kernelDevices: ReadonlySet<string>;
+}
+
+/** Whether an identity is out of every grant: a protected directory, or on a kernel filesystem. */
+export function isOutOfReach(id: Identity, policy: FsPolicy): boolean {
+  return policy.protectedIds.has(id) || policy.kernelDevices.has(id.slice(0, id.indexOf(':')));
 }
 
 /** The key of a name in a folder, for FsPolicy.reservedNames. */
@@ -176,7 +187,7 @@ function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boo
       continue;
     }
     const id = identityOfFd(fd);
-    if (policy.protectedIds.has(id)) {
+    if (isOutOfReach(id, policy)) {
       fs.closeSync(fd);
       throw 'access';
     }
@@ -214,9 +225,9 @@ export function lstatOrUndefined(hostPath: string): fs.BigIntStats | undefined {
 
 /** Throws `access` when the entry `name` in `dirFd` is a protected directory (it may be missing). */
 export function assertNotProtected(dirFd: number, name: string, policy: FsPolicy): void {
-  if (policy.protectedIds.size === 0) return;
+  if (policy.protectedIds.size === 0 && policy.kernelDevices.size === 0) return;
   const stat = lstatOrUndefined(at(dirFd, name));
-  if (stat && policy.protectedIds.has(identityOf(stat))) throw 'access';
+  if (stat && isOutOfReach(identityOf(stat), policy)) throw 'access';
 }
 
 /** Throws `access` when a new entry `name` in `dirFd` (made, linked or renamed there) is one that must not exist. */
