@@ -246,6 +246,31 @@ test("the kernel's own filesystems are out of every grant: /proc, /sys and /dev 
   }
 });
 
+test('a procfs mounted elsewhere (a chroot\'s /proc) is known by its type, and a device node anywhere is not opened', (t) => {
+  // Root's test (CI runs as root): mounting a procfs and making a device node need it.
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-kernelfs-'));
+  const proc2 = path.join(top, 'proc2');
+  fs.mkdirSync(proc2);
+  t.teardown(() => {
+    spawnSync('umount', ['-l', proc2]); // lazily: a descriptor the test left open may hold it
+    fs.rmSync(top, { recursive: true, force: true });
+  });
+  t.is(spawnSync('mount', ['-t', 'proc', 'proc', proc2]).status, 0, 'mount -t proc');
+  t.is(spawnSync('mknod', [path.join(top, 'zero'), 'c', '1', '5']).status, 0, 'mknod');
+  fs.writeFileSync(path.join(top, 'plain'), 'plain');
+  const ctx = createFsContext({ preopens: [{ guestPath: '/top', hostPath: top, readOnly: false }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] });
+  t.teardown(() => ctx.preopens.forEach((p) => fs.closeSync(p.fd)));
+  const [[d]] = preopenedDirectories(ctx) as [Descriptor, string][];
+  t.is(codeOf(() => d.openAt({}, 'proc2/self/mem', {}, { read: true, write: true })), 'access');
+  t.is(codeOf(() => d.openAt(FOLLOW, 'proc2/self/environ', {}, READ)), 'access');
+  t.is(codeOf(() => d.openAt({}, 'proc2', { directory: true }, READ)), 'access');
+  t.is(codeOf(() => d.openAt({}, 'zero', {}, READ)), 'access');
+  t.is(codeOf(() => d.openAt({}, 'plain', {}, READ)), 'returned');
+  t.throws(() => createFsContext({ preopens: [{ guestPath: '/p', hostPath: path.join(proc2, 'self'), readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
+    message: /is inside the kernel's own filesystems/,
+  });
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

@@ -3,7 +3,7 @@ import { guarded, type FsErrorCode } from './errors.js';
 import { setFileTimes, type NewTimestamp } from './fileTimes.js';
 import { aliasDispose, InputStream, IoError, MAX_CHUNK, OutputStream, type ByteSink, type ByteSource } from './io.js';
 import { sleep } from './wait.js';
-import { assertMayCreate, assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, isOutOfReach, lstatOrUndefined, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
+import { assertMayCreate, assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, isOutOfReach, lstatOrUndefined, onKernelFs, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
 
 /**
  * wasi:filesystem (types, preopens) on directory handles. Every path goes through walk.ts, every
@@ -452,7 +452,8 @@ export class Descriptor {
     try {
       const stat = fs.fstatSync(fd, { bigint: true });
       const id = identityOf(stat);
-      if (isOutOfReach(id, this.ctx.policy)) throw 'access';
+      // Devices too: a disk or memory device node (a chroot's, or where /dev is no mount of its own).
+      if (isOutOfReach(id, this.ctx.policy) || onKernelFs(fd, id) || stat.isCharacterDevice() || stat.isBlockDevice()) throw 'access';
       const isDirectory = stat.isDirectory();
       const readOnly = r.readOnly || (isDirectory && this.ctx.policy.readOnlyIds.has(id));
       return new Descriptor(fd, isDirectory, readOnly, { ...flags }, this.preopen, this.ctx);

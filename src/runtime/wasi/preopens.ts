@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
-import { identityOf, identityOfFd, reservedName, type Identity, type Preopen } from './walk.js';
+import { identityOf, identityOfFd, onKernelFs, reservedName, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
 export interface PreopenSpec {
@@ -116,11 +116,11 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
   const pinnedOnce = () => (pinnedIds ??= new Set(pinned.flatMap((p) => pathLineage(p, lstat))));
   const kernel = kernelDevices();
   const preopens: Preopen[] = opened.map(({ spec, fd }) => {
-    const lineage = ancestorsOfFd(fd, spec.hostPath);
+    const { lineage, onKernel } = ancestorsOfFd(fd, spec.hostPath);
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
-    if (lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':'))))) {
+    if (onKernel || lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':'))))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`);
     }
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
@@ -271,8 +271,9 @@ function lstatOnce(): (p: string) => fs.BigIntStats {
  * opened its grant, and put it back before that run's first file use, have the check pass on the
  * folder the path names now while the handle stayed in the store (found by an attack).
  */
-function ancestorsOfFd(fd: number, hostPath: string): Identity[] {
+function ancestorsOfFd(fd: number, hostPath: string): { lineage: Identity[]; onKernel: boolean } {
   const ids = [identityOfFd(fd)];
+  let onKernel = onKernelFs(fd, ids[0]);
   let current = fd;
   try {
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
@@ -280,8 +281,9 @@ function ancestorsOfFd(fd: number, hostPath: string): Identity[] {
       if (current !== fd) fs.closeSync(current);
       current = parent;
       const id = identityOfFd(parent);
-      if (id === ids[ids.length - 1]) return ids; // `/` is its own parent
+      if (id === ids[ids.length - 1]) return { lineage: ids, onKernel }; // `/` is its own parent
       ids.push(id);
+      onKernel ||= onKernelFs(parent, id);
     }
     throw new GrantError(`granted folder ${hostPath} lies more than ${MAX_DEPTH} folders deep`);
   } finally {

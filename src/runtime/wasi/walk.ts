@@ -73,6 +73,31 @@ export function isOutOfReach(id: Identity, policy: FsPolicy): boolean {
   return policy.protectedIds.has(id) || policy.kernelDevices.has(id.slice(0, id.indexOf(':')));
 }
 
+/**
+ * statfs types of the kernel's interfaces: procfs, sysfs, debugfs, tracefs, securityfs, cgroup and
+ * cgroup2, bpf, configfs, binfmt_misc, pstore, efivarfs, fusectl. A procfs is one wherever it is
+ * mounted (a chroot's /proc, a container's /host/proc): its device is its own, not /proc's (found
+ * by an attack).
+ */
+const KERNEL_FS_TYPES = new Set([0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0xcafe4a11, 0x62656570, 0x42494e4d, 0x6165676c, 0xde5e81e4, 0x65735543]);
+/** Each device's answer, asked once per run (a run meets a few devices). */
+const kernelByDevice = new Map<string, boolean>();
+
+/** Whether the object open as `fd` (identity `id`) is on one of the kernel's interfaces (statfs through its handle). */
+export function onKernelFs(fd: number, id: Identity): boolean {
+  const device = id.slice(0, id.indexOf(':'));
+  let kernel = kernelByDevice.get(device);
+  if (kernel === undefined) {
+    try {
+      kernel = KERNEL_FS_TYPES.has(fs.statfsSync(`/proc/self/fd/${fd}`).type);
+    } catch {
+      kernel = true; // a filesystem that cannot say what it is is not entered
+    }
+    kernelByDevice.set(device, kernel);
+  }
+  return kernel;
+}
+
 /** The key of a name in a folder, for FsPolicy.reservedNames. */
 export function reservedName(dirId: Identity, name: string): string {
   return `${dirId}/${name}`;
@@ -187,7 +212,7 @@ function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boo
       continue;
     }
     const id = identityOfFd(fd);
-    if (isOutOfReach(id, policy)) {
+    if (isOutOfReach(id, policy) || onKernelFs(fd, id)) {
       fs.closeSync(fd);
       throw 'access';
     }
