@@ -271,6 +271,53 @@ test('a procfs mounted elsewhere (a chroot\'s /proc) is known by its type, and a
   });
 });
 
+test('a device number given again after an unmount is asked about again: a procfs mounted where a tmpfs was is not entered as the tmpfs', (t) => {
+  // Root's test, as the one above. The kernel gives a freed device number to the next filesystem
+  // mounted: a walk that kept the tmpfs's answer by its number entered the procfs after it.
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-devreuse-'));
+  const late = path.join(top, 'late');
+  fs.mkdirSync(late);
+  t.teardown(() => {
+    spawnSync('umount', ['-l', late]);
+    fs.rmSync(top, { recursive: true, force: true });
+  });
+  const ctx = createFsContext({ preopens: [{ guestPath: '/top', hostPath: top, readOnly: false }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] });
+  t.teardown(() => ctx.preopens.forEach((p) => fs.closeSync(p.fd)));
+  const [[d]] = preopenedDirectories(ctx) as [Descriptor, string][];
+  t.is(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', late]).status, 0, 'mount -t tmpfs');
+  const tmpfsDevice = fs.statSync(late).dev;
+  // Entered and written as any folder: its device is looked at.
+  (d.openAt({}, 'late/file', { create: true }, { write: true }) as unknown as Record<symbol, () => void>)[Symbol.for('dispose')]();
+  t.is(spawnSync('umount', [late]).status, 0, 'umount');
+  t.is(spawnSync('mount', ['-t', 'proc', 'proc', late]).status, 0, 'mount -t proc');
+  t.is(fs.statSync(late).dev, tmpfsDevice, 'the procfs has the number the tmpfs had');
+  t.is(codeOf(() => d.openAt(FOLLOW, 'late/self/environ', {}, READ)), 'access');
+  t.is(codeOf(() => d.openAt({}, 'late', { directory: true }, READ)), 'access');
+});
+
+test('a device node is refused before it is opened: its driver never sees the open (O_TRUNC included)', (t) => {
+  // Root's test: mknod needs it. Opening a device can act (a watchdog starts counting, a tape rewinds).
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-devopen-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  t.is(spawnSync('mknod', [path.join(top, 'null'), 'c', '1', '3']).status, 0, 'mknod');
+  const ctx = createFsContext({ preopens: [{ guestPath: '/top', hostPath: top, readOnly: false }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] });
+  t.teardown(() => ctx.preopens.forEach((p) => fs.closeSync(p.fd)));
+  const [[d]] = preopenedDirectories(ctx) as [Descriptor, string][];
+  const opens: string[] = [];
+  const openSync = fs.openSync;
+  fs.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+    opens.push(String(file));
+    return (openSync as (...a: unknown[]) => number)(file, ...rest);
+  }) as typeof fs.openSync;
+  try {
+    t.is(codeOf(() => d.openAt({}, 'null', { truncate: true }, { write: true })), 'access');
+    t.is(codeOf(() => d.openAt({}, 'null', {}, READ)), 'access');
+  } finally {
+    fs.openSync = openSync;
+  }
+  t.deepEqual(opens.filter((f) => f.endsWith('/null')), []);
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

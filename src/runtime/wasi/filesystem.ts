@@ -448,12 +448,16 @@ export class Descriptor {
     if (openFlags.directory) osFlags |= O_DIRECTORY;
     if (r.name === '.' && (openFlags.create && openFlags.exclusive)) throw 'exist';
     if (openFlags.create) assertMayCreate(r.dirFd, r.name, this.ctx.policy);
+    // Looked at before the open too, which can act (a device node's driver, O_TRUNC), and again
+    // on what was opened, which another process may have put in its place meanwhile.
+    const before = r.name === '.' ? undefined : lstatOrUndefined(at(r.dirFd, r.name));
+    if (before && (isOutOfReach(identityOf(before), this.ctx.policy) || isDevice(before))) throw 'access';
     const fd = fs.openSync(at(r.dirFd, r.name), osFlags, 0o666);
     try {
       const stat = fs.fstatSync(fd, { bigint: true });
       const id = identityOf(stat);
       // Devices too: a disk or memory device node (a chroot's, or where /dev is no mount of its own).
-      if (isOutOfReach(id, this.ctx.policy) || onKernelFs(fd, id) || stat.isCharacterDevice() || stat.isBlockDevice()) throw 'access';
+      if (isOutOfReach(id, this.ctx.policy) || onKernelFs(fd, id, r.dirDevice()) || isDevice(stat)) throw 'access';
       const isDirectory = stat.isDirectory();
       const readOnly = r.readOnly || (isDirectory && this.ctx.policy.readOnlyIds.has(id));
       return new Descriptor(fd, isDirectory, readOnly, { ...flags }, this.preopen, this.ctx);
@@ -517,4 +521,9 @@ export function preopenedDirectory(ctx: FsContext, index: number): Descriptor {
   const p = ctx.preopens[index];
   const fd = fs.openSync(`/proc/self/fd/${p.fd}`, O_RDONLY | O_DIRECTORY);
   return new Descriptor(fd, true, p.readOnly, { read: true, mutateDirectory: !p.readOnly }, p, ctx);
+}
+
+/** A character or block device node: a driver, never a file a plugin is granted. */
+function isDevice(stat: fs.BigIntStats): boolean {
+  return stat.isCharacterDevice() || stat.isBlockDevice();
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
-import { identityOf, identityOfFd, onKernelFs, reservedName, type Identity, type Preopen } from './walk.js';
+import { deviceOf, identityOf, identityOfFd, onKernelFs, reservedName, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
 export interface PreopenSpec {
@@ -282,8 +282,9 @@ function ancestorsOfFd(fd: number, hostPath: string): { lineage: Identity[]; onK
       current = parent;
       const id = identityOfFd(parent);
       if (id === ids[ids.length - 1]) return { lineage: ids, onKernel }; // `/` is its own parent
+      // Beside the folder below it, open when this one was: on its device, on its filesystem.
+      onKernel ||= onKernelFs(parent, id, deviceOf(ids[ids.length - 1]));
       ids.push(id);
-      onKernel ||= onKernelFs(parent, id);
     }
     throw new GrantError(`granted folder ${hostPath} lies more than ${MAX_DEPTH} folders deep`);
   } finally {

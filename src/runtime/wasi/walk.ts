@@ -70,32 +70,41 @@ export interface FsPolicy {
 
 /** Whether an identity is out of every grant: a protected directory, or on a kernel filesystem. */
 export function isOutOfReach(id: Identity, policy: FsPolicy): boolean {
-  return policy.protectedIds.has(id) || policy.kernelDevices.has(id.slice(0, id.indexOf(':')));
+  return policy.protectedIds.has(id) || policy.kernelDevices.has(deviceOf(id));
 }
 
 /**
  * statfs types of the kernel's interfaces: procfs, sysfs, debugfs, tracefs, securityfs, cgroup and
- * cgroup2, bpf, configfs, binfmt_misc, pstore, efivarfs, fusectl. A procfs is one wherever it is
+ * cgroup2, bpf, configfs, binfmt_misc, pstore, efivarfs, fusectl, mqueue (other programs' message
+ * queues), nsfs, rpc_pipefs, nfsd, selinuxfs, smackfs, resctrl. A procfs is one wherever it is
  * mounted (a chroot's /proc, a container's /host/proc): its device is its own, not /proc's (found
- * by an attack).
+ * by an attack). hugetlbfs and tmpfs hold files, as a disk does, and are not on the list.
  */
-const KERNEL_FS_TYPES = new Set([0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0xcafe4a11, 0x62656570, 0x42494e4d, 0x6165676c, 0xde5e81e4, 0x65735543]);
-/** Each device's answer, asked once per run (a run meets a few devices). */
-const kernelByDevice = new Map<string, boolean>();
+const KERNEL_FS_TYPES = new Set([
+  0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0xcafe4a11, 0x62656570, 0x42494e4d, 0x6165676c, 0xde5e81e4, 0x65735543,
+  0x19800202, 0x6e736673, 0x67596969, 0x6e667364, 0xf97cff8c, 0x43415d53, 0x7655821,
+]);
 
-/** Whether the object open as `fd` (identity `id`) is on one of the kernel's interfaces (statfs through its handle). */
-export function onKernelFs(fd: number, id: Identity): boolean {
-  const device = id.slice(0, id.indexOf(':'));
-  let kernel = kernelByDevice.get(device);
-  if (kernel === undefined) {
-    try {
-      kernel = KERNEL_FS_TYPES.has(fs.statfsSync(`/proc/self/fd/${fd}`).type);
-    } catch {
-      kernel = true; // a filesystem that cannot say what it is is not entered
-    }
-    kernelByDevice.set(device, kernel);
+/** The device part of an identity. */
+export function deviceOf(id: Identity): string {
+  return id.slice(0, id.indexOf(':'));
+}
+
+/**
+ * Whether the object open as `fd` (identity `id`) is on one of the kernel's interfaces (statfs
+ * through its handle). `besideDevice` is the device of an open folder it was reached from that is
+ * known not to be: on that device it is on that folder's filesystem, and statfs is not asked (a
+ * device number names one filesystem while any file of it is open). No answer is kept beyond
+ * that: a device number is given again once its filesystem is unmounted, and a procfs mounted
+ * after a tmpfs that had the number was entered as the tmpfs (found by an attack).
+ */
+export function onKernelFs(fd: number, id: Identity, besideDevice?: string): boolean {
+  if (besideDevice !== undefined && besideDevice === deviceOf(id)) return false;
+  try {
+    return KERNEL_FS_TYPES.has(fs.statfsSync(`/proc/self/fd/${fd}`).type);
+  } catch {
+    return true; // a filesystem that cannot say what it is is not entered
   }
-  return kernel;
 }
 
 /** The key of a name in a folder, for FsPolicy.reservedNames. */
@@ -127,6 +136,8 @@ export interface Resolved {
   readOnly: boolean;
   /** The path ended in a slash (or `/.`): it names a directory. */
   mustBeDir: boolean;
+  /** The device of the directory holding `name`, on no kernel interface (onKernelFs). */
+  dirDevice(): string;
   /** Closes the directories the walk opened. */
   release(): void;
 }
@@ -135,6 +146,13 @@ interface Step {
   fd: number;
   owned: boolean;
   readOnly: boolean;
+  /** Its device, once asked (stepDevice). */
+  device?: string;
+}
+
+/** The device of a step's directory. */
+function stepDevice(step: Step): string {
+  return (step.device ??= deviceOf(identityOfFd(step.fd)));
 }
 
 /**
@@ -153,7 +171,7 @@ export function walk(base: WalkBase, path: string, follow: boolean, policy: FsPo
   try {
     const { name, mustBeDir } = resolveSteps(stack, base.preopen, path, follow, policy);
     const top = stack[stack.length - 1];
-    return { dirFd: top.fd, name, readOnly: top.readOnly, mustBeDir, release };
+    return { dirFd: top.fd, name, readOnly: top.readOnly, mustBeDir, dirDevice: () => stepDevice(top), release };
   } catch (error) {
     release();
     throw typeof error === 'string' ? error : fsErrorCode(error);
@@ -212,11 +230,11 @@ function resolveSteps(stack: Step[], preopen: Preopen, path: string, follow: boo
       continue;
     }
     const id = identityOfFd(fd);
-    if (isOutOfReach(id, policy) || onKernelFs(fd, id)) {
+    if (isOutOfReach(id, policy) || onKernelFs(fd, id, stepDevice(top))) {
       fs.closeSync(fd);
       throw 'access';
     }
-    stack.push({ fd, owned: true, readOnly: top.readOnly || policy.readOnlyIds.has(id) });
+    stack.push({ fd, owned: true, readOnly: top.readOnly || policy.readOnlyIds.has(id), device: deviceOf(id) });
   }
 }
 
