@@ -142,12 +142,12 @@ function linkTargets(dir: string): Set<string> {
  * Walks `file` as the kernel resolves it when it opens it: from `/`, each name looked up in the
  * folder reached so far, `..` to that folder's parent (the walk never stands in a symlink, so this
  * is the kernel's `..`), each symlink replaced by its target (40 at most, as Linux). `visit` is
- * called with each folder a name is looked up in and, when the name exists, its lstat; it ends the
+ * called with each folder a name is looked up in, the name and, when it exists, its lstat; it ends the
  * walk by returning true, which the walk then returns. A missing name or a 41st link ends it with
  * false. `file` is taken as given: a path cleaned by text would go up from the link, not from where
  * it leads.
  */
-export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: string, lstat: (p: string) => S, visit: (folder: string, stat: S | undefined) => boolean): boolean {
+export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: string, lstat: (p: string) => S, visit: (folder: string, stat: S | undefined, name: string) => boolean): boolean {
   const pending = file.split('/').filter(Boolean).reverse();
   let current = '/';
   let links = 0;
@@ -165,7 +165,7 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
     } catch {
       stat = undefined;
     }
-    if (visit(current, stat)) return true;
+    if (visit(current, stat, name)) return true;
     if (!stat) return false;
     if (!stat.isSymbolicLink()) {
       current = next;

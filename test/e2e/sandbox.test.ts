@@ -158,3 +158,25 @@ test('refused: moving a folder above another grant away, to leave a symlink in i
   t.false(fs.lstatSync(path.join(root, 'sub')).isSymbolicLink());
   t.false(fs.existsSync(path.join(root, 'sub.old')));
 });
+
+test("refused: replacing the symlink another plugin's grant names, or making the missing folder it names, for that plugin's next run", async (t) => {
+  // fsprobe may write all of HOME; `reader` may read two folders named in HOME, one through a link.
+  const real = path.join(path.dirname(sb.home), 'shared-real');
+  fs.mkdirSync(real);
+  fs.writeFileSync(path.join(real, 'note'), 'shared');
+  const link = path.join(sb.home, 'shared-link');
+  fs.symlinkSync(real, link);
+  const gone = path.join(sb.home, 'granted-then-removed');
+  fs.mkdirSync(gone);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'reader', '--fs', 'none', '--allow-dir', `${link}:ro`, '--allow-dir', `${gone}:ro`]);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  fs.rmdirSync(gone); // by the user: the grant stays, naming a folder that is missing
+  const lines = await probe(['unlink', link, 'rename', link, `${link}.old`, 'symlink', '../outside', gone, 'mkdir', gone]);
+  t.is(lines.length, 4, lines.join('\n'));
+  for (const line of lines) t.true(refused(line), line);
+  t.is(fs.readlinkSync(link), real);
+  t.false(fs.existsSync(gone));
+  fs.mkdirSync(gone);
+  const r = await runLink(sb, 'reader', ['read', path.join(link, 'note')]);
+  t.is(r.stdout, `read ${path.join(link, 'note')}: OK shared\n`, r.stderr);
+});

@@ -318,6 +318,47 @@ test('a device node is refused before it is opened: its driver never sees the op
   t.deepEqual(opens.filter((f) => f.endsWith('/null')), []);
 });
 
+test("other plugins' grants are asked for at the first change of a name: every name on their way is pinned, the first missing one reserved", (t) => {
+  // Another plugin's next run opens its grants by path: a plugin that may write the folder above
+  // one could replace the symlink it names, or make the folder it names, as a link to anywhere.
+  const top = path.join(base, 'others');
+  fs.mkdirSync(path.join(top, 'real'), { recursive: true });
+  fs.mkdirSync(path.join(top, 'free'));
+  fs.symlinkSync('real', path.join(top, 'granted-link'));
+  let asked = 0;
+  const others = createFsContext({
+    preopens: [{ guestPath: '/top', hostPath: top, readOnly: false }],
+    protectedDirs: [store],
+    readOnlyDirs: [],
+    launchPaths: [],
+    otherGrants: () => {
+      asked++;
+      return [path.join(top, 'granted-link'), path.join(top, 'missing', 'deeper'), path.join(top, 'gone')];
+    },
+  });
+  const [[o]] = preopenedDirectories(others) as [Descriptor, string][];
+  t.teardown(() => others.preopens.forEach((p) => fs.closeSync(p.fd)));
+  o.openAt({}, 'real', { directory: true }, READ);
+  t.is(asked, 0, 'reading and walking ask nothing');
+  t.is(codeOf(() => o.unlinkFileAt('granted-link')), 'access');
+  t.is(asked, 1);
+  t.is(codeOf(() => o.renameAt('granted-link', o, 'moved')), 'access');
+  t.is(codeOf(() => o.renameAt('real', o, 'moved')), 'access', 'what the link leads to is on the way too');
+  t.is(codeOf(() => o.symlinkAt('real', 'missing')), 'access', 'the first missing name on the way');
+  t.is(codeOf(() => o.createDirectoryAt('missing')), 'access');
+  t.is(codeOf(() => o.symlinkAt('real', 'gone')), 'access');
+  t.is(codeOf(() => o.renameAt('free', o, 'gone')), 'access');
+  t.is(codeOf(() => o.openAt({}, 'gone', { create: true }, { write: true })), 'access');
+  t.is(asked, 1, 'asked once');
+  // Names off those ways are as free as before.
+  o.createDirectoryAt('elsewhere');
+  o.symlinkAt('real', 'another-link');
+  o.renameAt('free', o, 'free2');
+  t.is(fs.readlinkSync(path.join(top, 'granted-link')), 'real');
+  t.false(fs.existsSync(path.join(top, 'missing')));
+  t.false(fs.existsSync(path.join(top, 'gone')));
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

@@ -31,6 +31,14 @@ export interface FsSetup {
   launchPaths: string[];
   /** Paths that must not come to exist (hostPaths.ts krewWasmCode): a plugin may not make them. */
   reservedPaths?: string[];
+  /**
+   * The folders the next runs of other plugins open by path (their grants, HOME), asked for at
+   * this run's first change of a name: every name on their way is pinned, and the first missing
+   * name on each is reserved. Else a plugin allowed to write HOME replaced a symlink another
+   * plugin's grant names (or made the missing folder it names) with a link to any folder, and
+   * that plugin's next run opened it (found by an attack).
+   */
+  otherGrants?: () => string[];
 }
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -112,8 +120,19 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
   // unlink or rmdir, the only operations that change which entry a path names: until then the
   // lineages are what they were at start, or longer where the plugin made a missing folder (pinned
   // too: stricter). ~0.5 ms (23 lstats) of every run of a plugin that never removes anything.
+  // Other plugins' grants, with the names that must not be made on their way, are looked at once,
+  // at the first change of either kind, so that both see the names as they were before it.
+  let others: { paths: string[]; reserved: Set<string> } | undefined;
+  const othersOnce = () => {
+    if (others) return others;
+    const paths = rules.otherGrants?.() ?? [];
+    return (others = { paths, reserved: reservedNames(paths.map((p) => firstMissingName(p, lstat)).filter((p): p is string => p !== undefined)) });
+  };
   let pinnedIds: Set<Identity> | undefined;
-  const pinnedOnce = () => (pinnedIds ??= new Set(pinned.flatMap((p) => pathLineage(p, lstat))));
+  const pinnedOnce = () => (pinnedIds ??= new Set([...pinned, ...othersOnce().paths].flatMap((p) => pathLineage(p, lstat))));
+  const ownReserved = reservedNames(rules.reservedPaths ?? []);
+  let allReserved: Set<string> | undefined;
+  const reservedOnce = () => (allReserved ??= new Set([...ownReserved, ...othersOnce().reserved]));
   const kernel = kernelDevices();
   const preopens: Preopen[] = opened.map(({ spec, fd }) => {
     const { lineage, onKernel } = ancestorsOfFd(fd, spec.hostPath);
@@ -132,7 +151,9 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     get pinnedIds() {
       return pinnedOnce();
     },
-    reservedNames: reservedNames(rules.reservedPaths ?? []),
+    get reservedNames() {
+      return reservedOnce();
+    },
     kernelDevices: kernel,
   };
   return { preopens, policy };
@@ -243,6 +264,20 @@ function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats): Id
     return false;
   });
   return ids;
+}
+
+/**
+ * The first name on the way to `hostPath`, walked as the kernel would, that does not exist (the
+ * folder's own name when only it is missing); undefined when nothing is missing, or the way is
+ * not one the kernel would take (a loop).
+ */
+function firstMissingName(hostPath: string, lstat: (p: string) => fs.BigIntStats): string | undefined {
+  let missing: string | undefined;
+  walksAsKernel(path.resolve(hostPath), lstat, (folder, stat, name) => {
+    if (!stat) missing = path.join(folder, name);
+    return false;
+  });
+  return missing;
 }
 
 /** lstat that answers each path once (a missing one keeps failing). */
