@@ -99,7 +99,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
       launchPaths: files.launchPaths,
       reservedPaths: files.reservedPaths,
-      otherGrants: () => foldersRunsOpenByPath(host),
+      otherGrants: { folders: () => foldersRunsOpenByPath(host), version: () => receiptsVersion(host) },
     };
   }, withRevokeHint);
   return {
@@ -143,6 +143,16 @@ function foldersRunsOpenByPath(host: HostContext): string[] {
   }
   for (const file of files) if (file.endsWith('.json')) for (const dir of readGrantedFolders(path.join(receipts, file))) folders.add(dir);
   return [...folders];
+}
+
+/** What changes when a receipt is written or removed (each is renamed into place): the receipts folder's times. */
+function receiptsVersion(host: HostContext): string {
+  try {
+    const stat = fs.statSync(Paths.fromSettings(host.settings).receiptsDir, { bigint: true });
+    return `${stat.ino}:${stat.mtimeNs}:${stat.ctimeNs}`;
+  } catch {
+    return 'none';
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
@@ -179,4 +180,29 @@ test("refused: replacing the symlink another plugin's grant names, or making the
   fs.mkdirSync(gone);
   const r = await runLink(sb, 'reader', ['read', path.join(link, 'note')]);
   t.is(r.stdout, `read ${path.join(link, 'note')}: OK shared\n`, r.stderr);
+});
+
+test("refused: replacing a folder granted to another plugin while this plugin's run goes on", async (t) => {
+  // fsprobe changes a name first (so its run has read the grants), then waits on stdin while the
+  // user grants `later` a folder in HOME, then tries to put a link out of HOME in its place.
+  const late = path.join(sb.home, 'granted-meanwhile');
+  fs.mkdirSync(late);
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'later', '--fs', 'none']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const started = path.join(sb.home, 'meanwhile-started');
+  const child = spawn(path.join(sb.root, 'bin', 'kubectl-fsprobe'), ['write', started, 'x', 'stdin', 'rename', late, `${late}.old`, 'symlink', '../outside', late], { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  for (let i = 0; i < 1200 && !fs.existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  const granted = await krewWasm(sb, ['grant', 'later', '--allow-dir', `${late}:ro`]);
+  t.is(granted.exitCode, 0, granted.stderr);
+  child.stdin.end();
+  await closed;
+  const lines = stdout.trim().split('\n');
+  t.deepEqual(lines.slice(0, 2), [`write ${started}: OK`, 'stdin: 0 bytes'], stdout);
+  t.true(refused(lines[2]), lines[2]);
+  t.true(refused(lines[3]), lines[3]);
+  t.true(fs.lstatSync(late).isDirectory());
+  t.false(fs.existsSync(`${late}.old`));
 });

@@ -325,15 +325,21 @@ test("other plugins' grants are asked for at the first change of a name: every n
   fs.mkdirSync(path.join(top, 'real'), { recursive: true });
   fs.mkdirSync(path.join(top, 'free'));
   fs.symlinkSync('real', path.join(top, 'granted-link'));
+  fs.mkdirSync(path.join(top, 'removed-meanwhile'));
   let asked = 0;
+  let version = 'v1';
+  const granted = [path.join(top, 'granted-link'), path.join(top, 'missing', 'deeper'), path.join(top, 'gone'), path.join(top, 'removed-meanwhile')];
   const others = createFsContext({
     preopens: [{ guestPath: '/top', hostPath: top, readOnly: false }],
     protectedDirs: [store],
     readOnlyDirs: [],
     launchPaths: [],
-    otherGrants: () => {
-      asked++;
-      return [path.join(top, 'granted-link'), path.join(top, 'missing', 'deeper'), path.join(top, 'gone')];
+    otherGrants: {
+      folders: () => {
+        asked++;
+        return granted;
+      },
+      version: () => version,
     },
   });
   const [[o]] = preopenedDirectories(others) as [Descriptor, string][];
@@ -349,11 +355,20 @@ test("other plugins' grants are asked for at the first change of a name: every n
   t.is(codeOf(() => o.symlinkAt('real', 'gone')), 'access');
   t.is(codeOf(() => o.renameAt('free', o, 'gone')), 'access');
   t.is(codeOf(() => o.openAt({}, 'gone', { create: true }, { write: true })), 'access');
-  t.is(asked, 1, 'asked once');
+  t.is(asked, 1, 'asked once while the grants stay as they are');
+  // A granted folder removed by someone else while the run goes on is not made again as a link.
+  fs.rmdirSync(path.join(top, 'removed-meanwhile'));
+  t.is(codeOf(() => o.symlinkAt('real', 'removed-meanwhile')), 'access');
   // Names off those ways are as free as before.
   o.createDirectoryAt('elsewhere');
   o.symlinkAt('real', 'another-link');
   o.renameAt('free', o, 'free2');
+  // A grant given while the run goes on is pinned from the next change on.
+  granted.push(path.join(top, 'elsewhere'));
+  version = 'v2';
+  t.is(codeOf(() => o.renameAt('elsewhere', o, 'elsewhere2')), 'access');
+  t.is(asked, 2);
+  t.is(codeOf(() => o.renameAt('another-link', o, 'another-link2')), 'returned');
   t.is(fs.readlinkSync(path.join(top, 'granted-link')), 'real');
   t.false(fs.existsSync(path.join(top, 'missing')));
   t.false(fs.existsSync(path.join(top, 'gone')));

@@ -33,12 +33,12 @@ export interface FsSetup {
   reservedPaths?: string[];
   /**
    * The folders the next runs of other plugins open by path (their grants, HOME), asked for at
-   * this run's first change of a name: every name on their way is pinned, and the first missing
-   * name on each is reserved. Else a plugin allowed to write HOME replaced a symlink another
-   * plugin's grant names (or made the missing folder it names) with a link to any folder, and
-   * that plugin's next run opened it (found by an attack).
+   * this run's first change of a name and again when `version` changes: every name on their way
+   * is pinned and may not be made again, nor the first missing one. Else a plugin allowed to
+   * write HOME replaced a symlink another plugin's grant names (or made the missing folder it
+   * names) with a link to any folder, and that plugin's next run opened it (found by an attack).
    */
-  otherGrants?: () => string[];
+  otherGrants?: { folders(): string[]; version(): string };
 }
 
 const { O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -120,19 +120,25 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
   // unlink or rmdir, the only operations that change which entry a path names: until then the
   // lineages are what they were at start, or longer where the plugin made a missing folder (pinned
   // too: stricter). ~0.5 ms (23 lstats) of every run of a plugin that never removes anything.
-  // Other plugins' grants, with the names that must not be made on their way, are looked at once,
-  // at the first change of either kind, so that both see the names as they were before it.
-  let others: { paths: string[]; reserved: Set<string> } | undefined;
-  const othersOnce = () => {
-    if (others) return others;
-    const paths = rules.otherGrants?.() ?? [];
-    return (others = { paths, reserved: reservedNames(paths.map((p) => firstMissingName(p, lstat)).filter((p): p is string => p !== undefined)) });
-  };
-  let pinnedIds: Set<Identity> | undefined;
-  const pinnedOnce = () => (pinnedIds ??= new Set([...pinned, ...othersOnce().paths].flatMap((p) => pathLineage(p, lstat))));
+  let ownPinned: Set<Identity> | undefined;
   const ownReserved = reservedNames(rules.reservedPaths ?? []);
-  let allReserved: Set<string> | undefined;
-  const reservedOnce = () => (allReserved ??= new Set([...ownReserved, ...othersOnce().reserved]));
+  // Other plugins' grants, and every name on their way, which must not be made again (someone may
+  // remove one while this run goes on) any more than the first missing one: looked at at the first
+  // change of either kind, so that both see the names as they were before it, and again whenever
+  // the grants change meanwhile (found by an attack), as the names are then.
+  let others: { version: string; pinned: Set<Identity>; reserved: Set<string> } | undefined;
+  const withOthers = () => {
+    const version = rules.otherGrants?.version() ?? '';
+    if (others?.version === version) return others;
+    const look = others ? lstatOnce() : lstat;
+    const folders = rules.otherGrants?.folders() ?? [];
+    ownPinned ??= new Set(pinned.flatMap((p) => pathLineage(p, lstat)));
+    return (others = {
+      version,
+      pinned: new Set([...ownPinned, ...folders.flatMap((p) => pathLineage(p, look))]),
+      reserved: new Set([...ownReserved, ...namesOnTheWay(folders, look)]),
+    });
+  };
   const kernel = kernelDevices();
   const preopens: Preopen[] = opened.map(({ spec, fd }) => {
     const { lineage, onKernel } = ancestorsOfFd(fd, spec.hostPath);
@@ -149,10 +155,10 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     protectedIds,
     readOnlyIds,
     get pinnedIds() {
-      return pinnedOnce();
+      return withOthers().pinned;
     },
     get reservedNames() {
-      return reservedOnce();
+      return withOthers().reserved;
     },
     kernelDevices: kernel,
   };
@@ -267,17 +273,22 @@ function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats): Id
 }
 
 /**
- * The first name on the way to `hostPath`, walked as the kernel would, that does not exist (the
- * folder's own name when only it is missing); undefined when nothing is missing, or the way is
- * not one the kernel would take (a loop).
+ * Every name on the way to each of `hostPaths`, walked as the kernel would, up to the first that
+ * does not exist, as reservedName keys.
  */
-function firstMissingName(hostPath: string, lstat: (p: string) => fs.BigIntStats): string | undefined {
-  let missing: string | undefined;
-  walksAsKernel(path.resolve(hostPath), lstat, (folder, stat, name) => {
-    if (!stat) missing = path.join(folder, name);
-    return false;
-  });
-  return missing;
+function namesOnTheWay(hostPaths: string[], lstat: (p: string) => fs.BigIntStats): string[] {
+  const names: string[] = [];
+  for (const hostPath of hostPaths) {
+    walksAsKernel(path.resolve(hostPath), lstat, (folder, _stat, name) => {
+      try {
+        names.push(reservedName(identityOf(lstat(folder)), name));
+      } catch {
+        // its folder went away meanwhile: nothing is made in it
+      }
+      return false;
+    });
+  }
+  return names;
 }
 
 /** lstat that answers each path once (a missing one keeps failing). */
