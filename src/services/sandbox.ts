@@ -145,10 +145,25 @@ function foldersRunsOpenByPath(host: HostContext): string[] {
   return [...folders];
 }
 
-/** What changes when a receipt is written or removed (each is renamed into place): the receipts folder's times. */
-function receiptsVersion(host: HostContext): string {
+/**
+ * Within this long of the receipts folder's last change, its times may not show the next one:
+ * kernels before 6.13 count ext4's and tmpfs's times in clock ticks (4 ms here), and a receipt
+ * written in two steps (a temporary file, then a rename) within one tick left the folder's times
+ * as a run had read them between the two (found by an attack). A second covers coarser filesystems.
+ */
+const RACY_NS = 1_000_000_000n;
+let racyReads = 0;
+
+/**
+ * What changes when a receipt is written or removed (each is renamed into place): the receipts
+ * folder's times, as git trusts an index entry's. One read while its last change is recent is
+ * never the same as another, so that the grants are read again at each change of a name until it is
+ * not.
+ */
+export function receiptsVersion(host: HostContext): string {
   try {
     const stat = fs.statSync(Paths.fromSettings(host.settings).receiptsDir, { bigint: true });
+    if (BigInt(Date.now()) * 1_000_000n - stat.ctimeNs < RACY_NS) return `racy ${++racyReads}`;
     return `${stat.ino}:${stat.mtimeNs}:${stat.ctimeNs}`;
   } catch {
     return 'none';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_GRANTS } from '../../src/grants.js';
-import { prepareSandbox } from '../../src/services/sandbox.js';
+import { prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
 function hostAt(home: string) {
@@ -28,4 +28,20 @@ test('a plugin that imports no environment interface has no variable selected fo
   const allowList = await prepareSandbox('p', { ...grants, env: { mode: 'only', names: ['HOME'] } }, 'kubectl-p', [], host, dirs, { filesystem: false, environment: true });
   t.false('PLUGIN_TOKEN' in allowList.sandbox.env);
   t.is(allowList.sandbox.env.HOME, home);
+});
+
+test("the receipts' version is not kept while their folder's last change is recent: a second change within its times' granularity would not show", async (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-receipts-'));
+  t.teardown(() => fs.rmSync(home, { recursive: true, force: true }));
+  const { host } = hostAt(home);
+  const receipts = path.join(host.settings.root, 'receipts');
+  fs.mkdirSync(receipts, { recursive: true });
+  fs.writeFileSync(path.join(receipts, 'q.json'), '{}');
+  t.not(receiptsVersion(host), receiptsVersion(host), 'just changed: read again each time');
+  const changed = fs.statSync(receipts).ctimeMs;
+  while (Date.now() < changed + 1100) await new Promise((resolve) => setTimeout(resolve, 100));
+  const settled = receiptsVersion(host);
+  t.is(receiptsVersion(host), settled, 'settled: the same until the next change');
+  fs.renameSync(path.join(receipts, 'q.json'), path.join(receipts, 'r.json'));
+  t.not(receiptsVersion(host), settled);
 });
