@@ -110,7 +110,7 @@ export function parseDirGrant(spec: string, cwd: string): DirGrant {
  * kubeconfig files: a read-write folder holding one is said to be able to change it, as a
  * kubeconfig names commands (exec credentials) that kubectl and krew-wasm run on the host.
  */
-export function describeGrants(g: Grants, kubeconfigs: string[] = []): string[] {
+export function describeGrants(g: Grants, kubeconfigs: string[] = [], realPathOf: (dir: string) => string = (dir) => dir): string[] {
   const fs = {
     // Said where the grant is given: read-write HOME includes what other programs run or trust later.
     home: 'home directory (read-write: it can change files other programs run or trust, such as ~/.bashrc and ~/.kube/config; --fs kubeconfig or none to restrict)',
@@ -118,7 +118,7 @@ export function describeGrants(g: Grants, kubeconfigs: string[] = []): string[] 
     none: 'no files',
   }[g.filesystem];
   const lines = [`files: ${fs}`];
-  for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : describeWritable(d.path, kubeconfigs)})`);
+  for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : describeWritable(d.path, kubeconfigs)}${describeLink(d.path, realPathOf)})`);
   if (g.dataDir) lines.push('files: a private data directory (read-write, KREW_WASM_DATA_DIR)');
   lines.push(`environment: ${describeEnv(g.env)}`);
   lines.push(`network: ${g.network === 'api-server' ? 'the Kubernetes API server of your kubeconfig' : 'none'}`);
@@ -130,6 +130,16 @@ export function describeGrants(g: Grants, kubeconfigs: string[] = []): string[] 
 function describeWritable(dir: string, kubeconfigs: string[]): string {
   const held = kubeconfigs.find((file) => isInside(file, dir));
   return held ? `read-write: it can change your kubeconfig ${held}, whose exec credentials kubectl and krew-wasm run; add :ro to restrict` : 'read-write';
+}
+
+/**
+ * Where a granted path leads now when a link on it leads elsewhere: a run opens the folder the
+ * path names when it starts, and a link someone (another plugin, before its runs pinned the way)
+ * left there is what the grant then reaches.
+ */
+function describeLink(dir: string, realPathOf: (dir: string) => string): string {
+  const real = realPathOf(dir);
+  return real === dir ? '' : `; through a link, it is now ${real}`;
 }
 
 function describeEnv(env: EnvGrant): string {

@@ -66,6 +66,18 @@ test.serial('grant --allow-dir refuses a folder that does not exist, and a file;
   t.regex(ok.stderr, new RegExp(`files: ${missing} \\(read-only\\)`));
 });
 
+test.serial('a folder granted through a link says where the link leads, in grant and info', async (t) => {
+  const real = fs.mkdtempSync(path.join(path.dirname(sb.home), 'linked-'));
+  const link = path.join(sb.home, 'linked-manifests');
+  fs.symlinkSync(real, link);
+  const r = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${link}:ro`]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stderr, new RegExp(`^ {2}files: ${link} \\(read-only; through a link, it is now ${real}\\)$`, 'm'));
+  const info = await krewWasm(sb, ['info', 'probe']);
+  t.true(info.stdout.includes(`files: ${link} (read-only; through a link, it is now ${real})`), info.stdout);
+  t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', link])).exitCode, 0);
+});
+
 test.serial('a granted folder that disappears later: the run says which plugin to revoke it from, and that works', async (t) => {
   // A granted folder whose path is the start of this one's (`gone`, `gone2`) is not the one named.
   const dir = path.join(sb.home, 'gone2');
