@@ -147,11 +147,12 @@ function foldersRunsOpenByPath(host: HostContext): string[] {
 
 /**
  * Within this long of the receipts folder's last change, its times may not show the next one:
- * kernels before 6.13 count ext4's and tmpfs's times in clock ticks (4 ms here), and a receipt
- * written in two steps (a temporary file, then a rename) within one tick left the folder's times
- * as a run had read them between the two (found by an attack). A second covers coarser filesystems.
+ * kernels before 6.13 count ext4's and tmpfs's times in clock ticks (4 ms here, 10 ms at most),
+ * and a receipt written in two steps (a temporary file, then a rename) within one tick left the
+ * folder's times as a run had read them between the two (found by an attack). Ten ticks: a run
+ * that changes names right after a pull reads the receipts at each change for that long, at most.
  */
-const RACY_NS = 1_000_000_000n;
+const RACY_NS = 100_000_000n;
 let racyReads = 0;
 
 /**

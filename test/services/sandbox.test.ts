@@ -39,7 +39,7 @@ test("the receipts' version is not kept while their folder's last change is rece
   fs.writeFileSync(path.join(receipts, 'q.json'), '{}');
   t.not(receiptsVersion(host), receiptsVersion(host), 'just changed: read again each time');
   const changed = fs.statSync(receipts).ctimeMs;
-  while (Date.now() < changed + 1100) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (Date.now() < changed + 150) await new Promise((resolve) => setTimeout(resolve, 20));
   const settled = receiptsVersion(host);
   t.is(receiptsVersion(host), settled, 'settled: the same until the next change');
   fs.renameSync(path.join(receipts, 'q.json'), path.join(receipts, 'r.json'));
