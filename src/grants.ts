@@ -139,7 +139,17 @@ function describeWritable(dir: string, kubeconfigs: string[]): string {
  */
 function describeLink(dir: string, realPathOf: (dir: string) => string): string {
   const real = realPathOf(dir);
-  return real === dir ? '' : `; through a link, it is now ${real}`;
+  return real === dir ? '' : `; through a link, it is now ${shownPath(real)}`;
+}
+
+/**
+ * A path as it is when printable, else quoted with its control characters escaped: where a link
+ * leads is another plugin's choice, and a folder named with a terminal's escape sequences would
+ * write to the terminal that shows it.
+ */
+function shownPath(p: string): string {
+  if (/^[\x20-\x7e\u00a0-\uffff]*$/.test(p)) return p;
+  return JSON.stringify(p).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function describeEnv(env: EnvGrant): string {

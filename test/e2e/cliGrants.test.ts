@@ -76,6 +76,16 @@ test.serial('a folder granted through a link says where the link leads, in grant
   const info = await krewWasm(sb, ['info', 'probe']);
   t.true(info.stdout.includes(`files: ${link} (read-only; through a link, it is now ${real})`), info.stdout);
   t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', link])).exitCode, 0);
+  // Where a link leads may be another plugin's choice: a name that would write to the terminal is shown escaped.
+  const odd = path.join(real, 'title\x1b]0;pwned\x07\x9b31m');
+  fs.mkdirSync(odd);
+  fs.rmSync(link);
+  fs.symlinkSync(odd, link);
+  const escaped = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${link}:ro`]);
+  t.is(escaped.exitCode, 0, escaped.stderr);
+  t.false(/[\x1b\x07\x9b]/.test(escaped.stderr), escaped.stderr);
+  t.true(escaped.stderr.includes(`it is now ${JSON.stringify(odd).replace('\x9b', '\\u009b')})`), escaped.stderr);
+  t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', link])).exitCode, 0);
 });
 
 test.serial('a granted folder that disappears later: the run says which plugin to revoke it from, and that works', async (t) => {
