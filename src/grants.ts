@@ -110,7 +110,7 @@ export function parseDirGrant(spec: string, cwd: string): DirGrant {
  * kubeconfig files: a read-write folder holding one is said to be able to change it, as a
  * kubeconfig names commands (exec credentials) that kubectl and krew-wasm run on the host.
  */
-export function describeGrants(g: Grants, kubeconfigs: string[] = [], realPathOf: (dir: string) => string = (dir) => dir): string[] {
+export function describeGrants(g: Grants, kubeconfigs: string[] = [], realPathOf: (dir: string) => string | undefined = (dir) => dir): string[] {
   const fs = {
     // Said where the grant is given: read-write HOME includes what other programs run or trust later.
     home: 'home directory (read-write: it can change files other programs run or trust, such as ~/.bashrc and ~/.kube/config; --fs kubeconfig or none to restrict)',
@@ -137,19 +137,26 @@ function describeWritable(dir: string, kubeconfigs: string[]): string {
  * path names when it starts, and a link someone (another plugin, before its runs pinned the way)
  * left there is what the grant then reaches.
  */
-function describeLink(dir: string, realPathOf: (dir: string) => string): string {
+function describeLink(dir: string, realPathOf: (dir: string) => string | undefined): string {
   const real = realPathOf(dir);
+  if (real === undefined) return '; where it leads cannot be resolved now';
   return real === dir ? '' : `; through a link, it is now ${shownPath(real)}`;
 }
 
+/** What a path may show as it is: ASCII's printable characters, and letters, marks, digits, punctuation and symbols. */
+const SHOWN_AS_IS = /[\x20-\x7e\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
+
 /**
- * A path as it is when printable, else quoted with its control characters escaped: where a link
- * leads is another plugin's choice, and a folder named with a terminal's escape sequences would
- * write to the terminal that shows it.
+ * A path as it is when every character of it shows as itself, else quoted with the others escaped:
+ * where a link leads is another plugin's choice, and a folder named with a terminal's escape
+ * sequences would write to the terminal that shows it, one with invisible or right-to-left
+ * characters would show as another path (found by an attack).
  */
 function shownPath(p: string): string {
-  if (/^[\x20-\x7e\u00a0-\uffff]*$/.test(p)) return p;
-  return JSON.stringify(p).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if ([...p].every((c) => SHOWN_AS_IS.test(c))) return p;
+  const unit = (c: string, k: number) => `\\u${c.charCodeAt(k).toString(16).padStart(4, '0')}`;
+  const escaped = [...p].map((c) => (SHOWN_AS_IS.test(c) && c !== '"' && c !== '\\' ? c : Array.from({ length: c.length }, (_, k) => unit(c, k)).join(''))).join('');
+  return `"${escaped}"`;
 }
 
 function describeEnv(env: EnvGrant): string {

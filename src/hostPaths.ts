@@ -29,6 +29,15 @@ export function realpathOr(file: string): string {
   }
 }
 
+/** The real path of `file`, or undefined when it cannot be resolved (missing, a loop, too long). */
+export function realpathOrUndefined(file: string): string | undefined {
+  try {
+    return fs.realpathSync.native(file);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The packages krew-wasm's bundles load from node_modules at run time (all else is bundled). */
 const RUNTIME_PACKAGES = ['@bytecodealliance/jco-transpile'];
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Option } from 'clipanion';
 import { CliUsageError, fileProblem } from '../errors.js';
 import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
+import { leadsThroughKernelFs } from '../runtime/wasi/walk.js';
 import { readSetupLinks } from '../store/setupLinks.js';
 import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
@@ -53,6 +54,9 @@ function existingDirGrant(spec: string, context: KrewContext): DirGrant {
   const ownFiles = [context.settings.root, ...krewWasmCodeDirs(path.dirname(path.dirname(context.executable)), context.paths.binDir, readSetupLinks(context.paths))];
   if (!problem && ownFiles.some((dir) => isInside(realpathOr(grant.path), realpathOr(dir)))) {
     throw new CliUsageError(`--allow-dir ${grant.path} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'grant a folder outside them' });
+  }
+  if (!problem && leadsThroughKernelFs(grant.path)) {
+    throw new CliUsageError(`--allow-dir ${grant.path} leads through the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`, { hint: 'grant the folder itself, by its own path' });
   }
   if (problem) {
     throw new CliUsageError(`--allow-dir ${grant.path} ${problem}`, {

@@ -150,7 +150,8 @@ function foldersRunsOpenByPath(host: HostContext): string[] {
  * kernels before 6.13 count ext4's and tmpfs's times in clock ticks (4 ms here, 10 ms at most),
  * and a receipt written in two steps (a temporary file, then a rename) within one tick left the
  * folder's times as a run had read them between the two (found by an attack). Ten ticks: a run
- * that changes names right after a pull reads the receipts at each change for that long, at most.
+ * that changes names right after a pull reads the receipts at each change for that long, at most
+ * (two seconds where times are kept in whole seconds).
  */
 const RACY_NS = 100_000_000n;
 let racyReads = 0;
@@ -164,7 +165,10 @@ let racyReads = 0;
 export function receiptsVersion(host: HostContext): string {
   try {
     const stat = fs.statSync(Paths.fromSettings(host.settings).receiptsDir, { bigint: true });
-    if (BigInt(Date.now()) * 1_000_000n - stat.ctimeNs < RACY_NS) return `racy ${++racyReads}`;
+    // Times in whole seconds (ext4's small inodes, ext3, some network filesystems) are rounded down:
+    // a second and more.
+    const racy = stat.ctimeNs % 1_000_000_000n === 0n ? 2_000_000_000n : RACY_NS;
+    if (BigInt(Date.now()) * 1_000_000n - stat.ctimeNs < racy) return `racy ${++racyReads}`;
     return `${stat.ino}:${stat.mtimeNs}:${stat.ctimeNs}`;
   } catch {
     return 'none';

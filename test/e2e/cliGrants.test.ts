@@ -85,7 +85,31 @@ test.serial('a folder granted through a link says where the link leads, in grant
   t.is(escaped.exitCode, 0, escaped.stderr);
   t.false(/[\x1b\x07\x9b]/.test(escaped.stderr), escaped.stderr);
   t.true(escaped.stderr.includes(`it is now ${JSON.stringify(odd).replace('\x9b', '\\u009b')})`), escaped.stderr);
+  // Invisible and right-to-left characters too: they would show as another path.
+  const hidden = path.join(real, 'late\u200b\u202e');
+  fs.mkdirSync(hidden);
+  fs.rmSync(link);
+  fs.symlinkSync(hidden, link);
+  const shown = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${link}:ro`]);
+  t.true(shown.stderr.includes(`it is now "${real}/late\\u200b\\u202e")`), shown.stderr);
+  // A link that no longer resolves says so.
+  fs.rmdirSync(hidden);
+  const gone = await krewWasm(sb, ['info', 'probe']);
+  t.true(gone.stdout.includes(`files: ${link} (read-only; where it leads cannot be resolved now)`), gone.stdout);
   t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', link])).exitCode, 0);
+});
+
+test.serial('grant --allow-dir refuses a path that leads through /proc (a link to /proc/self/cwd follows the process); the hint works', async (t) => {
+  const before = storeSnapshot(sb.root);
+  const link = path.join(sb.home, 'follows-cwd');
+  fs.symlinkSync('/proc/self/cwd', link);
+  const r = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${link}:ro`]);
+  t.is(r.exitCode, 2);
+  t.is(theError(r.stderr), `krew-wasm: error: --allow-dir ${link} leads through the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach (grant the folder itself, by its own path)`);
+  t.deepEqual(storeSnapshot(sb.root), before);
+  const itself = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${sb.home}:ro`]); // the hint, followed: the folder it led to, by its own path
+  t.is(itself.exitCode, 0, itself.stderr);
+  t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', sb.home])).exitCode, 0);
 });
 
 test.serial('a granted folder that disappears later: the run says which plugin to revoke it from, and that works', async (t) => {

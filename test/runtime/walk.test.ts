@@ -374,6 +374,18 @@ test("other plugins' grants are asked for at the first change of a name: every n
   t.false(fs.existsSync(path.join(top, 'gone')));
 });
 
+test('a grant through a link into /proc (/proc/self/cwd follows the process) is refused when the filesystem is checked', (t) => {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-cwdlink-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  fs.symlinkSync('/proc/self/cwd', path.join(top, 'abs'));
+  fs.symlinkSync(`${'../'.repeat(top.split('/').length)}proc/self/cwd`, path.join(top, 'rel'));
+  for (const link of ['abs', 'rel']) {
+    t.throws(() => createFsContext({ preopens: [{ guestPath: '/g', hostPath: path.join(top, link), readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
+      message: /is inside the kernel's own filesystems/,
+    }, link);
+  }
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, describeGrants } from '../../grants.js';
-import { realpathOr } from '../../hostPaths.js';
+import { realpathOrUndefined } from '../../hostPaths.js';
 import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { GrantOptionsCommand } from '../grantOptions.js';
 
@@ -25,7 +25,7 @@ export class GrantCommand extends GrantOptionsCommand {
   async run(): Promise<number> {
     const grants = await this.context.store.updateGrants(this.name, (g) => applyGrantChanges(g, this.grantChanges()));
     this.status(`Plugin "${this.name}" is granted:`);
-    for (const line of describeGrants(grants, kubeconfigFiles(this.context.env, {}), realpathOr)) this.status(`  ${line}`);
+    for (const line of describeGrants(grants, kubeconfigFiles(this.context.env, {}), realpathOrUndefined)) this.status(`  ${line}`);
     return 0;
   }
 }

@@ -4,7 +4,7 @@ import { Command, Option } from 'clipanion';
 import { importModule } from '../../builtin.js';
 import { NotInstalledError } from '../../errors.js';
 import { describeGrants } from '../../grants.js';
-import { realpathOr } from '../../hostPaths.js';
+import { realpathOrUndefined } from '../../hostPaths.js';
 import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { componentFile, readEntryMeta, type EntryMeta } from '../../store/entry.js';
 import { reinstallCommand, type Receipt } from '../../store/receipt.js';
@@ -71,7 +71,7 @@ export class InfoCommand extends BaseCommand {
       'Exports:',
       ...meta.exports.filter((e) => e.includes(':')).map((e) => `  ${e}`),
       'Granted:',
-      ...describeGrants(receipt.grants, kubeconfigFiles(this.context.env, {}), realpathOr).map((l) => `  ${l}`),
+      ...describeGrants(receipt.grants, kubeconfigFiles(this.context.env, {}), realpathOrUndefined).map((l) => `  ${l}`),
     ];
     await writeOutput(stdout, this.output ?? 'table', {
       data: { ...receipt, imports: meta.imports, exports: meta.exports, sourceKind: meta.sourceKind },

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { CliUsageError, formatError, PartialFailureError } from '../../errors.js';
 import { applyGrantChanges, DEFAULT_GRANTS, describeGrants } from '../../grants.js';
-import { realpathOr } from '../../hostPaths.js';
+import { realpathOrUndefined } from '../../hostPaths.js';
 import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { linkNameFor } from '../../store/paths.js';
 import type { Receipt } from '../../store/receipt.js';
@@ -93,7 +93,7 @@ export class PullCommand extends GrantOptionsCommand {
   private report(receipt: Receipt, session: RegistrySession): void {
     session.say(`Installed plugin "${receipt.name}" (${shortDigest(receipt.manifestDigest ?? receipt.layerDigest)}) as ${linkNameFor(receipt.name)}`);
     session.say('Granted (change with krew-wasm grant / revoke):');
-    for (const line of describeGrants(receipt.grants, kubeconfigFiles(this.context.env, {}), realpathOr)) session.say(`  ${line}`);
+    for (const line of describeGrants(receipt.grants, kubeconfigFiles(this.context.env, {}), realpathOrUndefined)) session.say(`  ${line}`);
     session.say(`Run it with: kubectl ${receipt.name}`);
   }
 

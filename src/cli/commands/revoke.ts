@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { applyGrantChanges, describeGrants, parseDirGrant, parseEnvNames } from '../../grants.js';
-import { realpathOr } from '../../hostPaths.js';
+import { realpathOrUndefined } from '../../hostPaths.js';
 import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
 import { BaseCommand } from '../baseCommand.js';
 import { arrayOption, checkedOption } from '../options.js';
@@ -46,7 +46,7 @@ export class RevokeCommand extends BaseCommand {
       }),
     );
     this.status(`Plugin "${this.name}" is granted:`);
-    for (const line of describeGrants(grants, kubeconfigFiles(this.context.env, {}), realpathOr)) this.status(`  ${line}`);
+    for (const line of describeGrants(grants, kubeconfigFiles(this.context.env, {}), realpathOrUndefined)) this.status(`  ${line}`);
     return 0;
   }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
-import { deviceOf, identityOf, identityOfFd, onKernelFs, reservedName, type Identity, type Preopen } from './walk.js';
+import { deviceOf, identityOf, identityOfFd, leadsThroughKernelFs, onKernelFs, reservedName, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
 export interface PreopenSpec {
@@ -145,7 +145,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
-    if (onKernel || lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':'))))) {
+    if (onKernel || lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':')))) || (!spec.internal && leadsThroughKernelFs(spec.hostPath, lstat))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`);
     }
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import nodePath from 'node:path';
+import { walksAsKernel } from '../../hostPaths.js';
 import { fsErrorCode } from './errors.js';
 
 /**
@@ -84,6 +86,22 @@ const KERNEL_FS_TYPES = new Set([
   0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0xcafe4a11, 0x62656570, 0x42494e4d, 0x6165676c, 0xde5e81e4, 0x65735543,
   0x19800202, 0x6e736673, 0x67596969, 0x6e667364, 0xf97cff8c, 0x43415d53, 0x7655821,
 ]);
+
+/**
+ * Whether the kernel, opening `hostPath`, passes through one of its own interfaces on the way:
+ * a link to `/proc/self/cwd` leads to whatever folder the process that opens it stands in, not to
+ * a folder (found by an attack). Walked as the kernel walks it (hostPaths.ts walksAsKernel), each
+ * folder a name is looked up in asked its filesystem's type.
+ */
+export function leadsThroughKernelFs(hostPath: string, lstat: (p: string) => { isSymbolicLink(): boolean } = (p) => fs.lstatSync(p)): boolean {
+  return walksAsKernel(nodePath.resolve(hostPath), lstat, (folder) => {
+    try {
+      return KERNEL_FS_TYPES.has(fs.statfsSync(folder).type);
+    } catch {
+      return false; // gone meanwhile: the walk ends at it
+    }
+  });
+}
 
 /** The device part of an identity. */
 export function deviceOf(id: Identity): string {
