@@ -151,12 +151,14 @@ function linkTargets(dir: string): Set<string> {
  * Walks `file` as the kernel resolves it when it opens it: from `/`, each name looked up in the
  * folder reached so far, `..` to that folder's parent (the walk never stands in a symlink, so this
  * is the kernel's `..`), each symlink replaced by its target (40 at most, as Linux). `visit` is
- * called with each folder a name is looked up in, the name and, when it exists, its lstat; it ends the
- * walk by returning true, which the walk then returns. A missing name or a 41st link ends it with
- * false. `file` is taken as given: a path cleaned by text would go up from the link, not from where
- * it leads.
+ * called with each folder a name is looked up in, the name and, when it exists, its lstat; it ends
+ * the walk by returning true, which the walk then returns. A missing name ends it with false. A way
+ * this walk cannot follow to its end, which the kernel may (a path longer than PATH_MAX once its
+ * links are expanded, a 41st link, a lookup that fails otherwise), ends it with `unfollowable`:
+ * callers that decide what a path may reach refuse it (found by an attack). `file` is taken as
+ * given: a path cleaned by text would go up from the link, not from where it leads.
  */
-export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: string, lstat: (p: string) => S, visit: (folder: string, stat: S | undefined, name: string) => boolean): boolean {
+export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: string, lstat: (p: string) => S, visit: (folder: string, stat: S | undefined, name: string) => boolean, unfollowable = false): boolean {
   const pending = file.split('/').filter(Boolean).reverse();
   let current = '/';
   let links = 0;
@@ -171,7 +173,8 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
     let stat: S | undefined;
     try {
       stat = lstat(next);
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return unfollowable;
       stat = undefined;
     }
     if (visit(current, stat, name)) return true;
@@ -180,8 +183,13 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
       current = next;
       continue;
     }
-    if (++links > 40) return false;
-    const target = fs.readlinkSync(next);
+    if (++links > 40) return unfollowable;
+    let target: string;
+    try {
+      target = fs.readlinkSync(next);
+    } catch {
+      return unfollowable;
+    }
     if (target.startsWith('/')) current = '/';
     pending.push(...target.split('/').filter(Boolean).reverse());
   }

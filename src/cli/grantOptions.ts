@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Option } from 'clipanion';
 import { CliUsageError, fileProblem } from '../errors.js';
 import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
-import { leadsThroughKernelFs } from '../runtime/wasi/walk.js';
+import { UNFOLLOWABLE, wayProblem } from '../runtime/wasi/walk.js';
 import { readSetupLinks } from '../store/setupLinks.js';
 import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
@@ -55,8 +55,10 @@ function existingDirGrant(spec: string, context: KrewContext): DirGrant {
   if (!problem && ownFiles.some((dir) => isInside(realpathOr(grant.path), realpathOr(dir)))) {
     throw new CliUsageError(`--allow-dir ${grant.path} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'grant a folder outside them' });
   }
-  if (!problem && leadsThroughKernelFs(grant.path)) {
-    throw new CliUsageError(`--allow-dir ${grant.path} leads through the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`, { hint: 'grant the folder itself, by its own path' });
+  const way = problem ? undefined : wayProblem(grant.path);
+  if (way) {
+    const why = way === 'kernel' ? "leads through the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach" : UNFOLLOWABLE;
+    throw new CliUsageError(`--allow-dir ${grant.path} ${why}`, { hint: 'grant the folder itself, by its own path' });
   }
   if (problem) {
     throw new CliUsageError(`--allow-dir ${grant.path} ${problem}`, {

@@ -89,7 +89,7 @@ function resolvedThroughWritable(file: string, writableDirs: string[]): boolean 
   if (writableDirs.length === 0) return false;
   const roots = writableDirs.map((dir) => realpathOr(dir));
   const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
-  return walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder) => roots.some((root) => isInside(folder, root)));
+  return walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder) => roots.some((root) => isInside(folder, root)), true);
 }
 
 /** A selected credential file as read, or undefined when it is missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would. */

@@ -2,6 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, krewWasm, kubectl, makeSandbox, storeSnapshot, theError, type Sandbox } from '../helpers/cli.js';
+import { makeLongWay, removeLongWay } from '../helpers/longWay.js';
 
 let sb: Sandbox;
 
@@ -141,4 +142,26 @@ test.serial('a plugin that imports no filesystem interface is given no folder: o
   const r = await kubectl(sb, ['nofs']);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'hello from wasm\n', 'where a plugin that imports the filesystem is stopped (the test above)');
+});
+
+test.serial('a folder whose way cannot be followed to its end is refused by grant and by the run; both hints work', async (t) => {
+  // A plugin may write such links (each short, their way spelled out longer than PATH_MAX): what it reaches cannot be checked.
+  const base = fs.mkdtempSync(path.join(sb.home, 'longway-'));
+  t.teardown(() => removeLongWay(base));
+  const { link, first } = makeLongWay(base);
+  const r = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${link}:ro`]);
+  t.is(r.exitCode, 2);
+  t.is(theError(r.stderr), `krew-wasm: error: --allow-dir ${link} cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked (grant the folder itself, by its own path)`);
+  const itself = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${first}:ro`]); // the hint, followed
+  t.is(itself.exitCode, 0, itself.stderr);
+  // A receipt that names such a way (written before this check, or made so since): the run refuses it.
+  const file = path.join(sb.root, 'receipts/probe.json');
+  const receipt = JSON.parse(fs.readFileSync(file, 'utf8'));
+  receipt.grants.dirs = receipt.grants.dirs.map((d: { path: string }) => (d.path === first ? { ...d, path: link } : d));
+  fs.writeFileSync(file, JSON.stringify(receipt));
+  const run = await kubectl(sb, ['probe', 'ls', link]);
+  t.is(run.exitCode, 1);
+  t.is(theError(run.stderr), `krew-wasm: error: granted folder ${link} cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked (krew-wasm revoke probe --allow-dir ${link})`);
+  t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', link])).exitCode, 0); // that hint, followed
+  t.is((await kubectl(sb, ['probe', 'ls', sb.home])).exitCode, 0);
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { preopenedDirectories, type Descriptor } from '../../src/runtime/wasi/filesystem.js';
 import { closePreopens, createFsContext, DeferredFs, openPreopens } from '../../src/runtime/wasi/preopens.js';
+import { makeLongWay, removeLongWay } from '../helpers/longWay.js';
 
 /**
  * The guest path walker and descriptors (runtime/wasi/walk.ts, filesystem.ts), called directly:
@@ -384,6 +385,19 @@ test('a grant through a link into /proc (/proc/self/cwd follows the process) is 
       message: /is inside the kernel's own filesystems/,
     }, link);
   }
+});
+
+test('a grant whose way cannot be followed here (longer than PATH_MAX once its links are spelled out) is refused, though the kernel opens it', (t) => {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-longway-'));
+  t.teardown(() => {
+    removeLongWay(top);
+    fs.rmSync(top, { recursive: true, force: true });
+  });
+  const { link } = makeLongWay(top);
+  fs.closeSync(fs.openSync(link, 'r')); // the kernel opens it
+  t.throws(() => createFsContext({ preopens: [{ guestPath: '/g', hostPath: link, readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
+    message: `granted folder ${link} cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked`,
+  });
 });
 
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {

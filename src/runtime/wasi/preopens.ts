@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
-import { deviceOf, identityOf, identityOfFd, leadsThroughKernelFs, onKernelFs, reservedName, type Identity, type Preopen } from './walk.js';
+import { deviceOf, identityOf, identityOfFd, onKernelFs, reservedName, UNFOLLOWABLE, wayProblem, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
 export interface PreopenSpec {
@@ -145,9 +145,11 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
-    if (onKernel || lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':')))) || (!spec.internal && leadsThroughKernelFs(spec.hostPath, lstat))) {
+    const way = spec.internal ? undefined : wayProblem(spec.hostPath, lstat);
+    if (onKernel || lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':')))) || way === 'kernel') {
       throw new GrantError(`granted folder ${spec.hostPath} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`);
     }
+    if (way === 'unfollowable') throw new GrantError(`granted folder ${spec.hostPath} ${UNFOLLOWABLE}`);
     const readOnly = spec.readOnly || lineage.some((id) => readOnlyIds.has(id));
     return { guestPath: spec.guestPath, hostPath: spec.hostPath, fd, readOnly };
   });

@@ -88,20 +88,28 @@ const KERNEL_FS_TYPES = new Set([
 ]);
 
 /**
- * Whether the kernel, opening `hostPath`, passes through one of its own interfaces on the way:
- * a link to `/proc/self/cwd` leads to whatever folder the process that opens it stands in, not to
- * a folder (found by an attack). Walked as the kernel walks it (hostPaths.ts walksAsKernel), each
- * folder a name is looked up in asked its filesystem's type.
+ * What stands on the kernel's way to `hostPath`, walked as it walks it (hostPaths.ts walksAsKernel),
+ * each folder a name is looked up in asked its filesystem's type: `kernel` when one of them is one
+ * of the kernel's own interfaces (a link to `/proc/self/cwd` leads to whatever folder the process
+ * that opens it stands in, not to a folder: found by an attack), `unfollowable` when the way cannot
+ * be followed to its end here (links that make it longer than PATH_MAX: what it reaches cannot be
+ * checked, found by an attack), else undefined.
  */
-export function leadsThroughKernelFs(hostPath: string, lstat: (p: string) => { isSymbolicLink(): boolean } = (p) => fs.lstatSync(p)): boolean {
-  return walksAsKernel(nodePath.resolve(hostPath), lstat, (folder) => {
+export function wayProblem(hostPath: string, lstat: (p: string) => { isSymbolicLink(): boolean } = (p) => fs.lstatSync(p)): 'kernel' | 'unfollowable' | undefined {
+  let kernel = false;
+  const ended = walksAsKernel(nodePath.resolve(hostPath), lstat, (folder) => {
     try {
-      return KERNEL_FS_TYPES.has(fs.statfsSync(folder).type);
+      kernel = KERNEL_FS_TYPES.has(fs.statfsSync(folder).type);
     } catch {
-      return false; // gone meanwhile: the walk ends at it
+      kernel = false; // gone meanwhile: the walk ends at it
     }
-  });
+    return kernel;
+  }, true);
+  return kernel ? 'kernel' : ended ? 'unfollowable' : undefined;
 }
+
+/** Why a grant whose way cannot be followed to its end is refused. */
+export const UNFOLLOWABLE = 'cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked';
 
 /** The device part of an identity. */
 export function deviceOf(id: Identity): string {
