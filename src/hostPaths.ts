@@ -154,7 +154,8 @@ function linkTargets(dir: string): Set<string> {
  * called with each folder a name is looked up in, the name and, when it exists, its lstat; it ends
  * the walk by returning true, which the walk then returns. A missing name ends it with false. A way
  * this walk cannot follow to its end, which the kernel may (a path longer than PATH_MAX once its
- * links are expanded, a 41st link, a lookup that fails otherwise), ends it with `unfollowable`:
+ * links are expanded, a 41st link, a link whose target is not UTF-8, a lookup that fails otherwise),
+ * ends it with `unfollowable`:
  * callers that decide what a path may reach refuse it (found by an attack). `file` is taken as
  * given: a path cleaned by text would go up from the link, not from where it leads.
  */
@@ -186,7 +187,10 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
     if (++links > 40) return unfollowable;
     let target: string;
     try {
-      target = fs.readlinkSync(next);
+      // As bytes: a target that is not UTF-8 would be read as another path (found by an attack).
+      const bytes = fs.readlinkSync(next, { encoding: 'buffer' });
+      target = bytes.toString('utf8');
+      if (!Buffer.from(target, 'utf8').equals(bytes)) return unfollowable;
     } catch {
       return unfollowable;
     }

@@ -400,6 +400,18 @@ test('a grant whose way cannot be followed here (longer than PATH_MAX once its l
   });
 });
 
+test('a grant through a link whose target is not UTF-8 is refused: read as text it would name another path', (t) => {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-bytes-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  const odd = Buffer.concat([Buffer.from('b'), Buffer.from([0xff])]);
+  fs.mkdirSync(Buffer.concat([Buffer.from(`${top}/`), odd]));
+  fs.symlinkSync(Buffer.concat([odd, Buffer.from(`/${'../'.repeat(top.split('/').length + 1)}proc/self/cwd`)]), path.join(top, 'gx'));
+  fs.closeSync(fs.openSync(path.join(top, 'gx'), 'r')); // the kernel follows the bytes to the cwd
+  t.throws(() => createFsContext({ preopens: [{ guestPath: '/g', hostPath: path.join(top, 'gx'), readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
+    message: /cannot be followed to its end/,
+  });
+});
+
 test('a granted folder that is missing is refused when the run starts, with nothing left open', (t) => {
   const before = fs.readdirSync('/proc/self/fd').length;
   t.throws(() => openPreopens([

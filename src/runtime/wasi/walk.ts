@@ -92,12 +92,15 @@ const KERNEL_FS_TYPES = new Set([
  * each folder a name is looked up in asked its filesystem's type: `kernel` when one of them is one
  * of the kernel's own interfaces (a link to `/proc/self/cwd` leads to whatever folder the process
  * that opens it stands in, not to a folder: found by an attack), `unfollowable` when the way cannot
- * be followed to its end here (links that make it longer than PATH_MAX: what it reaches cannot be
- * checked, found by an attack), else undefined.
+ * be followed to its end here (links that make it longer than PATH_MAX, a name missing where the
+ * kernel found one: what it reaches cannot be checked, found by attacks), else undefined. For a
+ * folder that exists.
  */
 export function wayProblem(hostPath: string, lstat: (p: string) => { isSymbolicLink(): boolean } = (p) => fs.lstatSync(p)): 'kernel' | 'unfollowable' | undefined {
   let kernel = false;
-  const ended = walksAsKernel(nodePath.resolve(hostPath), lstat, (folder) => {
+  let missing = false;
+  const ended = walksAsKernel(nodePath.resolve(hostPath), lstat, (folder, stat) => {
+    missing = stat === undefined;
     try {
       kernel = KERNEL_FS_TYPES.has(fs.statfsSync(folder).type);
     } catch {
@@ -105,7 +108,9 @@ export function wayProblem(hostPath: string, lstat: (p: string) => { isSymbolicL
     }
     return kernel;
   }, true);
-  return kernel ? 'kernel' : ended ? 'unfollowable' : undefined;
+  // A name missing on the way to a folder the kernel has just found is a way this walk and the
+  // kernel read differently: not one to vouch for.
+  return kernel ? 'kernel' : ended || missing ? 'unfollowable' : undefined;
 }
 
 /** Why a grant whose way cannot be followed to its end is refused. */
