@@ -146,7 +146,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
     const way = spec.internal ? undefined : wayProblem(spec.hostPath, lstat);
-    if (onKernel || lineage.some((id) => kernel.has(id.slice(0, id.indexOf(':')))) || way === 'kernel') {
+    if (onKernel || lineage.some((id) => kernel.has(deviceOf(id))) || way === 'kernel') {
       throw new GrantError(`granted folder ${spec.hostPath} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`);
     }
     if (way === 'unfollowable') throw new GrantError(`granted folder ${spec.hostPath} ${UNFOLLOWABLE}`);
