@@ -298,11 +298,16 @@ function namesImported(sources, wrapperModules) {
 }
 
 const wrapperBuild = { ...common, ...commonJs, outdir: 'dist/wrapper', entryNames: '[name]' };
+// Each module is initialized when first asked for (a require() in the bundle): initialized at load,
+// the network's made a preview1 plugin load node:worker_threads and more, ~10 ms of its run.
 const onDemandEntry = {
-  contents: [...ON_DEMAND.map((m, i) => `import * as m${i} from './${m}';`), `export const modules = { ${ON_DEMAND.map((m, i) => `${JSON.stringify(m)}: m${i}`).join(', ')} };`, "export { codePathsTaken } from './src/builtin.js';"].join('\n'),
+  contents: [
+    `export const modules = { ${ON_DEMAND.map((m) => `get ${JSON.stringify(m)}() { return require('./${m}'); }`).join(', ')} };`,
+    "export { codePathsTaken } from './src/builtin.js';",
+  ].join('\n'),
   resolveDir: root,
-  sourcefile: 'ondemand.ts',
-  loader: 'ts',
+  sourcefile: 'ondemand.js',
+  loader: 'js',
 };
 // What wrapper.js holds and what ondemand.js takes of it (builds not written), then ondemand.js,
 // then wrapper.js, which hands over what ondemand.js takes.

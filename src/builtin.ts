@@ -150,10 +150,15 @@ const LOADER = Symbol.for('krew-wasm.load');
  * of every run of a plugin with network access.
  */
 export function requireSibling(name: string, perPlugin = false): unknown {
-  const file = fileURLToPath(new URL(name, import.meta.url));
-  const withCache = (globalThis as { [LOADER]?: (file: string, variant: string, perPlugin: boolean) => unknown })[LOADER];
-  return withCache ? withCache(file, flagsSet && fnv1a(flagsSet), perPlugin) : (load ??= createRequire(import.meta.url))(file);
+  // Once: each of its modules must exist once (the bin's loader, unlike require, keeps no module cache).
+  if (!siblings.has(name)) {
+    const file = fileURLToPath(new URL(name, import.meta.url));
+    const withCache = (globalThis as { [LOADER]?: (file: string, variant: string, perPlugin: boolean) => unknown })[LOADER];
+    siblings.set(name, withCache ? withCache(file, flagsSet && fnv1a(flagsSet), perPlugin) : (load ??= createRequire(import.meta.url))(file));
+  }
+  return siblings.get(name);
 }
+const siblings = new Map<string, unknown>();
 
 /** A short tag for a string in a file name (FNV-1a, 32 bits; not a security hash). */
 function fnv1a(text: string): string {
