@@ -151,7 +151,7 @@ test.serial('a folder whose way cannot be followed to its end is refused by gran
   const { link, first } = makeLongWay(base);
   const r = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${link}:ro`]);
   t.is(r.exitCode, 2);
-  t.is(theError(r.stderr), `krew-wasm: error: --allow-dir ${link} cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked (grant the folder itself, by its own path)`);
+  t.is(theError(r.stderr), `krew-wasm: error: --allow-dir ${link} cannot be followed to its end (its links loop, make a path longer than the system allows, or name what is not UTF-8), so what it reaches cannot be checked (grant the folder itself, by its own path)`);
   const itself = await krewWasm(sb, ['grant', 'probe', '--allow-dir', `${first}:ro`]); // the hint, followed
   t.is(itself.exitCode, 0, itself.stderr);
   // A receipt that names such a way (written before this check, or made so since): the run refuses it.
@@ -161,7 +161,7 @@ test.serial('a folder whose way cannot be followed to its end is refused by gran
   fs.writeFileSync(file, JSON.stringify(receipt));
   const run = await kubectl(sb, ['probe', 'ls', link]);
   t.is(run.exitCode, 1);
-  t.is(theError(run.stderr), `krew-wasm: error: granted folder ${link} cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked (krew-wasm revoke probe --allow-dir ${link})`);
+  t.is(theError(run.stderr), `krew-wasm: error: granted folder ${link} cannot be followed to its end (its links loop, make a path longer than the system allows, or name what is not UTF-8), so what it reaches cannot be checked (krew-wasm revoke probe --allow-dir ${link})`);
   t.is((await krewWasm(sb, ['revoke', 'probe', '--allow-dir', link])).exitCode, 0); // that hint, followed
   t.is((await kubectl(sb, ['probe', 'ls', sb.home])).exitCode, 0);
 });

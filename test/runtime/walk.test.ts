@@ -396,7 +396,7 @@ test('a grant whose way cannot be followed here (longer than PATH_MAX once its l
   const { link } = makeLongWay(top);
   fs.closeSync(fs.openSync(link, 'r')); // the kernel opens it
   t.throws(() => createFsContext({ preopens: [{ guestPath: '/g', hostPath: link, readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
-    message: `granted folder ${link} cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked`,
+    message: `granted folder ${link} cannot be followed to its end (its links loop, make a path longer than the system allows, or name what is not UTF-8), so what it reaches cannot be checked`,
   });
 });
 
@@ -408,7 +408,7 @@ test('a grant through a link whose target is not UTF-8 is refused: read as text 
   fs.symlinkSync(Buffer.concat([odd, Buffer.from(`/${'../'.repeat(top.split('/').length + 1)}proc/self/cwd`)]), path.join(top, 'gx'));
   fs.closeSync(fs.openSync(path.join(top, 'gx'), 'r')); // the kernel follows the bytes to the cwd
   t.throws(() => createFsContext({ preopens: [{ guestPath: '/g', hostPath: path.join(top, 'gx'), readOnly: true }], protectedDirs: [store], readOnlyDirs: [], launchPaths: [] }), {
-    message: /cannot be followed to its end/,
+    message: `granted folder ${path.join(top, 'gx')} cannot be followed to its end (its links loop, make a path longer than the system allows, or name what is not UTF-8), so what it reaches cannot be checked`,
   });
 });
 

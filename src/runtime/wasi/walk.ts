@@ -114,7 +114,7 @@ export function wayProblem(hostPath: string, lstat: (p: string) => { isSymbolicL
 }
 
 /** Why a grant whose way cannot be followed to its end is refused. */
-export const UNFOLLOWABLE = 'cannot be followed to its end (its links make a path longer than the system allows, or loop), so what it reaches cannot be checked';
+export const UNFOLLOWABLE = 'cannot be followed to its end (its links loop, make a path longer than the system allows, or name what is not UTF-8), so what it reaches cannot be checked';
 
 /** The device part of an identity. */
 export function deviceOf(id: Identity): string {
