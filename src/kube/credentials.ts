@@ -72,10 +72,15 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
     settled.clusterError = asKubeconfigError(error);
   }
   try {
-    settled.cert = user.clientCertificateData ? decodePem(user.clientCertificateData, 'client-certificate-data')
-      : user.clientCertificate ? await readCredentialFile(user.clientCertificate, 'client-certificate') : undefined;
-    settled.key = user.clientKeyData ? decodePem(user.clientKeyData, 'client-key-data')
-      : user.clientKey ? await readCredentialFile(user.clientKey, 'client-key') : undefined;
+    // As client-go (HasCertAuth): a client certificate is presented only when its key is given too.
+    const certGiven = user.clientCertificateData !== undefined || user.clientCertificate !== undefined;
+    const keyGiven = user.clientKeyData !== undefined || user.clientKey !== undefined;
+    if (certGiven && keyGiven) {
+      settled.cert = user.clientCertificateData ? decodePem(user.clientCertificateData, 'client-certificate-data')
+        : pemOf(await readCredentialFile(user.clientCertificate!, 'client-certificate'), `client-certificate ${user.clientCertificate}`, CERTIFICATE_PEM, 'certificate');
+      settled.key = user.clientKeyData ? decodePem(user.clientKeyData, 'client-key-data')
+        : pemOf(await readCredentialFile(user.clientKey!, 'client-key'), `client-key ${user.clientKey}`, PRIVATE_KEY_PEM, 'private key');
+    }
     if (user.tokenFile) settled.authorization = `Bearer ${await bearerToken(user.tokenFile, user.token)}`;
     else if (user.token) settled.authorization = `Bearer ${user.token}`;
     else if (user.username !== undefined || user.password !== undefined) {
@@ -185,6 +190,18 @@ export async function fileIdentity(file: string): Promise<FileIdentity | undefin
   const st = await fs.promises.stat(file, { bigint: true });
   if (!st.isFile()) return undefined;
   return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+}
+
+const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----/;
+const PRIVATE_KEY_PEM = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
+
+/**
+ * A credential file's PEM text, when it holds what it is for: TLS refuses anything else when the
+ * request's connection is made, far from the file's name.
+ */
+function pemOf(text: string, what: string, pem: RegExp, holds: string): string {
+  if (!pem.test(text)) throw new KubeconfigError(`${what} holds no PEM-encoded ${holds}`);
+  return text;
 }
 
 function decodePem(data: string, what: string): string {

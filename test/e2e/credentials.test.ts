@@ -48,6 +48,10 @@ test.before(async () => {
   fs.copyFileSync(pki.caCert, path.join(kube, 'ca.crt'));
   fs.writeFileSync(path.join(kube, 'token'), 'tok-file\n');
   fs.writeFileSync(path.join(sb.home, 'secret.txt'), 'THE-SECRET');
+  const carol = pki.client('carol');
+  fs.copyFileSync(carol.cert, path.join(kube, 'client.crt'));
+  fs.copyFileSync(pki.client('dave').key, path.join(kube, 'other.key'));
+  fs.writeFileSync(path.join(kube, 'junk.key'), 'junk');
   fs.writeFileSync(path.join(kube, 'big-token'), Buffer.alloc(2 * 1024 * 1024, 'a'));
   fs.mkdirSync(path.join(kube, 'token-dir'));
   execFileSync('mkfifo', [path.join(kube, 'ca.fifo')]);
@@ -76,6 +80,9 @@ users:
 - {name: exec-sleep, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: ./exec-sleep.sh}}}
 - {name: exec-bg, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: ./exec-bg.sh}}}
 - {name: exec-spew, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: ./exec-spew.sh}}}
+- {name: junk-key, user: {client-certificate: client.crt, client-key: junk.key, token: tok-alice}}
+- {name: lone-key, user: {client-key: junk.key, token: tok-alice}}
+- {name: not-its-key, user: {client-certificate: client.crt, client-key: other.key}}
 contexts:
 - {name: token, context: {cluster: fake, user: alice}}
 - {name: token-file, context: {cluster: fake, user: file-user}}
@@ -87,6 +94,9 @@ contexts:
 - {name: exec-sleep, context: {cluster: fake, user: exec-sleep}}
 - {name: exec-bg, context: {cluster: fake, user: exec-bg}}
 - {name: exec-spew, context: {cluster: fake, user: exec-spew}}
+- {name: junk-key, context: {cluster: fake, user: junk-key}}
+- {name: lone-key, context: {cluster: fake, user: lone-key}}
+- {name: not-its-key, context: {cluster: fake, user: not-its-key}}
 `;
   fs.writeFileSync(path.join(kube, 'config'), originalConfig);
 });
@@ -233,7 +243,22 @@ const badFiles: [string, string, () => string][] = [
   ['a tokenFile that is /dev/zero', 'zero', () => 'tokenFile /dev/zero is not a regular file (a character device)'],
   ['a tokenFile that is a directory', 'dir', () => `tokenFile ${path.join(kube, 'token-dir')} is not a regular file (a directory)`],
   ['a tokenFile over 1 MiB', 'big', () => `tokenFile ${path.join(kube, 'big-token')} is larger than 1048576 bytes`],
+  ['a client key that holds no PEM private key', 'junk-key', () => `client-key ${path.join(kube, 'junk.key')} holds no PEM-encoded private key`],
 ];
+
+test.serial('a client key without its certificate is not presented (as kubectl): the token is sent', async (t) => {
+  const r = await probe('probe', ['get', '/api/v1/echo', '--context', 'lone-key']);
+  t.is(r.stderr, '');
+  t.is(userOf(r.lines[0]), 'alice');
+});
+
+test.serial('a client certificate with a key that is not its own: the request fails when it is made, not at its timeout', async (t) => {
+  // Node refuses the pair when it makes the connection, in the HTTP worker; the run is killed after 30 s otherwise.
+  const r = await probe('probe', ['get', '/api/v1/echo', '--context', 'not-its-key']);
+  t.is(r.signal, null);
+  t.is(r.exitCode, 0);
+  t.regex(r.lines[0], /^get \/api\/v1\/echo -> err /);
+});
 
 for (const [title, context, message] of badFiles) {
   test.serial(`${title}: one note naming the file, the request fails, the run goes on`, async (t) => {

@@ -57,7 +57,8 @@ function perform(req: HttpCall, id: number): Promise<HttpReply> {
       request.on('error', (e) => fail(e.message));
       request.end(req.body ? Buffer.from(req.body) : undefined);
     };
-    connectOptions(req, socketTimeoutMs).then(start, (error: Error) => fail(error.message));
+    // A connection Node cannot even begin (TLS refusing the client key) throws from start: a failed request too.
+    connectOptions(req, socketTimeoutMs).then(start).catch((error: Error) => fail(error.message));
   });
 }
 
@@ -212,6 +213,7 @@ function performStream(call: StreamCall, id: number): void {
     res.on('aborted', () => fail('HTTP-response-incomplete', 'the response ended early'));
     res.on('error', (e) => fail(errorCodeOf(e), e.message));
   };
+  // .catch, not then's second argument: a connection Node cannot even begin (TLS refusing the client key) throws here.
   connectOptions(call, call.connectTimeoutMs).then(({ options, client, socket }) => {
     if (finished) return void socket?.destroy();
     const agent = options.createConnection ? undefined : false;
@@ -224,7 +226,7 @@ function performStream(call: StreamCall, id: number): void {
       return;
     }
     for (const item of pendingBody.splice(0)) writeBody(item);
-  }, (error: Error) => fail(errorCodeOf(error), error.message));
+  }).catch((error: Error) => fail(errorCodeOf(error), error.message));
 }
 
 /** A transport failure as a wasi:http error-code. */
