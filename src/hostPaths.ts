@@ -199,3 +199,21 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
   }
   return false;
 }
+
+/**
+ * The first of `dirs` (a plugin's read-write grants) in which resolving `file` as the kernel does
+ * looks a name up, or undefined: there the plugin chooses what the name is (a symlink in place of a
+ * credential file). The path as given, never cleaned by text: `lnk/..` goes up from where the link
+ * leads (found by an attack); a way the walk cannot follow counts as reached through them.
+ */
+export function reachedThrough(file: string, dirs: string[]): string | undefined {
+  if (dirs.length === 0) return undefined;
+  const roots = dirs.map((dir) => [dir, realpathOr(dir)] as const);
+  const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
+  let through: string | undefined;
+  const unfollowable = walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder) => {
+    through = roots.find(([, root]) => isInside(folder, root))?.[0];
+    return through !== undefined;
+  }, true);
+  return through ?? (unfollowable ? dirs[0] : undefined);
+}

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError, KubeconfigError } from '../errors.js';
-import { readCredentialFile } from './boundedRead.js';
+import { reachedThrough } from '../hostPaths.js';
+import { readCredentialFile as readFile } from './boundedRead.js';
 import type { ExecConfig, Selection } from './kubeconfig.js';
 
 /** TLS settings of a connection to the API server, as plain data (they cross to the HTTP worker). */
@@ -57,9 +58,19 @@ export interface SettledCredentials {
 
 const DEFAULT_EXEC_API_VERSION = 'client.authentication.k8s.io/v1';
 
-/** Reads every credential the selected context names (see SettledCredentials). */
-export async function settleCredentials(selection: Selection, env: NodeJS.ProcessEnv): Promise<SettledCredentials> {
+/**
+ * Reads every credential the selected context names (see SettledCredentials). `writableDirs`: the
+ * folders the plugin may write, when it may not write the kubeconfig itself (networkContext.ts).
+ * No file is read, and no exec plugin run, whose path looks a name up in one of them: there the
+ * plugin chooses what the name is, and a symlink in place of the token file, to a file the plugin
+ * cannot read, made its requests carry another user's token (found by an attack).
+ */
+export async function settleCredentials(selection: Selection, env: NodeJS.ProcessEnv, writableDirs: string[] = []): Promise<SettledCredentials> {
   const { cluster, user } = selection;
+  const readCredentialFile = (file: string, what: string) => {
+    refuseWhenReachable(file, what, writableDirs);
+    return readFile(file, what);
+  };
   const settled: SettledCredentials = {
     clusterTls: { rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName, checkHostname: true },
   };
@@ -81,12 +92,12 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
       settled.key = user.clientKeyData ? decodePem(user.clientKeyData, 'client-key-data')
         : pemOf(await readCredentialFile(user.clientKey!, 'client-key'), `client-key ${user.clientKey}`, PRIVATE_KEY_PEM, 'private key');
     }
-    if (user.tokenFile) settled.authorization = `Bearer ${await bearerToken(user.tokenFile, user.token)}`;
+    if (user.tokenFile) settled.authorization = `Bearer ${await bearerToken(user.tokenFile, user.token, writableDirs)}`;
     else if (user.token) settled.authorization = `Bearer ${user.token}`;
     else if (user.username !== undefined || user.password !== undefined) {
       settled.authorization = `Basic ${Buffer.from(`${user.username ?? ''}:${user.password ?? ''}`).toString('base64')}`;
     } else if (user.exec) {
-      settled.exec = await freezeExec(user.exec, selection, settled.clusterTls.ca?.[0], env);
+      settled.exec = await freezeExec(user.exec, selection, settled.clusterTls.ca?.[0], env, writableDirs);
     }
   } catch (error) {
     settled.userError = asKubeconfigError(error);
@@ -98,9 +109,10 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
  * As client-go: a token file's content wins over `token` whenever it can be read, and `token` is
  * what is sent when it cannot (client-go's BearerTokenFile "takes precedence over BearerToken").
  */
-async function bearerToken(tokenFile: string, token: string | undefined): Promise<string> {
+async function bearerToken(tokenFile: string, token: string | undefined, writableDirs: string[]): Promise<string> {
+  refuseWhenReachable(tokenFile, 'tokenFile', writableDirs);
   try {
-    return (await readCredentialFile(tokenFile, 'tokenFile')).trim();
+    return (await readFile(tokenFile, 'tokenFile')).trim();
   } catch (error) {
     if (token) return token;
     throw error;
@@ -108,7 +120,7 @@ async function bearerToken(tokenFile: string, token: string | undefined): Promis
 }
 
 /** The exec plugin's command (looked up on PATH now), arguments and environment, as client-go would run them. */
-async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string | undefined, env: NodeJS.ProcessEnv): Promise<FrozenExec> {
+async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string | undefined, env: NodeJS.ProcessEnv, writableDirs: string[]): Promise<FrozenExec> {
   const apiVersion = exec.apiVersion ?? DEFAULT_EXEC_API_VERSION;
   const spec: Record<string, unknown> = { interactive: false };
   if (exec.provideClusterInfo) {
@@ -129,6 +141,7 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
   for (const e of exec.env ?? []) childEnv[e.name] = e.value;
   childEnv.KUBERNETES_EXEC_INFO = execInfoJson({ apiVersion, kind: 'ExecCredential', spec }, selection.clusterName);
   const found = await findProgram(exec.command, env.PATH ?? '');
+  if (found) refuseWhenReachable(found.path, 'exec credential plugin', writableDirs, '; it was not run');
   return {
     command: exec.command,
     path: found?.path,
@@ -190,6 +203,12 @@ export async function fileIdentity(file: string): Promise<FileIdentity | undefin
   const st = await fs.promises.stat(file, { bigint: true });
   if (!st.isFile()) return undefined;
   return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+}
+
+/** Refuses a credential file (or program) whose path the plugin may redirect (see settleCredentials). */
+function refuseWhenReachable(file: string, what: string, writableDirs: string[], outcome = ''): void {
+  const dir = reachedThrough(file, writableDirs);
+  if (dir !== undefined) throw new KubeconfigError(`${what} ${file} is reached through ${dir}, a folder the plugin may write${outcome}`);
 }
 
 const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----/;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError } from '../errors.js';
-import { isInside, realpathOr, walksAsKernel } from '../hostPaths.js';
+import { isInside, reachedThrough, realpathOr } from '../hostPaths.js';
 import { makeTempDir } from '../store/fsutil.js';
 import { KUBECONFIG_COPY_PREFIX } from '../store/store.js';
 import { MAX_CREDENTIAL_FILE_BYTES, readRegularFileAs, type ReadFile } from './boundedRead.js';
@@ -41,12 +41,12 @@ export async function mirrorKubeconfigFiles(env: NodeJS.ProcessEnv, args: string
     const kubeconfigs = new Set(merged.sources.map((source) => source.id));
     // A kubeconfig the plugin may write names whatever files it likes: then no credential file is
     // copied at all (the plugin reads that kubeconfig through its grant anyway; found by an attack).
-    const chosenByPlugin = merged.files.some((file) => resolvedThroughWritable(file, writableDirs));
+    const chosenByPlugin = merged.files.some((file) => reachedThrough(file, writableDirs) !== undefined);
     const kernel = await kernelDevices();
     for (const written of selection && !chosenByPlugin ? selectedFiles(selection) : []) {
       // A path the plugin can redirect (a name looked up in a folder it may write: a symlink in
       // place of the token file) would copy whatever it points at (found by an attack).
-      if (resolvedThroughWritable(written, writableDirs)) continue;
+      if (reachedThrough(written, writableDirs) !== undefined) continue;
       const read = await readCredential(written);
       // Judged by the file its one descriptor opened (its identity and the kernel's path for it),
       // never by the path again: another plugin may swap the file or a folder on its way at any
@@ -78,18 +78,6 @@ function placesOf(written: string, real: string | undefined): string[] {
   const places = real === undefined ? [] : [real];
   if (written !== real && path.isAbsolute(written) && path.normalize(written) === written && !KERNEL_PATH.test(written)) places.push(written);
   return places;
-}
-
-/**
- * Whether resolving `file` as the kernel does looks a name up in a folder the plugin may write
- * (its read-write grants): there the plugin chooses what the name is. The path as given, never
- * cleaned by text: `lnk/..` goes up from where the link leads (found by an attack).
- */
-function resolvedThroughWritable(file: string, writableDirs: string[]): boolean {
-  if (writableDirs.length === 0) return false;
-  const roots = writableDirs.map((dir) => realpathOr(dir));
-  const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
-  return walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder) => roots.some((root) => isInside(folder, root)), true);
 }
 
 /** A selected credential file as read, or undefined when it is missing, not a regular file or too big: the plugin does not see it, and fails as kubectl would. */

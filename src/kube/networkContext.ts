@@ -10,6 +10,7 @@
  * ABI-neutral: outbound-http (runtime/hosts/outboundHttp.ts) uses it, and so can wasi:http.
  */
 import { isKrewWasmError, KubeconfigError, PluginTimeoutError, type KrewWasmError } from '../errors.js';
+import { reachedThrough } from '../hostPaths.js';
 import { checkDestination, resolveAgainstServer } from '../runtime/policy.js';
 import { SyncWorker, type HttpStream } from '../runtime/hosts/syncHttp.js';
 import type { ProxySpec } from '../runtime/hosts/proxyTunnel.js';
@@ -35,6 +36,8 @@ export interface NetworkContextOptions {
   maxResponseBytes: number;
   /** The run's HTTP worker, started already or left to start at the first request; else one is started here. */
   worker?: SyncWorker;
+  /** The folders the plugin may write (its read-write grants): see settle. */
+  writableDirs?: string[];
 }
 
 /** A request as a plugin asked for it, before the host had its say. */
@@ -115,7 +118,12 @@ async function settle(options: NetworkContextOptions): Promise<Settled | undefin
   const merged = await loadKubeconfig(options.env, overrides);
   if (!merged) return undefined;
   const selection = selectCluster(merged, overrides);
-  const credentials = await settleCredentials(selection, options.env);
+  // A plugin that may write a kubeconfig in use chooses every credential its requests carry (the
+  // README says so, and pull, grant and info on such a grant); one that may not write it may not
+  // choose them through a folder on the way to a credential file either (credentials.ts).
+  const writable = options.writableDirs ?? [];
+  const mayWriteKubeconfig = merged.files.some((file) => reachedThrough(file, writable) !== undefined);
+  const credentials = await settleCredentials(selection, options.env, mayWriteKubeconfig ? [] : writable);
   return { selection, credentials, proxy: proxyOf(selection, credentials) };
 }
 

@@ -67,9 +67,8 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
     preopens.push({ guestPath: home, hostPath: home, readOnly: false });
     if (initialCwd) preopens.push({ guestPath: '.', hostPath: initialCwd, readOnly: false });
   } else if (grants.filesystem === 'kubeconfig') {
-    // The folders this plugin may write: no credential file is copied for it through them.
-    const writableDirs = [...grants.dirs.filter((d) => !d.readOnly).map((d) => d.path), ...(grants.dataDir ? [dataDir] : [])];
-    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, { protectedDirs: ownFiles().dirs, writableDirs });
+    // No credential file is copied for it through the folders it may write.
+    const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, { protectedDirs: ownFiles().dirs, writableDirs: writableFolders(grants, home, dataDir, uses) });
     if (mirror) {
       cleanups.push(mirror.cleanup);
       for (const [guest, hostDir] of Object.entries(mirror.preopens)) preopens.push({ guestPath: guest, hostPath: hostDir, readOnly: true, internal: true });
@@ -109,6 +108,12 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
     limits,
     cleanup: () => cleanups.forEach((c) => c()),
   };
+}
+
+/** The folders a plugin may write through its grants: none when it imports no filesystem interface. */
+export function writableFolders(grants: Grants, home: string, dataDir: string, uses: SandboxUse): string[] {
+  if (!uses.filesystem) return [];
+  return [...(grants.filesystem === 'home' ? [home] : []), ...grants.dirs.filter((d) => !d.readOnly).map((d) => d.path), ...(grants.dataDir ? [dataDir] : [])];
 }
 
 /**

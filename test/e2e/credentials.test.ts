@@ -21,6 +21,8 @@ const bystanderSeen: string[] = [];
 let bystanderUrl: string;
 let sb: Sandbox;
 let kube: string;
+/** A folder outside the kubeconfig's, granted read-write to probe-w and read-only to probe-ro. */
+let work: string;
 let originalConfig: string;
 
 const exitedCredential = (token: string) =>
@@ -39,7 +41,9 @@ test.before(async () => {
   await new Promise<void>((resolve) => bystander.listen(0, '127.0.0.1', resolve));
   bystanderUrl = `http://127.0.0.1:${(bystander.address() as AddressInfo).port}`;
   sb = makeSandbox();
-  for (const [name, flags] of [['probe', []], ['probe-t', ['--timeout', '3']]] as const) {
+  work = path.join(sb.home, 'work');
+  fs.mkdirSync(work);
+  for (const [name, flags] of [['probe', []], ['probe-t', ['--timeout', '3']], ['probe-w', ['--fs', 'none', '--allow-dir', work]], ['probe-ro', ['--fs', 'none', '--allow-dir', `${work}:ro`]]] as const) {
     const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httpprobe.wasm')}`, '--name', name, ...flags]);
     if (r.exitCode !== 0) throw new Error(r.stderr);
   }
@@ -52,6 +56,8 @@ test.before(async () => {
   fs.copyFileSync(carol.cert, path.join(kube, 'client.crt'));
   fs.copyFileSync(pki.client('dave').key, path.join(kube, 'other.key'));
   fs.writeFileSync(path.join(kube, 'junk.key'), 'junk');
+  fs.writeFileSync(path.join(work, 'token'), 'tok-file\n');
+  fs.writeFileSync(path.join(work, 'exec-ok.sh'), `#!/bin/sh\necho run >> "${work}/exec.runs"\n${exitedCredential('tok-exec')}\n`, { mode: 0o755 });
   fs.writeFileSync(path.join(kube, 'big-token'), Buffer.alloc(2 * 1024 * 1024, 'a'));
   fs.mkdirSync(path.join(kube, 'token-dir'));
   execFileSync('mkfifo', [path.join(kube, 'ca.fifo')]);
@@ -83,6 +89,8 @@ users:
 - {name: junk-key, user: {client-certificate: client.crt, client-key: junk.key, token: tok-alice}}
 - {name: lone-key, user: {client-key: junk.key, token: tok-alice}}
 - {name: not-its-key, user: {client-certificate: client.crt, client-key: other.key}}
+- {name: work-token, user: {tokenFile: '${work}/token'}}
+- {name: work-exec, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: '${work}/exec-ok.sh'}}}
 contexts:
 - {name: token, context: {cluster: fake, user: alice}}
 - {name: token-file, context: {cluster: fake, user: file-user}}
@@ -97,6 +105,8 @@ contexts:
 - {name: junk-key, context: {cluster: fake, user: junk-key}}
 - {name: lone-key, context: {cluster: fake, user: lone-key}}
 - {name: not-its-key, context: {cluster: fake, user: not-its-key}}
+- {name: work-token, context: {cluster: fake, user: work-token}}
+- {name: work-exec, context: {cluster: fake, user: work-exec}}
 `;
   fs.writeFileSync(path.join(kube, 'config'), originalConfig);
 });
@@ -245,6 +255,30 @@ const badFiles: [string, string, () => string][] = [
   ['a tokenFile over 1 MiB', 'big', () => `tokenFile ${path.join(kube, 'big-token')} is larger than 1048576 bytes`],
   ['a client key that holds no PEM private key', 'junk-key', () => `client-key ${path.join(kube, 'junk.key')} holds no PEM-encoded private key`],
 ];
+
+test.serial('a token file in a folder the plugin may write (not the kubeconfig\'s) is not read, one note; granted read-only, it is sent', async (t) => {
+  // There the plugin chooses what the name is: a symlink to another user's token file, which it cannot read, would be sent.
+  const before = api.requests.length;
+  const writable = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token']);
+  t.is(writable.signal, null);
+  t.is(writable.lines[0], 'get /api/v1/echo -> err runtime-error');
+  t.is(writable.stderr, `krew-wasm: tokenFile ${work}/token is reached through ${work}, a folder the plugin may write: requests of plugin probe-w fail\n`);
+  t.is(api.requests.length, before);
+  const readOnly = await probe('probe-ro', ['get', '/api/v1/echo', '--context', 'work-token']);
+  t.is(readOnly.stderr, '');
+  t.is(userOf(readOnly.lines[0]), 'file-user');
+});
+
+test.serial('an exec credential plugin in a folder the plugin may write is not run, one note', async (t) => {
+  const runs = path.join(work, 'exec.runs');
+  const r = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-exec']);
+  t.is(r.lines[0], 'get /api/v1/echo -> err runtime-error');
+  t.is(r.stderr, `krew-wasm: exec credential plugin ${work}/exec-ok.sh is reached through ${work}, a folder the plugin may write; it was not run: requests of plugin probe-w fail\n`);
+  t.false(fs.existsSync(runs));
+  const readOnly = await probe('probe-ro', ['get', '/api/v1/echo', '--context', 'work-exec']);
+  t.is(userOf(readOnly.lines[0]), 'exec-user');
+  t.true(fs.existsSync(runs));
+});
 
 test.serial('a client key without its certificate is not presented (as kubectl): the token is sent', async (t) => {
   const r = await probe('probe', ['get', '/api/v1/echo', '--context', 'lone-key']);

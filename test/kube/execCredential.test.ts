@@ -126,8 +126,15 @@ test('exec plugin with provideClusterInfo: an extension that is an alias bomb, a
 });
 
 test('inline credential data that is not PEM is one message', async (t) => {
-  const settled = await settleCredentials(selection(undefined, { clientKeyData: Buffer.from('not pem').toString('base64') }), {});
+  const certificate = Buffer.from('-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n').toString('base64');
+  const settled = await settleCredentials(selection(undefined, { clientCertificateData: certificate, clientKeyData: Buffer.from('not pem').toString('base64') }), {});
   t.is(settled.userError?.message, 'client-key-data is not base64-encoded PEM');
+});
+
+test('a client key without its certificate is not read, as client-go (HasCertAuth)', async (t) => {
+  const settled = await settleCredentials(selection(undefined, { clientKeyData: Buffer.from('not pem').toString('base64') }), {});
+  t.is(settled.userError, undefined);
+  t.is(settled.key, undefined);
 });
 
 const contextNotes: [string, (file: string) => string, (file: string) => string][] = [
