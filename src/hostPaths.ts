@@ -204,9 +204,10 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
  * The first of `dirs` (a plugin's read-write grants) in which resolving `file` as the kernel does
  * looks a name up, or undefined: there the plugin chooses what the name is (a symlink in place of a
  * credential file). The path as given, never cleaned by text: `lnk/..` goes up from where the link
- * leads (found by an attack); a way the walk cannot follow counts as reached through them.
+ * leads (found by an attack). A way the walk cannot follow counts as reached through them, unless
+ * `unfollowableIsReached` is false (where being reached through them is what allows something).
  */
-export function reachedThrough(file: string, dirs: string[]): string | undefined {
+export function reachedThrough(file: string, dirs: string[], unfollowableIsReached = true): string | undefined {
   if (dirs.length === 0) return undefined;
   const roots = dirs.map((dir) => [dir, realpathOr(dir)] as const);
   const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
@@ -215,5 +216,5 @@ export function reachedThrough(file: string, dirs: string[]): string | undefined
     through = roots.find(([, root]) => isInside(folder, root))?.[0];
     return through !== undefined;
   }, true);
-  return through ?? (unfollowable ? dirs[0] : undefined);
+  return through ?? (unfollowable && unfollowableIsReached ? dirs[0] : undefined);
 }

@@ -1,5 +1,8 @@
 import test from 'ava';
-import { isInside } from '../src/hostPaths.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isInside, reachedThrough } from '../src/hostPaths.js';
 
 test('isInside: a folder and what is below it, not its parent nor its neighbours; a name starting with two dots is a name', (t) => {
   t.true(isInside('/a/b', '/a/b'));
@@ -10,4 +13,22 @@ test('isInside: a folder and what is below it, not its parent nor its neighbours
   t.false(isInside('/a/bc', '/a/b'));
   t.false(isInside('/a/c/..x', '/a/b'));
   t.false(isInside('/x/y', '/a/b'));
+});
+
+test('reachedThrough: the grant a path looks a name up in, links followed as the kernel does; a way it cannot follow is reached only when it counts', (t) => {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-reached-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  const grant = path.join(top, 'grant');
+  const other = path.join(top, 'other');
+  fs.mkdirSync(grant);
+  fs.mkdirSync(other);
+  fs.writeFileSync(path.join(other, 'token'), 't');
+  fs.symlinkSync(path.join(grant, 'token'), path.join(other, 'via-grant'));
+  fs.symlinkSync(Buffer.concat([Buffer.from('b'), Buffer.from([0xff]), Buffer.from('/x')]), path.join(other, 'odd'));
+  t.is(reachedThrough(path.join(other, 'token'), [grant]), undefined);
+  t.is(reachedThrough(path.join(grant, 'token'), [grant]), grant);
+  t.is(reachedThrough(path.join(other, 'via-grant'), [grant]), grant, 'a link in another folder that leads into the grant');
+  t.is(reachedThrough(path.join(other, 'odd'), [grant]), grant, 'a link that is not UTF-8 cannot be followed: reached');
+  t.is(reachedThrough(path.join(other, 'odd'), [grant], false), undefined, 'unless that allows something');
+  t.is(reachedThrough(path.join(grant, 'token'), []), undefined);
 });

@@ -185,7 +185,10 @@ function execInfoJson(info: unknown, clusterName: string): string {
 
 /** Finds a program as execvp would (a name with a slash as is, else the first executable on PATH). */
 async function findProgram(command: string, searchPath: string): Promise<{ path: string; identity: FileIdentity } | undefined> {
-  const candidates = command.includes('/') ? [command] : searchPath.split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, command));
+  // Absolute: the program is run by this path, never looked up on PATH again (a `.` entry found it
+  // in the cwd, where the run then took the plugin's program from a writable folder earlier on PATH:
+  // found by an attack).
+  const candidates = command.includes('/') ? [path.resolve(command)] : searchPath.split(path.delimiter).filter(Boolean).map((dir) => path.resolve(dir, command));
   for (const candidate of candidates) {
     try {
       await fs.promises.access(candidate, fs.constants.X_OK);

@@ -57,6 +57,12 @@ export interface Selection {
   namespace?: string;
   /** The kubeconfig files that were read, in precedence order. */
   files: string[];
+  /**
+   * Those of them that could change the selection: each at or before the first file defining an
+   * entry it uses (the current context when no --context, the context, its cluster and user), any
+   * of which, written, would define that entry (first wins) and so choose the credentials.
+   */
+  decidingFiles?: string[];
 }
 
 /** kubectl's flags that pick a kubeconfig, context, cluster or user (arrive as plugin arguments). */
@@ -68,6 +74,8 @@ export interface MergedKubeconfig {
   contexts: Map<string, { cluster?: string; user?: string; namespace?: string }>;
   currentContext?: string;
   files: string[];
+  /** The index in `files` of the file each entry (`cluster:<name>`, `user:…`, `context:…`, `current-context`) comes from. */
+  definedIn: Map<string, number>;
   /** Each file as read, with its `<device>:<inode>` and the kernel's path for it when read from disk. */
   sources: { file: string; bytes: Buffer; id?: string; real?: string }[];
   /** Each source as parsed, in the same order (shared with nothing: never changed in place). */
@@ -120,7 +128,7 @@ export async function loadKubeconfig(env: NodeJS.ProcessEnv, overrides: Override
 
 /** Merges kubeconfig files already read (pure): see loadKubeconfig. */
 export function mergeKubeconfigs(sources: { file: string; bytes: Buffer; id?: string; real?: string }[]): Merged | undefined {
-  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], sources, documents: [] };
+  const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [], definedIn: new Map(), sources, documents: [] };
   for (const { file, bytes } of sources) {
     merged.files.push(file);
     merged.documents.push(mergeFile(merged, file, bytes.toString('utf8')));
@@ -137,17 +145,25 @@ function mergeFile(merged: Merged, file: string, text: string): Record<string, u
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new KubeconfigError(`kubeconfig ${file} is not a mapping`);
   const dir = path.dirname(file);
+  const index = merged.files.length - 1;
+  const define = (key: string) => void (merged.definedIn.has(key) || merged.definedIn.set(key, index));
   for (const { name, value } of namedList<Record<string, unknown>>(doc.clusters, 'cluster', file)) {
     if (!merged.clusters.has(name)) merged.clusters.set(name, toCluster(value, dir));
+    define(`cluster:${name}`);
   }
   for (const { name, value } of namedList<Record<string, unknown>>(doc.users, 'user', file)) {
     if (!merged.users.has(name)) merged.users.set(name, toUser(value, dir, `user "${name}" of kubeconfig ${file}`));
+    define(`user:${name}`);
   }
   for (const { name, value } of namedList<Record<string, unknown>>(doc.contexts, 'context', file)) {
     if (!merged.contexts.has(name)) merged.contexts.set(name, { cluster: str(value.cluster), user: str(value.user), namespace: str(value.namespace) });
+    define(`context:${name}`);
   }
   const current = str(doc['current-context']);
-  if (!merged.currentContext && current) merged.currentContext = current;
+  if (!merged.currentContext && current) {
+    merged.currentContext = current;
+    define('current-context');
+  }
   return doc;
 }
 
@@ -169,7 +185,9 @@ export function selectCluster(merged: Merged, overrides: Overrides = {}): Select
   const userName = overrides.user ?? context?.user;
   const user = userName ? merged.users.get(userName) : undefined;
   if (userName && !user) throw new KubeconfigError(`user "${userName}" does not exist in ${merged.files.join(', ')}`);
-  return { contextName, clusterName, cluster, userName, user: user ?? {}, namespace: context?.namespace, files: merged.files };
+  const used = [overrides.context === undefined ? 'current-context' : '', contextName ? `context:${contextName}` : '', `cluster:${clusterName}`, userName ? `user:${userName}` : ''];
+  const last = Math.max(...used.map((key) => merged.definedIn.get(key) ?? -1));
+  return { contextName, clusterName, cluster, userName, user: user ?? {}, namespace: context?.namespace, files: merged.files, decidingFiles: merged.files.slice(0, last + 1) };
 }
 
 function namedList<T>(value: unknown, key: string, file: string): Named<T>[] {

@@ -118,12 +118,15 @@ async function settle(options: NetworkContextOptions): Promise<Settled | undefin
   const merged = await loadKubeconfig(options.env, overrides);
   if (!merged) return undefined;
   const selection = selectCluster(merged, overrides);
-  // A plugin that may write a kubeconfig in use chooses every credential its requests carry (the
-  // README says so, and pull, grant and info on such a grant); one that may not write it may not
-  // choose them through a folder on the way to a credential file either (credentials.ts).
+  // A plugin that may write a kubeconfig file that decides the selection chooses every credential
+  // its requests carry (the README says so, and pull, grant and info on such a grant); one that may
+  // not may not choose them through a folder on the way to a credential file either (credentials.ts).
+  // Only a file that decides counts (a later one, whose entries the first ones override, let a
+  // plugin that wrote it skip the check: found by an attack), and only one known to be reached
+  // through the grants (a way the walk cannot follow is not).
   const writable = options.writableDirs ?? [];
-  const mayWriteKubeconfig = merged.files.some((file) => reachedThrough(file, writable) !== undefined);
-  const credentials = await settleCredentials(selection, options.env, mayWriteKubeconfig ? [] : writable);
+  const choosesSelection = (selection.decidingFiles ?? []).some((file) => reachedThrough(file, writable, false) !== undefined);
+  const credentials = await settleCredentials(selection, options.env, choosesSelection ? [] : writable);
   return { selection, credentials, proxy: proxyOf(selection, credentials) };
 }
 

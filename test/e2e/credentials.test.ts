@@ -269,6 +269,18 @@ test.serial('a token file in a folder the plugin may write (not the kubeconfig\'
   t.is(userOf(readOnly.lines[0]), 'file-user');
 });
 
+test.serial('a kubeconfig the plugin may write that decides nothing (its entries come after) does not lift the check; one that decides does', async (t) => {
+  // Writing a later KUBECONFIG file gained the plugin nothing but skipped the check (found by an attack).
+  fs.writeFileSync(path.join(work, 'later.yaml'), 'apiVersion: v1\nkind: Config\nusers: [{name: work-token, user: {token: nothing}}]\n');
+  const later = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token'], { KUBECONFIG: `${path.join(kube, 'config')}:${path.join(work, 'later.yaml')}` });
+  t.is(later.stderr, `krew-wasm: tokenFile ${work}/token is reached through ${work}, a folder the plugin may write: requests of plugin probe-w fail\n`);
+  // A first file it may write decides everything: what the README says of a writable kubeconfig.
+  fs.writeFileSync(path.join(work, 'first.yaml'), 'apiVersion: v1\nkind: Config\n');
+  const first = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token'], { KUBECONFIG: `${path.join(work, 'first.yaml')}:${path.join(kube, 'config')}` });
+  t.is(first.stderr, '');
+  t.is(userOf(first.lines[0]), 'file-user');
+});
+
 test.serial('an exec credential plugin in a folder the plugin may write is not run, one note', async (t) => {
   const runs = path.join(work, 'exec.runs');
   const r = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-exec']);

@@ -58,6 +58,29 @@ test('exec plugin: found on PATH when the run starts; not found is one message',
   t.deepEqual(await runExecCredential(missing, 10_000, hooks), { ok: false, message: 'exec credential plugin no-such-cred was not found when the plugin started' });
 });
 
+test('exec plugin: found through a relative PATH entry, it is run by its absolute path, never looked up again', async (t) => {
+  // A `.` entry after a folder the plugin may write: looked up again when run, the plugin's program
+  // placed there meanwhile ran instead (found by an attack).
+  const bin = path.join(dir, 'relbin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, 'rel-cred'), `#!/bin/sh\n${credential('{"token":"from-rel"}')}\n`, { mode: 0o755 });
+  const found = (await settleCredentials(selection({ command: 'rel-cred' }), { PATH: `${path.relative(process.cwd(), bin)}:/usr/bin:/bin` })).exec!;
+  t.is(found.path, path.join(bin, 'rel-cred'));
+  t.true(path.isAbsolute(found.path!));
+  t.deepEqual(await runExecCredential(found, 10_000, hooks), { ok: true, status: { token: 'from-rel', clientCertificateData: undefined, clientKeyData: undefined, expirationTimestamp: undefined } });
+});
+
+test('the kubeconfig files that decide the selection: each at or before the first that defines an entry it uses', async (t) => {
+  const files = ['a', 'b', 'c', 'd'].map((n) => path.join(dir, `decide-${n}.yaml`));
+  fs.writeFileSync(files[0], 'apiVersion: v1\nkind: Config\n');
+  fs.writeFileSync(files[1], 'apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n');
+  fs.writeFileSync(files[2], "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n");
+  fs.writeFileSync(files[3], "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: other}}, {name: v, user: {token: v}}]\n");
+  const merged = (await loadKubeconfig({ KUBECONFIG: files.join(':') }, {}))!;
+  t.deepEqual(selectCluster(merged).decidingFiles, files.slice(0, 3), 'd defines nothing the selection uses first');
+  t.deepEqual(selectCluster(merged, { context: 'x', user: 'v' }).decidingFiles, files, 'the user comes from d');
+});
+
 test('exec plugin: the environment is the host\'s, plus exec.env and KUBERNETES_EXEC_INFO (with the cluster when asked)', async (t) => {
   const exec = await frozen('env', `printf '%s' "$EXTRA|$KUBERNETES_EXEC_INFO" > "${dir}/env.out"\n${credential('{"token":"t"}')}`, { env: [{ name: 'EXTRA', value: 'x' }], provideClusterInfo: true });
   t.true((await runExecCredential(exec, 10_000, hooks)).ok);
