@@ -59,25 +59,29 @@ export interface SettledCredentials {
 const DEFAULT_EXEC_API_VERSION = 'client.authentication.k8s.io/v1';
 
 /**
- * Reads every credential the selected context names (see SettledCredentials). `writableDirs`: the
- * folders the plugin may write, when it may not write the kubeconfig itself (networkContext.ts).
- * No file is read, and no exec plugin run, whose path looks a name up in one of them: there the
- * plugin chooses what the name is, and a symlink in place of the token file, to a file the plugin
- * cannot read, made its requests carry another user's token (found by an attack).
+ * Reads every credential the selected context names (see SettledCredentials). `writable`: the
+ * folders the plugin may write, for the user's credentials and for the cluster's, each when no
+ * kubeconfig file the plugin may write picks them (networkContext.ts). No file is read, and no exec
+ * plugin run, whose path looks a name up in one of them: there the plugin chooses what the name is,
+ * and a symlink in place of the token file, to a file the plugin cannot read, made its requests
+ * carry another user's token (found by an attack).
  */
-export async function settleCredentials(selection: Selection, env: NodeJS.ProcessEnv, writableDirs: string[] = []): Promise<SettledCredentials> {
+export async function settleCredentials(selection: Selection, env: NodeJS.ProcessEnv, writable: { user: string[]; cluster: string[] } = { user: [], cluster: [] }): Promise<SettledCredentials> {
   const { cluster, user } = selection;
-  const readCredentialFile = (file: string, what: string) => {
-    refuseWhenReachable(file, what, writableDirs);
+  const writableDirs = writable.user;
+  const reading = (dirs: string[]) => (file: string, what: string) => {
+    refuseWhenReachable(file, what, dirs);
     return readFile(file, what);
   };
+  const readClusterFile = reading(writable.cluster);
+  const readCredentialFile = reading(writableDirs);
   const settled: SettledCredentials = {
     clusterTls: { rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName, checkHostname: true },
   };
   try {
     const ca = cluster.certificateAuthorityData
       ? decodePem(cluster.certificateAuthorityData, 'certificate-authority-data')
-      : cluster.certificateAuthority ? await readCredentialFile(cluster.certificateAuthority, 'certificate-authority') : undefined;
+      : cluster.certificateAuthority ? await readClusterFile(cluster.certificateAuthority, 'certificate-authority') : undefined;
     if (ca) settled.clusterTls.ca = [ca];
   } catch (error) {
     settled.clusterError = asKubeconfigError(error);

@@ -58,11 +58,12 @@ export interface Selection {
   /** The kubeconfig files that were read, in precedence order. */
   files: string[];
   /**
-   * Those of them that could change the selection: each at or before the first file defining an
-   * entry it uses (the current context when no --context, the context, its cluster and user), any
-   * of which, written, would define that entry (first wins) and so choose the credentials.
+   * Those of them that choose the user's credentials (`user`) and the cluster's (`cluster`, its CA):
+   * each at or before the first file defining an entry that picks them (the user or cluster itself,
+   * the context that names it unless --user or --cluster does, the current context unless --context
+   * does), any of which, written, would define that entry first (first wins).
    */
-  decidingFiles?: string[];
+  decidingFiles?: { user: string[]; cluster: string[] };
 }
 
 /** kubectl's flags that pick a kubeconfig, context, cluster or user (arrive as plugin arguments). */
@@ -185,9 +186,12 @@ export function selectCluster(merged: Merged, overrides: Overrides = {}): Select
   const userName = overrides.user ?? context?.user;
   const user = userName ? merged.users.get(userName) : undefined;
   if (userName && !user) throw new KubeconfigError(`user "${userName}" does not exist in ${merged.files.join(', ')}`);
-  const used = [overrides.context === undefined ? 'current-context' : '', contextName ? `context:${contextName}` : '', `cluster:${clusterName}`, userName ? `user:${userName}` : ''];
-  const last = Math.max(...used.map((key) => merged.definedIn.get(key) ?? -1));
-  return { contextName, clusterName, cluster, userName, user: user ?? {}, namespace: context?.namespace, files: merged.files, decidingFiles: merged.files.slice(0, last + 1) };
+  const picking = (entry: string, override: string | undefined) => [entry, ...(override === undefined && contextName ? [`context:${contextName}`, ...(overrides.context === undefined ? ['current-context'] : [])] : [])];
+  const decidedBy = (keys: string[]) => merged.files.slice(0, Math.max(...keys.map((key) => merged.definedIn.get(key) ?? -1)) + 1);
+  return {
+    contextName, clusterName, cluster, userName, user: user ?? {}, namespace: context?.namespace, files: merged.files,
+    decidingFiles: { user: userName ? decidedBy(picking(`user:${userName}`, overrides.user)) : [], cluster: decidedBy(picking(`cluster:${clusterName}`, overrides.cluster)) },
+  };
 }
 
 function namedList<T>(value: unknown, key: string, file: string): Named<T>[] {

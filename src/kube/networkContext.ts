@@ -118,15 +118,19 @@ async function settle(options: NetworkContextOptions): Promise<Settled | undefin
   const merged = await loadKubeconfig(options.env, overrides);
   if (!merged) return undefined;
   const selection = selectCluster(merged, overrides);
-  // A plugin that may write a kubeconfig file that decides the selection chooses every credential
-  // its requests carry (the README says so, and pull, grant and info on such a grant); one that may
-  // not may not choose them through a folder on the way to a credential file either (credentials.ts).
-  // Only a file that decides counts (a later one, whose entries the first ones override, let a
-  // plugin that wrote it skip the check: found by an attack), and only one known to be reached
-  // through the grants (a way the walk cannot follow is not).
+  // A plugin that may write a kubeconfig file that picks the user (or the cluster) chooses the
+  // credentials its requests carry (the README says so, and pull, grant and info on such a grant);
+  // one that may not may not choose them through a folder on the way to a credential file either
+  // (credentials.ts). Only a file that picks them counts: a later one, whose entries the first ones
+  // override, or one that picks the cluster alone, let a plugin that wrote it send the admin's
+  // token (found by attacks); and only one known to be reached through the grants (a way the walk
+  // cannot follow is not).
   const writable = options.writableDirs ?? [];
-  const choosesSelection = (selection.decidingFiles ?? []).some((file) => reachedThrough(file, writable, false) !== undefined);
-  const credentials = await settleCredentials(selection, options.env, choosesSelection ? [] : writable);
+  const picks = (files: string[] = []) => files.some((file) => reachedThrough(file, writable, false) !== undefined);
+  const credentials = await settleCredentials(selection, options.env, {
+    user: picks(selection.decidingFiles?.user) ? [] : writable,
+    cluster: picks(selection.decidingFiles?.cluster) ? [] : writable,
+  });
   return { selection, credentials, proxy: proxyOf(selection, credentials) };
 }
 

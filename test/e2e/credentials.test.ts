@@ -107,6 +107,7 @@ contexts:
 - {name: not-its-key, context: {cluster: fake, user: not-its-key}}
 - {name: work-token, context: {cluster: fake, user: work-token}}
 - {name: work-exec, context: {cluster: fake, user: work-exec}}
+- {name: work-token-k2, context: {cluster: k2, user: work-token}}
 `;
   fs.writeFileSync(path.join(kube, 'config'), originalConfig);
 });
@@ -274,6 +275,10 @@ test.serial('a kubeconfig the plugin may write that decides nothing (its entries
   fs.writeFileSync(path.join(work, 'later.yaml'), 'apiVersion: v1\nkind: Config\nusers: [{name: work-token, user: {token: nothing}}]\n');
   const later = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token'], { KUBECONFIG: `${path.join(kube, 'config')}:${path.join(work, 'later.yaml')}` });
   t.is(later.stderr, `krew-wasm: tokenFile ${work}/token is reached through ${work}, a folder the plugin may write: requests of plugin probe-w fail\n`);
+  // One that picks the cluster alone does not pick the user (found by an attack).
+  fs.writeFileSync(path.join(work, 'cluster.yaml'), `apiVersion: v1\nkind: Config\nclusters: [{name: k2, cluster: {server: '${api.url}', certificate-authority: '${path.join(kube, 'ca.crt')}'}}]\n`);
+  const cluster = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token-k2'], { KUBECONFIG: `${path.join(kube, 'config')}:${path.join(work, 'cluster.yaml')}` });
+  t.is(cluster.stderr, `krew-wasm: tokenFile ${work}/token is reached through ${work}, a folder the plugin may write: requests of plugin probe-w fail\n`);
   // A first file it may write decides everything: what the README says of a writable kubeconfig.
   fs.writeFileSync(path.join(work, 'first.yaml'), 'apiVersion: v1\nkind: Config\n');
   const first = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token'], { KUBECONFIG: `${path.join(work, 'first.yaml')}:${path.join(kube, 'config')}` });

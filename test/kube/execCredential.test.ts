@@ -70,15 +70,17 @@ test('exec plugin: found through a relative PATH entry, it is run by its absolut
   t.deepEqual(await runExecCredential(found, 10_000, hooks), { ok: true, status: { token: 'from-rel', clientCertificateData: undefined, clientKeyData: undefined, expirationTimestamp: undefined } });
 });
 
-test('the kubeconfig files that decide the selection: each at or before the first that defines an entry it uses', async (t) => {
+test('the kubeconfig files that pick the user, and the cluster: each at or before the first that defines an entry picking them', async (t) => {
   const files = ['a', 'b', 'c', 'd'].map((n) => path.join(dir, `decide-${n}.yaml`));
   fs.writeFileSync(files[0], 'apiVersion: v1\nkind: Config\n');
-  fs.writeFileSync(files[1], 'apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n');
-  fs.writeFileSync(files[2], "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n");
+  fs.writeFileSync(files[1], 'apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n');
+  fs.writeFileSync(files[2], "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n");
   fs.writeFileSync(files[3], "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: other}}, {name: v, user: {token: v}}]\n");
   const merged = (await loadKubeconfig({ KUBECONFIG: files.join(':') }, {}))!;
-  t.deepEqual(selectCluster(merged).decidingFiles, files.slice(0, 3), 'd defines nothing the selection uses first');
-  t.deepEqual(selectCluster(merged, { context: 'x', user: 'v' }).decidingFiles, files, 'the user comes from d');
+  // c defines the cluster alone: it cannot pick the user (found by an attack); d defines nothing used first.
+  t.deepEqual(selectCluster(merged).decidingFiles, { user: files.slice(0, 2), cluster: files.slice(0, 3) });
+  t.deepEqual(selectCluster(merged, { context: 'x', user: 'v' }).decidingFiles, { user: files, cluster: files.slice(0, 3) }, 'the user comes from d; --user picks it');
+  t.deepEqual(selectCluster(merged, { user: 'u', cluster: 'c' }).decidingFiles, { user: files.slice(0, 2), cluster: files.slice(0, 3) }, 'no context picks them');
 });
 
 test('exec plugin: the environment is the host\'s, plus exec.env and KUBERNETES_EXEC_INFO (with the cluster when asked)', async (t) => {
