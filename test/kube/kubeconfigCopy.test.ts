@@ -100,7 +100,8 @@ test('the selected user as written; every other user, and a shadowed entry of th
   t.deepEqual(JSON.parse(b).users, [{ name: 'me', user: { token: 'REDACTED' } }]);
   // Read again, the copy selects the same context, cluster and user.
   const again = await merged({ a2: a }, d);
-  t.deepEqual(selectCluster(again), { ...selectCluster(m), files: [path.join(d, 'a2')], cluster: { ...selectCluster(m).cluster, certificateAuthority: path.join(d, 'ca.crt'), execExtension: undefined } });
+  const copied = [path.join(d, 'a2')];
+  t.deepEqual(selectCluster(again), { ...selectCluster(m), files: copied, decidingFiles: { user: copied, cluster: copied }, cluster: { ...selectCluster(m).cluster, certificateAuthority: path.join(d, 'ca.crt'), execExtension: undefined } });
 });
 
 test('no user selected: every user\'s credentials are hidden', async (t) => {
