@@ -118,7 +118,8 @@ export function describeGrants(g: Grants, kubeconfigs: string[] = [], realPathOf
     none: 'no files',
   }[g.filesystem];
   const lines = [`files: ${fs}`];
-  for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : describeWritable(d.path, kubeconfigs)}${describeLink(d.path, realPathOf)})`);
+  const readOnly = g.dirs.filter((d) => d.readOnly).map((d) => d.path);
+  for (const d of g.dirs) lines.push(`files: ${d.path} (${d.readOnly ? 'read-only' : describeWritable(d.path, kubeconfigs, readOnly)}${describeLink(d.path, realPathOf)})`);
   if (g.dataDir) lines.push('files: a private data directory (read-write, KREW_WASM_DATA_DIR)');
   lines.push(`environment: ${describeEnv(g.env)}`);
   lines.push(`network: ${g.network === 'api-server' ? 'the Kubernetes API server of your kubeconfig' : 'none'}`);
@@ -127,8 +128,9 @@ export function describeGrants(g: Grants, kubeconfigs: string[] = [], realPathOf
   return lines;
 }
 
-function describeWritable(dir: string, kubeconfigs: string[]): string {
-  const held = kubeconfigs.find((file) => isInside(file, dir));
+/** A kubeconfig inside a read-only grant is read-only through every grant (preopens.ts): not said to be changeable (found by an attack). */
+function describeWritable(dir: string, kubeconfigs: string[], readOnly: string[]): string {
+  const held = kubeconfigs.find((file) => isInside(file, dir) && !readOnly.some((ro) => isInside(file, ro)));
   return held ? `read-write: it can change your kubeconfig ${held}, whose exec credentials kubectl and krew-wasm run; add :ro to restrict` : 'read-write';
 }
 

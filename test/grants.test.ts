@@ -32,3 +32,9 @@ test('receipts written before: env "all" and env lists migrate on read', (t) => 
   t.deepEqual(normalizeGrants({ env: { mode: 'all-except', names: ['X'] } }).env, { mode: 'all-except', names: ['X'] });
   t.deepEqual(normalizeGrants({ env: { mode: 'only', names: ['Y'] } }).env, { mode: 'only', names: ['Y'] });
 });
+
+test('a read-write folder is said to change the kubeconfig it holds, unless a read-only grant inside keeps it', (t) => {
+  const g = { ...DEFAULT_GRANTS, filesystem: 'none' as const, dirs: [{ path: '/h/work', readOnly: false }, { path: '/h/work/kube', readOnly: true }] };
+  t.deepEqual(describeGrants(g, ['/h/work/kube/config']).filter((l) => l.startsWith('files: /h/work')), ['files: /h/work (read-write)', 'files: /h/work/kube (read-only)']);
+  t.is(describeGrants(g, ['/h/work/config'])[1], 'files: /h/work (read-write: it can change your kubeconfig /h/work/config, whose exec credentials kubectl and krew-wasm run; add :ro to restrict)');
+});

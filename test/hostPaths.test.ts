@@ -31,4 +31,7 @@ test('reachedThrough: the grant a path looks a name up in, links followed as the
   t.is(reachedThrough(path.join(other, 'odd'), [grant]), grant, 'a link that is not UTF-8 cannot be followed: reached');
   t.is(reachedThrough(path.join(other, 'odd'), [grant], false), undefined, 'unless that allows something');
   t.is(reachedThrough(path.join(grant, 'token'), []), undefined);
+  fs.mkdirSync(path.join(grant, 'ro', 'deep'), { recursive: true });
+  t.is(reachedThrough(path.join(grant, 'ro', 'deep', 'config'), [grant], true, [path.join(grant, 'ro')]), undefined, 'a read-only grant inside, and the names on the way to it, are fixed');
+  t.is(reachedThrough(path.join(grant, 'other', 'config'), [grant], true, [path.join(grant, 'ro')]), grant);
 });

@@ -36,8 +36,9 @@ export interface NetworkContextOptions {
   maxResponseBytes: number;
   /** The run's HTTP worker, started already or left to start at the first request; else one is started here. */
   worker?: SyncWorker;
-  /** The folders the plugin may write (its read-write grants): see settle. */
+  /** The folders the plugin may write (its read-write grants), and those read-only inside them: see settle. */
   writableDirs?: string[];
+  readOnlyDirs?: string[];
 }
 
 /** A request as a plugin asked for it, before the host had its say. */
@@ -126,10 +127,12 @@ async function settle(options: NetworkContextOptions): Promise<Settled | undefin
   // token (found by attacks); and only one known to be reached through the grants (a way the walk
   // cannot follow is not).
   const writable = options.writableDirs ?? [];
-  const picks = (files: string[] = []) => files.some((file) => reachedThrough(file, writable, false) !== undefined);
+  const readOnly = options.readOnlyDirs ?? [];
+  const picks = (files: string[] = []) => files.some((file) => reachedThrough(file, writable, false, readOnly) !== undefined);
   const credentials = await settleCredentials(selection, options.env, {
     user: picks(selection.decidingFiles?.user) ? [] : writable,
     cluster: picks(selection.decidingFiles?.cluster) ? [] : writable,
+    readOnly,
   });
   return { selection, credentials, proxy: proxyOf(selection, credentials) };
 }

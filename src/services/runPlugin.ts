@@ -8,7 +8,7 @@ import { removeLeftoverKubeconfigCopies } from '../store/store.js';
 import { DamagedReceiptError, notInstalledError, NotInstalledError } from '../errors.js';
 import { trace } from '../trace.js';
 import type { SyncWorker } from '../runtime/hosts/syncHttp.js';
-import { prepareSandbox, writableFolders, type HostContext } from './sandbox.js';
+import { prepareSandbox, readOnlyFolders, writableFolders, type HostContext } from './sandbox.js';
 
 /** One invocation of a plugin, as wrapper mode or `krew-wasm run` sees it. */
 export interface Invocation {
@@ -83,7 +83,7 @@ export async function runEntry(entryDir: string, grants: Grants, inv: Invocation
       pluginName: inv.name,
       sandbox: prepared.sandbox,
       limits: prepared.limits,
-      hostImports: wants.outboundHttp || wants.wasiHttp ? (deadline) => networkImports(wants, grants, inv, deadline, worker, writableFolders(grants, inv.host.settings.home, dirs.dataDir, wants)) : undefined,
+      hostImports: wants.outboundHttp || wants.wasiHttp ? (deadline) => networkImports(wants, grants, inv, deadline, worker, { writableDirs: writableFolders(grants, inv.host.settings.home, dirs.dataDir, wants), readOnlyDirs: readOnlyFolders(grants) }) : undefined,
       repairHint,
       meta,
       compiling,
@@ -136,7 +136,7 @@ async function httpWorker(): Promise<SyncWorker> {
  * loop calls this once compilation has started, so settling overlaps with it. Loaded only for
  * plugins that import a network interface: others never touch kubeconfig code.
  */
-async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined, worker: SyncWorker | undefined, writableDirs: string[]): Promise<HostImports> {
+async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean }, grants: Grants, inv: Invocation, deadline: number | undefined, worker: SyncWorker | undefined, reach: { writableDirs: string[]; readOnlyDirs: string[] }): Promise<HostImports> {
   const { settings } = inv.host;
   const context = grants.network === 'none'
     ? undefined
@@ -149,7 +149,7 @@ async function networkImports(wants: { outboundHttp: boolean; wasiHttp: boolean 
         requestTimeoutMs: settings.pluginHttpTimeoutMs,
         maxResponseBytes: settings.maxResponseBytes,
         worker,
-        writableDirs,
+        ...reach,
       }));
   trace('kubeconfig settled');
   const options = { pluginName: inv.name, verbose: settings.verbose };

@@ -116,6 +116,11 @@ export function writableFolders(grants: Grants, home: string, dataDir: string, u
   return [...(grants.filesystem === 'home' ? [home] : []), ...grants.dirs.filter((d) => !d.readOnly).map((d) => d.path), ...(grants.dataDir ? [dataDir] : [])];
 }
 
+/** Its read-only grants: read-only through every grant that reaches them (preopens.ts), a read-write one above included. */
+export function readOnlyFolders(grants: Grants): string[] {
+  return grants.dirs.filter((d) => d.readOnly).map((d) => d.path);
+}
+
 /**
  * krew-wasm's own files as a run's sandbox keeps them: the folders no walk enters
  * (protectedDirs), the paths the next start is made through, every name on whose way is pinned

@@ -42,13 +42,18 @@ test.before(async () => {
   bystanderUrl = `http://127.0.0.1:${(bystander.address() as AddressInfo).port}`;
   sb = makeSandbox();
   work = path.join(sb.home, 'work');
-  fs.mkdirSync(work);
-  for (const [name, flags] of [['probe', []], ['probe-t', ['--timeout', '3']], ['probe-w', ['--fs', 'none', '--allow-dir', work]], ['probe-ro', ['--fs', 'none', '--allow-dir', `${work}:ro`]]] as const) {
+  fs.mkdirSync(path.join(work, 'kro'), { recursive: true });
+  kube = path.join(sb.home, '.kube');
+  fs.mkdirSync(kube, { recursive: true });
+  const pulls = [
+    ['probe', []], ['probe-t', ['--timeout', '3']], ['probe-w', ['--fs', 'none', '--allow-dir', work]], ['probe-ro', ['--fs', 'none', '--allow-dir', `${work}:ro`]],
+    // Read-only folders inside a read-write grant, the README's way to keep a kubeconfig from a plugin.
+    ['probe-nested', ['--fs', 'none', '--allow-dir', work, '--allow-dir', `${path.join(work, 'kro')}:ro`]], ['probe-kro', ['--allow-dir', `${kube}:ro`]],
+  ] as const;
+  for (const [name, flags] of pulls) {
     const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httpprobe.wasm')}`, '--name', name, ...flags]);
     if (r.exitCode !== 0) throw new Error(r.stderr);
   }
-  kube = path.join(sb.home, '.kube');
-  fs.mkdirSync(kube, { recursive: true });
   fs.copyFileSync(pki.caCert, path.join(kube, 'ca.crt'));
   fs.writeFileSync(path.join(kube, 'token'), 'tok-file\n');
   fs.writeFileSync(path.join(sb.home, 'secret.txt'), 'THE-SECRET');
@@ -284,6 +289,18 @@ test.serial('a kubeconfig the plugin may write that decides nothing (its entries
   const first = await probe('probe-w', ['get', '/api/v1/echo', '--context', 'work-token'], { KUBECONFIG: `${path.join(work, 'first.yaml')}:${path.join(kube, 'config')}` });
   t.is(first.stderr, '');
   t.is(userOf(first.lines[0]), 'file-user');
+});
+
+test.serial('a kubeconfig in a read-only folder inside a read-write grant is one the plugin cannot write: the check holds, and what the read-only folder keeps is read', async (t) => {
+  // Counted as writable, it lifted the check for the token file beside it (found by an attack).
+  const kro = path.join(work, 'kro', 'config');
+  fs.writeFileSync(kro, `apiVersion: v1\nkind: Config\ncurrent-context: w\nclusters: [{name: fake, cluster: {server: '${api.url}', certificate-authority: '${path.join(kube, 'ca.crt')}'}}]\nusers: [{name: w, user: {tokenFile: '${work}/token'}}]\ncontexts: [{name: w, context: {cluster: fake, user: w}}]\n`);
+  const nested = await probe('probe-nested', ['get', '/api/v1/echo'], { KUBECONFIG: kro });
+  t.is(nested.stderr, `krew-wasm: tokenFile ${work}/token is reached through ${work}, a folder the plugin may write: requests of plugin probe-nested fail\n`);
+  // --fs home with ~/.kube read-only: the token file in ~/.kube is out of the plugin's hands, and sent.
+  const home = await probe('probe-kro', ['get', '/api/v1/echo', '--context', 'token-file']);
+  t.is(home.stderr, '');
+  t.is(userOf(home.lines[0]), 'file-user');
 });
 
 test.serial('an exec credential plugin in a folder the plugin may write is not run, one note', async (t) => {
