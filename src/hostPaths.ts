@@ -200,26 +200,38 @@ export function walksAsKernel<S extends { isSymbolicLink(): boolean }>(file: str
   return false;
 }
 
+/** How reachedThrough counts what it cannot be sure of (see there). */
+export interface ReachOptions {
+  /** The plugin's read-only grants: read-only through every grant that reaches them. */
+  readOnlyDirs?: string[];
+  /** A way the walk cannot follow counts as reached (default): false where being reached allows something. */
+  unfollowableIsReached?: boolean;
+  /** A symlink inside a read-only grant (or on the way to one) within a read-write grant counts as reached (default): it may have been planted while the folder was writable. */
+  linksInReadOnlyAreReached?: boolean;
+}
+
 /**
  * The first of `dirs` (a plugin's read-write grants) in which resolving `file` as the kernel does
  * looks a name up, or undefined: there the plugin chooses what the name is (a symlink in place of a
- * credential file). Not in a folder inside one of `readOnlyDirs` (its read-only grants), which the
- * sandbox keeps read-only through every grant (found by an attack). The path as given, never cleaned
- * by text: `lnk/..` goes up from where the link leads (found by an attack). A way the walk cannot
- * follow counts as reached through them, unless `unfollowableIsReached` is false (where being
- * reached through them is what allows something).
+ * credential file). Not a name in a folder inside one of its read-only grants, nor one on the way to
+ * one, which the sandbox keeps (found by an attack), unless it is a symlink and `options` count it
+ * (a link the plugin planted before the grant was made read-only: found by the next attack). The
+ * path as given, never cleaned by text: `lnk/..` goes up from where the link leads (found by an
+ * attack).
  */
-export function reachedThrough(file: string, dirs: string[], unfollowableIsReached = true, readOnlyDirs: string[] = []): string | undefined {
+export function reachedThrough(file: string, dirs: string[], options: ReachOptions = {}): string | undefined {
+  const { readOnlyDirs = [], unfollowableIsReached = true, linksInReadOnlyAreReached = true } = options;
   if (dirs.length === 0) return undefined;
   const roots = dirs.map((dir) => [dir, realpathOr(dir)] as const);
   const readOnly = readOnlyDirs.map((dir) => realpathOr(dir));
   const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
   let through: string | undefined;
   // A name in a read-only folder, or on the way to one (the sandbox pins those: never renamed,
-  // removed or made again), is not the plugin's to choose.
-  const fixed = (folder: string, name: string) => readOnly.some((root) => isInside(folder, root) || isInside(root, path.join(folder, name)));
-  const unfollowable = walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder, _stat, name) => {
-    through = fixed(folder, name) ? undefined : roots.find(([, root]) => isInside(folder, root))?.[0];
+  // removed or made again), is not the plugin's to choose now.
+  const kept = (folder: string, name: string) => readOnly.some((root) => isInside(folder, root) || isInside(root, path.join(folder, name)));
+  const unfollowable = walksAsKernel(absolute, (p) => fs.lstatSync(p), (folder, stat, name) => {
+    const fixed = kept(folder, name) && !(linksInReadOnlyAreReached && stat?.isSymbolicLink());
+    through = fixed ? undefined : roots.find(([, root]) => isInside(folder, root))?.[0];
     return through !== undefined;
   }, true);
   return through ?? (unfollowable && unfollowableIsReached ? dirs[0] : undefined);

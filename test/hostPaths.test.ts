@@ -29,9 +29,14 @@ test('reachedThrough: the grant a path looks a name up in, links followed as the
   t.is(reachedThrough(path.join(grant, 'token'), [grant]), grant);
   t.is(reachedThrough(path.join(other, 'via-grant'), [grant]), grant, 'a link in another folder that leads into the grant');
   t.is(reachedThrough(path.join(other, 'odd'), [grant]), grant, 'a link that is not UTF-8 cannot be followed: reached');
-  t.is(reachedThrough(path.join(other, 'odd'), [grant], false), undefined, 'unless that allows something');
+  t.is(reachedThrough(path.join(other, 'odd'), [grant], { unfollowableIsReached: false }), undefined, 'unless that allows something');
   t.is(reachedThrough(path.join(grant, 'token'), []), undefined);
   fs.mkdirSync(path.join(grant, 'ro', 'deep'), { recursive: true });
-  t.is(reachedThrough(path.join(grant, 'ro', 'deep', 'config'), [grant], true, [path.join(grant, 'ro')]), undefined, 'a read-only grant inside, and the names on the way to it, are fixed');
-  t.is(reachedThrough(path.join(grant, 'other', 'config'), [grant], true, [path.join(grant, 'ro')]), grant);
+  const readOnlyDirs = [path.join(grant, 'ro')];
+  t.is(reachedThrough(path.join(grant, 'ro', 'deep', 'config'), [grant], { readOnlyDirs }), undefined, 'a read-only grant inside, and the names on the way to it, are kept');
+  t.is(reachedThrough(path.join(grant, 'other', 'config'), [grant], { readOnlyDirs }), grant);
+  // A link in the read-only folder may have been planted while it was writable (found by an attack).
+  fs.symlinkSync(path.join(other, 'token'), path.join(grant, 'ro', 'planted'));
+  t.is(reachedThrough(path.join(grant, 'ro', 'planted'), [grant], { readOnlyDirs }), grant);
+  t.is(reachedThrough(path.join(grant, 'ro', 'planted'), [grant], { readOnlyDirs, linksInReadOnlyAreReached: false }), undefined, 'unless that allows something');
 });

@@ -215,7 +215,7 @@ export async function fileIdentity(file: string): Promise<FileIdentity | undefin
 
 /** Refuses a credential file (or program) whose path the plugin may redirect (see settleCredentials). */
 function refuseWhenReachable(file: string, what: string, writableDirs: string[], readOnlyDirs: string[], outcome = ''): void {
-  const dir = reachedThrough(file, writableDirs, true, readOnlyDirs);
+  const dir = reachedThrough(file, writableDirs, { readOnlyDirs });
   if (dir !== undefined) throw new KubeconfigError(`${what} ${file} is reached through ${dir}, a folder the plugin may write${outcome}`);
 }
 

@@ -128,7 +128,8 @@ async function settle(options: NetworkContextOptions): Promise<Settled | undefin
   // cannot follow is not).
   const writable = options.writableDirs ?? [];
   const readOnly = options.readOnlyDirs ?? [];
-  const picks = (files: string[] = []) => files.some((file) => reachedThrough(file, writable, false, readOnly) !== undefined);
+  // Picking counts only what the plugin can change now: an unfollowable way or a link kept in a read-only grant is not.
+  const picks = (files: string[] = []) => files.some((file) => reachedThrough(file, writable, { readOnlyDirs: readOnly, unfollowableIsReached: false, linksInReadOnlyAreReached: false }) !== undefined);
   const credentials = await settleCredentials(selection, options.env, {
     user: picks(selection.decidingFiles?.user) ? [] : writable,
     cluster: picks(selection.decidingFiles?.cluster) ? [] : writable,

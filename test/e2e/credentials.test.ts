@@ -297,6 +297,13 @@ test.serial('a kubeconfig in a read-only folder inside a read-write grant is one
   fs.writeFileSync(kro, `apiVersion: v1\nkind: Config\ncurrent-context: w\nclusters: [{name: fake, cluster: {server: '${api.url}', certificate-authority: '${path.join(kube, 'ca.crt')}'}}]\nusers: [{name: w, user: {tokenFile: '${work}/token'}}]\ncontexts: [{name: w, context: {cluster: fake, user: w}}]\n`);
   const nested = await probe('probe-nested', ['get', '/api/v1/echo'], { KUBECONFIG: kro });
   t.is(nested.stderr, `krew-wasm: tokenFile ${work}/token is reached through ${work}, a folder the plugin may write: requests of plugin probe-nested fail\n`);
+  // A link in the read-only folder may have been planted while the plugin could write it: not followed (found by an attack).
+  const planted = path.join(work, 'kro', 'planted-token');
+  fs.symlinkSync(path.join(kube, 'token'), planted);
+  const outside = path.join(sb.home, 'outside.yaml');
+  fs.writeFileSync(outside, `apiVersion: v1\nkind: Config\ncurrent-context: p\nclusters: [{name: fake, cluster: {server: '${api.url}', certificate-authority: '${path.join(kube, 'ca.crt')}'}}]\nusers: [{name: p, user: {tokenFile: '${planted}'}}]\ncontexts: [{name: p, context: {cluster: fake, user: p}}]\n`);
+  const link = await probe('probe-nested', ['get', '/api/v1/echo'], { KUBECONFIG: outside });
+  t.is(link.stderr, `krew-wasm: tokenFile ${planted} is reached through ${work}, a folder the plugin may write: requests of plugin probe-nested fail\n`);
   // --fs home with ~/.kube read-only: the token file in ~/.kube is out of the plugin's hands, and sent.
   const home = await probe('probe-kro', ['get', '/api/v1/echo', '--context', 'token-file']);
   t.is(home.stderr, '');
