@@ -198,30 +198,27 @@ await build({
   entryNames: '[name]',
 });
 // Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why.
-// wrapper.js holds what every run needs; ondemand.js (below) the host interfaces only some plugins
-// import. Two stateless parts are separate files, loaded only by the runs that need them: the
+// wrapper.js holds what every run needs; the on-demand files (below) the host interfaces only some
+// plugins import. Two stateless parts are separate files, loaded only by the runs that need them: the
 // kubeconfig loader with its YAML parser, and the stale-entry refresh with the transpiler
 // (imported by URL, as a sibling). The HTTP worker is a file of its own.
 
 /**
- * The modules a wrapper run loads only when its plugin imports what they serve: the filesystem (its
- * interfaces and the preopens), preview1, and the network (the HTTP worker's client, the network
- * context, both HTTP interfaces, the kubeconfig mirror). Each is reached by an `await import()`
- * alone. They are dist/wrapper/ondemand.js, not part of wrapper.js: V8 reads, deserializes and
- * runs the top level of every function of a script it loads, called or not, and with them
- * wrapper.js took the smallest plugin ~1 ms longer to load (bench/RESULTS.md, round seventeen).
+ * The modules a wrapper run loads only when its plugin imports what they serve, in two files beside
+ * wrapper.js: the files (the filesystem's interfaces, the preopens, preview1) and the network (the
+ * HTTP worker's client, the network context, both HTTP interfaces, the kubeconfig mirror). Each is
+ * reached by an `await import()` alone. Not part of wrapper.js: V8 reads, deserializes and runs the
+ * top level of every function of a script it loads, called or not, and with them wrapper.js took
+ * the smallest plugin ~1 ms longer to load; in one file, a C plugin paid for the network's code
+ * (bench/RESULTS.md, round seventeen). No module but wrapper.js's is in both (the build fails).
  */
-const ON_DEMAND = [
-  'src/runtime/wasi/filesystem.ts',
-  'src/runtime/wasi/preopens.ts',
-  'src/runtime/preview1/host.ts',
-  'src/runtime/hosts/syncHttp.ts',
-  'src/kube/networkContext.ts',
-  'src/kube/mirror.ts',
-  'src/runtime/hosts/outboundHttp.ts',
-  'src/runtime/hosts/wasiHttp/index.ts',
-];
-/** Where wrapper.js puts the modules ondemand.js shares with it, for ondemand.js to take them from. */
+const ON_DEMAND = {
+  'ondemand-files.js': ['src/runtime/wasi/filesystem.ts', 'src/runtime/wasi/preopens.ts', 'src/runtime/preview1/host.ts'],
+  'ondemand-network.js': ['src/runtime/hosts/syncHttp.ts', 'src/kube/networkContext.ts', 'src/kube/mirror.ts', 'src/runtime/hosts/outboundHttp.ts', 'src/runtime/hosts/wasiHttp/index.ts'],
+};
+/** The file of an on-demand module, or undefined. */
+const onDemandFile = (source) => Object.keys(ON_DEMAND).find((file) => ON_DEMAND[file].includes(source));
+/** Where wrapper.js puts the modules the on-demand files share with it, for them to take them from. */
 const SHARED = "Symbol.for('krew-wasm.wrapper-modules')";
 /** A TypeScript source's path from the root: `../errors.js` imported by src/runtime/run.ts is src/errors.ts. */
 function sourceOf(args) {
@@ -230,18 +227,18 @@ function sourceOf(args) {
   return source.startsWith(path.join(root, 'src') + path.sep) && fs.existsSync(source) ? path.relative(root, source) : undefined;
 }
 
-/** In wrapper.js, an `await import()` of an on-demand module is ondemand.js's, with its code cache. */
+/** In wrapper.js, an `await import()` of an on-demand module is its file's, with its code cache. */
 const onDemandApart = {
   name: 'on-demand-apart',
   setup(b) {
     b.onResolve({ filter: /\.js$/ }, (args) => {
       const source = sourceOf(args);
-      if (!source || !ON_DEMAND.includes(source)) return undefined;
+      if (!source || !onDemandFile(source)) return undefined;
       if (args.kind !== 'dynamic-import') throw new Error(`${args.importer}: ${args.path} is on demand (scripts/bundle.mjs ON_DEMAND): import it with await import()`);
       return { path: source, namespace: 'on-demand' };
     });
     b.onLoad({ filter: /.*/, namespace: 'on-demand' }, (args) => ({
-      contents: `module.exports = require('./src/builtin.js').requireSibling('ondemand.js', true).modules[${JSON.stringify(args.path)}];`,
+      contents: `module.exports = require('./src/builtin.js').requireSibling(${JSON.stringify(onDemandFile(args.path))}, true).modules[${JSON.stringify(args.path)}];`,
       resolveDir: root,
       loader: 'js',
     }));
@@ -249,10 +246,10 @@ const onDemandApart = {
 };
 
 /**
- * In ondemand.js, a module wrapper.js holds is wrapper.js's: one instance of each (the run's state,
- * the stream and error classes checked with instanceof). Its names are read once ondemand.js is
+ * In an on-demand file, a module wrapper.js holds is wrapper.js's: one instance of each (the run's state,
+ * the stream and error classes checked with instanceof). Its names are read once the file is
  * loaded, when wrapper.js has set them all (no module exports a `let`). `handed` is what
- * ondemand.js imports of each (by name; the build fails on a name it imports that is not handed).
+ * the file imports of each (by name; the build fails on a name it imports that is not handed).
  */
 function fromWrapper(wrapperModules, handed) {
   return {
@@ -265,8 +262,8 @@ function fromWrapper(wrapperModules, handed) {
       b.onLoad({ filter: /.*/, namespace: 'from-wrapper' }, (args) => ({
         contents: [
           `const shared = globalThis[${SHARED}];`,
-          "if (!shared) throw new Error('ondemand.js is loaded by wrapper.js alone');",
-          // Before the names are known (the build that finds which files ondemand.js holds): any name.
+          "if (!shared) throw new Error('an on-demand file is loaded by wrapper.js alone');",
+          // Before the names are known (the build that finds which modules a file holds): any name.
           handed ? `export const { ${[...(handed.get(args.path) ?? [])].join(', ')} } = shared[${JSON.stringify(args.path)}];` : `module.exports = shared[${JSON.stringify(args.path)}];`,
         ].join('\n'),
         loader: 'js',
@@ -300,24 +297,30 @@ function namesImported(sources, wrapperModules) {
 const wrapperBuild = { ...common, ...commonJs, outdir: 'dist/wrapper', entryNames: '[name]' };
 // Each module is initialized when first asked for (a require() in the bundle): initialized at load,
 // the network's made a preview1 plugin load node:worker_threads and more, ~10 ms of its run.
-const onDemandEntry = {
+const onDemandEntry = (file) => ({
   contents: [
-    `export const modules = { ${ON_DEMAND.map((m) => `get ${JSON.stringify(m)}() { return require('./${m}'); }`).join(', ')} };`,
+    `export const modules = { ${ON_DEMAND[file].map((m) => `get ${JSON.stringify(m)}() { return require('./${m}'); }`).join(', ')} };`,
     "export { codePathsTaken } from './src/builtin.js';",
   ].join('\n'),
   resolveDir: root,
-  sourcefile: 'ondemand.js',
+  sourcefile: file,
   loader: 'js',
-};
-// What wrapper.js holds and what ondemand.js takes of it (builds not written), then ondemand.js,
-// then wrapper.js, which hands over what ondemand.js takes.
+});
+// What wrapper.js holds and what each on-demand file takes of it (builds not written), then the
+// on-demand files, then wrapper.js, which hands over what they take.
 const planned = await build({ ...wrapperBuild, entryPoints: { wrapper: 'src/wrapper.ts' }, plugins: [onDemandApart, separateFiles, builtinsOnce], write: false, metafile: true });
 const wrapperModules = new Set(Object.keys(planned.metafile.inputs).filter((f) => f.startsWith('src/')));
-for (const source of ON_DEMAND) if (wrapperModules.has(source)) throw new Error(`${source} is on demand but wrapper.js imports it statically`);
-const onDemandPlanned = await build({ ...wrapperBuild, stdin: onDemandEntry, outfile: 'dist/wrapper/ondemand.js', outdir: undefined, plugins: [fromWrapper(wrapperModules), separateFiles, builtinsOnce], write: false, metafile: true });
-const handed = namesImported(Object.keys(onDemandPlanned.metafile.inputs).filter((f) => f.startsWith('src/')), wrapperModules);
+for (const source of Object.values(ON_DEMAND).flat()) if (wrapperModules.has(source)) throw new Error(`${source} is on demand but wrapper.js imports it statically`);
+const onDemandBuild = (file, plugins) => ({ ...wrapperBuild, stdin: onDemandEntry(file), outfile: `dist/wrapper/${file}`, outdir: undefined, plugins: [...plugins, separateFiles, builtinsOnce] });
+const holds = new Map();
+for (const file of Object.keys(ON_DEMAND)) {
+  const own = Object.keys((await build({ ...onDemandBuild(file, [fromWrapper(wrapperModules)]), write: false, metafile: true })).metafile.inputs).filter((f) => f.startsWith('src/'));
+  for (const [other, its] of holds) for (const source of own) if (its.includes(source)) throw new Error(`${source} would be in both ${other} and ${file}: a module may exist once (scripts/bundle.mjs ON_DEMAND)`);
+  holds.set(file, own);
+}
+const handed = namesImported([...holds.values()].flat(), wrapperModules);
 handed.set('src/builtin.ts', new Set([...(handed.get('src/builtin.ts') ?? []), 'codePathsTaken', 'requireSibling']));
-await build({ ...wrapperBuild, stdin: onDemandEntry, outfile: 'dist/wrapper/ondemand.js', outdir: undefined, plugins: [fromWrapper(wrapperModules, handed), separateFiles, builtinsOnce] });
+for (const file of Object.keys(ON_DEMAND)) await build(onDemandBuild(file, [fromWrapper(wrapperModules, handed)]));
 const handedOver = [...handed.keys()].sort();
 await build({
   ...wrapperBuild,
@@ -337,7 +340,7 @@ await build({
         b.onLoad({ filter: /.*/, namespace: 'wrapper-entry' }, () => ({
           contents: [
             "export * from './src/wrapper.ts';",
-            // Getters made when ondemand.js first asks: namespace objects of these modules (`import * as`),
+            // Getters made when an on-demand file first asks: namespace objects of these modules (`import * as`),
             // made at every start, were ~0.4 ms of the smallest plugin's run, and kept code of theirs
             // that no run of wrapper.js alone calls (bench/RESULTS.md, round seventeen).
             ...handedOver.map((m, i) => `import { ${[...handed.get(m)].map((name) => `${name} as s${i}_${name}`).join(', ')} } from './${m}';`),
@@ -360,7 +363,7 @@ for (const dir of ['dist/bundle', 'dist/wrapper']) fs.writeFileSync(path.join(ro
 // bin/krew-wasm.js names a bundle's V8 code cache by this line: npm gives every file of a package
 // the same mtime, and V8 checks only the source's length, so an upgrade to a bundle of the same
 // size would otherwise run the old bundle's compiled code.
-for (const file of ['dist/bundle/main.js', ...commandBundles, 'dist/wrapper/wrapper.js', 'dist/wrapper/ondemand.js', 'dist/wrapper/kubeconfig.js']) {
+for (const file of ['dist/bundle/main.js', ...commandBundles, 'dist/wrapper/wrapper.js', ...Object.keys(ON_DEMAND).map((f) => `dist/wrapper/${f}`), 'dist/wrapper/kubeconfig.js']) {
   const source = fs.readFileSync(path.join(root, file));
   fs.appendFileSync(path.join(root, file), `// krew-wasm build ${createHash('sha256').update(source).digest('hex').slice(0, 16)}\n`);
 }
