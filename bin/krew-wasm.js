@@ -23,10 +23,9 @@ function notBuilt(error) {
 // import() in code restored from a V8 code cache fails on Node 20 ("A dynamic import callback was
 // not specified"): the bundles import ES modules through this one (src/builtin.ts, importModule).
 globalThis[Symbol.for('krew-wasm.import')] = (specifier) => import(specifier);
-// A sibling file of a bundle that only some runs load (the kubeconfig loader, the on-demand host
-// interfaces) is loaded with a code cache too; `variant` names the V8 flags the run had set by then,
-// and `perPlugin` asks for a cache per plugin, as the bundle's (src/builtin.ts, requireSibling).
-globalThis[Symbol.for('krew-wasm.load')] = (file, variant, perPlugin) => loadWithCodeCache(file, variant, perPlugin ? cacheUser : '');
+// A sibling file of a bundle that only some runs load (the kubeconfig loader) is loaded with a code
+// cache too; `variant` names the V8 flags the run had set by then (src/builtin.ts, requireSibling).
+globalThis[Symbol.for('krew-wasm.load')] = (file, variant) => loadWithCodeCache(file, variant);
 
 /** What writes each loaded file's code cache at exit, if it must (see loadWithCodeCache). */
 const cacheWriters = [];
@@ -39,11 +38,10 @@ const dist = require('node:path').join(__dirname, '../dist');
 // kubectl's completion runs `kubectl_complete-krew_wasm <words being typed>`: one cache for all.
 const completing = /^kubectl_complete-/.test(invokedAs);
 const user = wrapperMode ? invokedAs.slice('kubectl-'.length) : completing ? '__complete' : process.argv[2] ?? '';
-const cacheUser = /^[\w-]{1,64}$/.test(user) ? user : '';
 let bundle;
 try {
   // Completion loads every command, whatever word is being completed: main.js (found by an attack).
-  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : cliBundle(completing ? '' : process.argv[2] ?? ''), '', cacheUser);
+  bundle = loadWithCodeCache(wrapperMode ? `${dist}/wrapper/wrapper.js` : cliBundle(completing ? '' : process.argv[2] ?? ''), '', /^[\w-]{1,64}$/.test(user) ? user : '');
 } catch (error) {
   notBuilt(error);
 }

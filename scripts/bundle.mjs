@@ -42,7 +42,7 @@ const separateFiles = {
   setup(b) {
     b.onResolve({ filter: /^\.\/kubeconfig\.js$/ }, (args) => (args.importer.endsWith('.ts') ? { path: 'kubeconfig.js', namespace: 'sibling' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'sibling' }, (args) => ({
-      contents: `module.exports = require('./src/builtin.js').requireSibling(${JSON.stringify(args.path)});`,
+      contents: `module.exports = require('./src/builtin.ts').requireSibling(${JSON.stringify(args.path)});`,
       resolveDir: root,
       loader: 'js',
     }));
@@ -197,173 +197,31 @@ await build({
   outdir: 'dist/bundle',
   entryNames: '[name]',
 });
-// Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why.
-// wrapper.js holds what every run needs; the on-demand files (below) the host interfaces only some
-// plugins import. Two stateless parts are separate files, loaded only by the runs that need them: the
-// kubeconfig loader with its YAML parser, and the stale-entry refresh with the transpiler
-// (imported by URL, as a sibling). The HTTP worker is a file of its own.
-
-/**
- * The modules a wrapper run loads only when its plugin imports what they serve, in two files beside
- * wrapper.js: the files (the filesystem's interfaces, the preopens, preview1) and the network (the
- * HTTP worker's client, the network context, both HTTP interfaces, the kubeconfig mirror). Each is
- * reached by an `await import()` alone. Not part of wrapper.js: V8 reads, deserializes and runs the
- * top level of every function of a script it loads, called or not, and with them wrapper.js took
- * the smallest plugin ~1 ms longer to load; in one file, a C plugin paid for the network's code
- * (bench/RESULTS.md, round seventeen). No module but wrapper.js's is in both (the build fails).
- */
-const ON_DEMAND = {
-  'ondemand-files.js': ['src/runtime/wasi/filesystem.ts', 'src/runtime/wasi/preopens.ts', 'src/runtime/preview1/host.ts'],
-  'ondemand-network.js': ['src/runtime/hosts/syncHttp.ts', 'src/kube/networkContext.ts', 'src/kube/mirror.ts', 'src/runtime/hosts/outboundHttp.ts', 'src/runtime/hosts/wasiHttp/index.ts'],
-};
-/** The file of an on-demand module, or undefined. */
-const onDemandFile = (source) => Object.keys(ON_DEMAND).find((file) => ON_DEMAND[file].includes(source));
-/** Where wrapper.js puts the modules the on-demand files share with it, for them to take them from. */
-const SHARED = "Symbol.for('krew-wasm.wrapper-modules')";
-/** A TypeScript source's path from the root: `../errors.js` imported by src/runtime/run.ts is src/errors.ts. */
-function sourceOf(args) {
-  if (!/^\.\.?\/.*\.js$/.test(args.path) || !args.resolveDir) return undefined;
-  const source = path.resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-  return source.startsWith(path.join(root, 'src') + path.sep) && fs.existsSync(source) ? path.relative(root, source) : undefined;
-}
-
-/** In wrapper.js, an `await import()` of an on-demand module is its file's, with its code cache. */
-const onDemandApart = {
-  name: 'on-demand-apart',
-  setup(b) {
-    b.onResolve({ filter: /\.js$/ }, (args) => {
-      const source = sourceOf(args);
-      if (!source || !onDemandFile(source)) return undefined;
-      if (args.kind !== 'dynamic-import') throw new Error(`${args.importer}: ${args.path} is on demand (scripts/bundle.mjs ON_DEMAND): import it with await import()`);
-      return { path: source, namespace: 'on-demand' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'on-demand' }, (args) => ({
-      contents: `module.exports = require('./src/builtin.js').requireSibling(${JSON.stringify(onDemandFile(args.path))}, true).modules[${JSON.stringify(args.path)}];`,
-      resolveDir: root,
-      loader: 'js',
-    }));
-  },
-};
-
-/**
- * In an on-demand file, a module wrapper.js holds is wrapper.js's: one instance of each (the run's state,
- * the stream and error classes checked with instanceof). Its names are read once the file is
- * loaded, when wrapper.js has set them all (no module exports a `let`). `handed` is what
- * the file imports of each (by name; the build fails on a name it imports that is not handed).
- */
-function fromWrapper(wrapperModules, handed) {
-  return {
-    name: 'from-wrapper',
-    setup(b) {
-      b.onResolve({ filter: /\.js$/ }, (args) => {
-        const source = sourceOf(args);
-        return source && wrapperModules.has(source) ? { path: source, namespace: 'from-wrapper' } : undefined;
-      });
-      b.onLoad({ filter: /.*/, namespace: 'from-wrapper' }, (args) => ({
-        contents: [
-          `const shared = globalThis[${SHARED}];`,
-          "if (!shared) throw new Error('an on-demand file is loaded by wrapper.js alone');",
-          // Before the names are known (the build that finds which modules a file holds): any name.
-          handed ? `export const { ${[...(handed.get(args.path) ?? [])].join(', ')} } = shared[${JSON.stringify(args.path)}];` : `module.exports = shared[${JSON.stringify(args.path)}];`,
-        ].join('\n'),
-        loader: 'js',
-      }));
-    },
-  };
-}
-
-/**
- * What each source file imports by name from the modules wrapper.js holds: the names wrapper.js
- * hands over. Only `import { ... } from` and `export { ... } from`; another form of import of such
- * a module fails the build, as does a name this misses (fromWrapper).
- */
-function namesImported(sources, wrapperModules) {
-  const handed = new Map();
-  for (const file of sources) {
-    const text = fs.readFileSync(path.join(root, file), 'utf8');
-    const resolveDir = path.join(root, path.dirname(file));
-    for (const [statement, list, specifier] of text.matchAll(/(?:import|export)\s+(?:type\s+)?(?:\{([^}]*)\}|\*\s+as\s+\w+|\w+(?:\s*,\s*\{[^}]*\})?)\s+from\s+'([^']+)'/g)) {
-      const source = sourceOf({ path: specifier, resolveDir });
-      if (!source || !wrapperModules.has(source) || /^(?:import|export)\s+type\s/.test(statement)) continue;
-      if (list === undefined) throw new Error(`${file}: ${statement}: import what wrapper.js holds by name (scripts/bundle.mjs, namesImported)`);
-      const names = handed.get(source) ?? new Set();
-      for (const part of list.split(',').map((p) => p.trim())) if (part && !part.startsWith('type ')) names.add(part.split(/\s+as\s+/)[0]);
-      handed.set(source, names);
-    }
-  }
-  return handed;
-}
-
-const wrapperBuild = { ...common, ...commonJs, outdir: 'dist/wrapper', entryNames: '[name]' };
-// Each module is initialized when first asked for (a require() in the bundle): initialized at load,
-// the network's made a preview1 plugin load node:worker_threads and more, ~10 ms of its run.
-const onDemandEntry = (file) => ({
-  contents: [
-    `export const modules = { ${ON_DEMAND[file].map((m) => `get ${JSON.stringify(m)}() { return require('./${m}'); }`).join(', ')} };`,
-    "export { codePathsTaken } from './src/builtin.js';",
-  ].join('\n'),
-  resolveDir: root,
-  sourcefile: file,
-  loader: 'js',
-});
-// What wrapper.js holds and what each on-demand file takes of it (builds not written), then the
-// on-demand files, then wrapper.js, which hands over what they take.
-const planned = await build({ ...wrapperBuild, entryPoints: { wrapper: 'src/wrapper.ts' }, plugins: [onDemandApart, separateFiles, builtinsOnce], write: false, metafile: true });
-const wrapperModules = new Set(Object.keys(planned.metafile.inputs).filter((f) => f.startsWith('src/')));
-for (const source of Object.values(ON_DEMAND).flat()) if (wrapperModules.has(source)) throw new Error(`${source} is on demand but wrapper.js imports it statically`);
-const onDemandBuild = (file, plugins) => ({ ...wrapperBuild, stdin: onDemandEntry(file), outfile: `dist/wrapper/${file}`, outdir: undefined, plugins: [...plugins, separateFiles, builtinsOnce] });
-const holds = new Map();
-for (const file of Object.keys(ON_DEMAND)) {
-  const own = Object.keys((await build({ ...onDemandBuild(file, [fromWrapper(wrapperModules)]), write: false, metafile: true })).metafile.inputs).filter((f) => f.startsWith('src/'));
-  for (const [other, its] of holds) for (const source of own) if (its.includes(source)) throw new Error(`${source} would be in both ${other} and ${file}: a module may exist once (scripts/bundle.mjs ON_DEMAND)`);
-  holds.set(file, own);
-}
-const handed = namesImported([...holds.values()].flat(), wrapperModules);
-handed.set('src/builtin.ts', new Set([...(handed.get('src/builtin.ts') ?? []), 'codePathsTaken', 'requireSibling']));
-for (const file of Object.keys(ON_DEMAND)) await build(onDemandBuild(file, [fromWrapper(wrapperModules, handed)]));
-const handedOver = [...handed.keys()].sort();
+// Wrapper mode: CommonJS (dist/wrapper/package.json), as bin/krew-wasm.js; see there why. One
+// bundle holds everything a run may need, so that each module (the wake word, the stream classes
+// jco checks with instanceof) exists once. Two stateless parts are separate files, loaded only by
+// the runs that need them: the kubeconfig loader with its YAML parser, and the stale-entry refresh
+// with the transpiler (imported by URL, as a sibling). The HTTP worker is a file of its own.
 await build({
-  ...wrapperBuild,
+  ...common,
+  ...commonJs,
   entryPoints: {
-    wrapper: 'wrapper-entry',
+    wrapper: 'src/wrapper.ts',
     kubeconfig: 'src/kube/kubeconfig.ts',
     refreshEntry: 'src/services/refreshEntry.ts',
     httpWorker: 'src/runtime/hosts/httpWorker.ts',
     // The process that compiles a big plugin's hot functions after a run (runtime/compiledCache.ts).
     compileCache: 'src/runtime/compileCache.ts',
   },
-  plugins: [
-    {
-      name: 'wrapper-entry',
-      setup(b) {
-        b.onResolve({ filter: /^wrapper-entry$/ }, () => ({ path: 'wrapper-entry', namespace: 'wrapper-entry' }));
-        b.onLoad({ filter: /.*/, namespace: 'wrapper-entry' }, () => ({
-          contents: [
-            "export * from './src/wrapper.ts';",
-            // Getters made when an on-demand file first asks: namespace objects of these modules (`import * as`),
-            // made at every start, were ~0.4 ms of the smallest plugin's run, and kept code of theirs
-            // that no run of wrapper.js alone calls (bench/RESULTS.md, round seventeen).
-            ...handedOver.map((m, i) => `import { ${[...handed.get(m)].map((name) => `${name} as s${i}_${name}`).join(', ')} } from './${m}';`),
-            'let shared;',
-            `Object.defineProperty(globalThis, ${SHARED}, { configurable: true, get: () => (shared ??= {`,
-            ...handedOver.map((m, i) => `  ${JSON.stringify(m)}: { ${[...handed.get(m)].map((name) => `get ${name}() { return s${i}_${name}; }`).join(', ')} },`),
-            '}) });',
-          ].join('\n'),
-          resolveDir: root,
-          loader: 'ts',
-        }));
-      },
-    },
-    onDemandApart,
-    separateFiles,
-    builtinsOnce,
-  ],
+  outdir: 'dist/wrapper',
+  entryNames: '[name]',
+  plugins: [separateFiles, builtinsOnce],
 });
 for (const dir of ['dist/bundle', 'dist/wrapper']) fs.writeFileSync(path.join(root, dir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 // bin/krew-wasm.js names a bundle's V8 code cache by this line: npm gives every file of a package
 // the same mtime, and V8 checks only the source's length, so an upgrade to a bundle of the same
 // size would otherwise run the old bundle's compiled code.
-for (const file of ['dist/bundle/main.js', ...commandBundles, 'dist/wrapper/wrapper.js', ...Object.keys(ON_DEMAND).map((f) => `dist/wrapper/${f}`), 'dist/wrapper/kubeconfig.js']) {
+for (const file of ['dist/bundle/main.js', ...commandBundles, 'dist/wrapper/wrapper.js', 'dist/wrapper/kubeconfig.js']) {
   const source = fs.readFileSync(path.join(root, file));
   fs.appendFileSync(path.join(root, file), `// krew-wasm build ${createHash('sha256').update(source).digest('hex').slice(0, 16)}\n`);
 }

@@ -143,22 +143,15 @@ export function tookBefore(name: string): boolean | undefined {
 const LOADER = Symbol.for('krew-wasm.load');
 
 /**
- * Requires a file beside this bundle (the wrapper's kubeconfig loader, its on-demand host
- * interfaces) with the bin's V8 code cache, one per set of V8 flags (a big plugin's run sets some
- * first), and one per plugin when `perPlugin` (a file whose code each kind of plugin uses a part
- * of, as the bundle's): without one, compiling the kubeconfig loader and the YAML parser was ~4 ms
- * of every run of a plugin with network access.
+ * Requires a file beside this bundle (the wrapper's kubeconfig loader) with the bin's V8 code
+ * cache, one per set of V8 flags (a big plugin's run sets some first): without one, compiling it
+ * and the YAML parser was ~4 ms of every run of a plugin with network access.
  */
-export function requireSibling(name: string, perPlugin = false): unknown {
-  // Once: each of its modules must exist once (the bin's loader, unlike require, keeps no module cache).
-  if (!siblings.has(name)) {
-    const file = fileURLToPath(new URL(name, import.meta.url));
-    const withCache = (globalThis as { [LOADER]?: (file: string, variant: string, perPlugin: boolean) => unknown })[LOADER];
-    siblings.set(name, withCache ? withCache(file, flagsSet && fnv1a(flagsSet), perPlugin) : (load ??= createRequire(import.meta.url))(file));
-  }
-  return siblings.get(name);
+export function requireSibling(name: string): unknown {
+  const file = fileURLToPath(new URL(name, import.meta.url));
+  const withCache = (globalThis as { [LOADER]?: (file: string, variant: string) => unknown })[LOADER];
+  return withCache ? withCache(file, flagsSet && fnv1a(flagsSet)) : (load ??= createRequire(import.meta.url))(file);
 }
-const siblings = new Map<string, unknown>();
 
 /** A short tag for a string in a file name (FNV-1a, 32 bits; not a security hash). */
 function fnv1a(text: string): string {

@@ -126,7 +126,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   trace('plugin.js loaded');
   const host = hostImports ? await guard.within(hostImports) : undefined;
   const sandbox = host?.env ? { ...req.sandbox, env: { ...req.sandbox.env, ...host.env } } : req.sandbox;
-  const imports: ImportObject = { ...wasiImports(sandbox, await filesystemImportsFor(meta, sandbox)), ...host?.imports };
+  const imports: ImportObject = { ...wasiImports(sandbox), ...host?.imports };
   trace('imports ready');
   if (!budget) fillMemoriesAhead(req, footprintsByName, meta.instantiations);
   const modules = await compiledModules(compiling, guard);
@@ -211,12 +211,6 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   trace('run returned');
   afterRun();
   return 0;
-}
-
-/** The filesystem interfaces, for a component that imports them: only its runs load their module. */
-async function filesystemImportsFor(meta: EntryMeta, sandbox: WasiSandbox): Promise<ImportObject | undefined> {
-  if (!meta.imports.some((i) => i.startsWith('wasi:filesystem/'))) return undefined;
-  return (await import('./wasi/filesystem.js')).filesystemImports(sandbox.fs);
 }
 
 /**

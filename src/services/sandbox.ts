@@ -4,7 +4,7 @@ import { GrantError } from '../errors.js';
 import { envAllows, type Grants } from '../grants.js';
 import { isInside, krewWasmCode, realpathOr } from '../hostPaths.js';
 import type { WasiSandbox } from '../runtime/wasi/index.js';
-import type { OpenedPreopen, PreopenSpec } from '../runtime/wasi/preopens.js';
+import { closePreopens, DeferredFs, openPreopens, type OpenedPreopen, type PreopenSpec } from '../runtime/wasi/preopens.js';
 import type { Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { readGrantedFolders } from '../store/receipt.js';
@@ -55,8 +55,6 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && isInside(host.cwd, home) ? host.cwd : undefined;
   if (grants.dataDir && uses.environment) env.KREW_WASM_DATA_DIR = dataDir;
   if (!uses.filesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
-  // Loaded by the runs that may reach a file alone (as filesystem.ts, runtime/run.ts).
-  const { closePreopens, DeferredFs, openPreopens } = await import('../runtime/wasi/preopens.js');
   // krew-wasm's own folders, looked up when the first check needs them (DeferredFs, or the
   // kubeconfig mirror, which must copy nothing out of them).
   let own: { dirs: string[]; launchPaths: string[]; reservedPaths: string[] } | undefined;

@@ -261,35 +261,6 @@ test('each plugin keeps a wrapper cache of its own; a run that takes a new code 
   t.deepEqual(mtimes(), remade);
 });
 
-test('the host interfaces only some plugins import are files beside wrapper.js, which their runs alone load, with a cache per plugin', async (t) => {
-  const c = installCopy(t);
-  const krew = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
-  for (const [file, name] of [['hello.wasm', 'hello'], ['chello.core.wasm', 'chello']]) t.is((await krew(['pull', `file://${path.join(FIXTURES, file)}`, '--name', name])).exitCode, 0);
-  const wrapperDir = path.join(path.dirname(path.dirname(c.bundle)), 'wrapper');
-  const onDemand = ['ondemand-files.js', 'ondemand-network.js'];
-  const onDemandCaches = () => fs.readdirSync(wrapperDir).filter((f) => f.startsWith('ondemand-') && f.endsWith('.cache')).sort();
-  const run = (name: string) => runProcess(path.join(c.sb.root, 'bin', `kubectl-${name}`), [], { cwd: c.sb.home, env: c.sb.env });
-  // The smallest plugin (stdout alone) runs without them.
-  for (const f of onDemand) fs.renameSync(path.join(wrapperDir, f), path.join(wrapperDir, `${f}.aside`));
-  const hello = await run('hello');
-  t.is(hello.exitCode, 0, hello.stderr);
-  t.is(hello.stdout, 'hello from wasm\n');
-  // A preview1 plugin (its files and stdio through the preview1 host) needs the files' alone.
-  fs.renameSync(path.join(wrapperDir, 'ondemand-files.js.aside'), path.join(wrapperDir, 'ondemand-files.js'));
-  const chello = await run('chello');
-  t.is(chello.exitCode, 0, chello.stderr);
-  t.is(chello.stdout, 'hello from C\n');
-  fs.renameSync(path.join(wrapperDir, 'ondemand-network.js.aside'), path.join(wrapperDir, 'ondemand-network.js'));
-  t.is((await run('hello')).stdout, 'hello from wasm\n');
-  t.deepEqual(onDemandCaches().map((f) => /^(ondemand-\w+\.js)\.[0-9a-f]{16}-\d+-for-(\w+)-v8-/.exec(f)?.slice(1)), [['ondemand-files.js', 'chello']]);
-  const [cache] = onDemandCaches();
-  t.deepEqual(cachePaths(path.join(wrapperDir, cache)), ['filesystem-home', 'preview1']);
-  const written = fs.statSync(path.join(wrapperDir, cache)).mtimeMs;
-  t.is((await run('chello')).stdout, 'hello from C\n');
-  t.is(fs.statSync(path.join(wrapperDir, cache)).mtimeMs, written, 'its next run accepts it');
-  t.deepEqual(onDemandCaches(), [cache]);
-});
-
 test('a network plugin starts its HTTP worker early unless its runs made no request; its first request then starts it, and its next runs start it early', async (t) => {
   const c = installCopy(t);
   const world = await startKubeWorld(c.sb.home);

@@ -3,7 +3,6 @@ import { guarded, type FsErrorCode } from './errors.js';
 import { setFileTimes, type NewTimestamp } from './fileTimes.js';
 import { aliasDispose, InputStream, IoError, MAX_CHUNK, OutputStream, type ByteSink, type ByteSource } from './io.js';
 import { sleep } from './wait.js';
-import type { DeferredFs } from './preopens.js';
 import { assertMayCreate, assertMayDetach, assertNotProtected, at, identityOf, identityOfFd, isOutOfReach, lstatOrUndefined, onKernelFs, walk, type FsPolicy, type Preopen, type Resolved } from './walk.js';
 
 /**
@@ -510,18 +509,6 @@ function hashOf(stat: fs.BigIntStats): { lower: bigint; upper: bigint } {
 /** wasi:filesystem/types.filesystem-error-code: the error-code behind a stream error, if any. */
 export function filesystemErrorCode(error: IoError): FsErrorCode | undefined {
   return error instanceof IoError ? error.fsCode : undefined;
-}
-
-/**
- * The wasi:filesystem interfaces of one run, over its preopens (none without a grant). A module of
- * their own that only a run of a plugin importing them loads (wasi/index.ts): defining their
- * classes was start-up time of every other plugin's run (bench/RESULTS.md, round seventeen).
- */
-export function filesystemImports(fs: DeferredFs | undefined): Record<string, unknown> {
-  return {
-    'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
-    'wasi:filesystem/preopens': { getDirectories: () => (fs ? preopenedDirectories(fs.context()) : []) },
-  };
 }
 
 /** The guest's preopened directories: fresh descriptors (their own fds) on each call. */

@@ -1,4 +1,5 @@
 import { monotonicClock, wallClock } from './clocks.js';
+import { Descriptor, DirectoryEntryStream, filesystemErrorCode, preopenedDirectories } from './filesystem.js';
 import type { DeferredFs } from './preopens.js';
 import { InputStream, IoError, OutputStream, Pollable, poll } from './io.js';
 import { insecure, insecureSeed, random } from './random.js';
@@ -28,11 +29,9 @@ class TerminalOutput {}
  * The WASI 0.2 imports of one run, all implemented here, synchronously, on Node's fs: no
  * preview2-shim, no IO worker. jco's async-instantiation glue reads imports by UNVERSIONED
  * interface name, so one object serves components built against any 0.2.x. Not served here:
- * sockets (denied) and wasi:http (runtime/hosts/wasiHttp.ts, under the API-server policy). The
- * filesystem's come from filesystem.ts (filesystemImports), loaded by a run that imports them;
- * jco's glue reads only the interfaces the component imports.
+ * sockets (denied) and wasi:http (runtime/hosts/wasiHttp.ts, under the API-server policy).
  */
-export function wasiImports(sandbox: WasiSandbox, filesystem: ImportObject = {}): ImportObject {
+export function wasiImports(sandbox: WasiSandbox): ImportObject {
   const stdout = new OutputStream(new FdSink(1));
   const stderr = new OutputStream(new FdSink(2));
   let stdin: InputStream | undefined;
@@ -71,7 +70,8 @@ export function wasiImports(sandbox: WasiSandbox, filesystem: ImportObject = {})
     'wasi:random/random': random,
     'wasi:random/insecure': insecure,
     'wasi:random/insecure-seed': insecureSeed,
-    ...filesystem,
+    'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
+    'wasi:filesystem/preopens': { getDirectories: () => (sandbox.fs ? preopenedDirectories(sandbox.fs.context()) : []) },
     ...socketImports(),
   };
 }
