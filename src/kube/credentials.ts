@@ -68,14 +68,13 @@ const DEFAULT_EXEC_API_VERSION = 'client.authentication.k8s.io/v1';
  */
 export async function settleCredentials(selection: Selection, env: NodeJS.ProcessEnv, writable: { user: string[]; cluster: string[]; readOnly?: string[] } = { user: [], cluster: [] }): Promise<SettledCredentials> {
   const { cluster, user } = selection;
-  const readOnly = writable.readOnly ?? [];
-  const writableDirs = writable.user;
-  const reading = (dirs: string[]) => (file: string, what: string) => {
-    refuseWhenReachable(file, what, dirs, readOnly);
+  const refuseUser = refusingReachable(writable.user, writable.readOnly);
+  const reading = (refuse: Refuse) => (file: string, what: string) => {
+    refuse(file, what);
     return readFile(file, what);
   };
-  const readClusterFile = reading(writable.cluster);
-  const readCredentialFile = reading(writableDirs);
+  const readClusterFile = reading(refusingReachable(writable.cluster, writable.readOnly));
+  const readCredentialFile = reading(refuseUser);
   const settled: SettledCredentials = {
     clusterTls: { rejectUnauthorized: !cluster.insecureSkipTlsVerify, servername: cluster.tlsServerName, checkHostname: true },
   };
@@ -97,12 +96,12 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
       settled.key = user.clientKeyData ? decodePem(user.clientKeyData, 'client-key-data')
         : pemOf(await readCredentialFile(user.clientKey!, 'client-key'), `client-key ${user.clientKey}`, PRIVATE_KEY_PEM, 'private key');
     }
-    if (user.tokenFile) settled.authorization = `Bearer ${await bearerToken(user.tokenFile, user.token, writableDirs, readOnly)}`;
+    if (user.tokenFile) settled.authorization = `Bearer ${await bearerToken(user.tokenFile, user.token, refuseUser)}`;
     else if (user.token) settled.authorization = `Bearer ${user.token}`;
     else if (user.username !== undefined || user.password !== undefined) {
       settled.authorization = `Basic ${Buffer.from(`${user.username ?? ''}:${user.password ?? ''}`).toString('base64')}`;
     } else if (user.exec) {
-      settled.exec = await freezeExec(user.exec, selection, settled.clusterTls.ca?.[0], env, writableDirs, readOnly);
+      settled.exec = await freezeExec(user.exec, selection, settled.clusterTls.ca?.[0], env, refuseUser);
     }
   } catch (error) {
     settled.userError = asKubeconfigError(error);
@@ -114,8 +113,9 @@ export async function settleCredentials(selection: Selection, env: NodeJS.Proces
  * As client-go: a token file's content wins over `token` whenever it can be read, and `token` is
  * what is sent when it cannot (client-go's BearerTokenFile "takes precedence over BearerToken").
  */
-async function bearerToken(tokenFile: string, token: string | undefined, writableDirs: string[], readOnly: string[]): Promise<string> {
-  refuseWhenReachable(tokenFile, 'tokenFile', writableDirs, readOnly);
+async function bearerToken(tokenFile: string, token: string | undefined, refuse: Refuse): Promise<string> {
+  // Refused before the fallback to `token`: a file the plugin may redirect is said, never skipped.
+  refuse(tokenFile, 'tokenFile');
   try {
     return (await readFile(tokenFile, 'tokenFile')).trim();
   } catch (error) {
@@ -125,7 +125,7 @@ async function bearerToken(tokenFile: string, token: string | undefined, writabl
 }
 
 /** The exec plugin's command (looked up on PATH now), arguments and environment, as client-go would run them. */
-async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string | undefined, env: NodeJS.ProcessEnv, writableDirs: string[], readOnly: string[]): Promise<FrozenExec> {
+async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string | undefined, env: NodeJS.ProcessEnv, refuse: Refuse): Promise<FrozenExec> {
   const apiVersion = exec.apiVersion ?? DEFAULT_EXEC_API_VERSION;
   const spec: Record<string, unknown> = { interactive: false };
   if (exec.provideClusterInfo) {
@@ -146,7 +146,7 @@ async function freezeExec(exec: ExecConfig, selection: Selection, caPem: string 
   for (const e of exec.env ?? []) childEnv[e.name] = e.value;
   childEnv.KUBERNETES_EXEC_INFO = execInfoJson({ apiVersion, kind: 'ExecCredential', spec }, selection.clusterName);
   const found = await findProgram(exec.command, env.PATH ?? '');
-  if (found) refuseWhenReachable(found.path, 'exec credential plugin', writableDirs, readOnly, '; it was not run');
+  if (found) refuse(found.path, 'exec credential plugin', '; it was not run');
   return {
     command: exec.command,
     path: found?.path,
@@ -213,10 +213,14 @@ export async function fileIdentity(file: string): Promise<FileIdentity | undefin
   return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
 }
 
-/** Refuses a credential file (or program) whose path the plugin may redirect (see settleCredentials). */
-function refuseWhenReachable(file: string, what: string, writableDirs: string[], readOnlyDirs: string[], outcome = ''): void {
-  const dir = reachedThrough(file, writableDirs, { readOnlyDirs });
-  if (dir !== undefined) throw new KubeconfigError(`${what} ${file} is reached through ${dir}, a folder the plugin may write${outcome}`);
+/** Throws when the plugin may redirect a credential file's (or program's) path (see settleCredentials). */
+type Refuse = (file: string, what: string, outcome?: string) => void;
+
+function refusingReachable(writableDirs: string[], readOnlyDirs: string[] = []): Refuse {
+  return (file, what, outcome = '') => {
+    const dir = reachedThrough(file, writableDirs, { readOnlyDirs });
+    if (dir !== undefined) throw new KubeconfigError(`${what} ${file} is reached through ${dir}, a folder the plugin may write${outcome}`);
+  };
 }
 
 const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----/;
