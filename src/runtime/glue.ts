@@ -3,6 +3,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteCache } from '../store/fsutil.js';
+import { importModule } from '../builtin.js';
 import { GlueBudget } from './limits.js';
 
 /**
@@ -26,6 +27,23 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
   if (jcoDebug) return console;
   const quiet = () => {};
   return { error: quiet, debug: quiet, log: quiet, warn: quiet };
+}
+
+/**
+ * jco's glue without the branches only JSPI takes, minified as jco minifies it (transpile.js: oxc,
+ * ES2019, names kept). For every import jco writes
+ * `_trampolineN.manuallyAsync ? new WebAssembly.Suspending(<a lowering>) : <the same lowering>`,
+ * where `_trampolineN` is a function the glue itself defines and never marks: the test is always
+ * false, and the dead branch was 23% of a componentized JS plugin's minified glue (0.8 -> 0.6 MB),
+ * which every run loads and the first run after a pull compiles (bench/RESULTS.md). A glue that
+ * does mark one (another jco) keeps its branches. Returns undefined when oxc reports an error.
+ */
+export async function minifiedGlue(esm: string): Promise<string | undefined> {
+  const marksTrampolines = /\.manuallyAsync\s*=(?!=)/.test(esm);
+  const source = marksTrampolines ? esm : esm.replace(/(?<![\w$.])(_trampoline\d+)\.manuallyAsync(?![\w$])/g, 'false');
+  const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
+  const result = await minify('component.js', source, { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
+  return result.errors.length === 0 ? result.code : undefined;
 }
 
 /** What `WebAssembly.promising` is in the script form: JSPI's when the engine has it, else identity. */
