@@ -9,7 +9,7 @@ import { checkRunType, renameExports } from '../../src/runtime/runType.js';
 import { checkComponentShape, readShape } from '../../src/runtime/componentShape.js';
 import { checkOwnership, ownedArgumentLifts } from '../../src/runtime/ownership.js';
 import { HOST_OWNED_ARGUMENTS } from '../../generated/hostOwnership.js';
-import { CACHE_FILE, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
+import { CACHE_FILE, minifiedGlue, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
 import { FIXTURES, ROOT, runProcess } from '../helpers/cli.js';
@@ -120,6 +120,24 @@ test('the glue is also written as a code-cacheable script; shapes the script for
   t.is(toScriptForm('export function other() {}'), undefined);
   t.truthy(toScriptForm('export function instantiate(a) { return a; }'));
   t.is(toScriptForm('export function instantiate(m) { return this.m.buffer.slice(0, 1); }'), undefined, 'a copy the rewrite cannot route');
+});
+
+test('the glue is minified without the JSPI branches no import takes; a glue that marks a trampoline keeps them', async (t) => {
+  const dir = tmp();
+  await transpileInto(fs.readFileSync(path.join(FIXTURES, 'chello.core.wasm')), dir);
+  const glue = fs.readFileSync(path.join(dir, 'plugin.js'), 'utf8');
+  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  const component = fs.readFileSync(path.join(dir, 'component.wasm'));
+  const jcos = Buffer.from((await transpileBytes(component, { name: 'plugin', instantiation: 'async', minify: true })).files['plugin.js']!).toString('utf8');
+  t.regex(jcos, /_trampoline\d+\.manuallyAsync\?new WebAssembly\.Suspending\(/, 'jco still writes the branch (else this test tests nothing)');
+  t.false(/manuallyAsync|WebAssembly\.Suspending/.test(glue));
+  t.true(glue.length < jcos.length * 0.9, `${glue.length} bytes against jco's ${jcos.length}`);
+  t.false(/\n\s+\S/.test(glue), 'minified: no indented line');
+  const marked = await minifiedGlue('export function instantiate(){let _trampoline0=function(){};_trampoline0.manuallyAsync=true;return _trampoline0.manuallyAsync?1:2}');
+  t.regex(marked ?? '', /_trampoline0\.manuallyAsync\?1:2/);
+  const unmarked = await minifiedGlue('export function instantiate(){let _trampoline0=function(){};return _trampoline0.manuallyAsync?1:2}');
+  t.regex(unmarked ?? '', /return 2/);
+  t.is(await minifiedGlue('export function instantiate( {'), undefined, 'what oxc cannot parse');
 });
 
 test('the script form asks for JSPI without a throw: WebAssembly.promising is f itself where the engine lacks it', async (t) => {
