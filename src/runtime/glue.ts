@@ -35,15 +35,48 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
  * `_trampolineN.manuallyAsync ? new WebAssembly.Suspending(<a lowering>) : <the same lowering>`,
  * where `_trampolineN` is a function the glue itself defines and never marks: the test is always
  * false, and the dead branch was 23% of a componentized JS plugin's minified glue (0.8 -> 0.6 MB),
- * which every run loads and the first run after a pull compiles (bench/RESULTS.md). A glue that
- * does mark one (another jco) keeps its branches. Returns undefined when oxc reports an error.
+ * which every run loads and the first run after a pull compiles (bench/RESULTS.md). Returns
+ * undefined when oxc reports an error.
  */
 export async function minifiedGlue(esm: string): Promise<string | undefined> {
-  const marksTrampolines = /\.manuallyAsync\s*=(?!=)/.test(esm);
-  const source = marksTrampolines ? esm : esm.replace(/(?<![\w$.])(_trampoline\d+)\.manuallyAsync(?![\w$])/g, 'false');
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
-  const result = await minify('component.js', source, { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
+  const result = await minify('component.js', await withJspiTestsFalse(esm), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
+}
+
+/**
+ * The glue with each read of `_trampolineN.manuallyAsync` replaced by `false`, found in its syntax
+ * tree (acorn): the same text in a string is a core name of the plugin's, which jco writes as a
+ * property key, and rewriting it there made the glue bind another of the plugin's exports (attack
+ * 60). Unchanged, keeping its branches, unless every mention of `manuallyAsync` is such a read:
+ * a glue that marks a trampoline (jco's JSPI mode), a name that mentions it, or one acorn cannot
+ * parse.
+ */
+async function withJspiTestsFalse(esm: string): Promise<string> {
+  const mentions = esm.split('manuallyAsync').length - 1;
+  if (mentions === 0) return esm;
+  const { parse } = await importModule<typeof import('acorn')>('acorn');
+  const { simple } = await importModule<typeof import('acorn-walk')>('acorn-walk');
+  let tree: import('acorn').Program;
+  try {
+    tree = parse(esm, { ecmaVersion: 'latest', sourceType: 'module' });
+  } catch {
+    return esm;
+  }
+  const reads: { start: number; end: number }[] = [];
+  let written = false;
+  simple(tree, {
+    MemberExpression(node) {
+      if (!node.computed && node.object.type === 'Identifier' && /^_trampoline\d+$/.test(node.object.name) && node.property.type === 'Identifier' && node.property.name === 'manuallyAsync') reads.push(node);
+    },
+    AssignmentExpression(node) {
+      written ||= node.left.type === 'MemberExpression' && esm.slice(node.left.start, node.left.end).includes('manuallyAsync');
+    },
+  });
+  if (written || reads.length !== mentions) return esm;
+  let out = esm;
+  for (const { start, end } of reads.sort((a, b) => b.start - a.start)) out = `${out.slice(0, start)}false${out.slice(end)}`;
+  return out;
 }
 
 /** What `WebAssembly.promising` is in the script form: JSPI's when the engine has it, else identity. */

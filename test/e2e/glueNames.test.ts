@@ -133,3 +133,14 @@ test('a borrowed handle declared owned (jco\'s declarations render both alike) i
 
 test('a core module that defines garbage-collected types (arrays, structs) is refused by pull: their objects are beyond any limit; nothing is stored', (t) =>
   refusesCleanly(t, 'gcarrays', "krew-wasm: error: the component's core module plugin.core.wasm is refused: it defines garbage-collected types (structs or arrays), whose objects live in the host's own heap, where no limit can count them"));
+
+test('a core name that spells what the glue trim rewrites keeps its binding: the export run lifts is the one that runs', async (t) => {
+  const sb = makeSandbox();
+  t.teardown(() => sb.cleanup());
+  // trimname's `run` lifts the export named `_trampoline0.manuallyAsync` (exit 0); its export named `false` exits 1.
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'trimname.wasm')}`, '--name', 'trimname']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const ran = await runLink(sb, 'trimname', []);
+  t.is(ran.exitCode, 0, ran.stderr);
+  t.is((await krewWasm(sb, ['run', path.join(FIXTURES, 'trimname.wasm')])).exitCode, 0);
+});

@@ -137,6 +137,10 @@ test('the glue is minified without the JSPI branches no import takes; a glue tha
   t.regex(marked ?? '', /_trampoline0\.manuallyAsync\?1:2/);
   const unmarked = await minifiedGlue('export function instantiate(){let _trampoline0=function(){};return _trampoline0.manuallyAsync?1:2}');
   t.regex(unmarked ?? '', /return 2/);
+  // The same text in a string is a core name of the plugin's (a property key): never rewritten, and the branches stay.
+  const named = await minifiedGlue('export function instantiate(e){let _trampoline0=function(){};return[_trampoline0.manuallyAsync?1:2,e[`_trampoline0.manuallyAsync`]]}');
+  t.regex(named ?? '', /\.manuallyAsync\?1:2/);
+  t.regex(named ?? '', /\[[`"']_trampoline0\.manuallyAsync[`"']\]/);
   t.is(await minifiedGlue('export function instantiate( {'), undefined, 'what oxc cannot parse');
 });
 
