@@ -5,11 +5,11 @@ import { readEntryMeta } from '../store/entry.js';
 import { openRegularFile, readOpenedFile } from '../store/fsutil.js';
 import { markEager, readHotFunctions } from './compileHints.js';
 import { COMPILE_LIMITS } from './compileCost.js';
-import { attemptFile, COMPILED_HINT, trapHandlerOn, writeCompiled } from './compiledCache.js';
+import { attemptFile, COMPILED_HINT, nodeV8Options, trapHandlerOn, writeCompiled } from './compiledCache.js';
 
 /**
- * The process compileInBackground starts after a run (compiledCache.ts): `compileCache.js <entry>
- * <flags> <module>...`. For each module, it compiles the entry's hot functions with TurboFan under
+ * The process compileInBackground starts after a run (compiledCache.ts): `node [<the run's V8
+ * options given to Node>] compileCache.js <entry> <flags> <module>...`. For each module, it compiles the entry's hot functions with TurboFan under
  * the run's flags, set as the run set them, and keeps V8's serialized form beside the module; then
  * it removes the module's marker. It runs no guest code: it compiles, nothing is instantiated.
  *
@@ -43,7 +43,7 @@ async function compileAll(entryDir: string, flags: string, modules: string[]): P
     const bytes = readOpenedFile(file, fd, size) as Uint8Array<ArrayBuffer>;
     markEager(bytes, place, list, COMPILED_HINT);
     const compiled = await withinLimits(bytes.length, () => WebAssembly.compile(bytes));
-    writeCompiled(entryDir, module, { module: digest, hot: list, flags }, compiled, setV8Flags);
+    writeCompiled(entryDir, module, { module: digest, hot: list, flags, nodeOptions: nodeV8Options('', process.execArgv) }, compiled, setV8Flags);
     fs.rmSync(attemptFile(entryDir, module), { force: true });
   }
 }

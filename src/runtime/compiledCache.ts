@@ -73,6 +73,51 @@ export interface CompiledKey {
   hot: readonly number[];
   /** The V8 flags the run set, in the order it set them. */
   flags: string;
+  /** The V8 options the user gave Node (nodeV8Options), which the process that makes the form is started with. */
+  nodeOptions?: readonly string[];
+}
+
+/**
+ * The V8 options Node allows in NODE_OPTIONS that V8 counts in its flags' hash, each as a pattern
+ * of its whole token: one of them (NODE_OPTIONS=--max-old-space-size=4096 is common) made V8
+ * refuse every compiled form, which the process making it, started without the user's
+ * environment, had made under V8's defaults. Only these, in these spellings, are passed on: the
+ * others of NODE_OPTIONS run code (--require, --import), stop wasm (--jitless) or write files in
+ * the process's folder (--perf-prof), and a spelling read wrong only means the form is refused.
+ */
+const FORM_V8_OPTIONS = /^--(max-old-space-size|max-semi-space-size|stack-trace-limit)=\d{1,9}$|^--(expose-gc|interpreted-frames-native-stack|perf-basic-prof|perf-basic-prof-only-functions|abort-on-uncaught-exception)$/;
+
+/**
+ * The V8 options of FORM_V8_OPTIONS the user gave this Node, in NODE_OPTIONS (split as Node splits
+ * it: whitespace outside double quotes, a backslash escaping inside them) or on its command line,
+ * `_` spelled `-` as V8 reads either, one of each name, sorted.
+ */
+export function nodeV8Options(nodeOptions = process.env.NODE_OPTIONS ?? '', execArgv: readonly string[] = process.execArgv): string[] {
+  const byName = new Map<string, string>(); // the last of a name is the one V8 keeps
+  for (const given of [...splitNodeOptions(nodeOptions), ...execArgv]) {
+    const token = given.replace(/^--([\w-]+)/, (name) => name.replace(/_/g, '-'));
+    if (FORM_V8_OPTIONS.test(token)) byName.set(token.split('=')[0]!, token);
+  }
+  // In one order: the same options in another order make the same flags.
+  return [...byName.values()].sort();
+}
+
+function splitNodeOptions(text: string): string[] {
+  const tokens: string[] = [];
+  let token = '';
+  let quoted = false;
+  let started = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted && c === '\\' && i + 1 < text.length) token += text[++i];
+    else if (c === '"') [quoted, started] = [!quoted, true];
+    else if (!quoted && /\s/.test(c)) {
+      if (started) tokens.push(token);
+      [token, started] = ['', false];
+    } else [token, started] = [token + c, true];
+  }
+  if (started) tokens.push(token);
+  return tokens;
 }
 
 interface Header {
@@ -83,6 +128,8 @@ interface Header {
   module: string;
   hot: string;
   flags: string;
+  /** Absent from a form made before they were named: one made without them. */
+  nodeOptions?: string;
   size: number;
   crc: number;
 }
@@ -95,7 +142,7 @@ function listDigest(hot: readonly number[]): string {
 }
 
 function headerOf(key: CompiledKey): Omit<Header, 'size' | 'crc'> {
-  return { format: FORMAT, v8: process.versions.v8, trapHandler: 'on', module: key.module, hot: listDigest(key.hot), flags: key.flags };
+  return { format: FORMAT, v8: process.versions.v8, trapHandler: 'on', module: key.module, hot: listDigest(key.hot), flags: key.flags, nodeOptions: (key.nodeOptions ?? []).join(' ') };
 }
 
 /** zlib's CRC-32, from the binding node:zlib wraps where Node gives it out (loading node:zlib was ~3 ms of a run). */
@@ -138,8 +185,9 @@ export function readCompiled(entryDir: string, module: string, key: CompiledKey)
     return { why: 'its header does not read', remake: true };
   }
   const expected = headerOf(key);
-  const differs = (Object.keys(expected) as (keyof typeof expected)[]).find((k) => header[k] !== expected[k]);
-  if (differs) return { why: `made for another ${differs === 'hot' ? 'list of hot functions' : differs}`, remake: true };
+  const made = { ...header, nodeOptions: header.nodeOptions ?? '' };
+  const differs = (Object.keys(expected) as (keyof typeof expected)[]).find((k) => made[k] !== expected[k]);
+  if (differs) return { why: `made for another ${differs === 'hot' ? 'list of hot functions' : differs === 'nodeOptions' ? 'set of V8 options given to Node' : differs}`, remake: true };
   if (header.size !== size || header.crc !== crc32(data)) return { why: 'its bytes are not the ones it was made with', remake: true };
   return { data: data.buffer };
 }
@@ -175,8 +223,8 @@ export function compiledFileBytes(key: CompiledKey, data: Uint8Array): Buffer {
 
 /**
  * After V8 refused a compiled form whose header matched (its flags differ in what the header does
- * not name, such as NODE_OPTIONS): the form is removed and its marker left, so that no run reads it
- * again nor starts another one that V8 would refuse as well.
+ * not name: a V8 option given to Node that nodeV8Options does not pass on): the form is removed and
+ * its marker left, so that no run reads it again nor starts another one that V8 would refuse as well.
  */
 export function giveUpCompiled(entryDir: string, module: string): void {
   try {
@@ -198,7 +246,7 @@ export function attemptFile(entryDir: string, module: string): string {
  * starts it does not wait for it. The marker is made here, exclusively: two runs never both start
  * one, and one that failed is never started again.
  */
-export function compileInBackground(entryDir: string, modules: string[], flags: string, script: string): void {
+export function compileInBackground(entryDir: string, modules: string[], key: Pick<CompiledKey, 'flags' | 'nodeOptions'>, script: string): void {
   const due = modules.filter((module) => {
     try {
       fs.writeFileSync(attemptFile(entryDir, module), `${process.pid}\n`, { flag: 'wx' });
@@ -209,10 +257,10 @@ export function compileInBackground(entryDir: string, modules: string[], flags: 
   });
   if (due.length === 0) return;
   const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
-  // Nothing of the user's Node options or environment: a preload (NODE_OPTIONS=--require) may be a
-  // file the plugin could rewrite (found by the HTTP worker's test). V8 flags given so differ from
-  // the run's, and V8 refuses such a form: it is given up (giveUpCompiled).
-  const child = spawn(process.execPath, [script, entryDir, flags, ...due], { detached: true, stdio: 'ignore', env: {}, cwd: '/' });
+  // Nothing of the user's Node options or environment but the V8 options V8's flags' hash counts
+  // (nodeV8Options): a preload (NODE_OPTIONS=--require) may be a file the plugin could rewrite
+  // (found by the HTTP worker's test).
+  const child = spawn(process.execPath, [...(key.nodeOptions ?? []), script, entryDir, key.flags, ...due], { detached: true, stdio: 'ignore', env: {}, cwd: '/' });
   child.on('error', () => {});
   child.unref();
   // The marker names the process that compiles (a failed one's names a process gone).

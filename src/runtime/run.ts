@@ -12,7 +12,7 @@ import { dataImageFile, ENTRY_FILES, readEntryMeta as readMeta, recordingFormFil
 import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../store/fsutil.js';
 import { ExitSignal, wasiImports, type WasiSandbox } from './wasi/index.js';
 import { readImageInto, type ImageRun } from './dataImage.js';
-import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, readCompiled, trapHandlerOn } from './compiledCache.js';
+import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, nodeV8Options, readCompiled, trapHandlerOn, type CompiledKey } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { calledFunctions, canRecord, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, modulesToRecord, readHotFunctions, recordingForm, removeRecordingForms, writeHotFunctions, type HotFunctions } from './compileHints.js';
 
@@ -63,7 +63,7 @@ export interface CompilingPlugin {
   /** This run records (compileHints.ts): its list is kept after it, even when no module's recording form could be made. */
   records: boolean;
   /** Modules whose hot functions a process of their own compiles after this run (compiledCache.ts), under these flags. */
-  compileLater?: { modules: string[]; flags: string };
+  compileLater?: { modules: string[]; key: Pick<CompiledKey, 'flags' | 'nodeOptions'> };
 }
 
 /** What instantiating a compiled core module makes the host hold, and the file its data is read from (dataImage.ts). */
@@ -167,7 +167,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
   const afterRun = () => {
     saveCache();
     saveHotFunctions();
-    if (compileLater) compileInBackground(req.entryDir, compileLater.modules, compileLater.flags, fileURLToPath(new URL('./compileCache.js', import.meta.url)));
+    if (compileLater) compileInBackground(req.entryDir, compileLater.modules, compileLater.key, fileURLToPath(new URL('./compileCache.js', import.meta.url)));
   };
   const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports | undefined) =>
     guarded ? createInstance(module, coreImports) : guard.call(() => createInstance(module, coreImports));
@@ -389,7 +389,8 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
   const reads = readCoreModules(req, names, options.readOnPool ?? true, hints.formOf);
   const flags = chosenV8Flags([...reads.values()].reduce((sum, read) => sum + read.size, 0), req.v8Flags, budget, hints.followHints);
   if (flags) applyV8Flags(flags);
-  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && trapHandlerOn(applyV8Flags) ? compiledForms(req, meta, hints.hot, flags, reads) : undefined;
+  const formKey = { flags, nodeOptions: nodeV8Options() };
+  const forms = hints.hot && !budget && req.v8Flags === undefined && compiledCacheWorks() && trapHandlerOn(applyV8Flags) ? compiledForms(req, meta, hints.hot, formKey, reads) : undefined;
   const modules = new Map<string, Promise<WebAssembly.Module>>();
   const footprints = new WeakMap<WebAssembly.Module, Footprint>();
   const footprintsByName = new Map([...states].map(([name, state]) => [name, { state, image: state.dataImage ? path.join(req.entryDir, dataImageFile(name)) : undefined }]));
@@ -422,7 +423,7 @@ export function startCompiling(req: Pick<RunRequest, 'entryDir' | 'pluginName' |
     modules.set(name, module);
   }
   trace(hints.recordsNow ? 'compiling, to record what it compiles' : hints.followHints ? 'compiling, recorded functions ahead' : 'compiling');
-  const compileLater = forms && forms.missing.length > 0 && canRecord(req.entryDir) ? { modules: forms.missing, flags } : undefined;
+  const compileLater = forms && forms.missing.length > 0 && canRecord(req.entryDir) ? { modules: forms.missing, key: formKey } : undefined;
   return { modules, footprints, footprintsByName, preview1, budget, recording, records: hints.recordsNow, compileLater };
 }
 
@@ -592,13 +593,13 @@ function chosenV8Flags(bytes: number, override: string | undefined, budget: Memo
  * its big hinted modules made from this module, list and flags; and the modules that have none
  * yet, for a process of their own to make after the run.
  */
-function compiledForms(req: Pick<RunRequest, 'entryDir'>, meta: EntryMeta, hot: HotFunctions, flags: string, reads: Map<string, { size: number }>): { taken: Map<string, ArrayBuffer>; missing: string[] } {
+function compiledForms(req: Pick<RunRequest, 'entryDir'>, meta: EntryMeta, hot: HotFunctions, key: Pick<CompiledKey, 'flags' | 'nodeOptions'>, reads: Map<string, { size: number }>): { taken: Map<string, ArrayBuffer>; missing: string[] } {
   const taken = new Map<string, ArrayBuffer>();
   const missing: string[] = [];
   for (const [name, read] of reads) {
     const digest = meta.files?.[name];
     if (!meta.compileHints?.[name] || !hot[name]?.length || !digest || read.size < COMPILED_CACHE_MIN_BYTES) continue;
-    const { data, why, remake } = readCompiled(req.entryDir, name, { module: digest, hot: hot[name]!, flags });
+    const { data, why, remake } = readCompiled(req.entryDir, name, { module: digest, hot: hot[name]!, ...key });
     if (data) taken.set(name, data);
     else {
       const underWay = why === 'none made' && fs.existsSync(attemptFile(req.entryDir, name));

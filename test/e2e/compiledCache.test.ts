@@ -96,12 +96,32 @@ test('a damaged compiled form is not given to V8: the run compiles, with the sam
   t.is((await run(sb)).form, 'from its compiled form');
 });
 
+test("a form made under the V8 options given to Node is taken by runs under the same ones; other options make it again", async (t) => {
+  if (!works) return t.pass('compiled forms are not used on this Node');
+  const { sb, entry, kept } = await withCompiledForm(t);
+  t.true(kept);
+  // NODE_OPTIONS=--max-old-space-size=... is common: V8 counts it in its flags' hash, and refused every form made without it.
+  const options = { NODE_OPTIONS: '"--max_old_space_size=3000"  --stack-trace-limit=20 --no-deprecation' };
+  const remade = await run(sb, options);
+  t.is(remade.exitCode, 0, remade.stderr);
+  t.is(remade.form, 'made for another set of V8 options given to Node');
+  t.is(remade.stdout, EXPECTED);
+  t.true(await compiledKept(entry), 'made again, under those options');
+  const same = await run(sb, { NODE_OPTIONS: '--stack-trace-limit=20 --max-old-space-size=3000' });
+  t.is(same.form, 'from its compiled form', 'the same options, spelled and ordered otherwise');
+  t.is(same.stdout, EXPECTED);
+  t.is((await run(sb)).form, 'made for another set of V8 options given to Node');
+  t.true(await compiledKept(entry));
+  t.is((await run(sb)).form, 'from its compiled form');
+});
+
 test('a compiled form V8 refuses (other flags than it was made under) is given up for good; the run compiles', async (t) => {
   if (!works) return t.pass('compiled forms are not used on this Node');
   const { sb, entry, kept } = await withCompiledForm(t);
   t.true(kept);
-  // A V8 flag given to Node, which the form's header does not name: V8 refuses the form.
-  const refused = await run(sb, { NODE_OPTIONS: '--max-old-space-size=3000' });
+  // A V8 option given to Node that is not passed on to the process making the form (it writes files
+  // with --perf-prof): the form's header does not name it, and V8 refuses the form.
+  const refused = await run(sb, { NODE_OPTIONS: '--perf-prof-unwinding-info' });
   t.is(refused.exitCode, 0, refused.stderr);
   t.is(refused.form, 'its compiled form was refused by V8');
   t.is(refused.stdout, EXPECTED);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { compiledCacheWorks, compiledFile, compiledFileBytes, readCompiled, type CompiledKey } from '../../src/runtime/compiledCache.js';
+import { compiledCacheWorks, compiledFile, compiledFileBytes, nodeV8Options, readCompiled, type CompiledKey } from '../../src/runtime/compiledCache.js';
 import { scratchFolders } from '../helpers/scratch.js';
 
 /**
@@ -39,6 +39,8 @@ test('a compiled form made from anything else, or damaged, is not given to V8, a
     ['another hot list', file, { ...key, hot: [3, 5, 9] }, /^made for another list of hot functions$/],
     ['a longer hot list', file, { ...key, hot: [3, 5, 8, 13] }, /^made for another list of hot functions$/],
     ['other flags', file, { ...key, flags: '--liftoff-only' }, /^made for another flags$/],
+    ['V8 options given to Node', file, { ...key, nodeOptions: ['--max-old-space-size=4096'] }, /^made for another set of V8 options given to Node$/],
+    ['none of them any more', compiledFileBytes({ ...key, nodeOptions: ['--expose-gc'] }, data), key, /^made for another set of V8 options given to Node$/],
     ['a flipped byte', flipped, key, /^its bytes are not the ones it was made with$/],
     ['cut short', file.subarray(0, file.length - 1), key, /^its bytes are not the ones it was made with$/],
     ['its header alone', file.subarray(0, 1024), key, /^it is 1024 bytes$/],
@@ -86,3 +88,26 @@ test('compiled forms are kept and taken on V8 11.3 (Node 20.15 and later) on x64
   t.false(compiledCacheWorks('13.6.233.10-node.24', 'x64', '24.22.3'));
 });
 
+
+test("the V8 options given to Node that a form's flags hash counts are read as Node reads NODE_OPTIONS, and only those", (t) => {
+  t.deepEqual(nodeV8Options('', []), []);
+  t.deepEqual(nodeV8Options('--max-old-space-size=4096', []), ['--max-old-space-size=4096']);
+  // Quotes and escapes as Node splits them; `_` as `-`; the last of a name; one order.
+  t.deepEqual(nodeV8Options('"--stack_trace_limit=50"   --max-old-space-size=1 --expose-gc --max-old-space-size=2', []), ['--expose-gc', '--max-old-space-size=2', '--stack-trace-limit=50']);
+  t.deepEqual(nodeV8Options('--title="a --expose-gc b"', []), [], 'inside a quoted value');
+  t.deepEqual(nodeV8Options('--title="a \\" --expose-gc"', []), [], 'an escaped quote inside a quoted value');
+  // What runs code, stops wasm, writes files in the process's folder, or is not a V8 option is not passed on.
+  t.deepEqual(nodeV8Options('--require=/tmp/x.cjs --import=x --jitless --perf-prof --max-old-space-size=x --max-old-space-size=1e3 --expose-gc=1 --no-deprecation', []), []);
+  t.deepEqual(nodeV8Options('', ['--max-semi-space-size=16', '--inspect']), ['--max-semi-space-size=16'], 'the command line too');
+  t.deepEqual(nodeV8Options('--max-old-space-size=4096', []), nodeV8Options('', ['--max-old-space-size=4096']), 'as the process making the form reads them');
+});
+
+test('a form made before the header named the V8 options given to Node is one made without them', (t) => {
+  const bytes = compiledFileBytes(key, data);
+  const header = JSON.parse(bytes.subarray(0, 1024).toString('utf8'));
+  t.is(header.nodeOptions, '');
+  delete header.nodeOptions;
+  const older = entryWith(Buffer.concat([Buffer.from(JSON.stringify(header).padEnd(1024)), data]));
+  t.is(readCompiled(older, 'plugin.core.wasm', key).why, undefined);
+  t.regex(readCompiled(older, 'plugin.core.wasm', { ...key, nodeOptions: ['--expose-gc'] }).why ?? '', /another set of V8 options/);
+});
