@@ -82,24 +82,26 @@ export interface CompiledKey {
  * of its whole token: one of them (NODE_OPTIONS=--max-old-space-size=4096 is common) made V8
  * refuse every compiled form, which the process making it, started without the user's
  * environment, had made under V8's defaults. Only these, in these spellings, are passed on: the
- * others of NODE_OPTIONS run code (--require, --import), stop wasm (--jitless) or write files in
- * the process's folder (--perf-prof), and a spelling read wrong only means the form is refused.
+ * others of NODE_OPTIONS run code (--require, --import), stop wasm (--jitless), or write files:
+ * --perf-prof in the process's folder, and --perf-basic-prof /tmp/perf-<pid>.map, through a link
+ * a plugin granted /tmp may have planted for a pid it can guess (attack 61). A spelling read wrong
+ * only means the form is refused.
  */
-const FORM_V8_OPTIONS = /^--(max-old-space-size|max-semi-space-size|stack-trace-limit)=\d{1,9}$|^--(expose-gc|interpreted-frames-native-stack|perf-basic-prof|perf-basic-prof-only-functions|abort-on-uncaught-exception)$/;
+const FORM_V8_OPTIONS = /^--(max-old-space-size|max-semi-space-size|stack-trace-limit)=\d{1,9}$|^--(no-)?(expose-gc|interpreted-frames-native-stack)$/;
 
 /**
  * The V8 options of FORM_V8_OPTIONS the user gave this Node, in NODE_OPTIONS (split as Node splits
- * it: whitespace outside double quotes, a backslash escaping inside them) or on its command line,
+ * it: spaces outside double quotes, a backslash escaping inside them) or on its command line,
  * `_` spelled `-` as V8 reads either, one of each name, sorted.
  */
 export function nodeV8Options(nodeOptions = process.env.NODE_OPTIONS ?? '', execArgv: readonly string[] = process.execArgv): string[] {
   const byName = new Map<string, string>(); // the last of a name is the one V8 keeps
   for (const given of [...splitNodeOptions(nodeOptions), ...execArgv]) {
     const token = given.replace(/^--([\w-]+)/, (name) => name.replace(/_/g, '-'));
-    if (FORM_V8_OPTIONS.test(token)) byName.set(token.split('=')[0]!, token);
+    if (FORM_V8_OPTIONS.test(token)) byName.set(token.split('=')[0]!.replace(/^--no-/, '--'), token);
   }
-  // In one order: the same options in another order make the same flags.
-  return [...byName.values()].sort();
+  // In one order: the same options in another order make the same flags; `--no-x`, V8's default for these, none.
+  return [...byName.values()].filter((token) => !token.startsWith('--no-')).sort();
 }
 
 function splitNodeOptions(text: string): string[] {
@@ -111,7 +113,7 @@ function splitNodeOptions(text: string): string[] {
     const c = text[i]!;
     if (quoted && c === '\\' && i + 1 < text.length) token += text[++i];
     else if (c === '"') [quoted, started] = [!quoted, true];
-    else if (!quoted && /\s/.test(c)) {
+    else if (!quoted && c === ' ') {
       if (started) tokens.push(token);
       [token, started] = ['', false];
     } else [token, started] = [token + c, true];

@@ -98,6 +98,11 @@ test("the V8 options given to Node that a form's flags hash counts are read as N
   t.deepEqual(nodeV8Options('--title="a \\" --expose-gc"', []), [], 'an escaped quote inside a quoted value');
   // What runs code, stops wasm, writes files in the process's folder, or is not a V8 option is not passed on.
   t.deepEqual(nodeV8Options('--require=/tmp/x.cjs --import=x --jitless --perf-prof --max-old-space-size=x --max-old-space-size=1e3 --expose-gc=1 --no-deprecation', []), []);
+  // --perf-basic-prof writes /tmp/perf-<pid>.map through a link a plugin granted /tmp may have planted (attack 61).
+  t.deepEqual(nodeV8Options('--perf-basic-prof --perf-basic-prof-only-functions --abort-on-uncaught-exception', []), []);
+  // Node splits on spaces only: a tab is part of a token (attack 61); `--no-x` after `--x` is V8's default.
+  t.deepEqual(nodeV8Options('--title=x\t--stack-trace-limit=33 --expose-gc --no-expose-gc --no-interpreted-frames-native-stack', []), []);
+  t.deepEqual(nodeV8Options('--no-expose-gc --expose-gc', []), ['--expose-gc']);
   t.deepEqual(nodeV8Options('', ['--max-semi-space-size=16', '--inspect']), ['--max-semi-space-size=16'], 'the command line too');
   t.deepEqual(nodeV8Options('--max-old-space-size=4096', []), nodeV8Options('', ['--max-old-space-size=4096']), 'as the process making the form reads them');
 });
