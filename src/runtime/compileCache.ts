@@ -9,9 +9,10 @@ import { attemptFile, COMPILED_HINT, nodeV8Options, trapHandlerOn, writeCompiled
 
 /**
  * The process compileInBackground starts after a run (compiledCache.ts): `node [<the run's V8
- * options given to Node>] compileCache.js <entry> <flags> <module>...`. For each module, it compiles the entry's hot functions with TurboFan under
- * the run's flags, set as the run set them, and keeps V8's serialized form beside the module; then
- * it removes the module's marker. It runs no guest code: it compiles, nothing is instantiated.
+ * options given to Node>] compileCache.js <entry> <flags> <module>...`. For each module, it
+ * compiles the entry's hot functions with TurboFan under the run's flags, set as the run set them,
+ * and keeps V8's serialized form beside the module; then it removes the module's marker. It runs no
+ * guest code: it compiles, nothing is instantiated.
  *
  * Pull measured a big plugin's compile with Liftoff only (compileCost.ts), and TurboFan can cost
  * far more than its code's size (3.1 GB from 45 KB, an attack on pull). So this process runs at

@@ -87,7 +87,7 @@ export interface CompiledKey {
  * a plugin granted /tmp may have planted for a pid it can guess (attack 61). A spelling read wrong
  * only means the form is refused.
  */
-const FORM_V8_OPTIONS = /^--(max-old-space-size|max-semi-space-size|stack-trace-limit)=\d{1,9}$|^--(no-)?(expose-gc|interpreted-frames-native-stack)$/;
+const FORM_V8_OPTIONS = /^--(max-old-space-size|max-semi-space-size|stack-trace-limit)=[+-]?\d{1,9}$|^--(no-)?(expose-gc|interpreted-frames-native-stack)$/;
 
 /**
  * The V8 options of FORM_V8_OPTIONS the user gave this Node, in NODE_OPTIONS (split as Node splits

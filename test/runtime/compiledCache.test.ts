@@ -103,6 +103,8 @@ test("the V8 options given to Node that a form's flags hash counts are read as N
   // Node splits on spaces only: a tab is part of a token (attack 61); `--no-x` after `--x` is V8's default.
   t.deepEqual(nodeV8Options('--title=x\t--stack-trace-limit=33 --expose-gc --no-expose-gc --no-interpreted-frames-native-stack', []), []);
   t.deepEqual(nodeV8Options('--no-expose-gc --expose-gc', []), ['--expose-gc']);
+  // Signed numbers, which Node takes (attack 62).
+  t.deepEqual(nodeV8Options('--stack-trace-limit=-1 --max-old-space-size=+900', []), ['--max-old-space-size=+900', '--stack-trace-limit=-1']);
   t.deepEqual(nodeV8Options('', ['--max-semi-space-size=16', '--inspect']), ['--max-semi-space-size=16'], 'the command line too');
   t.deepEqual(nodeV8Options('--max-old-space-size=4096', []), nodeV8Options('', ['--max-old-space-size=4096']), 'as the process making the form reads them');
 });

@@ -9,7 +9,7 @@ import { checkRunType, renameExports } from '../../src/runtime/runType.js';
 import { checkComponentShape, readShape } from '../../src/runtime/componentShape.js';
 import { checkOwnership, ownedArgumentLifts } from '../../src/runtime/ownership.js';
 import { HOST_OWNED_ARGUMENTS } from '../../generated/hostOwnership.js';
-import { CACHE_FILE, minifiedGlue, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
+import { CACHE_FILE, instantiationCounts, minifiedGlue, SCRIPT_FILE, toScriptForm } from '../../src/runtime/glue.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { pathToFileURL } from 'node:url';
 import { FIXTURES, ROOT, runProcess } from '../helpers/cli.js';
@@ -238,6 +238,13 @@ test('the core instances one instantiation makes are counted through nested comp
     (instance (instantiate $twice (with "c" (component $x))))
     ${RUN_EXPORT_WAT})`);
   t.throws(() => checkComponentShape(passed), { instanceOf: InvalidPluginError, message: 'the component imports a component, which krew-wasm does not run' });
+});
+
+test('instantiations are counted from the glue in one pass over a long core name (it was quadratic: this took hours)', (t) => {
+  const name = 'a'.repeat(1_000_000);
+  const glue = `const e=f[\`${name}\`],${name}x=1;let v=getCoreModule(\`plugin.core.wasm\`);(yield v,{});(yield v)`;
+  t.deepEqual(instantiationCounts(glue), { 'plugin.core.wasm': 2 });
+  t.deepEqual(instantiationCounts(`$v=getCoreModule(\`a.wasm\`);(yield $v)`), { 'a.wasm': 1 });
 });
 
 test('owned handles are counted per host function from the glue, and compared with the host\'s', (t) => {
