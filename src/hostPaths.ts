@@ -38,8 +38,8 @@ export function realpathOrUndefined(file: string): string | undefined {
   }
 }
 
-/** The packages krew-wasm's bundles load from node_modules at run time (all else is bundled). */
-const RUNTIME_PACKAGES = ['@bytecodealliance/jco-transpile'];
+/** The packages krew-wasm's bundles load from node_modules at run time (all else is bundled): pull's transpile and its glue trim. */
+export const RUNTIME_PACKAGES = ['@bytecodealliance/jco-transpile', 'oxc-minify', 'acorn', 'acorn-walk'];
 
 /** Where krew-wasm's code lies, as the sandbox must keep it: see krewWasmCode. */
 export interface KrewWasmCode {

@@ -49,7 +49,7 @@ test('the tarball holds the built bundles, the bin entries and the WIT, and no s
 test('npm install -g puts krew-wasm and the kubectl links on the prefix PATH, with runtime dependencies only', (t) => {
   for (const bin of ['krew-wasm', 'kubectl-krew_wasm', 'kubectl_complete-krew_wasm']) t.true(fs.existsSync(path.join(prefix, 'bin', bin)), bin);
   const modules = path.join(installed(), 'node_modules');
-  t.true(fs.existsSync(path.join(modules, '@bytecodealliance/jco-transpile')));
+  for (const pkg of ['@bytecodealliance/jco-transpile', 'oxc-minify', 'acorn', 'acorn-walk']) t.true(fs.existsSync(path.join(modules, pkg)), pkg);
   // jco itself (its CLI, componentize-js, wizer: hundreds of MB) is a development tool only.
   for (const dev of ['ava', 'esbuild', 'fast-check', '@types/node', '@bytecodealliance/jco', '@bytecodealliance/componentize-js']) t.false(fs.existsSync(path.join(modules, dev)), dev);
   t.true(fs.existsSync(path.join(installed(), 'dist/bundle/wasi-snapshot-preview1.adapter.wasm')));
