@@ -87,7 +87,48 @@ export function krewWasmCode(installDir: string | undefined, storeBinDir: string
       dirs.add(realpathOr(search.found)).add(real).add(enclosingNodeModules(real, pkg));
     }
   }
+  for (const dir of [...dirs]) for (const pnpmDir of pnpmFolders(dir)) dirs.add(pnpmDir);
   return { dirs: [...dirs], pinnedPaths, reservedPaths };
+}
+
+/**
+ * What pnpm keeps of an installation whose folder lies in its virtual store (`.pnpm/<id>/node_modules/<pkg>`;
+ * pnpm's default, global installs included): the whole virtual store, where each package's
+ * dependencies have real folders of their own (oxc-minify's native binding, jco's preview2-shim);
+ * the node_modules folder whose `.modules.yaml` describes it; and the content-addressable store it
+ * names (`storeDir`), whose files are hard links of every installed file, krew-wasm's own included:
+ * a plugin that could write one there rewrote the code the next pull ran (attack 63). None when the
+ * folder is not in a virtual store.
+ */
+function pnpmFolders(realDir: string): string[] {
+  const parts = realDir.split(path.sep);
+  const at = parts.lastIndexOf('.pnpm');
+  if (at <= 0) return [];
+  const virtualStore = parts.slice(0, at + 1).join(path.sep);
+  const found = [virtualStore];
+  // Beside it (`<root>/node_modules/.pnpm`), or in the node_modules beside it (pnpm 10's global `<dir>/.pnpm`).
+  for (const modules of [path.dirname(virtualStore), path.join(path.dirname(virtualStore), 'node_modules')]) {
+    const storeDir = pnpmStoreDir(path.join(modules, '.modules.yaml'));
+    if (storeDir === undefined) continue;
+    found.push(realpathOr(modules), realpathOr(path.resolve(modules, storeDir)));
+  }
+  return found;
+}
+
+/** `storeDir` of pnpm's `.modules.yaml` (JSON since pnpm 10, YAML before), or undefined. */
+function pnpmStoreDir(file: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const storeDir = (JSON.parse(text) as { storeDir?: unknown }).storeDir;
+    return typeof storeDir === 'string' && storeDir !== '' ? storeDir : undefined;
+  } catch {
+    return /^storeDir: *['"]?([^'"\n]+?)['"]? *$/m.exec(text)?.[1];
+  }
 }
 
 /** The folders of krew-wasm's code (krewWasmCode's dirs), for the grant-time check. */

@@ -103,6 +103,14 @@ const INLINE_LIST_LOOP = /for\(let ([\w$]+)=0;\1<([\w$]+);\1\+\+\)\{let ([\w$]+)
 const UNCOUNTED_LOOP = /for\((?:var|let) ([\w$]+)=0;\1<[\w$]+;\1\+\+\)/;
 
 /**
+ * A function's parameter list in the rewrites below: no quote or backtick in it, so that a match
+ * begun inside a string (a core name of the plugin's spelling `function trampoline1(`) cannot run
+ * on into code and put a call there; and bounded, as a name of that text repeated made each match
+ * scan to the name's end (attack 63). jco's longest lists are of 16 flat parameters.
+ */
+const PARAMS = "\\([^)`'\"]{0,1024}\\)";
+
+/**
  * Rewrites jco's async-instantiation output (an ES module whose only module syntax is
  * `export function instantiate`, `export const _util` and `import.meta.url`) into a function
  * expression returning `instantiate`. What the glue allocates for the guest is counted by a
@@ -125,9 +133,9 @@ export function toScriptForm(esm: string): string | undefined {
     .replace(/(^|[;}\s])export const _util=/, '$1const _util=')
     .replace(/import\.meta\.url/g, '__krewImportMetaUrl')
     .replace(/(?<![\w$.])([A-Za-z_$][\w$]*)\.buffer\.slice\(/g, '__krewGlue.slice($1.buffer,')
-    .replace(/(trampoline\d+\s*=\s*function\s*\([^)]*\)\s*\{|\bfunction\s+_?trampoline\d+\s*\([^)]*\)\s*\{)/g, '$1__krewGlue.enter();')
-    .replace(/\bfunction\s+rscTableCreateOwn\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleCreated();')
-    .replace(/\bfunction\s+rscTableRemove\s*\([^)]*\)\s*\{/g, '$&__krewGlue.handleRemoved();')
+    .replace(new RegExp(`(trampoline\\d+\\s*=\\s*function\\s*${PARAMS}\\s*\\{|\\bfunction\\s+_?trampoline\\d+\\s*${PARAMS}\\s*\\{)`, 'g'), '$1__krewGlue.enter();')
+    .replace(new RegExp(`\\bfunction\\s+rscTableCreateOwn\\s*${PARAMS}\\s*\\{`, 'g'), '$&__krewGlue.handleCreated();')
+    .replace(new RegExp(`\\bfunction\\s+rscTableRemove\\s*${PARAMS}\\s*\\{`, 'g'), '$&__krewGlue.handleRemoved();')
     .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(')
     // jco's _debugLog asks the environment at every call (~1,200 calls in a JS plugin's run, ~0.6 ms
     // of Node's env lookups): the run asks once.

@@ -468,3 +468,42 @@ test.serial("the way to krew-wasm's code is pinned: an installation below a gran
   t.is(fs.readFileSync(path.join(install, 'bin', 'krew-wasm.js'), 'utf8'), fs.readFileSync(path.join(ROOT, 'bin', 'krew-wasm.js'), 'utf8'));
 });
 
+
+test.serial("an installation pnpm made (its virtual store, and its store's files, hard links of the installed ones) is out of reach", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  // pnpm 10's `pnpm add -g` under HOME: <global>/.pnpm/<id>/node_modules/<pkg>, <global>/node_modules/.modules.yaml
+  // naming the content-addressable store, whose files each installed file is a hard link of.
+  const global = path.join(other.home, '.local', 'share', 'pnpm', 'global', '5');
+  const storeDir = path.join(other.home, '.local', 'share', 'pnpm', 'store', 'v10');
+  const install = path.join(global, '.pnpm', 'krew-wasm@0.1.0', 'node_modules', 'krew-wasm');
+  fs.mkdirSync(path.join(install, 'dist'), { recursive: true });
+  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  linkRuntimePackages(path.join(install, '..'));
+  // A dependency's own real folder in the virtual store (oxc-minify's native binding, with pnpm).
+  const binding = path.join(global, '.pnpm', '@oxc-minify+binding-linux-x64-gnu@0.136.0', 'node_modules', '@oxc-minify', 'binding-linux-x64-gnu');
+  fs.mkdirSync(binding, { recursive: true });
+  fs.writeFileSync(path.join(binding, 'package.json'), '{"name":"@oxc-minify/binding-linux-x64-gnu","main":"binding.js"}');
+  fs.mkdirSync(path.join(global, 'node_modules'), { recursive: true });
+  fs.writeFileSync(path.join(global, 'node_modules', '.modules.yaml'), JSON.stringify({ storeDir, virtualStoreDir: '../.pnpm' }, null, 2));
+  const stored = path.join(storeDir, 'files', '1f', 'wrapper-js-content-hash');
+  fs.mkdirSync(path.dirname(stored), { recursive: true });
+  fs.linkSync(path.join(install, 'dist', 'wrapper', 'wrapper.js'), stored);
+  const viaPnpm = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello'], { cwd: other.home, env: other.env });
+  t.is(viaPnpm.exitCode, 0, viaPnpm.stderr);
+  const viaA = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(viaA.exitCode, 0, viaA.stderr);
+  const before = fs.readFileSync(stored, 'utf8');
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'write', stored, 'forged',
+    'write', path.join(binding, 'binding.js'), 'forged',
+    'write', path.join(global, 'node_modules', '.modules.yaml'), '{}',
+    'mkdir', path.join(global, '.pnpm', 'planted'),
+    'mkdir', path.join(other.home, '.local', 'share', 'free'),
+  ]);
+  for (const line of lines.slice(0, 4)) t.true(refused(line), line);
+  t.false(refused(lines[4]), lines[4]);
+  t.is(fs.readFileSync(stored, 'utf8'), before);
+  t.is(fs.readFileSync(path.join(install, 'dist', 'wrapper', 'wrapper.js'), 'utf8'), before, 'the installed file, the same inode');
+  t.false(fs.existsSync(path.join(binding, 'binding.js')));
+});

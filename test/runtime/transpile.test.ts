@@ -240,6 +240,16 @@ test('the core instances one instantiation makes are counted through nested comp
   t.throws(() => checkComponentShape(passed), { instanceOf: InvalidPluginError, message: 'the component imports a component, which krew-wasm does not run' });
 });
 
+test("a core name that spells a trampoline's start puts no call into the glue's code, and is read in one pass", (t) => {
+  // Before: the parameter list matched on past the name's closing backtick, up to `function(e){`, which got the call.
+  const named = toScriptForm('export function instantiate(n){return[n[`x function trampoline1(`],function(e){return e}]}') ?? '';
+  t.false(named.includes('__krewGlue.enter()'), named);
+  t.true(named.includes('n[`x function trampoline1(`]'));
+  const long = toScriptForm(`export function instantiate(n){return n[\`${'function trampoline1('.repeat(50_000)}\`]}`);
+  t.truthy(long);
+  t.false(long!.includes('__krewGlue.enter()'));
+});
+
 test('instantiations are counted from the glue in one pass over a long core name (it was quadratic: this took hours)', (t) => {
   const name = 'a'.repeat(1_000_000);
   const glue = `const e=f[\`${name}\`],${name}x=1;let v=getCoreModule(\`plugin.core.wasm\`);(yield v,{});(yield v)`;
