@@ -507,3 +507,38 @@ test.serial("an installation pnpm made (its virtual store, and its store's files
   t.is(fs.readFileSync(path.join(install, 'dist', 'wrapper', 'wrapper.js'), 'utf8'), before, 'the installed file, the same inode');
   t.false(fs.existsSync(path.join(binding, 'binding.js')));
 });
+
+test.serial("another name of one of krew-wasm's files (a hard link, as pnpm's store keeps of each file it installs) is not opened to be written", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  // An installation below HOME (a pnpm layout of any kind, `nodeLinker: hoisted` say: no `.pnpm`), its files hard links of a store's.
+  const install = path.join(other.home, 'src', 'krew-wasm-h');
+  fs.mkdirSync(path.join(install, 'dist'), { recursive: true });
+  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(install, 'node_modules'));
+  const store = path.join(other.home, 'store', 'files', '3a');
+  fs.mkdirSync(store, { recursive: true });
+  const wrapper = path.join(install, 'dist', 'wrapper', 'wrapper.js');
+  fs.linkSync(wrapper, path.join(store, 'wrapper'));
+  // Two names of a file of the user's own: written as before.
+  fs.writeFileSync(path.join(other.home, 'mine'), 'mine');
+  fs.linkSync(path.join(other.home, 'mine'), path.join(store, 'mine'));
+  const viaH = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello'], { cwd: other.home, env: other.env });
+  t.is(viaH.exitCode, 0, viaH.stderr);
+  const viaA = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(viaA.exitCode, 0, viaA.stderr);
+  const before = fs.readFileSync(wrapper, 'utf8');
+  const lines = await probeIn(t, other, 'fsprobe', [
+    'write', path.join(store, 'wrapper'), 'forged',
+    'write', path.join(store, 'mine'), 'changed',
+    'link', path.join(store, 'wrapper'), path.join(other.home, 'third'),
+    'write', path.join(other.home, 'third'), 'forged',
+  ]);
+  t.is(lines.length, 4, lines.join('\n'));
+  t.true(refused(lines[0]!), lines[0]);
+  t.false(refused(lines[1]!), lines[1]);
+  t.false(refused(lines[2]!), `a third name may be made (${lines[2]}), and is refused as the second`);
+  t.true(refused(lines[3]!), lines[3]);
+  t.is(fs.readFileSync(wrapper, 'utf8'), before);
+  t.is(fs.readFileSync(path.join(other.home, 'mine'), 'utf8'), 'changed');
+});

@@ -451,13 +451,15 @@ export class Descriptor {
     // Looked at before the open too, which can act (a device node's driver, O_TRUNC), and again
     // on what was opened, which another process may have put in its place meanwhile.
     const before = r.name === '.' ? undefined : lstatOrUndefined(at(r.dirFd, r.name));
-    if (before && (isOutOfReach(identityOf(before), this.ctx.policy) || isDevice(before))) throw 'access';
+    // A file that changes when written: another name of one of krew-wasm's own files is refused (linkedFiles.ts).
+    const changes = write || !!openFlags.truncate;
+    if (before && (isOutOfReach(identityOf(before), this.ctx.policy) || isDevice(before) || (changes && this.ctx.policy.isProtectedFile(before)))) throw 'access';
     const fd = fs.openSync(at(r.dirFd, r.name), osFlags, 0o666);
     try {
       const stat = fs.fstatSync(fd, { bigint: true });
       const id = identityOf(stat);
       // Devices too: a disk or memory device node (a chroot's, or where /dev is no mount of its own).
-      if (isOutOfReach(id, this.ctx.policy) || onKernelFs(fd, id, r.dirDevice()) || isDevice(stat)) throw 'access';
+      if (isOutOfReach(id, this.ctx.policy) || onKernelFs(fd, id, r.dirDevice()) || isDevice(stat) || (changes && this.ctx.policy.isProtectedFile(stat))) throw 'access';
       const isDirectory = stat.isDirectory();
       const readOnly = r.readOnly || (isDirectory && this.ctx.policy.readOnlyIds.has(id));
       return new Descriptor(fd, isDirectory, readOnly, { ...flags }, this.preopen, this.ctx);

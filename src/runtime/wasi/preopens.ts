@@ -3,6 +3,7 @@ import path from 'node:path';
 import { GrantError } from '../../errors.js';
 import { walksAsKernel } from '../../hostPaths.js';
 import type { FsContext } from './filesystem.js';
+import { protectedFileCheck } from './linkedFiles.js';
 import { deviceOf, identityOf, identityOfFd, onKernelFs, reservedName, UNFOLLOWABLE, wayProblem, type Identity, type Preopen } from './walk.js';
 
 /** A directory to preopen: the guest sees `hostPath` as `guestPath`. */
@@ -163,6 +164,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
       return withOthers().reserved;
     },
     kernelDevices: kernel,
+    isProtectedFile: protectedFileCheck(rules.protectedDirs),
   };
   return { preopens, policy };
 }

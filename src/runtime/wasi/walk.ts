@@ -68,6 +68,8 @@ export interface FsPolicy {
    * `/proc` wrote Node's code through it (found by an attack).
    */
   kernelDevices: ReadonlySet<string>;
+  /** Whether a file of more than one link is, under another name, a file of a protected directory (linkedFiles.ts). */
+  isProtectedFile(stat: fs.BigIntStats): boolean;
 }
 
 /** Whether an identity is out of every grant: a protected directory, or on a kernel filesystem. */

@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { identityOf, type Identity } from './walk.js';
+
+/** The entries the walk looks at before giving up; past them, every file of more than one link counts as protected. */
+const MAX_ENTRIES = 500_000;
+
+/**
+ * Whether a regular file a plugin would write or truncate is, under another name, one of the files
+ * inside `dirs` (krew-wasm's store and code: hostPaths.ts krewWasmCode). Those are kept from
+ * plugins by folder identity, and a hard link is the same file in another folder: pnpm's store
+ * holds one of every file pnpm installs, krew-wasm's own included, and whatever its layout (a
+ * global virtual store, `nodeLinker: hoisted`), a plugin granted HOME rewrote the code the next
+ * pull ran through the store's name (attacks 63 and 64). Only files of more than one link are
+ * asked about, and the folders are walked once, at the first such question of a run (none in most
+ * runs; ~0.1 s for a checkout's 8,000 files of node_modules).
+ */
+export function protectedFileCheck(dirs: readonly string[]): (stat: fs.BigIntStats) => boolean {
+  let known: { ids: Set<Identity>; complete: boolean } | undefined;
+  return (stat) => {
+    if (!stat.isFile() || stat.nlink <= 1n) return false;
+    known ??= multiplyLinkedFiles(dirs);
+    return !known.complete || known.ids.has(identityOf(stat));
+  };
+}
+
+/** The identities of the files of more than one link below `dirs`, links not followed; incomplete past MAX_ENTRIES. */
+function multiplyLinkedFiles(dirs: readonly string[]): { ids: Set<Identity>; complete: boolean } {
+  const ids = new Set<Identity>();
+  const seen = new Set<Identity>();
+  const pending = [...dirs];
+  let entries = 0;
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    let entriesOfDir: fs.Dirent[];
+    try {
+      const stat = fs.lstatSync(dir, { bigint: true });
+      if (!stat.isDirectory() || seen.has(identityOf(stat))) continue;
+      seen.add(identityOf(stat));
+      entriesOfDir = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue; // gone, or not ours to read: nothing of it can be reached either
+    }
+    for (const entry of entriesOfDir) {
+      if (++entries > MAX_ENTRIES) return { ids, complete: false };
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) pending.push(file);
+      else if (entry.isFile()) {
+        const stat = fs.lstatSync(file, { bigint: true, throwIfNoEntry: false });
+        if (stat && stat.nlink > 1n) ids.add(identityOf(stat));
+      }
+    }
+  }
+  return { ids, complete: true };
+}
