@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -310,6 +310,20 @@ test.serial('the way to a read-only grant is pinned: moving its parent and plant
   t.false(fs.existsSync(path.join(sb.home, 'work2')));
 });
 
+/** A copy of this checkout's installation at `dir`: its bin/, package.json and (unless told not to) built bundles. */
+function copyInstallation(dir: string, withDist = true): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const part of ['bin', 'package.json', ...(withDist ? ['dist/wrapper', 'dist/bundle'] : [])]) fs.cpSync(path.join(ROOT, part), path.join(dir, part), { recursive: true });
+}
+
+/** Pulls chello through the installation at `install` (the store's links then lead to it), and fsprobe through this checkout. */
+async function pullThroughBoth(t: ExecutionContext, box: Sandbox, install: string): Promise<void> {
+  const via = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello'], { cwd: box.home, env: box.env });
+  t.is(via.exitCode, 0, via.stderr);
+  const viaA = await krewWasm(box, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(viaA.exitCode, 0, viaA.stderr);
+}
+
 /** Links each package krew-wasm loads at run time into `modules`, to this checkout's copy. */
 function linkRuntimePackages(modules: string): void {
   for (const pkg of RUNTIME_PACKAGES) {
@@ -324,8 +338,7 @@ test.serial('every installation the store links lead to, and the node_modules it
   const other = makeSandbox();
   t.teardown(() => other.cleanup());
   const b = path.join(other.home, 'src', 'krew-wasm-b');
-  fs.mkdirSync(path.join(b, 'dist'), { recursive: true });
-  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(b, part), { recursive: true });
+  copyInstallation(b);
   const deps = path.join(other.home, 'deps', 'node_modules');
   // The packages themselves link on to this checkout's copies (whose dependencies Node finds from there).
   linkRuntimePackages(deps);
@@ -394,14 +407,10 @@ test.serial('the way to an installation\'s code through chains of symlinks is pi
   const other = makeSandbox();
   t.teardown(() => other.cleanup());
   const h = other.home;
-  const copyInstall = (dir: string, withDist: boolean) => {
-    fs.mkdirSync(dir, { recursive: true });
-    for (const part of ['bin', 'package.json', ...(withDist ? ['dist/wrapper', 'dist/bundle'] : [])]) fs.cpSync(path.join(ROOT, part), path.join(dir, part), { recursive: true });
-  };
   // D: dist -> ../chain/a -> b (the real dist), node_modules -> ../chain/m1 -> m2 (the real one).
   const d = path.join(h, 'src', 'krew-wasm-d');
   const chain = path.join(h, 'src', 'chain');
-  copyInstall(d, false);
+  copyInstallation(d, false);
   fs.mkdirSync(path.join(chain, 'b'), { recursive: true });
   for (const part of ['wrapper', 'bundle']) fs.cpSync(path.join(ROOT, 'dist', part), path.join(chain, 'b', part), { recursive: true });
   fs.symlinkSync('b', path.join(chain, 'a'));
@@ -412,11 +421,11 @@ test.serial('the way to an installation\'s code through chains of symlinks is pi
   // E: a monorepo package, its dependencies hoisted to the repository's node_modules.
   const mono = path.join(h, 'mono');
   const e = path.join(mono, 'packages', 'krew-wasm');
-  copyInstall(e, true);
+  copyInstallation(e);
   linkRuntimePackages(path.join(mono, 'node_modules'));
   // A node_modules Node searches first that exists, without the package: not to be moved aside.
   const tools = path.join(mono, 'tools', 'krew-wasm');
-  copyInstall(tools, true);
+  copyInstallation(tools);
   fs.mkdirSync(path.join(mono, 'tools', 'node_modules', 'left-pad'), { recursive: true });
   for (const [i, install] of [d, e, tools].entries()) {
     const pulled = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', `chello${i}`], { cwd: h, env: other.env });
@@ -450,8 +459,7 @@ test.serial("the way to krew-wasm's code is pinned: an installation below a gran
   const other = makeSandbox();
   t.teardown(() => other.cleanup());
   const install = path.join(other.home, 'src', 'tools', 'krew-wasm');
-  fs.mkdirSync(path.join(install, 'dist'), { recursive: true });
-  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  copyInstallation(install);
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(install, 'node_modules'));
   const pulled = await runProcess(process.execPath, [path.join(install, 'bin', 'krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--fs', 'none', '--allow-dir', path.join(other.home, 'src')], { cwd: other.home, env: other.env });
   t.is(pulled.exitCode, 0, pulled.stderr);
@@ -477,8 +485,7 @@ test.serial("an installation pnpm made (its virtual store, and its store's files
   const global = path.join(other.home, '.local', 'share', 'pnpm', 'global', '5');
   const storeDir = path.join(other.home, '.local', 'share', 'pnpm', 'store', 'v10');
   const install = path.join(global, '.pnpm', 'krew-wasm@0.1.0', 'node_modules', 'krew-wasm');
-  fs.mkdirSync(path.join(install, 'dist'), { recursive: true });
-  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  copyInstallation(install);
   linkRuntimePackages(path.join(install, '..'));
   // A dependency's own real folder in the virtual store (oxc-minify's native binding, with pnpm).
   const binding = path.join(global, '.pnpm', '@oxc-minify+binding-linux-x64-gnu@0.136.0', 'node_modules', '@oxc-minify', 'binding-linux-x64-gnu');
@@ -489,10 +496,7 @@ test.serial("an installation pnpm made (its virtual store, and its store's files
   const stored = path.join(storeDir, 'files', '1f', 'wrapper-js-content-hash');
   fs.mkdirSync(path.dirname(stored), { recursive: true });
   fs.linkSync(path.join(install, 'dist', 'wrapper', 'wrapper.js'), stored);
-  const viaPnpm = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello'], { cwd: other.home, env: other.env });
-  t.is(viaPnpm.exitCode, 0, viaPnpm.stderr);
-  const viaA = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
-  t.is(viaA.exitCode, 0, viaA.stderr);
+  await pullThroughBoth(t, other, install);
   const before = fs.readFileSync(stored, 'utf8');
   const lines = await probeIn(t, other, 'fsprobe', [
     'write', stored, 'forged',
@@ -513,8 +517,7 @@ test.serial("another name of one of krew-wasm's files (a hard link, as pnpm's st
   t.teardown(() => other.cleanup());
   // An installation below HOME (a pnpm layout of any kind, `nodeLinker: hoisted` say: no `.pnpm`), its files hard links of a store's.
   const install = path.join(other.home, 'src', 'krew-wasm-h');
-  fs.mkdirSync(path.join(install, 'dist'), { recursive: true });
-  for (const part of ['bin', 'package.json', 'dist/wrapper', 'dist/bundle']) fs.cpSync(path.join(ROOT, part), path.join(install, part), { recursive: true });
+  copyInstallation(install);
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(install, 'node_modules'));
   const store = path.join(other.home, 'store', 'files', '3a');
   fs.mkdirSync(store, { recursive: true });
@@ -523,10 +526,7 @@ test.serial("another name of one of krew-wasm's files (a hard link, as pnpm's st
   // Two names of a file of the user's own: written as before.
   fs.writeFileSync(path.join(other.home, 'mine'), 'mine');
   fs.linkSync(path.join(other.home, 'mine'), path.join(store, 'mine'));
-  const viaH = await runProcess(process.execPath, [path.join(install, 'bin/krew-wasm.js'), 'pull', `file://${path.join(FIXTURES, 'chello.core.wasm')}`, '--name', 'chello'], { cwd: other.home, env: other.env });
-  t.is(viaH.exitCode, 0, viaH.stderr);
-  const viaA = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
-  t.is(viaA.exitCode, 0, viaA.stderr);
+  await pullThroughBoth(t, other, install);
   const before = fs.readFileSync(wrapper, 'utf8');
   const lines = await probeIn(t, other, 'fsprobe', [
     'write', path.join(store, 'wrapper'), 'forged',
