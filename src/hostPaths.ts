@@ -49,6 +49,8 @@ export interface KrewWasmCode {
   pinnedPaths: string[];
   /** Paths that do not exist and must not come to: Node would look there for a package first. */
   reservedPaths: string[];
+  /** pnpm's content-addressable stores among `dirs`: every package pnpm keeps, not only krew-wasm's. */
+  packageStores: string[];
 }
 
 /**
@@ -87,32 +89,44 @@ export function krewWasmCode(installDir: string | undefined, storeBinDir: string
       dirs.add(realpathOr(search.found)).add(real).add(enclosingNodeModules(real, pkg));
     }
   }
-  for (const dir of [...dirs]) for (const pnpmDir of pnpmFolders(dir)) dirs.add(pnpmDir);
-  return { dirs: [...dirs], pinnedPaths, reservedPaths };
+  const packageStores = new Set<string>();
+  for (const dir of [...dirs]) {
+    const pnpm = pnpmFolders(dir);
+    for (const folder of [...pnpm.folders, ...pnpm.stores]) dirs.add(folder);
+    for (const store of pnpm.stores) packageStores.add(store);
+  }
+  return { dirs: [...dirs], pinnedPaths, reservedPaths, packageStores: [...packageStores] };
 }
 
 /**
- * What pnpm keeps of an installation whose folder lies in its virtual store (`.pnpm/<id>/node_modules/<pkg>`;
- * pnpm's default, global installs included): the whole virtual store, where each package's
- * dependencies have real folders of their own (oxc-minify's native binding, jco's preview2-shim);
- * the node_modules folder whose `.modules.yaml` describes it; and the content-addressable store it
- * names (`storeDir`), whose files are hard links of every installed file, krew-wasm's own included:
- * a plugin that could write one there rewrote the code the next pull ran (attack 63). None when the
- * folder is not in a virtual store.
+ * What pnpm keeps of an installation: when a folder lies in its virtual store
+ * (`.pnpm/<id>/node_modules/<pkg>`; pnpm's default, global installs included), the whole virtual
+ * store, where each package's dependencies have real folders of their own (oxc-minify's native
+ * binding, jco's preview2-shim), and the node_modules folder whose `.modules.yaml` describes it;
+ * and the content-addressable store that file names (`storeDir`), for a node_modules folder pnpm
+ * made in any layout (`nodeLinker: hoisted` has no `.pnpm`): its files are hard links of every
+ * installed file, krew-wasm's own included, and a plugin that could write or replace one there
+ * rewrote the code the next pull (or the next `pnpm install`) ran (attacks 63 to 65).
  */
-function pnpmFolders(realDir: string): string[] {
+function pnpmFolders(realDir: string): { folders: string[]; stores: string[] } {
+  const folders: string[] = [];
+  const stores: string[] = [];
+  const described = (modules: string) => {
+    const storeDir = pnpmStoreDir(path.join(modules, '.modules.yaml'));
+    if (storeDir === undefined) return;
+    folders.push(realpathOr(modules));
+    stores.push(realpathOr(path.resolve(modules, storeDir)));
+  };
+  if (path.basename(realDir) === 'node_modules') described(realDir);
   const parts = realDir.split(path.sep);
   const at = parts.lastIndexOf('.pnpm');
-  if (at <= 0) return [];
-  const virtualStore = parts.slice(0, at + 1).join(path.sep);
-  const found = [virtualStore];
-  // Beside it (`<root>/node_modules/.pnpm`), or in the node_modules beside it (pnpm 10's global `<dir>/.pnpm`).
-  for (const modules of [path.dirname(virtualStore), path.join(path.dirname(virtualStore), 'node_modules')]) {
-    const storeDir = pnpmStoreDir(path.join(modules, '.modules.yaml'));
-    if (storeDir === undefined) continue;
-    found.push(realpathOr(modules), realpathOr(path.resolve(modules, storeDir)));
+  if (at > 0) {
+    const virtualStore = parts.slice(0, at + 1).join(path.sep);
+    folders.push(virtualStore);
+    // Beside it (`<root>/node_modules/.pnpm`), or in the node_modules beside it (pnpm 10's global `<dir>/.pnpm`).
+    for (const modules of [path.dirname(virtualStore), path.join(path.dirname(virtualStore), 'node_modules')]) described(modules);
   }
-  return found;
+  return { folders, stores };
 }
 
 /** `storeDir` of pnpm's `.modules.yaml` (JSON since pnpm 10, YAML before), or undefined. */

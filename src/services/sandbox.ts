@@ -57,7 +57,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   if (!uses.filesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
   // krew-wasm's own folders, looked up when the first check needs them (DeferredFs, or the
   // kubeconfig mirror, which must copy nothing out of them).
-  let own: { dirs: string[]; launchPaths: string[]; reservedPaths: string[] } | undefined;
+  let own: ReturnType<typeof krewWasmFiles> | undefined;
   const ownFiles = () => (own ??= krewWasmFiles(host));
   const preopens: PreopenSpec[] = [];
   const cleanups: (() => void)[] = [];
@@ -98,6 +98,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
       launchPaths: files.launchPaths,
       reservedPaths: files.reservedPaths,
+      linkWalkSkips: files.linkWalkSkips,
       otherGrants: { folders: () => foldersRunsOpenByPath(host), version: () => receiptsVersion(host) },
     };
   }, withRevokeHint);
@@ -126,7 +127,7 @@ export function readOnlyFolders(grants: Grants): string[] {
  * bin/, dist/ and node_modules as written, each of which may be a chain of symlinks), and the
  * names that must not come to exist (hostPaths.ts krewWasmCode).
  */
-function krewWasmFiles(host: HostContext): { dirs: string[]; launchPaths: string[]; reservedPaths: string[] } {
+function krewWasmFiles(host: HostContext): { dirs: string[]; launchPaths: string[]; reservedPaths: string[]; linkWalkSkips: string[] } {
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
@@ -134,6 +135,9 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; launchPaths: string
     dirs: protectedDirs(host, code.dirs),
     launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths],
     reservedPaths: code.reservedPaths,
+    // Not krew-wasm's code: plugins' data and the store's scratch (a plugin may fill its data
+    // folder, or link a file of yours into it), and pnpm's stores of every package it keeps.
+    linkWalkSkips: [paths.dataRoot, paths.tmpDir, ...code.packageStores],
   };
 }
 

@@ -518,9 +518,11 @@ test.serial("another name of one of krew-wasm's files (a hard link, as pnpm's st
   // An installation below HOME (a pnpm layout of any kind, `nodeLinker: hoisted` say: no `.pnpm`), its files hard links of a store's.
   const install = path.join(other.home, 'src', 'krew-wasm-h');
   copyInstallation(install);
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(install, 'node_modules'));
+  linkRuntimePackages(path.join(install, 'node_modules'));
+  // pnpm's record of the layout, naming its store (nodeLinker: hoisted: no `.pnpm` anywhere).
   const store = path.join(other.home, 'store', 'files', '3a');
   fs.mkdirSync(store, { recursive: true });
+  fs.writeFileSync(path.join(install, 'node_modules', '.modules.yaml'), JSON.stringify({ nodeLinker: 'hoisted', storeDir: path.join(other.home, 'store') }));
   const wrapper = path.join(install, 'dist', 'wrapper', 'wrapper.js');
   fs.linkSync(wrapper, path.join(store, 'wrapper'));
   // Two names of a file of the user's own: written as before.
@@ -528,17 +530,48 @@ test.serial("another name of one of krew-wasm's files (a hard link, as pnpm's st
   fs.linkSync(path.join(other.home, 'mine'), path.join(store, 'mine'));
   await pullThroughBoth(t, other, install);
   const before = fs.readFileSync(wrapper, 'utf8');
+  // The store is out of reach as a folder; a name the plugin made of one of its files before that is refused all the same.
+  fs.linkSync(wrapper, path.join(other.home, 'third'));
+  fs.linkSync(path.join(other.home, 'mine'), path.join(other.home, 'mine2'));
   const lines = await probeIn(t, other, 'fsprobe', [
     'write', path.join(store, 'wrapper'), 'forged',
     'write', path.join(store, 'mine'), 'changed',
-    'link', path.join(store, 'wrapper'), path.join(other.home, 'third'),
+    'rename', path.join(other.home, 'mine'), path.join(store, 'wrapper'),
     'write', path.join(other.home, 'third'), 'forged',
+    'link', path.join(other.home, 'third'), path.join(other.home, 'fourth'),
+    'write', path.join(other.home, 'fourth'), 'forged',
+    'write', path.join(other.home, 'mine2'), 'changed',
   ]);
-  t.is(lines.length, 4, lines.join('\n'));
-  t.true(refused(lines[0]!), lines[0]);
-  t.false(refused(lines[1]!), lines[1]);
-  t.false(refused(lines[2]!), `a third name may be made (${lines[2]}), and is refused as the second`);
-  t.true(refused(lines[3]!), lines[3]);
+  t.is(lines.length, 7, lines.join('\n'));
+  for (const i of [0, 1, 2, 3, 5]) t.true(refused(lines[i]!), lines[i]);
+  t.false(refused(lines[4]!), `a further name may be made (${lines[4]}), and is refused as the others`);
+  t.false(refused(lines[6]!), `two names of the user's own file: written as before (${lines[6]})`);
   t.is(fs.readFileSync(wrapper, 'utf8'), before);
   t.is(fs.readFileSync(path.join(other.home, 'mine'), 'utf8'), 'changed');
+});
+
+test.serial("a store named through a symlink has its files' other names refused too, and a plugin's data folder is none of krew-wasm's files", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const link = path.join(path.dirname(other.home), 'root-link');
+  fs.mkdirSync(other.root, { recursive: true });
+  fs.symlinkSync(other.root, link);
+  const env = { KREW_WASM_ROOT: link };
+  const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--data-dir'], { env });
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  // A backup made with `cp -al` of the store: hard links of its files in HOME (attack 65).
+  fs.mkdirSync(path.join(other.home, 'backup'));
+  fs.linkSync(path.join(other.root, 'receipts', 'fsprobe.json'), path.join(other.home, 'backup', 'fsprobe.json'));
+  // Two names of a file in the plugin's own data folder, inside the store's folder.
+  const data = path.join(other.root, 'data', 'fsprobe');
+  fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(data, 'a'), 'a');
+  fs.linkSync(path.join(data, 'a'), path.join(data, 'b'));
+  const receipt = fs.readFileSync(path.join(other.root, 'receipts', 'fsprobe.json'), 'utf8');
+  const r = await runLink(other, 'fsprobe', ['write', path.join(other.home, 'backup', 'fsprobe.json'), '{}', 'write', path.join(link, 'data', 'fsprobe', 'b'), 'b'], { env });
+  const lines = r.stdout.trim().split('\n');
+  t.true(refused(lines[0]!), lines[0]);
+  t.false(refused(lines[1]!), lines[1]);
+  t.is(fs.readFileSync(path.join(other.root, 'receipts', 'fsprobe.json'), 'utf8'), receipt);
+  t.is(fs.readFileSync(path.join(data, 'a'), 'utf8'), 'b');
 });

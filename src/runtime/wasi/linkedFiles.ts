@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { realpathOr } from '../../hostPaths.js';
 import { identityOf, type Identity } from './walk.js';
 
 /** The entries the walk looks at before giving up; past them, every file of more than one link counts as protected. */
@@ -15,20 +16,28 @@ const MAX_ENTRIES = 500_000;
  * asked about, and the folders are walked once, at the first such question of a run (none in most
  * runs; ~0.1 s for a checkout's 8,000 files of node_modules).
  */
-export function protectedFileCheck(dirs: readonly string[]): (stat: fs.BigIntStats) => boolean {
+export function protectedFileCheck(dirs: readonly string[], skips: readonly string[] = []): (stat: fs.BigIntStats) => boolean {
   let known: { ids: Set<Identity>; complete: boolean } | undefined;
   return (stat) => {
     if (!stat.isFile() || stat.nlink <= 1n) return false;
-    known ??= multiplyLinkedFiles(dirs);
+    known ??= multiplyLinkedFiles(dirs, skips);
     return !known.complete || known.ids.has(identityOf(stat));
   };
 }
 
-/** The identities of the files of more than one link below `dirs`, links not followed; incomplete past MAX_ENTRIES. */
-function multiplyLinkedFiles(dirs: readonly string[]): { ids: Set<Identity>; complete: boolean } {
+/**
+ * The identities of the files of more than one link below `dirs` (each followed if it is a link
+ * itself, as a store named through one: attack 65; links below it are not), leaving out `skips`;
+ * incomplete past MAX_ENTRIES.
+ */
+function multiplyLinkedFiles(dirs: readonly string[], skips: readonly string[]): { ids: Set<Identity>; complete: boolean } {
   const ids = new Set<Identity>();
   const seen = new Set<Identity>();
-  const pending = [...dirs];
+  for (const skip of skips) {
+    const stat = fs.statSync(skip, { bigint: true, throwIfNoEntry: false });
+    if (stat) seen.add(identityOf(stat));
+  }
+  const pending = dirs.map((dir) => realpathOr(dir));
   let entries = 0;
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     let entriesOfDir: fs.Dirent[];

@@ -32,6 +32,8 @@ export interface FsSetup {
   launchPaths: string[];
   /** Paths that must not come to exist (hostPaths.ts krewWasmCode): a plugin may not make them. */
   reservedPaths?: string[];
+  /** Folders inside `protectedDirs` whose files are not krew-wasm's, left out of the walk for their other names (linkedFiles.ts). */
+  linkWalkSkips?: string[];
   /**
    * The folders the next runs of other plugins open by path (their grants, HOME), asked for at
    * this run's first change of a name and again when `version` changes: every name on their way
@@ -164,7 +166,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
       return withOthers().reserved;
     },
     kernelDevices: kernel,
-    isProtectedFile: protectedFileCheck(rules.protectedDirs),
+    isProtectedFile: protectedFileCheck(rules.protectedDirs, rules.linkWalkSkips ?? []),
   };
   return { preopens, policy };
 }
