@@ -90,12 +90,16 @@ export function krewWasmCode(installDir: string | undefined, storeBinDir: string
     }
   }
   const packageStores = new Set<string>();
-  for (const dir of [...dirs]) {
+  const codeDirs = [...dirs];
+  for (const dir of codeDirs) {
     const pnpm = pnpmFolders(dir);
     for (const folder of [...pnpm.folders, ...pnpm.stores]) dirs.add(folder);
     for (const store of pnpm.stores) packageStores.add(store);
   }
-  return { dirs: [...dirs], pinnedPaths, reservedPaths, packageStores: [...packageStores] };
+  // A store that holds krew-wasm's code itself is no store of other packages (a `.modules.yaml`
+  // edited before its folder was kept from plugins may name any folder).
+  const stores = [...packageStores].filter((store) => !codeDirs.some((dir) => isInside(dir, store)));
+  return { dirs: [...dirs], pinnedPaths, reservedPaths, packageStores: stores };
 }
 
 /**
@@ -112,12 +116,13 @@ function pnpmFolders(realDir: string): { folders: string[]; stores: string[] } {
   const folders: string[] = [];
   const stores: string[] = [];
   const described = (modules: string) => {
+    if (path.basename(modules) !== 'node_modules') return; // where pnpm writes it, and where krew-wasm's folders keep it
     const storeDir = pnpmStoreDir(path.join(modules, '.modules.yaml'));
     if (storeDir === undefined) return;
     folders.push(realpathOr(modules));
     stores.push(realpathOr(path.resolve(modules, storeDir)));
   };
-  if (path.basename(realDir) === 'node_modules') described(realDir);
+  described(realDir);
   const parts = realDir.split(path.sep);
   const at = parts.lastIndexOf('.pnpm');
   if (at > 0) {

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isInside, reachedThrough } from '../src/hostPaths.js';
+import { isInside, krewWasmCode, reachedThrough } from '../src/hostPaths.js';
 
 test('isInside: a folder and what is below it, not its parent nor its neighbours; a name starting with two dots is a name', (t) => {
   t.true(isInside('/a/b', '/a/b'));
@@ -39,4 +39,26 @@ test('reachedThrough: the grant a path looks a name up in, links followed as the
   fs.symlinkSync(path.join(other, 'token'), path.join(grant, 'ro', 'planted'));
   t.is(reachedThrough(path.join(grant, 'ro', 'planted'), [grant], { readOnlyDirs }), grant);
   t.is(reachedThrough(path.join(grant, 'ro', 'planted'), [grant], { readOnlyDirs, linksInReadOnlyAreReached: false }), undefined, 'unless that allows something');
+});
+
+test("krewWasmCode: the store a node_modules/.modules.yaml names is kept and left out of the hard-link walk, unless it holds krew-wasm's code (attack 66)", (t) => {
+  const top = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-pnpm-')));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  const install = path.join(top, 'app');
+  const modules = path.join(install, 'node_modules');
+  fs.mkdirSync(path.join(modules, 'acorn'), { recursive: true });
+  const store = path.join(top, 'store');
+  fs.mkdirSync(store);
+  fs.writeFileSync(path.join(modules, '.modules.yaml'), JSON.stringify({ nodeLinker: 'hoisted', storeDir: store }));
+  const code = krewWasmCode(install, path.join(top, 'no-bin'));
+  t.true(code.dirs.includes(store));
+  t.deepEqual(code.packageStores, [store]);
+  // Named before its folder was kept from plugins, a "store" around krew-wasm's code is walked all the same.
+  fs.writeFileSync(path.join(modules, '.modules.yaml'), JSON.stringify({ storeDir: top }));
+  const forged = krewWasmCode(install, path.join(top, 'no-bin'));
+  t.true(forged.dirs.includes(top));
+  t.deepEqual(forged.packageStores, []);
+  // YAML, as pnpm wrote it before version 10.
+  fs.writeFileSync(path.join(modules, '.modules.yaml'), `layoutVersion: 5\nstoreDir: ${store}\n`);
+  t.deepEqual(krewWasmCode(install, path.join(top, 'no-bin')).packageStores, [store]);
 });
