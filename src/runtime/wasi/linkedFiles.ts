@@ -14,7 +14,9 @@ const MAX_ENTRIES = 500_000;
  * global virtual store, `nodeLinker: hoisted`), a plugin granted HOME rewrote the code the next
  * pull ran through the store's name (attacks 63 and 64). Only files of more than one link are
  * asked about, and the folders are walked once, at the first such question of a run (none in most
- * runs; ~0.1 s for a checkout's 8,000 files of node_modules).
+ * runs; ~0.1 s for a checkout's 8,000 files of node_modules), leaving out `skips`: folders inside
+ * them that hold none of krew-wasm's files (plugins' data folders, which a plugin could fill past
+ * MAX_ENTRIES, and pnpm's stores of every package: attack 65).
  */
 export function protectedFileCheck(dirs: readonly string[], skips: readonly string[] = []): (stat: fs.BigIntStats) => boolean {
   let known: { ids: Set<Identity>; complete: boolean } | undefined;
@@ -34,8 +36,12 @@ function multiplyLinkedFiles(dirs: readonly string[], skips: readonly string[]):
   const ids = new Set<Identity>();
   const seen = new Set<Identity>();
   for (const skip of skips) {
-    const stat = fs.statSync(skip, { bigint: true, throwIfNoEntry: false });
-    if (stat) seen.add(identityOf(stat));
+    try {
+      const stat = fs.statSync(skip, { bigint: true, throwIfNoEntry: false });
+      if (stat) seen.add(identityOf(stat));
+    } catch {
+      // not a folder, or not ours to look at: nothing to leave out
+    }
   }
   const pending = dirs.map((dir) => realpathOr(dir));
   let entries = 0;
