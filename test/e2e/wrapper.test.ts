@@ -84,18 +84,20 @@ test('endless output to a closed pipe ends quietly, like yes | head', async (t) 
 });
 
 /**
- * Starts a plugin, waits until it is busy (it said `ready` on stdout, or 1.5 s passed), sends
- * SIGINT, and returns how it ended.
+ * Starts a plugin, waits until it is busy (it said `ready` on stdout, or made the file `ready`
+ * names, or 1.5 s passed), sends SIGINT, and returns how it ended.
  */
-async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv, ready?: string) {
+async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv, ready?: string | { file: string }) {
   // stdin is a pipe nobody writes to: a plugin reading it waits forever.
   const child = spawn(link, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-  if (ready) await new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes(ready) && resolve()));
+  if (typeof ready === 'string') await new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes(ready) && resolve()));
   else child.stdout.resume();
+  // A fixed wait was too short on a loaded machine: the signal came before the plugin's code ran.
+  if (typeof ready === 'object') while (!fs.existsSync(ready.file) && child.exitCode === null) await sleep(20);
   await sleep(ready ? 200 : 1500);
   const runningBefore = child.exitCode === null;
   child.kill('SIGINT');
@@ -118,7 +120,8 @@ test('Ctrl-C (SIGINT) ends a plugin blocked reading stdin that never comes', asy
   t.teardown(side.cleanup);
   const pulled = await krewWasm(side, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
   t.is(pulled.exitCode, 0, pulled.stderr);
-  const r = await interrupt(path.join(side.root, 'bin/kubectl-fsprobe'), ['stdin'], side.env);
+  const started = path.join(side.home, 'started');
+  const r = await interrupt(path.join(side.root, 'bin/kubectl-fsprobe'), ['write', started, 'x', 'stdin'], side.env, { file: started });
   t.true(r.runningBefore, 'still waiting for input before the signal');
   t.deepEqual([r.code, r.signal, r.stderr], [130, null, '']);
 });
