@@ -351,7 +351,8 @@ test('a big plugin keeps a whole wrapper cache of its own, made under V8\'s defa
   t.deepEqual(cachePaths(cache), ['component', 'filesystem-home']);
   // Made at exit, it holds what the run compiled: more than loading the bundle compiles.
   const bundle = path.join(wrapperDir, 'wrapper.js');
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(bundle, 'utf8')}\n})`, { filename: bundle });
+  // The bundle is the module's function (scripts/bundle.mjs), loaded as bin/krew-wasm.js loads it.
+  const script = new vm.Script(fs.readFileSync(bundle, 'utf8'), { filename: bundle });
   const mod = { exports: {} };
   (script.runInThisContext() as (...args: unknown[]) => void)(mod.exports, createRequire(bundle), mod, bundle, wrapperDir);
   t.true(fs.statSync(cache).size > script.createCachedData().length + 32 * 1024, 'more than the cache made at load');
