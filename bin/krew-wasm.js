@@ -14,11 +14,19 @@ const invokedAs = basename(process.argv[1] ?? '');
 const wrapperMode = /^kubectl-./.test(invokedAs) && !/^kubectl-krew_wasm(\.js)?$/.test(invokedAs);
 
 function notBuilt(error) {
+  if (error?.code === OLD_BUILD) {
+    process.stderr.write('krew-wasm: error: krew-wasm was built by an older version of itself (run make build in its source folder)\n');
+    process.exit(1);
+  }
   const missing = error?.code === 'MODULE_NOT_FOUND' || error?.code === 'ERR_MODULE_NOT_FOUND' || error?.code === 'ENOENT';
   if (!missing || !String(error.message).includes('/dist/')) throw error;
   process.stderr.write('krew-wasm: error: krew-wasm is not built (run make build in its source folder)\n');
   process.exit(1);
 }
+
+/** How every bundle loadWithCodeCache loads begins (scripts/bundle.mjs); one that does not is of an older build. */
+const MODULE_FUNCTION = '(function (exports, require, module, __filename, __dirname) {';
+const OLD_BUILD = 'KREW_WASM_OLD_BUILD';
 
 // import() in code restored from a V8 code cache fails on Node 20 ("A dynamic import callback was
 // not specified"): the bundles import ES modules through this one (src/builtin.ts, importModule).
@@ -79,6 +87,7 @@ function loadWithCodeCache(file, variant = '', user = '') {
   // node:module's createRequire, without loading node:module (~0.4 ms; Node does not at start-up).
   const { createRequire } = module.constructor;
   const source = fs.readFileSync(file, 'utf8');
+  if (!source.startsWith(MODULE_FUNCTION)) throw Object.assign(new Error(`${file} is not a bundle of this build`), { code: OLD_BUILD });
   const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
   const suffix = `-v8-${process.versions.v8}.cache`;
   const target = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}${user ? `-for-${user}` : ''}${suffix}`;

@@ -270,6 +270,30 @@ test('krew-wasm run from a source folder that was not built says so', async (t) 
   t.is(r.stderr, 'krew-wasm: error: krew-wasm is not built (run make build in its source folder)\n');
 });
 
+test('krew-wasm run from a source folder built by an older version says so, and make build is the repair', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const checkout = path.join(side.home, 'checkout');
+  fs.mkdirSync(path.join(checkout, 'bin'), { recursive: true });
+  fs.copyFileSync(BIN, path.join(checkout, 'bin/krew-wasm.js'));
+  fs.copyFileSync(path.join(path.dirname(BIN), 'package.json'), path.join(checkout, 'bin/package.json'));
+  fs.cpSync(path.join(path.dirname(BIN), '../dist/bundle'), path.join(checkout, 'dist/bundle'), { recursive: true });
+  const main = path.join(checkout, 'dist/bundle/main.js');
+  const bundle = fs.readFileSync(main, 'utf8');
+  // A bundle as builds before the module function was written into the file made it.
+  const older = bundle.replace(/^\(function \(exports, require, module, __filename, __dirname\) \{/, '').replace(/\n\}\)\n(\/\/ krew-wasm build [0-9a-f]{16}\n)$/, '\n$1');
+  t.not(older, bundle);
+  fs.writeFileSync(main, older);
+  for (const f of fs.readdirSync(path.dirname(main))) if (f.startsWith('command-')) fs.rmSync(path.join(path.dirname(main), f));
+  const r = await runProcess(process.execPath, [path.join(checkout, 'bin/krew-wasm.js'), 'list'], { env: side.env });
+  t.is(r.exitCode, 1);
+  t.is(r.stderr, 'krew-wasm: error: krew-wasm was built by an older version of itself (run make build in its source folder)\n');
+  // What make build writes there: the bundle as this build makes it.
+  fs.writeFileSync(main, bundle);
+  const rebuilt = await runProcess(process.execPath, [path.join(checkout, 'bin/krew-wasm.js'), 'list'], { env: side.env });
+  t.is(rebuilt.exitCode, 0, rebuilt.stderr);
+});
+
 /** Kubeconfigs a plugin's requests are refused under, each with the note a user reads once. */
 const kubeCases: { name: string; kubeconfig: (dir: string) => string; note: (file: string) => RegExp; env?: NodeJS.ProcessEnv }[] = [
   { name: 'a missing cluster', kubeconfig: () => 'apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: gone, user: u}}]\nusers: [{name: u, user: {token: t}}]\n', note: (f) => new RegExp(`^krew-wasm: cluster "gone" does not exist in ${esc(f)}: requests of plugin probe are refused$`) },
