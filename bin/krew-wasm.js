@@ -87,10 +87,16 @@ function loadWithCodeCache(file, variant = '', user = '') {
   // node:module's createRequire, without loading node:module (~0.4 ms; Node does not at start-up).
   const { createRequire } = module.constructor;
   const source = fs.readFileSync(file, 'utf8');
-  if (!source.startsWith(MODULE_FUNCTION)) throw Object.assign(new Error(`${file} is not a bundle of this build`), { code: OLD_BUILD });
+  if (!source.startsWith(MODULE_FUNCTION)) throw Object.assign(new Error(`${file} was built by an older version of krew-wasm (run make build in its source folder)`), { code: OLD_BUILD });
   const build = /\/\/ krew-wasm build ([0-9a-f]{16})\n$/.exec(source.slice(-40))?.[1] ?? 'unknown';
   const suffix = `-v8-${process.versions.v8}.cache`;
-  const target = `${file}.${build}-${Math.trunc(fs.statSync(file).mtimeMs)}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}${user ? `-for-${user}` : ''}${suffix}`;
+  const mtime = Math.trunc(fs.statSync(file).mtimeMs);
+  const target = `${file}.${build}-${mtime}${/^[0-9a-f]{8}$/.test(variant) ? `-${variant}` : ''}${user ? `-for-${user}` : ''}${suffix}`;
+  // What the names of this build's and mtime's caches begin with, and no other's (each goes on with
+  // `-` after the mtime). A cache of another mtime is removed once one of this mtime is written
+  // (writeCache): a bundle's time can be set through a hard link of it, one cache more each time
+  // (attack 67).
+  const stem = `${path.basename(file)}.${build}-${mtime}-`;
   const cache = readCache(fs, target);
   // The file is the module's function already (scripts/bundle.mjs).
   const script = new vm.Script(source, { filename: file, cachedData: cache?.data });
@@ -112,7 +118,7 @@ function loadWithCodeCache(file, variant = '', user = '') {
       if (accepted) return taken.every((p) => cache.paths.includes(p)) ? undefined : [...new Set([...cache.paths, ...taken])];
       return user && taken.length === 0 ? undefined : taken; // no command or plugin ran (a typo): no file named for it
     },
-    write: (paths) => writeCache({ file, target, stem: `${path.basename(file)}.${build}-`, suffix }, paths, script.createCachedData()),
+    write: (paths) => writeCache({ file, target, stem, suffix }, paths, script.createCachedData()),
   });
   return mod.exports;
 }
@@ -142,8 +148,8 @@ function writeCache({ file, target, stem, suffix }, paths, data) {
     const header = `krew-wasm code cache: ${paths.join(',')}`;
     fs.writeFileSync(temp, Buffer.concat([Buffer.from(`${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1)}\n`), data]), { flag: 'wx' });
     fs.renameSync(temp, target);
-    // Caches of earlier builds of this bundle for this V8 are of no use any more, nor the temporary
-    // file of a run that ended while it wrote one (Ctrl-C at exit).
+    // Caches of earlier builds of this bundle (or of its earlier mtimes) for this V8 are of no use
+    // any more, nor the temporary file of a run that ended while it wrote one (Ctrl-C at exit).
     for (const name of fs.readdirSync(path.dirname(file))) {
       if (!name.startsWith(`${path.basename(file)}.`)) continue;
       const writer = /\.cache\.(\d+)\.tmp$/.exec(name)?.[1];

@@ -173,6 +173,23 @@ test('a rebuilt bundle never meets the cache of the old one', async (t) => {
   t.true(fs.existsSync(c.cacheFile()));
 });
 
+test('a bundle whose time was set (through a hard link of it, by a plugin) leaves one cache per command, not one per time', async (t) => {
+  const c = installCopy(t);
+  const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
+  t.is((await run(['version'])).exitCode, 0);
+  t.is((await run(['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello'])).exitCode, 0);
+  t.is(c.cacheFiles().filter((f) => f.startsWith('main.js.')).length, 2);
+  for (const seconds of [1_000_000_000, 1_000_000_001, 1_000_000_002]) {
+    fs.utimesSync(c.bundle, seconds, seconds);
+    const again = await run(['version']);
+    t.is(again.exitCode, 0, again.stderr);
+    t.true(again.stdout.includes(version));
+  }
+  // The cache of the bundle's present time, and none of its earlier ones (pull's included: its next run makes it again).
+  t.deepEqual(c.cacheFiles().filter((f) => f.startsWith('main.js.')), [path.basename(c.cacheFile())]);
+  t.regex(c.cacheFile(), /-1000000002000-for-version-v8-/);
+});
+
 test('a run that changed V8 flags (a big plugin) writes the whole cache, under V8\'s defaults put back, and its next runs take it', async (t) => {
   const c = installCopy(t);
   const run = (args: string[]) => runProcess(process.execPath, [c.bin, ...args], { cwd: c.sb.home, env: c.sb.env });
