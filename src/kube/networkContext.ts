@@ -170,9 +170,13 @@ export class NetworkContext {
     private readonly settled?: Settled,
   ) {}
 
-  /** The API server URL requests go to, when there is one. */
+  /**
+   * The API server URL requests go to, when there is one, for the plugin to build URLs with: without
+   * a user and password written in it, which kubectl sends as Basic credentials (attack 69).
+   */
   get server(): string | undefined {
-    return this.settled?.selection.cluster.server;
+    const server = this.settled?.selection.cluster.server;
+    return server === undefined ? undefined : withoutUserinfo(server);
   }
 
   /**
@@ -220,7 +224,7 @@ export class NetworkContext {
    * the request timeout, between-bytes to none (a watch may stay quiet). Undefined when the worker
    * did not start.
    */
-  stream(prepared: PreparedRequest, request: { method: string; bodyFollows: boolean; timeouts: { connectMs?: number; firstByteMs?: number; betweenBytesMs?: number } }): HttpStream | undefined {
+  stream(prepared: PreparedRequest, request: { method: string; bodyFollows: boolean; bodyLength?: number; timeouts: { connectMs?: number; firstByteMs?: number; betweenBytesMs?: number } }): HttpStream | undefined {
     const { requestTimeoutMs } = this.options;
     return this.worker.openStream({
       url: prepared.url.href,
@@ -229,6 +233,7 @@ export class NetworkContext {
       tls: prepared.tls,
       proxy: prepared.proxy,
       bodyFollows: request.bodyFollows,
+      bodyLength: request.bodyLength,
       connectTimeoutMs: request.timeouts.connectMs ?? requestTimeoutMs,
       firstByteTimeoutMs: request.timeouts.firstByteMs ?? requestTimeoutMs,
       betweenBytesTimeoutMs: request.timeouts.betweenBytesMs,
@@ -291,4 +296,18 @@ function timeoutError(pluginName: string, doing: string): PluginTimeoutError {
   return new PluginTimeoutError(`plugin ${pluginName} exceeded its time limit while ${doing}`, {
     hint: `krew-wasm grant ${pluginName} --timeout <seconds>`,
   });
+}
+
+/** A URL without the `user:password@` of its authority; a string that is no URL, as it is. */
+export function withoutUserinfo(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    return server;
+  }
+  if (!url.username && !url.password) return server;
+  url.username = '';
+  url.password = '';
+  return url.href.endsWith('/') && !server.endsWith('/') ? url.href.slice(0, -1) : url.href;
 }

@@ -225,4 +225,9 @@ test('wasi:http resources hold bounded host memory: a request body written befor
   t.is(fields.exitCode, 1);
   t.is(fields.stdout, '');
   t.is(theError(fields.stderr), 'krew-wasm: error: plugin httplimits failed: its HTTP header fields would hold more than 16 MiB, the most a run may');
+  // 1 MiB in each of many requests never sent: each within its own bound, 3 GB in all before they were counted together (attack 69).
+  const many = await runLink(sb, 'httplimits', ['many']);
+  t.is(many.exitCode, 1);
+  t.is(many.stdout, '');
+  t.is(theError(many.stderr), 'krew-wasm: error: plugin httplimits failed: its HTTP request bodies would hold more than 16 MiB not yet sent, the most a run may');
 });

@@ -101,11 +101,14 @@ test.serial('unknown request config id -> invalid-cfg; query params are appended
     'get-badcfg', '/version',
     'params', '/api/v1/namespaces/default/pods', 'labelSelector=app=web',
     'post', '/api/v1/echo', 'hello body',
+    'delete', '/api/v1/echo', '{"kind":"DeleteOptions","dryRun":["All"]}',
   ]);
   t.is(lines[0], 'get-badcfg /version -> err invalid-cfg');
   t.regex(lines[1], /^params .* -> 200 .*"name":"web-1"/);
   t.false(lines[1].includes('db-1'));
   t.regex(lines[2], /"method":"POST".*"body":"hello body"/);
+  // A DELETE's body (its DeleteOptions) is framed, as kubectl's: Node gives it no length of its own (attack 69).
+  t.regex(lines[3], /"method":"DELETE".*"body":"\{\\"kind\\":\\"DeleteOptions\\",\\"dryRun\\":\[\\"All\\"\]\}"/);
 });
 
 test.serial('API errors arrive as Status objects with their codes', async (t) => {

@@ -42,6 +42,27 @@ test('fetch() through kubectl: GET a list, res.json(), and the server Status of 
   t.like(JSON.parse(body), { kind: 'Status', reason: 'NotFound', code: 404 });
 });
 
+test('fetch() DELETE sends its body framed, as kubectl sends DeleteOptions: the server sees them, and nothing else on the connection', async (t) => {
+  // Node frames no body of its own for DELETE (nor GET, HEAD, OPTIONS): the host says its length,
+  // or the server ran a dry run for real and took the bytes as a next request (attack 69).
+  const options = '{"kind":"DeleteOptions","apiVersion":"v1","dryRun":["All"],"preconditions":{"uid":"u-1"}}';
+  const r = await runLink(sb, 'fetch', ['delete', '/api/v1/echo', options]);
+  t.is(r.exitCode, 0, r.stderr);
+  const [status, body] = r.stdout.split('\n');
+  t.is(status, 'status 200');
+  t.like(JSON.parse(body), { method: 'DELETE', body: options, user: 'alice' });
+  t.deepEqual(world.api.requests.filter((q) => q.method === 'DELETE').map((q) => [q.path, q.body]), [['/api/v1/echo', options]]);
+});
+
+test('a request body written in one piece larger than check-write permits is refused once the request is sent', async (t) => {
+  // Such a write was taken whole (and copied three times over): 8 of 64 MiB each held 2 GB of host memory (attack 69).
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-large']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runLink(sb, 'limits-large', ['large']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'large refused\n');
+});
+
 test('fetch() POST sends the body; the server sees the method and the bytes', async (t) => {
   const r = await runLink(sb, 'fetch', ['post', '/api/v1/echo', '{"hello":"world"}']);
   t.is(r.exitCode, 0, r.stderr);

@@ -64,6 +64,13 @@ test.serial('settled: changing the kubeconfig or the token file after prepareNet
   fs.writeFileSync(path.join(dir, 'token'), 'tok-a\n');
 });
 
+test.serial('the server URL a plugin is told (KREW_WASM_API_SERVER) carries no user and password written in it', async (t) => {
+  // kubectl sends them as Basic credentials: a plugin under --env none read them there (attack 69).
+  const ctx = await context(writeConfig('userinfo', api.url.replace('https://', 'https://admin:S3cret@'), '{token: tok-a}'));
+  t.is(ctx.server, api.url);
+  t.is((await context(writeConfig('plain', `${api.url}/k8s/c1`, '{token: tok-a}'))).server, `${api.url}/k8s/c1`);
+});
+
 test.serial('prepare: host-owned headers are dropped; a plugin Authorization header keeps the user\'s credentials out', (t) => {
   return context(writeConfig('headers', api.url, '{token: tok-a}')).then((ctx) => {
     const own = ctx.prepare({ uri: '/x', headers: [['Host', 'evil'], ['Proxy-Authorization', 'x'], ['Authorization', 'Bearer mine'], ['X-A', '1']] }) as PreparedRequest;

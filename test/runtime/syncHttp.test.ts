@@ -44,3 +44,11 @@ test('a start cut short by the call\'s own limit is no failed start: the next ca
   t.like(reply, { ok: true, status: 200 });
   t.is(Buffer.from(reply.body!).toString(), 'pong');
 });
+
+test('a wasi:http request-options timeout is at least 1 ms and at most what a Node timer can wait (a longer one fired at once)', async (t) => {
+  const { timeoutMs } = await import('../../src/runtime/hosts/wasiHttp/index.js');
+  t.is(timeoutMs(undefined), undefined);
+  t.is(timeoutMs(1n), 1);
+  t.is(timeoutMs(2_500_000_000n), 2500);
+  t.is(timeoutMs(10_000_000_000_000_000_000n), 2 ** 31 - 1);
+});

@@ -55,6 +55,7 @@ function perform(req: HttpCall, id: number): Promise<HttpReply> {
       request = client.request({ ...options, method: req.method.toUpperCase(), agent, timeout: socketTimeoutMs }, onResponse);
       request.setTimeout(socketTimeoutMs, () => fail(`no answer within ${socketTimeoutMs} ms`));
       request.on('error', (e) => fail(e.message));
+      if (req.body?.length) frameBody(request, req.body.length);
       request.end(req.body ? Buffer.from(req.body) : undefined);
     };
     // A connection Node cannot even begin (TLS refusing the client key) throws from start: a failed request too.
@@ -225,8 +226,22 @@ function performStream(call: StreamCall, id: number): void {
       bodySent();
       return;
     }
+    frameBody(request, call.bodyLength);
     for (const item of pendingBody.splice(0)) writeBody(item);
   }).catch((error: Error) => fail(errorCodeOf(error), error.message));
+}
+
+/**
+ * Says how long the request body is: its Content-Length when known, else chunked. The host owns
+ * these headers (the guest's are dropped: kube/networkContext.ts), and Node frames a body itself
+ * only for methods it expects one with: the body of a DELETE (its DeleteOptions: a dry run,
+ * preconditions) went out unframed, so the server saw none and read the bytes as a next request
+ * on the user's connection (attack 69). An empty body of a known length needs no header (Node
+ * sends `Content-Length: 0` where a body is expected).
+ */
+function frameBody(request: http.ClientRequest, length: number | undefined): void {
+  if (length === undefined) request.setHeader('transfer-encoding', 'chunked');
+  else if (length > 0) request.setHeader('content-length', String(length));
 }
 
 /** A transport failure as a wasi:http error-code. */

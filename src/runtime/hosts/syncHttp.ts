@@ -200,6 +200,8 @@ export class HttpStream {
   private consumed = 0;
   private unwritten = 0;
   private closed = false;
+  /** Told of request body bytes no longer held: written to the connection, or dropped with the request. */
+  onBodyReleased?: (bytes: number) => void;
 
   constructor(private readonly worker: SyncWorker, private readonly id: number) {}
 
@@ -256,6 +258,13 @@ export class HttpStream {
     if (this.closed) return;
     this.closed = true;
     this.worker.forgetStream(this.id);
+    this.releaseUnwritten();
+  }
+
+  /** Body bytes that will never be acknowledged (the request failed or was dropped) are no longer held. */
+  private releaseUnwritten(): void {
+    if (this.unwritten > 0) this.onBodyReleased?.(this.unwritten);
+    this.unwritten = 0;
   }
 
   private throwIfFailed(): void {
@@ -267,8 +276,13 @@ export class HttpStream {
       if (event.event === 'head') this.head = { status: event.status, headers: event.headers };
       else if (event.event === 'data') this.chunks.push(event.chunk);
       else if (event.event === 'end') this.ended = true;
-      else if (event.event === 'error') this.error = { code: event.code, message: event.message };
-      else if (event.event === 'written') this.unwritten -= event.bytes;
+      else if (event.event === 'error') {
+        this.error = { code: event.code, message: event.message };
+        this.releaseUnwritten();
+      } else if (event.event === 'written' && this.unwritten > 0) {
+        this.unwritten -= event.bytes;
+        this.onBodyReleased?.(event.bytes);
+      }
     }
   }
 }

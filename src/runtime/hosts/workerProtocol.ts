@@ -36,6 +36,8 @@ export interface StreamCall {
   tls: TlsSettings;
   proxy?: ProxySpec;
   bodyFollows: boolean;
+  /** The body's length, when the guest finished it before the request was sent; else it is sent chunked. */
+  bodyLength?: number;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
   /** Undefined: a quiet response (a watch) may stay open as long as the server keeps it. */

@@ -3,8 +3,8 @@ import type { NetworkContext } from '../../../kube/networkContext.js';
 import { StreamFailure, type ByteSource } from '../../wasi/io.js';
 import { StreamError, type HttpStream } from '../syncHttp.js';
 import {
-  Fields, FutureIncomingResponse, httpTypes, IncomingBody, IncomingResponse, type ErrorCode, type Method, type OutgoingRequest,
-  type RequestOptions, type ResponseState, type Scheme,
+  Fields, FutureIncomingResponse, holdBodyBytes, httpTypes, IncomingBody, IncomingResponse, releaseBodyBytes, type ErrorCode, type Method,
+  type OutgoingRequest, type RequestOptions, type ResponseState, type Scheme,
 } from './types.js';
 
 /**
@@ -27,8 +27,10 @@ const METHODS: Record<string, string> = { get: 'GET', head: 'HEAD', post: 'POST'
 const latin1 = new TextDecoder('latin1');
 const encoder = new TextEncoder();
 
-/** Nanoseconds (a wasi:clocks duration) to milliseconds, at least 1. */
-const ms = (ns: bigint | undefined) => (ns === undefined ? undefined : Math.max(1, Number(ns / 1_000_000n)));
+/** The longest timer Node sets: a longer one fires at once (attack 69: a guest's 1e19 ns connect timeout failed after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Nanoseconds (a wasi:clocks duration) to milliseconds, at least 1, at most what a timer can wait. */
+export const timeoutMs = (ns: bigint | undefined) => (ns === undefined ? undefined : Math.min(MAX_TIMER_MS, Math.max(1, Number(ns / 1_000_000n))));
 
 export function createWasiHttpImports(context: NetworkContext | undefined, options: WasiHttpOptions): Record<string, unknown> {
   const notes = new Set<string>();
@@ -66,10 +68,24 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     const stream = context.stream(prepared, {
       method: methodOf(request.method()),
       bodyFollows: body !== undefined,
-      timeouts: { connectMs: ms(requestOptions?.connect), firstByteMs: ms(requestOptions?.firstByte), betweenBytesMs: ms(requestOptions?.betweenBytes) },
+      bodyLength: body?.finishedLength(),
+      timeouts: { connectMs: timeoutMs(requestOptions?.connect), firstByteMs: timeoutMs(requestOptions?.firstByte), betweenBytesMs: timeoutMs(requestOptions?.betweenBytes) },
     });
     if (!stream) throw { tag: 'internal-error', val: 'the HTTP worker of krew-wasm did not start' } satisfies ErrorCode;
-    body?.attach({ write: (bytes) => stream.writeBody(bytes), finish: () => stream.endBody() });
+    // Body bytes count as held by the host (types.ts) until the worker has written them to the connection.
+    stream.onBodyReleased = releaseBodyBytes;
+    body?.attach({
+      write: (bytes) => {
+        holdBodyBytes(bytes.length);
+        try {
+          stream.writeBody(bytes);
+        } catch (error) {
+          releaseBodyBytes(bytes.length);
+          throw error;
+        }
+      },
+      finish: () => stream.endBody(),
+    });
     return new FutureIncomingResponse(responseState(stream, prepared.url.origin));
   }
 

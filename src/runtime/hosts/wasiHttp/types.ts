@@ -163,16 +163,41 @@ export class RequestOptions {
 
 /**
  * Body bytes a guest may write before its request is sent: they wait in host memory, so they are
- * bounded as a sent body is (the stream's window); check-write says what is left.
+ * bounded as a sent body is (the stream's window); check-write says what is left. The most one
+ * write may hand over once it is sent, too: what check-write ever says.
  */
 const MAX_PENDING_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_WRITE_BYTES = 1024 * 1024;
+
+/**
+ * Request body bytes the host may hold for a guest at once, in all its requests: written before a
+ * request was sent, or handed to a connection and not yet written to it (a server that does not
+ * read). Each request's share is bounded (the window above), but not how many requests a plugin
+ * makes or keeps unsent: 1 MiB in each of 3,000 unsent requests was 3 GB of host memory, with or
+ * without a network grant (attack 69).
+ */
+export const MAX_HELD_BODY_BYTES = 16 * 1024 * 1024;
+let heldBodyBytes = 0;
+
+/** Counts `bytes` more of request body held by the host; beyond MAX_HELD_BODY_BYTES the run ends (HostLimitExceeded). */
+export function holdBodyBytes(bytes: number): void {
+  if (heldBodyBytes + bytes > MAX_HELD_BODY_BYTES) {
+    throw new HostLimitExceeded(`its HTTP request bodies would hold more than ${MAX_HELD_BODY_BYTES / 1024 / 1024} MiB not yet sent`);
+  }
+  heldBodyBytes += bytes;
+}
+
+/** Request body bytes the host no longer holds: written to the connection, or dropped. */
+export function releaseBodyBytes(bytes: number): void {
+  heldBodyBytes = Math.max(0, heldBodyBytes - bytes);
+}
 
 /** wasi:http/types.outgoing-body: the request body the guest writes. */
 export class OutgoingBody {
   private stream?: OutputStream;
   finished = false;
   /** Set by the handler once the request is sent: where the bytes go. Before that, bytes wait here. */
-  private readonly pending: Uint8Array[] = [];
+  private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private target?: ByteSink & { finish(): void };
 
@@ -182,12 +207,17 @@ export class OutgoingBody {
     this.stream = new OutputStream({
       write(bytes: Uint8Array) {
         if (body.finished) throw new Error('body finished');
-        if (body.target) return body.target.write(bytes);
+        if (body.target) {
+          // WASI: a write may not exceed what check-write permitted; one that did was held whole, copied three times over (attack 69).
+          if (bytes.length > MAX_BODY_WRITE_BYTES) throw new Error(`a write of ${bytes.length} bytes, more than check-write permits (${MAX_BODY_WRITE_BYTES})`);
+          return body.target.write(bytes);
+        }
         if (body.pendingBytes + bytes.length > MAX_PENDING_BODY_BYTES) throw new Error(`more than ${MAX_PENDING_BODY_BYTES} bytes of body written before the request was sent (check-write says how much may be)`);
+        holdBodyBytes(bytes.length);
         body.pending.push(Uint8Array.from(bytes));
         body.pendingBytes += bytes.length;
       },
-      capacity: () => (body.target ? (body.target.capacity?.() ?? 1024 * 1024) : MAX_PENDING_BODY_BYTES - body.pendingBytes),
+      capacity: () => (body.target ? (body.target.capacity?.() ?? MAX_BODY_WRITE_BYTES) : MAX_PENDING_BODY_BYTES - body.pendingBytes),
       ready: () => (body.target ? (body.target.ready?.() ?? true) : body.pendingBytes < MAX_PENDING_BODY_BYTES),
     });
     return this.stream;
@@ -198,12 +228,32 @@ export class OutgoingBody {
     body.target?.finish();
   }
 
-  /** Connects the body to the transport: bytes written so far are sent first. */
+  /** Bytes written before the request was sent, when the guest finished the body by then: its length, known before it is sent. */
+  finishedLength(): number | undefined {
+    return this.finished && !this.target ? this.pendingBytes : undefined;
+  }
+
+  /** Connects the body to the transport: bytes written so far are sent first (held again there, until written). */
   attach(target: ByteSink & { finish(): void }): void {
     this.target = target;
-    for (const chunk of this.pending.splice(0)) target.write(chunk);
-    this.pendingBytes = 0;
+    const pending = this.pending;
+    this.discardPending();
+    for (const chunk of pending) target.write(chunk);
     if (this.finished) target.finish();
+  }
+
+  /**
+   * The bytes written before sending, when they can no longer be sent: the guest dropped the body
+   * unfinished, or dropped its request unsent. They no longer count, and are no longer held.
+   */
+  discardPending(): void {
+    releaseBodyBytes(this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  [Symbol.for('dispose')](): void {
+    if (!this.finished && !this.target) this.discardPending();
   }
 }
 
@@ -243,9 +293,10 @@ export class OutgoingRequest {
   headers(): Fields { return this.headerFields; }
   /** The body resource, if the guest asked for one. */
   takeBody(): OutgoingBody | undefined { return this.bodyValue; }
-  /** Dropped unsent: its header fields no longer count. (A sent request's are released by the handler.) */
+  /** Dropped unsent: its header fields and the body written for it no longer count. (A sent request's are released by the handler.) */
   [Symbol.for('dispose')](): void {
     this.headerFields.release();
+    this.bodyValue?.discardPending();
   }
 }
 
@@ -322,6 +373,7 @@ export function httpErrorCode(): ErrorCode | undefined {
 
 aliasDispose(Fields);
 aliasDispose(OutgoingRequest);
+aliasDispose(OutgoingBody);
 
 /** The wasi:http/types import object. */
 export function httpTypes(): Record<string, unknown> {
