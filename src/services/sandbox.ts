@@ -152,7 +152,10 @@ function foldersRunsOpenByPath(host: HostContext): string[] {
   let files: string[];
   try {
     files = fs.readdirSync(receipts);
-  } catch {
+  } catch (error) {
+    // No receipts folder: no other plugin. Any other failure (no descriptor left: a plugin can hold
+    // them all) fails the check that asked, never leaves other plugins' grants out (attack 68).
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     files = [];
   }
   for (const file of files) if (file.endsWith('.json')) for (const dir of readGrantedFolders(path.join(receipts, file))) folders.add(dir);

@@ -67,13 +67,17 @@ export function readReceipt(file: string, name = path.basename(file, '.json')): 
 /**
  * The folders a receipt grants (`--allow-dir`), read without the receipt's whole check (half the
  * time of readReceipt): for a run that pins the ways to other plugins' grants, which only ever adds
- * rules. None from a receipt that cannot be read.
+ * rules. None from a receipt that is gone or is no receipt; a LocalFileError when it cannot be read.
  */
 export function readGrantedFolders(file: string): string[] {
   try {
     const dirs = (JSON.parse(readRegularText(file, MAX_RECEIPT_BYTES)) as { grants?: { dirs?: unknown } })?.grants?.dirs;
     return Array.isArray(dirs) ? dirs.map((d: { path?: unknown }) => d?.path).filter((p): p is string => typeof p === 'string' && p.startsWith('/')) : [];
-  } catch {
+  } catch (error) {
+    // A receipt that could not be read at all (no descriptor left: a plugin can hold them all) says
+    // nothing of its grants: the caller's check fails (attack 68). One removed meanwhile, or not a
+    // receipt, grants nothing.
+    if (error instanceof LocalFileError && error.reason === 'io') throw error;
     return [];
   }
 }

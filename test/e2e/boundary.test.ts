@@ -575,3 +575,68 @@ test.serial("a store named through a symlink has its files' other names refused 
   t.is(fs.readFileSync(path.join(other.root, 'receipts', 'fsprobe.json'), 'utf8'), receipt);
   t.is(fs.readFileSync(path.join(data, 'a'), 'utf8'), 'b');
 });
+
+/**
+ * Runs the plugin linked as `name` in `box` under a limit of 512 descriptors (soft and hard), so
+ * that fsprobe's `hog` holds every one the process may have within milliseconds.
+ */
+function runWithFewDescriptors(box: Sandbox, name: string, args: string[]) {
+  return runProcess('sh', ['-c', 'ulimit -n 512 && exec "$0" "$@"', path.join(box.root, 'bin', `kubectl-${name}`), ...args], { cwd: box.home, env: box.env });
+}
+
+test.serial("with every descriptor held by the plugin, a hard link of krew-wasm's files is still not opened to be written, then or once some are free", async (t) => {
+  // The walk for such links could not read a folder, kept "none found" for the run, and the next
+  // open for writing, with descriptors free again, rewrote krew-wasm's code (attack 68).
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const install = path.join(other.home, 'src', 'krew-wasm-d');
+  copyInstallation(install);
+  linkRuntimePackages(path.join(install, 'node_modules'));
+  await pullThroughBoth(t, other, install);
+  const wrapper = path.join(install, 'dist', 'wrapper', 'wrapper.js');
+  const before = fs.readFileSync(wrapper, 'utf8');
+  fs.linkSync(wrapper, path.join(other.home, 'backup.js'));
+  fs.writeFileSync(path.join(other.home, 'hogfile'), 'x');
+  const r = await runWithFewDescriptors(other, 'fsprobe', ['cwd', 'hog', 'hogfile', 'write', 'backup.js', 'forged', 'unhog', 'write', 'backup.js', 'forged']);
+  t.is(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.log(lines.join('\n'));
+  t.is(lines.length, 4);
+  t.true(refused(lines[1]!), lines[1]);
+  t.regex(lines[2]!, /^unhog \d{3}$/);
+  t.true(refused(lines[3]!), lines[3]);
+  t.is(fs.readFileSync(wrapper, 'utf8'), before);
+});
+
+test.serial("with every descriptor held by the plugin, another plugin's granted folder is still pinned, then or once some are free", async (t) => {
+  // Reading the other plugins' receipts failed for want of a descriptor, their grants were left out
+  // for the run, and the name another plugin was granted could be retargeted (attack 68).
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  fs.mkdirSync(path.join(other.home, 'real-shared'));
+  fs.symlinkSync('real-shared', path.join(other.home, 'shared'));
+  fs.writeFileSync(path.join(other.home, 'hogfile'), 'x');
+  for (const [name, grants] of [['fsprobe', []], ['victim', ['--fs', 'none', '--allow-dir', path.join(other.home, 'shared')]]] as const) {
+    const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', name, ...grants]);
+    t.is(pulled.exitCode, 0, pulled.stderr);
+  }
+  const r = await runWithFewDescriptors(other, 'fsprobe', ['cwd', 'hog', 'hogfile', 'unlink', 'shared', 'unhog', 'unlink', 'shared']);
+  t.log(r.stdout, r.stderr);
+  for (const line of r.stdout.trim().split('\n').filter((l) => l.startsWith('unlink'))) t.true(refused(line), line);
+  t.is(fs.readlinkSync(path.join(other.home, 'shared')), 'real-shared');
+});
+
+test.serial('with every descriptor held by the plugin, its standard streams are not left blocking (past --timeout): the run ends with one line', async (t) => {
+  // Made non-blocking at their first use, they stayed blocking when no descriptor was left to do
+  // it with, and a write to a pipe nobody read waited in the kernel past --timeout (attack 68).
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  fs.writeFileSync(path.join(other.home, 'hogfile'), 'x');
+  const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--timeout', '60']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  // Its stdout a pipe (a child's stdout here is a socket, which needs no descriptor to be made non-blocking).
+  const link = path.join(other.root, 'bin', 'kubectl-fsprobe');
+  const r = await runProcess('sh', ['-c', 'ulimit -n 512 && { "$0" "$@"; echo "exit $?" >&2; } | cat', link, 'hog', 'hogfile', 'cwd'], { cwd: other.home, env: other.env });
+  t.is(r.stdout, '');
+  t.deepEqual(r.stderr.trim().split('\n'), ['krew-wasm: error: plugin fsprobe failed: it holds every file descriptor the process may open, the most a run may', 'exit 1']);
+});

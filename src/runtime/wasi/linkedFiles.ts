@@ -18,12 +18,18 @@ const MAX_ENTRIES = 500_000;
  * them that hold none of krew-wasm's files (plugins' data folders, which a plugin could fill past
  * MAX_ENTRIES, and pnpm's stores of every package: attack 65).
  */
+/** Why a folder of the walk can be left: it is not there, or no one but its owner may look in it (and so no plugin). */
+const FOLDER_OUT_OF_REACH = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP']);
+
 export function protectedFileCheck(dirs: readonly string[], skips: readonly string[] = []): (stat: fs.BigIntStats) => boolean {
-  let known: { ids: Set<Identity>; complete: boolean } | undefined;
+  let known: { ids: Set<Identity>; complete: boolean; interrupted?: boolean } | undefined;
   return (stat) => {
     if (!stat.isFile() || stat.nlink <= 1n) return false;
-    known ??= multiplyLinkedFiles(dirs, skips);
-    return !known.complete || known.ids.has(identityOf(stat));
+    const found = known ?? multiplyLinkedFiles(dirs, skips);
+    // A walk the process could not finish (no descriptor left: a plugin can hold them all) says
+    // nothing, and is not kept: it refuses this open, and the next question walks again (attack 68).
+    if (!found.interrupted) known = found;
+    return !found.complete || found.ids.has(identityOf(stat));
   };
 }
 
@@ -32,7 +38,7 @@ export function protectedFileCheck(dirs: readonly string[], skips: readonly stri
  * itself, as a store named through one: attack 65; links below it are not), leaving out `skips`;
  * incomplete past MAX_ENTRIES.
  */
-function multiplyLinkedFiles(dirs: readonly string[], skips: readonly string[]): { ids: Set<Identity>; complete: boolean } {
+function multiplyLinkedFiles(dirs: readonly string[], skips: readonly string[]): { ids: Set<Identity>; complete: boolean; interrupted?: boolean } {
   const ids = new Set<Identity>();
   const seen = new Set<Identity>();
   for (const skip of skips) {
@@ -52,8 +58,11 @@ function multiplyLinkedFiles(dirs: readonly string[], skips: readonly string[]):
       if (!stat.isDirectory() || seen.has(identityOf(stat))) continue;
       seen.add(identityOf(stat));
       entriesOfDir = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      continue; // gone, or not ours to read: nothing of it can be reached either
+    } catch (error) {
+      // Gone, or not ours to read: nothing of it can be reached either. Anything else (EMFILE,
+      // ENFILE, ENOMEM, EIO) says nothing of what it holds.
+      if (!FOLDER_OUT_OF_REACH.has((error as NodeJS.ErrnoException).code ?? '')) return { ids, complete: false, interrupted: true };
+      continue;
     }
     for (const entry of entriesOfDir) {
       if (++entries > MAX_ENTRIES) return { ids, complete: false };

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import { builtin } from '../../builtin.js';
+import { HostLimitExceeded } from '../limits.js';
 import { isTerminal, writeAllSync } from '../../fdio.js';
 import type { ByteSink, ByteSource } from './io.js';
 import { sleep } from './wait.js';
@@ -57,8 +58,12 @@ function nonBlockingFd(fd: number, flags: number): number {
   if (stat.isCharacterDevice() && !isTerminal(fd)) return fd; // /dev/null and friends never block
   try {
     return fs.openSync(`/proc/self/fd/${fd}`, flags | O_NONBLOCK | O_NOCTTY);
-  } catch {
-    return fd;
+  } catch (error) {
+    // With no descriptor left (the plugin holds them all), the blocking one would let a read or
+    // write wait in the kernel past --timeout and Ctrl-C (attack 68): the run ends instead.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') throw new HostLimitExceeded('it holds every file descriptor the process may open');
+    return fd; // no /proc, a FIFO with no reader yet: the first read or write reports what it can
   }
 }
 
