@@ -183,6 +183,8 @@ export class HostLimitExceeded extends Error {
 
 /** Thrown when the plugin would hold more resource handles than a run may. */
 export class TooManyHandles extends Error {
+  /** Ends the run from inside a host call too (a preview1 path_open), never an error code the guest could go on past. */
+  readonly hostControl = true;
   constructor(readonly limit: number) {
     super(`more than ${limit} resource handles held at once`);
   }

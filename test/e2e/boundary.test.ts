@@ -640,3 +640,4 @@ test.serial('with every descriptor held by the plugin, its standard streams are 
   t.is(r.stdout, '');
   t.deepEqual(r.stderr.trim().split('\n'), ['krew-wasm: error: plugin fsprobe failed: it holds every file descriptor the process may open, the most a run may', 'exit 1']);
 });
+

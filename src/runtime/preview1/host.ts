@@ -6,6 +6,7 @@ import type { DeferredFs } from '../wasi/preopens.js';
 import { isTerminal } from '../../fdio.js';
 import { ExitSignal, FdSink, StdinSource } from '../wasi/stdio.js';
 import { sleep, waitUntil } from '../wasi/wait.js';
+import { MAX_HANDLES, TooManyHandles } from '../limits.js';
 import {
   ALL_RIGHTS, CLOCK, DIRECTORY_RIGHTS, ERRNO, errnoOf, EVENTTYPE, FDFLAGS, FILE_RIGHTS, FILETYPE, filetypeOf, FSTFLAGS,
   LOOKUP_SYMLINK_FOLLOW, OFLAGS, RIGHT, SIZE, STDIO_RIGHTS, SUBCLOCKFLAGS_ABSTIME, WHENCE,
@@ -50,7 +51,8 @@ const IOV_MAX = 1024;
 const MAX_SUBSCRIPTIONS = 4096;
 
 /** The fd table of one run. */
-class FdTable {
+/** A preview1 module's descriptors (exported for its unit test). */
+export class FdTable {
   private readonly entries = new Map<number, Entry>();
 
   constructor(sandbox: Preview1Sandbox) {
@@ -70,6 +72,10 @@ class FdTable {
   }
 
   add(entry: Entry): number {
+    // As a component's handles (limits.ts): each entry may hold a host descriptor and host memory
+    // that --max-memory does not count; without a bound a plugin held every descriptor the process
+    // may open (attack 68).
+    if (this.entries.size >= MAX_HANDLES) throw new TooManyHandles(MAX_HANDLES);
     const fd = this.lowestFree();
     this.entries.set(fd, entry);
     return fd;
@@ -91,6 +97,7 @@ class FdTable {
   close(fd: number): void {
     const entry = this.get(fd);
     this.entries.delete(fd);
+    this.freed(fd);
     release(entry);
   }
 
@@ -99,13 +106,22 @@ class FdTable {
     const replaced = this.get(to);
     if (from === to) return;
     this.entries.delete(from);
+    this.freed(from);
     this.entries.set(to, entry);
     release(replaced);
   }
 
+  /** No descriptor below this one is free: each search starts here, not at 3 (a table of n was n² to fill). */
+  private firstMaybeFree = 3;
+
+  private freed(fd: number): void {
+    if (fd >= 3 && fd < this.firstMaybeFree) this.firstMaybeFree = fd;
+  }
+
   private lowestFree(): number {
-    let fd = 3;
+    let fd = this.firstMaybeFree;
     while (this.entries.has(fd)) fd++;
+    this.firstMaybeFree = fd + 1;
     return fd;
   }
 }
