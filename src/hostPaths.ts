@@ -21,6 +21,17 @@ export function isInside(child: string, parent: string): boolean {
 }
 
 /** The real path of `file`, or `file` itself when it cannot be resolved (missing, say). */
+/**
+ * Whether a read failed because the process had no descriptor left: a plugin can hold them all
+ * (attack 68), and what could not be read then says nothing of what is there. What krew-wasm keeps
+ * from plugins is looked up at a run's first use of its files, after guest code started: such a
+ * failure fails that use, never leaves an installation or a store out.
+ */
+export function noDescriptorLeft(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
 export function realpathOr(file: string): string {
   try {
     return fs.realpathSync.native(file);
@@ -139,7 +150,8 @@ function pnpmStoreDir(file: string): string | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch {
+  } catch (error) {
+    if (noDescriptorLeft(error)) throw error;
     return undefined;
   }
   try {
@@ -194,7 +206,8 @@ function linkTargets(dir: string): Set<string> {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
-  } catch {
+  } catch (error) {
+    if (noDescriptorLeft(error)) throw error;
     return texts;
   }
   for (const name of names) {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,4 +62,28 @@ test("krewWasmCode: the store a node_modules/.modules.yaml names is kept and lef
   // YAML, as pnpm wrote it before version 10.
   fs.writeFileSync(path.join(modules, '.modules.yaml'), `layoutVersion: 5\nstoreDir: ${store}\n`);
   t.deepEqual(krewWasmCode(install, path.join(top, 'no-bin')).packageStores, [store]);
+});
+
+test('krewWasmCode: with no descriptor left (a plugin holds them all), looking up the installations the store links lead to fails, never leaves one out', (t) => {
+  // Looked up at a run's first use of its files, after guest code started (attack 68's descriptors, held with sockets say).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-fds-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const storeBin = path.join(dir, 'bin');
+  fs.mkdirSync(storeBin);
+  fs.mkdirSync(path.join(dir, 'second', 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'second', 'bin', 'krew-wasm.js'), '');
+  fs.symlinkSync(path.join(dir, 'second', 'bin', 'krew-wasm.js'), path.join(storeBin, 'kubectl-x'));
+  const module = new URL('../src/hostPaths.js', import.meta.url).href;
+  const script = `const { krewWasmCode } = await import(${JSON.stringify(module)});
+const fs = await import('node:fs');
+const found = (r) => r.dirs.includes(${JSON.stringify(path.join(dir, 'second'))});
+const before = found(krewWasmCode(undefined, ${JSON.stringify(storeBin)}));
+const held = [];
+try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
+let after;
+try { after = found(krewWasmCode(undefined, ${JSON.stringify(storeBin)})) ? 'found' : 'left out'; } catch (e) { after = e.code; }
+for (const fd of held) fs.closeSync(fd);
+process.stdout.write(JSON.stringify({ before, held: held.length > 0, after }));`;
+  const out = execFileSync('sh', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  t.deepEqual(JSON.parse(out), { before: true, held: true, after: 'EMFILE' });
 });
