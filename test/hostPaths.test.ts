@@ -74,7 +74,11 @@ test('krewWasmCode: with no descriptor left (a plugin holds them all), looking u
   fs.writeFileSync(path.join(dir, 'second', 'bin', 'krew-wasm.js'), '');
   fs.symlinkSync(path.join(dir, 'second', 'bin', 'krew-wasm.js'), path.join(storeBin, 'kubectl-x'));
   const module = new URL('../src/hostPaths.js', import.meta.url).href;
+  const setupModule = new URL('../src/store/setupLinks.js', import.meta.url).href;
+  const setupLinksFile = path.join(dir, 'setup-links');
+  fs.writeFileSync(setupLinksFile, `${path.join(dir, 'elsewhere', 'kubectl-krew_wasm')}\n`);
   const script = `const { krewWasmCode } = await import(${JSON.stringify(module)});
+const { readSetupLinks } = await import(${JSON.stringify(setupModule)});
 const fs = await import('node:fs');
 const found = (r) => r.dirs.includes(${JSON.stringify(path.join(dir, 'second'))});
 const before = found(krewWasmCode(undefined, ${JSON.stringify(storeBin)}));
@@ -82,8 +86,11 @@ const held = [];
 try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
 let after;
 try { after = found(krewWasmCode(undefined, ${JSON.stringify(storeBin)})) ? 'found' : 'left out'; } catch (e) { after = e.code; }
+let setup;
+try { setup = readSetupLinks({ setupLinksFile: ${JSON.stringify(setupLinksFile)} }).length; } catch (e) { setup = e.code; }
 for (const fd of held) fs.closeSync(fd);
-process.stdout.write(JSON.stringify({ before, held: held.length > 0, after }));`;
+process.stdout.write(JSON.stringify({ before, held: held.length > 0, after, setup }));`;
   const out = execFileSync('sh', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
-  t.deepEqual(JSON.parse(out), { before: true, held: true, after: 'EMFILE' });
+  // And the links `setup --dir` made, read at that first use too (attack 71).
+  t.deepEqual(JSON.parse(out), { before: true, held: true, after: 'EMFILE', setup: 'EMFILE' });
 });

@@ -60,6 +60,12 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
   const server = https.createServer(
     { cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key), ca: fs.readFileSync(options.tls.ca), requestCert: true, rejectUnauthorized: false },
     (req, res) => {
+      // As kube-apiserver answers a body it will not take (413 past its limit, 401 before reading it): at once, the body unread.
+      if (req.url === '/api/v1/early') {
+        res.writeHead(413, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(status(413, 'RequestEntityTooLarge', 'the request is too large')));
+        return void req.resume(); // what follows is read and let go of, the connection kept
+      }
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {

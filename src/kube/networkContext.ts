@@ -298,16 +298,10 @@ function timeoutError(pluginName: string, doing: string): PluginTimeoutError {
   });
 }
 
-/** A URL without the `user:password@` of its authority; a string that is no URL, as it is. */
+/**
+ * The server as written, without a `user:password@` in its authority, whichever form kubectl takes
+ * it in (`https://u:p@host`, `//u:p@host`, `u:p@host:port`: attack 70).
+ */
 export function withoutUserinfo(server: string): string {
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    return server;
-  }
-  if (!url.username && !url.password) return server;
-  url.username = '';
-  url.password = '';
-  return url.href.endsWith('/') && !server.endsWith('/') ? url.href.slice(0, -1) : url.href;
+  return server.replace(/^((?:[A-Za-z][A-Za-z0-9+.-]*:)?\/\/)?[^/?#]*@/, '$1');
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { noDescriptorLeft } from '../hostPaths.js';
 import { atomicWriteFile } from './fsutil.js';
 import type { Paths } from './paths.js';
 
@@ -11,7 +12,10 @@ import type { Paths } from './paths.js';
 export function readSetupLinks(paths: Paths): string[] {
   try {
     return fs.readFileSync(paths.setupLinksFile, 'utf8').split('\n').filter((line) => line.startsWith('/'));
-  } catch {
+  } catch (error) {
+    // Read at a run's first use of its files too: with no descriptor left, the installation they
+    // lead to would be left out of reach of nothing (attack 71).
+    if (noDescriptorLeft(error)) throw error;
     return [];
   }
 }

@@ -63,6 +63,26 @@ test('a request body written in one piece larger than check-write permits is ref
   t.is(r.stdout, 'large refused\n');
 });
 
+test('a request body written on after the server answered (413 before reading it) goes nowhere at once, not into a wait until --timeout', async (t) => {
+  // The worker dropped those bytes without a word, and the plugin's next write waited for them (attack 70).
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-early', '--timeout', '30']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runLink(sb, 'limits-early', ['early']);
+  t.is(r.exitCode, 0, r.stderr);
+  // 40 MiB written past its answer, every byte let go of again: more than the 16 MiB a run may hold.
+  t.regex(r.stdout, /^early ok \d\d\n$/);
+});
+
+test('a CONNECT is refused: a tunnel goes somewhere the host never checks (through a proxy-url, to any host)', async (t) => {
+  // It was sent, and hung until --timeout; through a proxy, the proxy got CONNECT with the user's proxy credentials (attack 70).
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-connect']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runLink(sb, 'limits-connect', ['connect']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'connect refused\n');
+  t.false(world.api.requests.some((q) => q.method === 'CONNECT'));
+});
+
 test('fetch() POST sends the body; the server sees the method and the bytes', async (t) => {
   const r = await runLink(sb, 'fetch', ['post', '/api/v1/echo', '{"hello":"world"}']);
   t.is(r.exitCode, 0, r.stderr);

@@ -69,6 +69,8 @@ test.serial('the server URL a plugin is told (KREW_WASM_API_SERVER) carries no u
   const ctx = await context(writeConfig('userinfo', api.url.replace('https://', 'https://admin:S3cret@'), '{token: tok-a}'));
   t.is(ctx.server, api.url);
   t.is((await context(writeConfig('plain', `${api.url}/k8s/c1`, '{token: tok-a}'))).server, `${api.url}/k8s/c1`);
+  // Written without a scheme, as kubectl also takes it (attack 70).
+  t.is((await context(writeConfig('bare', api.url.replace('https://', 'admin:S3cret@'), '{token: tok-a}'))).server, api.url.replace('https://', ''));
 });
 
 test.serial('prepare: host-owned headers are dropped; a plugin Authorization header keeps the user\'s credentials out', (t) => {

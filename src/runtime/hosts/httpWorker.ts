@@ -156,7 +156,8 @@ function performStream(call: StreamCall, id: number): void {
     firstByte = timer(call.firstByteTimeoutMs, 'HTTP-response-timeout', 'no response');
   };
   const writeBody = (item: Uint8Array | 'end') => {
-    if (!request || finished) return;
+    if (finished) return void (item !== 'end' && emit({ event: 'written', bytes: item.length })); // see ackDropped
+    if (!request) return;
     if (item === 'end') {
       request.end();
       bodySent();
@@ -244,6 +245,15 @@ function frameBody(request: http.ClientRequest, length: number | undefined): voi
   else if (length > 0) request.setHeader('content-length', String(length));
 }
 
+/**
+ * Body bytes of a request that has ended (the server answered before it read them all: a 413, a
+ * 401) go nowhere, and are said so: the main thread counts a request's unwritten bytes, and a
+ * write past its window waited for an acknowledgement that never came, until --timeout (attack 70).
+ */
+function ackDropped(id: number, chunk: Uint8Array): void {
+  send({ id, result: { event: 'written', bytes: chunk.length } });
+}
+
 /** A transport failure as a wasi:http error-code. */
 function errorCodeOf(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code ?? '';
@@ -291,7 +301,10 @@ async function handle(message: WorkerCall): Promise<WorkerReply | undefined> {
     performStream(message.call, message.id);
     return undefined;
   }
-  if (message.kind === 'stream-body') return void streams.get(message.id)?.write(message.chunk);
+  if (message.kind === 'stream-body') {
+    const stream = streams.get(message.id);
+    return void (stream ? stream.write(message.chunk) : ackDropped(message.id, message.chunk));
+  }
   if (message.kind === 'stream-body-end') return void streams.get(message.id)?.end();
   if (message.kind === 'stream-ack') return void streams.get(message.id)?.ack(message.bytes);
   if (message.kind === 'exec') {

@@ -239,6 +239,8 @@ export class HttpStream {
 
   /** Sends request body bytes, waiting (interruptibly) while the worker is a window behind. */
   writeBody(bytes: Uint8Array): void {
+    // The guest dropped the response: the request is gone, and nothing would acknowledge these bytes.
+    if (this.closed) throw new StreamError('HTTP-request-error', 'the request was dropped');
     this.throwIfFailed();
     waitUntil(() => {
       this.pump();

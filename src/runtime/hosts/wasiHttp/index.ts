@@ -47,6 +47,8 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
   function handle(request: OutgoingRequest, requestOptions: RequestOptions | undefined): FutureIncomingResponse {
     const name = options.pluginName;
     if (!context) return denied(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
+    // A tunnel to somewhere the host never checks (through a proxy-url, to any host): not a request to the API server (attack 70).
+    if (request.method().tag === 'connect') throw { tag: 'HTTP-request-method-invalid' } satisfies ErrorCode;
     const headers = request.headers().entries().map(([n, v]): [string, string] => [n, latin1.decode(v)]);
     request.headers().release(); // the request is consumed: the guest can no longer reach its fields
     let prepared;

@@ -200,6 +200,8 @@ export class OutgoingBody {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private target?: ByteSink & { finish(): void };
+  /** Its request was dropped unsent, or it was dropped unfinished: no byte written to it can be sent. */
+  private orphaned = false;
 
   write(): OutputStream {
     if (this.stream) throw undefined; // result<output-stream> with no error payload: only one stream per body
@@ -207,6 +209,7 @@ export class OutgoingBody {
     this.stream = new OutputStream({
       write(bytes: Uint8Array) {
         if (body.finished) throw new Error('body finished');
+        if (body.orphaned) throw new Error('the request of this body was dropped');
         if (body.target) {
           // WASI: a write may not exceed what check-write permitted; one that did was held whole, copied three times over (attack 69).
           if (bytes.length > MAX_BODY_WRITE_BYTES) throw new Error(`a write of ${bytes.length} bytes, more than check-write permits (${MAX_BODY_WRITE_BYTES})`);
@@ -252,8 +255,15 @@ export class OutgoingBody {
     this.pendingBytes = 0;
   }
 
+  /** Its request is gone unsent: what was written is dropped, and no later write is held (attack 70). */
+  orphan(): void {
+    if (this.target) return;
+    this.orphaned = true;
+    this.discardPending();
+  }
+
   [Symbol.for('dispose')](): void {
-    if (!this.finished && !this.target) this.discardPending();
+    if (!this.finished) this.orphan();
   }
 }
 
@@ -296,7 +306,7 @@ export class OutgoingRequest {
   /** Dropped unsent: its header fields and the body written for it no longer count. (A sent request's are released by the handler.) */
   [Symbol.for('dispose')](): void {
     this.headerFields.release();
-    this.bodyValue?.discardPending();
+    this.bodyValue?.orphan();
   }
 }
 
