@@ -80,7 +80,20 @@ test('a CONNECT is refused: a tunnel goes somewhere the host never checks (throu
   const r = await runLink(sb, 'limits-connect', ['connect']);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'connect refused\n');
+  // Named as an other method, in any case (attack 72).
+  const other = await runLink(sb, 'limits-connect', ['xconnect']);
+  t.is(other.exitCode, 0, other.stderr);
+  t.is(other.stdout, 'connect refused\n');
   t.false(world.api.requests.some((q) => q.method === 'CONNECT'));
+});
+
+test('request bodies already written to the server no longer count as held, though the plugin read no response yet', async (t) => {
+  // Each request's acknowledgements were taken in only when the plugin touched it again: 16 uploads of 1 MiB, all written, ended the run (attack 72).
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-uploads', '--timeout', '60']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runLink(sb, 'limits-uploads', ['uploads']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'uploads ok 30\n');
 });
 
 test('fetch() POST sends the body; the server sees the method and the bytes', async (t) => {

@@ -255,6 +255,18 @@ export class HttpStream {
     this.worker.post({ kind: 'stream-body-end', id: this.id });
   }
 
+  /** Body bytes sent to the worker and not yet written to the connection. */
+  unwrittenBytes(): number {
+    return this.unwritten;
+  }
+
+  /** Takes in what the worker reported (body bytes written, among them); false once the request is closed. */
+  settle(): boolean {
+    if (this.closed) return false;
+    this.pump();
+    return true;
+  }
+
   /** The guest dropped the response or its body: the worker stops reading from the server. */
   close(): void {
     if (this.closed) return;

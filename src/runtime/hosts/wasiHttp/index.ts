@@ -1,9 +1,10 @@
 import { isKrewWasmError } from '../../../errors.js';
 import type { NetworkContext } from '../../../kube/networkContext.js';
 import { StreamFailure, type ByteSource } from '../../wasi/io.js';
+import { waitUntil } from '../../wasi/wait.js';
 import { StreamError, type HttpStream } from '../syncHttp.js';
 import {
-  Fields, FutureIncomingResponse, holdBodyBytes, httpTypes, IncomingBody, IncomingResponse, releaseBodyBytes, type ErrorCode, type Method,
+  Fields, FutureIncomingResponse, holdBodyBytes, httpTypes, onBodyBytesPressure, IncomingBody, IncomingResponse, releaseBodyBytes, type ErrorCode, type Method,
   type OutgoingRequest, type RequestOptions, type ResponseState, type Scheme,
 } from './types.js';
 
@@ -44,11 +45,24 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     throw { tag: 'HTTP-request-denied' } satisfies ErrorCode;
   };
 
+  // The run's requests: when their bodies would pass the bound on what the host holds, a write
+  // waits for what is on its way to be written, taking in each request's acknowledgements (a
+  // plugin that reads no response took none, and 16 uploads of 1 MiB ended the run: attack 72).
+  const live = new Set<HttpStream>();
+  onBodyBytesPressure((enough) => waitUntil(() => {
+    let onTheirWay = 0;
+    for (const stream of live) {
+      if (stream.settle()) onTheirWay += stream.unwrittenBytes();
+      else live.delete(stream);
+    }
+    return enough() || onTheirWay === 0;
+  }, { maxSleepMs: 60_000 }));
+
   function handle(request: OutgoingRequest, requestOptions: RequestOptions | undefined): FutureIncomingResponse {
     const name = options.pluginName;
     if (!context) return denied(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
     // A tunnel to somewhere the host never checks (through a proxy-url, to any host): not a request to the API server (attack 70).
-    if (request.method().tag === 'connect') throw { tag: 'HTTP-request-method-invalid' } satisfies ErrorCode;
+    if (methodOf(request.method()).toUpperCase() === 'CONNECT') throw { tag: 'HTTP-request-method-invalid' } satisfies ErrorCode;
     const headers = request.headers().entries().map(([n, v]): [string, string] => [n, latin1.decode(v)]);
     request.headers().release(); // the request is consumed: the guest can no longer reach its fields
     let prepared;
@@ -76,6 +90,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     if (!stream) throw { tag: 'internal-error', val: 'the HTTP worker of krew-wasm did not start' } satisfies ErrorCode;
     // Body bytes count as held by the host (types.ts) until the worker has written them to the connection.
     stream.onBodyReleased = releaseBodyBytes;
+    live.add(stream);
     body?.attach({
       write: (bytes) => {
         holdBodyBytes(bytes.length);

@@ -179,8 +179,24 @@ const MAX_BODY_WRITE_BYTES = 1024 * 1024;
 export const MAX_HELD_BODY_BYTES = 16 * 1024 * 1024;
 let heldBodyBytes = 0;
 
-/** Counts `bytes` more of request body held by the host; beyond MAX_HELD_BODY_BYTES the run ends (HostLimitExceeded). */
+let relieve: ((enough: () => boolean) => void) | undefined;
+
+/**
+ * What waits, when the bound would be passed, for bytes on their way to a server to be written
+ * (the worker acknowledges them), until `enough` or none is on its way: then what is held is
+ * bodies never sent, and the run ends.
+ */
+export function onBodyBytesPressure(waitForWrites: (enough: () => boolean) => void): void {
+  relieve = waitForWrites;
+}
+
+/**
+ * Counts `bytes` more of request body held by the host: past MAX_HELD_BODY_BYTES the write waits
+ * while bytes are on their way to a server (a plugin uploading faster than the network), and the
+ * run ends when what is held is bodies never sent (HostLimitExceeded).
+ */
 export function holdBodyBytes(bytes: number): void {
+  if (heldBodyBytes + bytes > MAX_HELD_BODY_BYTES) relieve?.(() => heldBodyBytes + bytes <= MAX_HELD_BODY_BYTES);
   if (heldBodyBytes + bytes > MAX_HELD_BODY_BYTES) {
     throw new HostLimitExceeded(`its HTTP request bodies would hold more than ${MAX_HELD_BODY_BYTES / 1024 / 1024} MiB not yet sent`);
   }
