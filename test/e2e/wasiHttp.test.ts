@@ -18,7 +18,8 @@ let world: KubeWorld;
 test.before(async () => {
   sb = makeSandbox();
   world = await startKubeWorld(sb.home);
-  for (const [file, name, grants] of [['fetchprobe.wasm', 'fetch', []], ['httpraw.wasm', 'raw', []], ['fetchprobe.wasm', 'fetch-offline', ['--network', 'none']]] as const) {
+  // httplimits: what a plugin can make the wasi:http host hold or send (its modes, one per test below).
+  for (const [file, name, grants] of [['fetchprobe.wasm', 'fetch', []], ['httpraw.wasm', 'raw', []], ['fetchprobe.wasm', 'fetch-offline', ['--network', 'none']], ['httplimits.wasm', 'limits', ['--timeout', '60']]] as const) {
     const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, file)}`, '--name', name, ...grants]);
     if (r.exitCode !== 0) throw new Error(r.stderr);
   }
@@ -56,18 +57,14 @@ test('fetch() DELETE sends its body framed, as kubectl sends DeleteOptions: the 
 
 test('a request body written in one piece larger than check-write permits is refused once the request is sent', async (t) => {
   // Such a write was taken whole (and copied three times over): 8 of 64 MiB each held 2 GB of host memory (attack 69).
-  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-large']);
-  t.is(pulled.exitCode, 0, pulled.stderr);
-  const r = await runLink(sb, 'limits-large', ['large']);
+  const r = await runLink(sb, 'limits', ['large']);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'large refused\n');
 });
 
 test('a request body written on after the server answered (413 before reading it) goes nowhere at once, not into a wait until --timeout', async (t) => {
   // The worker dropped those bytes without a word, and the plugin's next write waited for them (attack 70).
-  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-early', '--timeout', '30']);
-  t.is(pulled.exitCode, 0, pulled.stderr);
-  const r = await runLink(sb, 'limits-early', ['early']);
+  const r = await runLink(sb, 'limits', ['early']);
   t.is(r.exitCode, 0, r.stderr);
   // 40 MiB written past its answer, every byte let go of again: more than the 16 MiB a run may hold.
   t.regex(r.stdout, /^early ok \d\d\n$/);
@@ -75,13 +72,11 @@ test('a request body written on after the server answered (413 before reading it
 
 test('a CONNECT is refused: a tunnel goes somewhere the host never checks (through a proxy-url, to any host)', async (t) => {
   // It was sent, and hung until --timeout; through a proxy, the proxy got CONNECT with the user's proxy credentials (attack 70).
-  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-connect']);
-  t.is(pulled.exitCode, 0, pulled.stderr);
-  const r = await runLink(sb, 'limits-connect', ['connect']);
+  const r = await runLink(sb, 'limits', ['connect']);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'connect refused\n');
   // Named as an other method, in any case (attack 72).
-  const other = await runLink(sb, 'limits-connect', ['xconnect']);
+  const other = await runLink(sb, 'limits', ['xconnect']);
   t.is(other.exitCode, 0, other.stderr);
   t.is(other.stdout, 'connect refused\n');
   t.false(world.api.requests.some((q) => q.method === 'CONNECT'));
@@ -89,9 +84,7 @@ test('a CONNECT is refused: a tunnel goes somewhere the host never checks (throu
 
 test('request bodies already written to the server no longer count as held, though the plugin read no response yet', async (t) => {
   // Each request's acknowledgements were taken in only when the plugin touched it again: 16 uploads of 1 MiB, all written, ended the run (attack 72).
-  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httplimits.wasm')}`, '--name', 'limits-uploads', '--timeout', '60']);
-  t.is(pulled.exitCode, 0, pulled.stderr);
-  const r = await runLink(sb, 'limits-uploads', ['uploads']);
+  const r = await runLink(sb, 'limits', ['uploads']);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'uploads ok 30\n');
 });
