@@ -62,7 +62,8 @@ test('a request body written in one piece larger than check-write permits is ref
   t.is(r.stdout, 'large refused\n');
 });
 
-test('a request body written on after the server answered (413 before reading it) goes nowhere at once, not into a wait until --timeout', async (t) => {
+// Serial: tens of MiB through the fake API server, which the timing tests of this file share.
+test.serial('a request body written on after the server answered (413 before reading it) goes nowhere at once, not into a wait until --timeout', async (t) => {
   // The worker dropped those bytes without a word, and the plugin's next write waited for them (attack 70).
   const r = await runLink(sb, 'limits', ['early']);
   t.is(r.exitCode, 0, r.stderr);
@@ -82,7 +83,8 @@ test('a CONNECT is refused: a tunnel goes somewhere the host never checks (throu
   t.false(world.api.requests.some((q) => q.method === 'CONNECT'));
 });
 
-test('request bodies already written to the server no longer count as held, though the plugin read no response yet', async (t) => {
+// Serial: tens of MiB through the fake API server, which the timing tests of this file share.
+test.serial('request bodies already written to the server no longer count as held, though the plugin read no response yet', async (t) => {
   // Each request's acknowledgements were taken in only when the plugin touched it again: 16 uploads of 1 MiB, all written, ended the run (attack 72).
   const r = await runLink(sb, 'limits', ['uploads']);
   t.is(r.exitCode, 0, r.stderr);
