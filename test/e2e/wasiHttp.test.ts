@@ -62,15 +62,6 @@ test('a request body written in one piece larger than check-write permits is ref
   t.is(r.stdout, 'large refused\n');
 });
 
-// Serial: tens of MiB through the fake API server, which the timing tests of this file share.
-test.serial('a request body written on after the server answered (413 before reading it) goes nowhere at once, not into a wait until --timeout', async (t) => {
-  // The worker dropped those bytes without a word, and the plugin's next write waited for them (attack 70).
-  const r = await runLink(sb, 'limits', ['early']);
-  t.is(r.exitCode, 0, r.stderr);
-  // 40 MiB written past its answer, every byte let go of again: more than the 16 MiB a run may hold.
-  t.regex(r.stdout, /^early ok \d\d\n$/);
-});
-
 test('a CONNECT is refused: a tunnel goes somewhere the host never checks (through a proxy-url, to any host)', async (t) => {
   // It was sent, and hung until --timeout; through a proxy, the proxy got CONNECT with the user's proxy credentials (attack 70).
   const r = await runLink(sb, 'limits', ['connect']);
@@ -81,14 +72,6 @@ test('a CONNECT is refused: a tunnel goes somewhere the host never checks (throu
   t.is(other.exitCode, 0, other.stderr);
   t.is(other.stdout, 'connect refused\n');
   t.false(world.api.requests.some((q) => q.method === 'CONNECT'));
-});
-
-// Serial: tens of MiB through the fake API server, which the timing tests of this file share.
-test.serial('request bodies already written to the server no longer count as held, though the plugin read no response yet', async (t) => {
-  // Each request's acknowledgements were taken in only when the plugin touched it again: 16 uploads of 1 MiB, all written, ended the run (attack 72).
-  const r = await runLink(sb, 'limits', ['uploads']);
-  t.is(r.exitCode, 0, r.stderr);
-  t.is(r.stdout, 'uploads ok 30\n');
 });
 
 test('fetch() POST sends the body; the server sees the method and the bytes', async (t) => {
@@ -281,4 +264,23 @@ test('--network none: fetch() is refused with HTTP-request-denied and one note t
   t.is(r.exitCode, 3);
   t.regex(r.stdout, /^error /);
   t.is(r.stderr, 'krew-wasm: network access is not granted to plugin fetch-offline (krew-wasm grant fetch-offline --network api-server)\n');
+});
+
+// Serial and last of the serial ones: tens of MiB through the fake API server, which the timing
+// tests of this file share, and whose requests may still be recorded after the plugin ended.
+test.serial('a request body written on after the server answered (413 before reading it) goes nowhere at once, not into a wait until --timeout', async (t) => {
+  // The worker dropped those bytes without a word, and the plugin's next write waited for them (attack 70).
+  const r = await runLink(sb, 'limits', ['early']);
+  t.is(r.exitCode, 0, r.stderr);
+  // 40 MiB written past its answer, every byte let go of again: more than the 16 MiB a run may hold.
+  t.regex(r.stdout, /^early ok \d\d\n$/);
+});
+
+// Serial and last of the serial ones: tens of MiB through the fake API server, which the timing
+// tests of this file share, and whose requests may still be recorded after the plugin ended.
+test.serial('request bodies already written to the server no longer count as held, though the plugin read no response yet', async (t) => {
+  // Each request's acknowledgements were taken in only when the plugin touched it again: 16 uploads of 1 MiB, all written, ended the run (attack 72).
+  const r = await runLink(sb, 'limits', ['uploads']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'uploads ok 30\n');
 });
