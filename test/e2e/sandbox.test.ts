@@ -57,6 +57,29 @@ test('outside HOME the plugin gets no cwd and relative paths reach nothing', asy
   t.false(fs.existsSync(path.join(outside, 'planted.txt')));
 });
 
+test("a size, offset or cookie of 2^64-1 or past 2^53 is refused, never acted on elsewhere in the plugin's file", async (t) => {
+  // V8 hands a u64 over as a signed BigInt: 2^64-1 arrived as -1, and a size of -1 emptied the
+  // file; Node writes at a position past 2^53 at the descriptor's own offset (the file's start).
+  const u64 = path.join(sb.home, 'u64');
+  fs.mkdirSync(u64);
+  const [INVAL, FBIG] = [28, 22];
+  t.deepEqual(await probe(['u64', 'file'], u64), [
+    `u64 set-size max: ${INVAL} 0`,
+    `u64 set-size past 2^53: ${FBIG} 0`,
+    `u64 pwrite at max: ${INVAL} 0`,
+    `u64 pwrite at 2^63: ${INVAL} 0`,
+    `u64 pwrite past 2^53: ${FBIG} 0`,
+    `u64 pread at max: ${INVAL} 99`,
+    'u64 pread past 2^53: 0 0',
+    'u64 seek to past 2^53: 0 9007199254740993',
+    `u64 write there: ${FBIG} 0`,
+    `u64 seek past 2^63: ${INVAL} 0`,
+    'u64 readdir at max: 0 0',
+    'read file: OK 0123456789',
+  ]);
+  t.is(fs.readFileSync(path.join(u64, 'file'), 'utf8'), '0123456789');
+});
+
 const escapes: [string, string[]][] = [
   ['/etc/passwd', ['read', '/etc/passwd']],
   ['an absolute path outside HOME', ['read', '__OUTSIDE__/secret']],

@@ -50,7 +50,27 @@ const IOV_MAX = 1024;
 /** The most subscriptions one poll_oneoff takes (EINVAL beyond): a plugin polls a handful. */
 const MAX_SUBSCRIPTIONS = 4096;
 
-/** The fd table of one run. */
+/** The largest file offset or size Linux takes (off_t); past it, pread, pwrite, lseek and ftruncate say EINVAL. */
+const MAX_OFF_T = (1n << 63n) - 1n;
+/**
+ * Node's writeSync takes a position only as a safe integer, and writes any other at the
+ * descriptor's own offset: past it a write is EFBIG here, never made somewhere else in the file.
+ */
+const MAX_WRITE_POSITION = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A u64 of the ABI (a size, an offset, a cookie, a timestamp) as the guest meant it: V8 hands an
+ * i64 parameter over as a signed BigInt, and 2^64-1 arrived as -1 (a size of -1 emptied the file,
+ * an offset of -1 read at the current position).
+ */
+const u64 = (value: bigint): bigint => BigInt.asUintN(64, value);
+
+/** A file offset or size from the guest: EINVAL past what the kernel takes. */
+function fileOffset(value: bigint): bigint {
+  const offset = u64(value);
+  return offset > MAX_OFF_T ? fail(ERRNO.INVAL) : offset;
+}
+
 /** A preview1 module's descriptors (exported for its unit test). */
 export class FdTable {
   private readonly entries = new Map<number, Entry>();
@@ -302,7 +322,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     if ((flags & FSTFLAGS.ATIM && flags & FSTFLAGS.ATIM_NOW) || (flags & FSTFLAGS.MTIM && flags & FSTFLAGS.MTIM_NOW)) fail(ERRNO.INVAL);
     if (flags & ~0xf) fail(ERRNO.INVAL);
     const one = (value: bigint, set: number, now: number) =>
-      flags & now ? { tag: 'now' as const } : flags & set ? { tag: 'timestamp' as const, val: { seconds: value / 1_000_000_000n, nanoseconds: Number(value % 1_000_000_000n) } } : { tag: 'no-change' as const };
+      flags & now ? { tag: 'now' as const } : flags & set ? { tag: 'timestamp' as const, val: { seconds: u64(value) / 1_000_000_000n, nanoseconds: Number(u64(value) % 1_000_000_000n) } } : { tag: 'no-change' as const };
     return [one(atim, FSTFLAGS.ATIM, FSTFLAGS.ATIM_NOW), one(mtim, FSTFLAGS.MTIM, FSTFLAGS.MTIM_NOW)] as const;
   };
 
@@ -365,7 +385,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
       new Uint8Array((memory as WebAssembly.Memory).buffer, ptr, SIZE.FILESTAT).fill(0);
       view().setUint8(ptr + 16, filetypeOfEntry(entry));
     }),
-    fd_filestat_set_size: call((fd: number, size: bigint) => fds.file(fd).desc.setSize(size)),
+    fd_filestat_set_size: call((fd: number, size: bigint) => fds.file(fd).desc.setSize(fileOffset(size))),
     fd_filestat_set_times: call((fd: number, atim: bigint, mtim: bigint, flags: number) => {
       const entry = fds.get(fd);
       if (entry.kind !== 'file' && entry.kind !== 'dir') return ERRNO.BADF;
@@ -375,7 +395,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     fd_pread: call((fd: number, iovs: number, count: number, offset: bigint, nread: number) => {
       const entry = fds.get(fd);
       if (entry.kind === 'stdin' || entry.kind === 'stdout') return ERRNO.SPIPE;
-      view().setUint32(nread, readInto(entry, iovecs(iovs, count), offset), true);
+      view().setUint32(nread, readInto(entry, iovecs(iovs, count), fileOffset(offset)), true);
     }),
     fd_prestat_get: call((fd: number, ptr: number) => {
       const entry = fds.get(fd);
@@ -394,20 +414,21 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     fd_pwrite: call((fd: number, iovs: number, count: number, offset: bigint, nwritten: number) => {
       const entry = fds.get(fd);
       if (entry.kind === 'stdin' || entry.kind === 'stdout') return ERRNO.SPIPE;
-      view().setUint32(nwritten, writeFrom(entry, iovecs(iovs, count), offset), true);
+      view().setUint32(nwritten, writeFrom(entry, iovecs(iovs, count), fileOffset(offset)), true);
     }),
     fd_read: call((fd: number, iovs: number, count: number, nread: number) => {
       view().setUint32(nread, readInto(fds.get(fd), iovecs(iovs, count)), true);
     }),
-    fd_readdir: call((fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) => {
+    fd_readdir: call((fd: number, buf: number, bufLen: number, signedCookie: bigint, bufused: number) => {
       const dir = fds.dir(fd);
+      const cookie = u64(signedCookie); // past the last entry: nothing more, as wasmtime
       // The listing is read when a pass starts (cookie 0) and kept for the calls that continue it,
       // one directory at a time: reading it again on every call made a large directory O(n^2).
       if (cookie === 0n || listing?.dir !== dir) listing = { dir, entries: fs.readdirSync(`/proc/self/fd/${dir.hostFd}`, { withFileTypes: true }) };
       const entries = listing.entries;
       const out = bytes(buf, bufLen); // the guest's buffer itself: bounds-checked, never a host allocation of its size
       let used = 0;
-      for (let i = Number(cookie); i < entries.length + 2 && used < bufLen; i++) {
+      for (let i = cookie < BigInt(entries.length + 2) ? Number(cookie) : entries.length + 2; i < entries.length + 2 && used < bufLen; i++) {
         // `.` and `..` first, then the listing; only the entries written are stat-ed, for their inode.
         const entry = i === 0 ? { name: '.', ino: dir.rawStat().ino, type: FILETYPE.DIRECTORY }
           : i === 1 ? { name: '..', ino: 0n, type: FILETYPE.DIRECTORY }
@@ -433,7 +454,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
       if (entry.kind !== 'file') return ERRNO.SPIPE;
       const base = whence === WHENCE.SET ? 0n : whence === WHENCE.CUR ? entry.position : whence === WHENCE.END ? entry.desc.rawStat().size : fail(ERRNO.INVAL);
       const next = (base as bigint) + offset;
-      if (next < 0n) return ERRNO.INVAL;
+      if (next < 0n || next > MAX_OFF_T) return ERRNO.INVAL;
       entry.position = next;
       view().setBigUint64(ptr, next, true);
     }),
@@ -588,6 +609,7 @@ function readRetrying(fd: number, buf: Uint8Array, offset: number, length: numbe
 }
 
 function writeRetrying(fd: number, buf: Uint8Array, offset: number, length: number, position: bigint | null): number {
+  if (position !== null && position + BigInt(length) > MAX_WRITE_POSITION) fail(ERRNO.FBIG);
   for (;;) {
     try {
       return fs.writeSync(fd, buf, offset, length, position === null ? null : Number(position));
