@@ -609,7 +609,7 @@ function readRetrying(fd: number, buf: Uint8Array, offset: number, length: numbe
 }
 
 function writeRetrying(fd: number, buf: Uint8Array, offset: number, length: number, position: bigint | null): number {
-  if (position !== null && position + BigInt(length) > MAX_WRITE_POSITION) fail(ERRNO.FBIG);
+  if (position !== null && position > MAX_WRITE_POSITION) fail(ERRNO.FBIG);
   for (;;) {
     try {
       return fs.writeSync(fd, buf, offset, length, position === null ? null : Number(position));

@@ -253,7 +253,8 @@ export class Descriptor {
       // The guest picks the length: read at most one chunk (a short read is allowed), never allocate 2^31 bytes.
       const want = length > BigInt(MAX_CHUNK) ? MAX_CHUNK : Number(length);
       const buffer = Buffer.allocUnsafe(want);
-      const n = want === 0 ? 0 : fs.readSync(this.fd, buffer, 0, want, position(offset));
+      // Node reads at a bigint position too: past 2^53 is the end of any file, as in wasmtime, not EFBIG.
+      const n = want === 0 ? 0 : fs.readSync(this.fd, buffer, 0, want, offset);
       return [Uint8Array.prototype.slice.call(buffer, 0, n), n < want || (n === 0 && length > 0n)];
     });
   }
