@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, makeSandbox, runLink, runProcess, type Sandbox } from '../helpers/cli.js';
 
 let sb: Sandbox;
 let outside: string;
@@ -78,6 +78,29 @@ test("a size, offset or cookie of 2^64-1 or past 2^53 is refused, never acted on
     'read file: OK 0123456789',
   ]);
   t.is(fs.readFileSync(path.join(u64, 'file'), 'utf8'), '0123456789');
+});
+
+test('preview1 reads its i32s unsigned, and an open whose number cannot be handed back leaves no descriptor', async (t) => {
+  // V8 hands an i32 over signed: a count of 2^31 or more arrived negative (a poll of 2^31
+  // subscriptions waited forever, a read of 2^32-1 buffers read none and succeeded).
+  const [FAULT, INVAL] = [21, 28];
+  t.deepEqual(await probe(['abi', 'abi-file']), [
+    `abi open with a bad pointer: ${FAULT}, then the same fd`,
+    `abi read of 2^32-1 iovecs: ${INVAL}`,
+    `abi poll of 2^31 subscriptions: ${INVAL}`,
+    `abi clock_res_get(2^32-1): ${INVAL}`,
+    `abi poll of event type 7: ${INVAL}`,
+  ]);
+});
+
+test('a write that stops part-way returns what it wrote, as POSIX and wasmtime', async (t) => {
+  // Under a file-size limit of one block the first of two 1000-byte buffers is written part-way.
+  const link = path.join(sb.root, 'bin', 'kubectl-fsprobe');
+  const r = await runProcess('sh', ['-c', 'ulimit -f 1 && exec "$0" "$@"', link, 'split', 'split-file'], { cwd: sb.home, env: sb.env });
+  t.is(r.exitCode, 0, r.stderr);
+  const size = fs.statSync(path.join(sb.home, 'split-file')).size;
+  t.true(size > 0 && size < 1000, `${size}`);
+  t.is(r.stdout, `split: 0 ${size} at ${size}\n`);
 });
 
 const escapes: [string, string[]][] = [
