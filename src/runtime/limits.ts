@@ -181,6 +181,15 @@ export class HostLimitExceeded extends Error {
   readonly hostControl = true;
 }
 
+/**
+ * The end of a run whose plugin holds every file descriptor the process may open, when an open the
+ * host must make fails for it (EMFILE or ENFILE); undefined for any other failure.
+ */
+export function allDescriptorsHeld(error: unknown): HostLimitExceeded | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE' ? new HostLimitExceeded('it holds every file descriptor the process may open') : undefined;
+}
+
 /** Thrown when the plugin would hold more resource handles than a run may. */
 export class TooManyHandles extends Error {
   /** Ends the run from inside a host call too (a preview1 path_open), never an error code the guest could go on past. */

@@ -191,6 +191,37 @@ test('a host call whose lists and strings all point at the same bytes is refused
   t.is(small.stdout, 'fields ok\n');
 });
 
+test('what the host keeps for a stream is not a buffer of its own: 20,000 file streams, each read once, are not 1.25 GiB of host memory', async (t) => {
+  // Each stream kept a 64 KiB read buffer for its life: 90,000 of them held 5.9 GB under
+  // --max-memory 1 (attack 75). Measured as the process's peak resident size while it waits.
+  fs.writeFileSync(path.join(sb.home, 'held'), Buffer.alloc(65536, 1));
+  await pull('heldstreams.wasm', 'heldstreams');
+  const child = spawn(path.join(sb.root, 'bin', 'kubectl-heldstreams'), [], { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const held = await new Promise<string>((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => (out += d) && /\n/.test(out) && resolve(out));
+    child.on('exit', () => resolve(out));
+  });
+  // The link is a script started through env, which Node replaces: the child's pid is Node's.
+  const peakKiB = Number(/^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
+  child.stdin.end();
+  t.is(await exited, 0, stderr);
+  t.is(held, 'held 20000\n');
+  t.true(peakKiB > 0 && peakKiB < 512 * 1024, `peak ${peakKiB} KiB`);
+});
+
+test('a component holding every file descriptor the process may open ends its run with one line when it asks for its preopens again', async (t) => {
+  // get-directories opens a descriptor per preopen and has no error to return (attack 75: the
+  // run ended with Node's EMFILE text).
+  await pull('getdirs.wasm', 'getdirs');
+  const r = spawnSync('sh', ['-c', 'ulimit -n 512 && exec "$0"', path.join(sb.root, 'bin', 'kubectl-getdirs')], { cwd: sb.home, env: sb.env, encoding: 'utf8' });
+  t.is(r.status, 1);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin getdirs failed: it holds every file descriptor the process may open, the most a run may');
+});
+
 test('streams outlive their descriptor: dropping it and opening another file never makes a stream read that file', async (t) => {
   fs.writeFileSync(path.join(sb.home, 'a'), 'AAAA');
   fs.writeFileSync(path.join(sb.home, 'b'), 'BBBB');

@@ -43,9 +43,14 @@ export function waitUntil(ready: () => boolean, options: { maxSleepMs?: number; 
   let backoff = 1;
   for (;;) {
     const seen = Atomics.load(wake, 0);
+    const started = process.hrtime.bigint();
     if (ready()) return;
+    // A look that itself takes long (a poll of tens of thousands of pollables) is made less often:
+    // waiting takes a tenth of a core at most.
+    const looked = Number(process.hrtime.bigint() - started) / 1e6;
     const timer = options.nextTimerMs?.();
-    const ms = timer === undefined ? backoff : Math.min(backoff, Math.max(0, timer));
+    const pause = Math.max(backoff, Math.ceil(looked * 9));
+    const ms = timer === undefined ? pause : Math.min(pause, Math.max(0, timer));
     if (ms > 0) Atomics.wait(wake, 0, seen, ms);
     backoff = Math.min(backoff * 2, maxSleep);
   }
