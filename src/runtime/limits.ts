@@ -244,10 +244,18 @@ export class GlueBudget {
     this.charge(count * (elementBytes + ELEMENT_OVERHEAD_BYTES), ctx?.memory?.buffer?.byteLength ?? 0);
   }
 
-  /** ArrayBuffer.prototype.slice, counted. */
+  /**
+   * ArrayBuffer.prototype.slice of a list the guest passes (`ptr, ptr + len * size`), counted, and
+   * a trap when it is not within the memory, as the canonical ABI says: slice itself cut it short
+   * silently (a write of 100 bytes from 4 before the end wrote 4 and succeeded: attack 75). The
+   * glue reads the pointer as a signed i32: one past 2 GiB is taken unsigned here.
+   */
   slice(buffer: ArrayBuffer, start: number, end: number): ArrayBuffer {
-    this.charge(Math.max(0, Math.min(end, buffer.byteLength) - start), buffer.byteLength);
-    return buffer.slice(start, end);
+    const from = start >>> 0;
+    const length = end - start;
+    if (length < 0 || from + length > buffer.byteLength) throw new WebAssembly.RuntimeError('a list out of bounds of its memory');
+    this.charge(length, buffer.byteLength);
+    return buffer.slice(from, from + length);
   }
 
   /** A TextDecoder whose decode() is counted. */

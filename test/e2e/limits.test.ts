@@ -222,6 +222,15 @@ test('a component holding every file descriptor the process may open ends its ru
   t.is(theError(r.stderr), 'krew-wasm: error: plugin getdirs failed: it holds every file descriptor the process may open, the most a run may');
 });
 
+test('a list that runs past the end of its memory traps, and nothing of it is written', async (t) => {
+  // ArrayBuffer.slice in jco's glue cut it short: 4 of 100 bytes were written, and the write succeeded (attack 75).
+  await pull('oobwrite.wasm', 'oobwrite');
+  const r = await runLink(sb, 'oobwrite', []);
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, '');
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin oobwrite trapped: a list out of bounds of its memory');
+});
+
 test('streams outlive their descriptor: dropping it and opening another file never makes a stream read that file', async (t) => {
   fs.writeFileSync(path.join(sb.home, 'a'), 'AAAA');
   fs.writeFileSync(path.join(sb.home, 'b'), 'BBBB');
