@@ -340,6 +340,7 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
     hint: `krew-wasm grant ${name} --max-memory <MiB>`,
   });
   if (error instanceof OverBudget) return { error: memoryError() };
+  if (isGlueOutOfBounds(error)) return { error: new PluginRuntimeError(`plugin ${name} trapped: out of bounds memory access`, { cause: error }) };
   if (ctx.limits.maxMemoryMiB && (ctx.nearMemoryCap() || declaredBeyondEngineLimit(error))) return { error: memoryError() };
   // A growth far beyond the cap in one step is refused while memory is still small: say so.
   const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;
@@ -357,6 +358,16 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
   }
   if (isRunErrResult(error)) return { exit: 1 };
   return { error: new PluginRuntimeError(`plugin ${name} failed: ${describe(error)}`, { cause: error }) };
+}
+
+/**
+ * A read of guest memory in jco's glue past the end of the memory: a string or a list whose
+ * pointer and length do not fit, or a pointer past 2 GiB, which the glue reads as a negative i32.
+ * The canonical ABI traps there; V8 throws its typed array and DataView bounds errors (attack 76:
+ * they ended the run as "failed" with their text, or under --max-memory as over the memory limit).
+ */
+function isGlueOutOfBounds(error: unknown): boolean {
+  return error instanceof RangeError && /^(Start offset -?\d+ is outside the bounds of the buffer|Offset is outside the bounds of the DataView|Invalid typed array length: \d+)$/.test(error.message);
 }
 
 /**

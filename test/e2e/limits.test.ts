@@ -231,6 +231,14 @@ test('a list that runs past the end of its memory traps, and nothing of it is wr
   t.is(theError(r.stderr), 'krew-wasm: error: plugin oobwrite trapped: a list out of bounds of its memory');
 });
 
+test('a string that runs past the end of its memory traps', async (t) => {
+  // jco's glue reads it into a view V8 refuses: the run ended as "failed" with V8's RangeError text (attack 76).
+  await pull('oobpath.wasm', 'oobpath');
+  const r = await runLink(sb, 'oobpath', []);
+  t.is(r.exitCode, 1);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin oobpath trapped: out of bounds memory access');
+});
+
 test('streams outlive their descriptor: dropping it and opening another file never makes a stream read that file', async (t) => {
   fs.writeFileSync(path.join(sb.home, 'a'), 'AAAA');
   fs.writeFileSync(path.join(sb.home, 'b'), 'BBBB');

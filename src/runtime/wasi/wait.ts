@@ -8,6 +8,9 @@
 
 const wake = new Int32Array(new SharedArrayBuffer(4));
 
+/** The longest pause waitUntil takes because its last look was slow (see there). */
+const MAX_PACED_PAUSE_MS = 1000;
+
 /** The shared word other threads (the HTTP worker) bump to wake a waiting host call at once. */
 export function wakeWord(): Int32Array {
   return wake;
@@ -46,10 +49,11 @@ export function waitUntil(ready: () => boolean, options: { maxSleepMs?: number; 
     const started = process.hrtime.bigint();
     if (ready()) return;
     // A look that itself takes long (a poll of tens of thousands of pollables) is made less often:
-    // waiting takes a tenth of a core at most.
+    // waiting takes a tenth of a core at most. At most a second: a look the process was stopped
+    // in (Ctrl-Z) took as long as the stop.
     const looked = Number(process.hrtime.bigint() - started) / 1e6;
     const timer = options.nextTimerMs?.();
-    const pause = Math.max(backoff, Math.ceil(looked * 9));
+    const pause = Math.max(backoff, Math.min(Math.ceil(looked * 9), MAX_PACED_PAUSE_MS));
     const ms = timer === undefined ? pause : Math.min(pause, Math.max(0, timer));
     if (ms > 0) Atomics.wait(wake, 0, seen, ms);
     backoff = Math.min(backoff * 2, maxSleep);
