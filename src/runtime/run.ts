@@ -340,10 +340,12 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
     hint: `krew-wasm grant ${name} --max-memory <MiB>`,
   });
   if (error instanceof OverBudget) return { error: memoryError() };
-  if (isGlueOutOfBounds(error)) return { error: new PluginRuntimeError(`plugin ${name} trapped: out of bounds memory access`, { cause: error }) };
+  // Near the cap first: an allocator that found no room returns a pointer past the memory, and the
+  // glue's read of it is out of bounds (attack 77), where the cap is what the user can change.
   if (ctx.limits.maxMemoryMiB && (ctx.nearMemoryCap() || declaredBeyondEngineLimit(error))) return { error: memoryError() };
   // A growth far beyond the cap in one step is refused while memory is still small: say so.
   const hint = ctx.limits.maxMemoryMiB ? `memory is capped at ${ctx.limits.maxMemoryMiB} MiB: krew-wasm grant ${name} --max-memory <MiB>` : undefined;
+  if (isGlueOutOfBounds(error)) return { error: new PluginRuntimeError(`plugin ${name} trapped: out of bounds memory access`, { cause: error, hint }) };
   if (error instanceof StartFailure) {
     return { error: new PluginRuntimeError(`plugin ${name} failed to start: ${describe(error.cause)}`, { cause: error.cause, hint: error.cause instanceof WebAssembly.RuntimeError ? hint : undefined }) };
   }
@@ -364,7 +366,7 @@ export function classifyFailure(error: unknown, ctx: FailureContext): { exit: nu
  * A read of guest memory in jco's glue past the end of the memory: a string or a list whose
  * pointer and length do not fit, or a pointer past 2 GiB, which the glue reads as a negative i32.
  * The canonical ABI traps there; V8 throws its typed array and DataView bounds errors (attack 76:
- * they ended the run as "failed" with their text, or under --max-memory as over the memory limit).
+ * they ended the run as "failed" with their text).
  */
 function isGlueOutOfBounds(error: unknown): boolean {
   return error instanceof RangeError && /^(Start offset -?\d+ is outside the bounds of the buffer|Offset is outside the bounds of the DataView|Invalid typed array length: \d+)$/.test(error.message);
