@@ -231,6 +231,15 @@ test('a list that runs past the end of its memory traps, and nothing of it is wr
   t.is(theError(r.stderr), 'krew-wasm: error: plugin oobwrite trapped: a list out of bounds of its memory');
 });
 
+test('an allocator that finds no room under --max-memory ends the run at the memory limit, with its hint, not as a trap', async (t) => {
+  // It returns a pointer past the end of its memory, and the glue's write there is out of bounds;
+  // the cap is what the user can change (attack 77).
+  await pull('capalloc.wasm', 'capalloc', '--max-memory', '16');
+  const r = await runLink(sb, 'capalloc', ['some', 'arguments']);
+  t.is(r.exitCode, 125);
+  t.is(theError(r.stderr), 'krew-wasm: error: plugin capalloc exceeded its memory limit of 16 MiB (krew-wasm grant capalloc --max-memory <MiB>)');
+});
+
 test('a string that runs past the end of its memory traps', async (t) => {
   // jco's glue reads it into a view V8 refuses: the run ended as "failed" with V8's RangeError text (attack 76).
   await pull('oobpath.wasm', 'oobpath');
