@@ -44,16 +44,20 @@ export function sleepExactly(ms: number): void {
 export function waitUntil(ready: () => boolean, options: { maxSleepMs?: number; nextTimerMs?: () => number | undefined } = {}): void {
   const maxSleep = options.maxSleepMs ?? 20;
   let backoff = 1;
+  let lastLook = 0;
   for (;;) {
     const seen = Atomics.load(wake, 0);
     const started = process.hrtime.bigint();
     if (ready()) return;
-    // A look that itself takes long (a poll of tens of thousands of pollables) is made less often:
-    // waiting takes a tenth of a core at most. At most a second: a look the process was stopped
-    // in (Ctrl-Z) took as long as the stop.
+    // Looks that themselves take long (a poll of tens of thousands of pollables) are made less
+    // often: waiting takes a tenth of a core at most. Paced by the shorter of the last two looks,
+    // so that one slow look (a collection, a Ctrl-Z during it) does not make the next wait long;
+    // and at most a second.
     const looked = Number(process.hrtime.bigint() - started) / 1e6;
+    const steady = Math.min(looked, lastLook);
+    lastLook = looked;
     const timer = options.nextTimerMs?.();
-    const pause = Math.max(backoff, Math.min(Math.ceil(looked * 9), MAX_PACED_PAUSE_MS));
+    const pause = Math.max(backoff, Math.min(Math.ceil(steady * 9), MAX_PACED_PAUSE_MS));
     const ms = timer === undefined ? pause : Math.min(pause, Math.max(0, timer));
     if (ms > 0) Atomics.wait(wake, 0, seen, ms);
     backoff = Math.min(backoff * 2, maxSleep);
