@@ -222,31 +222,25 @@ test('a component holding every file descriptor the process may open ends its ru
   t.is(theError(r.stderr), 'krew-wasm: error: plugin getdirs failed: it holds every file descriptor the process may open, the most a run may');
 });
 
-test('a list that runs past the end of its memory traps, and nothing of it is written', async (t) => {
+/** Plugins that read or write past the end of their memory, and the one line each run ends with. */
+const outOfBounds: { title: string; fixture: string; grants: string[]; exit: number; line: string }[] = [
   // ArrayBuffer.slice in jco's glue cut it short: 4 of 100 bytes were written, and the write succeeded (attack 75).
-  await pull('oobwrite.wasm', 'oobwrite');
-  const r = await runLink(sb, 'oobwrite', []);
-  t.is(r.exitCode, 1);
-  t.is(r.stdout, '');
-  t.is(theError(r.stderr), 'krew-wasm: error: plugin oobwrite trapped: a list out of bounds of its memory');
-});
-
-test('an allocator that finds no room under --max-memory ends the run at the memory limit, with its hint, not as a trap', async (t) => {
-  // It returns a pointer past the end of its memory, and the glue's write there is out of bounds;
-  // the cap is what the user can change (attack 77).
-  await pull('capalloc.wasm', 'capalloc', '--max-memory', '16');
-  const r = await runLink(sb, 'capalloc', ['some', 'arguments']);
-  t.is(r.exitCode, 125);
-  t.is(theError(r.stderr), 'krew-wasm: error: plugin capalloc exceeded its memory limit of 16 MiB (krew-wasm grant capalloc --max-memory <MiB>)');
-});
-
-test('a string that runs past the end of its memory traps', async (t) => {
+  { title: 'a list that runs past the end of its memory traps, and nothing of it is written', fixture: 'oobwrite', grants: [], exit: 1, line: 'plugin oobwrite trapped: a list out of bounds of its memory' },
   // jco's glue reads it into a view V8 refuses: the run ended as "failed" with V8's RangeError text (attack 76).
-  await pull('oobpath.wasm', 'oobpath');
-  const r = await runLink(sb, 'oobpath', []);
-  t.is(r.exitCode, 1);
-  t.is(theError(r.stderr), 'krew-wasm: error: plugin oobpath trapped: out of bounds memory access');
-});
+  { title: 'a string that runs past the end of its memory traps', fixture: 'oobpath', grants: [], exit: 1, line: 'plugin oobpath trapped: out of bounds memory access' },
+  // Its allocator returns a pointer past the end of its memory when it finds no room, and the
+  // glue's write there is out of bounds; the cap is what the user can change (attack 77).
+  { title: 'an allocator that finds no room under --max-memory ends the run at the memory limit, with its hint, not as a trap', fixture: 'capalloc', grants: ['--max-memory', '16'], exit: 125, line: 'plugin capalloc exceeded its memory limit of 16 MiB (krew-wasm grant capalloc --max-memory <MiB>)' },
+];
+for (const { title, fixture, grants, exit, line } of outOfBounds) {
+  test(title, async (t) => {
+    await pull(`${fixture}.wasm`, fixture, ...grants);
+    const r = await runLink(sb, fixture, ['some', 'arguments']);
+    t.is(r.exitCode, exit);
+    t.is(r.stdout, '');
+    t.is(theError(r.stderr), `krew-wasm: error: ${line}`);
+  });
+}
 
 test('streams outlive their descriptor: dropping it and opening another file never makes a stream read that file', async (t) => {
   fs.writeFileSync(path.join(sb.home, 'a'), 'AAAA');
