@@ -1,4 +1,5 @@
 import vm from 'node:vm';
+import { noDescriptorLeft } from '../hostPaths.js';
 import type { CoreState, MemoryDef } from './coreState.js';
 
 /**
@@ -186,8 +187,7 @@ export class HostLimitExceeded extends Error {
  * host must make fails for it (EMFILE or ENFILE); undefined for any other failure.
  */
 export function allDescriptorsHeld(error: unknown): HostLimitExceeded | undefined {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE' ? new HostLimitExceeded('it holds every file descriptor the process may open') : undefined;
+  return noDescriptorLeft(error) ? new HostLimitExceeded('it holds every file descriptor the process may open') : undefined;
 }
 
 /** Thrown when the plugin would hold more resource handles than a run may. */
