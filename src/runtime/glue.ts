@@ -5,6 +5,7 @@ import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteCache } from '../store/fsutil.js';
 import { importModule } from '../builtin.js';
 import { GlueBudget } from './limits.js';
+import { withSyncTaskRuntime } from './syncTasks.js';
 
 /**
  * jco's glue as a classic script, so that V8 can keep a code cache of it: Node 20 has no compile
@@ -30,7 +31,8 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
 }
 
 /**
- * jco's glue without the branches only JSPI takes, minified as jco minifies it (transpile.js: oxc,
+ * jco's glue without the branches only JSPI takes, on the synchronous task runtime when the
+ * component uses no async part of jco's (syncTasks.ts), minified as jco minifies it (transpile.js: oxc,
  * ES2019, names kept). For every import jco writes
  * `_trampolineN.manuallyAsync ? new WebAssembly.Suspending(<a lowering>) : <the same lowering>`,
  * where `_trampolineN` is a function the glue itself defines and never marks: the test is always
@@ -40,7 +42,7 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
  */
 export async function minifiedGlue(esm: string): Promise<string | undefined> {
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
-  const result = await minify('component.js', await withJspiTestsFalse(esm), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
+  const result = await minify('component.js', await withSyncTaskRuntime(await withJspiTestsFalse(esm)), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
 }
 

@@ -1,0 +1,200 @@
+import { importModule } from '../builtin.js';
+
+/**
+ * A synchronous task runtime for jco's glue. jco 1.35 writes the component model's async runtime
+ * into the glue of every component, and a component that uses none of it still runs each host
+ * call through it: a task (with two promises and their handlers), a subtask and a waitable per
+ * call. That is 1.9 µs of a host call's 2.8 µs (a million calls: 1.9 s -> 0.9 s), 13 -> 8.5 ms of
+ * the JS test plugin's own run, and 24 KB of the smallest component's 63 KB glue (bench/RESULTS.md).
+ *
+ * For a component whose glue only takes jco's synchronous path, its `AsyncTask`, `AsyncSubtask`
+ * and `_lowerImportBackwardsCompat` are replaced by the classes and function below, of the same
+ * names and the methods that path calls, with the same effects on it: the task stack of each
+ * component instance (jco's own createNewCurrentTask, getCurrentTask and clearCurrentTask, kept),
+ * a host call's result handed from its task to the subtask of the guest's call, a host error
+ * rejecting the guest's task, a resolved task refusing a second resolution and an exit without
+ * one, and the may-leave check before each host call. Everything else of jco's runtime stays,
+ * among it the trapped instance refusing entry (ComponentAsyncState) and post-return's may-leave.
+ * What the sync path never reaches is left out: exclusive locks (jco enters a sync task without
+ * one when it is held, so it never waits), cancellation, backpressure, callbacks, and the borrow
+ * scopes of tasks (only a lowered borrow, which no glue here has, opens one).
+ */
+const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
+  AsyncTask: `class AsyncTask {
+  static _ID = 0;
+  #id; #componentIdx; #resolved = false; #rejected = false; #exited = false; #errored = null;
+  #parentSubtask = null; #latestSubtask = undefined; #onResolveHandlers = [];
+  constructor(opts) {
+    if (opts?.componentIdx === undefined) throw new TypeError('missing component id during task creation');
+    if (opts.isAsync || opts.isManualAsync) throw new Error(${JSON.stringify(asyncRefused('task'))});
+    this.#id = ++AsyncTask._ID;
+    this.#componentIdx = opts.componentIdx;
+  }
+  id() { return this.#id; }
+  componentIdx() { return this.#componentIdx; }
+  setCalleeIsAsync(value) { if (value) throw new Error(${JSON.stringify(asyncRefused('callee'))}); }
+  enterSync() { return true; }
+  mayBlock() { return this.#resolved; }
+  isResolvedState() { return this.#resolved; }
+  isExited() { return this.#exited; }
+  setErrored(err) { if (this.#errored === null) this.#errored = err; }
+  setParentSubtask(subtask) {
+    if (!(subtask instanceof AsyncSubtask)) return;
+    if (this.#parentSubtask) throw new Error('parent subtask can only be set once');
+    this.#parentSubtask = subtask;
+  }
+  getParentSubtask() { return this.#parentSubtask; }
+  createSubtask() { return (this.#latestSubtask = new AsyncSubtask(this)); }
+  getLatestSubtask() { return this.#latestSubtask; }
+  registerOnResolveHandler(f) { this.#onResolveHandlers.push(f); }
+  resolve(results) {
+    if (this.#resolved) throw new Error(\`(component [\${this.#componentIdx}]) task [\${this.#id}] is already resolved\`);
+    if (results.length > 1) throw new Error('unexpected number of results');
+    this.#resolved = true;
+    this.#onResolve(results[0]);
+  }
+  reject(err) {
+    this.setErrored(err);
+    if (this.#rejected) return;
+    this.#rejected = true;
+    if (this.#resolved) { this.#parentSubtask?.parentTask().reject(err); return; }
+    this.#resolved = true;
+    this.#onResolve(err);
+  }
+  #onResolve(value) {
+    const handlers = this.#onResolveHandlers;
+    this.#onResolveHandlers = [];
+    for (const f of handlers) f(value);
+    if (this.#rejected) this.#parentSubtask?.reject(value);
+    else if (this.#parentSubtask && !this.#parentSubtask.isResolved()) this.#parentSubtask.onResolve(value);
+  }
+  exit() {
+    if (this.#exited) throw new Error('task has already exited');
+    if (!this.#resolved) throw new Error(\`(component [\${this.#componentIdx}]) task [\${this.#id}] exited without resolution\`);
+    this.#exited = true;
+    clearCurrentTask(this.#componentIdx, this.#id);
+  }
+}`,
+  AsyncSubtask: `class AsyncSubtask {
+  #parentTask; #returned = false; #rejected = false; #result = undefined;
+  constructor(parentTask) { this.#parentTask = parentTask; }
+  parentTask() { return this.#parentTask; }
+  isResolved() { return this.#returned || this.#rejected; }
+  isReturned() { return this.#returned; }
+  onResolve(value) {
+    if (this.isResolved()) throw new Error('subtask has already been resolved');
+    this.#result = value;
+    this.#returned = true;
+  }
+  reject(err) {
+    if (this.isResolved()) return;
+    this.#rejected = true;
+    this.#parentTask.reject(err);
+  }
+  getResult() {
+    if (!this.#returned) throw new Error('subtask result has not been set');
+    return this.#result;
+  }
+}`,
+  _lowerImportBackwardsCompat: `function _lowerImportBackwardsCompat(args, ...params) {
+  const { componentIdx, isAsync, isManualAsync, funcTypeIsAsync, importFn } = args;
+  if (isAsync || isManualAsync || funcTypeIsAsync) throw new Error(${JSON.stringify(asyncRefused('lowering'))});
+  _checkMayLeave(componentIdx);
+  let meta = _getGlobalCurrentTaskMeta(componentIdx);
+  let createdTask;
+  if (!meta) {
+    // A host call with no task of the guest's running: one made by instantiation (a start function).
+    const [task, taskID] = createNewCurrentTask({ componentIdx, isAsync: false, isManualAsync: false, callingWasmExport: false });
+    createdTask = task;
+    createdTask.registerOnResolveHandler(() => { _clearCurrentTask({ taskID, componentIdx }); });
+    _setGlobalCurrentTaskMeta({ componentIdx, taskID });
+    meta = _getGlobalCurrentTaskMeta(componentIdx);
+  }
+  const task = getCurrentTask(componentIdx, meta.taskID)?.task;
+  if (!task) throw new Error('invalid/missing async task');
+  const subtask = task.createSubtask();
+  createdTask?.enterSync();
+  importFn(...params);
+  if (!subtask.isReturned()) throw new Error('post-execution subtasks must either be async or returned');
+  const result = subtask.getResult();
+  createdTask?.resolve([result]);
+  return result;
+}`,
+};
+
+type ReplacedDeclaration = 'AsyncTask' | 'AsyncSubtask' | '_lowerImportBackwardsCompat';
+const REPLACED = Object.keys(SYNC_RUNTIME) as ReplacedDeclaration[];
+
+function asyncRefused(what: string): string {
+  return `an async ${what} reached krew-wasm's synchronous task runtime`;
+}
+
+/**
+ * Every declaration jco 1.35 writes at the top of `instantiate` for a synchronous component: those
+ * of the glues of every plugin in this repository (test fixtures, examples; C, JS and WAT, preview1
+ * through the adapter). A glue that declares anything else uses a part of jco's runtime this list
+ * was not made from (an async builtin: task.return, waitable sets, streams, futures) and keeps jco's
+ * runtime whole.
+ */
+const SYNC_GLUE_DECLARATIONS = new Set([
+  'AsyncSubtask', 'AsyncTask', 'ComponentAsyncState', 'FutureValue', 'RepTable', 'Waitable',
+  '_checkForDeadlock', '_checkMayLeave', '_clearCurrentTask', '_getGlobalCurrentTaskMeta', '_guardMayLeave',
+  '_isValidNumericPrimitive', '_liftFlatBool', '_liftFlatBorrow', '_liftFlatEnum', '_liftFlatFlags', '_liftFlatFloat64',
+  '_liftFlatList', '_liftFlatOption', '_liftFlatOwn', '_liftFlatRecord', '_liftFlatResult', '_liftFlatStringAny',
+  '_liftFlatStringUTF16', '_liftFlatStringUTF8', '_liftFlatTuple', '_liftFlatU16', '_liftFlatU32', '_liftFlatU64',
+  '_liftFlatU8', '_liftFlatVariant', '_lowerFlatBool', '_lowerFlatEnum', '_lowerFlatFlags', '_lowerFlatList',
+  '_lowerFlatOption', '_lowerFlatOwn', '_lowerFlatRecord', '_lowerFlatResult', '_lowerFlatStringAny',
+  '_lowerFlatStringUTF16', '_lowerFlatStringUTF8', '_lowerFlatTuple', '_lowerFlatU16', '_lowerFlatU32', '_lowerFlatU64',
+  '_lowerFlatU8', '_lowerFlatVariant', '_lowerImportBackwardsCompat', '_normalizeCoreTrap',
+  '_requireValidNumericPrimitive', '_setGlobalCurrentTaskMeta', '_suspendingImport', '_trackHostOperation',
+  '_utf16AllocateAndEncode', '_utf8AllocateAndEncode', '_withGlobalCurrentTaskMeta', '_withGlobalCurrentTaskMetaAsync',
+  'clampGuest', 'clearCurrentTask', 'createNewCurrentTask', 'fetchCompile', 'getCurrentTask', 'getErrorPayload',
+  'getOrCreateAsyncState', 'lookupMemoriesForComponent', 'normalizeInstantiationError', 'promiseWithResolvers',
+  'rscTableCreateOwn', 'rscTableRemove', 'runNext', 'throwInvalidBool', 'toUint16', 'toUint32', 'toUint64', 'toUint8',
+]);
+
+/** The options by which jco marks a task, a lift or a lowering async. */
+const ASYNC_MARKS = new Set(['isAsync', 'isManualAsync', 'funcTypeIsAsync']);
+
+/**
+ * jco's glue (its ES module, before minification) with the synchronous task runtime in place of
+ * jco's async one, when the glue is a synchronous component's: it declares nothing beyond
+ * SYNC_GLUE_DECLARATIONS, each replaced declaration once, and the component's own code (every
+ * statement of `instantiate` that is not a runtime declaration: the trampolines, the export
+ * wrappers, the instantiation) marks every task and lowering with a literal `false`. Otherwise, or
+ * when acorn cannot parse it, the glue as it was.
+ */
+export async function withSyncTaskRuntime(esm: string): Promise<string> {
+  if (!esm.includes('class AsyncTask')) return esm;
+  const { parse } = await importModule<typeof import('acorn')>('acorn');
+  const { simple } = await importModule<typeof import('acorn-walk')>('acorn-walk');
+  let tree: import('acorn').Program;
+  try {
+    tree = parse(esm, { ecmaVersion: 'latest', sourceType: 'module' });
+  } catch {
+    return esm;
+  }
+  const instantiate = tree.body.find((node) => node.type === 'ExportNamedDeclaration' && node.declaration?.type === 'FunctionDeclaration' && node.declaration.id.name === 'instantiate');
+  if (instantiate?.type !== 'ExportNamedDeclaration' || instantiate.declaration?.type !== 'FunctionDeclaration') return esm;
+  const replaced = new Map<ReplacedDeclaration, { start: number; end: number }[]>(REPLACED.map((name) => [name, []]));
+  let onlySync = true;
+  for (const statement of instantiate.declaration.body.body) {
+    if (statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') {
+      const name = statement.id!.name;
+      if (!SYNC_GLUE_DECLARATIONS.has(name)) return esm;
+      replaced.get(name as ReplacedDeclaration)?.push(statement);
+      continue;
+    }
+    simple(statement, {
+      Property(node) {
+        const key = node.key.type === 'Identifier' ? node.key.name : node.key.type === 'Literal' ? String(node.key.value) : undefined;
+        if (key !== undefined && ASYNC_MARKS.has(key) && !(node.value.type === 'Literal' && node.value.value === false)) onlySync = false;
+      },
+    });
+  }
+  if (!onlySync || [...replaced.values()].some((found) => found.length !== 1)) return esm;
+  const edits = REPLACED.map((name) => ({ ...replaced.get(name)![0]!, text: SYNC_RUNTIME[name] })).sort((a, b) => b.start - a.start);
+  let glue = esm;
+  for (const { start, end, text } of edits) glue = glue.slice(0, start) + text + glue.slice(end);
+  return glue;
+}
