@@ -17,21 +17,27 @@ import { importModule } from '../builtin.js';
  * among it the trapped instance refusing entry (ComponentAsyncState) and post-return's may-leave.
  * What the sync path never reaches is left out: exclusive locks (jco enters a sync task without
  * one when it is held, so it never waits), cancellation, backpressure, callbacks, and the borrow
- * scopes of tasks (only a lowered borrow, which no glue here has, opens one).
+ * scopes of tasks (only a lowered borrow, which no glue here has, opens one). The glue's own
+ * calls on tasks and subtasks, its debug lines' arguments among them (evaluated whether or not
+ * JCO_DEBUG is set), are each a method below.
  */
 const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
   AsyncTask: `class AsyncTask {
   static _ID = 0;
-  #id; #componentIdx; #resolved = false; #rejected = false; #exited = false; #errored = null;
+  #id; #componentIdx; #entryFnName; #resolved = false; #rejected = false; #exited = false; #errored = null;
   #parentSubtask = null; #latestSubtask = undefined; #onResolveHandlers = [];
   constructor(opts) {
     if (opts?.componentIdx === undefined) throw new TypeError('missing component id during task creation');
     if (opts.isAsync || opts.isManualAsync) throw new Error(${JSON.stringify(asyncRefused('task'))});
     this.#id = ++AsyncTask._ID;
     this.#componentIdx = opts.componentIdx;
+    this.#entryFnName = opts.entryFnName;
   }
   id() { return this.#id; }
   componentIdx() { return this.#componentIdx; }
+  entryFnName() { return this.#entryFnName; }
+  setReturnMemoryIdx() {}
+  setReturnMemory() {}
   setCalleeIsAsync(value) { if (value) throw new Error(${JSON.stringify(asyncRefused('callee'))}); }
   enterSync() { return true; }
   mayBlock() { return this.#resolved; }
@@ -76,8 +82,11 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
   }
 }`,
   AsyncSubtask: `class AsyncSubtask {
-  #parentTask; #returned = false; #rejected = false; #result = undefined;
+  static _ID = 0;
+  #id = ++AsyncSubtask._ID; #parentTask; #returned = false; #rejected = false; #result = undefined;
   constructor(parentTask) { this.#parentTask = parentTask; }
+  id() { return this.#id; }
+  componentIdx() { return this.#parentTask.componentIdx(); }
   parentTask() { return this.#parentTask; }
   isResolved() { return this.#returned || this.#rejected; }
   isReturned() { return this.#returned; }

@@ -1,0 +1,141 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import { toScriptForm } from '../../src/runtime/glue.js';
+import { GlueBudget } from '../../src/runtime/limits.js';
+import { withSyncTaskRuntime } from '../../src/runtime/syncTasks.js';
+import { transpileInto } from '../../src/runtime/transpile.js';
+import { FIXTURES } from '../helpers/cli.js';
+import { scratchFolders } from '../helpers/scratch.js';
+
+const tmp = scratchFolders('syncTasks');
+
+/** What jco writes for a fixture (its ES module, not minified), with the JSPI tests as glue.ts leaves them. */
+async function jcoGlue(fixture: string): Promise<string> {
+  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  const result = await transpileBytes(fs.readFileSync(path.join(FIXTURES, fixture)), { name: 'plugin', instantiation: 'async', minify: false });
+  return Buffer.from(result.files['plugin.js']!).toString('utf8').replace(/_trampoline\d+\.manuallyAsync/g, 'false');
+}
+
+const SYNC_RUNTIME_MARK = "reached krew-wasm's synchronous task runtime";
+
+test("a synchronous component's glue takes the synchronous task runtime; an async mark, an unknown declaration or a missing one keeps jco's", async (t) => {
+  const glue = await jcoGlue('hello.wasm');
+  t.regex(glue, /class AsyncTask \{/, "jco still writes its async runtime (else this test tests nothing)");
+  const synced = await withSyncTaskRuntime(glue);
+  t.true(synced.includes(SYNC_RUNTIME_MARK));
+  t.true(synced.length < glue.length * 0.7, `${synced.length} bytes against jco's ${glue.length}`);
+  // The component's own code marks a lowering async: jco's runtime stays whole.
+  const lowering = glue.indexOf('_lowerImportBackwardsCompat.bind(');
+  t.true(lowering > 0);
+  const asyncMarked = glue.slice(0, lowering) + glue.slice(lowering).replace('isAsync: false', 'isAsync: true');
+  t.not(asyncMarked, glue);
+  t.is(await withSyncTaskRuntime(asyncMarked), asyncMarked);
+  // A mark that is not a literal false (a variable) is not taken as false.
+  t.is(await withSyncTaskRuntime(glue.replace('isAsync: false', 'isAsync: globalThis.x')), glue.replace('isAsync: false', 'isAsync: globalThis.x'));
+  // A declaration of jco's runtime the list was not made from (an async builtin's).
+  const withBuiltin = glue.replace(/(export function instantiate\([^)]*\) \{)/, '$1\nfunction _taskReturn() {}\n');
+  t.not(withBuiltin, glue);
+  t.is(await withSyncTaskRuntime(withBuiltin), withBuiltin);
+  // One of the replaced declarations missing, or twice.
+  const twice = glue.replace(/(export function instantiate\([^)]*\) \{)/, '$1\nclass AsyncSubtask {}\n');
+  t.is(await withSyncTaskRuntime(twice), twice);
+  t.is(await withSyncTaskRuntime('export function instantiate() { class AsyncTask {} }'), 'export function instantiate() { class AsyncTask {} }');
+  t.is(await withSyncTaskRuntime('export function instantiate( { class AsyncTask'), 'export function instantiate( { class AsyncTask', 'what acorn cannot parse');
+});
+
+interface Outcome {
+  written: string[];
+  result?: unknown;
+  error?: unknown;
+}
+
+/**
+ * Runs an entry's core modules through a script form of the glue, in this process, with a host of
+ * stdout alone whose write does what `write` says, as run.ts instantiates (the host makes the
+ * memories and tables the entry's core modules import).
+ */
+async function runGlue(entryDir: string, script: string, write: (text: string) => void, runs = 1, getStdout: () => void = () => {}): Promise<Outcome[]> {
+  const meta = JSON.parse(fs.readFileSync(path.join(entryDir, 'meta.json'), 'utf8'));
+  const budget = new GlueBudget();
+  const quiet = { error() {}, debug() {}, log() {}, warn() {} };
+  const instantiate = (new vm.Script(script).runInThisContext() as (...args: unknown[]) => (...args: unknown[]) => Promise<{ run: { run(): unknown } }>)('file:///', budget.textDecoder(), budget, quiet, false);
+  const written: string[] = [];
+  class OutputStream {
+    blockingWriteAndFlush(bytes: Uint8Array) {
+      const text = Buffer.from(bytes).toString('utf8');
+      written.push(text);
+      write(text);
+    }
+  }
+  const imports = { 'wasi:cli/stdout': { getStdout: () => (getStdout(), new OutputStream()) }, 'wasi:io/streams': { OutputStream }, 'wasi:io/error': { Error: class {} } };
+  const modules = new Map<string, WebAssembly.Module>(meta.coreModules.map((file: string) => [file, new WebAssembly.Module(fs.readFileSync(path.join(entryDir, file)))]));
+  const states = new Map([...modules].map(([file, module]) => [module, meta.coreStates[file]]));
+  const instantiateCore = (module: WebAssembly.Module, coreImports: WebAssembly.Imports) => {
+    const made: Record<string, WebAssembly.Memory | WebAssembly.Table> = {};
+    for (const m of states.get(module).memories) made[m.name] = new WebAssembly.Memory({ initial: m.initial, maximum: m.maximum });
+    for (const table of states.get(module).tables) made[table.name] = new WebAssembly.Table({ initial: table.initial, maximum: table.maximum, element: table.element });
+    return new WebAssembly.Instance(module, { ...coreImports, 'krew-wasm:state': made });
+  };
+  const instance = await instantiate((file: string) => modules.get(file), imports, instantiateCore);
+  const outcomes: Outcome[] = [];
+  for (let i = 0; i < runs; i++) {
+    const before = written.length;
+    try {
+      outcomes.push({ written: [], result: instance.run.run() });
+    } catch (error) {
+      outcomes.push({ written: [], error });
+    }
+    outcomes.at(-1)!.written = written.slice(before);
+  }
+  return outcomes;
+}
+
+/** The fixture's entry, made as pull makes it (synchronous runtime), and the script form of jco's own glue for it. */
+async function bothRuntimes(fixture: string): Promise<{ dir: string; ours: string; jcos: string }> {
+  const dir = tmp();
+  await transpileInto(fs.readFileSync(path.join(FIXTURES, fixture)), dir);
+  const ours = fs.readFileSync(path.join(dir, 'plugin.script.js'), 'utf8');
+  // Minified as minifiedGlue minifies, without the runtime's replacement.
+  const { minify } = await import('oxc-minify');
+  const minified = await minify('component.js', await jcoGlue(fixture), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
+  const jcos = toScriptForm(minified.code);
+  if (!jcos || ours.includes('class AsyncTask{static _ID=0n')) throw new Error('the two runtimes are not told apart');
+  return { dir, ours, jcos };
+}
+
+test("jco's runtime and the synchronous one run a plugin alike: its output, its result, a host error, a trap and the entry refused after it", async (t) => {
+  const { dir, ours, jcos } = await bothRuntimes('hello.wasm');
+  t.true(ours.includes(SYNC_RUNTIME_MARK));
+  t.false(jcos.includes(SYNC_RUNTIME_MARK));
+  for (const script of [jcos, ours]) {
+    const [ok] = await runGlue(dir, script, () => {});
+    t.deepEqual(ok, { written: ['hello from wasm\n'], result: undefined });
+    // A host error (one of krew-wasm's limits, or exit's unwinding) reaches the caller as the same
+    // error, from a function whose errors are the guest's to see (a stream's write) and from one
+    // without (get-stdout).
+    const failure = new Error('a host failure');
+    const [failed] = await runGlue(dir, script, () => { throw failure; });
+    t.is(failed!.error, failure);
+    const [failedBefore] = await runGlue(dir, script, () => {}, 1, () => { throw failure; });
+    t.is(failedBefore!.error, failure);
+    t.deepEqual(failedBefore!.written, []);
+    // A trap poisons the instance: the next entry is refused.
+    const trap = new WebAssembly.RuntimeError('unreachable');
+    const [trapped, again] = await runGlue(dir, script, () => { throw trap; }, 2);
+    t.is(trapped!.error, trap);
+    t.true(again!.error instanceof WebAssembly.RuntimeError);
+    t.is((again!.error as Error).message, 'wasm trap: cannot enter component instance');
+    t.deepEqual(again!.written, []);
+  }
+});
+
+test('a host call made by a start function, while the component is instantiated and no export runs, is served by both runtimes', async (t) => {
+  const { dir, ours, jcos } = await bothRuntimes('startwrite.wasm');
+  for (const script of [jcos, ours]) {
+    const [ok, second] = await runGlue(dir, script, () => {}, 2);
+    t.deepEqual(ok, { written: ['stdout taken at start\n'], result: undefined });
+    t.deepEqual(second, { written: ['stdout taken at start\n'], result: undefined }, 'an export called again (tasks were cleared)');
+  }
+});
