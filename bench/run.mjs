@@ -163,9 +163,11 @@ function startupScenarios(k) {
   k.pull(`file://${fixtures}/jsecho.wasm`, 'jsecho');
   k.pull(`file://${root}/examples/build/pods.wasm`, 'pods');
   k.pull(`file://${fixtures}/fetchprobe.wasm`, 'fetch');
-  for (const name of ['hello', 'chello', 'jsecho', 'pods', 'fetch']) forgetWrapperCache(k, name);
+  k.pull(`file://${fixtures}/hostcalls.wasm`, 'hostcalls');
+  for (const name of ['hello', 'chello', 'jsecho', 'pods', 'fetch', 'hostcalls']) forgetWrapperCache(k, name);
   return {
     hello: [k.link('hello')],
+    hostcalls: [k.link('hostcalls')],
     chello: [k.link('chello')],
     jsecho: [k.link('jsecho')],
     pods: [k.link('pods')],
@@ -399,7 +401,7 @@ async function fullRun() {
     row('1. smallest component (WAT, stdout only)', ms(t1), `node -e 0: ${ms(n1)}`, ratio(t1, n1), '≤ 1.3x',
       `floor (Node + compile + instantiate its core modules, alone): ${ms(f1)} = ${ratio(f1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - f1.median).toFixed(0)} ms above it`,
       `the same floor started as kubectl starts a plugin (#!/usr/bin/env node, through a kubectl-* link): ${ms(p1)} = ${ratio(p1, n1).toFixed(2)}x`,
-      `floor on jco's glue, as a kubectl plugin (the entry's glue from its code cache, instantiated and run with a two-function stdout host; no checks, no sandbox, no guard): ${ms(j1)} = ${ratio(j1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - j1.median).toFixed(1)} ms (${ratio(t1, j1).toFixed(2)}x) above it`,
+      `floor on the entry's glue (jco's, on krew-wasm's synchronous task runtime), as a kubectl plugin (the glue from its code cache, instantiated and run with a two-function stdout host; no checks, no sandbox, no guard): ${ms(j1)} = ${ratio(j1, n1).toFixed(2)}x; krew-wasm is +${(t1.median - j1.median).toFixed(1)} ms (${ratio(t1, j1).toFixed(2)}x) above it`,
       `Node started from an empty start-up snapshot of its own (--snapshot-blob, the least a snapshot of the wrapper bundle would cost): ${ms(e1)} = ${ratio(e1, n1).toFixed(2)}x, +${(e1.median - n1.median).toFixed(1)} ms before any code runs`);
     const [n2, t2, f2, p2] = interleave([NODE0, s.chello, floorCommand(k, 'chello', false), asKubectlPlugin('chello', floorCommand(k, 'chello', false))], k.env);
     row('2. C "hello" (wasi-libc, preview1)', ms(t2), `node -e 0: ${ms(n2)}`, ratio(t2, n2), '≤ 1.5x',
@@ -461,6 +463,11 @@ async function fullRun() {
     const [cat, spew] = interleave([['sh', '-c', `cat ${big} | cat > /dev/null`], ['sh', '-c', `${k.link('spew')} 64 | cat > /dev/null`]], k.env, 5);
     const mbps = (t) => (64 * 1.048576) / (t / 1000);
     row('8. stdout throughput, 64 MiB to a pipe', `${mbps(spew.median).toFixed(0)} MB/s`, `cat: ${mbps(cat.median).toFixed(0)} MB/s`, mbps(spew.median) / mbps(cat.median), '(info)');
+
+    // What one host call costs (glue and host): a million calls of a function that does no work, against the smallest plugin's run.
+    const [small, calls] = interleave([s.hello, s.hostcalls], k.env, 7);
+    row('13. host calls: 1,000,000 calls of wasi:cli/environment initial-cwd', `${((calls.median - small.median) / 1000).toFixed(2)} µs a call`, `smallest plugin: ${ms(small)}`, undefined, '(info)',
+      `the run: ${ms(calls)}`);
 
     await pullPhases(k);
     await streaming(k, api.info);
@@ -571,6 +578,7 @@ function startupPairs(a, b, listOfB = (list) => list) {
     [`${JS_PLUGIN_MB} MB JS plugin`, sa.jsecho, sb.jsecho],
     ['JS example + request', sa.pods, sb.pods],
     ['network plugin, no request', sa.fetchNone, sb.fetchNone],
+    ['1,000,000 host calls', sa.hostcalls, sb.hostcalls],
     ['list, 100 plugins', hundredPlugins(a), listOfB(hundredPlugins(b))],
   ].filter(([title]) => title.includes(process.env.BENCH_ONLY ?? ''));
 }

@@ -5,6 +5,7 @@ import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteCache } from '../store/fsutil.js';
 import { importModule } from '../builtin.js';
 import { GlueBudget } from './limits.js';
+import { parseGlue } from './glueSyntax.js';
 import { withSyncTaskRuntime } from './syncTasks.js';
 
 /**
@@ -57,14 +58,9 @@ export async function minifiedGlue(esm: string): Promise<string | undefined> {
 async function withJspiTestsFalse(esm: string): Promise<string> {
   const mentions = esm.split('manuallyAsync').length - 1;
   if (mentions === 0) return esm;
-  const { parse } = await importModule<typeof import('acorn')>('acorn');
-  const { simple } = await importModule<typeof import('acorn-walk')>('acorn-walk');
-  let tree: import('acorn').Program;
-  try {
-    tree = parse(esm, { ecmaVersion: 'latest', sourceType: 'module' });
-  } catch {
-    return esm;
-  }
+  const parsed = await parseGlue(esm);
+  if (!parsed) return esm;
+  const { tree, simple } = parsed;
   const reads: { start: number; end: number }[] = [];
   let written = false;
   simple(tree, {

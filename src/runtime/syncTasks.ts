@@ -1,4 +1,4 @@
-import { importModule } from '../builtin.js';
+import { parseGlue } from './glueSyntax.js';
 
 /**
  * A synchronous task runtime for jco's glue. jco 1.35 writes the component model's async runtime
@@ -28,7 +28,7 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
   #parentSubtask = null; #latestSubtask = undefined; #onResolveHandlers = [];
   constructor(opts) {
     if (opts?.componentIdx === undefined) throw new TypeError('missing component id during task creation');
-    if (opts.isAsync || opts.isManualAsync) throw new Error(${JSON.stringify(asyncRefused('task'))});
+    if (opts.isAsync || opts.isManualAsync) throw new Error("an async task reached krew-wasm's synchronous task runtime");
     this.#id = ++AsyncTask._ID;
     this.#componentIdx = opts.componentIdx;
     this.#entryFnName = opts.entryFnName;
@@ -38,7 +38,7 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
   entryFnName() { return this.#entryFnName; }
   setReturnMemoryIdx() {}
   setReturnMemory() {}
-  setCalleeIsAsync(value) { if (value) throw new Error(${JSON.stringify(asyncRefused('callee'))}); }
+  setCalleeIsAsync(value) { if (value) throw new Error("an async callee reached krew-wasm's synchronous task runtime"); }
   enterSync() { return true; }
   mayBlock() { return this.#resolved; }
   isResolvedState() { return this.#resolved; }
@@ -107,7 +107,7 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
 }`,
   _lowerImportBackwardsCompat: `function _lowerImportBackwardsCompat(args, ...params) {
   const { componentIdx, isAsync, isManualAsync, funcTypeIsAsync, importFn } = args;
-  if (isAsync || isManualAsync || funcTypeIsAsync) throw new Error(${JSON.stringify(asyncRefused('lowering'))});
+  if (isAsync || isManualAsync || funcTypeIsAsync) throw new Error("an async lowering reached krew-wasm's synchronous task runtime");
   _checkMayLeave(componentIdx);
   let meta = _getGlobalCurrentTaskMeta(componentIdx);
   let createdTask;
@@ -131,12 +131,8 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
 }`,
 };
 
-type ReplacedDeclaration = 'AsyncTask' | 'AsyncSubtask' | '_lowerImportBackwardsCompat';
-const REPLACED = Object.keys(SYNC_RUNTIME) as ReplacedDeclaration[];
-
-function asyncRefused(what: string): string {
-  return `an async ${what} reached krew-wasm's synchronous task runtime`;
-}
+const REPLACED = ['AsyncTask', 'AsyncSubtask', '_lowerImportBackwardsCompat'] as const;
+type ReplacedDeclaration = (typeof REPLACED)[number];
 
 /**
  * Every declaration jco 1.35 writes at the top of `instantiate` for a synchronous component: those
@@ -145,7 +141,7 @@ function asyncRefused(what: string): string {
  * was not made from (an async builtin: task.return, waitable sets, streams, futures) and keeps jco's
  * runtime whole.
  */
-const SYNC_GLUE_DECLARATIONS = new Set([
+const SYNC_GLUE_DECLARATIONS = /* @__PURE__ */ new Set([
   'AsyncSubtask', 'AsyncTask', 'ComponentAsyncState', 'FutureValue', 'RepTable', 'Waitable',
   '_checkForDeadlock', '_checkMayLeave', '_clearCurrentTask', '_getGlobalCurrentTaskMeta', '_guardMayLeave',
   '_isValidNumericPrimitive', '_liftFlatBool', '_liftFlatBorrow', '_liftFlatEnum', '_liftFlatFlags', '_liftFlatFloat64',
@@ -163,7 +159,7 @@ const SYNC_GLUE_DECLARATIONS = new Set([
 ]);
 
 /** The options by which jco marks a task, a lift or a lowering async. */
-const ASYNC_MARKS = new Set(['isAsync', 'isManualAsync', 'funcTypeIsAsync']);
+const ASYNC_MARKS = /* @__PURE__ */ new Set(['isAsync', 'isManualAsync', 'funcTypeIsAsync']);
 
 /**
  * jco's glue (its ES module, before minification) with the synchronous task runtime in place of
@@ -175,23 +171,18 @@ const ASYNC_MARKS = new Set(['isAsync', 'isManualAsync', 'funcTypeIsAsync']);
  */
 export async function withSyncTaskRuntime(esm: string): Promise<string> {
   if (!esm.includes('class AsyncTask')) return esm;
-  const { parse } = await importModule<typeof import('acorn')>('acorn');
-  const { simple } = await importModule<typeof import('acorn-walk')>('acorn-walk');
-  let tree: import('acorn').Program;
-  try {
-    tree = parse(esm, { ecmaVersion: 'latest', sourceType: 'module' });
-  } catch {
-    return esm;
-  }
+  const parsed = await parseGlue(esm);
+  if (!parsed) return esm;
+  const { tree, simple } = parsed;
   const instantiate = tree.body.find((node) => node.type === 'ExportNamedDeclaration' && node.declaration?.type === 'FunctionDeclaration' && node.declaration.id.name === 'instantiate');
   if (instantiate?.type !== 'ExportNamedDeclaration' || instantiate.declaration?.type !== 'FunctionDeclaration') return esm;
-  const replaced = new Map<ReplacedDeclaration, { start: number; end: number }[]>(REPLACED.map((name) => [name, []]));
+  const replaced = new Map<string, { start: number; end: number }[]>(REPLACED.map((name) => [name, []]));
   let onlySync = true;
   for (const statement of instantiate.declaration.body.body) {
     if (statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') {
       const name = statement.id!.name;
       if (!SYNC_GLUE_DECLARATIONS.has(name)) return esm;
-      replaced.get(name as ReplacedDeclaration)?.push(statement);
+      replaced.get(name)?.push(statement);
       continue;
     }
     simple(statement, {
