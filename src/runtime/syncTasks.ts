@@ -4,8 +4,9 @@ import { parseGlue } from './glueSyntax.js';
  * A synchronous task runtime for jco's glue. jco 1.35 writes the component model's async runtime
  * into the glue of every component, and a component that uses none of it still runs each host
  * call through it: a task (with two promises and their handlers), a subtask and a waitable per
- * call. That is 1.9 µs of a host call's 2.8 µs (a million calls: 1.9 s -> 0.9 s), 13 -> 8.5 ms of
- * the JS test plugin's own run, and 24 KB of the smallest component's 63 KB glue (bench/RESULTS.md).
+ * call. Without it a million host calls take 0.38x the time, the JS test plugin's own run ~4 ms
+ * less, and the smallest component's glue is 39 KB instead of 63 KB (bench/RESULTS.md, round
+ * twenty-one).
  *
  * For a component whose glue only takes jco's synchronous path, its `AsyncTask`, `AsyncSubtask`
  * and `_lowerImportBackwardsCompat` are replaced by the classes and function below, of the same
