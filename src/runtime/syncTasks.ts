@@ -127,7 +127,10 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
   importFn(...params);
   if (!subtask.isReturned()) throw new Error('post-execution subtasks must either be async or returned');
   const result = subtask.getResult();
+  // jco resolves the task it made here but never ends it: each stayed on the component's task
+  // list, which every later host call searches, so N calls from a start function cost N² (attack 78).
   createdTask?.resolve([result]);
+  createdTask?.exit();
   return result;
 }`,
 };
