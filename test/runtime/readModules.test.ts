@@ -41,6 +41,21 @@ test('a core module that is gone is refused at once, naming it and why', async (
   t.throws(() => compiling(dir), { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core2.wasm: ENOENT' });
 });
 
+/**
+ * A FIFO's write end, opened without blocking once a reader has opened it: until then the open
+ * fails with ENXIO, and on a slow machine the pool's threads may not have reached their opens yet.
+ */
+async function openWriterOnceRead(fifo: string): Promise<number> {
+  for (;;) {
+    try {
+      return fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
 test('a big core module that changes while it is read in pieces is the entry\'s damage, when the run awaits it', async (t) => {
   const dir = await helloEntry();
   const core = path.join(dir, 'plugin.core.wasm');
@@ -53,7 +68,7 @@ test('a big core module that changes while it is read in pieces is the entry\'s 
   const blocked = Array.from({ length: threads }, () => fs.promises.open(fifo, 'r'));
   const run = compiling(dir);
   fs.truncateSync(core, 1024 * 1024);
-  const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  const writer = await openWriterOnceRead(fifo);
   for (const handle of await Promise.all(blocked)) await handle.close();
   fs.closeSync(writer);
   await t.throwsAsync(run.modules.get('plugin.core.wasm')!, { instanceOf: NotInstalledError, message: 'plugin p is damaged: cannot read plugin.core.wasm: changed while it was read' });
@@ -87,7 +102,7 @@ test('a big core module is read at once, off the thread pool, when the run asks 
     // Its bytes were read already: V8 refuses them while every thread of the pool is still held.
     await t.throwsAsync(run.modules.get('plugin.core.wasm')!, { instanceOf: WebAssembly.CompileError });
   } finally {
-    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const writer = await openWriterOnceRead(fifo);
     for (const handle of await Promise.all(blocked)) await handle.close();
     fs.closeSync(writer);
   }
