@@ -1,3 +1,4 @@
+import type { AnyNode, ClassDeclaration } from 'acorn';
 import { parseGlue } from './glueSyntax.js';
 
 /**
@@ -5,22 +6,24 @@ import { parseGlue } from './glueSyntax.js';
  * into the glue of every component, and a component that uses none of it still runs each host
  * call through it: a task (with two promises and their handlers), a subtask and a waitable per
  * call. Without it a million host calls take 0.38x the time, the JS test plugin's own run ~4 ms
- * less, and the smallest component's glue is 39 KB instead of 63 KB (bench/RESULTS.md, round
- * twenty-one).
+ * less, and the smallest component's glue is 26 KB instead of 63 KB (bench/RESULTS.md, rounds
+ * twenty-one and twenty-two).
  *
- * For a component whose glue only takes jco's synchronous path, its `AsyncTask`, `AsyncSubtask`
- * and `_lowerImportBackwardsCompat` are replaced by the classes and function below, of the same
- * names and the methods that path calls, with the same effects on it: the task stack of each
- * component instance (jco's own createNewCurrentTask, getCurrentTask and clearCurrentTask, kept),
- * a host call's result handed from its task to the subtask of the guest's call, a host error
- * rejecting the guest's task, a resolved task refusing a second resolution and an exit without
- * one, and the may-leave check before each host call. Everything else of jco's runtime stays,
- * among it the trapped instance refusing entry (ComponentAsyncState) and post-return's may-leave.
- * What the sync path never reaches is left out: exclusive locks (jco enters a sync task without
- * one when it is held, so it never waits), cancellation, backpressure, callbacks, and the borrow
- * scopes of tasks (only a lowered borrow, which no glue here has, opens one). The glue's own
- * calls on tasks and subtasks, its debug lines' arguments among them (evaluated whether or not
- * JCO_DEBUG is set), are each a method below.
+ * For a component whose glue only takes jco's synchronous path, its `AsyncTask`, `AsyncSubtask`,
+ * `ComponentAsyncState` and `_lowerImportBackwardsCompat` are replaced by the classes and function
+ * below, of the same names and the methods that path calls, with the same effects on it: the task
+ * stack of each component instance (jco's own createNewCurrentTask, getCurrentTask and
+ * clearCurrentTask, kept), a host call's result handed from its task to the subtask of the guest's
+ * call, a host error rejecting the guest's task, a resolved task refusing a second resolution and
+ * an exit without one, the may-leave check before each host call, and a trapped instance refusing
+ * entry. Everything else of jco's runtime stays, among it post-return's may-leave and the store's
+ * trap. What the sync path never reaches is left out: exclusive locks (jco enters a sync task
+ * without one when it is held, so it never waits), suspended tasks and their tick loop,
+ * cancellation, backpressure, callbacks, waitables, and the borrow scopes of tasks (only a lowered
+ * borrow, which no glue here has, opens one). The glue's own calls on tasks, subtasks and a
+ * component's state, its debug lines' arguments among them (evaluated whether or not JCO_DEBUG is
+ * set), are each a method below; a glue that calls a method of jco's component state that the one
+ * below does not have keeps jco's runtime (withSyncTaskRuntime).
  */
 const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
   AsyncTask: `class AsyncTask {
@@ -106,6 +109,45 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
     return this.#result;
   }
 }`,
+  // With no task ever suspended there is nothing to tick and no deadlock to find: jco's deadlock
+  // check (kept) asks each state for pending work and suspended tasks, and finds none.
+  ComponentAsyncState: `class ComponentAsyncState {
+  #componentIdx; #errored = null; #trapped = false; #mayLeave = true;
+  constructor(args) { this.#componentIdx = args.componentIdx; }
+  componentIdx() { return this.#componentIdx; }
+  get mayLeave() {
+    const flags = INSTANCE_FLAGS.get(this.#componentIdx);
+    return flags === undefined ? this.#mayLeave : flags.value === 1;
+  }
+  set mayLeave(value) {
+    if (typeof value !== 'boolean') throw new TypeError('mayLeave must be a boolean');
+    this.#mayLeave = value;
+    const flags = INSTANCE_FLAGS.get(this.#componentIdx);
+    if (flags !== undefined) flags.value = value ? 1 : 0;
+  }
+  errored() { return this.#errored !== null; }
+  setErrored(err) {
+    if (this.#errored) return;
+    if (!err) {
+      err = new Error('error elswehere (see other component instance error)');
+      err.componentIdx = this.#componentIdx;
+    }
+    this.#errored = err;
+  }
+  markTrapped(err) {
+    if (!(err instanceof WebAssemblyRuntimeError)) return false;
+    err = _normalizeCoreTrap(err);
+    this.#trapped = true;
+    if (STORE_TRAP.error === null) STORE_TRAP.error = err;
+    return true;
+  }
+  throwIfTrapped() {
+    if (this.#trapped) throw new WebAssemblyRuntimeError('wasm trap: cannot enter component instance');
+  }
+  hasPendingSchedulerWork() { return false; }
+  suspendedTaskMetas() { return [].values(); }
+  runTickLoop() {}
+}`,
   _lowerImportBackwardsCompat: `function _lowerImportBackwardsCompat(args, ...params) {
   const { componentIdx, isAsync, isManualAsync, funcTypeIsAsync, importFn } = args;
   if (isAsync || isManualAsync || funcTypeIsAsync) throw new Error("an async lowering reached krew-wasm's synchronous task runtime");
@@ -135,8 +177,14 @@ const SYNC_RUNTIME: Record<ReplacedDeclaration, string> = {
 }`,
 };
 
-const REPLACED = ['AsyncTask', 'AsyncSubtask', '_lowerImportBackwardsCompat'] as const;
+const REPLACED = ['AsyncTask', 'AsyncSubtask', 'ComponentAsyncState', '_lowerImportBackwardsCompat'] as const;
 type ReplacedDeclaration = (typeof REPLACED)[number];
+
+/** What the runtime above takes from the rest of jco's glue: a glue that does not declare each keeps jco's runtime. */
+const RUNTIME_NEEDS = [
+  'INSTANCE_FLAGS', 'STORE_TRAP', 'WebAssemblyRuntimeError', '_normalizeCoreTrap', '_checkMayLeave', 'clearCurrentTask', 'createNewCurrentTask',
+  'getCurrentTask', '_clearCurrentTask', '_getGlobalCurrentTaskMeta', '_setGlobalCurrentTaskMeta',
+];
 
 /**
  * Every declaration jco 1.35 writes at the top of `instantiate` for a synchronous component: those
@@ -165,13 +213,18 @@ const SYNC_GLUE_DECLARATIONS = /* @__PURE__ */ new Set([
 /** The options by which jco marks a task, a lift or a lowering async. */
 const ASYNC_MARKS = /* @__PURE__ */ new Set(['isAsync', 'isManualAsync', 'funcTypeIsAsync']);
 
+/** The members of the component state above: what the rest of the glue may call on one. */
+const STATE_MEMBERS = /* @__PURE__ */ new Set(['componentIdx', 'mayLeave', 'errored', 'setErrored', 'markTrapped', 'throwIfTrapped', 'hasPendingSchedulerWork', 'suspendedTaskMetas', 'runTickLoop']);
+
 /**
  * jco's glue (its ES module, before minification) with the synchronous task runtime in place of
  * jco's async one, when the glue is a synchronous component's: it declares nothing beyond
- * SYNC_GLUE_DECLARATIONS, each replaced declaration once, and the component's own code (every
- * statement of `instantiate` that is not a runtime declaration: the trampolines, the export
- * wrappers, the instantiation) marks every task and lowering with a literal `false`. Otherwise, or
- * when acorn cannot parse it, the glue as it was.
+ * SYNC_GLUE_DECLARATIONS, each replaced declaration once, and what the runtime takes from it
+ * (RUNTIME_NEEDS); the component's own code (every statement of `instantiate` that is not a
+ * runtime declaration: the trampolines, the export wrappers, the instantiation) marks every task
+ * and lowering with a literal `false`; and no code outside the replaced declarations names a
+ * member of jco's component state that the synchronous one lacks (a suspended task's, a lock's).
+ * Otherwise, or when acorn cannot parse it, the glue as it was.
  */
 export async function withSyncTaskRuntime(esm: string): Promise<string> {
   if (!esm.includes('class AsyncTask')) return esm;
@@ -181,14 +234,28 @@ export async function withSyncTaskRuntime(esm: string): Promise<string> {
   const instantiate = tree.body.find((node) => node.type === 'ExportNamedDeclaration' && node.declaration?.type === 'FunctionDeclaration' && node.declaration.id.name === 'instantiate');
   if (instantiate?.type !== 'ExportNamedDeclaration' || instantiate.declaration?.type !== 'FunctionDeclaration') return esm;
   const replaced = new Map<string, { start: number; end: number }[]>(REPLACED.map((name) => [name, []]));
+  const declared = new Set<string>();
+  const lacking = new Set<string>();
+  const kept: AnyNode[] = [];
   let onlySync = true;
   for (const statement of instantiate.declaration.body.body) {
+    if (statement.type === 'VariableDeclaration') {
+      for (const { id } of statement.declarations) if (id.type === 'Identifier') declared.add(id.name);
+    }
     if (statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') {
       const name = statement.id!.name;
       if (!SYNC_GLUE_DECLARATIONS.has(name)) return esm;
-      replaced.get(name)?.push(statement);
+      declared.add(name);
+      const replacedAs = replaced.get(name);
+      if (replacedAs) {
+        replacedAs.push(statement);
+        if (statement.type === 'ClassDeclaration' && name === 'ComponentAsyncState') jcoStateMembers(statement).forEach((member) => STATE_MEMBERS.has(member) || lacking.add(member));
+        continue;
+      }
+      kept.push(statement);
       continue;
     }
+    kept.push(statement);
     simple(statement, {
       Property(node) {
         const key = node.key.type === 'Identifier' ? node.key.name : node.key.type === 'Literal' ? String(node.key.value) : undefined;
@@ -196,9 +263,54 @@ export async function withSyncTaskRuntime(esm: string): Promise<string> {
       },
     });
   }
-  if (!onlySync || [...replaced.values()].some((found) => found.length !== 1)) return esm;
-  const edits = REPLACED.map((name) => ({ ...replaced.get(name)![0]!, text: SYNC_RUNTIME[name] })).sort((a, b) => b.start - a.start);
+  if (!onlySync || [...replaced.values()].some((found) => found.length !== 1) || RUNTIME_NEEDS.some((name) => !declared.has(name))) return esm;
+  // A call on a component's state the synchronous one cannot answer, wherever it is made.
+  let callsLacking = false;
+  for (const statement of kept) {
+    simple(statement, {
+      MemberExpression(node) {
+        if (!node.computed && node.property.type === 'Identifier' && lacking.has(node.property.name)) callsLacking = true;
+      },
+    });
+  }
+  if (callsLacking) return esm;
+  const edits = REPLACED.map((name) => ({ ...replaced.get(name)![0]!, text: SYNC_RUNTIME[name] }));
+  edits.push(...unusedWithout(kept, replaced, simple).map((declaration) => ({ ...declaration, text: '' })));
+  edits.sort((a, b) => b.start - a.start);
   let glue = esm;
   for (const { start, end, text } of edits) glue = glue.slice(0, start) + text + glue.slice(end);
   return glue;
+}
+
+/**
+ * Classes of jco's runtime that only its async one uses (a task's waitables, a component's handle
+ * tables): dropped when nothing left names them. oxc keeps an unused class whose static fields
+ * it cannot prove pure (RepTable's `static FREE = Symbol(...)`).
+ */
+const ASYNC_ONLY_CLASSES = ['Waitable', 'RepTable', 'FutureValue'];
+
+/** The declarations of ASYNC_ONLY_CLASSES that no code but the replaced declarations, and their own, names. */
+function unusedWithout(kept: AnyNode[], replaced: Map<string, { start: number; end: number }[]>, simple: typeof import('acorn-walk').simple): { start: number; end: number }[] {
+  const declarations = new Map<string, ClassDeclaration>();
+  for (const node of kept) if (node.type === 'ClassDeclaration' && node.id && ASYNC_ONLY_CLASSES.includes(node.id.name)) declarations.set(node.id.name, node as ClassDeclaration);
+  const named = new Set<string>();
+  for (const node of kept) {
+    simple(node, {
+      Identifier(id) {
+        const own = declarations.get(id.name);
+        if (own && !(id.start >= own.start && id.end <= own.end)) named.add(id.name);
+      },
+    });
+  }
+  const runtime = Object.values(SYNC_RUNTIME).join('\n');
+  return [...declarations].filter(([name]) => !named.has(name) && !runtime.includes(name)).map(([, node]) => node);
+}
+
+/** The names of a class's public members, static ones included: what code outside it can call. */
+function jcoStateMembers(declaration: ClassDeclaration): string[] {
+  const names: string[] = [];
+  for (const member of declaration.body.body) {
+    if ((member.type === 'MethodDefinition' || member.type === 'PropertyDefinition') && !member.computed && member.key.type === 'Identifier' && member.key.name !== 'constructor') names.push(member.key.name);
+  }
+  return names;
 }

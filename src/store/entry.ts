@@ -59,8 +59,9 @@ export const ENTRY_FILES = {
  * 18: a big plugin's core modules carry compilation hints (compileHints; runtime/compileHints.ts).
  * 19: a big core module's data is an image beside it (coreStates' dataImage; runtime/dataImage.ts).
  * 20: a synchronous component's glue runs on krew-wasm's synchronous task runtime (runtime/syncTasks.ts).
+ * 21: and on its synchronous component state, without jco's waitables and handle tables.
  */
-export const ENTRY_FORMAT = 20;
+export const ENTRY_FORMAT = 21;
 
 /** Names jco gives core modules; anything else in meta.json would be a path we must not follow. */
 const CORE_MODULE = /^[A-Za-z0-9_.-]+\.core\d*\.wasm$/;

@@ -45,6 +45,31 @@ test("a synchronous component's glue takes the synchronous task runtime; an asyn
   t.is(await withSyncTaskRuntime('export function instantiate( { class AsyncTask'), 'export function instantiate( { class AsyncTask', 'what acorn cannot parse');
 });
 
+test("a glue that asks a component's state for what only jco's has (a suspended task's), or lacks what the synchronous runtime takes from it, keeps jco's runtime", async (t) => {
+  const glue = await jcoGlue('hello.wasm');
+  const synced = await withSyncTaskRuntime(glue);
+  t.not(synced, glue);
+  // jco's component state goes, and with it the classes only the async runtime used.
+  for (const gone of ['class Waitable', 'class RepTable', 'class FutureValue']) {
+    t.true(glue.includes(gone), `jco writes ${gone} (else this tests nothing)`);
+    t.false(synced.includes(gone), `${gone} is left out`);
+  }
+  t.true(synced.includes('hasPendingSchedulerWork() { return false; }'));
+  // The component's own code calling a member the synchronous state lacks.
+  const entry = glue.indexOf('.throwIfTrapped();');
+  t.true(entry > 0);
+  const suspends = glue.slice(0, entry) + '.throwIfTrapped(); getOrCreateAsyncState(0).isTaskSuspended(1);' + glue.slice(entry + '.throwIfTrapped();'.length);
+  t.is(await withSyncTaskRuntime(suspends), suspends);
+  // A glue that names RepTable outside jco's runtime keeps it, whatever runtime it gets.
+  const tables = glue.replace(/(export function instantiate\([^)]*\) \{)/, '$1\nconst handlesOfMine = () => new RepTable({});\n');
+  t.not(tables, glue);
+  t.true((await withSyncTaskRuntime(tables)).includes('class RepTable'));
+  // A glue without the store's trap, which the synchronous state records a trap in.
+  const noStoreTrap = glue.replace(/const STORE_TRAP = /, 'const STORE_TRAP_ELSEWHERE = ');
+  t.not(noStoreTrap, glue);
+  t.is(await withSyncTaskRuntime(noStoreTrap), noStoreTrap);
+});
+
 interface Outcome {
   written: string[];
   result?: unknown;
@@ -128,6 +153,19 @@ test("jco's runtime and the synchronous one run a plugin alike: its output, its 
     t.true(again!.error instanceof WebAssembly.RuntimeError);
     t.is((again!.error as Error).message, 'wasm trap: cannot enter component instance');
     t.deepEqual(again!.written, []);
+  }
+});
+
+test("a host call from a post-return, where the component model forbids leaving the instance, traps on both runtimes", async (t) => {
+  const { dir, ours, jcos } = await bothRuntimes('postreturn.wasm');
+  t.true(ours.includes(SYNC_RUNTIME_MARK));
+  for (const script of [jcos, ours]) {
+    const calls: string[] = [];
+    const [refused] = await runGlue(dir, script, () => {}, 1, () => calls.push('get-stdout'));
+    t.deepEqual(refused!.written, ['before post-return\n']);
+    t.deepEqual(calls, ['get-stdout'], 'the call from the post-return never reached the host');
+    t.true(refused!.error instanceof WebAssembly.RuntimeError);
+    t.is((refused!.error as Error).message, 'cannot leave component instance');
   }
 });
 
