@@ -663,6 +663,19 @@ async function nodeRun(otherNode) {
   }
 }
 
+/**
+ * What a minor page fault costs this machine now, in µs: the median of 5 processes that each touch
+ * 64 MiB of fresh memory. This machine's slow phases are phases of costly page faults (14-20 µs
+ * each, against ~1,900 of them in `node -e 0`), which slow Node's own start more than the rest of a
+ * run and so move every ratio to it: each report names the phase it ran in.
+ */
+function pageFaultMicros() {
+  const script = "const f=()=>process.resourceUsage().minorPageFault,f0=f(),t0=process.hrtime.bigint(),b=Buffer.allocUnsafeSlow(64*2**20);for(let i=0;i<b.length;i+=4096)b[i]=1;process.stdout.write(String(Number(process.hrtime.bigint()-t0)/1000/(f()-f0)))";
+  const costs = Array.from({ length: 5 }, () => Number(execFileSync(process.execPath, ['-e', script], { env: baseEnv, encoding: 'utf8' })));
+  return costs.sort((a, b) => a - b)[2].toFixed(1);
+}
+
+const faultsBefore = pageFaultMicros();
 const abIndex = process.argv.indexOf('--ab');
 const nodeIndex = process.argv.indexOf('--node');
 try {
@@ -678,6 +691,7 @@ const load = os.loadavg()[0].toFixed(1);
 const header = [
   `krew-wasm benchmarks, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${load} at the end`,
   `Median (min–max) of ${RUNS} whole-process runs interleaved with the baseline; ratio: the median of each round's ratio to it (the machine's speed drifts); NODE_EXTRA_CA_CERTS unset for every process.`,
+  `The machine's phase: a page fault cost ${faultsBefore} µs at the start and ${pageFaultMicros()} µs at the end (a process touching 64 MiB of fresh memory).`,
   '',
   '| scenario | measured | baseline | ratio | target |',
   '|---|---|---|---|---|',
