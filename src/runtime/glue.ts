@@ -5,7 +5,10 @@ import { ENTRY_FILES } from '../store/entry.js';
 import { atomicWriteCache } from '../store/fsutil.js';
 import { importModule } from '../builtin.js';
 import { GlueBudget } from './limits.js';
-import { parseGlue } from './glueSyntax.js';
+import { InvalidPluginError } from '../errors.js';
+import { runtimeNameTaken } from './glueNames.js';
+import type { MemberExpression } from 'acorn';
+import { parseGlue, type ParsedGlue } from './glueSyntax.js';
 import { withSyncTaskRuntime } from './syncTasks.js';
 
 /**
@@ -39,28 +42,78 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
  * where `_trampolineN` is a function the glue itself defines and never marks: the test is always
  * false, and the dead branch was 23% of a componentized JS plugin's minified glue (0.8 -> 0.6 MB),
  * which every run loads and the first run after a pull compiles (bench/RESULTS.md). Returns
- * undefined when oxc reports an error.
+ * undefined when oxc reports an error. Refused (InvalidPluginError) when acorn cannot read the glue,
+ * or when a name of the component takes the place of one of jco's runtime in it (glueNames.ts).
  */
 export async function minifiedGlue(esm: string): Promise<string | undefined> {
+  const parsed = await parseGlue(esm);
+  if (!parsed) throw new InvalidPluginError("jco's JavaScript for the component could not be read");
+  const taken = runtimeNameTaken(parsed.tree, parsed.full);
+  if (taken !== undefined) throw new InvalidPluginError(`a name of the component (an export's, a resource's) takes the place of jco's own ${taken} in the JavaScript jco makes for it: rename it`);
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
-  const result = await minify('component.js', await withSyncTaskRuntime(await withJspiTestsFalse(esm)), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
+  const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(esm, parsed)]);
+  const result = await minify('component.js', await withSyncTaskRuntime(edited), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
 }
 
+/** A piece of the glue's text replaced: [start, end) becomes `text`. */
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** The glue with its edits made, in one pass: a copy of the glue per edit was quadratic, minutes of pull for a component of many imports (attack 61). */
+function withEdits(esm: string, edits: Edit[]): string {
+  if (edits.length === 0) return esm;
+  const pieces: string[] = [];
+  let from = 0;
+  for (const { start, end, text } of edits.sort((a, b) => a.start - b.start)) {
+    pieces.push(esm.slice(from, start), text);
+    from = end;
+  }
+  pieces.push(esm.slice(from));
+  return pieces.join('');
+}
+
 /**
- * The glue with each read of `_trampolineN.manuallyAsync` replaced by `false`, found in its syntax
+ * jco records every resource rep a handle table ever gave out (`table._createdReps.add(rep)` in
+ * rscTableCreateOwn) in a set that nothing reads and nothing empties: a plugin that took and dropped
+ * stdout in a loop grew the host's heap by ~90 bytes a handle, past any limit (6 million handles, 0.5
+ * GB; attack 79), where Node ends the process with its out-of-memory report. The adds are taken
+ * out when every other mention of `_createdReps` is the set's making (`= new Set()`); a glue that
+ * reads it keeps them.
+ */
+function createdRepsEdits(esm: string, { tree, simple }: ParsedGlue): Edit[] {
+  const mentions = esm.split('_createdReps').length - 1;
+  if (mentions === 0) return [];
+  const adds: Edit[] = [];
+  let made = 0;
+  const isSet = (node: MemberExpression) => !node.computed && node.property.type === 'Identifier' && node.property.name === '_createdReps';
+  simple(tree, {
+    ExpressionStatement(node) {
+      const call = node.expression;
+      if (call.type === 'CallExpression' && call.arguments.length === 1 && call.callee.type === 'MemberExpression' && !call.callee.computed && call.callee.property.type === 'Identifier' && call.callee.property.name === 'add' && call.callee.object.type === 'MemberExpression' && isSet(call.callee.object)) {
+        adds.push({ start: node.start, end: node.end, text: ';' });
+      }
+    },
+    AssignmentExpression(node) {
+      if (node.left.type === 'MemberExpression' && isSet(node.left) && node.right.type === 'NewExpression' && node.right.callee.type === 'Identifier' && node.right.callee.name === 'Set' && node.right.arguments.length === 0) made++;
+    },
+  });
+  return adds.length + made === mentions ? adds : [];
+}
+
+/**
+ * Each read of `_trampolineN.manuallyAsync` in the glue replaced by `false`, found in its syntax
  * tree (acorn): the same text in a string is a core name of the plugin's, which jco writes as a
  * property key, and rewriting it there made the glue bind another of the plugin's exports (attack
- * 60). Unchanged, keeping its branches, unless every mention of `manuallyAsync` is such a read:
- * a glue that marks a trampoline (jco's JSPI mode), a name that mentions it, or one acorn cannot
- * parse.
+ * 60). None, keeping its branches, unless every mention of `manuallyAsync` is such a read:
+ * a glue that marks a trampoline (jco's JSPI mode), or a name that mentions it.
  */
-async function withJspiTestsFalse(esm: string): Promise<string> {
+function jspiTestEdits(esm: string, { tree, simple }: ParsedGlue): Edit[] {
   const mentions = esm.split('manuallyAsync').length - 1;
-  if (mentions === 0) return esm;
-  const parsed = await parseGlue(esm);
-  if (!parsed) return esm;
-  const { tree, simple } = parsed;
+  if (mentions === 0) return [];
   const reads: { start: number; end: number }[] = [];
   let written = false;
   simple(tree, {
@@ -71,16 +124,8 @@ async function withJspiTestsFalse(esm: string): Promise<string> {
       written ||= node.left.type === 'MemberExpression' && esm.slice(node.left.start, node.left.end).includes('manuallyAsync');
     },
   });
-  if (written || reads.length !== mentions) return esm;
-  // One pass: a copy of the glue per read was quadratic, minutes of pull for a component of many imports (attack 61).
-  const pieces: string[] = [];
-  let from = 0;
-  for (const { start, end } of reads.sort((a, b) => a.start - b.start)) {
-    pieces.push(esm.slice(from, start), 'false');
-    from = end;
-  }
-  pieces.push(esm.slice(from));
-  return pieces.join('');
+  if (written || reads.length !== mentions) return [];
+  return reads.map(({ start, end }) => ({ start, end, text: 'false' }));
 }
 
 /** What `WebAssembly.promising` is in the script form: JSPI's when the engine has it, else identity. */

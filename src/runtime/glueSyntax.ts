@@ -2,15 +2,21 @@ import type { Program } from 'acorn';
 import { importModule } from '../builtin.js';
 
 /**
- * jco's glue (an ES module) as acorn's syntax tree, with acorn-walk's simple walker for it; undefined
+ * jco's glue (an ES module) as acorn's syntax tree, with acorn-walk's walkers for it; undefined
  * when acorn cannot parse it. Loaded at pull only: runs never parse the glue.
  */
-export async function parseGlue(esm: string): Promise<{ tree: Program; simple: typeof import('acorn-walk').simple } | undefined> {
+export async function parseGlue(esm: string): Promise<ParsedGlue | undefined> {
   const { parse } = await importModule<typeof import('acorn')>('acorn');
-  const { simple } = await importModule<typeof import('acorn-walk')>('acorn-walk');
+  const { simple, full } = await importModule<typeof import('acorn-walk')>('acorn-walk');
   try {
-    return { tree: parse(esm, { ecmaVersion: 'latest', sourceType: 'module' }), simple };
+    return { tree: parse(esm, { ecmaVersion: 'latest', sourceType: 'module' }), simple, full };
   } catch {
     return undefined;
   }
+}
+
+export interface ParsedGlue {
+  tree: Program;
+  simple: typeof import('acorn-walk').simple;
+  full: typeof import('acorn-walk').full;
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
 import vm from 'node:vm';
 import { toScriptForm } from '../../src/runtime/glue.js';
 import { GlueBudget } from '../../src/runtime/limits.js';
@@ -81,7 +82,7 @@ interface Outcome {
  * stdout alone whose write does what `write` says, as run.ts instantiates (the host makes the
  * memories and tables the entry's core modules import).
  */
-async function runGlue(entryDir: string, script: string, write: (text: string) => void, runs = 1, getStdout: () => void = () => {}): Promise<Outcome[]> {
+async function runGlue(entryDir: string, script: string, write: (text: string) => void, runs = 1, getStdout: () => void = () => {}): Promise<Outcome[] & { instance: unknown }> {
   const meta = JSON.parse(fs.readFileSync(path.join(entryDir, 'meta.json'), 'utf8'));
   const budget = new GlueBudget();
   const quiet = { error() {}, debug() {}, log() {}, warn() {} };
@@ -114,7 +115,8 @@ async function runGlue(entryDir: string, script: string, write: (text: string) =
     }
     outcomes.at(-1)!.written = written.slice(before);
   }
-  return outcomes;
+  // The instance too, for a caller that reads what it holds.
+  return Object.assign(outcomes, { instance });
 }
 
 /** The fixture's entry, made as pull makes it (synchronous runtime), and the script form of jco's own glue for it. */
@@ -156,6 +158,16 @@ test("jco's runtime and the synchronous one run a plugin alike: its output, its 
   }
 });
 
+test("the test plugins made from JS (post-return, may-leave) and from a preview1 module of the original ABI (two adapters) run on the synchronous runtime", async (t) => {
+  for (const fixture of ['jsecho.wasm', 'legacyprobe.core.wasm']) {
+    const dir = tmp();
+    await transpileInto(fs.readFileSync(path.join(FIXTURES, fixture)), dir);
+    const glue = fs.readFileSync(path.join(dir, 'plugin.script.js'), 'utf8');
+    t.true(glue.includes(SYNC_RUNTIME_MARK), fixture);
+    t.false(glue.includes('class RepTable'), `${fixture}: jco's handle tables left out`);
+  }
+});
+
 test("a host call from a post-return, where the component model forbids leaving the instance, traps on both runtimes", async (t) => {
   const { dir, ours, jcos } = await bothRuntimes('postreturn.wasm');
   t.true(ours.includes(SYNC_RUNTIME_MARK));
@@ -167,6 +179,27 @@ test("a host call from a post-return, where the component model forbids leaving 
     t.true(refused!.error instanceof WebAssembly.RuntimeError);
     t.is((refused!.error as Error).message, 'cannot leave component instance');
   }
+});
+
+test("the host's heap does not grow with the handles a plugin takes and drops (jco's handle tables kept every rep they gave out)", async (t) => {
+  const { dir, ours, jcos } = await bothRuntimes('handlechurn.wasm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const growth = async (script: string) => {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    // The run's instance is kept alive while the heap is read: what it holds is counted.
+    const outcomes = await runGlue(dir, script, () => {});
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    t.deepEqual(outcomes[0]!.written, ['churned\n']);
+    t.truthy(outcomes.instance);
+    return grown;
+  };
+  const jcosGrowth = await growth(jcos);
+  t.true(jcosGrowth > 8 * 2 ** 20, `jco's own glue kept ${jcosGrowth} bytes (else this test tests nothing)`);
+  const oursGrowth = await growth(ours);
+  t.true(oursGrowth < 2 * 2 ** 20, `the glue pull made kept ${oursGrowth} bytes for 500,000 handles taken and dropped`);
 });
 
 test('a host call made by a start function, while the component is instantiated and no export runs, is served by both runtimes', async (t) => {

@@ -29,6 +29,50 @@ const RUN_EXPORT_WAT = `(core module $r (func (export "run") (result i32) (i32.c
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner))`;
 
+/**
+ * A component whose run takes stdout and drops it (so that its glue has jco's handle tables and
+ * tasks), and that exports beside wasi:cli/run an interface function of the given name.
+ */
+function exportingWat(name: string): string {
+  return `(component $outer
+    (import "wasi:io/streams@0.2.12" (instance $io (export "output-stream" (type (sub resource)))))
+    (alias export $io "output-stream" (type $os))
+    (import "wasi:cli/stdout@0.2.12" (instance $so
+      (alias outer $outer $os (type $t))
+      (export "output-stream" (type (eq $t)))
+      (export "get-stdout" (func (result (own $t))))))
+    (alias export $so "get-stdout" (func $gs))
+    (core func $lgs (canon lower (func $gs)))
+    (core func $drop (canon resource.drop $os))
+    (core module $m
+      (import "h" "gs" (func $gs (result i32)))
+      (import "h" "drop" (func $drop (param i32)))
+      (func (export "run") (result i32) (call $drop (call $gs)) (i32.const 0))
+      (func (export "other") (result i32) (i32.const 7)))
+    (core instance $i (instantiate $m (with "h" (instance (export "gs" (func $lgs)) (export "drop" (func $drop))))))
+    (func $run (result (result)) (canon lift (core func $i "run")))
+    (func $other (result u32) (canon lift (core func $i "other")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner))
+    (instance $x (export "${name}" (func $other)))
+    (export "foo:bar/baz" (instance $x)))`;
+}
+
+test("an export named as one of jco's own functions in the glue (which would take its place in every host call) is refused at pull, with the name to change", async (t) => {
+  // rsc-table-remove: every handle drop called the plugin's export instead (attack 79); the others
+  // broke the task stack or recursed.
+  for (const [name, taken] of [['rsc-table-remove', 'rscTableRemove'], ['rsc-table-create-own', 'rscTableCreateOwn'], ['get-current-task', 'getCurrentTask'], ['get-or-create-async-state', 'getOrCreateAsyncState']]) {
+    const dir = tmp();
+    await t.throwsAsync(transpileInto(await wat(exportingWat(name!)), dir), {
+      instanceOf: InvalidPluginError,
+      message: `a name of the component (an export's, a resource's) takes the place of jco's own ${taken} in the JavaScript jco makes for it: rename it`,
+    });
+    t.deepEqual(fs.readdirSync(dir), [], 'nothing written');
+  }
+  // A name jco keeps apart itself (it writes dataView$1), and an ordinary one, are taken.
+  for (const name of ['data-view', 'get-pods']) await t.notThrowsAsync(transpileInto(await wat(exportingWat(name)), tmp()), name);
+});
+
 test('a core module whose tables the host cannot make (a table with an initializer expression) is refused, and nothing is written', async (t) => {
   const bytes = await wat(`(component
     (core module $m (table 1 funcref (ref.null func)) (func (export "run") (result i32) (i32.const 0)))
@@ -141,7 +185,7 @@ test('the glue is minified without the JSPI branches no import takes; a glue tha
   const named = await minifiedGlue('export function instantiate(e){let _trampoline0=function(){};return[_trampoline0.manuallyAsync?1:2,e[`_trampoline0.manuallyAsync`]]}');
   t.regex(named ?? '', /\.manuallyAsync\?1:2/);
   t.regex(named ?? '', /\[[`"']_trampoline0\.manuallyAsync[`"']\]/);
-  t.is(await minifiedGlue('export function instantiate( {'), undefined, 'what oxc cannot parse');
+  await t.throwsAsync(minifiedGlue('export function instantiate( {'), { instanceOf: InvalidPluginError, message: "jco's JavaScript for the component could not be read" }, 'what acorn cannot parse');
 });
 
 test('the script form asks for JSPI without a throw: WebAssembly.promising is f itself where the engine lacks it', async (t) => {
