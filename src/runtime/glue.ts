@@ -7,7 +7,7 @@ import { importModule } from '../builtin.js';
 import { GlueBudget } from './limits.js';
 import { InvalidPluginError } from '../errors.js';
 import { runtimeNameTaken } from './glueNames.js';
-import type { MemberExpression } from 'acorn';
+import type { CallExpression, Expression, IfStatement, MemberExpression } from 'acorn';
 import { parseGlue, type ParsedGlue } from './glueSyntax.js';
 import { withSyncTaskRuntime } from './syncTasks.js';
 
@@ -51,7 +51,7 @@ export async function minifiedGlue(esm: string): Promise<string | undefined> {
   const taken = runtimeNameTaken(parsed.tree, parsed.full);
   if (taken !== undefined) throw new InvalidPluginError(`a name of the component (an export's, a resource's) takes the place of jco's own ${taken} in the JavaScript jco makes for it: rename it`);
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
-  const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(esm, parsed)]);
+  const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(esm, parsed), ...unknownBorrowEdits(parsed)]);
   const result = await minify('component.js', await withSyncTaskRuntime(edited), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
 }
@@ -102,6 +102,44 @@ function createdRepsEdits(esm: string, { tree, simple }: ParsedGlue): Edit[] {
     },
   });
   return adds.length + made === mentions ? adds : [];
+}
+
+/**
+ * A borrowed handle of a host resource that the plugin does not hold (never given, or dropped)
+ * traps, as the canonical ABI says: jco's glue made an empty object of the resource's class for it
+ * (`if (!rsc) { rsc = Object.create(OutputStream.prototype); ... }`) and called the host's method
+ * on that (attack 79: it failed in the host, as a stream error the plugin could go on past). The
+ * making of that object becomes a trap naming the handle.
+ */
+function unknownBorrowEdits({ tree, simple }: ParsedGlue): Edit[] {
+  const edits: Edit[] = [];
+  simple(tree, {
+    IfStatement(node) {
+      const handle = emptyResourceObjectHandle(node);
+      if (handle) edits.push({ start: node.consequent.start, end: node.consequent.end, text: `{ throw new WebAssembly.RuntimeError(\`unknown handle index \${${handle}}\`); }` });
+    },
+  });
+  return edits;
+}
+
+/**
+ * The handle's variable when `node` is jco's `if (!rsc) { rsc = Object.create(C.prototype);
+ * Object.defineProperty(rsc, symbolRscHandle, { ..., value: handle }); Object.defineProperty(rsc,
+ * symbolRscRep, ...); }`, with no else.
+ */
+function emptyResourceObjectHandle(node: IfStatement): string | undefined {
+  const { test, consequent, alternate } = node;
+  if (alternate || test.type !== 'UnaryExpression' || test.operator !== '!' || test.argument.type !== 'Identifier' || consequent.type !== 'BlockStatement' || consequent.body.length !== 3) return undefined;
+  const rsc = test.argument.name;
+  const [made, handleProperty, repProperty] = consequent.body.map((s) => (s.type === 'ExpressionStatement' ? s.expression : undefined));
+  const isCall = (e: Expression | undefined, object: string, method: string): e is CallExpression =>
+    e?.type === 'CallExpression' && e.callee.type === 'MemberExpression' && !e.callee.computed && e.callee.object.type === 'Identifier' && e.callee.object.name === object && e.callee.property.type === 'Identifier' && e.callee.property.name === method;
+  if (made?.type !== 'AssignmentExpression' || made.left.type !== 'Identifier' || made.left.name !== rsc || !isCall(made.right, 'Object', 'create')) return undefined;
+  const defines = (e: Expression | undefined, symbol: string) => isCall(e, 'Object', 'defineProperty') && e.arguments[0]?.type === 'Identifier' && e.arguments[0].name === rsc && e.arguments[1]?.type === 'Identifier' && e.arguments[1].name === symbol;
+  if (!defines(handleProperty, 'symbolRscHandle') || !defines(repProperty, 'symbolRscRep')) return undefined;
+  const descriptor = (handleProperty as CallExpression).arguments[2];
+  const value = descriptor?.type === 'ObjectExpression' ? descriptor.properties.find((p) => p.type === 'Property' && !p.computed && p.key.type === 'Identifier' && p.key.name === 'value') : undefined;
+  return value?.type === 'Property' && value.value.type === 'Identifier' ? value.value.name : undefined;
 }
 
 /**

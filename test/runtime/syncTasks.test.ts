@@ -202,6 +202,17 @@ test("the host's heap does not grow with the handles a plugin takes and drops (j
   t.true(oursGrowth < 2 * 2 ** 20, `the glue pull made kept ${oursGrowth} bytes for 500,000 handles taken and dropped`);
 });
 
+test("a write through a dropped handle traps in the glue pull made (jco's own called the host's write on an empty stream object)", async (t) => {
+  const { dir, ours, jcos } = await bothRuntimes('droppedborrow.wasm');
+  const writes: string[] = [];
+  const [jcosRun] = await runGlue(dir, jcos, (text) => writes.push(text));
+  t.is(jcosRun!.error, undefined, "jco's glue does not trap (else this test tests nothing)");
+  const [oursRun] = await runGlue(dir, ours, (text) => writes.push(text));
+  t.true(oursRun!.error instanceof WebAssembly.RuntimeError);
+  t.is((oursRun!.error as Error).message, 'unknown handle index 1');
+  t.deepEqual(oursRun!.written, []);
+});
+
 test('a host call made by a start function, while the component is instantiated and no export runs, is served by both runtimes', async (t) => {
   const { dir, ours, jcos } = await bothRuntimes('startwrite.wasm');
   for (const script of [jcos, ours]) {
