@@ -7,7 +7,7 @@ import { importModule } from '../builtin.js';
 import { GlueBudget } from './limits.js';
 import { InvalidPluginError } from '../errors.js';
 import { runtimeNameTaken } from './glueNames.js';
-import type { CallExpression, Expression, IfStatement, MemberExpression } from 'acorn';
+import type { AnyNode, CallExpression, Expression, IfStatement, MemberExpression, Program } from 'acorn';
 import { parseGlue, type ParsedGlue } from './glueSyntax.js';
 import { withSyncTaskRuntime } from './syncTasks.js';
 
@@ -51,7 +51,7 @@ export async function minifiedGlue(esm: string): Promise<string | undefined> {
   const taken = runtimeNameTaken(parsed.tree, parsed.full);
   if (taken !== undefined) throw new InvalidPluginError(`a name of the component (an export's, a resource's) takes the place of jco's own ${taken} in the JavaScript jco makes for it: rename it`);
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
-  const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(esm, parsed), ...unknownBorrowEdits(parsed)]);
+  const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(parsed), ...unknownBorrowEdits(parsed)]);
   const result = await minify('component.js', await withSyncTaskRuntime(edited), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
 }
@@ -81,32 +81,43 @@ function withEdits(esm: string, edits: Edit[]): string {
  * rscTableCreateOwn) in a set that nothing reads and nothing empties: a plugin that took and dropped
  * stdout in a loop grew the host's heap by ~90 bytes a handle, past any limit (6 million handles, 0.5
  * GB; attack 79), where Node ends the process with its out-of-memory report. The adds are taken
- * out when every other mention of `_createdReps` is the set's making (`= new Set()`); a glue that
- * reads it keeps them.
+ * out unless jco's own code reads the set.
  */
-function createdRepsEdits(esm: string, { tree, simple }: ParsedGlue): Edit[] {
-  const mentions = esm.split('_createdReps').length - 1;
-  if (mentions === 0) return [];
+function createdRepsEdits({ tree, simple }: ParsedGlue): Edit[] {
   const adds: Edit[] = [];
-  let made = 0;
+  const added = new Set<MemberExpression>();
+  const mentions: MemberExpression[] = [];
   const isSet = (node: MemberExpression) => !node.computed && node.property.type === 'Identifier' && node.property.name === '_createdReps';
-  simple(tree, {
-    ExpressionStatement(node) {
-      const call = node.expression;
-      if (call.type === 'CallExpression' && call.arguments.length === 1 && call.callee.type === 'MemberExpression' && !call.callee.computed && call.callee.property.type === 'Identifier' && call.callee.property.name === 'add' && call.callee.object.type === 'MemberExpression' && isSet(call.callee.object)) {
-        adds.push({ start: node.start, end: node.end, text: ';' });
-      }
-    },
-    AssignmentExpression(node) {
-      if (node.left.type === 'MemberExpression' && isSet(node.left) && node.right.type === 'NewExpression' && node.right.callee.type === 'Identifier' && node.right.callee.name === 'Set' && node.right.arguments.length === 0) made++;
-    },
-  });
-  return adds.length + made === mentions ? adds : [];
+  // Only jco's own functions and classes count: elsewhere `_createdReps` can be a core name of the
+  // plugin's (`exports1._createdReps`), which must not keep the set (attack 80).
+  for (const statement of runtimeDeclarations(tree)) {
+    simple(statement, {
+      ExpressionStatement(node) {
+        const call = node.expression;
+        if (call.type === 'CallExpression' && call.arguments.length === 1 && call.callee.type === 'MemberExpression' && !call.callee.computed && call.callee.property.type === 'Identifier' && call.callee.property.name === 'add' && call.callee.object.type === 'MemberExpression' && isSet(call.callee.object)) {
+          adds.push({ start: node.start, end: node.end, text: ';' });
+          added.add(call.callee.object);
+        }
+      },
+      MemberExpression(node) {
+        if (isSet(node)) mentions.push(node);
+      },
+    });
+  }
+  return mentions.every((node) => added.has(node)) ? adds : [];
+}
+
+/** The functions and classes jco's runtime declares at the top of the glue and of `instantiate`. */
+function runtimeDeclarations(tree: Program): AnyNode[] {
+  const statements = tree.body.map((s) => (s.type === 'ExportNamedDeclaration' && s.declaration ? s.declaration : s));
+  const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
+  const body = instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [];
+  return [...statements, ...body].filter((s) => (s.type === 'FunctionDeclaration' || s.type === 'ClassDeclaration') && s.id?.name !== 'instantiate') as AnyNode[];
 }
 
 /**
- * A borrowed handle of a host resource that the plugin does not hold (never given, or dropped)
- * traps, as the canonical ABI says: jco's glue made an empty object of the resource's class for it
+ * A handle of a host resource that the plugin does not hold (never given, or dropped), borrowed or
+ * passed owned, traps, as the canonical ABI says: jco's glue made an empty object of the resource's class for it
  * (`if (!rsc) { rsc = Object.create(OutputStream.prototype); ... }`) and called the host's method
  * on that (attack 79: it failed in the host, as a stream error the plugin could go on past). The
  * making of that object becomes a trap naming the handle.
@@ -125,11 +136,14 @@ function unknownBorrowEdits({ tree, simple }: ParsedGlue): Edit[] {
 /**
  * The handle's variable when `node` is jco's `if (!rsc) { rsc = Object.create(C.prototype);
  * Object.defineProperty(rsc, symbolRscHandle, { ..., value: handle }); Object.defineProperty(rsc,
- * symbolRscRep, ...); }`, with no else.
+ * symbolRscRep, ...); }`, with no else (a borrow) or `else { captureTable.delete(rep); }` (an owned
+ * argument, attack 80).
  */
 function emptyResourceObjectHandle(node: IfStatement): string | undefined {
   const { test, consequent, alternate } = node;
-  if (alternate || test.type !== 'UnaryExpression' || test.operator !== '!' || test.argument.type !== 'Identifier' || consequent.type !== 'BlockStatement' || consequent.body.length !== 3) return undefined;
+  // An owned argument's form goes on with `else { captureTable.delete(rep); }`.
+  const owned = alternate?.type === 'BlockStatement' && alternate.body.length === 1 && alternate.body[0]!.type === 'ExpressionStatement' && alternate.body[0].expression.type === 'CallExpression' && alternate.body[0].expression.callee.type === 'MemberExpression' && !alternate.body[0].expression.callee.computed && alternate.body[0].expression.callee.property.type === 'Identifier' && alternate.body[0].expression.callee.property.name === 'delete';
+  if ((alternate && !owned) || test.type !== 'UnaryExpression' || test.operator !== '!' || test.argument.type !== 'Identifier' || consequent.type !== 'BlockStatement' || consequent.body.length !== 3) return undefined;
   const rsc = test.argument.name;
   const [made, handleProperty, repProperty] = consequent.body.map((s) => (s.type === 'ExpressionStatement' ? s.expression : undefined));
   const isCall = (e: Expression | undefined, object: string, method: string): e is CallExpression =>
@@ -216,7 +230,10 @@ export function toScriptForm(esm: string): string | undefined {
     .replace(/(?<![\w$.])([A-Za-z_$][\w$]*)\.buffer\.slice\(/g, '__krewGlue.slice($1.buffer,')
     .replace(new RegExp(`(trampoline\\d+\\s*=\\s*function\\s*${PARAMS}\\s*\\{|\\bfunction\\s+_?trampoline\\d+\\s*${PARAMS}\\s*\\{)`, 'g'), '$1__krewGlue.enter();')
     .replace(new RegExp(`\\bfunction\\s+rscTableCreateOwn\\s*${PARAMS}\\s*\\{`, 'g'), '$&__krewGlue.handleCreated();')
-    .replace(new RegExp(`\\bfunction\\s+rscTableRemove\\s*${PARAMS}\\s*\\{`, 'g'), '$&__krewGlue.handleRemoved();')
+    // A handle past the table's end, or not above 0, traps before it is counted: jco's own check
+    // let one past the end through as a borrow's removal, and the count of handles went down for
+    // nothing (attack 80: a plugin then held 1.5 million).
+    .replace(new RegExp(`\\bfunction\\s+rscTableRemove\\s*\\(\\s*([\\w$]+)\\s*,\\s*([\\w$]+)\\s*\\)\\s*\\{`, 'g'), '$&if(!($2>0&&($2<<1)+1<$1.length))throw new WebAssembly.RuntimeError(`unknown handle index ${$2}`);__krewGlue.handleRemoved();')
     .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(')
     // jco's _debugLog asks the environment at every call (~1,200 calls in a JS plugin's run, ~0.6 ms
     // of Node's env lookups): the run asks once.
@@ -229,6 +246,9 @@ export function toScriptForm(esm: string): string | undefined {
       return memory ? loop.replace(`for(let ${i}=0;`, `for(let ${i}=(__krewGlue.elements(${len},${size},{memory:${memory}}),0);`) : loop;
     });
   if (/\.buffer\.slice\(/.test(body)) return undefined; // a copy we could not route
+  // A handle table's function of a shape the counting above did not match: its handles would go uncounted.
+  const tableFunctions = (text: string) => (text.match(/\bfunction\s+rscTable(Remove|CreateOwn)\b/g) ?? []).length;
+  if (tableFunctions(esm) !== (body.match(/__krewGlue\.handle(Removed|Created)\(\)/g) ?? []).length) return undefined;
   if (UNCOUNTED_LOOP.test(body)) return undefined; // a loop over a length that may be a list we could not count
   const source = `(function (__krewImportMetaUrl, TextDecoder, __krewGlue, console, __krewJcoDebug) {'use strict';\n${PROMISING}\n${body}\n;return instantiate;\n})`;
   try {

@@ -2,33 +2,44 @@ import type { AnyNode, Identifier, Pattern, Program } from 'acorn';
 import type { full as fullWalk } from 'acorn-walk';
 
 /**
- * The first name of jco's runtime that the component's own code takes in the glue, or undefined.
- * jco declares each exported function's wrapper under the export's name in camelCase, in the scope
- * of the host calls' trampolines (attack 79): an export named `rsc-table-remove` became a
- * `function rscTableRemove` there, and every trampoline that drops a handle called the plugin's
- * export instead of jco's function of that name, in the middle of a host call (the handle stayed
- * live, and uncounted by the handle limit); `get-error-payload` chose the value of every host
- * error, `get-current-task` broke the task stack. So a function or class of jco's runtime (one
- * declared at the top of the glue or of `instantiate`) may not be declared again anywhere in the
- * glue, under any kind of declaration; nor may any function or class anywhere take the name of
- * the runtime's variables (`handleTable0`, `memory0`). jco's own code declares local variables
- * named as the runtime's variables (`resolve`, `promise`, `dv`): those are left alone.
+ * The first name of jco's runtime that the component's own names take in the glue, or undefined.
+ * jco declares each exported function's wrapper under the export's name in camelCase, and each
+ * exported interface's object under the interface's, in the scope of the code that instantiates
+ * the component and of its host-call trampolines (attack 79): an export named `rsc-table-remove`
+ * became a `function rscTableRemove` there, and every trampoline that drops a handle called the
+ * plugin's export instead of jco's function of that name, in the middle of a host call (the handle
+ * stayed live, and uncounted by the handle limit); `get-error-payload` would have chosen the value
+ * of every host error, an interface named `cur-resource-borrows` with a `push` would have been
+ * handed every borrowed host object (attack 80). So, outside the runtime's own functions and
+ * classes (jco's text whatever the component, whose locals reuse its variables' names: `resolve`,
+ * `dv`): no declaration takes the name of a function or class of jco's runtime (declared at the
+ * top of the glue or of `instantiate`) or of a global the glue uses (`console`, `undefined`); no
+ * function, class, or variable made an object or a function takes the name of its variables; and
+ * the tops declare no name twice.
  */
 export function runtimeNameTaken(tree: Program, full: typeof fullWalk): string | undefined {
   const tops = topLevelDeclarations(tree);
-  const functions = new Set(tops.filter((d) => d.kind === 'function').map((d) => d.id.name));
-  const variables = new Set(tops.filter((d) => d.kind === 'variable').map((d) => d.id.name));
-  // Twice at the top: a wrapper declared beside jco's function would be the one that counts.
   const counts = new Map<string, number>();
   for (const { id } of tops) counts.set(id.name, (counts.get(id.name) ?? 0) + 1);
-  for (const name of functions) if (counts.get(name)! > 1) return name;
+  for (const [name, count] of counts) if (count > 1) return name;
   const own = new Set(tops.map((d) => d.id));
+  const functions = new Set(tops.filter((d) => d.node.type === 'FunctionDeclaration' || d.node.type === 'ClassDeclaration').map((d) => d.id.name));
+  // `instantiate` itself holds the instantiation code: not one of the runtime's functions here.
+  const helpers = tops.filter((d) => functions.has(d.id.name) && d.id.name !== 'instantiate').map((d) => d.node);
+  const insideHelper = (node: AnyNode) => helpers.some((helper) => node.start >= helper.start && node.end <= helper.end);
+  // The globals the glue reads (console, WebAssembly, setTimeout, undefined).
+  const globals = new Set<string>();
+  full(tree, (node: AnyNode, _state: unknown, type: string) => {
+    if (node.type === 'Identifier' && type === 'Identifier' && GLOBAL_NAMES.has(node.name)) globals.add(node.name);
+  });
   let taken: string | undefined;
   full(tree, (node: AnyNode) => {
-    if (taken) return;
-    for (const { id, kind } of declarationsOf(node)) {
+    if (taken || insideHelper(node)) return;
+    for (const { id, strict } of declaredOutsideHelpers(node)) {
       if (own.has(id)) continue;
-      if (functions.has(id.name) || (kind === 'function' && variables.has(id.name))) {
+      // A wrapper, an interface's object, a class: none may take a runtime name or a global. jco's
+      // own locals (`let handle = obj[symbolRscHandle]`) may reuse a runtime variable's name.
+      if (functions.has(id.name) || globals.has(id.name) || (strict && counts.has(id.name))) {
         taken = id.name;
         return;
       }
@@ -37,10 +48,30 @@ export function runtimeNameTaken(tree: Program, full: typeof fullWalk): string |
   return taken;
 }
 
+/** The names of the script context the glue runs in: Node's globals and the language's. */
+const GLOBAL_NAMES = new Set(Object.getOwnPropertyNames(globalThis));
+
+/**
+ * The names a node declares, each marked strict when the declaration is one jco makes from the
+ * component's names (a function or class declaration, a variable made an object, a function or a
+ * class), which may take no runtime name at all.
+ */
+function declaredOutsideHelpers(node: AnyNode): { id: Identifier; strict: boolean }[] {
+  if (node.type === 'VariableDeclaration') {
+    return node.declarations.flatMap((d) => {
+      const made = d.init?.type === 'ObjectExpression' || d.init?.type === 'FunctionExpression' || d.init?.type === 'ArrowFunctionExpression' || d.init?.type === 'ClassExpression';
+      return patternNames(d.id).map((id) => ({ id, strict: made }));
+    });
+  }
+  const own = (node.type === 'FunctionDeclaration' || node.type === 'ClassDeclaration') && node.id ? [{ id: node.id, strict: true }] : [];
+  const rest = declaredBy(node).filter((id) => !own.some((o) => o.id === id));
+  return [...own, ...rest.map((id) => ({ id, strict: false }))];
+}
+
+/** A name declared at a top of the glue, with the statement that declares it. */
 interface Declaration {
   id: Identifier;
-  /** A function or class declaration, or a variable (a parameter or a `var`, `let`, `const`). */
-  kind: 'function' | 'variable';
+  node: AnyNode;
 }
 
 /** What the glue and its `instantiate` declare at their tops (their parameters aside): jco's runtime. */
@@ -49,29 +80,28 @@ function topLevelDeclarations(tree: Program): Declaration[] {
   const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
   const body = instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [];
   return [...statements, ...body].flatMap((statement): Declaration[] => {
-    if ((statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id) return [{ id: statement.id, kind: 'function' }];
-    if (statement.type === 'VariableDeclaration') return statement.declarations.flatMap((d) => patternNames(d.id)).map((id) => ({ id, kind: 'variable' }));
+    const node = statement as AnyNode;
+    if ((statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id) return [{ id: statement.id, node }];
+    if (statement.type === 'VariableDeclaration') return statement.declarations.flatMap((d) => patternNames(d.id)).map((id) => ({ id, node }));
     return [];
   });
 }
 
-/** The names a node declares in its scope or its function's (a named function expression's own name included). */
-function declarationsOf(node: AnyNode): Declaration[] {
+/** The names a node declares: a function's or class's own name (an expression's included), its parameters, a declaration's or a catch clause's. */
+function declaredBy(node: AnyNode): Identifier[] {
   switch (node.type) {
     case 'FunctionDeclaration':
     case 'FunctionExpression':
+      return [...(node.id ? [node.id] : []), ...node.params.flatMap(patternNames)];
     case 'ClassDeclaration':
-    case 'ClassExpression': {
-      const own: Declaration[] = node.id ? [{ id: node.id, kind: 'function' }] : [];
-      const params = node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression' ? node.params.flatMap(patternNames) : [];
-      return [...own, ...params.map((id) => ({ id, kind: 'variable' as const }))];
-    }
+    case 'ClassExpression':
+      return node.id ? [node.id] : [];
     case 'ArrowFunctionExpression':
-      return node.params.flatMap(patternNames).map((id) => ({ id, kind: 'variable' }));
+      return node.params.flatMap(patternNames);
     case 'VariableDeclaration':
-      return node.declarations.flatMap((d) => patternNames(d.id)).map((id) => ({ id, kind: 'variable' }));
+      return node.declarations.flatMap((d) => patternNames(d.id));
     case 'CatchClause':
-      return node.param ? patternNames(node.param).map((id) => ({ id, kind: 'variable' })) : [];
+      return node.param ? patternNames(node.param) : [];
     default:
       return [];
   }

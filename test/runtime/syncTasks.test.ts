@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { toScriptForm } from '../../src/runtime/glue.js';
+import { minifiedGlue, toScriptForm } from '../../src/runtime/glue.js';
 import { GlueBudget } from '../../src/runtime/limits.js';
 import { withSyncTaskRuntime } from '../../src/runtime/syncTasks.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
@@ -158,13 +158,15 @@ test("jco's runtime and the synchronous one run a plugin alike: its output, its 
   }
 });
 
-test("the test plugins made from JS (post-return, may-leave) and from a preview1 module of the original ABI (two adapters) run on the synchronous runtime", async (t) => {
-  for (const fixture of ['jsecho.wasm', 'legacyprobe.core.wasm']) {
+test("the test plugins made from JS (post-return, may-leave), from a preview1 module of the original ABI (two adapters) and of wasi:http run on the synchronous runtime", async (t) => {
+  for (const fixture of ['jsecho.wasm', 'legacyprobe.core.wasm', 'httpraw.wasm']) {
     const dir = tmp();
     await transpileInto(fs.readFileSync(path.join(FIXTURES, fixture)), dir);
     const glue = fs.readFileSync(path.join(dir, 'plugin.script.js'), 'utf8');
     t.true(glue.includes(SYNC_RUNTIME_MARK), fixture);
     t.false(glue.includes('class RepTable'), `${fixture}: jco's handle tables left out`);
+    // No empty host object for a handle the plugin does not hold, borrowed or owned (wasi:http's own<fields>: attack 80).
+    t.false(/Object\.create\([\w$]+\.prototype\)/.test(glue), `${fixture}: every empty resource object is a trap`);
   }
 });
 
@@ -211,6 +213,32 @@ test("a write through a dropped handle traps in the glue pull made (jco's own ca
   t.true(oursRun!.error instanceof WebAssembly.RuntimeError);
   t.is((oursRun!.error as Error).message, 'unknown handle index 1');
   t.deepEqual(oursRun!.written, []);
+});
+
+test("dropping a handle past any the host gave traps in the glue pull made (jco's own took it as removed, and the handle count went down)", async (t) => {
+  const { dir, ours } = await bothRuntimes('bogusdrop.wasm');
+  // The script form's check taken out again: jco's own rscTableRemove lets the handle through.
+  const unchecked = ours.replace(/if\(!\(([\w$]+)>0&&\(\1<<1\)\+1<[\w$]+\.length\)\)throw new WebAssembly\.RuntimeError\(`unknown handle index \$\{\1\}`\);/, '');
+  t.not(unchecked, ours);
+  const [uncheckedRun] = await runGlue(dir, unchecked, () => {});
+  t.deepEqual(uncheckedRun!.written, ['dropped\n'], "jco's check lets it through (else this test tests nothing)");
+  const [oursRun] = await runGlue(dir, ours, () => {});
+  t.true(oursRun!.error instanceof WebAssembly.RuntimeError);
+  t.is((oursRun!.error as Error).message, 'unknown handle index 1000000');
+  t.deepEqual(oursRun!.written, []);
+});
+
+test("jco's set of the reps a handle table gave out goes, whatever the component's core names say; a glue whose own code reads it keeps it", async (t) => {
+  const glue = await jcoGlue('handlechurn.wasm');
+  t.regex(glue, /table\._createdReps\.add\(rep\);/, 'jco still adds every rep (else this tests nothing)');
+  t.false((await minifiedGlue(glue))!.includes('_createdReps.add'));
+  // A core export named _createdReps, as jco writes it into the instantiation code (attack 80).
+  const named = glue.replace(/(\n\s*)(const handleTable0 = )/, '$1globalThis.x = exports0?._createdReps;$1$2');
+  t.not(named, glue);
+  t.false((await minifiedGlue(named))!.includes('_createdReps.add'));
+  // jco's own code reading the set.
+  const read = glue.replace('table._createdReps.add(rep);', 'table._createdReps.add(rep); if (table._createdReps.has(-1)) throw 0;');
+  t.true((await minifiedGlue(read))!.includes('_createdReps.add'));
 });
 
 test('a host call made by a start function, while the component is instantiated and no export runs, is served by both runtimes', async (t) => {

@@ -33,7 +33,7 @@ const RUN_EXPORT_WAT = `(core module $r (func (export "run") (result i32) (i32.c
  * A component whose run takes stdout and drops it (so that its glue has jco's handle tables and
  * tasks), and that exports beside wasi:cli/run an interface function of the given name.
  */
-function exportingWat(name: string): string {
+function exportingWat(name: string, iface = 'foo:bar/baz'): string {
   return `(component $outer
     (import "wasi:io/streams@0.2.12" (instance $io (export "output-stream" (type (sub resource)))))
     (alias export $io "output-stream" (type $os))
@@ -55,7 +55,7 @@ function exportingWat(name: string): string {
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner))
     (instance $x (export "${name}" (func $other)))
-    (export "foo:bar/baz" (instance $x)))`;
+    (export "${iface}" (instance $x)))`;
 }
 
 test("an export named as one of jco's own functions in the glue (which would take its place in every host call) is refused at pull, with the name to change", async (t) => {
@@ -69,8 +69,12 @@ test("an export named as one of jco's own functions in the glue (which would tak
     });
     t.deepEqual(fs.readdirSync(dir), [], 'nothing written');
   }
-  // A name jco keeps apart itself (it writes dataView$1), and an ordinary one, are taken.
-  for (const name of ['data-view', 'get-pods']) await t.notThrowsAsync(transpileInto(await wat(exportingWat(name)), tmp()), name);
+  // An interface's object takes the name of one of jco's variables (every borrow was pushed to the
+  // plugin's `push`), or of a global the glue reads (attack 80).
+  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'borrowname.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /jco's own curResourceBorrows in/ });
+  await t.throwsAsync(transpileInto(await wat(exportingWat('push', 'foo:bar/undefined')), tmp()), { instanceOf: InvalidPluginError, message: /jco's own undefined in/ });
+  // A name jco keeps apart itself (it writes dataView$1), and ordinary ones, are taken.
+  for (const name of ['data-view', 'get-pods', 'push']) await t.notThrowsAsync(transpileInto(await wat(exportingWat(name)), tmp()), name);
 });
 
 test('a core module whose tables the host cannot make (a table with an initializer expression) is refused, and nothing is written', async (t) => {
@@ -153,7 +157,9 @@ test('the glue is also written as a code-cacheable script; shapes the script for
   t.true(script.includes('__krewGlue.enter()'));
   t.regex(script, /function rscTableCreateOwn\([^)]*\)\{__krewGlue\.handleCreated\(\);/);
   const tables = toScriptForm('function rscTableCreateOwn(e,t){}function rscTableRemove(e,t){}export function instantiate(){}') ?? '';
-  t.regex(tables, /function rscTableRemove\(e,t\)\{__krewGlue\.handleRemoved\(\);/);
+  // A handle that is not in the table traps before it is counted as removed (attack 80).
+  t.regex(tables, /function rscTableRemove\(e,t\)\{if\(!\(t>0&&\(t<<1\)\+1<e\.length\)\)throw new WebAssembly\.RuntimeError\(`unknown handle index \$\{t\}`\);__krewGlue\.handleRemoved\(\);/);
+  t.is(toScriptForm('function rscTableRemove(...e){}export function instantiate(){}'), undefined, 'a table function of a shape whose handles would go uncounted');
   t.is(toScriptForm(''), undefined, 'an empty glue (jco minifying what it could not parse) is no script');
   // A list-lift loop is counted in its own initializer, so that an `if` without braces still governs it.
   const counted = toScriptForm('export function instantiate(){let m,r,a,c,l;if(c)for(let e=0;e<a;e++){let t=l+e*12,n;switch(dataView(r).getUint8(t+0,!0)){}}}') ?? '';
