@@ -8,7 +8,7 @@ import { GlueBudget } from './limits.js';
 import { InvalidPluginError } from '../errors.js';
 import { runtimeNameTaken } from './glueNames.js';
 import type { AnyNode, CallExpression, Expression, IfStatement, MemberExpression, Program } from 'acorn';
-import { parseGlue, type ParsedGlue } from './glueSyntax.js';
+import { glueTops, parseGlue, type ParsedGlue } from './glueSyntax.js';
 import { withSyncTaskRuntime } from './syncTasks.js';
 
 /**
@@ -109,10 +109,7 @@ function createdRepsEdits({ tree, simple }: ParsedGlue): Edit[] {
 
 /** The functions and classes jco's runtime declares at the top of the glue and of `instantiate`. */
 function runtimeDeclarations(tree: Program): AnyNode[] {
-  const statements = tree.body.map((s) => (s.type === 'ExportNamedDeclaration' && s.declaration ? s.declaration : s));
-  const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
-  const body = instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [];
-  return [...statements, ...body].filter((s) => (s.type === 'FunctionDeclaration' || s.type === 'ClassDeclaration') && s.id?.name !== 'instantiate') as AnyNode[];
+  return glueTops(tree).filter((s) => (s.type === 'FunctionDeclaration' || s.type === 'ClassDeclaration') && s.id?.name !== 'instantiate') as AnyNode[];
 }
 
 /**

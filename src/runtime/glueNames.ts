@@ -1,5 +1,6 @@
 import type { AnyNode, Identifier, Pattern, Program } from 'acorn';
 import type { full as fullWalk } from 'acorn-walk';
+import { glueTops } from './glueSyntax.js';
 
 /**
  * The first name of jco's runtime that the component's own names take in the glue, or undefined.
@@ -76,10 +77,7 @@ interface Declaration {
 
 /** What the glue and its `instantiate` declare at their tops (their parameters aside): jco's runtime. */
 function topLevelDeclarations(tree: Program): Declaration[] {
-  const statements = tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
-  const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
-  const body = instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [];
-  return [...statements, ...body].flatMap((statement): Declaration[] => {
+  return glueTops(tree).flatMap((statement): Declaration[] => {
     const node = statement as AnyNode;
     if ((statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id) return [{ id: statement.id, node }];
     if (statement.type === 'VariableDeclaration') return statement.declarations.flatMap((d) => patternNames(d.id)).map((id) => ({ id, node }));

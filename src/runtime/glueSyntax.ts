@@ -1,4 +1,4 @@
-import type { Program } from 'acorn';
+import type { Program, Statement, ModuleDeclaration } from 'acorn';
 import { importModule } from '../builtin.js';
 
 /**
@@ -19,4 +19,14 @@ export interface ParsedGlue {
   tree: Program;
   simple: typeof import('acorn-walk').simple;
   full: typeof import('acorn-walk').full;
+}
+
+/**
+ * The statements at the top of the glue (an export's declaration in place of the export) and at the
+ * top of its `instantiate`: where jco declares its runtime.
+ */
+export function glueTops(tree: Program): (Statement | ModuleDeclaration)[] {
+  const statements = tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
+  const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
+  return [...statements, ...(instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [])];
 }
