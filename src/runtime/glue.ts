@@ -124,7 +124,11 @@ function unknownBorrowEdits({ tree, simple }: ParsedGlue): Edit[] {
   simple(tree, {
     IfStatement(node) {
       const handle = emptyResourceObjectHandle(node);
-      if (handle) edits.push({ start: node.consequent.start, end: node.consequent.end, text: `{ throw new WebAssembly.RuntimeError(\`unknown handle index \${${handle}}\`); }` });
+      if (!handle) return;
+      // jco finds the handle's entry at (handle << 1) + 1 in 32 bits: one with bit 31 set (the guest's
+      // i32 arrives negative) named the entry of the handle without it (attack 81).
+      edits.push({ start: node.test.start, end: node.test.end, text: `(!${handle.rsc} || !(${handle.handle} > 0 && ${handle.handle} < 0x40000000))` });
+      edits.push({ start: node.consequent.start, end: node.consequent.end, text: `{ throw new WebAssembly.RuntimeError(\`unknown handle index \${${handle.handle} >>> 0}\`); }` });
     },
   });
   return edits;
@@ -136,7 +140,7 @@ function unknownBorrowEdits({ tree, simple }: ParsedGlue): Edit[] {
  * symbolRscRep, ...); }`, with no else (a borrow) or `else { captureTable.delete(rep); }` (an owned
  * argument, attack 80).
  */
-function emptyResourceObjectHandle(node: IfStatement): string | undefined {
+function emptyResourceObjectHandle(node: IfStatement): { rsc: string; handle: string } | undefined {
   const { test, consequent, alternate } = node;
   // An owned argument's form goes on with `else { captureTable.delete(rep); }`.
   const owned = alternate?.type === 'BlockStatement' && alternate.body.length === 1 && alternate.body[0]!.type === 'ExpressionStatement' && alternate.body[0].expression.type === 'CallExpression' && alternate.body[0].expression.callee.type === 'MemberExpression' && !alternate.body[0].expression.callee.computed && alternate.body[0].expression.callee.property.type === 'Identifier' && alternate.body[0].expression.callee.property.name === 'delete';
@@ -150,7 +154,7 @@ function emptyResourceObjectHandle(node: IfStatement): string | undefined {
   if (!defines(handleProperty, 'symbolRscHandle') || !defines(repProperty, 'symbolRscRep')) return undefined;
   const descriptor = (handleProperty as CallExpression).arguments[2];
   const value = descriptor?.type === 'ObjectExpression' ? descriptor.properties.find((p) => p.type === 'Property' && !p.computed && p.key.type === 'Identifier' && p.key.name === 'value') : undefined;
-  return value?.type === 'Property' && value.value.type === 'Identifier' ? value.value.name : undefined;
+  return value?.type === 'Property' && value.value.type === 'Identifier' ? { rsc, handle: value.value.name } : undefined;
 }
 
 /**
@@ -227,10 +231,11 @@ export function toScriptForm(esm: string): string | undefined {
     .replace(/(?<![\w$.])([A-Za-z_$][\w$]*)\.buffer\.slice\(/g, '__krewGlue.slice($1.buffer,')
     .replace(new RegExp(`(trampoline\\d+\\s*=\\s*function\\s*${PARAMS}\\s*\\{|\\bfunction\\s+_?trampoline\\d+\\s*${PARAMS}\\s*\\{)`, 'g'), '$1__krewGlue.enter();')
     .replace(new RegExp(`\\bfunction\\s+rscTableCreateOwn\\s*${PARAMS}\\s*\\{`, 'g'), '$&__krewGlue.handleCreated();')
-    // A handle past the table's end, or not above 0, traps before it is counted: jco's own check
+    // A handle past the table's end, or not above 0, traps before it is counted (below 2^30, as
+    // jco doubles it in 32 bits: attack 81): jco's own check
     // let one past the end through as a borrow's removal, and the count of handles went down for
     // nothing (attack 80: a plugin then held 1.5 million).
-    .replace(new RegExp(`\\bfunction\\s+rscTableRemove\\s*\\(\\s*([\\w$]+)\\s*,\\s*([\\w$]+)\\s*\\)\\s*\\{`, 'g'), '$&if(!($2>0&&($2<<1)+1<$1.length))throw new WebAssembly.RuntimeError(`unknown handle index ${$2}`);__krewGlue.handleRemoved();')
+    .replace(new RegExp(`\\bfunction\\s+rscTableRemove\\s*\\(\\s*([\\w$]+)\\s*,\\s*([\\w$]+)\\s*\\)\\s*\\{`, 'g'), '$&if(!($2>0&&$2<0x40000000&&($2<<1)+1<$1.length))throw new WebAssembly.RuntimeError(`unknown handle index ${$2>>>0}`);__krewGlue.handleRemoved();')
     .replace(/(?<![\w$.])WebAssembly\.promising\(/g, '__krewPromising(')
     // jco's _debugLog asks the environment at every call (~1,200 calls in a JS plugin's run, ~0.6 ms
     // of Node's env lookups): the run asks once.

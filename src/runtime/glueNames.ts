@@ -25,27 +25,29 @@ export function runtimeNameTaken(tree: Program, full: typeof fullWalk): string |
   for (const [name, count] of counts) if (count > 1) return name;
   const own = new Set(tops.map((d) => d.id));
   const functions = new Set(tops.filter((d) => d.node.type === 'FunctionDeclaration' || d.node.type === 'ClassDeclaration').map((d) => d.id.name));
-  // `instantiate` itself holds the instantiation code: not one of the runtime's functions here.
-  const helpers = tops.filter((d) => functions.has(d.id.name) && d.id.name !== 'instantiate').map((d) => d.node);
-  const insideHelper = (node: AnyNode) => helpers.some((helper) => node.start >= helper.start && node.end <= helper.end);
+  // What is walked: the tops' statements but the runtime's functions and classes, and `instantiate`,
+  // whose own statements are among the tops (one walk of each, not a search of every node's place).
+  const outsideHelpers = glueTops(tree).filter((s) => !((s.type === 'FunctionDeclaration' || s.type === 'ClassDeclaration') && s.id)) as AnyNode[];
   // The globals the glue reads (console, WebAssembly, setTimeout, undefined).
   const globals = new Set<string>();
   full(tree, (node: AnyNode, _state: unknown, type: string) => {
     if (node.type === 'Identifier' && type === 'Identifier' && GLOBAL_NAMES.has(node.name)) globals.add(node.name);
   });
   let taken: string | undefined;
-  full(tree, (node: AnyNode) => {
-    if (taken || insideHelper(node)) return;
-    for (const { id, strict } of declaredOutsideHelpers(node)) {
-      if (own.has(id)) continue;
-      // A wrapper, an interface's object, a class: none may take a runtime name or a global. jco's
-      // own locals (`let handle = obj[symbolRscHandle]`) may reuse a runtime variable's name.
-      if (functions.has(id.name) || globals.has(id.name) || (strict && counts.has(id.name))) {
-        taken = id.name;
-        return;
+  for (const statement of outsideHelpers) {
+    full(statement, (node: AnyNode) => {
+      if (taken) return;
+      for (const { id, strict } of declaredOutsideHelpers(node)) {
+        if (own.has(id)) continue;
+        // A wrapper, an interface's object, a class: none may take a runtime name or a global. jco's
+        // own locals (`let handle = obj[symbolRscHandle]`) may reuse a runtime variable's name.
+        if (functions.has(id.name) || globals.has(id.name) || (strict && counts.has(id.name))) {
+          taken = id.name;
+          return;
+        }
       }
-    }
-  });
+    });
+  }
   return taken;
 }
 
