@@ -215,10 +215,14 @@ test("a write through a dropped handle traps in the glue pull made (jco's own ca
   t.deepEqual(oursRun!.written, []);
 });
 
+/** The script form's check on a drop taken out again: jco's own rscTableRemove lets the handle through. */
+function withoutDropCheck(script: string): string {
+  return script.replace(/if\(!\(([\w$]+)>0&&\1<0x40000000&&\(\1<<1\)\+1<[\w$]+\.length\)\)throw new WebAssembly\.RuntimeError\(`unknown handle index \$\{\1>>>0\}`\);/, '');
+}
+
 test("dropping a handle past any the host gave traps in the glue pull made (jco's own took it as removed, and the handle count went down)", async (t) => {
   const { dir, ours } = await bothRuntimes('bogusdrop.wasm');
-  // The script form's check taken out again: jco's own rscTableRemove lets the handle through.
-  const unchecked = ours.replace(/if\(!\(([\w$]+)>0&&\1<0x40000000&&\(\1<<1\)\+1<[\w$]+\.length\)\)throw new WebAssembly\.RuntimeError\(`unknown handle index \$\{\1>>>0\}`\);/, '');
+  const unchecked = withoutDropCheck(ours);
   t.not(unchecked, ours);
   const [uncheckedRun] = await runGlue(dir, unchecked, () => {});
   t.deepEqual(uncheckedRun!.written, ['dropped\n'], "jco's check lets it through (else this test tests nothing)");
@@ -226,6 +230,27 @@ test("dropping a handle past any the host gave traps in the glue pull made (jco'
   t.true(oursRun!.error instanceof WebAssembly.RuntimeError);
   t.is((oursRun!.error as Error).message, 'unknown handle index 1000000');
   t.deepEqual(oursRun!.written, []);
+});
+
+test("a handle at or past 2^30 traps in the glue pull made: a drop of 0x40000001, a borrow with bit 31 set (jco doubles a handle in 32 bits)", async (t) => {
+  // The drop: jco's own check lets it through, and says nothing.
+  const drop = await bothRuntimes('hugedrop.wasm');
+  const unchecked = withoutDropCheck(drop.ours);
+  t.not(unchecked, drop.ours);
+  const [uncheckedDrop] = await runGlue(drop.dir, unchecked, () => {});
+  t.deepEqual(uncheckedDrop!.written, ['dropped\n'], "jco's check lets the drop through (else this test tests nothing)");
+  const [oursDrop] = await runGlue(drop.dir, drop.ours, () => {});
+  t.true(oursDrop!.error instanceof WebAssembly.RuntimeError);
+  t.is((oursDrop!.error as Error).message, 'unknown handle index 1073741825');
+  t.deepEqual(oursDrop!.written, []);
+  // The borrow: jco's own glue finds handle 1's stream through 0x80000001 and writes to it.
+  const borrow = await bothRuntimes('highborrow.wasm');
+  const [jcosBorrow] = await runGlue(borrow.dir, borrow.jcos, () => {});
+  t.deepEqual(jcosBorrow!.written, ['written through bit 31\n'], "jco's glue reaches handle 1's stream (else this test tests nothing)");
+  const [oursBorrow] = await runGlue(borrow.dir, borrow.ours, () => {});
+  t.true(oursBorrow!.error instanceof WebAssembly.RuntimeError);
+  t.is((oursBorrow!.error as Error).message, 'unknown handle index 2147483649');
+  t.deepEqual(oursBorrow!.written, []);
 });
 
 test("jco's set of the reps a handle table gave out goes, whatever the component's core names say; a glue whose own code reads it keeps it", async (t) => {
