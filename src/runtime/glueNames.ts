@@ -1,6 +1,6 @@
 import type { AnyNode, Identifier, Pattern, Program } from 'acorn';
 import type { full as fullWalk } from 'acorn-walk';
-import { glueTops } from './glueSyntax.js';
+import { glueTops, instanceTops } from './glueSyntax.js';
 
 /**
  * The first name of jco's runtime that the component's own names take in the glue, or undefined.
@@ -22,6 +22,13 @@ export function runtimeNameTaken(tree: Program, full: typeof fullWalk): string |
   const tops = topLevelDeclarations(tree);
   const counts = new Map<string, number>();
   for (const { id } of tops) counts.set(id.name, (counts.get(id.name) ?? 0) + 1);
+  // The instance's variables (jco's handle tables, memories, exports, beside the component's own
+  // wrappers and interface objects) are not the runtime's, but nothing nested may take their names
+  // either: a method `handle-table0` of an exported resource became a function of that name whose
+  // body, jco's, read it for the handle table (attack 82). A name at both tops is taken twice.
+  const instance = declarationsAt(instanceTops(tree));
+  for (const { id } of instance) counts.set(id.name, (counts.get(id.name) ?? 0) + 1);
+  const atInstanceTop = new Set(instance.map((d) => d.id));
   for (const [name, count] of counts) if (count > 1) return name;
   const own = new Set(tops.map((d) => d.id));
   const functions = new Set(tops.filter((d) => d.node.type === 'FunctionDeclaration' || d.node.type === 'ClassDeclaration').map((d) => d.id.name));
@@ -41,7 +48,7 @@ export function runtimeNameTaken(tree: Program, full: typeof fullWalk): string |
         if (own.has(id)) continue;
         // A wrapper, an interface's object, a class: none may take a runtime name or a global. jco's
         // own locals (`let handle = obj[symbolRscHandle]`) may reuse a runtime variable's name.
-        if (functions.has(id.name) || globals.has(id.name) || (strict && counts.has(id.name))) {
+        if (functions.has(id.name) || globals.has(id.name) || (strict && !atInstanceTop.has(id) && counts.has(id.name))) {
           taken = id.name;
           return;
         }
@@ -56,8 +63,8 @@ const GLOBAL_NAMES = new Set(Object.getOwnPropertyNames(globalThis));
 
 /**
  * The names a node declares, each marked strict when the declaration is one jco makes from the
- * component's names (a function or class declaration, a variable made an object, a function or a
- * class), which may take no runtime name at all.
+ * component's names (a function or class, declared or named as an expression, a variable made an
+ * object, a function or a class), which may take no runtime name at all.
  */
 function declaredOutsideHelpers(node: AnyNode): { id: Identifier; strict: boolean }[] {
   if (node.type === 'VariableDeclaration') {
@@ -66,7 +73,11 @@ function declaredOutsideHelpers(node: AnyNode): { id: Identifier; strict: boolea
       return patternNames(d.id).map((id) => ({ id, strict: made }));
     });
   }
-  const own = (node.type === 'FunctionDeclaration' || node.type === 'ClassDeclaration') && node.id ? [{ id: node.id, strict: true }] : [];
+  // A function expression's own name too: jco names an exported resource's method after it
+  // (`Thing.prototype.handleTable0 = function handleTable0(...)`), and inside that method, jco's
+  // code, the name stood for the method instead of jco's handle table (attack 82).
+  const named = node.type === 'FunctionDeclaration' || node.type === 'ClassDeclaration' || node.type === 'FunctionExpression' || node.type === 'ClassExpression';
+  const own = named && node.id ? [{ id: node.id, strict: true }] : [];
   const rest = declaredBy(node).filter((id) => !own.some((o) => o.id === id));
   return [...own, ...rest.map((id) => ({ id, strict: false }))];
 }
@@ -79,7 +90,11 @@ interface Declaration {
 
 /** What the glue and its `instantiate` declare at their tops (their parameters aside): jco's runtime. */
 function topLevelDeclarations(tree: Program): Declaration[] {
-  return glueTops(tree).flatMap((statement): Declaration[] => {
+  return declarationsAt(glueTops(tree));
+}
+
+function declarationsAt(statements: AnyNode[]): Declaration[] {
+  return statements.flatMap((statement): Declaration[] => {
     const node = statement as AnyNode;
     if ((statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id) return [{ id: statement.id, node }];
     if (statement.type === 'VariableDeclaration') return statement.declarations.flatMap((d) => patternNames(d.id)).map((id) => ({ id, node }));

@@ -27,6 +27,27 @@ export interface ParsedGlue {
  */
 export function glueTops(tree: Program): (Statement | ModuleDeclaration)[] {
   const statements = tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
+  return [...statements, ...instantiateBody(statements)];
+}
+
+function instantiateBody(statements: (Statement | ModuleDeclaration)[]): Statement[] {
   const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
-  return [...statements, ...(instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [])];
+  return instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [];
+}
+
+/**
+ * The statements at the top of the generator that instantiates the component
+ * (`let gen = (function* _initGenerator () {...})()` in `instantiate`), or none: where jco declares
+ * the instance's variables (its handle tables, memories, exports) beside the component's own
+ * wrappers, interface objects and resource classes.
+ */
+export function instanceTops(tree: Program): Statement[] {
+  const statements = tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
+  for (const statement of instantiateBody(statements)) {
+    if (statement.type !== 'VariableDeclaration') continue;
+    for (const { init } of statement.declarations) {
+      if (init?.type === 'CallExpression' && init.callee.type === 'FunctionExpression' && init.callee.generator) return init.callee.body.body;
+    }
+  }
+  return [];
 }

@@ -73,6 +73,9 @@ test("an export named as one of jco's own functions in the glue (which would tak
   // plugin's `push`), or of a global the glue reads (attack 80).
   await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'borrowname.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /jco's own curResourceBorrows in/ });
   await t.throwsAsync(transpileInto(await wat(exportingWat('push', 'foo:bar/undefined')), tmp()), { instanceOf: InvalidPluginError, message: /jco's own undefined in/ });
+  // A method of an exported resource named as one of the instance's variables: inside the method,
+  // jco's code read the method for its handle table (attack 82).
+  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'methodname.wasm')), tmp()), { instanceOf: InvalidPluginError, message: /jco's own handleTable0 in/ });
   // A name jco keeps apart itself (it writes dataView$1), and ordinary ones, are taken.
   for (const name of ['data-view', 'get-pods', 'push']) await t.notThrowsAsync(transpileInto(await wat(exportingWat(name)), tmp()), name);
 });
