@@ -26,8 +26,13 @@ export interface ParsedGlue {
  * top of its `instantiate`: where jco declares its runtime.
  */
 export function glueTops(tree: Program): (Statement | ModuleDeclaration)[] {
-  const statements = tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
+  const statements = programStatements(tree);
   return [...statements, ...instantiateBody(statements)];
+}
+
+/** The glue's own statements, an export's declaration in place of the export. */
+function programStatements(tree: Program): (Statement | ModuleDeclaration)[] {
+  return tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
 }
 
 function instantiateBody(statements: (Statement | ModuleDeclaration)[]): Statement[] {
@@ -42,8 +47,7 @@ function instantiateBody(statements: (Statement | ModuleDeclaration)[]): Stateme
  * wrappers, interface objects and resource classes.
  */
 export function instanceTops(tree: Program): Statement[] {
-  const statements = tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
-  for (const statement of instantiateBody(statements)) {
+  for (const statement of instantiateBody(programStatements(tree))) {
     if (statement.type !== 'VariableDeclaration') continue;
     for (const { init } of statement.declarations) {
       if (init?.type === 'CallExpression' && init.callee.type === 'FunctionExpression' && init.callee.generator) return init.callee.body.body;
