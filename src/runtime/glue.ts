@@ -43,17 +43,30 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
  * false, and the dead branch was 23% of a componentized JS plugin's minified glue (0.8 -> 0.6 MB),
  * which every run loads and the first run after a pull compiles (bench/RESULTS.md). Returns
  * undefined when oxc reports an error. Refused (InvalidPluginError) when acorn cannot read the glue,
- * or when a name of the component takes the place of one of jco's runtime in it (glueNames.ts).
+ * when a name of the component takes the place of one of jco's runtime in it (glueNames.ts), or
+ * when it passes handles between nested components.
  */
 export async function minifiedGlue(esm: string): Promise<string | undefined> {
   const parsed = await parseGlue(esm);
   if (!parsed) throw new InvalidPluginError("jco's JavaScript for the component could not be read");
   const taken = runtimeNameTaken(parsed.tree, parsed.full);
   if (taken !== undefined) throw new InvalidPluginError(`a name of the component (an export's, a resource's) takes the place of jco's own ${taken} in the JavaScript jco makes for it: rename it`);
+  if (passesResourcesInside(parsed.tree)) throw new InvalidPluginError('the component passes resource handles between components nested in it, which the JavaScript jco makes for it neither counts nor releases: compose it so that no handle crosses between them');
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
   const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(parsed), ...unknownBorrowEdits(parsed)]);
   const result = await minify('component.js', await withSyncTaskRuntime(edited), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
+}
+
+/**
+ * Whether jco wrote its transfer of handles between nested components (`resourceTransferBorrow`,
+ * `resourceTransferOwn`). Those borrows go into a list nothing empties and a table no limit counts,
+ * and a handle with bit 31 set passes for another (attack 83: 45 million borrows of stdout, 4.9 GB
+ * of host memory under --max-memory 64; and jco's set of created reps, which the transfer reads,
+ * must then stay and grow).
+ */
+function passesResourcesInside(tree: ParsedGlue['tree']): boolean {
+  return glueTops(tree).some((s) => s.type === 'FunctionDeclaration' && /^resourceTransfer/.test(s.id?.name ?? ''));
 }
 
 /** A piece of the glue's text replaced: [start, end) becomes `text`. */

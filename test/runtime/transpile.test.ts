@@ -80,6 +80,15 @@ test("an export named as one of jco's own functions in the glue (which would tak
   for (const name of ['data-view', 'get-pods', 'push']) await t.notThrowsAsync(transpileInto(await wat(exportingWat(name)), tmp()), name);
 });
 
+test('a component that lends a handle to a component nested in it is refused at pull (jco neither counts nor releases such borrows), and nothing is written', async (t) => {
+  const dir = tmp();
+  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'nestedborrow.wasm')), dir), {
+    instanceOf: InvalidPluginError,
+    message: 'the component passes resource handles between components nested in it, which the JavaScript jco makes for it neither counts nor releases: compose it so that no handle crosses between them',
+  });
+  t.deepEqual(fs.readdirSync(dir), []);
+});
+
 test('a core module whose tables the host cannot make (a table with an initializer expression) is refused, and nothing is written', async (t) => {
   const bytes = await wat(`(component
     (core module $m (table 1 funcref (ref.null func)) (func (export "run") (result i32) (i32.const 0)))
