@@ -44,7 +44,7 @@ function glueConsole(jcoDebug: boolean): Pick<Console, 'error' | 'debug' | 'log'
  * which every run loads and the first run after a pull compiles (bench/RESULTS.md). Returns
  * undefined when oxc reports an error. Refused (InvalidPluginError) when acorn cannot read the glue,
  * when a name of the component takes the place of one of jco's runtime in it (glueNames.ts), or
- * when it passes handles between nested components.
+ * when it passes handles between nested components or uses the component model's async parts.
  */
 export async function minifiedGlue(esm: string): Promise<string | undefined> {
   const parsed = await parseGlue(esm);
@@ -54,7 +54,9 @@ export async function minifiedGlue(esm: string): Promise<string | undefined> {
   if (passesResourcesInside(parsed.tree)) throw new InvalidPluginError('the component passes resource handles between components nested in it, which the JavaScript jco makes for it neither counts nor releases: compose it so that no handle crosses between them');
   const { minify } = await importModule<typeof import('oxc-minify')>('oxc-minify');
   const edited = withEdits(esm, [...jspiTestEdits(esm, parsed), ...createdRepsEdits(parsed), ...unknownBorrowEdits(parsed)]);
-  const result = await minify('component.js', await withSyncTaskRuntime(edited), { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
+  const { glue: synchronous, asyncPart } = await withSyncTaskRuntime(edited);
+  if (asyncPart) throw new InvalidPluginError(`the component uses the component model's async parts (async functions, streams, futures, waitable sets, error contexts: here jco's ${asyncPart}), which krew-wasm does not host: build it for WASI 0.2 without them`);
+  const result = await minify('component.js', synchronous, { module: true, compress: { target: 'es2019' }, mangle: { keepNames: true } });
   return result.errors.length === 0 ? result.code : undefined;
 }
 

@@ -35,6 +35,11 @@ function programStatements(tree: Program): (Statement | ModuleDeclaration)[] {
   return tree.body.map((statement) => (statement.type === 'ExportNamedDeclaration' && statement.declaration ? statement.declaration : statement));
 }
 
+/** The statements at the top of the glue's `instantiate`. */
+export function instantiateTop(tree: Program): Statement[] {
+  return instantiateBody(programStatements(tree));
+}
+
 function instantiateBody(statements: (Statement | ModuleDeclaration)[]): Statement[] {
   const instantiate = statements.find((s) => s.type === 'FunctionDeclaration' && s.id?.name === 'instantiate');
   return instantiate?.type === 'FunctionDeclaration' ? instantiate.body.body : [];
@@ -47,7 +52,7 @@ function instantiateBody(statements: (Statement | ModuleDeclaration)[]): Stateme
  * wrappers, interface objects and resource classes.
  */
 export function instanceTops(tree: Program): Statement[] {
-  for (const statement of instantiateBody(programStatements(tree))) {
+  for (const statement of instantiateTop(tree)) {
     if (statement.type !== 'VariableDeclaration') continue;
     for (const { init } of statement.declarations) {
       if (init?.type === 'CallExpression' && init.callee.type === 'FunctionExpression' && init.callee.generator) return init.callee.body.body;

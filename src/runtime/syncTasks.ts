@@ -1,5 +1,5 @@
 import type { AnyNode, ClassDeclaration } from 'acorn';
-import { parseGlue } from './glueSyntax.js';
+import { glueTops, instantiateTop, parseGlue, type ParsedGlue } from './glueSyntax.js';
 
 /**
  * A synchronous task runtime for jco's glue. jco 1.35 writes the component model's async runtime
@@ -210,6 +210,51 @@ const SYNC_GLUE_DECLARATIONS = /* @__PURE__ */ new Set([
   'rscTableCreateOwn', 'rscTableRemove', 'runNext', 'throwInvalidBool', 'toUint16', 'toUint32', 'toUint64', 'toUint8',
 ]);
 
+/**
+ * What jco 1.35 declares for the component model's async built-ins (its intrinsics' names): the
+ * state they make (waitable sets, stream and future ends, error contexts and their messages, task
+ * contexts) stays in jco's tables, which no limit of krew-wasm's counts (attack 84: a million
+ * waitable sets, 237 MB under --max-memory 64; error contexts keeping 60 MB messages each).
+ */
+const ASYNC_BUILTINS = /* @__PURE__ */ new Set([
+  'WaitableSet', 'waitableSetNew', 'waitableSetWait', 'waitableSetPoll', 'waitableSetDrop', '_removeWaitableSet', 'waitableJoin',
+  'contextSet', 'contextGet', 'taskReturn', 'subtaskDrop', 'asyncYield', 'subtaskCancel', 'taskCancel', 'backpressureSet',
+  '_prepareCall', '_asyncStartCall', '_syncStartCall', '_storeEventInComponentMemory',
+  'GlobalErrorContextTable', 'ERR_CTX_TABLES', 'errCtxLocal', 'errCtxNew', 'errCtxDrop', 'errCtxTransfer', 'errCtxDebugMessage',
+  'errCtxGetLocalTable', 'errCtxGlobalRefCountAdd', 'errCtxCreateLocalHandle', 'errCtxReserveGlobalRep',
+  'STREAMS', 'STREAM_TABLES', 'createStream', 'getStreamEnd', 'addStreamEndToTable', 'deleteStreamEnd', 'removeStreamEndFromTable',
+  'StreamEnd', 'InternalStream', 'StreamReadableEnd', 'StreamWritableEnd', 'HostStream', 'streamNew', 'streamNewFromLift',
+  'streamRead', 'streamWrite', 'streamCancelRead', 'streamCancelWrite', 'streamDropReadable', 'streamDropWritable', 'streamTransfer',
+  'FUTURES', 'FUTURE_TABLES', 'createFuture', 'getFutureEnd', 'addFutureEndToTable', 'removeFutureEndFromTable', 'FutureEnd',
+  'HostFuture', 'InternalFuture', 'FutureWritableEnd', 'FutureReadableEnd', 'futureNew', 'futureNewFromLift', 'futureRead',
+  'futureWrite', 'futureCancelRead', 'futureCancelWrite', 'futureDropReadable', 'futureDropWritable', 'futureTransfer',
+]);
+
+/**
+ * The first async part of the component model that the glue uses, or undefined: one of jco's async
+ * built-ins declared at the glue's tops, or a task, lift or lowering of the component's own code
+ * (`instantiate`'s statements but jco's runtime declarations) not marked with a literal false.
+ */
+function asyncPartUsed({ tree, simple }: ParsedGlue): string | undefined {
+  const tops = glueTops(tree);
+  for (const statement of tops) {
+    const names = statement.type === 'VariableDeclaration' ? statement.declarations.map((d) => (d.id.type === 'Identifier' ? d.id.name : '')) : (statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id ? [statement.id.name] : [];
+    const builtin = names.find((name) => ASYNC_BUILTINS.has(name));
+    if (builtin) return builtin;
+  }
+  let mark: string | undefined;
+  // The component's own code: instantiate's statements but jco's runtime declarations.
+  for (const statement of instantiateTop(tree).filter((s) => s.type !== 'FunctionDeclaration' && s.type !== 'ClassDeclaration')) {
+    simple(statement as AnyNode, {
+      Property(node) {
+        const key = node.key.type === 'Identifier' ? node.key.name : node.key.type === 'Literal' ? String(node.key.value) : undefined;
+        if (!mark && key !== undefined && ASYNC_MARKS.has(key) && !(node.value.type === 'Literal' && node.value.value === false)) mark = key;
+      },
+    });
+  }
+  return mark;
+}
+
 /** The options by which jco marks a task, a lift or a lowering async. */
 const ASYNC_MARKS = /* @__PURE__ */ new Set(['isAsync', 'isManualAsync', 'funcTypeIsAsync']);
 
@@ -220,24 +265,27 @@ const STATE_MEMBERS = /* @__PURE__ */ new Set(['componentIdx', 'mayLeave', 'erro
  * jco's glue (its ES module, before minification) with the synchronous task runtime in place of
  * jco's async one, when the glue is a synchronous component's: it declares nothing beyond
  * SYNC_GLUE_DECLARATIONS, each replaced declaration once, and what the runtime takes from it
- * (RUNTIME_NEEDS); the component's own code (every statement of `instantiate` that is not a
- * runtime declaration: the trampolines, the export wrappers, the instantiation) marks every task
- * and lowering with a literal `false`; and no code outside the replaced declarations names a
+ * (RUNTIME_NEEDS); it uses no async part (asyncPartUsed: the component's own code marks every
+ * task and lowering with a literal `false`); and no code outside the replaced declarations names a
  * member of jco's component state that the synchronous one lacks (a suspended task's, a lock's).
- * Otherwise, or when acorn cannot parse it, the glue as it was.
+ * Otherwise, or when acorn cannot parse it, the glue as it was, with the async part it uses if
+ * that is why.
  */
-export async function withSyncTaskRuntime(esm: string): Promise<string> {
-  if (!esm.includes('class AsyncTask')) return esm;
+export async function withSyncTaskRuntime(esm: string): Promise<{ glue: string; asyncPart?: string }> {
   const parsed = await parseGlue(esm);
-  if (!parsed) return esm;
-  const { tree, simple } = parsed;
+  if (!parsed) return { glue: esm };
+  const asyncPart = asyncPartUsed(parsed);
+  if (asyncPart) return { glue: esm, asyncPart };
+  return { glue: esm.includes('class AsyncTask') ? synchronousGlue(esm, parsed) : esm };
+}
+
+function synchronousGlue(esm: string, { tree, simple }: ParsedGlue): string {
   const instantiate = tree.body.find((node) => node.type === 'ExportNamedDeclaration' && node.declaration?.type === 'FunctionDeclaration' && node.declaration.id.name === 'instantiate');
   if (instantiate?.type !== 'ExportNamedDeclaration' || instantiate.declaration?.type !== 'FunctionDeclaration') return esm;
   const replaced = new Map<string, { start: number; end: number }[]>(REPLACED.map((name) => [name, []]));
   const declared = new Set<string>();
   const lacking = new Set<string>();
   const kept: AnyNode[] = [];
-  let onlySync = true;
   for (const statement of instantiate.declaration.body.body) {
     if (statement.type === 'VariableDeclaration') {
       for (const { id } of statement.declarations) if (id.type === 'Identifier') declared.add(id.name);
@@ -256,14 +304,8 @@ export async function withSyncTaskRuntime(esm: string): Promise<string> {
       continue;
     }
     kept.push(statement);
-    simple(statement, {
-      Property(node) {
-        const key = node.key.type === 'Identifier' ? node.key.name : node.key.type === 'Literal' ? String(node.key.value) : undefined;
-        if (key !== undefined && ASYNC_MARKS.has(key) && !(node.value.type === 'Literal' && node.value.value === false)) onlySync = false;
-      },
-    });
   }
-  if (!onlySync || [...replaced.values()].some((found) => found.length !== 1) || RUNTIME_NEEDS.some((name) => !declared.has(name))) return esm;
+  if ([...replaced.values()].some((found) => found.length !== 1) || RUNTIME_NEEDS.some((name) => !declared.has(name))) return esm;
   // A call on a component's state the synchronous one cannot answer, wherever it is made.
   let callsLacking = false;
   for (const statement of kept) {

@@ -89,6 +89,15 @@ test('a component that lends a handle to a component nested in it is refused at 
   t.deepEqual(fs.readdirSync(dir), []);
 });
 
+test("a component that uses the component model's async built-ins (waitable sets) is refused at pull (jco's async runtime keeps what they make beyond every limit), and nothing is written", async (t) => {
+  const dir = tmp();
+  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'waitableset.wasm')), dir), {
+    instanceOf: InvalidPluginError,
+    message: "the component uses the component model's async parts (async functions, streams, futures, waitable sets, error contexts: here jco's WaitableSet), which krew-wasm does not host: build it for WASI 0.2 without them",
+  });
+  t.deepEqual(fs.readdirSync(dir), []);
+});
+
 test('a core module whose tables the host cannot make (a table with an initializer expression) is refused, and nothing is written', async (t) => {
   const bytes = await wat(`(component
     (core module $m (table 1 funcref (ref.null func)) (func (export "run") (result i32) (i32.const 0)))
