@@ -1,4 +1,4 @@
-import type { AnyNode, ClassDeclaration } from 'acorn';
+import type { AnyNode, CallExpression, ClassDeclaration, NewExpression } from 'acorn';
 import { glueTops, instantiateTop, parseGlue, type ParsedGlue } from './glueSyntax.js';
 
 /**
@@ -219,6 +219,7 @@ const SYNC_GLUE_DECLARATIONS = /* @__PURE__ */ new Set([
 const ASYNC_BUILTINS = /* @__PURE__ */ new Set([
   'WaitableSet', 'waitableSetNew', 'waitableSetWait', 'waitableSetPoll', 'waitableSetDrop', '_removeWaitableSet', 'waitableJoin',
   'contextSet', 'contextGet', 'taskReturn', 'subtaskDrop', 'asyncYield', 'subtaskCancel', 'taskCancel', 'backpressureSet',
+  'backpressureInc', 'backpressureDec',
   '_prepareCall', '_asyncStartCall', '_syncStartCall', '_storeEventInComponentMemory',
   'GlobalErrorContextTable', 'ERR_CTX_TABLES', 'errCtxLocal', 'errCtxNew', 'errCtxDrop', 'errCtxTransfer', 'errCtxDebugMessage',
   'errCtxGetLocalTable', 'errCtxGlobalRefCountAdd', 'errCtxCreateLocalHandle', 'errCtxReserveGlobalRep',
@@ -233,24 +234,37 @@ const ASYNC_BUILTINS = /* @__PURE__ */ new Set([
 /**
  * The first async part of the component model that the glue uses, or undefined: one of jco's async
  * built-ins declared at the glue's tops, or a task, lift or lowering of the component's own code
- * (`instantiate`'s statements but jco's runtime declarations) not marked with a literal false.
+ * (`instantiate`'s statements but jco's runtime declarations) not marked with a literal false. A
+ * mark is an option of a call of jco's runtime (`createNewCurrentTask({ isAsync: false, ... })`,
+ * `_lowerImportBackwardsCompat.bind(null, {...})`): a core import or an interface named `isAsync`
+ * is a key of the same name elsewhere (attack 85).
  */
 function asyncPartUsed({ tree, simple }: ParsedGlue): string | undefined {
-  const tops = glueTops(tree);
-  for (const statement of tops) {
+  const runtime = new Set<string>();
+  for (const statement of glueTops(tree)) {
     const names = statement.type === 'VariableDeclaration' ? statement.declarations.map((d) => (d.id.type === 'Identifier' ? d.id.name : '')) : (statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id ? [statement.id.name] : [];
     const builtin = names.find((name) => ASYNC_BUILTINS.has(name));
     if (builtin) return builtin;
+    if ((statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id) runtime.add(statement.id.name);
   }
+  const callsRuntime = (callee: AnyNode) =>
+    (callee.type === 'Identifier' && runtime.has(callee.name)) ||
+    (callee.type === 'MemberExpression' && callee.object.type === 'Identifier' && runtime.has(callee.object.name) && !callee.computed && callee.property.type === 'Identifier' && callee.property.name === 'bind');
   let mark: string | undefined;
+  const readOptions = (node: CallExpression | NewExpression) => {
+    if (mark || !callsRuntime(node.callee as AnyNode)) return;
+    for (const argument of node.arguments) {
+      if (argument.type !== 'ObjectExpression') continue;
+      for (const property of argument.properties) {
+        if (property.type !== 'Property') continue;
+        const key = property.key.type === 'Identifier' ? property.key.name : property.key.type === 'Literal' ? String(property.key.value) : undefined;
+        if (key !== undefined && ASYNC_MARKS.has(key) && !(property.value.type === 'Literal' && property.value.value === false)) mark = key;
+      }
+    }
+  };
   // The component's own code: instantiate's statements but jco's runtime declarations.
   for (const statement of instantiateTop(tree).filter((s) => s.type !== 'FunctionDeclaration' && s.type !== 'ClassDeclaration')) {
-    simple(statement as AnyNode, {
-      Property(node) {
-        const key = node.key.type === 'Identifier' ? node.key.name : node.key.type === 'Literal' ? String(node.key.value) : undefined;
-        if (!mark && key !== undefined && ASYNC_MARKS.has(key) && !(node.value.type === 'Literal' && node.value.value === false)) mark = key;
-      },
-    });
+    simple(statement as AnyNode, { CallExpression: readOptions, NewExpression: readOptions });
   }
   return mark;
 }

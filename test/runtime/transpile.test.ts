@@ -29,6 +29,11 @@ const RUN_EXPORT_WAT = `(core module $r (func (export "run") (result i32) (i32.c
     (instance $runner (export "run" (func $run)))
     (export "wasi:cli/run@0.2.12" (instance $runner))`;
 
+/** wasi:cli/run lifted from the `run` of core instance `$i`. */
+const RUN_LIFT_WAT = `(func $run (result (result)) (canon lift (core func $i "run")))
+    (instance $runner (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.12" (instance $runner))`;
+
 /**
  * A component whose run takes stdout and drops it (so that its glue has jco's handle tables and
  * tasks), and that exports beside wasi:cli/run an interface function of the given name.
@@ -89,13 +94,28 @@ test('a component that lends a handle to a component nested in it is refused at 
   t.deepEqual(fs.readdirSync(dir), []);
 });
 
-test("a component that uses the component model's async built-ins (waitable sets) is refused at pull (jco's async runtime keeps what they make beyond every limit), and nothing is written", async (t) => {
+test("a component that uses the component model's async built-ins (waitable sets, backpressure) is refused at pull (jco's async runtime keeps what they make beyond every limit), and nothing is written; a core name like one of jco's async marks is taken", async (t) => {
   const dir = tmp();
   await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'waitableset.wasm')), dir), {
     instanceOf: InvalidPluginError,
     message: "the component uses the component model's async parts (async functions, streams, futures, waitable sets, error contexts: here jco's WaitableSet), which krew-wasm does not host: build it for WASI 0.2 without them",
   });
   t.deepEqual(fs.readdirSync(dir), []);
+  // backpressure.inc, which jco names apart from the rest of its async runtime (attack 85).
+  const backpressure = await wat(`(component
+    (core func $b (canon backpressure.inc))
+    (core module $m (import "h" "b" (func $b)) (func (export "run") (result i32) (call $b) (i32.const 0)))
+    (core instance $i (instantiate $m (with "h" (instance (export "b" (func $b))))))
+    ${RUN_LIFT_WAT})`);
+  await t.throwsAsync(transpileInto(backpressure, tmp()), { instanceOf: InvalidPluginError, message: /here jco's backpressureInc\)/ });
+  // A core import named as one of jco's async marks is no mark: taken (attack 85).
+  const named = await wat(`(component
+    (core module $lib (func (export "isAsync") (result i32) (i32.const 0)))
+    (core instance $li (instantiate $lib))
+    (core module $m (import "isAsync" "isAsync" (func $f (result i32))) (func (export "run") (result i32) (call $f)))
+    (core instance $i (instantiate $m (with "isAsync" (instance $li))))
+    ${RUN_LIFT_WAT})`);
+  await t.notThrowsAsync(transpileInto(named, tmp()));
 });
 
 test('a core module whose tables the host cannot make (a table with an initializer expression) is refused, and nothing is written', async (t) => {
