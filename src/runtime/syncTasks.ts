@@ -258,7 +258,7 @@ function asyncPartUsed({ tree, simple }: ParsedGlue): string | undefined {
       for (const property of argument.properties) {
         if (property.type !== 'Property') continue;
         const key = property.key.type === 'Identifier' ? property.key.name : property.key.type === 'Literal' ? String(property.key.value) : undefined;
-        if (key !== undefined && ASYNC_MARKS.has(key) && !(property.value.type === 'Literal' && property.value.value === false)) mark = key;
+        if (key !== undefined && ASYNC_MARKS.has(key) && !(property.value.type === 'Literal' && property.value.value === false) && !isJspiTest(property.value)) mark = key;
       }
     }
   };
@@ -267,6 +267,15 @@ function asyncPartUsed({ tree, simple }: ParsedGlue): string | undefined {
     simple(statement as AnyNode, { CallExpression: readOptions, NewExpression: readOptions });
   }
   return mark;
+}
+
+/**
+ * jco's JSPI test, `isManualAsync: _trampolineN.manuallyAsync`: jco marks a trampoline only in its
+ * JSPI mode, which krew-wasm's transpile never asks for, so it reads undefined. glue.ts rewrites it
+ * to `false` where it can (jspiTestEdits), not where a core name spells it (attack 60).
+ */
+function isJspiTest(value: AnyNode): boolean {
+  return value.type === 'MemberExpression' && !value.computed && value.object.type === 'Identifier' && /^_trampoline\d+$/.test(value.object.name) && value.property.type === 'Identifier' && value.property.name === 'manuallyAsync';
 }
 
 /** The options by which jco marks a task, a lift or a lowering async. */
