@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidPluginError } from '../../src/errors.js';
@@ -85,22 +85,19 @@ test("an export named as one of jco's own functions in the glue (which would tak
   for (const name of ['data-view', 'get-pods', 'push']) await t.notThrowsAsync(transpileInto(await wat(exportingWat(name)), tmp()), name);
 });
 
-test('a component that lends a handle to a component nested in it is refused at pull (jco neither counts nor releases such borrows), and nothing is written', async (t) => {
+/** pull's transpile refuses the plugin with this message, and writes nothing into its entry's folder. */
+async function refusedWithNothingWritten(t: ExecutionContext, bytes: Uint8Array, message: string): Promise<void> {
   const dir = tmp();
-  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'nestedborrow.wasm')), dir), {
-    instanceOf: InvalidPluginError,
-    message: 'the component passes resource handles between components nested in it, which the JavaScript jco makes for it neither counts nor releases: compose it so that no handle crosses between them',
-  });
+  await t.throwsAsync(transpileInto(bytes, dir), { instanceOf: InvalidPluginError, message });
   t.deepEqual(fs.readdirSync(dir), []);
+}
+
+test('a component that lends a handle to a component nested in it is refused at pull (jco neither counts nor releases such borrows), and nothing is written', async (t) => {
+  await refusedWithNothingWritten(t, fs.readFileSync(path.join(FIXTURES, 'nestedborrow.wasm')), 'the component passes resource handles between components nested in it, which the JavaScript jco makes for it neither counts nor releases: compose it so that no handle crosses between them');
 });
 
 test("a component that uses the component model's async built-ins (waitable sets, backpressure) is refused at pull (jco's async runtime keeps what they make beyond every limit), and nothing is written; a core name like one of jco's async marks is taken", async (t) => {
-  const dir = tmp();
-  await t.throwsAsync(transpileInto(fs.readFileSync(path.join(FIXTURES, 'waitableset.wasm')), dir), {
-    instanceOf: InvalidPluginError,
-    message: "the component uses the component model's async parts (async functions, streams, futures, waitable sets, error contexts: here jco's WaitableSet), which krew-wasm does not host: build it for WASI 0.2 without them",
-  });
-  t.deepEqual(fs.readdirSync(dir), []);
+  await refusedWithNothingWritten(t, fs.readFileSync(path.join(FIXTURES, 'waitableset.wasm')), "the component uses the component model's async parts (async functions, streams, futures, waitable sets, error contexts: here jco's WaitableSet), which krew-wasm does not host: build it for WASI 0.2 without them");
   // backpressure.inc, which jco names apart from the rest of its async runtime (attack 85).
   const backpressure = await wat(`(component
     (core func $b (canon backpressure.inc))
