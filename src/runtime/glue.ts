@@ -8,7 +8,7 @@ import { GlueBudget } from './limits.js';
 import { InvalidPluginError } from '../errors.js';
 import { runtimeNameTaken } from './glueNames.js';
 import type { AnyNode, CallExpression, Expression, IfStatement, MemberExpression, Program } from 'acorn';
-import { glueTops, parseGlue, type ParsedGlue } from './glueSyntax.js';
+import { glueTops, isJspiTest, parseGlue, type ParsedGlue } from './glueSyntax.js';
 import { withSyncTaskRuntime } from './syncTasks.js';
 
 /**
@@ -177,7 +177,8 @@ function emptyResourceObjectHandle(node: IfStatement): { rsc: string; handle: st
  * tree (acorn): the same text in a string is a core name of the plugin's, which jco writes as a
  * property key, and rewriting it there made the glue bind another of the plugin's exports (attack
  * 60). None, keeping its branches, unless every mention of `manuallyAsync` is such a read:
- * a glue that marks a trampoline (jco's JSPI mode), or a name that mentions it.
+ * a name that mentions it, or a glue that marks a trampoline (jco's JSPI mode, which the async
+ * check then refuses: syncTasks.ts, asyncPartUsed).
  */
 function jspiTestEdits(esm: string, { tree, simple }: ParsedGlue): Edit[] {
   const mentions = esm.split('manuallyAsync').length - 1;
@@ -186,7 +187,7 @@ function jspiTestEdits(esm: string, { tree, simple }: ParsedGlue): Edit[] {
   let written = false;
   simple(tree, {
     MemberExpression(node) {
-      if (!node.computed && node.object.type === 'Identifier' && /^_trampoline\d+$/.test(node.object.name) && node.property.type === 'Identifier' && node.property.name === 'manuallyAsync') reads.push(node);
+      if (isJspiTest(node)) reads.push(node);
     },
     AssignmentExpression(node) {
       written ||= node.left.type === 'MemberExpression' && esm.slice(node.left.start, node.left.end).includes('manuallyAsync');

@@ -1,4 +1,4 @@
-import type { Program, Statement, ModuleDeclaration } from 'acorn';
+import type { AnyNode, Program, Statement, ModuleDeclaration } from 'acorn';
 import { importModule } from '../builtin.js';
 
 /**
@@ -59,4 +59,14 @@ export function instanceTops(tree: Program): Statement[] {
     }
   }
   return [];
+}
+
+/**
+ * jco's JSPI test of a lowering, `_trampolineN.manuallyAsync`: jco marks a trampoline
+ * (`_trampolineN.manuallyAsync = true`) only in its JSPI mode, which krew-wasm's transpile never
+ * asks for, so the test reads undefined. A plugin's names cannot spell it: jco writes them as
+ * quoted keys, or as identifiers made of a WIT name, which starts with a letter.
+ */
+export function isJspiTest(node: AnyNode): boolean {
+  return node.type === 'MemberExpression' && !node.computed && node.object.type === 'Identifier' && /^_trampoline\d+$/.test(node.object.name) && node.property.type === 'Identifier' && node.property.name === 'manuallyAsync';
 }

@@ -1,5 +1,5 @@
-import type { AnyNode, CallExpression, ClassDeclaration, NewExpression } from 'acorn';
-import { glueTops, instantiateTop, parseGlue, type ParsedGlue } from './glueSyntax.js';
+import type { AnyNode, AssignmentExpression, CallExpression, ClassDeclaration, NewExpression } from 'acorn';
+import { glueTops, instantiateTop, isJspiTest, parseGlue, type ParsedGlue } from './glueSyntax.js';
 
 /**
  * A synchronous task runtime for jco's glue. jco 1.35 writes the component model's async runtime
@@ -237,7 +237,8 @@ const ASYNC_BUILTINS = /* @__PURE__ */ new Set([
  * (`instantiate`'s statements but jco's runtime declarations) not marked with a literal false. A
  * mark is an option of a call of jco's runtime (`createNewCurrentTask({ isAsync: false, ... })`,
  * `_lowerImportBackwardsCompat.bind(null, {...})`): a core import or an interface named `isAsync`
- * is a key of the same name elsewhere (attack 85).
+ * is a key of the same name elsewhere (attack 85). jco's JSPI test of a lowering
+ * (`_trampolineN.manuallyAsync`) is no mark, and a trampoline marked for JSPI anywhere is one.
  */
 function asyncPartUsed({ tree, simple }: ParsedGlue): string | undefined {
   const runtime = new Set<string>();
@@ -262,20 +263,17 @@ function asyncPartUsed({ tree, simple }: ParsedGlue): string | undefined {
       }
     }
   };
+  // A trampoline marked for JSPI (jco's JSPI mode, which krew-wasm's transpile does not ask for):
+  // refused wherever it is, so that reading the mark as no mark (isJspiTest) stays true.
+  const marksTrampoline = (node: AssignmentExpression) => {
+    mark ||= isJspiTest(node.left as AnyNode) && !(node.right.type === 'Literal' && node.right.value === false) ? 'manuallyAsync' : undefined;
+  };
+  simple(tree, { AssignmentExpression: marksTrampoline });
   // The component's own code: instantiate's statements but jco's runtime declarations.
   for (const statement of instantiateTop(tree).filter((s) => s.type !== 'FunctionDeclaration' && s.type !== 'ClassDeclaration')) {
     simple(statement as AnyNode, { CallExpression: readOptions, NewExpression: readOptions });
   }
   return mark;
-}
-
-/**
- * jco's JSPI test, `isManualAsync: _trampolineN.manuallyAsync`: jco marks a trampoline only in its
- * JSPI mode, which krew-wasm's transpile never asks for, so it reads undefined. glue.ts rewrites it
- * to `false` where it can (jspiTestEdits), not where a core name spells it (attack 60).
- */
-function isJspiTest(value: AnyNode): boolean {
-  return value.type === 'MemberExpression' && !value.computed && value.object.type === 'Identifier' && /^_trampoline\d+$/.test(value.object.name) && value.property.type === 'Identifier' && value.property.name === 'manuallyAsync';
 }
 
 /** The options by which jco marks a task, a lift or a lowering async. */
@@ -303,13 +301,11 @@ export async function withSyncTaskRuntime(esm: string): Promise<{ glue: string; 
 }
 
 function synchronousGlue(esm: string, { tree, simple }: ParsedGlue): string {
-  const instantiate = tree.body.find((node) => node.type === 'ExportNamedDeclaration' && node.declaration?.type === 'FunctionDeclaration' && node.declaration.id.name === 'instantiate');
-  if (instantiate?.type !== 'ExportNamedDeclaration' || instantiate.declaration?.type !== 'FunctionDeclaration') return esm;
   const replaced = new Map<string, { start: number; end: number }[]>(REPLACED.map((name) => [name, []]));
   const declared = new Set<string>();
   const lacking = new Set<string>();
   const kept: AnyNode[] = [];
-  for (const statement of instantiate.declaration.body.body) {
+  for (const statement of instantiateTop(tree)) {
     if (statement.type === 'VariableDeclaration') {
       for (const { id } of statement.declarations) if (id.type === 'Identifier') declared.add(id.name);
     }

@@ -210,7 +210,7 @@ test('the glue is also written as a code-cacheable script; shapes the script for
   t.is(toScriptForm('export function instantiate(m) { return this.m.buffer.slice(0, 1); }'), undefined, 'a copy the rewrite cannot route');
 });
 
-test('the glue is minified without the JSPI branches no import takes; a glue that marks a trampoline keeps them', async (t) => {
+test('the glue is minified without the JSPI branches no import takes; a glue that marks a trampoline is refused', async (t) => {
   const dir = tmp();
   await transpileInto(fs.readFileSync(path.join(FIXTURES, 'chello.core.wasm')), dir);
   const glue = fs.readFileSync(path.join(dir, 'plugin.js'), 'utf8');
@@ -221,8 +221,11 @@ test('the glue is minified without the JSPI branches no import takes; a glue tha
   t.false(/manuallyAsync|WebAssembly\.Suspending/.test(glue));
   t.true(glue.length < jcos.length * 0.9, `${glue.length} bytes against jco's ${jcos.length}`);
   t.false(/\n\s+\S/.test(glue), 'minified: no indented line');
-  const marked = await minifiedGlue('export function instantiate(){let _trampoline0=function(){};_trampoline0.manuallyAsync=true;return _trampoline0.manuallyAsync?1:2}');
-  t.regex(marked ?? '', /_trampoline0\.manuallyAsync\?1:2/);
+  // A trampoline marked for JSPI is jco's JSPI mode: refused, so that the test read as no mark stays unmarked.
+  const marking = (value: string) => minifiedGlue(`export function instantiate(){let _trampoline0=function(){};_trampoline0.manuallyAsync=${value};return _trampoline0.manuallyAsync?1:2}`);
+  await t.throwsAsync(marking('true'), { instanceOf: InvalidPluginError, message: /async parts .*here jco's manuallyAsync\)/ });
+  await t.throwsAsync(marking('!0'), { instanceOf: InvalidPluginError, message: /jco's manuallyAsync\)/ });
+  t.regex((await marking('false')) ?? '', /manuallyAsync=!1/, 'a mark of a literal false marks nothing: accepted');
   const unmarked = await minifiedGlue('export function instantiate(){let _trampoline0=function(){};return _trampoline0.manuallyAsync?1:2}');
   t.regex(unmarked ?? '', /return 2/);
   // The same text in a string is a core name of the plugin's (a property key): never rewritten, and the branches stay.
