@@ -4,6 +4,7 @@ import type { FetchOptions } from '../oci/fetch.js';
 import { fetchSettings } from '../oci/fetchSettings.js';
 import { formatRetryNotice } from '../oci/retry.js';
 import type { ReceiptTransport } from '../store/receipt.js';
+import { CliUsageError } from '../errors.js';
 import type { KrewContext } from './context.js';
 import { stringOption } from './options.js';
 import { terminalProgress, type TerminalProgress } from './progress.js';
@@ -64,4 +65,20 @@ export function mergeTransport(recorded: ReceiptTransport | undefined, flags: Re
     caFile: flags.caFile ?? recorded?.caFile,
     insecure: flags.insecure || recorded?.insecure,
   };
+}
+
+/**
+ * The command-line registry options of a command over installed plugins (upgrade, outdated), which
+ * apply to the plugins named with them only: given for every plugin, `--plain-http` sent the
+ * credentials of an HTTPS registry in clear text, and upgrade recorded it in each receipt, for
+ * every later run (attack 87). Each plugin's pull recorded its own.
+ */
+export function registryFlagsForNamed(flags: RegistryFlags, names: string[], command: string): void {
+  if (names.length > 0) return;
+  const given = flags.plainHttp ? '--plain-http' : flags.insecure ? '--insecure' : flags.caFile !== undefined ? '--ca-file' : undefined;
+  if (given === undefined) return;
+  const example = given === '--ca-file' ? '--ca-file <file>' : given;
+  throw new CliUsageError(`${given} applies to the plugins it is given for, not to every installed plugin`, {
+    hint: `name them: krew-wasm ${command} ${example} <name>...; without it, each plugin uses the registry options its pull recorded`,
+  });
 }

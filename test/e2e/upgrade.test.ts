@@ -117,6 +117,36 @@ test('upgrade tries every plugin, reports each failure and exits non-zero', asyn
   t.is(outdatedErrors[1], 'krew-wasm: error: could not check gone (each is reported above)');
 });
 
+test('registry options given to upgrade or outdated apply to the plugins named with them; for every plugin they are refused (attack 87)', async (t) => {
+  const sb = sandbox(t);
+  const ref = `${registry.host}/plugins/local:1`;
+  await push(sb, hello, ref);
+  await ok(sb, ['pull', '--plain-http', ref]);
+  const layout = path.join(sb.home, 'layout');
+  writeLayout(layout, 'v1', fs.readFileSync(hello), { layerTitle: 'greeter.wasm' });
+  await ok(sb, ['pull', `oci-layout://${layout}:v1`]);
+  const receipts = () => ['local', 'greeter'].map((name) => fs.readFileSync(path.join(sb.root, 'receipts', `${name}.json`), 'utf8'));
+  const before = receipts();
+  // Given for every plugin, --plain-http sent an HTTPS registry's credentials in clear text, and
+  // upgrade wrote it into each receipt.
+  for (const [command, option, example] of [['upgrade', ['--plain-http'], '--plain-http'], ['outdated', ['--insecure'], '--insecure'], ['upgrade', ['--ca-file', 'ca.pem'], '--ca-file <file>']] as const) {
+    const r = await krewWasm(sb, [command, ...option]);
+    t.is(r.exitCode, 2);
+    t.is(r.stderr, `krew-wasm: error: ${option[0]} applies to the plugins it is given for, not to every installed plugin (name them: krew-wasm ${command} ${example} <name>...; without it, each plugin uses the registry options its pull recorded)\n`);
+    t.is(r.stdout, '');
+  }
+  t.deepEqual(receipts(), before, 'nothing changed');
+  // Following the hint: the options reach the named plugins only.
+  t.regex((await ok(sb, ['upgrade', '--plain-http', 'local'])).stderr, /^local: already up to date/m);
+  const checked = JSON.parse((await ok(sb, ['outdated', '--plain-http', '-o', 'json', 'local'])).stdout);
+  t.deepEqual(checked.map((c: { name: string; status: string }) => [c.name, c.status]), [['local', 'up-to-date']]);
+  await push(sb, echo, ref);
+  t.regex((await ok(sb, ['upgrade', '--plain-http', 'local'])).stderr, /^local: upgraded/m);
+  t.is(receipts()[1], before[1], 'the plugin not named is untouched');
+  t.deepEqual(receiptOf(sb, 'local').transport, { plainHttp: true });
+  t.is((await ok(sb, ['outdated'])).stdout, '', 'each plugin with the options its pull recorded');
+});
+
 test('upgrade and outdated follow layout tags and files too', async (t) => {
   const sb = sandbox(t);
   const layout = path.join(sb.home, 'layout');

@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
-import { DamagedReceiptError, formatError, notInstalledError, PartialFailureError } from '../../errors.js';
-import type { Receipt } from '../../store/receipt.js';
+import { formatError, PartialFailureError } from '../../errors.js';
 import { BaseCommand } from '../baseCommand.js';
 import { shortDigest } from '../output.js';
-import { caFileOption, insecureOption, mergeTransport, plainHttpOption, quietOption, registrySession } from '../registry.js';
+import { installedTargets } from '../installed.js';
+import { caFileOption, insecureOption, mergeTransport, plainHttpOption, quietOption, registryFlagsForNamed, registrySession } from '../registry.js';
 
 export class UpgradeCommand extends BaseCommand {
   static override paths = [['upgrade']];
@@ -16,12 +16,14 @@ export class UpgradeCommand extends BaseCommand {
       atomically, keeping its grants; the old store entry is removed when no other plugin uses it.
       A plugin pinned by digest is never upgraded. \`--dry-run\` only says what would change. Every
       plugin is tried; the exit status is non-zero when any failed. The registry options of each
-      plugin's pull are used again; options given here are added.
+      plugin's pull are used again; options given here are added, for the plugins named with
+      them only.
     `,
     examples: [
       ['Upgrade everything', '$0 upgrade'],
       ['See what would change', '$0 upgrade --dry-run'],
       ['Upgrade two plugins', '$0 upgrade foo bar'],
+      ['Upgrade one from a local registry over plain HTTP', '$0 upgrade --plain-http foo'],
     ],
   });
 
@@ -41,7 +43,8 @@ export class UpgradeCommand extends BaseCommand {
       failed.push(name);
       this.context.stderr.write(`${formatError(error, this.verbose || this.context.settings.verbose, name)}\n`);
     };
-    for (const [name, receipt] of this.targets(fail)) {
+    registryFlagsForNamed(this, this.names, 'upgrade');
+    for (const [name, receipt] of installedTargets(store, this.names, fail)) {
       try {
         const transport = mergeTransport(receipt.transport, this);
         const fetch = session.fetchOptions(transport);
@@ -59,27 +62,5 @@ export class UpgradeCommand extends BaseCommand {
     }
     if (failed.length > 0) throw new PartialFailureError(`${failed.length} plugin${failed.length > 1 ? 's' : ''} not upgraded: ${failed.join(', ')}`, { hint: 'each is reported above; the others were tried' });
     return 0;
-  }
-
-  /** The receipts to upgrade: the named ones (each missing or damaged one reported), or all. */
-  private targets(fail: (name: string, error: unknown) => void): [string, Receipt][] {
-    const { store } = this.context;
-    if (this.names.length === 0) {
-      const { plugins, problems } = store.list();
-      for (const problem of problems) fail(problem.pluginName, problem);
-      return plugins.map((r) => [r.name, r]);
-    }
-    const out: [string, Receipt][] = [];
-    for (const name of new Set(this.names)) {
-      try {
-        const receipt = store.get(name);
-        if (receipt) out.push([name, receipt]);
-        else fail(name, notInstalledError([name]));
-      } catch (error) {
-        if (!(error instanceof DamagedReceiptError)) throw error;
-        fail(name, error);
-      }
-    }
-    return out;
   }
 }
