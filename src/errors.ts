@@ -1,3 +1,5 @@
+import { printable, printableLine } from './printable.js';
+
 /**
  * Every failure a user can meet is one of these classes. Services throw them; only the CLI's
  * BaseCommand and wrapper mode turn them into a one-line message (see formatError).
@@ -105,11 +107,11 @@ export function isKrewWasmError(error: unknown): error is KrewWasmError {
  * names what failed when one command does several things (`pull a b c`: the source).
  */
 export function formatError(error: unknown, verbose: boolean, subject?: string): string {
-  if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${error.stack}`;
+  if (verbose && error instanceof Error && error.stack) return `krew-wasm: ${printable(error.stack)}`;
   if (isKrewWasmError(error)) {
-    const hint = error.hint ? ` (${error.hint})` : '';
+    const hint = error.hint ? ` (${oneLine(error.hint)})` : '';
     const message = oneLine(error.message);
-    const about = subject && !message.includes(subject) ? `${subject}: ` : '';
+    const about = subject && !message.includes(subject) ? `${oneLine(subject)}: ` : '';
     return `krew-wasm: error: ${about}${message}${hint}`;
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -121,9 +123,17 @@ export function exitCodeOf(error: unknown): number {
   return isKrewWasmError(error) ? error.exitCode : 1;
 }
 
+/**
+ * A message as the one line a user sees: printable (it quotes registries, artifacts and components:
+ * src/printable.ts), and cut at MAX_MESSAGE characters.
+ */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  const line = printableLine(text);
+  return line.length > MAX_MESSAGE ? `${line.slice(0, MAX_MESSAGE)}…` : line;
 }
+
+/** Longer than any message krew-wasm writes itself with the longest path Linux allows in it. */
+const MAX_MESSAGE = 8192;
 
 /** A plugin's grants cannot be applied: a granted folder is missing, or lies inside krew-wasm's own files. */
 export class GrantError extends KrewWasmError {

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { CliUsageError, exitCodeOf, formatError } from '../errors.js';
+import { printable } from '../printable.js';
 import type { KrewContext } from './context.js';
 
 /**
@@ -23,7 +24,7 @@ export abstract class BaseCommand extends Command<KrewContext> {
 
   /** Status and progress go to stderr; stdout carries data only. */
   protected status(line: string): void {
-    this.context.stderr.write(`${line}\n`);
+    this.context.stderr.write(`${printable(line)}\n`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { markCodePath } from '../builtin.js';
+import { printable, printableLine } from '../printable.js';
 import { enumOption } from './options.js';
 
 /**
@@ -56,7 +57,9 @@ export function listingDefault(stdout: NodeJS.WritableStream): OutputFormat {
 }
 
 /** Renders rows as a left-aligned table with a header, like kubectl get. */
-export function renderTable(header: string[], rows: string[][]): string {
+export function renderTable(header: string[], cells: string[][]): string {
+  // A cell can quote a source or an annotation: one printable line each.
+  const rows = cells.map((row) => row.map(printableLine));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('   ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
@@ -65,7 +68,7 @@ export function renderTable(header: string[], rows: string[][]): string {
 /** Renders `label: value` lines with the values aligned, like kubectl describe. */
 export function renderFields(fields: [string, string][]): string {
   const width = Math.max(0, ...fields.map(([label]) => label.length + 1));
-  return fields.map(([label, value]) => `${`${label}:`.padEnd(width)}  ${value}`.trimEnd()).join('\n') + '\n';
+  return fields.map(([label, value]) => `${`${label}:`.padEnd(width)}  ${printable(value)}`.trimEnd()).join('\n') + '\n';
 }
 
 /** Human-readable byte count (KiB/MiB with one decimal). */

@@ -1,4 +1,5 @@
 import type { Progress } from '../oci/progress.js';
+import { printable, printableLine } from '../printable.js';
 import { formatBytes } from './output.js';
 
 /**
@@ -20,7 +21,7 @@ const REDRAW_MS = 100;
 /** Progress for `stream`: drawn when it is a terminal and `quiet` is off. */
 export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): TerminalProgress {
   if (quiet) return { start() {}, advance() {}, phase() {}, end() {}, log() {} };
-  if (!stream.isTTY) return { start() {}, advance() {}, phase() {}, end() {}, log: (line) => stream.write(`${line}\n`) };
+  if (!stream.isTTY) return { start() {}, advance() {}, phase() {}, end() {}, log: (line) => stream.write(`${printable(line)}\n`) };
   return new LineProgress(stream);
 }
 
@@ -61,13 +62,14 @@ class LineProgress implements TerminalProgress {
   }
 
   log(line: string): void {
-    this.write(`${line}\n`);
+    this.write(`${printable(line)}\n`);
     if (this.kind !== 'idle') this.draw();
   }
 
   private begin(kind: 'transfer' | 'phase', label: string): void {
     this.kind = kind;
-    this.label = label;
+    // A blob's name is its layer's title, the publisher's: one line, nothing a terminal acts on (attack 87).
+    this.label = printableLine(label);
     this.done = 0;
     this.total = 0;
     this.started = performance.now();

@@ -1,4 +1,5 @@
 import { UnsupportedArtifactError } from '../errors.js';
+import { someOf } from '../printable.js';
 import { parseDigest } from './digest.js';
 import { INDEX_TYPES, MediaType, WASM_LAYER_TYPES } from './mediaTypes.js';
 
@@ -76,7 +77,7 @@ export function selectPlatform(index: ImageIndex, what: string): Descriptor {
   if (wasm.length > 0) return wasm[0];
   const platforms = index.manifests.map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`);
   throw new UnsupportedArtifactError(
-    `${what}: the image index has no wasm platform (found: ${platforms.join(', ') || 'no manifests'})`,
+    `${what}: the image index has no wasm platform (found: ${someOf(platforms) || 'no manifests'})`,
   );
 }
 
@@ -90,7 +91,7 @@ export function selectWasmLayer(manifest: ImageManifest, bounds: Bounds, what: s
     const found = [`config ${manifest.config.mediaType}`, ...manifest.layers.map((l) => `layer ${l.mediaType}`)];
     const why = wasmLayers.length === 0 ? 'no wasm layer' : `${wasmLayers.length} wasm layers`;
     throw new UnsupportedArtifactError(
-      `${what}: not a wasm plugin artifact (${why}; found ${found.join(', ')}; expected one layer of ${WASM_LAYER_TYPES.join(' or ')})`,
+      `${what}: not a wasm plugin artifact (${why}; found ${someOf(found)}; expected one layer of ${WASM_LAYER_TYPES.join(' or ')})`,
     );
   }
   const layer = wasmLayers[0];

@@ -1,4 +1,5 @@
 import { InvalidPluginError } from '../errors.js';
+import { someOf } from '../printable.js';
 import { checkLegacyHttpModule, isLegacyHttpImport } from './adapters/legacyHttp.js';
 
 /** What kind of wasm binary some bytes are (binary format: magic + version/layer). */
@@ -33,10 +34,10 @@ export function unversioned(name: string): string {
 export function checkComponentInterface(imports: string[], exports: string[]): void {
   const unsupported = imports.filter((i) => !ALLOWED_IMPORT.test(unversioned(i)));
   if (unsupported.length > 0) {
-    throw new InvalidPluginError(`the component imports interfaces krew-wasm does not provide: ${unsupported.join(', ')}`);
+    throw new InvalidPluginError(`the component imports interfaces krew-wasm does not provide: ${someOf(unsupported)}`);
   }
   if (!exports.some((e) => unversioned(e) === 'wasi:cli/run')) {
-    throw new InvalidPluginError(`the component does not export wasi:cli/run (exports: ${exports.join(', ') || 'none'})`, {
+    throw new InvalidPluginError(`the component does not export wasi:cli/run (exports: ${someOf(exports) || 'none'})`, {
       hint: 'build the plugin as a WASI command (world wasi:cli/command or krew-wasm:outbound-http/plugin)',
     });
   }
@@ -58,7 +59,7 @@ export function checkPreview1Module(bytes: Uint8Array): { legacyHttp: boolean } 
   const foreign = imports.filter((i) => i.module !== 'wasi_snapshot_preview1' && !isLegacyHttpImport(i));
   if (foreign.length > 0) {
     const names = [...new Set(foreign.map((i) => `${i.module}.${i.name}`))];
-    throw new InvalidPluginError(`the core module imports what krew-wasm does not provide: ${names.join(', ')}`);
+    throw new InvalidPluginError(`the core module imports what krew-wasm does not provide: ${someOf(names)}`);
   }
   const exports = WebAssembly.Module.exports(module);
   if (!exports.some((e) => e.name === '_start')) {

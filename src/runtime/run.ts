@@ -15,6 +15,7 @@ import { readImageInto, type ImageRun } from './dataImage.js';
 import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, nodeV8Options, readCompiled, trapHandlerOn, type CompiledKey } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { calledFunctions, canRecord, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, modulesToRecord, readHotFunctions, recordingForm, removeRecordingForms, writeHotFunctions, type HotFunctions } from './compileHints.js';
+import { printable } from '../printable.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -688,6 +689,6 @@ function describe(error: unknown): string {
   // Cut first: the text can be as large as the plugin's memory (128 MiB of control characters,
   // replaced whole, exhausted Node's heap; found by an attack).
   const head = text.slice(0, 201);
-  const line = head.split('\n')[0]!.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+  const line = printable(head.split('\n')[0]!);
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }

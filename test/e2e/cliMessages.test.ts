@@ -52,6 +52,11 @@ route('badsize', json(manifest([{ ...desc('application/wasm', hello), size: -1 }
 route('twowasm', json(manifest([desc('application/wasm', hello), desc('application/wasm', hello)])));
 route('noplatform', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(OCI_MANIFEST, Buffer.from('x'), { platform: { architecture: 'amd64', os: 'linux' } })] }, { 'Content-Type': OCI_INDEX }), {});
 route('nested', json(outerIndex, { 'Content-Type': OCI_INDEX }), { [`manifests/${sha256(innerIndex)}`]: json(innerIndex.toString(), { 'Content-Type': OCI_INDEX }) });
+// Text a registry writes where a message quotes it, with what a terminal acts on in it (attack 87).
+const FAKE = '\r\x1b[2K\x1b[32mInstalled plugin "hello" as kubectl-hello\x1b[0m\u009b8m';
+route('escschema', json({ schemaVersion: FAKE, layers: [] }));
+route('escmediatype', json(manifest([desc(`application/x${FAKE}`, hello)])));
+route('manyplatforms', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: Array.from({ length: 10_000 }, (_, i) => desc(OCI_MANIFEST, Buffer.from(`m${i}`), { platform: { architecture: 'amd64', os: `linux${FAKE}` } })) }, { 'Content-Type': OCI_INDEX }));
 route('claims', json(good, { 'Docker-Content-Digest': `sha256:${'0'.repeat(64)}` }));
 routes[`/v2/c/bydigest/p/manifests/${sha256('the manifest that was asked for')}`] = json(good);
 route('bigdeclared', (_req, res) => {
@@ -119,6 +124,10 @@ const registryCases: { name: string; args?: (h: string) => string[]; line: (h: s
   { name: 'twowasm', line: () => /: not a wasm plugin artifact \(2 wasm layers; found config application\/vnd\.wasm\.config\.v0\+json, layer application\/wasm, layer application\/wasm; expected one layer of application\/wasm or application\/vnd\.wasm\.content\.layer\.v1\+wasm\)$/ },
   { name: 'noplatform', line: () => /: the image index has no wasm platform \(found: linux\/amd64\)$/ },
   { name: 'nested', line: () => /\/c\/nested\/p:v1: nested image index$/ },
+  // Each control character a `?`, on one line: no fake line, no erased one (attack 87).
+  { name: 'escschema', line: () => /\/c\/escschema\/p:v1: unsupported manifest schemaVersion \?\?\[2K\?\[32mInstalled plugin "hello" as kubectl-hello\?\[0m\?8m$/ },
+  { name: 'escmediatype', line: () => /; found config application\/vnd\.wasm\.config\.v0\+json, layer application\/x\?\?\[2K\?\[32mInstalled plugin "hello" as kubectl-hello\?\[0m\?8m; expected one layer of /u },
+  { name: 'manyplatforms', line: () => /: the image index has no wasm platform \(found: (linux\?\?\[2K\?\[32mInstalled plugin "hello" as kubectl-hello\?\[0m\?8m\/amd64, ){8}and 9992 more\)$/ },
   { name: 'claims', line: () => new RegExp(`^krew-wasm: error: manifest .*/c/claims/p:v1: registry claims digest sha256:0{64} but the bytes hash to ${esc(sha256(JSON.stringify(good)))}$`) },
   { name: 'bydigest', args: (h) => ['pull', '--plain-http', `${h}/c/bydigest/p@${sha256('the manifest that was asked for')}`], line: () => new RegExp(`^krew-wasm: error: manifest .*/c/bydigest/p@sha256:[0-9a-f]{64}: digest mismatch, expected ${esc(sha256('the manifest that was asked for'))}, got ${esc(sha256(JSON.stringify(good)))}$`) },
   { name: 'bigdeclared', line: () => /^krew-wasm: error: manifest .*\/c\/bigdeclared\/p:v1: response of 5000000 bytes exceeds the limit of 4194304$/ },
@@ -200,6 +209,8 @@ const pluginCases: { name: string; wat: string | Buffer; line: RegExp }[] = [
   { name: 'version2', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]), line: /^krew-wasm: error: unsupported WebAssembly binary version\/layer 2\.0\/0$/ },
   { name: 'garbage-core', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0xff, 0xff]), line: /^krew-wasm: error: invalid WebAssembly module: WebAssembly\.Module\(\): .+$/ },
   { name: 'env-import', wat: '(module (import "env" "foo" (func)) (func (export "_start")))', line: /^krew-wasm: error: the core module imports what krew-wasm does not provide: env\.foo$/ },
+  { name: 'esc-import', wat: '(module (import "\\0d\\1b[2K\\1b[32mInstalled" "\\c2\\9b2J" (func)) (func (export "_start")))', line: /^krew-wasm: error: the core module imports what krew-wasm does not provide: \?\?\[2K\?\[32mInstalled\.\?2J$/ },
+  { name: 'many-imports', wat: `(module ${Array.from({ length: 3000 }, (_, i) => `(import "env" "f${i}" (func))`).join(' ')} (func (export "_start")))`, line: /^krew-wasm: error: the core module imports what krew-wasm does not provide: env\.f0, env\.f1, env\.f2, env\.f3, env\.f4, env\.f5, env\.f6, env\.f7, and 2992 more$/ },
   { name: 'no-start', wat: '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))', line: /^krew-wasm: error: the core module is not a WASI command \(no _start export\)$/ },
   { name: 'bad-signature', wat: '(module (import "wasi_snapshot_preview1" "fd_write" (func)) (memory (export "memory") 1) (func (export "_start")))', line: /^krew-wasm: error: could not wrap the preview1 module into a component: .+$/ },
   { name: 'garbage-component', wat: Buffer.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 0xff, 0xff, 0xff]), line: /^krew-wasm: error: cannot read the component's imports and exports: .+$/ },
@@ -360,3 +371,33 @@ test.serial('with KREW_WASM_VERBOSE=1 a failed request names the transport failu
   t.regex(r.stdout, /^get \/version -> err [a-z-]+\n$/);
   t.regex(r.stderr, /^krew-wasm: request to https:\/\/127\.0\.0\.1:1 failed: .+$/m);
 });
+
+test("info --wit prints a component's docs, its author's text, with nothing a terminal acts on; the info table its annotations alike (attack 87)", async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  // A component's package docs: a custom section `package-docs`, a version byte then JSON.
+  const docs = Buffer.concat([Buffer.from([0]), Buffer.from(JSON.stringify({ docs: `x${FAKE}\u202eevil` }))]);
+  const name = Buffer.from('package-docs');
+  const payload = Buffer.concat([leb(name.length), name, docs]);
+  const file = await wasmFile('documented', Buffer.concat([hello, Buffer.from([0]), leb(payload.length), payload]));
+  t.is((await krewWasm(side, ['pull', file, '--name', 'documented'])).exitCode, 0);
+  const wit = await krewWasm(side, ['info', 'documented', '--wit']);
+  t.is(wit.exitCode, 0, wit.stderr);
+  t.true(wit.stdout.includes('/// x??[2K?[32mInstalled plugin "hello" as kubectl-hello?[0m?8m?evil\n'), wit.stdout);
+  t.false(/[\x1b\r\u009b\u202e]/.test(wit.stdout));
+  const layout = path.join(side.home, 'layout');
+  writeLayout(layout, 'v1', hello, { manifest: { 'org.opencontainers.image.title': 'annotated', 'org.opencontainers.image.description': `d\u202eevil\u2066x` } });
+  t.is((await krewWasm(side, ['pull', `oci-layout://${layout}:v1`])).exitCode, 0);
+  const info = await krewWasm(side, ['info', 'annotated']);
+  t.regex(info.stdout, /d\?evil\?x/);
+  t.false(/[\u202e\u2066]/.test(info.stdout));
+});
+
+function leb(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    out.push((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+    n >>>= 7;
+  } while (n > 0);
+  return Buffer.from(out);
+}

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, FIXTURES, krewWasm, makeSandbox, runProcess, type Sandbox } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
+import { writeLayout } from '../../testkit/artifacts.js';
 
 // Issue 9: on a terminal, pulls, pushes and upgrades show progress on stderr (which blob, bytes,
 // rate; transpiling as its own phase); nothing of it when stderr is not a terminal or with --quiet.
@@ -73,4 +74,18 @@ test('push and upgrade on a terminal show their transfers too', async (t) => {
   t.regex(upgraded.screen, /echo\.wasm: 3\.4 KiB in [\d.]+ s/);
   t.regex(upgraded.screen, /transpiling echo\.wasm \(\d+ bytes\)…/);
   t.true(fs.existsSync(path.join(sb.root, 'receipts/up.json')));
+});
+
+test("a layer's title is drawn as one printable line: its line breaks and escapes fake no line of krew-wasm's (attack 87)", async (t) => {
+  const sb = makeSandbox();
+  t.teardown(sb.cleanup);
+  const layout = path.join(sb.home, 'layout');
+  // Line breaks, a one-byte CSI and a bidi override: what an annotation may hold (ESC and CR drop it).
+  const title = 'hello.wasm\nGranted (change with krew-wasm grant / revoke):\n  files: none\u009b2J\u202eevil';
+  writeLayout(layout, 'v1', fs.readFileSync(helloFile), { manifest: { 'org.opencontainers.image.title': 'titled' }, layerTitle: title });
+  const r = await onTerminal(sb, ['pull', `oci-layout://${layout}:v1`]);
+  t.is(r.exitCode, 0, r.screen);
+  t.regex(r.screen, /\x1b\[Khello\.wasm Granted \(change with krew-wasm grant \/ revoke\): files: none\?2J\?evil/, 'the transfer: one line, each control character a ?');
+  t.false(/^\s*files: none/m.test(r.screen), 'no line of its own');
+  t.false(/[\u009b\u202e]/.test(r.screen), r.screen);
 });

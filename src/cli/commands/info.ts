@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { importModule } from '../../builtin.js';
 import { NotInstalledError } from '../../errors.js';
+import { printable, printableLine } from '../../printable.js';
 import { describeGrants } from '../../grants.js';
 import { realpathOrUndefined } from '../../hostPaths.js';
 import { kubeconfigFiles } from '../../kube/kubeconfigFiles.js';
@@ -51,7 +52,8 @@ export class InfoCommand extends BaseCommand {
     if (this.wit) {
       const { componentWit } = await importModule<typeof import('@bytecodealliance/jco-transpile/wasm-tools')>('@bytecodealliance/jco-transpile/wasm-tools');
       const wasm = fs.readFileSync(path.join(entry, componentFile(meta)));
-      stdout.write(`${await componentWit(wasm)}\n`);
+      // Its docs are the author's text: printable, as every line krew-wasm prints from outside (attack 87).
+      stdout.write(`${printable(await componentWit(wasm))}\n`);
       return 0;
     }
     const annotations = SHOWN_ANNOTATIONS.flatMap(([label, key]) => {
@@ -98,5 +100,5 @@ function row(label: string, value: string): string {
 
 /** Annotation values come from the artifact's author: one printable line each. */
 function oneLine(value: string): string {
-  return value.replace(/\s+/g, ' ').replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?').trim().slice(0, 200);
+  return printableLine(value.replace(/\s+/g, ' ')).slice(0, 200);
 }
