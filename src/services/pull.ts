@@ -28,6 +28,8 @@ export interface PullRequest {
   transport?: ReceiptTransport;
   /** Install exactly this image manifest (upgrade: what it compared), keeping `reference` as the source. */
   pin?: string;
+  /** The installation an upgrade replaces, as it read it: refused at the commit if it changed since but for its grants. */
+  replacing?: Receipt;
   /** Status lines for the user (stderr). */
   notify?: (line: string) => void;
   /** Checks a name found only in the artifact (an OCI layout's annotations); throws to refuse it. */
@@ -64,8 +66,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     const t1 = performance.now();
     const wasm = fs.readFileSync(fetched.wasmFile);
     const layerDigest = fetched.layer.digest.startsWith('sha256:') ? fetched.layer.digest : sha256Of(wasm);
-    const previous = req.force ? readPrevious(store, name) : undefined; // a --force replacement keeps its grants
-    const receipt: Receipt = {
+    const receipt: Omit<Receipt, 'grants'> = {
       apiVersion: 'krew-wasm/v1',
       name,
       // Registry references as typed; local sources absolute, so they mean the same from any folder.
@@ -80,7 +81,6 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
       },
       size: fetched.layer.size,
       pulledAt: new Date().toISOString(),
-      grants: req.grants ? req.grants(previous?.grants) : (previous?.grants ?? DEFAULT_GRANTS),
       annotations: fetched.annotations,
       transport: source.kind === 'registry' ? compactTransport(req.transport, req.cwd) : undefined,
     };
@@ -100,12 +100,13 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     };
     const entryDir = reuse ? undefined : await transpile();
     const t2 = performance.now();
-    if (!(await store.install({ receipt, entryDir, force: req.force }))) {
-      // The entry we meant to reuse was removed by another process meanwhile: make our own.
-      await store.install({ receipt, entryDir: await transpile(), force: req.force });
-    }
+    // A --force replacement, and an upgrade, keep the grants of what they replace.
+    const grants = (replaced: Grants | undefined) => (req.grants ? req.grants(replaced) : (replaced ?? DEFAULT_GRANTS));
+    const staged = { receipt, grants, replacing: req.replacing, force: req.force };
+    // Undefined when the entry we meant to reuse was removed by another process meanwhile: make our own.
+    const installed = (await store.install({ ...staged, entryDir })) ?? (await store.install({ ...staged, entryDir: await transpile() }));
     const t3 = performance.now();
-    return { receipt, meta, timings: { downloadMs: t1 - t0, transpileMs: t2 - t1, commitMs: t3 - t2 } };
+    return { receipt: installed!, meta, timings: { downloadMs: t1 - t0, transpileMs: t2 - t1, commitMs: t3 - t2 } };
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
@@ -121,15 +122,6 @@ function layoutName(source: Source, fetched: FetchedArtifact): string {
   }
   PluginStore.validateName(name);
   return name;
-}
-
-/** The receipt being replaced, when it reads; a damaged one is replaced without carrying anything over. */
-function readPrevious(store: PluginStore, name: string): Receipt | undefined {
-  try {
-    return store.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 function compactTransport(t: ReceiptTransport | undefined, cwd: string): ReceiptTransport | undefined {

@@ -49,6 +49,7 @@ export async function upgradePlugin(store: PluginStore, receipt: Receipt, check:
     fetch,
     transport,
     pin: check.pin,
+    replacing: receipt,
     notify,
   });
   return upgraded;

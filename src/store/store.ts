@@ -9,7 +9,19 @@ import { digestHex, readReceipt, writeReceipt, type Receipt } from './receipt.js
 
 /** A plugin ready to be committed: its transpiled entry staged under tmp/, and its receipt. */
 export interface StagedPlugin {
-  receipt: Receipt;
+  /** Its receipt but its grants, which come from the receipt it replaces as it is at the commit. */
+  receipt: Omit<Receipt, 'grants'>;
+  /**
+   * Its grants, from those of the installation it replaces (undefined: none, or a damaged one),
+   * read under the store lock: read before the download, a `revoke` or `rm` made while a pull
+   * --force or an upgrade ran was undone by it (attack 87).
+   */
+  grants: (replaced: Grants | undefined) => Grants;
+  /**
+   * The installation an upgrade replaces, as it read it: the commit is refused when the plugin was
+   * removed or installed again since (its receipt's grants may have changed: the new one takes them).
+   */
+  replacing?: Receipt;
   /**
    * Folder with the transpiled component, renamed into store/<hex> (replacing an entry that is
    * there: a staged entry exists because the one in the store was damaged, stale or --force'd).
@@ -91,25 +103,43 @@ export class PluginStore {
   }
 
   /**
-   * Commits a staged plugin: entry into store/, symlink into bin/, receipt last. Resolves false,
-   * committing nothing, when the entry it meant to reuse was removed meanwhile (stage one then).
+   * Commits a staged plugin: entry into store/, symlink into bin/, receipt last; resolves with the
+   * receipt written. Resolves undefined, committing nothing, when the entry it meant to reuse was
+   * removed meanwhile (stage one then).
    */
-  async install(staged: StagedPlugin): Promise<boolean> {
-    const { receipt } = staged;
-    PluginStore.validateName(receipt.name);
+  async install(staged: StagedPlugin): Promise<Receipt | undefined> {
+    const { name } = staged.receipt;
+    PluginStore.validateName(name);
     return withStoreLock(this.paths.lockDir, () => {
       this.repairLocked();
-      this.assertCanInstall(receipt.name, staged.force);
+      this.assertCanInstall(name, staged.force);
+      const replaced = staged.force ? this.readableReceipt(name) : undefined;
+      if (staged.replacing && !sameInstallation(replaced, staged.replacing)) {
+        throw new StoreConflictError(`plugin "${name}" was ${replaced ? 'installed again' : 'removed'} while it was upgraded: nothing was installed`, {
+          hint: `see krew-wasm list${replaced ? `, and run krew-wasm upgrade ${name} again` : ''}`,
+        });
+      }
+      const receipt: Receipt = { ...staged.receipt, grants: staged.grants(replaced?.grants) };
       const entry = this.entryDirOf(receipt);
       if (staged.entryDir) this.putEntry(staged.entryDir, entry);
-      else if (!fs.existsSync(entry)) return false;
+      else if (!fs.existsSync(entry)) return undefined;
       fs.mkdirSync(this.paths.binDir, { recursive: true });
-      atomicSymlink(this.executable, this.paths.binLink(receipt.name));
+      atomicSymlink(this.executable, this.paths.binLink(name));
       fs.mkdirSync(this.paths.receiptsDir, { recursive: true });
-      writeReceipt(this.paths.receipt(receipt.name), receipt);
+      writeReceipt(this.paths.receipt(name), receipt);
       this.collectGarbage();
-      return true;
+      return receipt;
     });
+  }
+
+  /** The receipt of `name` when it reads; a damaged one is replaced without carrying anything over. */
+  private readableReceipt(name: string): Receipt | undefined {
+    try {
+      return this.get(name);
+    } catch (error) {
+      if (error instanceof DamagedReceiptError) return undefined;
+      throw error;
+    }
   }
 
   /**
@@ -289,4 +319,9 @@ export function removeLeftoverKubeconfigCopies(tmpDir: string): void {
 function stagingOwnerAlive(dirName: string): boolean {
   const pid = Number(/^[a-z]+-(\d+)-/.exec(dirName)?.[1]);
   return pid === process.pid || processAlive(pid);
+}
+
+/** Whether a receipt is of the installation `read` was (its grants aside): not removed, not pulled again. */
+function sameInstallation(current: Receipt | undefined, read: Receipt): boolean {
+  return current !== undefined && current.pulledAt === read.pulledAt && current.layerDigest === read.layerDigest && current.source === read.source;
 }

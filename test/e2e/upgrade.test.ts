@@ -5,6 +5,7 @@ import { request, writeLayout } from '../../testkit/artifacts.js';
 import { FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
 import { storeProblems } from '../helpers/storeCheck.js';
+import { startFaultProxy } from '../helpers/faultProxy.js';
 
 // Issue 9: keeping plugins current. Versions are published with krew-wasm push to the real
 // registry; a "new version" is another plugin pushed under the same tag.
@@ -145,6 +146,41 @@ test('registry options given to upgrade or outdated apply to the plugins named w
   t.is(receipts()[1], before[1], 'the plugin not named is untouched');
   t.deepEqual(receiptOf(sb, 'local').transport, { plainHttp: true });
   t.is((await ok(sb, ['outdated'])).stdout, '', 'each plugin with the options its pull recorded');
+});
+
+test('a revoke, an rm or a pull made while an upgrade downloads stands: the upgrade takes the grants as they are at its commit, and installs nothing for a plugin removed or installed again (attack 87)', async (t) => {
+  const sb = sandbox(t);
+  const proxy = await startFaultProxy(registry.url);
+  t.teardown(proxy.stop);
+  const ref = `${proxy.host}/plugins/race:1`;
+  await push(sb, hello, `${registry.host}/plugins/race:1`);
+  await ok(sb, ['pull', '--plain-http', ref, '--name', 'kept']);
+  await ok(sb, ['pull', '--plain-http', ref, '--name', 'gone']);
+  await ok(sb, ['pull', '--plain-http', ref, '--name', 'repulled']);
+  await push(sb, echo, `${registry.host}/plugins/race:1`);
+  // The new layer's download waits until the test has changed the store.
+  proxy.rules.push({ match: /\/blobs\/sha256:/, fault: 'hold', times: Infinity });
+  const upgrading = krewWasm(sb, ['upgrade', 'kept', 'gone', 'repulled']);
+  await proxy.held();
+  await ok(sb, ['revoke', 'kept', '--fs', '--network', '--env', 'all']);
+  await ok(sb, ['rm', 'gone']);
+  await ok(sb, ['pull', '--force', '--plain-http', `${registry.host}/plugins/race:1`, '--name', 'repulled']);
+  const repulled = receiptOf(sb, 'repulled');
+  const revoked = receiptOf(sb, 'kept').grants;
+  proxy.release();
+  const r = await upgrading;
+  t.is(r.exitCode, 1, r.stderr);
+  t.regex(r.stderr, /^kept: upgraded /m);
+  t.regex(r.stderr, /^krew-wasm: error: plugin "gone" was removed while it was upgraded: nothing was installed \(see krew-wasm list\)$/m);
+  t.regex(r.stderr, /^krew-wasm: error: plugin "repulled" was installed again while it was upgraded: nothing was installed \(see krew-wasm list, and run krew-wasm upgrade repulled again\)$/m);
+  t.deepEqual(receiptOf(sb, 'repulled'), repulled, 'the pull stands');
+  t.deepEqual(receiptOf(sb, 'kept').grants, revoked, 'the revoke stands');
+  t.like(revoked, { filesystem: 'none', network: 'none', env: { mode: 'only', names: [] } });
+  t.true((await runLink(sb, 'kept', [])).stdout.startsWith('kubectl-kept\n'), 'the new version runs');
+  t.false(fs.existsSync(path.join(sb.root, 'receipts', 'gone.json')), 'the rm stands');
+  t.false(fs.existsSync(path.join(sb.root, 'bin', 'kubectl-gone')));
+  t.deepEqual(storeProblems(sb.root), []);
+  t.deepEqual(entries(sb), [receiptOf(sb, 'kept').layerDigest.slice(7)], 'nothing left of the refused commits (both plugins run the new layer)');
 });
 
 test('upgrade and outdated follow layout tags and files too', async (t) => {

@@ -12,7 +12,8 @@ export type Fault =
   | 'wrong-length' // claim more bytes than are sent, then close
   | 'flip-byte' // alter one byte of the body, keep the registry's headers
   | 'html' // answer 200 with an HTML page, as a captive portal or a misrouted proxy does
-  | 'paginate-tags'; // serve tags/list in pages of ?n= with a Link header (distribution spec; Debian's registry ignores n)
+  | 'paginate-tags' // serve tags/list in pages of ?n= with a Link header (distribution spec; Debian's registry ignores n)
+  | 'hold'; // pass the request on only after release(): a transfer the test does something during
 
 export interface FaultRule {
   match: RegExp;
@@ -28,6 +29,10 @@ export interface FaultProxy {
   /** Requests seen per rule index, and in total. */
   hits: number[];
   requests: string[];
+  /** Resolves when a request is held ('hold'). */
+  held(): Promise<void>;
+  /** Passes the held requests on, and those to come. */
+  release(): void;
   stop(): Promise<void>;
 }
 
@@ -36,7 +41,11 @@ export interface FaultProxy {
  * proxy does (the registry then names upload locations on its own origin, not the proxy's).
  */
 export async function startFaultProxy(upstream: string, options: { rewriteHost?: boolean } = {}): Promise<FaultProxy> {
-  const state: FaultProxy = { host: '', rules: [], hits: [], requests: [], stop: async () => {} };
+  let heldOne = () => {};
+  const firstHeld = new Promise<void>((resolve) => (heldOne = resolve));
+  let releaseAll = () => {};
+  const released = new Promise<void>((resolve) => (releaseAll = resolve));
+  const state: FaultProxy = { host: '', rules: [], hits: [], requests: [], held: () => firstHeld, release: () => releaseAll(), stop: async () => {} };
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
     state.requests.push(`${req.method} ${req.url}`);
@@ -64,6 +73,13 @@ export async function startFaultProxy(upstream: string, options: { rewriteHost?:
       return res.end('<html><body><h1>Please log in to the guest Wi-Fi</h1></body></html>');
     }
     if (fault === 'paginate-tags') return paginateTags(req, res, upstream);
+    if (fault === 'hold') {
+      heldOne();
+      return void released.then(() => pass(req, res, undefined));
+    }
+    pass(req, res, fault);
+  });
+  const pass = (req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined) => {
     const headers = options.rewriteHost ? { ...req.headers, host: new URL(upstream).host } : req.headers;
     const up = http.request(new URL(req.url ?? '/', upstream), { method: req.method, headers }, (upRes) => {
       const chunks: Buffer[] = [];
@@ -106,7 +122,7 @@ export async function startFaultProxy(upstream: string, options: { rewriteHost?:
     });
     up.on('error', () => res.destroy());
     req.pipe(up);
-  });
+  };
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
