@@ -5,7 +5,7 @@ import { LocalFileError, readRegularFile } from '../store/fsutil.js';
 import { dockerCredentials, type CredentialFunc } from './auth/credentials.js';
 import { sha256Of } from './digest.js';
 import { LayoutSource, type LayoutManifest } from './layout.js';
-import { isIndex, parseManifest, selectPlatform, selectWasmLayer, type Bounds, type Descriptor, type ImageManifest } from './manifest.js';
+import { isIndex, parseAnnotations, parseManifest, selectPlatform, selectWasmLayer, type Bounds, type Descriptor, type ImageManifest } from './manifest.js';
 import { MediaType } from './mediaTypes.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 import { formatReference, type Source } from './reference.js';
@@ -100,7 +100,8 @@ async function resolveLayout(layout: LayoutSource, source: Extract<Source, { kin
   const { manifest, digest } = await resolveManifest(top, (d) => layout.resolve(undefined, d, bounds), source.dir);
   const resolved = describe(manifest, digest, selectWasmLayer(manifest, bounds, source.dir));
   const fromIndex = (top as LayoutManifest).indexAnnotations;
-  if (fromIndex) resolved.annotations = { ...fromIndex, ...resolved.annotations };
+  // The manifest's first (kept first within the bounds of one set; its value wins), then the index entry's.
+  if (fromIndex) resolved.annotations = parseAnnotations({ ...resolved.annotations, ...fromIndex, ...resolved.annotations });
   return resolved;
 }
 

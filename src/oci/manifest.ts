@@ -123,24 +123,38 @@ function parseDescriptor(value: unknown, what: string): Descriptor {
 const MAX_ANNOTATIONS = 64;
 const MAX_ANNOTATION_KEY = 256;
 const MAX_ANNOTATION_VALUE = 4096;
+/**
+ * All of them, as a receipt writes them (JSON, UTF-8): 64 values of 4096 characters each, counted
+ * in characters, made a receipt past the 1 MiB its reader takes (3-byte characters; lone surrogates,
+ * which JSON writes as 6-byte escapes), and the plugin was installed damaged (attack 87).
+ */
+const MAX_ANNOTATION_BYTES = 64 * 1024;
 
 /**
  * Annotations as far as we keep them: string values only, a bounded number of bounded entries,
- * no control characters (they end up in receipts and on terminals). Others are dropped.
+ * MAX_ANNOTATION_BYTES in all, well-formed text without control characters (they end up in
+ * receipts and on terminals). Others are dropped, and those past the bounds.
  */
 export function parseAnnotations(value: unknown): Record<string, string> | undefined {
   if (!isObject(value)) return undefined;
   const out: Record<string, string> = {};
   let kept = 0;
+  let bytes = 0;
   for (const [key, v] of Object.entries(value)) {
     if (kept >= MAX_ANNOTATIONS) break;
     if (typeof v !== 'string' || key.length > MAX_ANNOTATION_KEY || v.length > MAX_ANNOTATION_VALUE) continue;
-    if (/[\x00-\x1f\x7f]/.test(key) || /[\x00-\x08\x0b-\x1f\x7f]/.test(v)) continue;
+    if (/[\x00-\x1f\x7f]/.test(key) || /[\x00-\x08\x0b-\x1f\x7f]/.test(v) || LONE_SURROGATE.test(key) || LONE_SURROGATE.test(v)) continue;
+    const size = Buffer.byteLength(JSON.stringify(key)) + Buffer.byteLength(JSON.stringify(v));
+    if (bytes + size > MAX_ANNOTATION_BYTES) continue;
     out[key] = v;
     kept++;
+    bytes += size;
   }
   return kept > 0 ? out : undefined;
 }
+
+/** Half of a UTF-16 pair without its other half: no character at all. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -401,3 +401,28 @@ function leb(n: number): Buffer {
   } while (n > 0);
   return Buffer.from(out);
 }
+
+test('annotations past their bounds are dropped: a pull never writes a receipt that would not read back (attack 87)', async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  // 3-byte characters, 4096 of them (the bound of one value, counted in characters), and lone
+  // surrogates, which a receipt would write as 6-byte escapes: 1.5 MB of receipt before.
+  const annotations: Record<string, string> = { 'org.opencontainers.image.title': 'bounded' };
+  for (let i = 0; i < 31; i++) annotations[`org.example.wide${i}`] = '€'.repeat(4096);
+  for (let i = 0; i < 32; i++) annotations[`org.example.lone${i}`] = '\ud800'.repeat(4096);
+  const layout = path.join(side.home, 'layout');
+  writeLayout(layout, 'v1', hello, { manifest: annotations });
+  const pulled = await krewWasm(side, ['pull', `oci-layout://${layout}:v1`]);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const file = path.join(side.root, 'receipts/bounded.json');
+  t.true(fs.statSync(file).size < 80 * 1024, `${fs.statSync(file).size} bytes`);
+  const kept = JSON.parse(fs.readFileSync(file, 'utf8')).annotations as Record<string, string>;
+  const wide = Object.keys(kept).filter((k) => k.startsWith('org.example.wide'));
+  t.is(wide.length, 5, 'as many whole values as 64 KiB holds, in their order');
+  t.true(wide.every((k, i) => k === `org.example.wide${i}` && kept[k] === '€'.repeat(4096)));
+  t.false(Object.keys(kept).some((k) => k.startsWith('org.example.lone')), 'no lone surrogate');
+  const list = await krewWasm(side, ['list']);
+  t.is(list.stderr, '', 'no damaged receipt');
+  t.is(list.stdout, 'bounded\n');
+  t.is((await krewWasm(side, ['info', 'bounded'])).exitCode, 0);
+});
