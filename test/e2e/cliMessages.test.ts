@@ -57,6 +57,8 @@ const FAKE = '\r\x1b[2K\x1b[32mInstalled plugin "hello" as kubectl-hello\x1b[0m\
 route('escschema', json({ schemaVersion: FAKE, layers: [] }));
 route('escmediatype', json(manifest([desc(`application/x${FAKE}`, hello)])));
 route('manyplatforms', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: Array.from({ length: 10_000 }, (_, i) => desc(OCI_MANIFEST, Buffer.from(`m${i}`), { platform: { architecture: 'amd64', os: `linux${FAKE}` } })) }, { 'Content-Type': OCI_INDEX }));
+// A tag list longer than a person reads, in one page (as many pages would be): refused, not kept (attack 87).
+routes['/v2/c/manytags/p/tags/list'] = json({ name: 'c/manytags/p', tags: Array.from({ length: 100_001 }, (_, i) => `t${i}`) }, { 'Content-Type': 'application/json' });
 route('claims', json(good, { 'Docker-Content-Digest': `sha256:${'0'.repeat(64)}` }));
 routes[`/v2/c/bydigest/p/manifests/${sha256('the manifest that was asked for')}`] = json(good);
 route('bigdeclared', (_req, res) => {
@@ -144,6 +146,7 @@ const registryCases: { name: string; args?: (h: string) => string[]; line: (h: s
   { name: 'ftprealm', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: bearer realm must be http\\(s\\), got ftp:$`) },
   { name: 'tokenhtml', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: token server ${esc(h)} answered with something that is not JSON$`) },
   { name: 'tokenempty', line: (h) => new RegExp(`^krew-wasm: error: ${esc(h)}: token server ${esc(h)} returned no token$`) },
+  { name: 'manytags', args: (h) => ['tags', '--plain-http', `${h}/c/manytags/p`], line: (h) => new RegExp(`^krew-wasm: error: tags of ${esc(h)}/c/manytags/p: more than 100000 tags$`) },
   { name: 'https', args: (h) => ['pull', `${h}/c/notobject/p:v1`], line: (h) => new RegExp(`^krew-wasm: error: TLS handshake with https://${esc(h)} failed \\(is it plain HTTP\\? try --plain-http\\)$`) },
   { name: 'cafile', args: (h) => ['pull', '--ca-file', '/no/such/ca.pem', `${h}/c/notobject/p:v1`], line: () => /^krew-wasm: error: cannot read CA file \/no\/such\/ca\.pem: it does not exist$/ },
 ];
