@@ -3,6 +3,9 @@ import path from 'node:path';
 import { fileProblem, InvalidReferenceError, StoreConflictError } from '../errors.js';
 import { defaultPluginName, parseSource } from '../oci/reference.js';
 import { builtin } from '../builtin.js';
+import { realpathOrUndefined } from '../hostPaths.js';
+import { someOf } from '../printable.js';
+import { linkNameFor } from '../store/paths.js';
 
 /**
  * Checks `pull` makes before anything is downloaded: a local file exists and is a file (and is
@@ -14,6 +17,8 @@ export interface PullCheck {
   force: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** krew-wasm's bin folder: its links are no other plugin. */
+  binDir: string;
 }
 
 /** Runs the checks; returns the source to pull (a local file as an absolute `file://` URL). */
@@ -27,7 +32,7 @@ export function checkPullSource(reference: string, check: PullCheck): string {
   }
   // An OCI layout's name comes from its annotations, known only once it is read (pull's checkName then).
   const name = check.name ?? defaultPluginName(source);
-  if (name) refuseNameKubectlWouldNotRun(name, check.force, check.env);
+  if (name) refuseNameKubectlWouldNotRun(name, check.force, check.env, check.binDir);
   return resolved;
 }
 
@@ -60,17 +65,22 @@ export const KUBECTL_COMMANDS = [
 ];
 
 /**
- * Refuses a plugin name kubectl would never run: one of kubectl's own commands (unless `force`:
- * the plugin is then reachable only through `krew-wasm run`), or krew-wasm's own.
+ * Refuses a plugin name kubectl would never run, unless `force` (the plugin is then reachable
+ * through `krew-wasm run`): one of kubectl's own commands, or the name of another kubectl plugin on
+ * PATH (kubectl runs the first `kubectl-<name>` it finds, so one of the two would hide the other:
+ * a publisher's name, a layout's title, took the place of a plugin krew had installed, attack 87);
+ * and, force or not, krew-wasm's own. `binDir` is krew-wasm's bin folder, whose links are its own.
  */
-export function refuseNameKubectlWouldNotRun(name: string, force: boolean, env: NodeJS.ProcessEnv): void {
+export function refuseNameKubectlWouldNotRun(name: string, force: boolean, env: NodeJS.ProcessEnv, binDir: string): void {
   if (name === OWN_NAME) {
     throw new StoreConflictError(`plugin name "${name}" is taken by krew-wasm itself (kubectl krew-wasm runs krew-wasm)`, { hint: 'choose another name with --name' });
   }
-  if (force || !isKubectlCommand(name, env)) return;
-  throw new StoreConflictError(`kubectl would never run a plugin named "${name}": kubectl ${name} is one of kubectl's own commands`, {
-    hint: `choose another name with --name, e.g. --name ${name}-wasm, or pass --force to install it anyway`,
-  });
+  if (force) return;
+  const hint = `choose another name with --name, e.g. --name ${name}-wasm, or pass --force to install it anyway`;
+  if (isKubectlCommand(name, env)) throw new StoreConflictError(`kubectl would never run a plugin named "${name}": kubectl ${name} is one of kubectl's own commands`, { hint });
+  const own = realpathOrUndefined(binDir) ?? binDir;
+  const others = everyOnPath(linkNameFor(name), env.PATH ?? '', (dir) => (realpathOrUndefined(path.resolve(dir)) ?? path.resolve(dir)) === own);
+  if (others.length > 0) throw new StoreConflictError(`another kubectl plugin is named "${name}": ${someOf(others, 3)} (kubectl runs the first ${linkNameFor(name)} on PATH, and would hide one of the two)`, { hint });
 }
 
 /**
@@ -89,15 +99,21 @@ export function isKubectlCommand(name: string, env: NodeJS.ProcessEnv): boolean 
 }
 
 function findOnPath(command: string, searchPath: string): string | undefined {
+  return everyOnPath(command, searchPath)[0];
+}
+
+/** Each executable file named `command` in the folders of `searchPath`, in its order. */
+function everyOnPath(command: string, searchPath: string, skip: (dir: string) => boolean = () => false): string[] {
+  const found: string[] = [];
   for (const dir of searchPath.split(path.delimiter)) {
-    if (!dir) continue;
+    if (!dir || skip(dir)) continue;
     const file = path.join(dir, command);
     try {
       fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
+      if (fs.statSync(file).isFile()) found.push(file);
     } catch {
       // not here
     }
   }
-  return undefined;
+  return found;
 }

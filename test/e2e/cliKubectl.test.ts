@@ -1,7 +1,8 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, FIXTURES, krewWasm, kubectl, makeSandbox, runProcess, theError, type Sandbox } from '../helpers/cli.js';
+import { BIN, FIXTURES, krewWasm, kubectl, makeSandbox, runProcess, storeSnapshot, theError, type Sandbox } from '../helpers/cli.js';
+import { writeLayout } from '../../testkit/artifacts.js';
 
 let sb: Sandbox;
 
@@ -90,4 +91,31 @@ test('setup --dir links elsewhere and never overwrites a file it did not create'
   t.is(refused.exitCode, 1);
   t.is(theError(refused.stderr), `krew-wasm: error: ${dir}/kubectl-krew_wasm exists and was not created by krew-wasm; refusing to overwrite it (remove it, or pick another folder with --dir)`);
   t.is(fs.readFileSync(path.join(dir, 'kubectl-krew_wasm'), 'utf8'), '#!/bin/sh\necho mine\n');
+});
+
+test("a name another kubectl plugin on PATH has is refused, a layout's title too: kubectl would run only one of the two; --name gives another, --force installs it anyway (attack 87)", async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const krewBin = path.join(side.home, '.krew/bin');
+  fs.mkdirSync(krewBin, { recursive: true });
+  fs.writeFileSync(path.join(krewBin, 'kubectl-ctx'), '#!/bin/sh\necho the ctx krew installed\n', { mode: 0o755 });
+  const env = { PATH: [krewBin, side.env.PATH].join(path.delimiter) };
+  const hello = path.join(FIXTURES, 'hello.wasm');
+  const layout = path.join(side.home, 'layout');
+  writeLayout(layout, 'v1', fs.readFileSync(hello), { manifest: { 'org.opencontainers.image.title': 'ctx' } });
+  const before = storeSnapshot(side.root);
+  for (const args of [['pull', hello, '--name', 'ctx'], ['pull', `oci-layout://${layout}:v1`]]) {
+    const refused = await krewWasm(side, args, { env });
+    t.is(refused.exitCode, 1, refused.stderr);
+    t.is(theError(refused.stderr), `krew-wasm: error: another kubectl plugin is named "ctx": ${krewBin}/kubectl-ctx (kubectl runs the first kubectl-ctx on PATH, and would hide one of the two) (choose another name with --name, e.g. --name ctx-wasm, or pass --force to install it anyway)`);
+    t.deepEqual(storeSnapshot(side.root), before, 'nothing installed');
+  }
+  t.is((await kubectl(side, ['ctx'], { env })).stdout, 'the ctx krew installed\n');
+  // Following the hint: another name, then --force.
+  t.is((await krewWasm(side, ['pull', hello, '--name', 'ctx-wasm'], { env })).exitCode, 0);
+  t.is((await kubectl(side, ['ctx-wasm'], { env })).stdout, 'hello from wasm\n');
+  t.is((await kubectl(side, ['ctx'], { env })).stdout, 'the ctx krew installed\n');
+  const forced = await krewWasm(side, ['pull', '--force', `oci-layout://${layout}:v1`], { env });
+  t.is(forced.exitCode, 0, forced.stderr);
+  t.is((await kubectl(side, ['ctx'], { env })).stdout, 'hello from wasm\n', "krew-wasm's bin first on PATH, as pull advises");
 });

@@ -76,8 +76,9 @@ export class PullCommand extends GrantOptionsCommand {
 
   private request(reference: string, session: RegistrySession) {
     const { env, cwd } = this.context;
+    const { binDir } = this.context.store.paths;
     return {
-      reference: checkPullSource(reference, { name: this.name, force: this.force, cwd, env }),
+      reference: checkPullSource(reference, { name: this.name, force: this.force, cwd, env, binDir }),
       cwd,
       name: this.name,
       force: this.force,
@@ -85,7 +86,7 @@ export class PullCommand extends GrantOptionsCommand {
       fetch: session.fetchOptions(),
       transport: session.transport,
       notify: session.say,
-      checkName: (name: string) => refuseNameKubectlWouldNotRun(name, this.force, env),
+      checkName: (name: string) => refuseNameKubectlWouldNotRun(name, this.force, env, binDir),
     };
   }
 
