@@ -1,0 +1,19 @@
+import test from 'ava';
+import { printable, printableLine, someOf } from '../src/printable.js';
+
+test('printable: every control character and every Unicode control that moves text becomes ?, the line break stays', (t) => {
+  t.is(printable('a\x1b[31mb\rc\x07d\x7fe\u0085f\u009bg\u202eh\u2066i\u200fj\u061ck\u2028l\u2029m\tn\no'), 'a?[31mb?c?d?e?f?g?h?i?j?k?l?m?n\no');
+  t.is(printable('plain ASCII, ünïcödé, 漢字, 👍'), 'plain ASCII, ünïcödé, 漢字, 👍', 'letters of every script, and pairs of surrogates, as they are');
+});
+
+test('printableLine: line breaks and the blanks around them one space, then printable', (t) => {
+  t.is(printableLine('  first\n   second\r\nthird \x1b '), 'first second third ?', 'CRLF a line break');
+  t.is(printableLine('a\rb'), 'a?b', 'a carriage return alone, which rewrites a line, a ?');
+});
+
+test('someOf: at most max items, then how many more', (t) => {
+  t.is(someOf([]), '');
+  t.is(someOf(['a', 'b'], 2), 'a, b');
+  t.is(someOf(['a', 'b', 'c'], 2), 'a, b, and 1 more');
+  t.is(someOf(Array.from({ length: 10 }, (_, i) => String(i))), '0, 1, 2, 3, 4, 5, 6, 7, and 2 more');
+});
