@@ -51,7 +51,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     throw new UnsupportedArtifactError(`${what}: the manifest is not JSON${type}`);
   }
   if (!isObject(json)) throw new UnsupportedArtifactError(`${what}: the manifest is not a JSON object`);
-  const mediaType = stringField(json, 'mediaType') ?? stripParams(contentType) ?? '';
+  const mediaType = mediaTypeField(json, 'mediaType', what) ?? headerMediaType(contentType) ?? '';
   if (json.schemaVersion !== 2) throw new UnsupportedArtifactError(`${what}: unsupported manifest schemaVersion ${String(json.schemaVersion)}`);
   if (INDEX_TYPES.includes(mediaType) || (Array.isArray(json.manifests) && !Array.isArray(json.layers))) {
     const manifests = arrayField(json, 'manifests', what).map((d, i) => parseDescriptor(d, `${what}: manifests[${i}]`));
@@ -59,7 +59,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   }
   const config = parseDescriptor(json.config, `${what}: config`);
   const layers = arrayField(json, 'layers', what).map((d, i) => parseDescriptor(d, `${what}: layers[${i}]`));
-  return { mediaType: mediaType || MediaType.ociManifest, artifactType: stringField(json, 'artifactType'), config, layers, annotations: parseAnnotations(json.annotations) };
+  return { mediaType: mediaType || MediaType.ociManifest, artifactType: mediaTypeField(json, 'artifactType', what), config, layers, annotations: parseAnnotations(json.annotations) };
 }
 
 /** True when parseManifest returned an index. */
@@ -105,7 +105,7 @@ export function selectWasmLayer(manifest: ImageManifest, bounds: Bounds, what: s
 
 function parseDescriptor(value: unknown, what: string): Descriptor {
   if (!isObject(value)) throw new UnsupportedArtifactError(`${what}: missing descriptor`);
-  const mediaType = stringField(value, 'mediaType');
+  const mediaType = mediaTypeField(value, 'mediaType', what);
   const digest = stringField(value, 'digest');
   const size = value.size;
   if (!mediaType) throw new UnsupportedArtifactError(`${what}: descriptor without mediaType`);
@@ -117,7 +117,7 @@ function parseDescriptor(value: unknown, what: string): Descriptor {
     ? { architecture: stringField(value.platform, 'architecture'), os: stringField(value.platform, 'os') }
     : undefined;
   const annotations = parseAnnotations(value.annotations);
-  return { mediaType, digest, size, platform, annotations, artifactType: stringField(value, 'artifactType') };
+  return { mediaType, digest, size, platform, annotations, artifactType: mediaTypeField(value, 'artifactType', what) };
 }
 
 const MAX_ANNOTATIONS = 64;
@@ -170,6 +170,23 @@ function arrayField(o: Record<string, unknown>, key: string, what: string): unkn
   return v;
 }
 
-function stripParams(contentType: string | undefined): string | undefined {
-  return contentType?.split(';')[0].trim() || undefined;
+/**
+ * A media type as the OCI spec asks (RFC 6838 section 4.2: `type/subtype`, each at most 127
+ * characters of a small set, no parameters): media types go into receipts and messages, and a
+ * 1.2 MB `artifactType` made a receipt its reader refuses (attack 88).
+ */
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+
+/** A media type field of a manifest or a descriptor, if there is one; refused when it is no media type. */
+function mediaTypeField(o: Record<string, unknown>, key: string, what: string): string | undefined {
+  const value = o[key];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !MEDIA_TYPE.test(value)) throw new UnsupportedArtifactError(`${what}: ${key} is not a media type (type/subtype, as the OCI spec asks)`);
+  return value;
+}
+
+/** The media type of a Content-Type header, its parameters aside, when it is one. */
+function headerMediaType(contentType: string | undefined): string | undefined {
+  const type = contentType?.split(';')[0].trim();
+  return type && MEDIA_TYPE.test(type) ? type : undefined;
 }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DamagedReceiptError } from '../errors.js';
+import { DamagedReceiptError, StoreConflictError } from '../errors.js';
 import { normalizeGrants, type Grants } from '../grants.js';
 import { atomicWriteFile, LocalFileError, readRegularText } from './fsutil.js';
 import { isSafePluginName } from './paths.js';
@@ -83,7 +83,21 @@ export function readGrantedFolders(file: string): string[] {
 }
 
 export function writeReceipt(file: string, receipt: Receipt): void {
-  atomicWriteFile(file, `${JSON.stringify(receipt, null, 2)}\n`);
+  atomicWriteFile(file, receiptText(receipt));
+}
+
+/**
+ * A receipt as its file holds it; refused when its reader would refuse it (larger than
+ * MAX_RECEIPT_BYTES), so that no command writes a receipt that reads as damaged. Every field is
+ * bounded far below (annotations, media types: attacks 87 and 88): this is the check of last resort.
+ */
+export function receiptText(receipt: Receipt): string {
+  const text = `${JSON.stringify(receipt, null, 2)}\n`;
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_RECEIPT_BYTES) {
+    throw new StoreConflictError(`the receipt of plugin "${receipt.name}" would be ${bytes} bytes, more than the ${MAX_RECEIPT_BYTES} its reader takes: nothing was written`);
+  }
+  return text;
 }
 
 /** Hex part of a sha256 digest: the store entry's folder name. Anything else never reaches a path. */

@@ -5,7 +5,7 @@ import { atomicSymlink, listDir, lstatOrUndefined, makeTempDir, processAlive, re
 import { withStoreLock } from './lock.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
 import type { Grants } from '../grants.js';
-import { digestHex, readReceipt, writeReceipt, type Receipt } from './receipt.js';
+import { digestHex, readReceipt, receiptText, writeReceipt, type Receipt } from './receipt.js';
 
 /** A plugin ready to be committed: its transpiled entry staged under tmp/, and its receipt. */
 export interface StagedPlugin {
@@ -120,6 +120,7 @@ export class PluginStore {
         });
       }
       const receipt: Receipt = { ...staged.receipt, grants: staged.grants(replaced?.grants) };
+      receiptText(receipt); // one that would not read back is refused before anything changes
       const entry = this.entryDirOf(receipt);
       if (staged.entryDir) this.putEntry(staged.entryDir, entry);
       else if (!fs.existsSync(entry)) return undefined;

@@ -56,6 +56,7 @@ route('nested', json(outerIndex, { 'Content-Type': OCI_INDEX }), { [`manifests/$
 const FAKE = '\r\x1b[2K\x1b[32mInstalled plugin "hello" as kubectl-hello\x1b[0m\u009b8m';
 route('escschema', json({ schemaVersion: FAKE, layers: [] }));
 route('escmediatype', json(manifest([desc(`application/x${FAKE}`, hello)])));
+route('bigartifacttype', json(manifest([desc('application/wasm', hello)], { artifactType: `application/${'x'.repeat(1_200_000)}` })));
 route('manyplatforms', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: Array.from({ length: 10_000 }, (_, i) => desc(OCI_MANIFEST, Buffer.from(`m${i}`), { platform: { architecture: 'amd64', os: `linux${FAKE}` } })) }, { 'Content-Type': OCI_INDEX }));
 // A tag list longer than a person reads, in one page (as many pages would be): refused, not kept (attack 87).
 routes['/v2/c/manytags/p/tags/list'] = json({ name: 'c/manytags/p', tags: Array.from({ length: 100_001 }, (_, i) => `t${i}`) }, { 'Content-Type': 'application/json' });
@@ -128,7 +129,9 @@ const registryCases: { name: string; args?: (h: string) => string[]; line: (h: s
   { name: 'nested', line: () => /\/c\/nested\/p:v1: nested image index$/ },
   // Each control character a `?`, on one line: no fake line, no erased one (attack 87).
   { name: 'escschema', line: () => /\/c\/escschema\/p:v1: unsupported manifest schemaVersion \?\?\[2K\?\[32mInstalled plugin "hello" as kubectl-hello\?\[0m\?8m$/ },
-  { name: 'escmediatype', line: () => /; found config application\/vnd\.wasm\.config\.v0\+json, layer application\/x\?\?\[2K\?\[32mInstalled plugin "hello" as kubectl-hello\?\[0m\?8m; expected one layer of /u },
+  // A media type that is none (RFC 6838), an escape in it or 1.2 MB of it (attack 88), is refused.
+  { name: 'escmediatype', line: () => /\/c\/escmediatype\/p:v1: layers\[0\]: mediaType is not a media type \(type\/subtype, as the OCI spec asks\)$/ },
+  { name: 'bigartifacttype', line: () => /\/c\/bigartifacttype\/p:v1: artifactType is not a media type \(type\/subtype, as the OCI spec asks\)$/ },
   { name: 'manyplatforms', line: () => /: the image index has no wasm platform \(found: (linux\?\?\[2K\?\[32mInstalled plugin "hello" as kubectl-hello\?\[0m\?8m\/amd64, ){8}and 9992 more\)$/ },
   { name: 'claims', line: () => new RegExp(`^krew-wasm: error: manifest .*/c/claims/p:v1: registry claims digest sha256:0{64} but the bytes hash to ${esc(sha256(JSON.stringify(good)))}$`) },
   { name: 'bydigest', args: (h) => ['pull', '--plain-http', `${h}/c/bydigest/p@${sha256('the manifest that was asked for')}`], line: () => new RegExp(`^krew-wasm: error: manifest .*/c/bydigest/p@sha256:[0-9a-f]{64}: digest mismatch, expected ${esc(sha256('the manifest that was asked for'))}, got ${esc(sha256(JSON.stringify(good)))}$`) },
