@@ -34,15 +34,22 @@ export interface Printable {
 /** Renders `p` in `format`. */
 export async function renderOutput(format: OutputFormat, p: Printable): Promise<string> {
   switch (format) {
-    case 'json': return `${JSON.stringify(p.data, null, 2)}\n`;
+    // JSON leaves C1 and Unicode's own controls as they are, which a terminal may act on: escaped, as JSON allows.
+    case 'json': return `${escapeControls(JSON.stringify(p.data, null, 2))}\n`;
     case 'yaml': {
       // Loaded only for -o yaml: `list -o name` runs on every shell completion of a plugin name.
       const { dump } = await import('js-yaml');
       return dump(p.data, { lineWidth: -1, noRefs: true });
     }
     case 'name': return p.names.map((n) => `${n}\n`).join('');
-    case 'table': return p.table();
+    // Each command's human form is its own code; what it quotes from outside is printable here, once.
+    case 'table': return printable(p.table());
   }
+}
+
+/** JSON text with DEL, C1 and Unicode's controls (bidi, line separators) as \u escapes: the same data. */
+function escapeControls(json: string): string {
+  return json.replace(/[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Writes `p` to `stdout` in `format`. */

@@ -65,18 +65,20 @@ export const KUBECTL_COMMANDS = [
 ];
 
 /**
- * Refuses a plugin name kubectl would never run, unless `force` (the plugin is then reachable
- * through `krew-wasm run`): one of kubectl's own commands, or the name of another kubectl plugin on
+ * Refuses a plugin name kubectl would never run, unless `force` for a name the user gave (the
+ * plugin is then reachable through `krew-wasm run`): one of kubectl's own commands, or the name of another kubectl plugin on
  * PATH (kubectl runs the first `kubectl-<name>` it finds, so one of the two would hide the other:
  * a publisher's name, a layout's title, took the place of a plugin krew had installed, attack 87);
  * and, force or not, krew-wasm's own. `binDir` is krew-wasm's bin folder, whose links are its own.
  */
-export function refuseNameKubectlWouldNotRun(name: string, force: boolean, env: NodeJS.ProcessEnv, binDir: string): void {
+export function refuseNameKubectlWouldNotRun(name: string, force: boolean, env: NodeJS.ProcessEnv, binDir: string, fromArtifact = false): void {
   if (name === OWN_NAME) {
     throw new StoreConflictError(`plugin name "${name}" is taken by krew-wasm itself (kubectl krew-wasm runs krew-wasm)`, { hint: 'choose another name with --name' });
   }
-  if (force) return;
-  const hint = `choose another name with --name, e.g. --name ${name}-wasm, or pass --force to install it anyway`;
+  // A name only the artifact gives (a layout's title) is not one --force was given for (attack 88).
+  if (force && !fromArtifact) return;
+  const anyway = fromArtifact ? `or give this one yourself to install it anyway: --force --name ${name}` : 'or pass --force to install it anyway';
+  const hint = `choose another name with --name, e.g. --name ${name}-wasm, ${anyway}`;
   if (isKubectlCommand(name, env)) throw new StoreConflictError(`kubectl would never run a plugin named "${name}": kubectl ${name} is one of kubectl's own commands`, { hint });
   const own = realpathOrUndefined(binDir) ?? binDir;
   const others = everyOnPath(linkNameFor(name), env.PATH ?? '', (dir) => (realpathOrUndefined(path.resolve(dir)) ?? path.resolve(dir)) === own);
@@ -105,8 +107,9 @@ function findOnPath(command: string, searchPath: string): string | undefined {
 /** Each executable file named `command` in the folders of `searchPath`, in its order. */
 function everyOnPath(command: string, searchPath: string, skip: (dir: string) => boolean = () => false): string[] {
   const found: string[] = [];
-  for (const dir of searchPath.split(path.delimiter)) {
-    if (!dir || skip(dir)) continue;
+  // An empty entry is the current folder, to kubectl as to a shell.
+  for (const dir of searchPath.split(path.delimiter).map((d) => d || '.')) {
+    if (skip(dir)) continue;
     const file = path.join(dir, command);
     try {
       fs.accessSync(file, fs.constants.X_OK);

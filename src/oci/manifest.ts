@@ -1,5 +1,5 @@
 import { UnsupportedArtifactError } from '../errors.js';
-import { someOf } from '../printable.js';
+import { printable, printableLine, someOf } from '../printable.js';
 import { parseDigest } from './digest.js';
 import { INDEX_TYPES, MediaType, WASM_LAYER_TYPES } from './mediaTypes.js';
 
@@ -143,7 +143,8 @@ export function parseAnnotations(value: unknown): Record<string, string> | undef
   for (const [key, v] of Object.entries(value)) {
     if (kept >= MAX_ANNOTATIONS) break;
     if (typeof v !== 'string' || key.length > MAX_ANNOTATION_KEY || v.length > MAX_ANNOTATION_VALUE) continue;
-    if (/[\x00-\x1f\x7f]/.test(key) || /[\x00-\x08\x0b-\x1f\x7f]/.test(v) || LONE_SURROGATE.test(key) || LONE_SURROGATE.test(v)) continue;
+    // Keys one line, values lines and tabs, both nothing else a terminal acts on (C1, bidi: attack 88).
+    if (printableLine(key) !== key || printable(v.replace(/\t/g, ' ')) !== v.replace(/\t/g, ' ') || LONE_SURROGATE.test(key) || LONE_SURROGATE.test(v)) continue;
     const size = Buffer.byteLength(JSON.stringify(key)) + Buffer.byteLength(JSON.stringify(v));
     if (bytes + size > MAX_ANNOTATION_BYTES) continue;
     out[key] = v;

@@ -59,8 +59,10 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     req.notify?.(`Pulling ${formatSource(source)}`);
     const fetched = await fetchArtifact(source, stage, req.fetch, req.pin);
     const name = early ?? layoutName(source, fetched);
+    const receiptSource = req.pin || source.kind === 'registry' ? req.reference : formatSource(source);
     if (!early) {
       req.checkName?.(name);
+      refuseArtifactNameTakingAnother(store, name, receiptSource, req.force);
       store.assertCanInstall(name, req.force);
     }
     const t1 = performance.now();
@@ -70,7 +72,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
       apiVersion: 'krew-wasm/v1',
       name,
       // Registry references as typed; local sources absolute, so they mean the same from any folder.
-      source: req.pin || source.kind === 'registry' ? req.reference : formatSource(source),
+      source: receiptSource,
       manifestDigest: fetched.manifestDigest,
       layerDigest,
       mediaTypes: {
@@ -110,6 +112,26 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
+}
+
+/**
+ * Refuses a name only the artifact gives (an OCI layout's title) that would replace, with --force,
+ * an installed plugin pulled from elsewhere: that plugin's grants go to what replaces it, and a
+ * layout titled after a plugin granted `~/.kube` took its grants (attack 88). A reinstall from the
+ * same source is what --force is for.
+ */
+function refuseArtifactNameTakingAnother(store: PluginStore, name: string, receiptSource: string, force: boolean): void {
+  if (!force) return;
+  let installed: Receipt | undefined;
+  try {
+    installed = store.get(name);
+  } catch {
+    return; // a damaged receipt: assertCanInstall says so in its own words
+  }
+  if (!installed || installed.source === receiptSource) return;
+  throw new StoreConflictError(`the artifact names itself "${name}", and plugin "${name}" is installed from ${installed.source}: --force replaces a plugin of that name only when you give the name`, {
+    hint: `to replace it: krew-wasm pull --force --name ${name} ${receiptSource}; or install this one under another --name`,
+  });
 }
 
 /** An OCI layout's plugin name, from its annotations; never its folder's name. */

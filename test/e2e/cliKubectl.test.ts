@@ -104,10 +104,11 @@ test("a name another kubectl plugin on PATH has is refused, a layout's title too
   const layout = path.join(side.home, 'layout');
   writeLayout(layout, 'v1', fs.readFileSync(hello), { manifest: { 'org.opencontainers.image.title': 'ctx' } });
   const before = storeSnapshot(side.root);
-  for (const args of [['pull', hello, '--name', 'ctx'], ['pull', `oci-layout://${layout}:v1`]]) {
-    const refused = await krewWasm(side, args, { env });
+  const cases = [[['pull', hello, '--name', 'ctx'], 'pass --force to install it anyway'], [['pull', `oci-layout://${layout}:v1`], 'give this one yourself to install it anyway: --force --name ctx']] as const;
+  for (const [args, anyway] of cases) {
+    const refused = await krewWasm(side, [...args], { env });
     t.is(refused.exitCode, 1, refused.stderr);
-    t.is(theError(refused.stderr), `krew-wasm: error: another kubectl plugin is named "ctx": ${krewBin}/kubectl-ctx (kubectl runs the first kubectl-ctx on PATH, and would hide one of the two) (choose another name with --name, e.g. --name ctx-wasm, or pass --force to install it anyway)`);
+    t.is(theError(refused.stderr), `krew-wasm: error: another kubectl plugin is named "ctx": ${krewBin}/kubectl-ctx (kubectl runs the first kubectl-ctx on PATH, and would hide one of the two) (choose another name with --name, e.g. --name ctx-wasm, or ${anyway})`);
     t.deepEqual(storeSnapshot(side.root), before, 'nothing installed');
   }
   t.is((await kubectl(side, ['ctx'], { env })).stdout, 'the ctx krew installed\n');
@@ -115,7 +116,43 @@ test("a name another kubectl plugin on PATH has is refused, a layout's title too
   t.is((await krewWasm(side, ['pull', hello, '--name', 'ctx-wasm'], { env })).exitCode, 0);
   t.is((await kubectl(side, ['ctx-wasm'], { env })).stdout, 'hello from wasm\n');
   t.is((await kubectl(side, ['ctx'], { env })).stdout, 'the ctx krew installed\n');
-  const forced = await krewWasm(side, ['pull', '--force', `oci-layout://${layout}:v1`], { env });
+  // The layout's title is the artifact's choice, not the user's: --force alone does not stretch to it (attack 88).
+  const layoutForced = await krewWasm(side, ['pull', '--force', `oci-layout://${layout}:v1`], { env });
+  t.is(layoutForced.exitCode, 1);
+  t.is(theError(layoutForced.stderr), `krew-wasm: error: another kubectl plugin is named "ctx": ${krewBin}/kubectl-ctx (kubectl runs the first kubectl-ctx on PATH, and would hide one of the two) (choose another name with --name, e.g. --name ctx-wasm, or give this one yourself to install it anyway: --force --name ctx)`);
+  const forced = await krewWasm(side, ['pull', '--force', '--name', 'ctx', `oci-layout://${layout}:v1`], { env });
   t.is(forced.exitCode, 0, forced.stderr);
   t.is((await kubectl(side, ['ctx'], { env })).stdout, 'hello from wasm\n', "krew-wasm's bin first on PATH, as pull advises");
+  // An empty PATH entry is the current folder, to kubectl as to a shell (attack 88).
+  const project = path.join(side.home, 'project');
+  fs.mkdirSync(project);
+  fs.writeFileSync(path.join(project, 'kubectl-proj'), '#!/bin/sh\necho the project one\n', { mode: 0o755 });
+  const here = await krewWasm(side, ['pull', hello, '--name', 'proj'], { env: { PATH: `${side.env.PATH}${path.delimiter}` }, cwd: project });
+  t.is(theError(here.stderr), `krew-wasm: error: another kubectl plugin is named "proj": kubectl-proj (kubectl runs the first kubectl-proj on PATH, and would hide one of the two) (choose another name with --name, e.g. --name proj-wasm, or pass --force to install it anyway)`);
+});
+
+test("a layout's title that names an installed plugin from elsewhere does not replace it with --force alone: its grants would go to the layout's code (attack 88)", async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const hello = path.join(FIXTURES, 'hello.wasm');
+  fs.mkdirSync(path.join(side.home, '.kube'), { recursive: true });
+  const granted = await krewWasm(side, ['pull', hello, '--name', 'secrets', '--allow-dir', `${side.home}/.kube`]);
+  t.is(granted.exitCode, 0, granted.stderr);
+  const installed = fs.readFileSync(path.join(side.root, 'receipts/secrets.json'), 'utf8');
+  const layout = path.join(side.home, 'layout');
+  writeLayout(layout, 'v1', fs.readFileSync(path.join(FIXTURES, 'echo.wasm')), { manifest: { 'org.opencontainers.image.title': 'secrets' } });
+  const before = storeSnapshot(side.root);
+  const refused = await krewWasm(side, ['pull', '--force', `oci-layout://${layout}:v1`]);
+  t.is(refused.exitCode, 1);
+  t.is(theError(refused.stderr), `krew-wasm: error: the artifact names itself "secrets", and plugin "secrets" is installed from file://${hello}: --force replaces a plugin of that name only when you give the name (to replace it: krew-wasm pull --force --name secrets oci-layout://${layout}:v1; or install this one under another --name)`);
+  t.deepEqual(storeSnapshot(side.root), before);
+  t.is(fs.readFileSync(path.join(side.root, 'receipts/secrets.json'), 'utf8'), installed);
+  // Following the hint: the name given, the plugin replaced, its grants kept.
+  const replaced = await krewWasm(side, ['pull', '--force', '--name', 'secrets', `oci-layout://${layout}:v1`]);
+  t.is(replaced.exitCode, 0, replaced.stderr);
+  const receipt = JSON.parse(fs.readFileSync(path.join(side.root, 'receipts/secrets.json'), 'utf8'));
+  t.is(receipt.source, `oci-layout://${layout}:v1`);
+  t.deepEqual(receipt.grants.dirs, JSON.parse(installed).grants.dirs);
+  // A reinstall from the same layout is what --force is for.
+  t.is((await krewWasm(side, ['pull', '--force', `oci-layout://${layout}:v1`])).exitCode, 0);
 });

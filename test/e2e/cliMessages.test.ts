@@ -392,11 +392,29 @@ test("info --wit prints a component's docs, its author's text, with nothing a te
   t.true(wit.stdout.includes('/// x??[2K?[32mInstalled plugin "hello" as kubectl-hello?[0m?8m?evil\n'), wit.stdout);
   t.false(/[\x1b\r\u009b\u202e]/.test(wit.stdout));
   const layout = path.join(side.home, 'layout');
-  writeLayout(layout, 'v1', hello, { manifest: { 'org.opencontainers.image.title': 'annotated', 'org.opencontainers.image.description': `d\u202eevil\u2066x` } });
+  // Annotations that hold what a terminal acts on are not kept (C0 but line breaks and tabs, C1, bidi).
+  writeLayout(layout, 'v1', hello, { manifest: {
+    'org.opencontainers.image.title': 'annotated',
+    'org.opencontainers.image.description': `d\u202eevil\u2066x`,
+    'org.opencontainers.image.authors': 'csi\u009b2J',
+    'org.opencontainers.image.vendor': 'two\tcolumns\nand lines',
+  } });
   t.is((await krewWasm(side, ['pull', `oci-layout://${layout}:v1`])).exitCode, 0);
+  const kept = JSON.parse((await krewWasm(side, ['info', 'annotated', '-o', 'json'])).stdout).annotations;
+  t.deepEqual(Object.keys(kept).sort(), ['org.opencontainers.image.ref.name', 'org.opencontainers.image.title', 'org.opencontainers.image.vendor']);
+  t.is(kept['org.opencontainers.image.vendor'], 'two\tcolumns\nand lines');
   const info = await krewWasm(side, ['info', 'annotated']);
-  t.regex(info.stdout, /d\?evil\?x/);
-  t.false(/[\u202e\u2066]/.test(info.stdout));
+  t.false(/[\u202e\u2066\u009b]/.test(info.stdout));
+  // A path the user typed is theirs to keep; in JSON it is escaped, in a table a ?.
+  const folder = path.join(side.home, 'odd\u009b2J\u202efolder');
+  writeLayout(folder, 'v1', hello, { manifest: { 'org.opencontainers.image.title': 'odd' } });
+  t.is((await krewWasm(side, ['pull', `oci-layout://${folder}:v1`])).exitCode, 0);
+  const json = (await krewWasm(side, ['list', '-o', 'json'])).stdout;
+  t.true(json.includes('odd\\u009b2J\\u202efolder'), json);
+  t.is(JSON.parse(json).find((p: { name: string }) => p.name === 'odd').source, `oci-layout://${folder}:v1`, 'the same data');
+  const table = (await krewWasm(side, ['info', 'odd'])).stdout;
+  t.regex(table, /odd\?2J\?folder/);
+  t.false(/[\u202e\u009b]/.test(table + json));
 });
 
 function leb(n: number): Buffer {

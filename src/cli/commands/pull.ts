@@ -86,7 +86,7 @@ export class PullCommand extends GrantOptionsCommand {
       fetch: session.fetchOptions(),
       transport: session.transport,
       notify: session.say,
-      checkName: (name: string) => refuseNameKubectlWouldNotRun(name, this.force, env, binDir),
+      checkName: (name: string) => refuseNameKubectlWouldNotRun(name, this.force, env, binDir, true),
     };
   }
 
