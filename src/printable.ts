@@ -2,15 +2,27 @@
  * Text from outside krew-wasm (a registry's answer, an artifact's annotations, a component's names
  * and docs) made safe to print: a terminal acts on an escape sequence wherever it appears, and a
  * media type or an import name carrying one erased krew-wasm's error line and drew a fake
- * `Installed plugin ...` in its place (attack 87). Every control character (C0 but the line break,
- * DEL, C1: 0x9B is a one-byte CSI to some terminals) and every Unicode control that reorders text or
- * breaks lines (bidi embeddings, overrides and isolates; line and paragraph separators) becomes `?`.
+ * `Installed plugin ...` in its place (attack 87). Every control character (Unicode's Cc: C0 but
+ * the line break, DEL, C1, where 0x9B is a one-byte CSI to some terminals), every format character
+ * (Cf: bidi embeddings, overrides and isolates, which reorder text; zero-width and invisible ones,
+ * which hid a word inside a description, attack 89) and the line and paragraph separators become
+ * `?`; but the zero-width joiner and non-joiner, which scripts and emoji are written with.
  */
-const UNPRINTABLE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+const KEPT = new Set(['\n', '\u200c', '\u200d']);
 
-/** `text` with its line breaks, and nothing else a terminal would act on. */
+/** `text` with its line breaks, and nothing else a terminal would act on or hide. */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, '?');
+  return text.replace(UNPRINTABLE, (c) => (KEPT.has(c) ? c : '?'));
+}
+
+/**
+ * JSON text with the characters printable() replaces written as `\u` escapes (each UTF-16 unit of
+ * one): the same data, nothing a terminal acts on. JSON.stringify escapes C0 only.
+ */
+export function escapedForJson(json: string): string {
+  const escape = (c: string) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  return json.replace(UNPRINTABLE, (c) => (KEPT.has(c) || c < ' ' ? c : escape(c)));
 }
 
 /** `text` as one printable line: each line break and the blanks around it one space. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { printable, printableLine, someOf } from '../src/printable.js';
+import { escapedForJson, printable, printableLine, someOf } from '../src/printable.js';
 
 test('printable: every control character and every Unicode control that moves text becomes ?, the line break stays', (t) => {
   t.is(printable('a\x1b[31mb\rc\x07d\x7fe\u0085f\u009bg\u202eh\u2066i\u200fj\u061ck\u2028l\u2029m\tn\no'), 'a?[31mb?c?d?e?f?g?h?i?j?k?l?m?n\no');
@@ -16,4 +16,16 @@ test('someOf: at most max items, then how many more', (t) => {
   t.is(someOf(['a', 'b'], 2), 'a, b');
   t.is(someOf(['a', 'b', 'c'], 2), 'a, b, and 1 more');
   t.is(someOf(Array.from({ length: 10 }, (_, i) => String(i))), '0, 1, 2, 3, 4, 5, 6, 7, and 2 more');
+});
+
+test('format characters that hide text become ? too (attack 89), but the joiners scripts and emoji need', (t) => {
+  t.is(printable('ku\u200bbe\u00ad\ufeff\u2061x\u{e0041}\u{e006b}y'), 'ku?be???x??y');
+  t.is(printable('\u{1f468}\u200d\u{1f469}\u200d\u{1f467} \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645'), '\u{1f468}\u200d\u{1f469}\u200d\u{1f467} \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645');
+});
+
+test('escapedForJson: what printable replaces as \\u escapes, each UTF-16 unit, the same data', (t) => {
+  const data = { a: 'x\u009b2J\u202e\u{e0041}\u200d\ny' };
+  const json = escapedForJson(JSON.stringify(data, null, 2));
+  t.is(json, '{\n  "a": "x\\u009b2J\\u202e\\udb40\\udc41\u200d\\ny"\n}');
+  t.deepEqual(JSON.parse(json), data);
 });

@@ -1,5 +1,5 @@
 import { markCodePath } from '../builtin.js';
-import { printable, printableLine } from '../printable.js';
+import { escapedForJson, printable, printableLine } from '../printable.js';
 import { enumOption } from './options.js';
 
 /**
@@ -35,7 +35,7 @@ export interface Printable {
 export async function renderOutput(format: OutputFormat, p: Printable): Promise<string> {
   switch (format) {
     // JSON leaves C1 and Unicode's own controls as they are, which a terminal may act on: escaped, as JSON allows.
-    case 'json': return `${escapeControls(JSON.stringify(p.data, null, 2))}\n`;
+    case 'json': return `${escapedForJson(JSON.stringify(p.data, null, 2))}\n`;
     case 'yaml': {
       // Loaded only for -o yaml: `list -o name` runs on every shell completion of a plugin name.
       const { dump } = await import('js-yaml');
@@ -45,11 +45,6 @@ export async function renderOutput(format: OutputFormat, p: Printable): Promise<
     // Each command's human form is its own code; what it quotes from outside is printable here, once.
     case 'table': return printable(p.table());
   }
-}
-
-/** JSON text with DEL, C1 and Unicode's controls (bidi, line separators) as \u escapes: the same data. */
-function escapeControls(json: string): string {
-  return json.replace(/[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Writes `p` to `stdout` in `format`. */

@@ -62,7 +62,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     const receiptSource = req.pin || source.kind === 'registry' ? req.reference : formatSource(source);
     if (!early) {
       req.checkName?.(name);
-      refuseArtifactNameTakingAnother(store, name, receiptSource, req.force);
+      store.assertArtifactNameFree(name, receiptSource, req.force); // checked again under the lock
       store.assertCanInstall(name, req.force);
     }
     const t1 = performance.now();
@@ -104,7 +104,7 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
     const t2 = performance.now();
     // A --force replacement, and an upgrade, keep the grants of what they replace.
     const grants = (replaced: Grants | undefined) => (req.grants ? req.grants(replaced) : (replaced ?? DEFAULT_GRANTS));
-    const staged = { receipt, grants, replacing: req.replacing, force: req.force };
+    const staged = { receipt, grants, replacing: req.replacing, force: req.force, nameFromArtifact: !early };
     // Undefined when the entry we meant to reuse was removed by another process meanwhile: make our own.
     const installed = (await store.install({ ...staged, entryDir })) ?? (await store.install({ ...staged, entryDir: await transpile() }));
     const t3 = performance.now();
@@ -112,26 +112,6 @@ export async function pullPlugin(store: PluginStore, req: PullRequest): Promise<
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
-}
-
-/**
- * Refuses a name only the artifact gives (an OCI layout's title) that would replace, with --force,
- * an installed plugin pulled from elsewhere: that plugin's grants go to what replaces it, and a
- * layout titled after a plugin granted `~/.kube` took its grants (attack 88). A reinstall from the
- * same source is what --force is for.
- */
-function refuseArtifactNameTakingAnother(store: PluginStore, name: string, receiptSource: string, force: boolean): void {
-  if (!force) return;
-  let installed: Receipt | undefined;
-  try {
-    installed = store.get(name);
-  } catch {
-    return; // a damaged receipt: assertCanInstall says so in its own words
-  }
-  if (!installed || installed.source === receiptSource) return;
-  throw new StoreConflictError(`the artifact names itself "${name}", and plugin "${name}" is installed from ${installed.source}: --force replaces a plugin of that name only when you give the name`, {
-    hint: `to replace it: krew-wasm pull --force --name ${name} ${receiptSource}; or install this one under another --name`,
-  });
 }
 
 /** An OCI layout's plugin name, from its annotations; never its folder's name. */

@@ -88,8 +88,9 @@ export function writeReceipt(file: string, receipt: Receipt): void {
 
 /**
  * A receipt as its file holds it; refused when its reader would refuse it (larger than
- * MAX_RECEIPT_BYTES), so that no command writes a receipt that reads as damaged. Every field is
- * bounded far below (annotations, media types: attacks 87 and 88): this is the check of last resort.
+ * MAX_RECEIPT_BYTES, or a field the reader's check refuses: a `file://` source past 4096
+ * characters, attack 89), so that no command writes a receipt that reads as damaged. Fields an
+ * artifact fills are bounded far below (annotations, media types: attacks 87 and 88).
  */
 export function receiptText(receipt: Receipt): string {
   const text = `${JSON.stringify(receipt, null, 2)}\n`;
@@ -97,6 +98,8 @@ export function receiptText(receipt: Receipt): string {
   if (bytes > MAX_RECEIPT_BYTES) {
     throw new StoreConflictError(`the receipt of plugin "${receipt.name}" would be ${bytes} bytes, more than the ${MAX_RECEIPT_BYTES} its reader takes: nothing was written`);
   }
+  const problem = receiptProblem(JSON.parse(text), receipt.name);
+  if (problem) throw new StoreConflictError(`the receipt of plugin "${receipt.name}" would not read back (${problem}): nothing was written`);
   return text;
 }
 

@@ -22,6 +22,8 @@ export interface StagedPlugin {
    * removed or installed again since (its receipt's grants may have changed: the new one takes them).
    */
   replacing?: Receipt;
+  /** Its name is the artifact's (an OCI layout's title), not one the user gave (assertArtifactNameFree). */
+  nameFromArtifact?: boolean;
   /**
    * Folder with the transpiled component, renamed into store/<hex> (replacing an entry that is
    * there: a staged entry exists because the one in the store was damaged, stale or --force'd).
@@ -113,6 +115,7 @@ export class PluginStore {
     return withStoreLock(this.paths.lockDir, () => {
       this.repairLocked();
       this.assertCanInstall(name, staged.force);
+      if (staged.nameFromArtifact) this.assertArtifactNameFree(name, staged.receipt.source, staged.force);
       const replaced = staged.force ? this.readableReceipt(name) : undefined;
       if (staged.replacing && !sameInstallation(replaced, staged.replacing)) {
         throw new StoreConflictError(`plugin "${name}" was ${replaced ? 'installed again' : 'removed'} while it was upgraded: nothing was installed`, {
@@ -130,6 +133,20 @@ export class PluginStore {
       writeReceipt(this.paths.receipt(name), receipt);
       this.collectGarbage();
       return receipt;
+    });
+  }
+
+  /**
+   * Refuses a name only the artifact gives (an OCI layout's title) that would replace, with
+   * --force, an installed plugin pulled from another source: that plugin's grants go to what
+   * replaces it, and a layout titled after a plugin granted `~/.kube` took its grants (attack 88).
+   * A reinstall from the same source is what --force is for.
+   */
+  assertArtifactNameFree(name: string, source: string, force: boolean): void {
+    const installed = force ? this.readableReceipt(name) : undefined;
+    if (!installed || installed.source === source) return;
+    throw new StoreConflictError(`the artifact names itself "${name}", and plugin "${name}" is installed from ${installed.source}: --force replaces a plugin of that name only when you give the name`, {
+      hint: `to replace it: krew-wasm pull --force --name ${name} ${source}; or install this one under another --name`,
     });
   }
 

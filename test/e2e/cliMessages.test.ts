@@ -450,3 +450,14 @@ test('annotations past their bounds are dropped: a pull never writes a receipt t
   t.is(list.stdout, 'bounded\n');
   t.is((await krewWasm(side, ['info', 'bounded'])).exitCode, 0);
 });
+
+test('a pull whose receipt would not read back is refused before anything is written: a file source longer than a receipt keeps (attack 89)', async (t) => {
+  // A path Linux opens (under 4096 bytes) whose file:// source is past the 4096 characters a receipt's reader takes.
+  let dir = path.join(sb.home, 'deep');
+  while (dir.length < 4096 - 250) dir = path.join(dir, 'd'.repeat(200));
+  const file = path.join(dir, `${'f'.repeat(4090 - dir.length - 6)}.wasm`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(FIXTURES, 'hello.wasm'), file);
+  t.true(file.length <= 4090 && `file://${file}`.length > 4096);
+  await refused(t, ['pull', file, '--name', 'longsource'], /^krew-wasm: error: the receipt of plugin "longsource" would not read back \(source is not a reference\): nothing was written$/);
+});

@@ -80,12 +80,11 @@ test("a layer's title is drawn as one printable line: its line breaks and escape
   const sb = makeSandbox();
   t.teardown(sb.cleanup);
   const layout = path.join(sb.home, 'layout');
-  // Line breaks, a one-byte CSI and a bidi override: what an annotation may hold (ESC and CR drop it).
-  const title = 'hello.wasm\nGranted (change with krew-wasm grant / revoke):\n  files: none\u009b2J\u202eevil';
+  // Line breaks and tabs: what an annotation may hold (one holding ESC, CR, C1 or bidi controls is not kept).
+  const title = 'hello.wasm\nGranted (change with krew-wasm grant / revoke):\n  files: none\tevil';
   writeLayout(layout, 'v1', fs.readFileSync(helloFile), { manifest: { 'org.opencontainers.image.title': 'titled' }, layerTitle: title });
   const r = await onTerminal(sb, ['pull', `oci-layout://${layout}:v1`]);
   t.is(r.exitCode, 0, r.screen);
-  t.regex(r.screen, /\x1b\[Khello\.wasm Granted \(change with krew-wasm grant \/ revoke\): files: none\?2J\?evil/, 'the transfer: one line, each control character a ?');
+  t.regex(r.screen, /\x1b\[Khello\.wasm Granted \(change with krew-wasm grant \/ revoke\): files: none\?evil/, 'the transfer: one line, a tab a ?');
   t.false(/^\s*files: none/m.test(r.screen), 'no line of its own');
-  t.false(/[\u009b\u202e]/.test(r.screen), r.screen);
 });
