@@ -25,6 +25,25 @@ export function escapedForJson(json: string): string {
   return json.replace(UNPRINTABLE, (c) => (KEPT.has(c) || c < ' ' ? c : escape(c)));
 }
 
+/** Whether `text` holds a character printable() replaces but a line break. */
+export function hasUnprintable(text: string): boolean {
+  for (const [c] of text.matchAll(UNPRINTABLE)) if (!KEPT.has(c)) return true;
+  return false;
+}
+
+/**
+ * YAML text whose every string value is double-quoted (js-yaml's `forceQuotes`), with the
+ * characters printable() replaces written as YAML's `\u` and `\U` escapes: the same data. Keys
+ * stay plain, and hold none (they are krew-wasm's, or annotations' keys, which may not).
+ */
+export function escapedForYaml(yaml: string): string {
+  const escape = (c: string) => {
+    const code = c.codePointAt(0)!;
+    return code > 0xffff ? `\\U${code.toString(16).padStart(8, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  };
+  return yaml.replace(UNPRINTABLE, (c) => (KEPT.has(c) || c < ' ' ? c : escape(c)));
+}
+
 /** `text` as one printable line: each line break and the blanks around it one space. */
 export function printableLine(text: string): string {
   return printable(text.replace(/\s*\n\s*/g, ' ').trim());
@@ -38,4 +57,13 @@ export function printableLine(text: string): string {
 export function someOf(items: string[], max = 8): string {
   const shown = items.slice(0, max).join(', ');
   return items.length > max ? `${shown}, and ${items.length - max} more` : shown;
+}
+
+/**
+ * `word` as a POSIX shell reads it back as one word, for a command a hint tells the user to paste:
+ * a source is the publisher's or a folder's name, and a layout folder named `pods$(touch${IFS}x)`
+ * ran `touch` when the hint that named it was pasted (attack 90). Quoted only when it needs to be.
+ */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { escapedForJson, printable, printableLine, someOf } from '../src/printable.js';
+import { load } from 'js-yaml';
+import { escapedForJson, escapedForYaml, printable, printableLine, shellWord, someOf } from '../src/printable.js';
 
 test('printable: every control character and every Unicode control that moves text becomes ?, the line break stays', (t) => {
   t.is(printable('a\x1b[31mb\rc\x07d\x7fe\u0085f\u009bg\u202eh\u2066i\u200fj\u061ck\u2028l\u2029m\tn\no'), 'a?[31mb?c?d?e?f?g?h?i?j?k?l?m?n\no');
@@ -28,4 +29,16 @@ test('escapedForJson: what printable replaces as \\u escapes, each UTF-16 unit, 
   const json = escapedForJson(JSON.stringify(data, null, 2));
   t.is(json, '{\n  "a": "x\\u009b2J\\u202e\\udb40\\udc41\u200d\\ny"\n}');
   t.deepEqual(JSON.parse(json), data);
+});
+
+test('escapedForYaml: in double-quoted values, YAML escapes, the same data', (t) => {
+  const text = 'a: "x\u202ey\u{e0041}\u200b\u200dz"\nb: "plain"\n';
+  const escaped = escapedForYaml(text);
+  t.is(escaped, 'a: "x\\u202ey\\U000e0041\\u200b\u200dz"\nb: "plain"\n');
+  t.deepEqual(load(escaped), load(text));
+});
+
+test('shellWord: a word the shell reads back as itself, quoted only when it needs to be', (t) => {
+  t.is(shellWord('oci-layout:///home/u/layout:1.0'), 'oci-layout:///home/u/layout:1.0');
+  t.is(shellWord("a$(touch${IFS}x)'b"), "'a$(touch${IFS}x)'\\''b'");
 });

@@ -1,5 +1,5 @@
 import { markCodePath } from '../builtin.js';
-import { escapedForJson, printable, printableLine } from '../printable.js';
+import { escapedForJson, escapedForYaml, hasUnprintable, printable, printableLine } from '../printable.js';
 import { enumOption } from './options.js';
 
 /**
@@ -39,7 +39,9 @@ export async function renderOutput(format: OutputFormat, p: Printable): Promise<
     case 'yaml': {
       // Loaded only for -o yaml: `list -o name` runs on every shell completion of a plugin name.
       const { dump } = await import('js-yaml');
-      return dump(p.data, { lineWidth: -1, noRefs: true });
+      const yaml = dump(p.data, { lineWidth: -1, noRefs: true });
+      // js-yaml writes bidi and invisible characters as they are (a path the user typed can hold them).
+      return hasUnprintable(yaml) ? escapedForYaml(dump(p.data, { lineWidth: -1, noRefs: true, forceQuotes: true, quoteStyle: 'double' })) : yaml;
     }
     case 'name': return p.names.map((n) => `${n}\n`).join('');
     // Each command's human form is its own code; what it quotes from outside is printable here, once.

@@ -159,9 +159,30 @@ export function nameFromAnnotations(annotations: Record<string, string> | undefi
 export function absoluteSource(source: Source, cwd: string): Source {
   switch (source.kind) {
     case 'registry': return source;
-    case 'oci-layout': return { ...source, dir: resolvePath(cwd, source.dir) };
+    case 'oci-layout': return recordableLayout({ ...source, dir: resolvePath(cwd, source.dir) });
     case 'file': return { ...source, file: resolvePath(cwd, source.file) };
   }
+}
+
+/**
+ * A layout source whose text reads back as itself: a folder named `rel:2`, given as `./rel:2/` or
+ * as `.` from inside it, was recorded as `oci-layout:///.../rel:2`, which reads back as folder
+ * `rel` at tag `2`, and upgrade installed the sibling folder's plugin with the grants of this
+ * one (attack 90).
+ */
+function recordableLayout(source: Extract<Source, { kind: 'oci-layout' }>): Source {
+  let back: Source | undefined;
+  try {
+    back = parseSource(formatSource(source));
+  } catch {
+    back = undefined;
+  }
+  if (back?.kind !== 'oci-layout' || back.dir !== source.dir || back.tag !== source.tag || back.digest !== source.digest) {
+    throw new InvalidReferenceError(`the OCI layout folder ${source.dir} has a ":" or "@" in its name, which a reference cannot tell from a tag or a digest`, {
+      hint: 'rename the folder, or give it through a symbolic link whose name has neither',
+    });
+  }
+  return source;
 }
 
 /** The text of a source, as parseSource reads it back. */

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DamagedReceiptError, StoreConflictError } from '../errors.js';
+import { shellWord } from '../printable.js';
 import { normalizeGrants, type Grants } from '../grants.js';
 import { atomicWriteFile, LocalFileError, readRegularText } from './fsutil.js';
 import { isSafePluginName } from './paths.js';
@@ -113,10 +114,10 @@ export function digestHex(digest: string): string {
 export function reinstallCommand(name: string, source: string | undefined, transport?: ReceiptTransport): string {
   const flags = [
     transport?.plainHttp ? ' --plain-http' : '',
-    transport?.caFile ? ` --ca-file ${transport.caFile}` : '',
+    transport?.caFile ? ` --ca-file ${shellWord(transport.caFile)}` : '',
     transport?.insecure ? ' --insecure' : '',
   ].join('');
-  return `krew-wasm pull --force ${source ?? '<reference>'} --name ${name}${flags}`;
+  return `krew-wasm pull --force ${source === undefined ? '<reference>' : shellWord(source)} --name ${name}${flags}`;
 }
 
 function damaged(name: string, why: string, raw: unknown): DamagedReceiptError {

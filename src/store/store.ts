@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DamagedReceiptError, notInstalledError, StoreConflictError } from '../errors.js';
 import { atomicSymlink, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
 import { withStoreLock } from './lock.js';
+import { shellWord } from '../printable.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
 import type { Grants } from '../grants.js';
 import { digestHex, readReceipt, receiptText, writeReceipt, type Receipt } from './receipt.js';
@@ -146,7 +147,7 @@ export class PluginStore {
     const installed = force ? this.readableReceipt(name) : undefined;
     if (!installed || installed.source === source) return;
     throw new StoreConflictError(`the artifact names itself "${name}", and plugin "${name}" is installed from ${installed.source}: --force replaces a plugin of that name only when you give the name`, {
-      hint: `to replace it: krew-wasm pull --force --name ${name} ${source}; or install this one under another --name`,
+      hint: `to replace it: krew-wasm pull --force --name ${name} ${shellWord(source)}; or install this one under another --name`,
     });
   }
 

@@ -414,7 +414,12 @@ test("info --wit prints a component's docs, its author's text, with nothing a te
   t.is(JSON.parse(json).find((p: { name: string }) => p.name === 'odd').source, `oci-layout://${folder}:v1`, 'the same data');
   const table = (await krewWasm(side, ['info', 'odd'])).stdout;
   t.regex(table, /odd\?2J\?folder/);
-  t.false(/[\u202e\u009b]/.test(table + json));
+  // In YAML every value double-quoted then, those characters YAML's escapes (attack 90).
+  const yaml = (await krewWasm(side, ['list', '-o', 'yaml'])).stdout;
+  t.true(yaml.includes('odd\\x9B2J\\u202efolder'), yaml);
+  const { load } = await import('js-yaml');
+  t.is((load(yaml) as { name: string; source: string }[]).find((p) => p.name === 'odd')!.source, `oci-layout://${folder}:v1`, 'the same data');
+  t.false(/[\u202e\u009b]/.test(table + json + yaml));
 });
 
 function leb(n: number): Buffer {
@@ -460,4 +465,28 @@ test('a pull whose receipt would not read back is refused before anything is wri
   fs.copyFileSync(path.join(FIXTURES, 'hello.wasm'), file);
   t.true(file.length <= 4090 && `file://${file}`.length > 4096);
   await refused(t, ['pull', file, '--name', 'longsource'], /^krew-wasm: error: the receipt of plugin "longsource" would not read back \(source is not a reference\): nothing was written$/);
+});
+
+test("a layout folder whose name a reference would read as a tag is refused; a hint that names a source quotes it for the shell (attack 90)", async (t) => {
+  const side = makeSandbox();
+  t.teardown(side.cleanup);
+  const colon = path.join(side.home, 'rel:2');
+  writeLayout(colon, 'v1', hello, { manifest: { 'org.opencontainers.image.title': 'pods' } });
+  for (const [args, cwd] of [[['pull', `oci-layout://${colon}/`], side.home], [['pull', 'oci-layout://.'], colon]] as const) {
+    const r = await krewWasm(side, [...args], { cwd });
+    t.is(r.exitCode, 1, r.stderr);
+    t.is(theError(r.stderr), `krew-wasm: error: the OCI layout folder ${colon} has a ":" or "@" in its name, which a reference cannot tell from a tag or a digest (rename the folder, or give it through a symbolic link whose name has neither)`);
+  }
+  // Following the hint: a link without one.
+  fs.symlinkSync(colon, path.join(side.home, 'rel2'));
+  t.is((await krewWasm(side, ['pull', `oci-layout://${side.home}/rel2:v1`])).exitCode, 0);
+  // A folder named to run a command where its name is pasted into a shell: quoted in the hint.
+  const odd = path.join(side.home, 'pods$(touch${IFS}PWNED)');
+  writeLayout(odd, 'v1', hello, { manifest: { 'org.opencontainers.image.title': 'pods' } });
+  const r = await krewWasm(side, ['pull', '--force', `oci-layout://${odd}:v1`]);
+  t.is(theError(r.stderr), `krew-wasm: error: the artifact names itself "pods", and plugin "pods" is installed from oci-layout://${side.home}/rel2:v1: --force replaces a plugin of that name only when you give the name (to replace it: krew-wasm pull --force --name pods 'oci-layout://${odd}:v1'; or install this one under another --name)`);
+  const hint = /\(to replace it: (krew-wasm pull .*); or install/.exec(r.stderr)![1];
+  const pasted = await runProcess('bash', ['-c', hint.replace(/^krew-wasm /, `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} `)], { env: side.env, cwd: side.home });
+  t.is(pasted.exitCode, 0, pasted.stderr);
+  t.false(fs.existsSync(path.join(side.home, 'PWNED')), 'nothing ran');
 });
