@@ -66,10 +66,11 @@ export const KUBECTL_COMMANDS = [
 
 /**
  * Refuses a plugin name kubectl would never run, unless `force` for a name the user gave (the
- * plugin is then reachable through `krew-wasm run`): one of kubectl's own commands, or the name of another kubectl plugin on
- * PATH (kubectl runs the first `kubectl-<name>` it finds, so one of the two would hide the other:
- * a publisher's name, a layout's title, took the place of a plugin krew had installed, attack 87);
- * and, force or not, krew-wasm's own. `binDir` is krew-wasm's bin folder, whose links are its own.
+ * plugin is then reachable through `krew-wasm run`): one of kubectl's own commands, or the name of
+ * another kubectl plugin on PATH (kubectl runs the first `kubectl-<name>` it finds, so one of the
+ * two would hide the other: a publisher's name, a layout's title, took the place of a plugin krew
+ * had installed, attack 87); and, force or not, krew-wasm's own. `binDir` is krew-wasm's bin
+ * folder, whose links are its own.
  */
 export function refuseNameKubectlWouldNotRun(name: string, force: boolean, env: NodeJS.ProcessEnv, binDir: string, fromArtifact = false): void {
   if (name === OWN_NAME) {

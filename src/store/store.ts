@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DamagedReceiptError, notInstalledError, StoreConflictError } from '../errors.js';
-import { atomicSymlink, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
-import { withStoreLock } from './lock.js';
 import { shellWord } from '../printable.js';
+import { atomicSymlink, atomicWriteFile, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
+import { withStoreLock } from './lock.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
 import type { Grants } from '../grants.js';
 import { digestHex, readReceipt, receiptText, writeReceipt, type Receipt } from './receipt.js';
@@ -124,14 +124,14 @@ export class PluginStore {
         });
       }
       const receipt: Receipt = { ...staged.receipt, grants: staged.grants(replaced?.grants) };
-      receiptText(receipt); // one that would not read back is refused before anything changes
+      const text = receiptText(receipt); // one that would not read back is refused before anything changes
       const entry = this.entryDirOf(receipt);
       if (staged.entryDir) this.putEntry(staged.entryDir, entry);
       else if (!fs.existsSync(entry)) return undefined;
       fs.mkdirSync(this.paths.binDir, { recursive: true });
       atomicSymlink(this.executable, this.paths.binLink(name));
       fs.mkdirSync(this.paths.receiptsDir, { recursive: true });
-      writeReceipt(this.paths.receipt(name), receipt);
+      atomicWriteFile(this.paths.receipt(name), text);
       this.collectGarbage();
       return receipt;
     });
