@@ -21,8 +21,7 @@ export function printable(text: string): string {
  * one): the same data, nothing a terminal acts on. JSON.stringify escapes C0 only.
  */
 export function escapedForJson(json: string): string {
-  const escape = (c: string) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
-  return json.replace(UNPRINTABLE, (c) => (KEPT.has(c) || c < ' ' ? c : escape(c)));
+  return withEscapes(json, (c) => Array.from({ length: c.length }, (_, i) => `\\u${hex(c.charCodeAt(i), 4)}`).join(''));
 }
 
 /** Whether `text` holds a character printable() replaces but a line break. */
@@ -37,16 +36,35 @@ export function hasUnprintable(text: string): boolean {
  * stay plain, and hold none (they are krew-wasm's, or annotations' keys, which may not).
  */
 export function escapedForYaml(yaml: string): string {
-  const escape = (c: string) => {
+  return withEscapes(yaml, (c) => {
     const code = c.codePointAt(0)!;
-    return code > 0xffff ? `\\U${code.toString(16).padStart(8, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  };
-  return yaml.replace(UNPRINTABLE, (c) => (KEPT.has(c) || c < ' ' ? c : escape(c)));
+    return code > 0xffff ? `\\U${hex(code, 8)}` : `\\u${hex(code, 4)}`;
+  });
 }
+
+/**
+ * `text` with each character printable() replaces written as `escape` writes it; but line breaks,
+ * the joiners, and C0 controls, which a JSON or YAML writer has escaped already.
+ */
+function withEscapes(text: string, escape: (c: string) => string): string {
+  return text.replace(UNPRINTABLE, (c) => (KEPT.has(c) || c < ' ' ? c : escape(c)));
+}
+
+const hex = (code: number, digits: number) => code.toString(16).padStart(digits, '0');
 
 /** `text` as one printable line: each line break and the blanks around it one space. */
 export function printableLine(text: string): string {
   return printable(text.replace(/\s*\n\s*/g, ' ').trim());
+}
+
+/**
+ * `text`, or when it is longer than `max` UTF-16 units its first ones and `ellipsis`: never half of
+ * a surrogate pair, which Node writes as U+FFFD (half an emoji in a plugin's failure line).
+ */
+export function shortened(text: string, max: number, ellipsis = '...'): string {
+  if (text.length <= max) return text;
+  const end = /[\uD800-\uDBFF]/.test(text[max - 1]!) ? max - 1 : max;
+  return `${text.slice(0, end)}${ellipsis}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { load } from 'js-yaml';
-import { escapedForJson, escapedForYaml, printable, printableLine, shellWord, someOf } from '../src/printable.js';
+import { escapedForJson, escapedForYaml, printable, printableLine, shellWord, shortened, someOf } from '../src/printable.js';
 
 test('printable: every control character and every Unicode control that moves text becomes ?, the line break stays', (t) => {
   t.is(printable('a\x1b[31mb\rc\x07d\x7fe\u0085f\u009bg\u202eh\u2066i\u200fj\u061ck\u2028l\u2029m\tn\no'), 'a?[31mb?c?d?e?f?g?h?i?j?k?l?m?n\no');
@@ -41,4 +41,15 @@ test('escapedForYaml: in double-quoted values, YAML escapes, the same data', (t)
 test('shellWord: a word the shell reads back as itself, quoted only when it needs to be', (t) => {
   t.is(shellWord('oci-layout:///home/u/layout:1.0'), 'oci-layout:///home/u/layout:1.0');
   t.is(shellWord("a$(touch${IFS}x)'b"), "'a$(touch${IFS}x)'\\''b'");
+});
+
+test('shortened: at most max UTF-16 units and the ellipsis, never half of a surrogate pair', (t) => {
+  t.is(shortened('abc', 3), 'abc');
+  t.is(shortened('abcd', 3), 'abc...');
+  t.is(shortened('abcd', 3, '…'), 'abc…');
+  t.is(shortened('ab\u{1f44d}c', 3), 'ab...', 'the pair whose second half is past max is left out whole');
+  t.is(shortened('ab\u{1f44d}c', 4), 'ab\u{1f44d}...');
+  const cut = shortened('x'.repeat(199) + '\u{1f44d}'.repeat(5), 200);
+  t.false(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(cut), 'no lone surrogate');
+  t.true(Buffer.from(cut).toString() === cut, 'written as UTF-8 and read back, the same text (no U+FFFD)');
 });

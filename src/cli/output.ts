@@ -69,12 +69,6 @@ export function renderTable(header: string[], cells: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** Renders `label: value` lines with the values aligned, like kubectl describe. */
-export function renderFields(fields: [string, string][]): string {
-  const width = Math.max(0, ...fields.map(([label]) => label.length + 1));
-  return fields.map(([label, value]) => `${`${label}:`.padEnd(width)}  ${printable(value)}`.trimEnd()).join('\n') + '\n';
-}
-
 /** Human-readable byte count (KiB/MiB with one decimal). */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -1,5 +1,5 @@
 import type { Progress } from '../oci/progress.js';
-import { printable, printableLine } from '../printable.js';
+import { printable, printableLine, shortened } from '../printable.js';
 import { formatBytes } from './output.js';
 
 /**
@@ -88,7 +88,7 @@ class LineProgress implements TerminalProgress {
   private write(text: string): void {
     const width = Math.max(20, (this.stream.columns || 80) - 1);
     const [line, newline] = text.endsWith('\n') ? [text.slice(0, -1), '\n'] : [text, ''];
-    this.stream.write(`\r\x1b[K${line.length > width ? `${line.slice(0, width - 1)}…` : line}${newline}`);
+    this.stream.write(`\r\x1b[K${line.length > width ? shortened(line, width - 1, '…') : line}${newline}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { InvalidPluginError } from '../errors.js';
+import { shortened } from '../printable.js';
 import { COMPONENT_PREAMBLE, forEachSection, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 
 /**
@@ -26,7 +27,7 @@ export function checkCoreNames(component: Uint8Array): void {
   }
   const bad = names.find((name) => !SAFE_NAME.test(name) || UNSAFE_CHAR.test(name));
   if (bad !== undefined) {
-    const shown = JSON.stringify(bad.length > 60 ? `${bad.slice(0, 60)}...` : bad);
+    const shown = JSON.stringify(shortened(bad, 60));
     throw new InvalidPluginError(`the component names a core item ${shown}: quotes, backticks, backslashes, braces, '*', control and non-ASCII characters are refused in core names (krew-wasm writes them into JavaScript)`);
   }
 }

@@ -1,4 +1,5 @@
 import { InvalidPluginError } from '../errors.js';
+import { shortened } from '../printable.js';
 import { unversioned } from './component.js';
 
 /**
@@ -40,7 +41,7 @@ export async function checkInterfaceTypes(files: Record<string, Uint8Array>, imp
     // `private constructor();` is how jco renders a resource whose constructor the plugin does not use.
     const foreign = declarationsOf(dts).find((d) => !known.has(d) && !d.endsWith('/ private constructor();'));
     if (foreign !== undefined) {
-      throw new InvalidPluginError(`the component's ${iface} has types krew-wasm does not implement (${foreign.length > 80 ? `${foreign.slice(0, 80)}...` : foreign})`);
+      throw new InvalidPluginError(`the component's ${iface} has types krew-wasm does not implement (${shortened(foreign, 80)})`);
     }
   }
   const missing = [...imported].filter((i) => !declarations.has(i));

@@ -15,7 +15,7 @@ import { readImageInto, type ImageRun } from './dataImage.js';
 import { attemptFile, compileInBackground, COMPILED_CACHE_MIN_BYTES, COMPILED_HINT, compiledCacheWorks, deserializeModule, giveUpCompiled, nodeV8Options, readCompiled, trapHandlerOn, type CompiledKey } from './compiledCache.js';
 import { watchdogMissesTailCalls } from './tailCalls.js';
 import { calledFunctions, canRecord, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, modulesToRecord, readHotFunctions, recordingForm, removeRecordingForms, writeHotFunctions, type HotFunctions } from './compileHints.js';
-import { printable } from '../printable.js';
+import { printable, shortened } from '../printable.js';
 
 type ImportObject = Record<string, unknown>;
 
@@ -690,5 +690,5 @@ function describe(error: unknown): string {
   // replaced whole, exhausted Node's heap; found by an attack).
   const head = text.slice(0, 201);
   const line = printable(head.split('\n')[0]!);
-  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+  return shortened(line, 200);
 }

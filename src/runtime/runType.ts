@@ -1,5 +1,6 @@
 import { firstLineOf, InvalidPluginError } from '../errors.js';
 import { importModule } from '../builtin.js';
+import { shortened } from '../printable.js';
 import { RUN_EXPORT } from './component.js';
 import { COMPONENT_PREAMBLE, externDesc, externName, forEachSection, leb128, Reader, sortIndex } from './wasmReader.js';
 
@@ -37,14 +38,11 @@ export async function checkRunType(component: Uint8Array): Promise<void> {
   }
   const body = exportedInterfaceBody(wit, CHECKED_NAME);
   if (body === undefined || body.length !== WASI_RUN_BODY.length || body.some((line, i) => line !== WASI_RUN_BODY[i])) {
-    const shown = body === undefined || body.length === 0 ? 'nothing' : JSON.stringify(clip(body.join(' ')));
+    const shown = body === undefined || body.length === 0 ? 'nothing' : JSON.stringify(shortened(body.join(' '), 100));
     throw new InvalidPluginError(`the component's wasi:cli/run declares ${shown}, not WASI's "run: func() -> result;"`);
   }
 }
 
-function clip(text: string): string {
-  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
-}
 
 /** The lines inside `export <name>: interface { ... }` of a printed world, trimmed, blank ones left out. */
 function exportedInterfaceBody(wit: string, name: string): string[] | undefined {

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { runExecCredential } from '../../kube/execCredential.js';
 import { bare, connectToProxy, openTunnel, proxyAuthorization } from './proxyTunnel.js';
-import { SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
+import { bump, SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 /** Cancels in-flight calls by id. */
 const inFlight = new Map<number, () => void>();
@@ -332,13 +332,8 @@ parentPort?.on('message', (message: WorkerCall | { replyPort: MessagePort }) => 
 
 function send(reply: WorkerReply, transfer?: ArrayBuffer[]): void {
   replyPort!.postMessage(reply, transfer);
-  if (wake) {
-    Atomics.add(wake, 0, 1);
-    Atomics.notify(wake, 0);
-  }
-  if (!shared) return;
-  Atomics.add(shared, SLOT.replies, 1);
-  Atomics.notify(shared, SLOT.replies);
+  if (wake) bump(wake);
+  if (shared) bump(shared, SLOT.replies);
 }
 
 // Tell the main thread, which waits synchronously, that this module loaded and listens.

@@ -74,3 +74,9 @@ export interface WorkerReply {
 /** Slots of the Int32Array shared by both threads: worker loaded, replies posted (a counter), pid of a running exec plugin. */
 export const SLOT = { ready: 0, replies: 1, execPid: 2 } as const;
 export const SHARED_SLOTS = 3;
+
+/** Counts one more at `slot` of a word shared with the other thread, and wakes it if it waits there (Atomics.wait). */
+export function bump(word: Int32Array, slot = 0): void {
+  Atomics.add(word, slot, 1);
+  Atomics.notify(word, slot);
+}

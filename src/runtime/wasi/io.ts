@@ -90,8 +90,6 @@ export class Pollable {
   }
 }
 
-export const alwaysReady = (): Pollable => new Pollable(() => true);
-
 /** wasi:io/poll.poll: blocks until at least one pollable is ready; returns the ready indexes. */
 export function poll(pollables: Pollable[]): Uint32Array {
   if (pollables.length === 0) throw new StreamFailure('poll of an empty list');

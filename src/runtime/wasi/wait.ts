@@ -16,24 +16,10 @@ export function wakeWord(): Int32Array {
   return wake;
 }
 
-/** Wakes a host call waiting in `waitUntil` (safe from any thread holding the word). */
-export function notifyWake(word: Int32Array = wake): void {
-  Atomics.add(word, 0, 1);
-  Atomics.notify(word, 0);
-}
-
-/** A sleep that does not depend on the wake word (used by pure timers). */
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
 /** Sleeps up to `ms` milliseconds, or until someone bumps the wake word. */
 export function sleep(ms: number): void {
   if (ms <= 0) return;
   Atomics.wait(wake, 0, Atomics.load(wake, 0), ms);
-}
-
-/** Sleeps exactly `ms` milliseconds (a timer the guest asked for). */
-export function sleepExactly(ms: number): void {
-  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
 }
 
 /**
