@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { readCoreState } = await import(path.join(root, 'dist/src/runtime/coreState.js'));
 const { HINTED_V8_FLAGS, hintsWork } = await import(path.join(root, 'dist/src/runtime/compileHints.js'));
-const { BIG_MODULE_V8_FLAGS } = await import(path.join(root, 'dist/src/runtime/run.js'));
+const { BIG_MODULE_V8_FLAGS } = await import(path.join(root, 'dist/src/runtime/compile.js'));
 const { compiledCacheWorks } = await import(path.join(root, 'dist/src/runtime/compiledCache.js'));
 const { awaitBackgroundCompiles } = await import(path.join(root, 'dist/testkit/backgroundCompiles.js'));
 const fixtures = path.join(root, 'test/fixtures/build');
@@ -232,7 +232,7 @@ if (form) {
   deserialize = new Function('data', 'wire', 'return %DeserializeWasmModule(data, wire);');
   v8.setFlagsFromString('--no-allow-natives-syntax');
 }
-// A module of 1 MiB or more is read as krew-wasm's runs read it: in two pieces at once on Node's thread pool (runtime/run.ts).
+// A module of 1 MiB or more is read as krew-wasm's runs read it: in two pieces at once on Node's thread pool (runtime/compile.ts).
 const whole = (f) => new Promise((resolve, reject) => {
   const fd = fs.openSync(dir + '/' + f, 'r');
   const size = fs.fstatSync(fd).size;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { LIFTOFF_ONLY_BYTES } from './run.js';
+import { LIFTOFF_ONLY_BYTES } from './compile.js';
 import { forEachSection, MODULE_PREAMBLE, Reader } from './wasmReader.js';
 
 /**

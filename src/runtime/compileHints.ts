@@ -9,7 +9,7 @@ import { leb128, MODULE_PREAMBLE, moduleSections, Reader, SECTION, SECTION_ORDER
  * Which functions of a big plugin V8 compiles before its run starts, on its background threads,
  * instead of one by one on the main thread at their first call.
  *
- * A big plugin's functions are compiled lazily (runtime/run.ts): a 12.5 MB componentized JS
+ * A big plugin's functions are compiled lazily (runtime/compile.ts): a 12.5 MB componentized JS
  * plugin calls ~400 of its ~12,600 functions in a run, and compiling those on their first call was
  * ~23 of the ~31 ms its run took (bench/RESULTS.md, round eleven); compiling all of them before
  * the run costs ~180 ms more. V8 compiles a chosen set ahead when the module carries a
@@ -37,7 +37,7 @@ export interface HintsPlace {
   count: number;
 }
 
-/** The flags that make V8 follow the hints (with a big plugin's own, runtime/run.ts). */
+/** The flags that make V8 follow the hints (with a big plugin's own, runtime/compile.ts). */
 export const HINTED_V8_FLAGS = '--experimental-wasm-compilation-hints --no-wasm-lazy-compilation';
 
 /**

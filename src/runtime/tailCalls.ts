@@ -5,7 +5,7 @@ import { MODULE_PREAMBLE, Reader, SECTION } from './wasmReader.js';
  * `return_call_indirect`, `return_call_ref`), which the V8 of Node 24 and 25 does not stop for its
  * watchdog: `--timeout` and Ctrl-C (RunGuard, limits.ts) cannot end such a loop there, where they
  * do on Node 20 and 22 (measured with plain Node's vm timeout; found by an attack). Read at pull,
- * so that a run on such a Node can refuse the plugin (run.ts) instead of running it unbounded.
+ * so that a run on such a Node can refuse the plugin (compile.ts) instead of running it unbounded.
  *
  * Walks every instruction of every function body, skipping each one's immediates. An opcode it
  * does not know (a proposal newer than this walker) counts as a tail call: the answer is only ever

@@ -14,7 +14,7 @@ import { checkRunType } from './runType.js';
 import { usesTailCalls } from './tailCalls.js';
 import { addCompileHints, hintsWork, modulesToRecord, recordingForm, type HintsPlace } from './compileHints.js';
 import { extractDataImage, MAX_IMAGE_RUNS, type ImageRun } from './dataImage.js';
-import { LIFTOFF_ONLY_BYTES } from './run.js';
+import { LIFTOFF_ONLY_BYTES } from './compile.js';
 import { instantiationCounts, minifiedGlue, toScriptForm } from './glue.js';
 import { readAdapter } from './adapters/index.js';
 import { LEGACY_HTTP_MODULE, readLegacyHttpAdapter } from './adapters/legacyHttp.js';
@@ -74,7 +74,7 @@ export async function transpileInto(wasm: Uint8Array, outDir: string): Promise<T
     .filter(([name]) => !name.endsWith('.d.ts'))
     .map(([name, bytes]): [string, Uint8Array] => [name, name.endsWith('.wasm') ? preparedCoreModule(name, bytes) : bytes]);
   const coreModules = files.map(([name]) => name).filter((name) => name.endsWith('.wasm'));
-  // A plain preview1 module runs as itself (run.ts): kept prepared as the others.
+  // A plain preview1 module runs as itself (compile.ts, runsAsPreview1): kept prepared as the others.
   if (kind === 'core-module') files.push([ENTRY_FILES.preview1, preparedCoreModule('of the module', wasm)]);
   const dataImages = moveDataToImages(files);
   const compileHints = hintCoreModules(files, coreModules);

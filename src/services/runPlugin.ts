@@ -1,6 +1,7 @@
 import { importModule, markCodePath, tookBefore } from '../builtin.js';
 import type { Grants } from '../grants.js';
-import { readEntryMeta, runPlugin, runsAsPreview1, startCompiling, type HostImports } from '../runtime/run.js';
+import { readEntryMeta, runPlugin, type HostImports } from '../runtime/run.js';
+import { runsAsPreview1, startCompiling } from '../runtime/compile.js';
 import { inspectEntry, type EntryMeta } from '../store/entry.js';
 import { linkNameFor, Paths } from '../store/paths.js';
 import { readReceipt, digestHex, reinstallCommand } from '../store/receipt.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { importDefinedState, MAX_GLOBALS, readCoreState, STATE_MODULE, UncountableModuleError, type CoreState } from '../../src/runtime/coreState.js';
 import { makeState, MemoryBudget, OverBudget } from '../../src/runtime/limits.js';
-import { classifyFailure } from '../../src/runtime/run.js';
+import { classifyFailure } from '../../src/runtime/failure.js';
 import { PluginMemoryError, PluginRuntimeError } from '../../src/errors.js';
 
 /**

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NotInstalledError } from '../../src/errors.js';
-import { startCompiling } from '../../src/runtime/run.js';
+import { startCompiling } from '../../src/runtime/compile.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import { readEntryMeta } from '../../src/store/entry.js';
 import { FIXTURES } from '../helpers/cli.js';
@@ -12,7 +12,7 @@ import { scratchFolders } from '../helpers/scratch.js';
 const scratch = scratchFolders('read');
 
 /**
- * How a run reads its entry's core modules (runtime/run.ts, startCompiling): a module that is not
+ * How a run reads its entry's core modules (runtime/compile.ts, startCompiling): a module that is not
  * a regular file any more is refused without blocking on it, and a big module, read in pieces on
  * Node's thread pool, that changes while it is read is the entry's damage, in one line.
  */

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PluginRuntimeError } from '../../src/errors.js';
-import { refuseUninterruptible } from '../../src/runtime/run.js';
+import { refuseUninterruptible } from '../../src/runtime/compile.js';
 import { usesTailCalls, watchdogMissesTailCalls } from '../../src/runtime/tailCalls.js';
 import { transpileInto } from '../../src/runtime/transpile.js';
 import type { EntryMeta } from '../../src/store/entry.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import v8 from 'node:v8';
 import { restoreDefaultV8Flags, setV8Flags } from '../../src/builtin.js';
-import { BIG_MODULE_V8_FLAGS } from '../../src/runtime/run.js';
+import { BIG_MODULE_V8_FLAGS } from '../../src/runtime/compile.js';
 
 /**
  * A big plugin's V8 flags, as a run sets them (after V8 started, with v8.setFlagsFromString), in a

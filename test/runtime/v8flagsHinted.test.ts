@@ -2,7 +2,7 @@ import test from 'ava';
 import v8 from 'node:v8';
 import { restoreDefaultV8Flags, setV8Flags } from '../../src/builtin.js';
 import { HINTED_V8_FLAGS, hintsWork } from '../../src/runtime/compileHints.js';
-import { BIG_MODULE_V8_FLAGS } from '../../src/runtime/run.js';
+import { BIG_MODULE_V8_FLAGS } from '../../src/runtime/compile.js';
 
 /**
  * The flags of a big plugin's run that follows its compilation hints, and the natives syntax a
