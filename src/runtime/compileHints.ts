@@ -330,10 +330,25 @@ export function canRecord(entryDir: string): boolean {
   }
 }
 
-/** Keeps what a recording run compiled; whether it could. Best effort, as the code cache: a failed write only means the next run records again. */
-export function writeHotFunctions(entryDir: string, hot: HotFunctions): boolean {
+/**
+ * Keeps what a recording run compiled; whether it could. Best effort, as the code cache: a failed
+ * write only means the next run records again. A readable list kept already stays (two first runs
+ * at once both record): a compiled form names the list it was made from by a 32-bit hash, and a
+ * second list of the same length and hash, which a plugin can choose, written after the form was
+ * made, would have later runs take a form made for another list (attack 92).
+ */
+export function writeHotFunctions(entryDir: string, hot: HotFunctions, places: Record<string, HintsPlace>): boolean {
+  const file = path.join(entryDir, ENTRY_FILES.hotFunctions);
+  const text = `${JSON.stringify(hot)}\n`;
   try {
-    atomicWriteCache(path.join(entryDir, ENTRY_FILES.hotFunctions), `${JSON.stringify(hot)}\n`, { durable: false });
+    atomicWriteCache(file, text, { durable: false, replace: false });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+  }
+  if (readHotFunctions(entryDir, places) !== undefined) return true; // the first list kept stays
+  try {
+    atomicWriteCache(file, text, { durable: false });
     return true;
   } catch {
     return false;

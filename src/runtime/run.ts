@@ -113,7 +113,7 @@ async function instantiateAndRun(req: RunRequest, meta: EntryMeta, { modules: co
     const hot: HotFunctions = {};
     for (const { name, functions, exports } of recorded) hot[name] = calledFunctions(exports, functions);
     trace('compiled functions read');
-    if (writeHotFunctions(req.entryDir, hot)) removeRecordingForms(req.entryDir, Object.keys(meta.compileHints ?? {}));
+    if (writeHotFunctions(req.entryDir, hot, meta.compileHints ?? {})) removeRecordingForms(req.entryDir, Object.keys(meta.compileHints ?? {}));
     trace('compiled functions recorded');
   };
   // What the run leaves for the next ones: the glue's code cache, the functions it compiled, and their compiled form.

@@ -16,14 +16,18 @@ let cacheWrites = 0;
  * of the first run after a pull): a name left by a process of the same pid makes the write fail,
  * which for a cache only means the next run makes it again. Synced when `durable`: V8 takes a code
  * cache or a compiled form without a checksum, and one left damaged by a crash of the system
- * crashed every run (attack 40); a list of functions is checked when read, and not synced.
+ * crashed every run (attack 40); a list of functions is checked when read, and not synced. With
+ * `replace: false`, a file there already stays, and the write fails with EEXIST.
  */
-export function atomicWriteCache(file: string, data: string | Uint8Array, options: { durable: boolean }): void {
-  writeThenRename(file, `${file}.tmp-${process.pid}-${(cacheWrites++).toString(36)}`, data, 0o644, options.durable);
+export function atomicWriteCache(file: string, data: string | Uint8Array, options: { durable: boolean; replace?: boolean }): void {
+  writeThenRename(file, `${file}.tmp-${process.pid}-${(cacheWrites++).toString(36)}`, data, 0o644, options.durable, options.replace ?? true);
 }
 
-/** Writes `tmp` (never another's file of that name), syncs it if `durable`, renames it to `file`; removes it on failure. */
-function writeThenRename(file: string, tmp: string, data: string | Uint8Array, mode: number, durable: boolean): void {
+/**
+ * Writes `tmp` (never another's file of that name), syncs it if `durable`, renames it to `file`
+ * (or, not to `replace` one there, links it there and removes it); removes it on failure.
+ */
+function writeThenRename(file: string, tmp: string, data: string | Uint8Array, mode: number, durable: boolean, replace = true): void {
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
     try {
@@ -32,7 +36,11 @@ function writeThenRename(file: string, tmp: string, data: string | Uint8Array, m
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, file);
+    if (replace) fs.renameSync(tmp, file);
+    else {
+      fs.linkSync(tmp, file);
+      fs.rmSync(tmp);
+    }
   } catch (error) {
     fs.rmSync(tmp, { force: true });
     throw error;

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { addCompileHints, calledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, type HintsPlace } from '../../src/runtime/compileHints.js';
+import { addCompileHints, calledFunctions, heapHasRoomToRead, HINTED_V8_FLAGS, hintsWork, markEager, readHotFunctions, recordingForm, RECORDING_EXPORT, withHintsSection, writeHotFunctions, type HintsPlace } from '../../src/runtime/compileHints.js';
 import { leb128 } from '../../src/runtime/wasmReader.js';
 import { ENTRY_FILES } from '../../src/store/entry.js';
 
@@ -272,4 +272,19 @@ test('a recording run reads what it compiled only with a quarter of the heap fre
   t.true(heapHasRoomToRead(), 'this process');
   t.true(heapHasRoomToRead({ used_heap_size: 700, heap_size_limit: 1000 }));
   t.false(heapHasRoomToRead({ used_heap_size: 760, heap_size_limit: 1000 }));
+});
+
+test('the first readable list kept stays: a second recording run does not replace it, but it does replace a damaged one (attack 92)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-hints-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const places: Record<string, HintsPlace> = { 'plugin.core.wasm': { offset: 100, count: 10 } };
+  t.true(writeHotFunctions(dir, { 'plugin.core.wasm': [1, 2] }, places));
+  t.deepEqual(readHotFunctions(dir, places), { 'plugin.core.wasm': [1, 2] });
+  // A compiled form made from [1, 2] names it by a 32-bit hash: a later list sharing it must not take its place.
+  t.true(writeHotFunctions(dir, { 'plugin.core.wasm': [3, 4] }, places), 'kept, as far as the run is concerned');
+  t.deepEqual(readHotFunctions(dir, places), { 'plugin.core.wasm': [1, 2] }, 'the first list stays');
+  fs.writeFileSync(path.join(dir, ENTRY_FILES.hotFunctions), '{"plugin.core.wasm":[99]}');
+  t.true(writeHotFunctions(dir, { 'plugin.core.wasm': [3, 4] }, places));
+  t.deepEqual(readHotFunctions(dir, places), { 'plugin.core.wasm': [3, 4] }, 'a list no run can read is replaced');
+  t.deepEqual(fs.readdirSync(dir), [ENTRY_FILES.hotFunctions], 'no temporary file left');
 });
