@@ -202,6 +202,8 @@ export class HttpStream {
   private closed = false;
   /** Told of request body bytes no longer held: written to the connection, or dropped with the request. */
   onBodyReleased?: (bytes: number) => void;
+  /** Told once the guest dropped the request's response (closed). */
+  onClosed?: () => void;
 
   constructor(private readonly worker: SyncWorker, private readonly id: number) {}
 
@@ -273,6 +275,8 @@ export class HttpStream {
     this.closed = true;
     this.worker.forgetStream(this.id);
     this.releaseUnwritten();
+    this.chunks.length = 0; // what arrived and was never read: no one will
+    this.onClosed?.();
   }
 
   /** Body bytes that will never be acknowledged (the request failed or was dropped) are no longer held. */

@@ -63,8 +63,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     if (!context) return denied(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
     // A tunnel to somewhere the host never checks (through a proxy-url, to any host): not a request to the API server (attack 70).
     if (methodOf(request.method()).toUpperCase() === 'CONNECT') throw { tag: 'HTTP-request-method-invalid' } satisfies ErrorCode;
-    const headers = request.headers().entries().map(([n, v]): [string, string] => [n, latin1.decode(v)]);
-    request.headers().release(); // the request is consumed: the guest can no longer reach its fields
+    const headers = request.sentHeaders().map(([n, v]): [string, string] => [n, latin1.decode(v)]);
     let prepared;
     try {
       prepared = context.prepare({ uri: uriOf(request), headers, pluginTls: false });
@@ -91,6 +90,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     // Body bytes count as held by the host (types.ts) until the worker has written them to the connection.
     stream.onBodyReleased = releaseBodyBytes;
     live.add(stream);
+    stream.onClosed = () => live.delete(stream);
     body?.attach({
       write: (bytes) => {
         holdBodyBytes(bytes.length);
@@ -103,7 +103,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
       },
       finish: () => stream.endBody(),
     });
-    return new FutureIncomingResponse(responseState(stream, prepared.url.origin));
+    return new FutureIncomingResponse(responseState(stream, prepared.url.origin), false, () => stream.close());
   }
 
   /** Follows the stream until its head arrives; the failure of a request becomes its error-code. */
@@ -116,6 +116,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
       if ('error' in head) {
         if (options.verbose) noteOnce(`request to ${origin} failed: ${head.error.message}`);
         state = { done: true, result: { tag: 'err', val: errorCode(head.error.code, head.error.message) } };
+        stream.close(); // nothing more comes: the run holds nothing of it
         return state;
       }
       const fields = Fields.received(head.headers.map(([n, v]) => [n, encoder.encode(v)]));
