@@ -4,6 +4,7 @@ import { isHostControl, fsErrorCode } from '../wasi/errors.js';
 import { Descriptor, preopenedDirectory, typeOf } from '../wasi/filesystem.js';
 import type { DeferredFs } from '../wasi/preopens.js';
 import { isTerminal } from '../../fdio.js';
+import { MAX_CHUNK } from '../wasi/io.js';
 import { ExitSignal, FdSink, StdinSource } from '../wasi/stdio.js';
 import { sleep, waitUntil } from '../wasi/wait.js';
 import { MAX_HANDLES, TooManyHandles } from '../limits.js';
@@ -43,7 +44,6 @@ type Entry =
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const MAX_IO_CHUNK = 1024 * 1024;
 
 /** The most iovecs one read or write takes (Linux's IOV_MAX). */
 const IOV_MAX = 1024;
@@ -277,7 +277,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     for (const buf of buffers) {
       let filled = 0;
       while (filled < buf.length) {
-        const n = readRetrying(file.desc.hostFd, buf, filled, Math.min(buf.length - filled, MAX_IO_CHUNK), at);
+        const n = readRetrying(file.desc.hostFd, buf, filled, Math.min(buf.length - filled, MAX_CHUNK), at);
         if (n === 0) break;
         filled += n;
         at += BigInt(n);
@@ -312,7 +312,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
       let done = 0;
       try {
         while (done < buf.length) {
-          const n = writeRetrying(fd, buf, done, buf.length - done, appending ? null : at);
+          const n = writeRetrying(fd, buf, done, Math.min(buf.length - done, MAX_CHUNK), appending ? null : at);
           done += n;
           at += BigInt(n);
         }

@@ -127,7 +127,7 @@ class FileSink implements ByteSink {
     let done = 0;
     while (done < bytes.length) {
       try {
-        const n = fs.writeSync(this.fd, bytes, done, bytes.length - done, this.offset);
+        const n = fs.writeSync(this.fd, bytes, done, Math.min(bytes.length - done, MAX_CHUNK), this.offset);
         done += n;
         if (this.offset !== null) this.offset += n;
       } catch (error) {
@@ -269,7 +269,8 @@ export class Descriptor {
   write(buffer: Uint8Array, offset: bigint): bigint {
     return guarded(() => {
       this.writableFileOnly();
-      return BigInt(fs.writeSync(this.fd, buffer, 0, buffer.length, position(offset)));
+      // At most MAX_CHUNK: a write may be short, as POSIX's and WASI's, and the plugin writes the rest.
+      return BigInt(fs.writeSync(this.fd, buffer, 0, Math.min(buffer.length, MAX_CHUNK), position(offset)));
     });
   }
 
