@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { FIXTURES, krewWasm, makeSandbox, type Sandbox } from '../helpers/cli.js';
+import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
 import { startKubeWorld, type KubeWorld } from '../../testkit/kubeWorld.js';
 
 /**
@@ -18,8 +18,10 @@ let world: KubeWorld;
 test.before(async () => {
   sb = makeSandbox();
   world = await startKubeWorld(sb.home);
-  const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httpdrop.wasm')}`, '--name', 'httpdrop', '--max-memory', '16']);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  for (const [name, ...grants] of [['httpdrop', '--max-memory', '16'], ['unfinished', '--timeout', '30']]) {
+    const r = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'httpdrop.wasm')}`, '--name', name!, ...grants]);
+    if (r.exitCode !== 0) throw new Error(r.stderr);
+  }
 });
 
 test.after.always(async () => {
@@ -78,3 +80,12 @@ for (const what of ['future', 'response', 'body']) {
     t.is(stderr, '');
   });
 }
+
+test.serial('a request body dropped unfinished once the request was sent fails the request, as WASI says, instead of leaving it waiting for the rest', async (t) => {
+  // The server waits for the end of the body it was promised: the request waited with it, until the
+  // plugin's --timeout, its first-byte timeout never started (attack 93).
+  const r = await runLink(sb, 'unfinished', ['unfinished', '/api/v1/echo']);
+  t.is(r.stdout, 'failed\n', r.stderr);
+  t.is(r.exitCode, 1);
+  t.false(world.api.requests.some((q) => q.method === 'POST'), 'the server never saw it complete');
+});

@@ -269,6 +269,14 @@ export class HttpStream {
     return true;
   }
 
+  /** The request can no longer complete (its body was dropped unfinished): it fails (internal-error, `message`), and the worker stops it. */
+  abort(message: string): void {
+    if (this.closed || this.ended || this.error) return;
+    this.error = { code: 'internal-error', message };
+    this.worker.post({ kind: 'cancel', id: this.id });
+    this.releaseUnwritten();
+  }
+
   /** The guest dropped the response or its body: the worker stops reading from the server. */
   close(): void {
     if (this.closed) return;

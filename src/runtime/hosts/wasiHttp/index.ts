@@ -102,6 +102,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
         }
       },
       finish: () => stream.endBody(),
+      abort: () => stream.abort('the request body was dropped before it was finished'),
     });
     return new FutureIncomingResponse(responseState(stream, prepared.url.origin), false, () => stream.close());
   }

@@ -234,6 +234,13 @@ export function releaseBodyBytes(bytes: number): void {
   heldBodyBytes = Math.max(0, heldBodyBytes - bytes);
 }
 
+/** Where a sent request's body goes: the transport. */
+interface BodyTarget extends ByteSink {
+  finish(): void;
+  /** The body will never be finished: the request fails. */
+  abort(): void;
+}
+
 /** wasi:http/types.outgoing-body: the request body the guest writes. */
 export class OutgoingBody {
   private stream?: OutputStream;
@@ -241,7 +248,7 @@ export class OutgoingBody {
   /** Set by the handler once the request is sent: where the bytes go. Before that, bytes wait here. */
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
-  private target?: ByteSink & { finish(): void };
+  private target?: BodyTarget;
   /** Its request was dropped unsent, or it was dropped unfinished: no byte written to it can be sent. */
   private orphaned = false;
 
@@ -279,7 +286,7 @@ export class OutgoingBody {
   }
 
   /** Connects the body to the transport: bytes written so far are sent first (held again there, until written). */
-  attach(target: ByteSink & { finish(): void }): void {
+  attach(target: BodyTarget): void {
     this.target = target;
     const pending = this.pending;
     this.discardPending();
@@ -297,10 +304,14 @@ export class OutgoingBody {
     this.pendingBytes = 0;
   }
 
-  /** Its request is gone unsent: what was written is dropped, and no later write is held (attack 70). */
+  /**
+   * Its request is gone unsent: what was written is dropped, and no later write is held (attack
+   * 70). Sent, and the body dropped unfinished: the request fails, as WASI says, where it went on
+   * waiting for the rest of its body, its first-byte timeout never started (attack 93).
+   */
   orphan(): void {
-    if (this.target) return;
     this.orphaned = true;
+    if (this.target) return this.target.abort();
     this.discardPending();
   }
 
