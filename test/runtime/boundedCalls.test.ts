@@ -115,3 +115,65 @@ test.serial('preview1 files: fd_write writes MAX_CHUNK at a time, all of it', (t
   t.is(view.getUint32(80, true), SIZE);
   t.true(isPattern(fs.readFileSync(path.join(dir, 'p1file'))));
 });
+
+test.serial('preview1 fd_readdir reads a directory as the guest\'s buffers ask, not the whole listing; every entry once, cut entries asked again, a pass started over', (t) => {
+  const dir = tempDir(t);
+  const names = Array.from({ length: 5000 }, (_, i) => `entry-${i}`);
+  for (const name of names) fs.writeFileSync(path.join(dir, name), '');
+  const opened = openPreopens([{ guestPath: '/root', hostPath: dir, readOnly: false }]);
+  t.teardown(() => closePreopens(opened));
+  const { imports, bindMemory } = preview1Imports({ args: [], env: {}, fs: new DeferredFs(opened, () => ({ protectedDirs: [], readOnlyDirs: [], launchPaths: [] })) });
+  const wasi = imports.wasi_snapshot_preview1 as Record<string, (...args: (number | bigint)[]) => number>;
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  bindMemory(memory);
+  const view = new DataView(memory.buffer);
+  /** One fd_readdir call into a buffer of `size` at 1024: the complete entries (name, next cookie), and whether it was full. */
+  const readdir = (cookie: bigint, size: number) => {
+    t.is(wasi.fd_readdir!(3, 1024, size, cookie, 16), 0);
+    const used = view.getUint32(16, true);
+    const got: [string, bigint][] = [];
+    for (let at = 1024; at + 24 <= 1024 + used;) {
+      const next = view.getBigUint64(at, true);
+      const length = view.getUint32(at + 16, true);
+      if (at + 24 + length > 1024 + used) break; // cut: asked for again from the last whole entry's cookie
+      got.push([new TextDecoder().decode(new Uint8Array(memory.buffer, at + 24, length)), next]);
+      at += 24 + length;
+    }
+    return { got, full: used === size };
+  };
+  // Entries the host takes from the directory, whichever way it reads it.
+  const reads = { count: 0 };
+  const realRead = fs.Dir.prototype.readSync;
+  const realReaddir = fs.readdirSync;
+  fs.Dir.prototype.readSync = function (this: fs.Dir) {
+    reads.count++;
+    return realRead.call(this);
+  };
+  (fs as { readdirSync: unknown }).readdirSync = (...args: unknown[]) => {
+    const listed = (realReaddir as (...a: unknown[]) => unknown[])(...args);
+    reads.count += listed.length;
+    return listed;
+  };
+  t.teardown(() => {
+    fs.Dir.prototype.readSync = realRead;
+    (fs as { readdirSync: unknown }).readdirSync = realReaddir;
+  });
+  const first = readdir(0n, 200);
+  t.true(first.full);
+  t.true(reads.count <= 10, `${reads.count} entries taken from the directory for a buffer of 200 bytes`);
+  // A whole pass, as wasi-libc makes it: from the cookie of the last whole entry, again and again.
+  const seen: string[] = [];
+  let cookie = 0n;
+  for (;;) {
+    const { got, full } = readdir(cookie, 200);
+    seen.push(...got.map(([name]) => name));
+    if (!full) break;
+    cookie = got[got.length - 1]![1];
+  }
+  t.deepEqual(seen.slice(0, 2), ['.', '..']);
+  t.deepEqual(seen.slice(2).sort(), [...names].sort(), 'every entry once');
+  // Back to an earlier cookie: the directory is read again from its start, the same entries.
+  const again = readdir(3n, 200).got.map(([name]) => name);
+  t.is(again.length > 0, true);
+  t.deepEqual(again, seen.slice(3, 3 + again.length));
+});

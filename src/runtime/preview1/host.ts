@@ -180,12 +180,63 @@ function release(entry: Entry): void {
  */
 const RANDOM_SLICE_BYTES = 1024 * 1024;
 
+/**
+ * The directory a preview1 fd_readdir pass reads, as the guest's buffers ask for its entries
+ * (Node's fs.Dir, 32 at a time), never the whole listing at once: one readdir of a directory of
+ * 300,000 entries was 0.8 s that no --timeout could stop, and millions a host array of them all
+ * (attack 93). It keeps the last entry asked for, which a guest whose buffer cut it asks for
+ * again; an earlier one starts the directory over.
+ */
+class DirListing {
+  private handle: fs.Dir;
+  /** The index in the listing of the entry the handle gives next. */
+  private next = 0;
+  /** The last entry given, with its index. */
+  private current?: { index: number; entry: fs.Dirent };
+  private ended = false;
+
+  constructor(readonly dir: Descriptor) {
+    this.handle = this.open();
+  }
+
+  /** The entry at `index` of the listing (from 0, `.` and `..` not in it), or undefined past its end. */
+  at(index: number): fs.Dirent | undefined {
+    if (this.current?.index === index) return this.current.entry;
+    if (index < this.next) this.restart();
+    while (this.next <= index) {
+      const entry = this.ended ? null : this.handle.readSync();
+      if (!entry) {
+        this.ended = true;
+        return undefined;
+      }
+      this.current = { index: this.next++, entry };
+    }
+    return this.current?.entry;
+  }
+
+  close(): void {
+    this.handle.closeSync();
+  }
+
+  private open(): fs.Dir {
+    return fs.opendirSync(`/proc/self/fd/${this.dir.hostFd}`, { bufferSize: 32 });
+  }
+
+  private restart(): void {
+    this.close();
+    this.handle = this.open();
+    this.next = 0;
+    this.current = undefined;
+    this.ended = false;
+  }
+}
+
 /** The imports of a preview1 module, and the hook to give it the module's memory once instantiated. */
 export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembly.Imports; bindMemory(memory: WebAssembly.Memory): void } {
   let memory: WebAssembly.Memory | undefined;
   const fds = new FdTable(sandbox);
-  /** The directory listing a preview1 fd_readdir pass is reading (see fd_readdir). */
-  let listing: { dir: Descriptor; entries: fs.Dirent[] } | undefined;
+  /** The directory a preview1 fd_readdir pass is reading (see fd_readdir). */
+  let listing: DirListing | undefined;
   const view = () => new DataView((memory as WebAssembly.Memory).buffer);
   const bytes = (ptr: number, len: number) => new Uint8Array((memory as WebAssembly.Memory).buffer, ptr, len);
   const str = (ptr: number, len: number): string => {
@@ -441,17 +492,21 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     fd_readdir: call((fd: number, buf: number, bufLen: number, signedCookie: bigint, bufused: number) => {
       const dir = fds.dir(fd);
       const cookie = u64(signedCookie); // past the last entry: nothing more, as wasmtime
-      // The listing is read when a pass starts (cookie 0) and kept for the calls that continue it,
-      // one directory at a time: reading it again on every call made a large directory O(n^2).
-      if (cookie === 0n || listing?.dir !== dir) listing = { dir, entries: fs.readdirSync(`/proc/self/fd/${dir.hostFd}`, { withFileTypes: true }) };
-      const entries = listing.entries;
+      // A pass starts at cookie 0, and its listing is kept for the calls that continue it, one
+      // directory at a time: reading it again on every call made a large directory O(n^2).
+      if (cookie === 0n || listing?.dir !== dir) {
+        listing?.close();
+        listing = new DirListing(dir);
+      }
       const out = bytes(buf, bufLen); // the guest's buffer itself: bounds-checked, never a host allocation of its size
       let used = 0;
-      for (let i = cookie < BigInt(entries.length + 2) ? Number(cookie) : entries.length + 2; i < entries.length + 2 && used < bufLen; i++) {
+      for (let i = cookie < BigInt(Number.MAX_SAFE_INTEGER) ? Number(cookie) : Number.MAX_SAFE_INTEGER; used < bufLen; i++) {
         // `.` and `..` first, then the listing; only the entries written are stat-ed, for their inode.
+        const listed = i < 2 ? undefined : listing.at(i - 2);
+        if (i >= 2 && !listed) break;
         const entry = i === 0 ? { name: '.', ino: dir.rawStat().ino, type: FILETYPE.DIRECTORY }
           : i === 1 ? { name: '..', ino: 0n, type: FILETYPE.DIRECTORY }
-          : { name: entries[i - 2].name, ino: dir.entryInode(entries[i - 2].name), type: filetypeOf(typeOf(entries[i - 2])) };
+          : { name: listed!.name, ino: dir.entryInode(listed!.name), type: filetypeOf(typeOf(listed!)) };
         const name = encoder.encode(entry.name);
         const record = new Uint8Array(SIZE.DIRENT + name.length);
         const rv = new DataView(record.buffer);
