@@ -278,7 +278,8 @@ test('wasi:http resources hold bounded host memory: a request body written befor
   t.is(theError(fields.stderr), 'krew-wasm: error: plugin httplimits failed: its HTTP header fields would hold more than 16 MiB, the most a run may');
   // A request's headers() child is the request's own fields: dropping it, or the request while the child is kept, left
   // what the other still reached uncounted, 4.6 GB of fields under --max-memory 16 (attack 93).
-  for (const mode of ['dropchild', 'parentdrop']) {
+  // headers() twice gives two handles (attack 94): one dropped, and the request dropped or made another's headers.
+  for (const mode of ['dropchild', 'parentdrop', 'twice', 'share']) {
     const dropped = await runLink(sb, 'httplimits', [mode]);
     t.is(dropped.exitCode, 1, mode);
     t.is(dropped.stdout, '', mode);

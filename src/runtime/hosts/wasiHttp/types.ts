@@ -53,8 +53,11 @@ export class Fields {
   /** Bytes this fields counts in liveFieldBytes (received fields count none: the server sent them). */
   private counted = 0;
   private readonly guestMade: boolean;
-  /** The guest holds a handle of it (jco gives an object one handle at a time). */
-  private guestHolds = true;
+  /**
+   * Handles of it the guest holds: its own, and each `headers()` child (jco makes a new handle at
+   * each call: attack 94 kept one of two, dropped the other, and the bytes went uncounted).
+   */
+  private guestHandles = 1;
   /** Requests holding it as their headers, unsent (a request's `headers()` can be another's). */
   private requests = 0;
 
@@ -121,14 +124,14 @@ export class Fields {
   /** A request takes the fields as its headers (the guest's handle moves into it): frozen, and held by it. */
   adopt(): this {
     this.immutable = true;
-    this.guestHolds = false;
+    this.guestHandles = Math.max(0, this.guestHandles - 1);
     this.requests++;
     return this;
   }
 
-  /** Given to the guest as a request's `headers()` child. */
+  /** Given to the guest as a request's `headers()` child: one handle more. */
   lend(): this {
-    this.guestHolds = true;
+    this.guestHandles++;
     return this;
   }
 
@@ -139,13 +142,13 @@ export class Fields {
   }
 
   [Symbol.for('dispose')](): void {
-    this.guestHolds = false;
+    this.guestHandles = Math.max(0, this.guestHandles - 1);
     this.releaseIfUnheld();
   }
 
   /** Nothing reaches the fields any more: their bytes no longer count. */
   private releaseIfUnheld(): void {
-    if (this.guestHolds || this.requests > 0) return;
+    if (this.guestHandles > 0 || this.requests > 0) return;
     liveFieldBytes -= this.counted;
     this.counted = 0;
   }
