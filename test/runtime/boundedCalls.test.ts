@@ -48,6 +48,16 @@ function tempDir(t: ExecutionContext): string {
   return dir;
 }
 
+/** A preview1 host with `dir` preopened as fd 3, bound to a memory of `pages`: its imports as the guest calls them. */
+function preview1With(t: ExecutionContext, dir: string, pages: number) {
+  const opened = openPreopens([{ guestPath: '/root', hostPath: dir, readOnly: false }]);
+  t.teardown(() => closePreopens(opened));
+  const { imports, bindMemory } = preview1Imports({ args: [], env: {}, fs: new DeferredFs(opened, () => ({ protectedDirs: [], readOnlyDirs: [], launchPaths: [] })) });
+  const memory = new WebAssembly.Memory({ initial: pages });
+  bindMemory(memory);
+  return { wasi: imports.wasi_snapshot_preview1 as Record<string, (...args: (number | bigint)[]) => number>, memory, view: new DataView(memory.buffer) };
+}
+
 function boundedWrites(t: ExecutionContext, lengths: number[], max: number): void {
   t.true(lengths.length >= Math.ceil(SIZE / max), `${lengths.length} writes`);
   t.true(lengths.every((n) => n <= max), `the longest: ${Math.max(...lengths)} bytes`);
@@ -97,13 +107,7 @@ test.serial('WASI 0.2 files: an output stream writes MAX_CHUNK at a time; descri
 
 test.serial('preview1 files: fd_write writes MAX_CHUNK at a time, all of it', (t) => {
   const dir = tempDir(t);
-  const opened = openPreopens([{ guestPath: '/root', hostPath: dir, readOnly: false }]);
-  t.teardown(() => closePreopens(opened));
-  const { imports, bindMemory } = preview1Imports({ args: [], env: {}, fs: new DeferredFs(opened, () => ({ protectedDirs: [], readOnlyDirs: [], launchPaths: [] })) });
-  const wasi = imports.wasi_snapshot_preview1 as Record<string, (...args: (number | bigint)[]) => number>;
-  const memory = new WebAssembly.Memory({ initial: 64 });
-  bindMemory(memory);
-  const view = new DataView(memory.buffer);
+  const { wasi, memory, view } = preview1With(t, dir, 64);
   const name = new TextEncoder().encode('p1file');
   new Uint8Array(memory.buffer).set(name, 16);
   t.is(wasi.path_open!(3, 0, 16, name.length, 1, RIGHT.FD_WRITE, 0n, 0, 32), 0, 'path_open');
@@ -120,13 +124,7 @@ test.serial('preview1 fd_readdir reads a directory as the guest\'s buffers ask, 
   const dir = tempDir(t);
   const names = Array.from({ length: 5000 }, (_, i) => `entry-${i}`);
   for (const name of names) fs.writeFileSync(path.join(dir, name), '');
-  const opened = openPreopens([{ guestPath: '/root', hostPath: dir, readOnly: false }]);
-  t.teardown(() => closePreopens(opened));
-  const { imports, bindMemory } = preview1Imports({ args: [], env: {}, fs: new DeferredFs(opened, () => ({ protectedDirs: [], readOnlyDirs: [], launchPaths: [] })) });
-  const wasi = imports.wasi_snapshot_preview1 as Record<string, (...args: (number | bigint)[]) => number>;
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  bindMemory(memory);
-  const view = new DataView(memory.buffer);
+  const { wasi, memory, view } = preview1With(t, dir, 1);
   /** One fd_readdir call into a buffer of `size` at 1024: the complete entries (name, next cookie), and whether it was full. */
   const readdir = (cookie: bigint, size: number) => {
     t.is(wasi.fd_readdir!(3, 1024, size, cookie, 16), 0);
