@@ -81,11 +81,13 @@ for (const what of ['future', 'response', 'body']) {
   });
 }
 
-test.serial('a request body dropped unfinished once the request was sent fails the request, as WASI says, instead of leaving it waiting for the rest', async (t) => {
-  // The server waits for the end of the body it was promised: the request waited with it, until the
-  // plugin's --timeout, its first-byte timeout never started (attack 93).
-  const r = await runLink(sb, 'unfinished', ['unfinished', '/api/v1/echo']);
-  t.is(r.stdout, 'failed\n', r.stderr);
-  t.is(r.exitCode, 1);
-  t.false(world.api.requests.some((q) => q.method === 'POST'), 'the server never saw it complete');
-});
+for (const when of ['unfinished', 'abandoned']) {
+  test.serial(`a request body dropped unfinished ${when === 'unfinished' ? 'once the request was sent' : 'before it was sent'} fails the request, as WASI says, instead of leaving it waiting for the rest`, async (t) => {
+    // The server waits for the end of the body it was promised: the request waited with it, until the
+    // plugin's --timeout, its first-byte timeout never started (attacks 93 and 95).
+    const r = await runLink(sb, 'unfinished', [when, '/api/v1/echo']);
+    t.is(r.stdout, 'failed\n', r.stderr);
+    t.is(r.exitCode, 1);
+    t.false(world.api.requests.some((q) => q.method === 'POST'), 'the server never saw it complete');
+  });
+}

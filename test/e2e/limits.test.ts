@@ -285,6 +285,10 @@ test('wasi:http resources hold bounded host memory: a request body written befor
     t.is(dropped.stdout, '', mode);
     t.is(theError(dropped.stderr), 'krew-wasm: error: plugin httplimits failed: its HTTP header fields would hold more than 16 MiB, the most a run may', mode);
   }
+  // Requests handle() refuses (no network grant here) are let go of: a plugin whose requests were denied was ended after 16 (attack 95).
+  const refused = await runLink(sb, 'httplimits', ['refused']);
+  t.is(refused.exitCode, 0, refused.stderr);
+  t.is(refused.stdout, 'refused ok 40\n');
   // 1 MiB in each of many requests never sent: each within its own bound, 3 GB in all before they were counted together (attack 69).
   const many = await runLink(sb, 'httplimits', ['many']);
   t.is(many.exitCode, 1);

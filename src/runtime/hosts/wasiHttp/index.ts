@@ -58,7 +58,22 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     return enough() || onTheirWay === 0;
   }, { maxSleepMs: 60_000 }));
 
+  /**
+   * wasi:http/outgoing-handler.handle. A request it refuses is let go of: it took the guest's
+   * handle, and what the request held (its fields, a body written before it was sent) counted
+   * against the run's bounds for good, so that a plugin whose requests were denied was ended after
+   * sixteen of 1 MiB (attack 95).
+   */
   function handle(request: OutgoingRequest, requestOptions: RequestOptions | undefined): FutureIncomingResponse {
+    try {
+      return send(request, requestOptions);
+    } catch (error) {
+      request.letGo();
+      throw error;
+    }
+  }
+
+  function send(request: OutgoingRequest, requestOptions: RequestOptions | undefined): FutureIncomingResponse {
     const name = options.pluginName;
     if (!context) return denied(`network access is not granted to plugin ${name} (krew-wasm grant ${name} --network api-server)`);
     // A tunnel to somewhere the host never checks (through a proxy-url, to any host): not a request to the API server (attack 70).
@@ -80,6 +95,8 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
       return denied(prepared.note);
     }
     const body = request.takeBody();
+    // Dropped unfinished before the request was sent: it would never end (attack 95), as WASI says it fails.
+    if (body?.abandoned()) throw { tag: 'internal-error', val: 'the request body was dropped before it was finished' } satisfies ErrorCode;
     const stream = context.stream(prepared, {
       method: methodOf(request.method()),
       bodyFollows: body !== undefined,

@@ -278,6 +278,11 @@ export class OutgoingBody {
     return this.stream;
   }
 
+  /** Dropped by the guest before it was finished: it can never be. */
+  abandoned(): boolean {
+    return this.orphaned && !this.finished;
+  }
+
   static finish(body: OutgoingBody, _trailers: Fields | undefined): void {
     body.finished = true;
     body.target?.finish();
@@ -330,6 +335,8 @@ export class OutgoingRequest {
   private schemeValue?: Scheme;
   private authorityValue?: string;
   private bodyValue?: OutgoingBody;
+  /** Its fields are still held by it: not sent, not refused, not dropped. */
+  private holdsFields = true;
 
   constructor(private readonly headerFields: Fields) {
     headerFields.adopt();
@@ -362,13 +369,24 @@ export class OutgoingRequest {
   /** The header fields as the handler sends them; the request no longer holds them (the guest may, through a child). */
   sentHeaders(): [string, Uint8Array][] {
     const entries = this.headerFields.entries();
-    this.headerFields.requestGone();
+    this.letGoOfFields();
     return entries;
   }
-  /** Dropped unsent: its header fields (unless the guest holds them) and the body written for it no longer count. */
-  [Symbol.for('dispose')](): void {
-    this.headerFields.requestGone();
+  /**
+   * Dropped unsent, or refused by the handler: its header fields (unless the guest holds them)
+   * and the body written for it no longer count.
+   */
+  letGo(): void {
+    this.letGoOfFields();
     this.bodyValue?.orphan();
+  }
+  [Symbol.for('dispose')](): void {
+    this.letGo();
+  }
+  private letGoOfFields(): void {
+    if (!this.holdsFields) return;
+    this.holdsFields = false;
+    this.headerFields.requestGone();
   }
 }
 
