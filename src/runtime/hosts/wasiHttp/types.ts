@@ -141,9 +141,14 @@ export class Fields {
     this.releaseIfUnheld();
   }
 
-  [Symbol.for('dispose')](): void {
+  /** A guest handle of it is gone: dropped, or given to the host, which keeps nothing of it (trailers). */
+  handleGone(): void {
     this.guestHandles = Math.max(0, this.guestHandles - 1);
     this.releaseIfUnheld();
+  }
+
+  [Symbol.for('dispose')](): void {
+    this.handleGone();
   }
 
   /** Nothing reaches the fields any more: their bytes no longer count. */
@@ -283,7 +288,9 @@ export class OutgoingBody {
     return this.orphaned && !this.finished;
   }
 
-  static finish(body: OutgoingBody, _trailers: Fields | undefined): void {
+  /** Trailers are not sent (as outbound-http's): taken from the guest, they hold nothing (attack 96: they stayed counted). */
+  static finish(body: OutgoingBody, trailers: Fields | undefined): void {
+    trailers?.handleGone();
     body.finished = true;
     body.target?.finish();
   }
