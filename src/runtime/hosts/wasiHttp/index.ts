@@ -26,6 +26,8 @@ export interface WasiHttpOptions {
 
 const METHODS: Record<string, string> = { get: 'GET', head: 'HEAD', post: 'POST', put: 'PUT', delete: 'DELETE', connect: 'CONNECT', options: 'OPTIONS', trace: 'TRACE', patch: 'PATCH' };
 const latin1 = new TextDecoder('latin1');
+/** Why a request whose body the plugin dropped unfinished fails (its internal-error). */
+const BODY_DROPPED = 'the request body was dropped before it was finished';
 const encoder = new TextEncoder();
 
 /** The longest timer Node sets: a longer one fires at once (attack 69: a guest's 1e19 ns connect timeout failed after 1 ms). */
@@ -96,7 +98,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     }
     const body = request.takeBody();
     // Dropped unfinished before the request was sent: it would never end (attack 95), as WASI says it fails.
-    if (body?.abandoned()) throw { tag: 'internal-error', val: 'the request body was dropped before it was finished' } satisfies ErrorCode;
+    if (body?.abandoned()) throw { tag: 'internal-error', val: BODY_DROPPED } satisfies ErrorCode;
     const stream = context.stream(prepared, {
       method: methodOf(request.method()),
       bodyFollows: body !== undefined,
@@ -119,7 +121,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
         }
       },
       finish: () => stream.endBody(),
-      abort: () => stream.abort('the request body was dropped before it was finished'),
+      abort: () => stream.abort(BODY_DROPPED),
     });
     return new FutureIncomingResponse(responseState(stream, prepared.url.origin), false, () => stream.close());
   }
