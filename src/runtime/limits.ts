@@ -1,6 +1,7 @@
 import vm from 'node:vm';
 import { noDescriptorLeft } from '../hostPaths.js';
 import type { CoreState, MemoryDef } from './coreState.js';
+import { MAX_CHUNK } from './wasi/io.js';
 
 /**
  * The limits of one run: `--max-memory` over everything the guest makes the host hold in wasm
@@ -203,8 +204,6 @@ export class TooManyHandles extends Error {
 const LIFT_SLACK_BYTES = 1024 * 1024;
 /** What one lifted list element is counted as beyond its bytes: about what V8 spends on a small value. */
 const ELEMENT_OVERHEAD_BYTES = 64;
-/** The most of a list the glue copies out of guest memory in one native call: the watchdog stops a run between two. */
-const COPY_SLICE_BYTES = 1024 * 1024;
 
 /**
  * Resource handles (streams, pollables, descriptors, HTTP requests) a plugin may hold at once.
@@ -257,11 +256,11 @@ export class GlueBudget {
     const length = end - start;
     if (length < 0 || from + length > buffer.byteLength) throw new WebAssembly.RuntimeError('a list out of bounds of its memory');
     this.charge(length, buffer.byteLength);
-    if (length <= COPY_SLICE_BYTES) return buffer.slice(from, from + length);
-    // In slices: one native copy of 2 GiB held a run 16 s past --timeout and Ctrl-C (attack 93).
+    if (length <= MAX_CHUNK) return buffer.slice(from, from + length);
+    // MAX_CHUNK at a time: one native copy of 2 GiB held a run 16 s past --timeout and Ctrl-C (attack 93).
     const copy = new Uint8Array(length);
     const source = new Uint8Array(buffer, from, length);
-    for (let at = 0; at < length; at += COPY_SLICE_BYTES) copy.set(source.subarray(at, at + COPY_SLICE_BYTES), at);
+    for (let at = 0; at < length; at += MAX_CHUNK) copy.set(source.subarray(at, at + MAX_CHUNK), at);
     return copy.buffer;
   }
 

@@ -173,14 +173,6 @@ function release(entry: Entry): void {
 }
 
 /**
- * The most random bytes random_get fills in one native call: the watchdog (--timeout, Ctrl-C) stops
- * a run between two, never inside one, and filling a plugin's whole 4 GiB memory at once held the
- * run for 20 s past both (attack 92). A preview1 call has no cap, as WASI 0.2's has (random.ts):
- * the bytes go into the guest's own memory, which the host does not hold.
- */
-const RANDOM_SLICE_BYTES = 1024 * 1024;
-
-/**
  * The directory a preview1 fd_readdir pass reads, as the guest's buffers ask for its entries
  * (Node's fs.Dir, 32 at a time), never the whole listing at once: one readdir of a directory of
  * 300,000 entries was 0.8 s that no --timeout could stop, and millions a host array of them all
@@ -649,8 +641,11 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
     },
     proc_raise: call(() => ERRNO.NOSYS),
     random_get: call((buf: number, len: number) => {
+      // MAX_CHUNK at a time: filling a plugin's whole 4 GiB memory at once held the run 20 s past
+      // --timeout and Ctrl-C (attack 92). No cap, as WASI 0.2's (random.ts): the bytes go into the
+      // guest's own memory, which the host does not hold.
       const target = bytes(buf, len); // out of bounds is EFAULT before a byte is written
-      for (let at = 0; at < len; at += RANDOM_SLICE_BYTES) crypto().randomFillSync(target.subarray(at, at + RANDOM_SLICE_BYTES));
+      for (let at = 0; at < len; at += MAX_CHUNK) crypto().randomFillSync(target.subarray(at, at + MAX_CHUNK));
     }),
     sched_yield: call(() => ERRNO.SUCCESS),
     sock_accept: call((fd: number) => socketOnly(fd)),

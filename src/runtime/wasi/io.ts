@@ -1,3 +1,4 @@
+import { MAX_WRITE_BYTES } from '../../fdio.js';
 import { fsErrorCode, isHostControl, type FsErrorCode } from './errors.js';
 import { waitUntil } from './wait.js';
 
@@ -11,9 +12,10 @@ import { waitUntil } from './wait.js';
 /**
  * Largest chunk a single read hands to the guest, and one read or write system call moves: the
  * guest picks `len`, and the host neither allocates it blindly nor makes a call the watchdog
- * (--timeout, Ctrl-C) cannot stop inside (attack 93: a write of 2 GiB, 13 s).
+ * (--timeout, Ctrl-C) cannot stop inside (attack 93: a write of 2 GiB, 13 s): the bound of one
+ * write of the process's own (fdio.ts), for every native call a plugin sizes.
  */
-export const MAX_CHUNK = 1024 * 1024;
+export const MAX_CHUNK = MAX_WRITE_BYTES;
 
 /** wasi:io/error.error: a failure description, with the filesystem error-code when there is one. */
 export class IoError {
