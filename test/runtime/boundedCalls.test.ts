@@ -175,3 +175,23 @@ test.serial('preview1 fd_readdir reads a directory as the guest\'s buffers ask, 
   t.is(again.length > 0, true);
   t.deepEqual(again, seen.slice(3, 3 + again.length));
 });
+
+test.serial('preview1 fd_readdir: a directory that cannot be opened again fails that call only; the next pass reads it (attack 97)', (t) => {
+  const dir = tempDir(t);
+  for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(dir, `entry-${i}`), '');
+  const { wasi } = preview1With(t, dir, 1);
+  t.is(wasi.fd_readdir!(3, 1024, 400, 0n, 16), 0);
+  t.is(wasi.fd_readdir!(3, 1024, 400, 5n, 16), 0, 'on into the pass');
+  const realOpendir = fs.opendirSync;
+  (fs as { opendirSync: unknown }).opendirSync = () => {
+    throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+  };
+  try {
+    t.not(wasi.fd_readdir!(3, 1024, 400, 3n, 16), 0, 'back to an earlier cookie: the folder cannot be opened again');
+    t.not(wasi.fd_readdir!(3, 1024, 400, 0n, 16), 0, 'nor for a new pass');
+  } finally {
+    (fs as { opendirSync: unknown }).opendirSync = realOpendir;
+  }
+  t.is(wasi.fd_readdir!(3, 1024, 400, 3n, 16), 0, 'readable again: the pass goes on');
+  t.is(wasi.fd_readdir!(3, 1024, 400, 0n, 16), 0, 'and a new pass reads it');
+});

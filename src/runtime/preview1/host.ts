@@ -207,7 +207,11 @@ class DirListing {
   }
 
   close(): void {
-    this.handle.closeSync();
+    try {
+      this.handle.closeSync();
+    } catch {
+      // closed already
+    }
   }
 
   private open(): fs.Dir {
@@ -215,8 +219,11 @@ class DirListing {
   }
 
   private restart(): void {
+    // The new handle first: a failed open (a folder made unreadable meanwhile) leaves this one as it was,
+    // where a closed one failed every later fd_readdir of the run (attack 97).
+    const handle = this.open();
     this.close();
-    this.handle = this.open();
+    this.handle = handle;
     this.next = 0;
     this.current = undefined;
     this.ended = false;
@@ -488,6 +495,7 @@ export function preview1Imports(sandbox: Preview1Sandbox): { imports: WebAssembl
       // directory at a time: reading it again on every call made a large directory O(n^2).
       if (cookie === 0n || listing?.dir !== dir) {
         listing?.close();
+        listing = undefined; // a failed open leaves no listing behind, and the next call opens one
         listing = new DirListing(dir);
       }
       const out = bytes(buf, bufLen); // the guest's buffer itself: bounds-checked, never a host allocation of its size
