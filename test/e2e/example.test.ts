@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pushArtifact } from '../../testkit/artifacts.js';
-import { krewWasm, kubectl, makeSandbox, ROOT, type Sandbox } from '../helpers/cli.js';
+import { ended, krewWasm, kubectl, makeSandbox, ROOT, type Sandbox } from '../helpers/cli.js';
 import { startFakeApiServer, type FakeApiServer } from '../../testkit/kubeApiServer.js';
 import { createPki, type TestPki } from '../../testkit/pki.js';
 import { startRegistry, type TestRegistry } from '../../testkit/registry.js';
@@ -91,7 +91,7 @@ test.serial('kubectl pods-watch (fetch, streaming) lists, then prints each chang
     check();
   });
   child.stdout.on('data', (d) => (stdout += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const exited = ended(child).then(({ code }) => code);
   await printed('EXISTING  db-1');
   for (let waited = 0; api.openWatches() === 0 && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
   api.emit('ADDED', { namespace: 'default', name: 'web-2', phase: 'Pending' });

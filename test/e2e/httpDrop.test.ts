@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
+import { ended, FIXTURES, krewWasm, makeSandbox, runLink, type Sandbox } from '../helpers/cli.js';
 import { startKubeWorld, type KubeWorld } from '../../testkit/kubeWorld.js';
 
 /**
@@ -37,7 +37,7 @@ async function letGo(what: string): Promise<{ end(): Promise<{ code: number | nu
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = ended(child).then(({ code }) => code);
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d) => {
       stdout += d;

@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
+import { BIN, ended, FIXTURES, krewWasm, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 
 /**
  * `--timeout` covers the whole run, from instantiation to exit, including time blocked in host
@@ -32,10 +32,8 @@ function runStuck(name: string, args: string[], options: { neverReadStdout?: boo
     child.stderr.on('data', (d) => (stderr += d));
     // A limit that does not hold shows up as this kill, and as a test failure below.
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code, signal) => {
+    void ended(child, options.neverReadStdout ? [child.stdin, child.stdout] : [child.stdin]).then(({ code, signal }) => {
       clearTimeout(killer);
-      child.stdin.destroy();
-      child.stdout.destroy();
       resolve({ code, signal, stdout, stderr });
     });
   });
@@ -199,7 +197,7 @@ test('what the host keeps for a stream is not a buffer of its own: 20,000 file s
   const child = spawn(path.join(sb.root, 'bin', 'kubectl-heldstreams'), [], { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = ended(child).then(({ code }) => code);
   const held = await new Promise<string>((resolve) => {
     let out = '';
     child.stdout.on('data', (d) => (out += d) && /\n/.test(out) && resolve(out));

@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, krewWasm, kubectl, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
+import { ended, FIXTURES, krewWasm, kubectl, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 import { bypasses, CREDENTIAL_KINDS, startKubeWorld, type KubeWorld } from '../../testkit/kubeWorld.js';
 
 /**
@@ -170,7 +170,7 @@ function watchThroughKubectl(args: string[], env: NodeJS.ProcessEnv = {}, grants
     stdout += d;
     for (const l of listeners) l();
   });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exit = ended(child).then(({ code }) => code);
   return {
     child,
     exit,
@@ -232,7 +232,7 @@ async function peakRss(name: string, args: string[]): Promise<{ stdout: string; 
       // exited between samples
     }
   }, 20);
-  await new Promise((resolve) => child.on('exit', resolve));
+  await ended(child, [child.stderr]);
   clearInterval(sample);
   return { stdout, peakKiB };
 }

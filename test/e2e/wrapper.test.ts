@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, FIXTURES, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
+import { BIN, ended, FIXTURES, krewWasm, makeSandbox, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
 import { writeLayout } from '../../testkit/artifacts.js';
 
 let sb: Sandbox;
@@ -93,7 +93,7 @@ async function interrupt(link: string, args: string[], env: NodeJS.ProcessEnv, r
   let stderr = '';
   let stdout = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  const exited = ended(child).then(({ code, signal }) => [code, signal] as const);
   if (typeof ready === 'string') await new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes(ready) && resolve()));
   else child.stdout.resume();
   // A fixed wait was too short on a loaded machine: the signal came before the plugin's code ran.

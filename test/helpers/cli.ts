@@ -1,4 +1,4 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,6 +66,17 @@ export function runProcess(
     child.stdin!.on('error', () => {});
     child.stdin!.end(options.input);
   });
+}
+
+/**
+ * How a spawned child ended, once what it wrote to the pipes the test reads has all arrived:
+ * 'exit' can come before the last chunk of stderr (on a loaded CI machine a run that exited 124
+ * showed no error line yet). `unread` pipes are let go at exit, or they would hold 'close' forever.
+ * Call it right after spawn.
+ */
+export function ended(child: ChildProcess, unread: { destroy(): void }[] = []): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  child.once('exit', () => unread.forEach((stream) => stream.destroy()));
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 }
 
 /**
