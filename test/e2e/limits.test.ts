@@ -287,6 +287,10 @@ test('wasi:http resources hold bounded host memory: a request body written befor
   const refused = await runLink(sb, 'httplimits', ['refused']);
   t.is(refused.exitCode, 0, refused.stderr);
   t.is(refused.stdout, 'refused ok 40\n');
+  // And the stream of a refused request's body: check-write fails, as its writes do, where it said 1 MiB could go.
+  const kept = await runLink(sb, 'httplimits', ['keep']);
+  t.is(kept.exitCode, 0, kept.stderr);
+  t.is(kept.stdout, 'check-write failed\n');
   // 1 MiB in each of many requests never sent: each within its own bound, 3 GB in all before they were counted together (attack 69).
   const many = await runLink(sb, 'httplimits', ['many']);
   t.is(many.exitCode, 1);

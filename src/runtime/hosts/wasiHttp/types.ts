@@ -263,10 +263,14 @@ export class OutgoingBody {
   write(): OutputStream {
     if (this.stream) throw undefined; // result<output-stream> with no error payload: only one stream per body
     const body = this;
+    // check-write fails as a write would: a refused request's stream said 1 MiB could go.
+    const writable = () => {
+      if (body.finished) throw new Error('body finished');
+      if (body.orphaned) throw new Error('the request of this body was dropped');
+    };
     this.stream = new OutputStream({
       write(bytes: Uint8Array) {
-        if (body.finished) throw new Error('body finished');
-        if (body.orphaned) throw new Error('the request of this body was dropped');
+        writable();
         if (body.target) {
           // WASI: a write may not exceed what check-write permitted; one that did was held whole, copied three times over (attack 69).
           if (bytes.length > MAX_BODY_WRITE_BYTES) throw new Error(`a write of ${bytes.length} bytes, more than check-write permits (${MAX_BODY_WRITE_BYTES})`);
@@ -277,7 +281,10 @@ export class OutgoingBody {
         body.pending.push(Uint8Array.from(bytes));
         body.pendingBytes += bytes.length;
       },
-      capacity: () => (body.target ? (body.target.capacity?.() ?? MAX_BODY_WRITE_BYTES) : MAX_PENDING_BODY_BYTES - body.pendingBytes),
+      capacity: () => {
+        writable();
+        return body.target ? (body.target.capacity?.() ?? MAX_BODY_WRITE_BYTES) : MAX_PENDING_BODY_BYTES - body.pendingBytes;
+      },
       ready: () => (body.target ? (body.target.ready?.() ?? true) : body.pendingBytes < MAX_PENDING_BODY_BYTES),
     });
     return this.stream;
