@@ -146,10 +146,11 @@ test("request-options: a first-byte timeout is honoured (HTTP-response-timeout),
   const slow = await runLink(sb, 'raw', ['none', '-', '/api/v1/slow?ms=3000', '500']);
   // 33: HTTP-response-timeout
   t.is(slow.stdout, 'err 33\n');
-  // With a 1 s request timeout, a watch that stays quiet for 2.5 s still gets its next event.
-  const watch = await watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=30', '3'], { KREW_WASM_HTTP_TIMEOUT_MS: '1000' });
+  // With a 3 s request timeout, a watch that stays quiet for 4.5 s still gets its next event. (A 1 s
+  // timeout was too short for the connection itself on a loaded machine: the watch never started.)
+  const watch = await watchThroughKubectl(['watch', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=30', '3'], { KREW_WASM_HTTP_TIMEOUT_MS: '3000' });
   await watch.waitFor('event ADDED db-1');
-  await new Promise((resolve) => setTimeout(resolve, 2500));
+  await new Promise((resolve) => setTimeout(resolve, 4500));
   world.api.emit('MODIFIED', { namespace: 'default', name: 'web-1' });
   await watch.waitFor('event MODIFIED web-1');
   t.is(await watch.exit, 0);
