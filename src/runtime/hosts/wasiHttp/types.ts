@@ -253,8 +253,12 @@ interface BodyTarget extends ByteSink {
 export class OutgoingBody {
   private stream?: OutputStream;
   finished = false;
-  /** Set by the handler once the request is sent: where the bytes go. Before that, bytes wait here. */
-  private pending: Uint8Array[] = [];
+  /**
+   * Set by the handler once the request is sent: where the bytes go. Before that, bytes wait here,
+   * in one buffer: an object a write was 200 bytes of host memory that no count saw, and a million
+   * writes of one byte held 250 MB (attack 98).
+   */
+  private pending = new Uint8Array(0);
   private pendingBytes = 0;
   private target?: BodyTarget;
   /** Its request was dropped unsent, or it was dropped unfinished: no byte written to it can be sent. */
@@ -271,6 +275,8 @@ export class OutgoingBody {
     this.stream = new OutputStream({
       write(bytes: Uint8Array) {
         writable();
+        // Nothing to send, and each write queued to a connection costs the host a message (attack 98).
+        if (bytes.length === 0) return;
         if (body.target) {
           // WASI: a write may not exceed what check-write permitted; one that did was held whole, copied three times over (attack 69).
           if (bytes.length > MAX_BODY_WRITE_BYTES) throw new Error(`a write of ${bytes.length} bytes, more than check-write permits (${MAX_BODY_WRITE_BYTES})`);
@@ -278,16 +284,29 @@ export class OutgoingBody {
         }
         if (body.pendingBytes + bytes.length > MAX_PENDING_BODY_BYTES) throw new Error(`more than ${MAX_PENDING_BODY_BYTES} bytes of body written before the request was sent (check-write says how much may be)`);
         holdBodyBytes(bytes.length);
-        body.pending.push(Uint8Array.from(bytes));
-        body.pendingBytes += bytes.length;
+        body.keep(bytes);
       },
       capacity: () => {
         writable();
         return body.target ? (body.target.capacity?.() ?? MAX_BODY_WRITE_BYTES) : MAX_PENDING_BODY_BYTES - body.pendingBytes;
       },
-      ready: () => (body.target ? (body.target.ready?.() ?? true) : body.pendingBytes < MAX_PENDING_BODY_BYTES),
+      // A body that takes no byte more is ready: check-write then says why (a poll on it hung: attack 98).
+      ready: () => body.finished || body.orphaned || (body.target ? (body.target.ready?.() ?? true) : body.pendingBytes < MAX_PENDING_BODY_BYTES),
     });
     return this.stream;
+  }
+
+  /** Appends to the bytes waiting for the request to be sent, growing their buffer by doubling (to MAX_PENDING_BODY_BYTES). */
+  private keep(bytes: Uint8Array): void {
+    const length = this.pendingBytes + bytes.length;
+    if (length > this.pending.length) {
+      // Never more than twice what it holds: the room left over is not counted.
+      const grown = new Uint8Array(Math.min(MAX_PENDING_BODY_BYTES, Math.max(length, 2 * this.pending.length)));
+      grown.set(this.pending.subarray(0, this.pendingBytes));
+      this.pending = grown;
+    }
+    this.pending.set(bytes, this.pendingBytes);
+    this.pendingBytes = length;
   }
 
   /** Dropped by the guest before it was finished: it can never be. */
@@ -310,9 +329,9 @@ export class OutgoingBody {
   /** Connects the body to the transport: bytes written so far are sent first (held again there, until written). */
   attach(target: BodyTarget): void {
     this.target = target;
-    const pending = this.pending;
+    const pending = this.pending.subarray(0, this.pendingBytes);
     this.discardPending();
-    for (const chunk of pending) target.write(chunk);
+    if (pending.length > 0) target.write(pending);
     if (this.finished) target.finish();
   }
 
@@ -322,7 +341,7 @@ export class OutgoingBody {
    */
   discardPending(): void {
     releaseBodyBytes(this.pendingBytes);
-    this.pending = [];
+    this.pending = new Uint8Array(0);
     this.pendingBytes = 0;
   }
 
