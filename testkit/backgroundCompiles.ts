@@ -5,10 +5,11 @@ import path from 'node:path';
  * Waits (a minute at most) for the background compiles a big plugin's runs started in this store
  * (runtime/compiledCache.ts: `<module>.compiling` holds the compiling process's pid) to end: one
  * still writing into its entry made a test store's removal fail with ENOTEMPTY (in CI, twice), and
- * one beside a benchmark's runs takes a core from them.
+ * one beside a benchmark's runs takes a core from them. Entries of installed plugins are in
+ * `store`, those of `krew-wasm run <file>` in `cache` (one there failed a CI run the same way).
  */
 export function awaitBackgroundCompiles(root: string): void {
-  const store = path.join(root, 'store');
+  const entryDirs = [path.join(root, 'store'), path.join(root, 'cache')];
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -24,7 +25,7 @@ export function awaitBackgroundCompiles(root: string): void {
       return [];
     }
   };
-  const compiling = () => list(store).flatMap((entry) => list(path.join(store, entry)).filter((f) => f.endsWith('.compiling')).map((f) => path.join(store, entry, f)));
+  const compiling = () => entryDirs.flatMap((dir) => list(dir).flatMap((entry) => list(path.join(dir, entry)).filter((f) => f.endsWith('.compiling')).map((f) => path.join(dir, entry, f))));
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (const started = Date.now(); Date.now() - started < 60_000; Atomics.wait(pause, 0, 0, 200)) {
     const pids = compiling().map((marker) => {
