@@ -264,6 +264,15 @@ test.serial('writes of no byte or one to a request body cost host memory as coun
   t.true(r.peakKiB > 0 && r.peakKiB < 300 * 1024, `peak ${Math.round(r.peakKiB / 1024)} MiB`);
 });
 
+test.serial('one-byte writes to a sent request body wait for the worker: each is a message, counted as well as its byte', async (t) => {
+  // Only the bytes were counted, against a 1 MiB window: a million writes were a million messages
+  // on their way to the HTTP worker at once, 413 MB of host memory (attack 99).
+  const r = await peakRss('streams', ['after']);
+  t.is(r.stdout, 'after ok\n');
+  t.log(`peak RSS ${Math.round(r.peakKiB / 1024)} MiB`);
+  t.true(r.peakKiB > 0 && r.peakKiB < 200 * 1024, `peak ${Math.round(r.peakKiB / 1024)} MiB`);
+});
+
 test.serial('a large response streams through the host in chunks: memory stays bounded whatever the size of the body', async (t) => {
   // httpraw reads every chunk into the same guest memory, so what grows is the host's. Chunks the
   // host has handed over are garbage until V8 collects them, so memory grows by some slack; a host

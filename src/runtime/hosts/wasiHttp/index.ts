@@ -2,7 +2,7 @@ import { isKrewWasmError } from '../../../errors.js';
 import type { NetworkContext } from '../../../kube/networkContext.js';
 import { StreamFailure, type ByteSource } from '../../wasi/io.js';
 import { waitUntil } from '../../wasi/wait.js';
-import { StreamError, type HttpStream } from '../syncHttp.js';
+import { bodyWriteCost, StreamError, type HttpStream } from '../syncHttp.js';
 import {
   Fields, FutureIncomingResponse, holdBodyBytes, httpTypes, onBodyBytesPressure, IncomingBody, IncomingResponse, releaseBodyBytes, type ErrorCode, type Method,
   type OutgoingRequest, type RequestOptions, type ResponseState, type Scheme,
@@ -106,17 +106,18 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
       timeouts: { connectMs: timeoutMs(requestOptions?.connect), firstByteMs: timeoutMs(requestOptions?.firstByte), betweenBytesMs: timeoutMs(requestOptions?.betweenBytes) },
     });
     if (!stream) throw { tag: 'internal-error', val: 'the HTTP worker of krew-wasm did not start' } satisfies ErrorCode;
-    // Body bytes count as held by the host (types.ts) until the worker has written them to the connection.
+    // Body bytes, and the message each write is, count as held by the host (types.ts) until the worker has written them to the connection.
     stream.onBodyReleased = releaseBodyBytes;
     live.add(stream);
     stream.onClosed = () => live.delete(stream);
     body?.attach({
       write: (bytes) => {
-        holdBodyBytes(bytes.length);
+        const cost = bodyWriteCost(bytes.length);
+        holdBodyBytes(cost);
         try {
           stream.writeBody(bytes);
         } catch (error) {
-          releaseBodyBytes(bytes.length);
+          releaseBodyBytes(cost);
           throw error;
         }
       },
