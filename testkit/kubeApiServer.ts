@@ -51,7 +51,9 @@ const podObject = (p: FakePod) => ({
  * auth, /version, /api, /apis, /api/v1, pods lists (label selectors, ?watch=1 as chunked JSON
  * lines; with timeoutSeconds the watch stays open and `emit` sends events), single pods, and Status
  * objects for 401/403/404; for tests, /api/v1/echo (the request as seen), /api/v1/slow?ms=N&body=X
- * (an answer that comes late) and /api/v1/large?bytes=N (a body streamed at the client's pace).
+ * (an answer that comes late), /api/v1/large?bytes=N (a body streamed at the client's pace),
+ * /api/v1/early (413 at once, the body read and let go of) and /api/v1/unread (200 after 300 ms, the
+ * body left unread, the connection kept).
  */
 export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeApiServer> {
   const pods = options.pods ?? [];
@@ -65,6 +67,12 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
         res.writeHead(413, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(status(413, 'RequestEntityTooLarge', 'the request is too large')));
         return void req.resume(); // what follows is read and let go of, the connection kept
+      }
+      // A server that answers a POST late and in full, reads no more of its body and keeps the
+      // connection: the answer is written on the socket itself, as Node's own would read the rest.
+      if (req.url === '/api/v1/unread') {
+        const timer = setTimeout(() => req.socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"unread":true}'), 300);
+        return void req.socket.once('close', () => clearTimeout(timer));
       }
       let body = '';
       req.on('data', (c) => (body += c));

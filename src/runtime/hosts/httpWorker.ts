@@ -127,6 +127,11 @@ function performStream(call: StreamCall, id: number): void {
   let unacked = 0;
   let paused = false;
   const pendingBody: (Uint8Array | 'end')[] = [];
+  /** Body writes handed to the connection and not yet written: each is acknowledged once, written or dropped (see ackDropped). */
+  const unwritten = new Set<{ bytes: number }>();
+  const acknowledge = (write: { bytes: number }) => {
+    if (unwritten.delete(write)) emit({ event: 'written', bytes: write.bytes });
+  };
   const timers = new Set<NodeJS.Timeout>();
   const timer = (ms: number, code: string, what: string) => {
     const t = setTimeout(() => fail(code, `${what} within ${ms} ms`), ms);
@@ -142,6 +147,7 @@ function performStream(call: StreamCall, id: number): void {
     finished = true;
     streams.delete(id);
     for (const t of timers) clearTimeout(t);
+    for (const write of [...unwritten]) acknowledge(write);
   };
   const fail = (code: string, message: string) => {
     if (finished) return;
@@ -163,7 +169,9 @@ function performStream(call: StreamCall, id: number): void {
       bodySent();
       return;
     }
-    request.write(Buffer.from(item), () => emit({ event: 'written', bytes: item.length }));
+    const write = { bytes: item.length };
+    unwritten.add(write);
+    request.write(Buffer.from(item), () => acknowledge(write));
   };
   streams.set(id, {
     write: (chunk) => (request ? writeBody(chunk) : pendingBody.push(chunk)),
@@ -210,6 +218,11 @@ function performStream(call: StreamCall, id: number): void {
     res.on('end', () => {
       if (finished) return;
       finish();
+      // Answered before its body was all written: what is left of the body goes nowhere. A server
+      // that read no more and kept the connection left writes that never completed, which held
+      // the plugin's next write until --timeout and the request, its socket and its bytes in
+      // memory until the server closed (attack 100).
+      if (!request?.writableFinished) request?.destroy();
       emit({ event: 'end' });
     });
     res.on('aborted', () => fail('HTTP-response-incomplete', 'the response ended early'));
