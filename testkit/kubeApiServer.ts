@@ -52,8 +52,8 @@ const podObject = (p: FakePod) => ({
  * lines; with timeoutSeconds the watch stays open and `emit` sends events), single pods, and Status
  * objects for 401/403/404; for tests, /api/v1/echo (the request as seen), /api/v1/slow?ms=N&body=X
  * (an answer that comes late), /api/v1/large?bytes=N (a body streamed at the client's pace),
- * /api/v1/early (413 at once, the body read and let go of) and /api/v1/unread (200 after 300 ms, the
- * body left unread, the connection kept).
+ * /api/v1/early (413 at once, the body read and let go of), /api/v1/unread (200 after 300 ms, the
+ * body left unread, the connection kept) and /api/v1/drip?n=N (N chunks of one byte).
  */
 export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeApiServer> {
   const pods = options.pods ?? [];
@@ -73,6 +73,23 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
       if (req.url === '/api/v1/unread') {
         const timer = setTimeout(() => req.socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"unread":true}'), 300);
         return void req.socket.once('close', () => clearTimeout(timer));
+      }
+      // A response sent a byte a chunk (?n= chunks), framed by hand so that a million of them are a
+      // few writes here: the client's parser still sees each chunk.
+      if (req.url?.startsWith('/api/v1/drip?')) {
+        const n = Number(new URL(req.url, 'https://fake').searchParams.get('n') ?? 0);
+        const socket = req.socket;
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n');
+        const batch = Buffer.from('1\r\nx\r\n'.repeat(65536));
+        const more = (left: number): void => {
+          while (left > 0) {
+            const count = Math.min(left, 65536);
+            left -= count;
+            if (!socket.write(batch.subarray(0, count * 6))) return void socket.once('drain', () => more(left));
+          }
+          socket.end('0\r\n\r\n');
+        };
+        return more(n);
       }
       let body = '';
       req.on('data', (c) => (body += c));

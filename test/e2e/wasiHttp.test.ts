@@ -291,6 +291,40 @@ test.serial('one-byte writes to a sent request body wait for the worker: each is
   t.true(r.peakKiB > 0 && r.peakKiB < 200 * 1024, `peak ${Math.round(r.peakKiB / 1024)} MiB`);
 });
 
+test('a plugin may have 64 requests open at once: one past them fails with connection-limit-reached until it drops one', async (t) => {
+  // Each request open held a connection and up to 1 MiB read ahead of the plugin, with no bound on
+  // how many: 3,000 unread responses were 3.7 GB of host memory (attack 101).
+  const r = await runLink(sb, 'limits', ['open']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'open 064 err 11\nagain ok\n');
+  t.is(r.stderr, 'krew-wasm: plugin limits has 64 HTTP requests open: a request past them fails (connection-limit-reached) until it drops one\n');
+});
+
+test.serial('a response sent a byte a chunk and left unread: each chunk is a message, counted as well as its byte', async (t) => {
+  // The window ahead of the plugin counted bytes only: 1.5 million chunks of a byte each, unread,
+  // were a million messages held for it, 611 MB of host memory for one request (attack 101).
+  const child = spawn(path.join(sb.root, 'bin', 'kubectl-raw'), ['none', '-', '/api/v1/drip?n=1500000', '0', 'hold'], { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const head = new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes('\n') && resolve()));
+  const exited = ended(child);
+  await Promise.race([head, exited]);
+  t.is(stdout, 'status 200\n', stderr);
+  // The peak, once the worker has sent what the window allows: it no longer grows (for 1.5 s; at most 30 s).
+  const peaks: number[] = [];
+  const peakKiB = () => peaks[peaks.length - 1] ?? 0;
+  for (let started = Date.now(); Date.now() - started < 30_000; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    peaks.push(Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
+    if (peaks.length > 15 && peakKiB() - peaks[peaks.length - 16] < 1024) break;
+  }
+  child.stdin.end();
+  t.is((await exited).code, 0, stderr);
+  t.log(`peak RSS ${Math.round(peakKiB() / 1024)} MiB`);
+  t.true(peakKiB() > 0 && peakKiB() < 200 * 1024, `peak ${Math.round(peakKiB() / 1024)} MiB`);
+});
+
 test.serial('a large response streams through the host in chunks: memory stays bounded whatever the size of the body', async (t) => {
   // httpraw reads every chunk into the same guest memory, so what grows is the host's. Chunks the
   // host has handed over are garbage until V8 collects them, so memory grows by some slack; a host

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { runExecCredential } from '../../kube/execCredential.js';
 import { bare, connectToProxy, openTunnel, proxyAuthorization } from './proxyTunnel.js';
-import { bump, SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
+import { bump, messageCost, SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 /** Cancels in-flight calls by id. */
 const inFlight = new Map<number, () => void>();
@@ -205,7 +205,7 @@ function performStream(call: StreamCall, id: number): void {
     rearm();
     res.on('data', (chunk: Buffer) => {
       rearm();
-      unacked += chunk.length;
+      unacked += messageCost(chunk.length);
       // A socket chunk is a view into a larger pooled buffer, which postMessage would copy whole:
       // an exact copy is transferred instead (moved, not copied again).
       const exact = Uint8Array.prototype.slice.call(chunk);

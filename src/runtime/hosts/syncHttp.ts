@@ -1,6 +1,6 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { wakeWord, waitUntil } from '../wasi/wait.js';
-import { SHARED_SLOTS, SLOT, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
+import { MESSAGE_OVERHEAD_BYTES, messageCost, SHARED_SLOTS, SLOT, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 const WORKER_START_TIMEOUT_MS = 10_000;
 
@@ -184,15 +184,6 @@ function workerEnv(): NodeJS.ProcessEnv {
 
 /** Request body bytes sent to the worker and not yet written, before a write waits. */
 const BODY_WINDOW_BYTES = 1024 * 1024;
-/**
- * What one write of `bytes` to a request body costs the host until the worker has written it: its
- * bytes, and the message that takes them to the worker (1-2 KB measured). Bytes alone let a
- * million one-byte writes be on their way at once, 413 MB (attack 99).
- */
-export function bodyWriteCost(bytes: number): number {
-  return bytes + BODY_WRITE_OVERHEAD_BYTES;
-}
-const BODY_WRITE_OVERHEAD_BYTES = 1024;
 /** Acknowledge consumed response bytes in batches. */
 const ACK_BATCH_BYTES = 64 * 1024;
 
@@ -234,12 +225,20 @@ export class HttpStream {
     const first = this.chunks[0];
     const taken = first.length <= max ? (this.chunks.shift() as Uint8Array) : first.subarray(0, max);
     if (taken !== first) this.chunks[0] = first.subarray(max);
-    this.consumed += taken.length;
+    // The worker counts each chunk's message too (messageCost): it is acknowledged with the chunk's last byte.
+    this.consumed += taken === first ? taken.length + MESSAGE_OVERHEAD_BYTES : taken.length;
     if (this.consumed >= ACK_BATCH_BYTES || this.chunks.length === 0) {
       this.worker.post({ kind: 'stream-ack', id: this.id, bytes: this.consumed });
       this.consumed = 0;
     }
     return taken;
+  }
+
+  /** Whether the request still holds a connection or response bytes of the host's: not dropped, and not over with all its bytes read. */
+  holding(): boolean {
+    if (this.closed) return false;
+    this.pump();
+    return this.chunks.length > 0 || (!this.ended && this.error === undefined);
   }
 
   /** Whether a read would return bytes, end-of-body or an error now. */
@@ -248,7 +247,7 @@ export class HttpStream {
     return this.chunks.length > 0 || this.ended || this.error !== undefined;
   }
 
-  /** Sends request body bytes, waiting (interruptibly) while the worker is a window behind (counted in bodyWriteCost). */
+  /** Sends request body bytes, waiting (interruptibly) while the worker is a window behind (counted in messageCost). */
   writeBody(bytes: Uint8Array): void {
     // The guest dropped the response: the request is gone, and nothing would acknowledge these bytes.
     if (this.closed) throw new StreamError('HTTP-request-error', 'the request was dropped');
@@ -258,7 +257,7 @@ export class HttpStream {
       return this.unwritten < BODY_WINDOW_BYTES || this.error !== undefined;
     }, { maxSleepMs: 60_000 });
     this.throwIfFailed();
-    this.unwritten += bodyWriteCost(bytes.length);
+    this.unwritten += messageCost(bytes.length);
     this.worker.post({ kind: 'stream-body', id: this.id, chunk: Uint8Array.from(bytes) });
   }
 
@@ -266,7 +265,7 @@ export class HttpStream {
     this.worker.post({ kind: 'stream-body-end', id: this.id });
   }
 
-  /** What the writes sent to the worker and not yet written to the connection cost (bodyWriteCost). */
+  /** What the writes sent to the worker and not yet written to the connection cost (messageCost). */
   unwrittenBytes(): number {
     return this.unwritten;
   }
@@ -316,7 +315,7 @@ export class HttpStream {
         this.releaseUnwritten();
       } else if (event.event === 'written' && this.unwritten > 0) {
         // One event a write: what it cost is released.
-        const cost = Math.min(this.unwritten, bodyWriteCost(event.bytes));
+        const cost = Math.min(this.unwritten, messageCost(event.bytes));
         this.unwritten -= cost;
         this.onBodyReleased?.(cost);
       }

@@ -2,7 +2,8 @@ import { isKrewWasmError } from '../../../errors.js';
 import type { NetworkContext } from '../../../kube/networkContext.js';
 import { StreamFailure, type ByteSource } from '../../wasi/io.js';
 import { waitUntil } from '../../wasi/wait.js';
-import { bodyWriteCost, StreamError, type HttpStream } from '../syncHttp.js';
+import { StreamError, type HttpStream } from '../syncHttp.js';
+import { messageCost } from '../workerProtocol.js';
 import {
   Fields, FutureIncomingResponse, holdBodyBytes, httpTypes, onBodyBytesPressure, IncomingBody, IncomingResponse, releaseBodyBytes, type ErrorCode, type Method,
   type OutgoingRequest, type RequestOptions, type ResponseState, type Scheme,
@@ -28,6 +29,8 @@ const METHODS: Record<string, string> = { get: 'GET', head: 'HEAD', post: 'POST'
 const latin1 = new TextDecoder('latin1');
 /** Why a request whose body the plugin dropped unfinished fails (its internal-error). */
 const BODY_DROPPED = 'the request body was dropped before it was finished';
+/** Requests a plugin may have open at once (sent, and not over with all their bytes read, or dropped). */
+export const MAX_OPEN_REQUESTS = 64;
 const encoder = new TextEncoder();
 
 /** The longest timer Node sets: a longer one fires at once (attack 69: a guest's 1e19 ns connect timeout failed after 1 ms). */
@@ -59,6 +62,12 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     }
     return enough() || onTheirWay === 0;
   }, { maxSleepMs: 60_000 }));
+
+  /** The requests that still hold a connection or response bytes; the others are let go of. */
+  function openRequests(): number {
+    for (const stream of live) if (!stream.holding()) live.delete(stream);
+    return live.size;
+  }
 
   /**
    * wasi:http/outgoing-handler.handle. A request it refuses is let go of: it took the guest's
@@ -96,6 +105,12 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
       if (prepared.error === 'invalid-url') throw { tag: 'HTTP-request-URI-invalid' } satisfies ErrorCode;
       return denied(prepared.note);
     }
+    // Each request open holds a connection (~100 KB with TLS) and up to 1 MiB of response read ahead
+    // of the plugin: 3,000 unread responses were 3.7 GB of host memory (attack 101).
+    if (openRequests() >= MAX_OPEN_REQUESTS) {
+      noteOnce(`plugin ${name} has ${MAX_OPEN_REQUESTS} HTTP requests open: a request past them fails (connection-limit-reached) until it drops one`);
+      throw { tag: 'connection-limit-reached' } satisfies ErrorCode;
+    }
     const body = request.takeBody();
     // Dropped unfinished before the request was sent: it would never end (attack 95), as WASI says it fails.
     if (body?.abandoned()) throw { tag: 'internal-error', val: BODY_DROPPED } satisfies ErrorCode;
@@ -112,7 +127,7 @@ export function createWasiHttpImports(context: NetworkContext | undefined, optio
     stream.onClosed = () => live.delete(stream);
     body?.attach({
       write: (bytes) => {
-        const cost = bodyWriteCost(bytes.length);
+        const cost = messageCost(bytes.length);
         holdBodyBytes(cost);
         try {
           stream.writeBody(bytes);
