@@ -235,6 +235,21 @@ test('Ctrl-C and --timeout end a plugin blocked in a watch', async (t) => {
 });
 
 /** Peak resident memory of a plugin run, sampled from /proc while it runs (VmHWM only grows). */
+/**
+ * Starts a plugin that prints a line and then waits on its stdin; returns once that line came (or
+ * the plugin ended): what it printed so far, its stderr as it comes, and its end.
+ */
+async function untilFirstLine(name: string, args: string[]) {
+  const child = spawn(path.join(sb.root, 'bin', `kubectl-${name}`), args, { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const line = new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes('\n') && resolve()));
+  const exited = ended(child);
+  await Promise.race([line, exited]);
+  return { child, stdout, stderr: () => stderr, exited };
+}
+
 /** The TCP connections process `pid` holds open to 127.0.0.1:`port` (its socket descriptors, found in /proc/net/tcp). */
 function connectionsTo(pid: number, port: number): number {
   const sockets = new Set<string>();
@@ -303,14 +318,8 @@ test('a plugin may have 64 requests open at once: one past them fails with conne
 test.serial('a response sent a byte a chunk and left unread: each chunk is a message, counted as well as its byte', async (t) => {
   // The window ahead of the plugin counted bytes only: 1.5 million chunks of a byte each, unread,
   // were a million messages held for it, 611 MB of host memory for one request (attack 101).
-  const child = spawn(path.join(sb.root, 'bin', 'kubectl-raw'), ['none', '-', '/api/v1/drip?n=1500000', '0', 'hold'], { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const head = new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes('\n') && resolve()));
-  const exited = ended(child);
-  await Promise.race([head, exited]);
-  t.is(stdout, 'status 200\n', stderr);
+  const { child, stdout, stderr, exited } = await untilFirstLine('raw', ['none', '-', '/api/v1/drip?n=1500000', '0', 'hold']);
+  t.is(stdout, 'status 200\n', stderr());
   // The peak, once the worker has sent what the window allows: it no longer grows (for 1.5 s; at most 30 s).
   const peaks: number[] = [];
   const peakKiB = () => peaks[peaks.length - 1] ?? 0;
@@ -320,7 +329,7 @@ test.serial('a response sent a byte a chunk and left unread: each chunk is a mes
     if (peaks.length > 15 && peakKiB() - peaks[peaks.length - 16] < 1024) break;
   }
   child.stdin.end();
-  t.is((await exited).code, 0, stderr);
+  t.is((await exited).code, 0, stderr());
   t.log(`peak RSS ${Math.round(peakKiB() / 1024)} MiB`);
   t.true(peakKiB() > 0 && peakKiB() < 200 * 1024, `peak ${Math.round(peakKiB() / 1024)} MiB`);
 });
@@ -357,20 +366,14 @@ test('--network none: fetch() is refused with HTTP-request-denied and one note t
 test.serial('a request answered before its body was all written is ended: its connection closes while the plugin runs on', async (t) => {
   // The request, its socket and the bytes it could not write stayed in memory until the server
   // closed: a plugin repeating it grew the host by ~1 MB a request (attack 100).
-  const child = spawn(path.join(sb.root, 'bin', 'kubectl-streams'), ['unread'], { cwd: sb.home, env: sb.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const written = new Promise<void>((resolve) => child.stdout.on('data', (d) => (stdout += d).includes('\n') && resolve()));
-  const exited = ended(child);
-  await Promise.race([written, exited]);
-  t.is(stdout, 'unread ok\n', stderr);
+  const { child, stdout, stderr, exited } = await untilFirstLine('streams', ['unread']);
+  t.is(stdout, 'unread ok\n', stderr());
   // The plugin waits on its stdin now: the connection is the host's to end.
   const deadline = Date.now() + 20_000;
   while (connectionsTo(child.pid!, world.api.port) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.is(connectionsTo(child.pid!, world.api.port), 0);
   child.stdin.end();
-  t.is((await exited).code, 0, stderr);
+  t.is((await exited).code, 0, stderr());
 });
 
 // Serial and last of the serial ones: tens of MiB through the fake API server, which the timing
