@@ -10,6 +10,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { TlsSettings } from '../../kube/credentials.js';
 import { runExecCredential } from '../../kube/execCredential.js';
 import { bare, connectToProxy, openTunnel, proxyAuthorization } from './proxyTunnel.js';
 import { bump, messageCost, SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
@@ -70,6 +71,24 @@ interface Connection {
   socket?: net.Socket;
 }
 
+const secureContexts = new Map<string, tls.SecureContext>();
+
+/**
+ * One TLS context for each set of trusted CAs and client credentials, made once: one a request was
+ * ~1.2 ms of this thread and memory that only a collection gave back, and a plugin sending requests
+ * and dropping them at once made this thread a backlog (attack 102). What the contexts hold is
+ * bounded by what the run's request configs may hold (kube/networkContext.ts).
+ */
+function secureContextFor(settings: TlsSettings): tls.SecureContext {
+  const key = JSON.stringify([settings.ca ?? null, settings.cert ?? null, settings.key ?? null]);
+  let context = secureContexts.get(key);
+  if (!context) {
+    context = tls.createSecureContext({ ca: settings.ca, cert: settings.cert, key: settings.key });
+    secureContexts.set(key, context);
+  }
+  return context;
+}
+
 /** How to reach the server: directly, through a tunnel (CONNECT or SOCKS5), or as a forward request to an HTTP proxy. */
 async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'proxy'>, timeoutMs: number): Promise<Connection> {
   const url = new URL(req.url);
@@ -77,9 +96,7 @@ async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'p
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
   const secure = url.protocol === 'https:';
   const tlsOptions: tls.ConnectionOptions = {
-    ca: req.tls.ca,
-    cert: req.tls.cert,
-    key: req.tls.key,
+    secureContext: secureContextFor(req.tls),
     rejectUnauthorized: req.tls.rejectUnauthorized,
     servername: req.tls.servername ?? (net.isIP(host) ? undefined : host),
   };
@@ -112,6 +129,8 @@ interface OpenStream {
 }
 
 const streams = new Map<number, OpenStream>();
+/** Response bytes gathered into one message at most before it is sent (see performStream). */
+const GATHER_BYTES = 16 * 1024;
 
 /**
  * A streaming request (wasi:http): response events go out as the bytes arrive, so a watch prints
@@ -180,7 +199,7 @@ function performStream(call: StreamCall, id: number): void {
       unacked -= bytes;
       if (paused && unacked < STREAM_WINDOW_BYTES / 2) {
         paused = false;
-        response?.resume();
+        response?.socket.resume();
       }
     },
     cancel: () => {
@@ -203,20 +222,55 @@ function performStream(call: StreamCall, id: number): void {
       if (quietLimit !== undefined) betweenBytes = timer(quietLimit, 'connection-read-timeout', 'no data');
     };
     rearm();
+    // What is held back is the connection, not the response. A paused response keeps taking what
+    // Node parses, one object a chunk, to its high-water mark of bytes and on to the end of the
+    // socket read at hand: a response of 1-byte chunks held ~9 MB that way (attack 102). Node
+    // resumes the socket whenever the response wants more (IncomingMessage#_read), so a resume
+    // while the window is full is undone at once.
+    res.socket.on('resume', () => {
+      if (paused) res.socket.pause();
+    });
+    // The chunks of one socket read go out as one message, once Node has parsed them all: a read
+    // of 1-byte chunks was ~11,000 messages.
+    let gathered: Buffer[] = [];
+    let gatheredBytes = 0;
+    /** What the gathered chunks count against the window: each its bytes and a message's worth (messageCost). */
+    let gatheredCost = 0;
+    const sendGathered = () => {
+      if (gathered.length === 0 || finished) return;
+      // Socket chunks are views into larger pooled buffers, which postMessage would copy whole: an
+      // exact copy is transferred instead (moved, not copied again).
+      const exact = new Uint8Array(gatheredBytes);
+      let at = 0;
+      for (const piece of gathered) {
+        exact.set(piece, at);
+        at += piece.length;
+      }
+      const overhead = gatheredCost - gatheredBytes;
+      gathered = [];
+      gatheredBytes = 0;
+      gatheredCost = 0;
+      emit({ event: 'data', chunk: exact, overhead }, [exact.buffer]);
+    };
     res.on('data', (chunk: Buffer) => {
       rearm();
+      if (gathered.length === 0) setImmediate(sendGathered);
+      gathered.push(chunk);
+      gatheredBytes += chunk.length;
+      // Each chunk counted as it comes (parsed, it cost the host an object whatever its size), and
+      // paused at once: libuv reads a socket up to 32 times before the gathered chunks go out.
+      gatheredCost += messageCost(chunk.length);
       unacked += messageCost(chunk.length);
-      // A socket chunk is a view into a larger pooled buffer, which postMessage would copy whole:
-      // an exact copy is transferred instead (moved, not copied again).
-      const exact = Uint8Array.prototype.slice.call(chunk);
-      emit({ event: 'data', chunk: exact }, [exact.buffer]);
       if (unacked > STREAM_WINDOW_BYTES && !paused) {
         paused = true;
-        res.pause();
+        res.socket.pause();
       }
+      // Large chunks go out as they come, as before: gathering is for the small ones.
+      if (gatheredBytes >= GATHER_BYTES) sendGathered();
     });
     res.on('end', () => {
       if (finished) return;
+      sendGathered();
       finish();
       // Answered before its body was all written: what is left of the body goes nowhere. A server
       // that read no more and kept the connection left writes that never completed, which held
@@ -308,7 +362,8 @@ async function handle(message: WorkerCall): Promise<WorkerReply | undefined> {
   if (message.kind === 'cancel') {
     inFlight.get(message.id)?.();
     streams.get(message.id)?.cancel();
-    return undefined;
+    // Said of every cancel: the main thread counts the streams this thread has in hand (MAX_OPEN_STREAMS).
+    return void send({ id: message.id, result: { event: 'cancelled' } });
   }
   if (message.kind === 'stream') {
     performStream(message.call, message.id);

@@ -1,6 +1,6 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { wakeWord, waitUntil } from '../wasi/wait.js';
-import { MESSAGE_OVERHEAD_BYTES, messageCost, SHARED_SLOTS, SLOT, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
+import { MAX_OPEN_STREAMS, messageCost, SHARED_SLOTS, SLOT, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 const WORKER_START_TIMEOUT_MS = 10_000;
 
@@ -75,7 +75,7 @@ export class SyncWorker {
         const reply = m.message as WorkerReply;
         if (reply.id === id) return { ok: true, result: reply.result };
         // An open stream's events wait for it; any other id is a reply to a call this thread gave up on.
-        this.streams.get(reply.id)?.push(reply.result as StreamEvent);
+        this.deliver(reply);
       }
       const now = performance.now();
       if (now >= end) {
@@ -87,15 +87,23 @@ export class SyncWorker {
   }
 
   private readonly streams = new Map<number, StreamEvent[]>();
+  /** Streams the worker has in hand: not yet over (end, error) nor let go of after a cancel. */
+  private readonly unsettled = new Set<number>();
 
   /**
    * Starts a streaming request; its events queue up here until the stream takes them. Returns
-   * undefined when the worker did not start within `waitMs`.
+   * undefined when the worker did not start within `waitMs`. Waits (interruptibly) while the
+   * worker has MAX_OPEN_STREAMS in hand.
    */
   openStream(call: StreamCall, waitMs: number): HttpStream | undefined {
     const worker = this.start(performance.now() + waitMs);
     if (!worker) return undefined;
+    waitUntil(() => {
+      this.takeEvents(0);
+      return this.unsettled.size < MAX_OPEN_STREAMS;
+    }, { maxSleepMs: 60_000 });
     const id = this.nextId++;
+    this.unsettled.add(id);
     this.streams.set(id, []);
     worker.postMessage({ kind: 'stream', id, call } satisfies WorkerCall);
     return new HttpStream(this, id);
@@ -103,12 +111,16 @@ export class SyncWorker {
 
   /** Moves every message the worker sent to the stream it belongs to; returns the events of `id`. */
   takeEvents(id: number): StreamEvent[] {
-    for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) {
-      const reply = m.message as WorkerReply;
-      this.streams.get(reply.id)?.push(reply.result as StreamEvent);
-    }
+    for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) this.deliver(m.message as WorkerReply);
     const queue = this.streams.get(id) ?? [];
     return queue.splice(0);
+  }
+
+  /** A reply to the stream it belongs to, if it is still open; a stream's last one settles it. */
+  private deliver(reply: WorkerReply): void {
+    const event = reply.result as StreamEvent;
+    if (event.event === 'end' || event.event === 'error' || event.event === 'cancelled') this.unsettled.delete(reply.id);
+    this.streams.get(reply.id)?.push(event);
   }
 
   post(message: WorkerCall): void {
@@ -195,6 +207,8 @@ const ACK_BATCH_BYTES = 64 * 1024;
 export class HttpStream {
   private head?: { status: number; headers: [string, string][] };
   private readonly chunks: Uint8Array[] = [];
+  /** What each chunk counts in the worker's window beyond its bytes. */
+  private readonly overheads: number[] = [];
   private ended = false;
   private error?: { code: string; message: string };
   private consumed = 0;
@@ -225,8 +239,8 @@ export class HttpStream {
     const first = this.chunks[0];
     const taken = first.length <= max ? (this.chunks.shift() as Uint8Array) : first.subarray(0, max);
     if (taken !== first) this.chunks[0] = first.subarray(max);
-    // The worker counts each chunk's message too (messageCost): it is acknowledged with the chunk's last byte.
-    this.consumed += taken === first ? taken.length + MESSAGE_OVERHEAD_BYTES : taken.length;
+    // The worker counts more than the bytes (messageCost): that is acknowledged with the chunk's last byte.
+    this.consumed += taken === first ? taken.length + (this.overheads.shift() as number) : taken.length;
     if (this.consumed >= ACK_BATCH_BYTES || this.chunks.length === 0) {
       this.worker.post({ kind: 'stream-ack', id: this.id, bytes: this.consumed });
       this.consumed = 0;
@@ -292,6 +306,7 @@ export class HttpStream {
     this.worker.forgetStream(this.id);
     this.releaseUnwritten();
     this.chunks.length = 0; // what arrived and was never read: no one will
+    this.overheads.length = 0;
     this.onClosed?.();
   }
 
@@ -308,7 +323,10 @@ export class HttpStream {
   private pump(): void {
     for (const event of this.worker.takeEvents(this.id)) {
       if (event.event === 'head') this.head = { status: event.status, headers: event.headers };
-      else if (event.event === 'data') this.chunks.push(event.chunk);
+      else if (event.event === 'data') {
+        this.chunks.push(event.chunk);
+        this.overheads.push(event.overhead);
+      }
       else if (event.event === 'end') this.ended = true;
       else if (event.event === 'error') {
         this.error = { code: event.code, message: event.message };

@@ -47,10 +47,13 @@ export interface StreamCall {
 /** What a streaming request reports, in order: head, data..., end; or error at any point; `written` acknowledges body bytes sent. */
 export type StreamEvent =
   | { event: 'head'; status: number; headers: [string, string][] }
-  | { event: 'data'; chunk: Uint8Array }
+  /** `overhead`: what the chunk counts against the window beyond its bytes, acknowledged with its last byte read. */
+  | { event: 'data'; chunk: Uint8Array; overhead: number }
   | { event: 'end' }
   | { event: 'error'; code: string; message: string }
-  | { event: 'written'; bytes: number };
+  | { event: 'written'; bytes: number }
+  /** The worker let go of a stream the main thread cancelled (its answer to every cancel). */
+  | { event: 'cancelled' };
 
 /**
  * What the worker sends ahead of what the guest has read, before it pauses the response: bytes of
@@ -68,6 +71,14 @@ export function messageCost(bytes: number): number {
   return bytes + MESSAGE_OVERHEAD_BYTES;
 }
 export const MESSAGE_OVERHEAD_BYTES = 1024;
+
+/**
+ * Streams the worker may have in hand at once, dropped ones it has not let go of yet included: a
+ * plugin that sent requests and dropped them at once made the worker a backlog of connections and
+ * messages that grew by ~47 KB a request (attack 102). wasi:http refuses a request past this many
+ * open (wasiHttp/index.ts); past it with dropped ones, a new one waits for the worker.
+ */
+export const MAX_OPEN_STREAMS = 64;
 
 export type WorkerCall =
   | { kind: 'http'; id: number; call: HttpCall }
