@@ -10,9 +10,9 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { TlsSettings } from '../../kube/credentials.js';
 import { runExecCredential } from '../../kube/execCredential.js';
 import { bare, connectToProxy, openTunnel, proxyAuthorization } from './proxyTunnel.js';
+import { SecureContexts } from './secureContexts.js';
 import { bump, messageCost, SLOT, STREAM_WINDOW_BYTES, type HttpCall, type HttpReply, type StreamCall, type StreamEvent, type WorkerCall, type WorkerReply } from './workerProtocol.js';
 
 /** Cancels in-flight calls by id. */
@@ -71,23 +71,7 @@ interface Connection {
   socket?: net.Socket;
 }
 
-const secureContexts = new Map<string, tls.SecureContext>();
-
-/**
- * One TLS context for each set of trusted CAs and client credentials, made once: one a request was
- * ~1.2 ms of this thread and memory that only a collection gave back, and a plugin sending requests
- * and dropping them at once made this thread a backlog (attack 102). What the contexts hold is
- * bounded by what the run's request configs may hold (kube/networkContext.ts).
- */
-function secureContextFor(settings: TlsSettings): tls.SecureContext {
-  const key = JSON.stringify([settings.ca ?? null, settings.cert ?? null, settings.key ?? null]);
-  let context = secureContexts.get(key);
-  if (!context) {
-    context = tls.createSecureContext({ ca: settings.ca, cert: settings.cert, key: settings.key });
-    secureContexts.set(key, context);
-  }
-  return context;
-}
+const secureContexts = new SecureContexts();
 
 /** How to reach the server: directly, through a tunnel (CONNECT or SOCKS5), or as a forward request to an HTTP proxy. */
 async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'proxy'>, timeoutMs: number): Promise<Connection> {
@@ -96,7 +80,7 @@ async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'p
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
   const secure = url.protocol === 'https:';
   const tlsOptions: tls.ConnectionOptions = {
-    secureContext: secureContextFor(req.tls),
+    secureContext: secureContexts.for(req.tls),
     rejectUnauthorized: req.tls.rejectUnauthorized,
     servername: req.tls.servername ?? (net.isIP(host) ? undefined : host),
   };
