@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ended, FIXTURES, krewWasm, kubectl, makeSandbox, runLink, theError, type Sandbox } from '../helpers/cli.js';
 import { bypasses, CREDENTIAL_KINDS, startKubeWorld, type KubeWorld } from '../../testkit/kubeWorld.js';
@@ -333,6 +334,43 @@ test.serial('requests sent and dropped at once wait for the worker to let go of 
   t.is(r.stdout, 'quick ok\n', r.stderr);
   t.log(`peak RSS ${Math.round(r.peakKiB / 1024)} MiB`);
   t.true(r.peakKiB > 0 && r.peakKiB < 400 * 1024, `peak ${Math.round(r.peakKiB / 1024)} MiB`);
+});
+
+test.serial('requests dropped while their proxy has not answered: each connection to the proxy ends with its request', async (t) => {
+  // A dropped request was let go of at once, and its connection to a proxy that had not answered
+  // CONNECT stayed open until the connect timeout: ~17,000 held at the user's proxy (attack 103).
+  let open = 0;
+  let mostOpen = 0;
+  const proxy = net.createServer((socket) => {
+    mostOpen = Math.max(mostOpen, ++open);
+    socket.on('close', () => open--);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => proxy.close());
+  const kubeconfig = path.join(sb.home, 'stalled-proxy.yaml');
+  fs.writeFileSync(kubeconfig, `apiVersion: v1
+kind: Config
+current-context: stalled
+clusters:
+- {name: fake, cluster: {server: '${world.api.url}', certificate-authority: '${world.pki.caCert}', proxy-url: 'http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}'}}
+users:
+- {name: alice, user: {token: tok-alice}}
+contexts:
+- {name: stalled, context: {cluster: fake, user: alice}}
+`);
+  // 20,000 requests dropped at once, then one awaited, which fails at its connect timeout (2 s).
+  const child = spawn(path.join(sb.root, 'bin', 'kubectl-limits'), ['quick'], {
+    cwd: sb.home,
+    env: { ...sb.env, KUBECONFIG: kubeconfig, KREW_WASM_HTTP_TIMEOUT_MS: '2000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const { code } = await ended(child);
+  t.is(code, 1, stderr);
+  t.log(`at most ${mostOpen} connections open at the proxy`);
+  t.true(mostOpen > 0 && mostOpen < 500, `${mostOpen} connections open at once`);
 });
 
 test.serial('a response sent a byte a chunk and left unread: each chunk is a message, counted as well as its byte', async (t) => {

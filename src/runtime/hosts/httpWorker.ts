@@ -28,7 +28,9 @@ function perform(req: HttpCall, id: number): Promise<HttpReply> {
       inFlight.delete(id);
       resolve(reply);
     };
+    const connection = new AbortController(); // a connection to a proxy still being made: see connectToProxy
     const fail = (message: string) => {
+      connection.abort();
       request?.destroy();
       finish({ ok: false, message });
     };
@@ -60,7 +62,7 @@ function perform(req: HttpCall, id: number): Promise<HttpReply> {
       request.end(req.body ? Buffer.from(req.body) : undefined);
     };
     // A connection Node cannot even begin (TLS refusing the client key) throws from start: a failed request too.
-    connectOptions(req, socketTimeoutMs).then(start).catch((error: Error) => fail(error.message));
+    connectOptions(req, socketTimeoutMs, connection.signal).then(start).catch((error: Error) => fail(error.message));
   });
 }
 
@@ -74,7 +76,7 @@ interface Connection {
 const secureContexts = new SecureContexts();
 
 /** How to reach the server: directly, through a tunnel (CONNECT or SOCKS5), or as a forward request to an HTTP proxy. */
-async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'proxy'>, timeoutMs: number): Promise<Connection> {
+async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'proxy'>, timeoutMs: number, signal: AbortSignal): Promise<Connection> {
   const url = new URL(req.url);
   const host = bare(url.hostname);
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
@@ -93,13 +95,13 @@ async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'p
   const proxyUrl = new URL(req.proxy.url);
   if (!secure && proxyUrl.protocol !== 'socks5:') {
     // Plain-HTTP servers are reached as Go's transport does: the request in absolute form, to the proxy.
-    const socket = await connectToProxy(req.proxy, proxyUrl, timeoutMs);
+    const socket = await connectToProxy(req.proxy, proxyUrl, timeoutMs, signal);
     const auth = proxyAuthorization(proxyUrl);
     if (auth) headers['proxy-authorization'] = auth;
     return { options: { ...target, path: url.href, createConnection: () => socket }, client: http, socket };
   }
   // The tunnel comes paused (nothing it receives is lost before its consumer listens).
-  const tunnel = await openTunnel(req.proxy, host, port, timeoutMs);
+  const tunnel = await openTunnel(req.proxy, host, port, timeoutMs, signal);
   const socket = secure ? tls.connect({ ...tlsOptions, socket: tunnel, host }) : tunnel;
   return { options: { ...target, createConnection: () => socket.resume() }, client: http, socket };
 }
@@ -152,9 +154,11 @@ function performStream(call: StreamCall, id: number): void {
     for (const t of timers) clearTimeout(t);
     for (const write of [...unwritten]) acknowledge(write);
   };
+  const connection = new AbortController(); // a connection to a proxy still being made: see connectToProxy
   const fail = (code: string, message: string) => {
     if (finished) return;
     finish();
+    connection.abort();
     request?.destroy();
     response?.destroy();
     emit({ event: 'error', code, message });
@@ -189,6 +193,7 @@ function performStream(call: StreamCall, id: number): void {
     cancel: () => {
       if (finished) return;
       finish();
+      connection.abort();
       request?.destroy();
       response?.destroy();
     },
@@ -267,7 +272,7 @@ function performStream(call: StreamCall, id: number): void {
     res.on('error', (e) => fail(errorCodeOf(e), e.message));
   };
   // .catch, not then's second argument: a connection Node cannot even begin (TLS refusing the client key) throws here.
-  connectOptions(call, call.connectTimeoutMs).then(({ options, client, socket }) => {
+  connectOptions(call, call.connectTimeoutMs, connection.signal).then(({ options, client, socket }) => {
     if (finished) return void socket?.destroy();
     const agent = options.createConnection ? undefined : false;
     request = client.request({ ...options, method: call.method.toUpperCase(), agent }, onResponse);
