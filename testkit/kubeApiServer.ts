@@ -53,7 +53,8 @@ const podObject = (p: FakePod) => ({
  * objects for 401/403/404; for tests, /api/v1/echo (the request as seen), /api/v1/slow?ms=N&body=X
  * (an answer that comes late), /api/v1/large?bytes=N (a body streamed at the client's pace),
  * /api/v1/early (413 at once, the body read and let go of), /api/v1/unread (200 after 300 ms, the
- * body left unread, the connection kept) and /api/v1/drip?n=N (N chunks of one byte).
+ * body left unread, the connection kept), /api/v1/drip?n=N (N chunks of one byte) and
+ * /api/v1/cut?bytes=N (N bytes, then the connection closed with the body unended).
  */
 export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeApiServer> {
   const pods = options.pods ?? [];
@@ -90,6 +91,13 @@ export async function startFakeApiServer(options: FakeApiOptions): Promise<FakeA
           socket.end('0\r\n\r\n');
         };
         return more(n);
+      }
+      // A response cut short: a chunk of ?bytes= bytes, then the connection closed in the same
+      // write, with the body never ended (as a server or a proxy that goes away mid-response).
+      if (req.url?.startsWith('/api/v1/cut?')) {
+        const bytes = Number(new URL(req.url, 'https://fake').searchParams.get('bytes') ?? 0);
+        const head = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n';
+        return void req.socket.end(`${head}${bytes.toString(16)}\r\n${'x'.repeat(bytes)}\r\n`);
       }
       let body = '';
       req.on('data', (c) => (body += c));

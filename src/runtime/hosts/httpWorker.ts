@@ -155,8 +155,13 @@ function performStream(call: StreamCall, id: number): void {
     for (const write of [...unwritten]) acknowledge(write);
   };
   const connection = new AbortController(); // a connection to a proxy still being made: see connectToProxy
+  /** Sends the response bytes gathered and not yet sent (see onResponse). */
+  let sendGathered = () => {};
   const fail = (code: string, message: string) => {
     if (finished) return;
+    // What arrived before the failure is the plugin's, as it was before chunks were gathered: a
+    // watch's last events before the server reset the connection.
+    sendGathered();
     finish();
     connection.abort();
     request?.destroy();
@@ -225,7 +230,7 @@ function performStream(call: StreamCall, id: number): void {
     let gatheredBytes = 0;
     /** What the gathered chunks count against the window: each its bytes and a message's worth (messageCost). */
     let gatheredCost = 0;
-    const sendGathered = () => {
+    sendGathered = () => {
       if (gathered.length === 0 || finished) return;
       // Socket chunks are views into larger pooled buffers, which postMessage would copy whole: an
       // exact copy is transferred instead (moved, not copied again).
