@@ -6,10 +6,11 @@
 // that set it, which users rarely do and which would hide our own overhead.
 //
 //   node bench/run.mjs                 the whole table (bench/out/results.md)
-//   node bench/run.mjs --ab <git-ref>  start-up scenarios (and the first run after a pull) of this tree against <git-ref>, interleaved
+//   node bench/run.mjs --ab <git-ref>  start-up scenarios (and the first run after a pull) of this tree against <git-ref>, interleaved;
+//                                      then wasi:http streaming (10, 11), each tree in turn
 //   node bench/run.mjs --node <path>   start-up scenarios under this Node and another (e.g. Node 22)
 //   BENCH_RUNS=N                       runs per scenario (default 15)
-//   BENCH_ONLY=<text>                  --ab and --node: only the scenarios whose title contains it
+//   BENCH_ONLY=<text>                  --ab and --node: only the scenarios whose title contains it (--ab: `stream` for 10 and 11)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -470,7 +471,7 @@ async function fullRun() {
       `the run: ${ms(calls)}`);
 
     await pullPhases(k);
-    await streaming(k, api.info);
+    await streaming(k);
 
     const rss = (cmd) => stats([1, 2, 3].map(() => Number(spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { env: k.env, cwd: home, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] }).stderr.trim().split('\n').pop()))).median / 1024;
     row('12. peak RSS: smallest / C hello / JS example', `${rss(s.hello).toFixed(0)} / ${rss(s.chello).toFixed(0)} / ${rss(s.pods).toFixed(0)} MiB`, `node -e 0: ${rss(NODE0).toFixed(0)} MiB`, undefined, '(info)');
@@ -506,8 +507,8 @@ async function pullPhases(k) {
   }
 }
 
-/** wasi:http: watch event latency, and streamed throughput against Node reading the same response. */
-async function streaming(k, apiInfo) {
+/** wasi:http: watch event latency, and streamed throughput against Node reading the same response; rows titled after `label`. */
+async function streaming(k, label = '') {
   const { startFakeApiServer } = await import('../dist/testkit/kubeApiServer.js');
   const { createPki } = await import('../dist/testkit/pki.js');
   const pki = createPki('krew-wasm-bench-stream');
@@ -532,7 +533,7 @@ async function streaming(k, apiInfo) {
     }
     child.kill('SIGINT');
     const lat = stats(seen);
-    row('10. watch event latency: server write to plugin stdout (JS fetch)', `median ${lat.median.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`, `${seen.length} events`, undefined, '(info)');
+    row(`${label}10. watch event latency: server write to plugin stdout (JS fetch)`, `median ${lat.median.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`, `${seen.length} events`, undefined, '(info)');
 
     // Throughput: 256 MiB streamed through httpraw (wasi:http) vs Node reading it with https.
     k.pull(`file://${fixtures}/httpraw.wasm`, 'raw');
@@ -558,7 +559,7 @@ https.get(url + '/api/v1/large?bytes=' + bytes, { ca: fs.readFileSync(ca), heade
     const rate = (big, small) => (size / 1e6) / ((stats(big).median - stats(small).median) / 1000);
     const pluginRate = rate(samples.plugin, samples.pluginSmall);
     const nodeRate = rate(samples.node, samples.nodeSmall);
-    row('11. streamed response, 256 MiB through wasi:http (start-up excluded)', `${pluginRate.toFixed(0)} MB/s`, `Node https alone: ${nodeRate.toFixed(0)} MB/s`, pluginRate / nodeRate, '(info)');
+    row(`${label}11. streamed response, 256 MiB through wasi:http (start-up excluded)`, `${pluginRate.toFixed(0)} MB/s`, `Node https alone: ${nodeRate.toFixed(0)} MB/s`, pluginRate / nodeRate, '(info)');
   } finally {
     await api.stop();
     fs.rmSync(pki.dir, { recursive: true, force: true });
@@ -629,6 +630,11 @@ async function abRun(ref) {
       if (cold.includes(process.env.BENCH_ONLY ?? '')) {
         const [ta, tb] = firstRunsAfterPull([a, b], Math.max(7, Math.floor(RUNS / 2)));
         row(`A/B ${cold}`, `this: ${ms(ta)}`, `${ref}: ${ms(tb)}`, ratio(ta, tb), '(this / ref)');
+      }
+      // wasi:http streaming (scenarios 10 and 11): each is a whole sequence of its own, so the two
+      // installations take turns, twice, in an order that alternates (BENCH_ONLY=stream: these alone).
+      if ('streaming'.includes(process.env.BENCH_ONLY ?? '')) {
+        for (const [k, label] of [[a, 'this'], [b, ref], [b, ref], [a, 'this']]) await streaming(k, `A/B ${label}: `);
       }
     } finally {
       api.proc.kill('SIGTERM');
