@@ -93,15 +93,16 @@ async function connectOptions(req: Pick<HttpCall, 'url' | 'headers' | 'tls' | 'p
   const target = { host, port, path: `${url.pathname}${url.search}`, headers };
   if (!req.proxy) return { options: secure ? { ...target, ...tlsOptions } : target, client: secure ? https : http };
   const proxyUrl = new URL(req.proxy.url);
+  const dial = { timeoutMs, signal, secureContext: proxyUrl.protocol === 'https:' ? secureContexts.for({ ca: req.proxy.ca }) : undefined };
   if (!secure && proxyUrl.protocol !== 'socks5:') {
     // Plain-HTTP servers are reached as Go's transport does: the request in absolute form, to the proxy.
-    const socket = await connectToProxy(req.proxy, proxyUrl, timeoutMs, signal);
+    const socket = await connectToProxy(req.proxy, proxyUrl, dial);
     const auth = proxyAuthorization(proxyUrl);
     if (auth) headers['proxy-authorization'] = auth;
     return { options: { ...target, path: url.href, createConnection: () => socket }, client: http, socket };
   }
   // The tunnel comes paused (nothing it receives is lost before its consumer listens).
-  const tunnel = await openTunnel(req.proxy, host, port, timeoutMs, signal);
+  const tunnel = await openTunnel(req.proxy, host, port, dial);
   const socket = secure ? tls.connect({ ...tlsOptions, socket: tunnel, host }) : tunnel;
   return { options: { ...target, createConnection: () => socket.resume() }, client: http, socket };
 }

@@ -17,16 +17,26 @@ export interface ProxySpec {
   rejectUnauthorized: boolean;
 }
 
+/**
+ * How to reach a proxy: the time its connection (and handshake) may take; a signal that destroys
+ * the connection, whether it is still being made or made (see connectToProxy); and, for an `https`
+ * proxy, the TLS context to trust it with, made once by the caller (one a request was a parse of
+ * the CA each time: attack 104).
+ */
+export interface ProxyDial {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  secureContext?: tls.SecureContext;
+}
+
 /** Largest CONNECT answer header accepted from a proxy. */
 const MAX_PROXY_HEADER_BYTES = 16 * 1024;
 
-/**
- * Opens a byte stream to host:port through the proxy; rejects with a one-line reason. `signal`
- * ends the connection at any point, the handshake included (see connectToProxy).
- */
-export async function openTunnel(proxy: ProxySpec, host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+/** Opens a byte stream to host:port through the proxy; rejects with a one-line reason. */
+export async function openTunnel(proxy: ProxySpec, host: string, port: number, dial: ProxyDial): Promise<net.Socket> {
+  const { timeoutMs } = dial;
   const url = new URL(proxy.url);
-  const socket = await connectToProxy(proxy, url, timeoutMs, signal);
+  const socket = await connectToProxy(proxy, url, dial);
   const timer = setTimeout(() => socket.destroy(new Error(`proxy ${url.host} did not answer within ${timeoutMs} ms`)), timeoutMs);
   try {
     if (url.protocol === 'socks5:') await socks5Connect(socket, url, host, port);
@@ -49,17 +59,18 @@ export function proxyAuthorization(url: URL): string | undefined {
 }
 
 /**
- * A plain or TLS connection to the proxy itself. `signal` destroys it, whether it is still being
- * made or made: a request dropped while its proxy had not answered left the connection open until
- * the connect timeout (60 s, or the plugin's), and a plugin that sent requests and dropped them at
- * once held ~17,000 connections to the user's proxy (attack 103).
+ * A plain or TLS connection to the proxy itself. The dial's signal destroys it, whether it is still
+ * being made or made: a request dropped while its proxy had not answered left the connection open
+ * until the connect timeout (60 s, or the plugin's), and a plugin that sent requests and dropped
+ * them at once held ~17,000 connections to the user's proxy (attack 103).
  */
-export function connectToProxy(proxy: ProxySpec, url: URL, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+export function connectToProxy(proxy: ProxySpec, url: URL, { timeoutMs, signal, secureContext }: ProxyDial): Promise<net.Socket> {
   const port = Number(url.port) || { 'http:': 80, 'https:': 443, 'socks5:': 1080 }[url.protocol] || 0;
   const host = bare(url.hostname);
   return new Promise((resolve, reject) => {
+    const trust = secureContext ? { secureContext } : { ca: proxy.ca };
     const socket = url.protocol === 'https:'
-      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: proxy.ca, rejectUnauthorized: proxy.rejectUnauthorized })
+      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...trust, rejectUnauthorized: proxy.rejectUnauthorized })
       : net.connect({ host, port });
     const timer = setTimeout(() => socket.destroy(new Error(`cannot connect to proxy ${url.host} within ${timeoutMs} ms`)), timeoutMs);
     // Destroyed without an error: once made, the socket may have no error listener yet.
