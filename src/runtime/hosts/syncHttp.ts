@@ -99,7 +99,7 @@ export class SyncWorker {
     const worker = this.start(performance.now() + waitMs);
     if (!worker) return undefined;
     waitUntil(() => {
-      this.takeEvents(0);
+      this.drain();
       return this.unsettled.size < MAX_OPEN_STREAMS;
     }, { maxSleepMs: 60_000 });
     const id = this.nextId++;
@@ -109,11 +109,16 @@ export class SyncWorker {
     return new HttpStream(this, id);
   }
 
-  /** Moves every message the worker sent to the stream it belongs to; returns the events of `id`. */
+  /** The events of stream `id` the worker has sent so far. */
   takeEvents(id: number): StreamEvent[] {
-    for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) this.deliver(m.message as WorkerReply);
+    this.drain();
     const queue = this.streams.get(id) ?? [];
     return queue.splice(0);
+  }
+
+  /** Moves every message the worker sent to the stream it belongs to. */
+  private drain(): void {
+    for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) this.deliver(m.message as WorkerReply);
   }
 
   /** A reply to the stream it belongs to, if it is still open; a stream's last one settles it. */
