@@ -76,7 +76,7 @@ export const MESSAGE_OVERHEAD_BYTES = 1024;
  * Streams the worker may have in hand at once, dropped ones it has not let go of yet included: a
  * plugin that sent requests and dropped them at once made the worker a backlog of connections and
  * messages that grew by ~47 KB a request (attack 102). wasi:http refuses a request past this many
- * open (wasiHttp/index.ts); past it with dropped ones, a new one waits for the worker.
+ * open (MAX_OPEN_REQUESTS, this same number); past it with dropped ones, a new one waits for the worker.
  */
 export const MAX_OPEN_STREAMS = 64;
 

@@ -3,7 +3,7 @@ import type { NetworkContext } from '../../../kube/networkContext.js';
 import { StreamFailure, type ByteSource } from '../../wasi/io.js';
 import { waitUntil } from '../../wasi/wait.js';
 import { StreamError, type HttpStream } from '../syncHttp.js';
-import { messageCost } from '../workerProtocol.js';
+import { MAX_OPEN_STREAMS, messageCost } from '../workerProtocol.js';
 import {
   Fields, FutureIncomingResponse, holdBodyBytes, httpTypes, onBodyBytesPressure, IncomingBody, IncomingResponse, releaseBodyBytes, type ErrorCode, type Method,
   type OutgoingRequest, type RequestOptions, type ResponseState, type Scheme,
@@ -29,8 +29,13 @@ const METHODS: Record<string, string> = { get: 'GET', head: 'HEAD', post: 'POST'
 const latin1 = new TextDecoder('latin1');
 /** Why a request whose body the plugin dropped unfinished fails (its internal-error). */
 const BODY_DROPPED = 'the request body was dropped before it was finished';
-/** Requests a plugin may have open at once (sent, and not over with all their bytes read, or dropped). */
-export const MAX_OPEN_REQUESTS = 64;
+/**
+ * Requests a plugin may have open at once (sent, and not over with all their bytes read, or
+ * dropped): as many as the HTTP worker may have in hand, and never more. A new request waits while
+ * the worker has that many, and the requests a plugin keeps are not let go of until it drops them:
+ * past it, a request would wait for nothing until --timeout.
+ */
+export const MAX_OPEN_REQUESTS = MAX_OPEN_STREAMS;
 const encoder = new TextEncoder();
 
 /** The longest timer Node sets: a longer one fires at once (attack 69: a guest's 1e19 ns connect timeout failed after 1 ms). */
