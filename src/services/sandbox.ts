@@ -63,7 +63,8 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   const cleanups: (() => void)[] = [];
   if (grants.filesystem === 'home') {
     preopens.push({ guestPath: home, hostPath: home, readOnly: false });
-    if (initialCwd) preopens.push({ guestPath: '.', hostPath: initialCwd, readOnly: false });
+    // `.` is the folder the process stands in (preopens.ts workingFolderWithin), when host.cwd names it.
+    if (initialCwd && initialCwd === process.cwd()) preopens.push({ guestPath: '.', hostPath: initialCwd, readOnly: false, workingFolderWithin: home });
   } else if (grants.filesystem === 'kubeconfig') {
     // No credential file is copied for it through the folders it may write.
     const mirror = await (await import('../kube/mirror.js')).mirrorKubeconfigFiles(host.env, args, dirs.tmpDir, { protectedDirs: ownFiles().dirs, writableDirs: writableFolders(grants, home, dataDir, uses) });

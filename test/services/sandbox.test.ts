@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,4 +44,48 @@ test("the receipts' version is not kept while their folder's last change is rece
   t.is(receiptsVersion(host), settled, 'settled: the same until the next change');
   fs.renameSync(path.join(receipts, 'q.json'), path.join(receipts, 'r.json'));
   t.not(receiptsVersion(host), settled);
+});
+
+/** A HOME with a folder `w` in it, the test process standing in `w` until teardown (ava runs each file in a process of its own). */
+function standingIn(t: ExecutionContext): { home: string; w: string; cwd: string } {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-cwd-'));
+  const w = path.join(home, 'w');
+  fs.mkdirSync(w);
+  const before = process.cwd();
+  t.teardown(() => {
+    process.chdir(before);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+  process.chdir(w);
+  // What the wrapper takes at its start (wrapper.ts): getcwd's path of the folder.
+  return { home, w, cwd: process.cwd() };
+}
+
+test.serial("`.` is the folder the process stands in, not what its path names when the sandbox opens it: another plugin's run may have made that path a link to / meanwhile (attack 105)", async (t) => {
+  const { home, w, cwd } = standingIn(t);
+  fs.renameSync(w, `${w}.real`);
+  fs.symlinkSync('/', w);
+  const { host, dirs } = hostAt(home);
+  const prepared = await prepareSandbox('p', DEFAULT_GRANTS, 'kubectl-p', [], { ...host, cwd }, dirs);
+  t.teardown(prepared.cleanup);
+  t.is(prepared.sandbox.initialCwd, w);
+  const dot = prepared.sandbox.fs!.context().preopens.find((p) => p.guestPath === '.');
+  t.truthy(dot);
+  t.is(fs.fstatSync(dot!.fd).ino, fs.statSync(`${w}.real`).ino, 'the folder the process stands in');
+  t.not(fs.fstatSync(dot!.fd).ino, fs.statSync('/').ino);
+});
+
+test.serial('a working folder moved out of HOME between the start and the plugin\'s first use of its filesystem ends the run there', async (t) => {
+  const { home, w, cwd } = standingIn(t);
+  const { host, dirs } = hostAt(home);
+  const prepared = await prepareSandbox('p', DEFAULT_GRANTS, 'kubectl-p', [], { ...host, cwd }, dirs);
+  t.teardown(prepared.cleanup);
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-elsewhere-'));
+  t.teardown(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
+  fs.renameSync(w, path.join(elsewhere, 'w'));
+  const error = t.throws(() => prepared.sandbox.fs!.context());
+  t.regex(error.message, /^the working folder .+ was moved out of .+ after the run started$/);
+  t.true(error.message.includes(` ${w} `) && error.message.includes(` ${home} `));
+  // Every later use says the same: the run ends there.
+  t.is(t.throws(() => prepared.sandbox.fs!.context()).message, error.message);
 });

@@ -16,6 +16,14 @@ export interface PreopenSpec {
    * under the store: exempt from the "not inside a protected directory" check, and only there.
    */
   internal?: boolean;
+  /**
+   * The process's working folder, preopened as `.`: opened as the folder the process stands in,
+   * never by its path (`hostPath`, what getcwd named), whose names another run of a plugin may have
+   * replaced with a symlink meanwhile: the working folder is pinned for no other run, and a
+   * plugin allowed to write HOME turned the `.` of a run started in ~/w into `/` (attack 105).
+   * Refused unless its handle lies inside the preopen of this host path (HOME).
+   */
+  workingFolderWithin?: string;
 }
 
 /** The filesystem rules of one run, as host paths (turned into identities here). */
@@ -86,7 +94,7 @@ export function openPreopens(specs: PreopenSpec[]): OpenedPreopen[] {
   const opened: OpenedPreopen[] = [];
   for (const spec of specs) {
     try {
-      opened.push({ spec, fd: fs.openSync(spec.hostPath, O_RDONLY | O_DIRECTORY) });
+      opened.push({ spec, fd: fs.openSync(spec.workingFolderWithin === undefined ? spec.hostPath : '.', O_RDONLY | O_DIRECTORY) });
     } catch (error) {
       closePreopens(opened);
       const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be opened (${(error as NodeJS.ErrnoException).code})`;
@@ -148,6 +156,9 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
+    if (spec.workingFolderWithin !== undefined && !insideOpened(lineage, opened, spec.workingFolderWithin)) {
+      throw new GrantError(`the working folder ${spec.hostPath} was moved out of ${spec.workingFolderWithin} after the run started`);
+    }
     const way = spec.internal ? undefined : wayProblem(spec.hostPath, lstat);
     if (onKernel || lineage.some((id) => kernel.has(deviceOf(id))) || way === 'kernel') {
       throw new GrantError(`granted folder ${spec.hostPath} is inside the kernel's own filesystems (/proc, /sys, /dev), which no plugin may reach`);
@@ -169,6 +180,12 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     isProtectedFile: protectedFileCheck(rules.protectedDirs, rules.linkWalkSkips ?? []),
   };
   return { preopens, policy };
+}
+
+/** Whether a lineage holds the folder of the preopen opened at `hostPath` (its handle's, not what the path names now). */
+function insideOpened(lineage: Identity[], opened: readonly OpenedPreopen[], hostPath: string): boolean {
+  const outer = opened.find((p) => p.spec.hostPath === hostPath && p.spec.workingFolderWithin === undefined);
+  return outer !== undefined && lineage.includes(identityOfFd(outer.fd));
 }
 
 /**
