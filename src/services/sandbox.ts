@@ -202,8 +202,34 @@ export function receiptsVersion(host: HostContext): string {
 function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
   const dirs = [host.settings.root, ...codeDirs];
   const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
-  if (isInside(nodePrefix, host.settings.home) && nodePrefix !== host.settings.home) dirs.push(nodePrefix);
+  const home = host.settings.home;
+  if (isInside(nodePrefix, home) && nodePrefix !== home) {
+    const versions = nodeVersions(nodePrefix);
+    dirs.push(versions && isInside(versions, home) && versions !== home ? versions : nodePrefix);
+  }
   return dirs;
+}
+
+/**
+ * The folders where version managers keep one installation of Node per version, by the shape of
+ * the path to one (its prefix): a plugin that rewrote another version's `node` had it run as the
+ * host after `nvm use` (attack 105), so all of them are Node's own installation.
+ */
+const NODE_VERSION_STORES = [
+  /^(.+\/versions)\/node\/[^/]+$/, // nvm (~/.nvm/versions/node/v20.11.0; and io.js beside it), n's cache
+  /^(.+\/\.nodenv\/versions)\/[^/]+$/, // nodenv
+  /^(.+\/tools\/image\/node)\/[^/]+$/, // volta
+  /^(.+\/installs\/nodejs)\/[^/]+$/, // asdf
+  /^(.+\/node-versions)\/[^/]+\/installation$/, // fnm
+];
+
+/** The folder of every version beside the running Node's installation, when a version manager keeps it. */
+export function nodeVersions(nodePrefix: string): string | undefined {
+  for (const shape of NODE_VERSION_STORES) {
+    const store = shape.exec(nodePrefix)?.[1];
+    if (store) return store;
+  }
+  return undefined;
 }
 
 

@@ -282,3 +282,96 @@ function readRange(file: string, fd: number, buffer: Buffer, start: number, end:
     done(error); // an argument Node refuses at once: settled like a failed read, so the file is still closed
   }
 }
+
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+/** More entries than a removal takes on before it leaves the rest for the next repair (a plugin still writing could refill the folder forever). */
+const MAX_REMOVAL_STEPS = 10_000_000;
+
+/**
+ * Removes a folder a plugin may still be writing to (its data folder: a run of it may be going on
+ * when the user types `rm`), never through a path below the folder. It is first renamed to a fresh
+ * name in `tmpDir` (one rename, however deep it is), then emptied through handles: each entry is
+ * removed from the folder whose handle is held, a link as a link, and each folder in it is opened
+ * without following a link and its entries moved up beside it, so that no step goes more than one
+ * folder deep. fs.rmSync walked by path: a plugin that replaced a folder it had just listed with a
+ * link had it delete whatever the link named, the store's receipts or any folder of the user's
+ * (attack 105), and a tree deeper than PATH_MAX failed half-way. Nothing this does reaches a file
+ * the plugin could not remove itself. Returns whether it is all gone; what is left (a plugin still
+ * writing) stays in `tmpDir` under this process's name, which the store's repair removes the same
+ * way once the process has ended.
+ */
+export function removeWritableTree(dir: string, tmpDir: string): boolean {
+  const aside = makeTempDir(tmpDir, 'gone');
+  const tree = path.join(aside, 'tree');
+  try {
+    fs.renameSync(dir, tree);
+  } catch (error) {
+    fs.rmdirSync(aside);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+  return emptyAndRemove(aside);
+}
+
+/** Empties `dir` through handles (see removeWritableTree) and removes it; whether it is gone. */
+export function emptyAndRemove(dir: string): boolean {
+  let top: number;
+  try {
+    top = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code !== 'ENOTDIR' && code !== 'ELOOP') throw error;
+    fs.unlinkSync(dir); // a file or a link, not a folder: the name alone goes
+    return true;
+  }
+  const inTop = (name: string) => `/proc/self/fd/${top}/${name}`;
+  let moved = 0;
+  let steps = 0;
+  try {
+    for (let progress = true; progress && steps < MAX_REMOVAL_STEPS; ) {
+      progress = false;
+      for (const name of fs.readdirSync(inTop(''))) {
+        steps++;
+        if (removedName(inTop(name))) {
+          progress = true;
+          continue;
+        }
+        let inner: number;
+        try {
+          inner = fs.openSync(inTop(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        } catch {
+          continue; // changed since it was listed: the next pass sees what it is now
+        }
+        try {
+          for (const child of fs.readdirSync(`/proc/self/fd/${inner}/`)) {
+            steps++;
+            try {
+              fs.renameSync(`/proc/self/fd/${inner}/${child}`, inTop(`.gone-${(moved++).toString(36)}`));
+              progress = true;
+            } catch {
+              // moved or removed meanwhile, or onto another filesystem (the plugin moved the folder out of the tree): left
+            }
+          }
+        } finally {
+          fs.closeSync(inner);
+        }
+        progress = removedName(inTop(name), true) || progress;
+      }
+    }
+  } finally {
+    fs.closeSync(top);
+  }
+  return removedName(dir, true);
+}
+
+/** Removes the entry a path names (a folder only when `folder`, and only if empty), not following it; whether it is gone. */
+function removedName(at: string, folder = false): boolean {
+  try {
+    if (folder) fs.rmdirSync(at);
+    else fs.unlinkSync(at);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}

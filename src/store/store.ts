@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DamagedReceiptError, notInstalledError, StoreConflictError } from '../errors.js';
 import { shellWord } from '../printable.js';
-import { atomicSymlink, atomicWriteFile, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink } from './fsutil.js';
+import { atomicSymlink, atomicWriteFile, emptyAndRemove, listDir, lstatOrUndefined, makeTempDir, processAlive, removeSymlink, removeWritableTree } from './fsutil.js';
 import { withStoreLock } from './lock.js';
 import { isSafePluginName, linkNameFor, Paths, pluginNameFromLink } from './paths.js';
 import type { Grants } from '../grants.js';
@@ -197,9 +197,10 @@ export class PluginStore {
       const missing = names.filter((n) => !this.hasReceipt(n));
       if (missing.length > 0) throw notInstalledError(missing);
       for (const name of names) {
+        // First, and by handle: a run of the plugin may be writing to it still (fsutil.ts).
+        removeWritableTree(this.paths.dataDir(name), this.paths.tmpDir);
         fs.rmSync(this.paths.receipt(name), { force: true });
         removeSymlink(this.paths.binLink(name));
-        fs.rmSync(this.paths.dataDir(name), { recursive: true, force: true });
       }
       this.collectGarbage();
     });
@@ -236,7 +237,8 @@ export class PluginStore {
 
   private repairLocked(): void {
     for (const dir of listDir(this.paths.tmpDir)) {
-      if (!stagingOwnerAlive(dir)) fs.rmSync(path.join(this.paths.tmpDir, dir), { recursive: true, force: true });
+      // By handle: what a removal left of a data folder is a plugin's, and a run of it may go on.
+      if (!stagingOwnerAlive(dir)) emptyAndRemove(path.join(this.paths.tmpDir, dir));
     }
     const { plugins, problems } = this.list();
     // A damaged receipt keeps its link: running the plugin then says what is wrong and how to repair it.

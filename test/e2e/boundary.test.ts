@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, krewWasm, makeSandbox, ROOT, runLink, runProcess, theError, type Sandbox } from '../helpers/cli.js';
@@ -641,3 +642,57 @@ test.serial('with every descriptor held by the plugin, its standard streams are 
   t.deepEqual(r.stderr.trim().split('\n'), ['krew-wasm: error: plugin fsprobe failed: it holds every file descriptor the process may open, the most a run may', 'exit 1']);
 });
 
+
+test.serial('rm removes a data folder through handles: a run of the plugin swapping a folder of it for a link while rm empties it deletes nothing through the link (attack 105)', async (t) => {
+  const victim = path.join(path.dirname(sb.home), 'victim-rm');
+  fs.mkdirSync(path.join(victim, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(victim, 'precious'), 'kept');
+  const receipts = fs.readdirSync(path.join(sb.root, 'receipts')).sort();
+  const pulled = await krewWasm(sb, ['pull', `file://${path.join(FIXTURES, 'eraser.core.wasm')}`, '--name', 'eraser', '--fs', 'none', '--data-dir']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const prep = await runLink(sb, 'eraser', ['prep', '20000', 'victim-rm']);
+  t.is(prep.stdout, 'prepared\n', prep.stderr);
+  // A run going on while the user removes the plugin; from its data folder, ../../../.. is the folder above HOME.
+  const run = spawn(path.join(sb.root, 'bin', 'kubectl-eraser'), ['wait', '../../../..', '60'], { cwd: sb.home, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let said = '';
+  run.stdout.on('data', (chunk: Buffer) => (said += chunk));
+  const ended = new Promise((resolve) => run.on('close', resolve));
+  while (!said.includes('watching') && run.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 20));
+  const removed = await krewWasm(sb, ['rm', 'eraser']);
+  await ended;
+  t.log(said.trim());
+  t.is(removed.exitCode, 0, removed.stderr);
+  t.is(fs.readFileSync(path.join(victim, 'precious'), 'utf8'), 'kept');
+  t.true(fs.statSync(path.join(victim, 'sub')).isDirectory());
+  t.deepEqual(fs.readdirSync(path.join(sb.root, 'receipts')).sort(), receipts);
+  t.false(fs.existsSync(path.join(sb.root, 'data', 'eraser')));
+});
+
+test.serial("every Node a version manager keeps in HOME is out of reach, not only the running one: `nvm use` makes another the host (attack 105)", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const versions = path.join(other.home, '.nvm', 'versions', 'node');
+  const running = path.join(versions, 'v20.0.0', 'bin', 'node');
+  const next = path.join(versions, 'v22.0.0', 'bin', 'node');
+  fs.mkdirSync(path.dirname(running), { recursive: true });
+  fs.mkdirSync(path.dirname(next), { recursive: true });
+  try {
+    fs.linkSync(process.execPath, running);
+  } catch {
+    fs.copyFileSync(process.execPath, running);
+    fs.chmodSync(running, 0o755);
+  }
+  fs.writeFileSync(next, '#!/bin/sh\necho the real node 22\n', { mode: 0o755 });
+  const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  // Started by the Node in HOME, as kubectl starts it where nvm's Node comes first on PATH.
+  const r = await runProcess(running, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', next, 'forged', 'write', path.join(path.dirname(next), 'npm'), 'forged', 'write', path.join(other.home, 'free'), 'x'], { cwd: other.home, env: other.env });
+  t.is(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.log(lines.join('\n'));
+  t.true(refused(lines[0]), lines[0]);
+  t.true(refused(lines[1]), lines[1]);
+  t.false(refused(lines[2]), lines[2]);
+  t.is(fs.readFileSync(next, 'utf8'), '#!/bin/sh\necho the real node 22\n');
+  t.false(fs.existsSync(path.join(path.dirname(next), 'npm')));
+});

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_GRANTS } from '../../src/grants.js';
-import { prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
+import { nodeVersions, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
 function hostAt(home: string) {
@@ -88,4 +88,14 @@ test.serial('a working folder moved out of HOME between the start and the plugin
   t.true(error.message.includes(` ${w} `) && error.message.includes(` ${home} `));
   // Every later use says the same: the run ends there.
   t.is(t.throws(() => prepared.sandbox.fs!.context()).message, error.message);
+});
+
+test("the folder a version manager keeps every Node in is told by the path to one: the running one's siblings are Node's own installation too (attack 105)", (t) => {
+  t.is(nodeVersions('/home/u/.nvm/versions/node/v20.11.0'), '/home/u/.nvm/versions');
+  t.is(nodeVersions('/home/u/.nodenv/versions/20.11.0'), '/home/u/.nodenv/versions');
+  t.is(nodeVersions('/home/u/.volta/tools/image/node/20.11.0'), '/home/u/.volta/tools/image/node');
+  t.is(nodeVersions('/home/u/.asdf/installs/nodejs/20.11.0'), '/home/u/.asdf/installs/nodejs');
+  t.is(nodeVersions('/home/u/.local/share/fnm/node-versions/v20.11.0/installation'), '/home/u/.local/share/fnm/node-versions');
+  t.is(nodeVersions('/home/u/.local'), undefined, 'a prefix of its own: that installation alone');
+  t.is(nodeVersions('/home/u/node-v20.11.0-linux-x64'), undefined);
 });

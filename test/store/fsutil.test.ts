@@ -2,7 +2,8 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces } from '../../src/store/fsutil.js';
+import { LocalFileError, openRegularFile, readOpenedFile, readOpenedFileInPieces, removeWritableTree } from '../../src/store/fsutil.js';
+import { execFileSync } from 'node:child_process';
 import { scratchFolders } from '../helpers/scratch.js';
 
 const scratch = scratchFolders('fsutil');
@@ -103,4 +104,41 @@ test.serial('a link is followed, unless links are not to be followed (a file of 
   const error = t.throws(() => openRegularFile(link, { followLinks: false }), { instanceOf: LocalFileError });
   t.is(error?.message, `${link} is a symbolic link, not a regular file`);
   t.is(error?.reason, 'not-regular');
+});
+
+/** A chain of `depth` folders named `dd` under `dir`, made a step at a time from the one above (its path is longer than PATH_MAX), with a file at the bottom. */
+function deepChain(dir: string, depth: number): void {
+  const before = process.cwd();
+  try {
+    process.chdir(dir);
+    for (let i = 0; i < depth; i++) {
+      fs.mkdirSync('dd');
+      process.chdir('dd');
+    }
+    fs.writeFileSync('bottom', 'x');
+  } finally {
+    process.chdir(before);
+  }
+}
+
+test.serial("a plugin's writable folder is removed through handles: deeper than PATH_MAX, with links to outside left where they point, and nothing left behind (attack 105)", (t) => {
+  const base = scratch();
+  const data = path.join(base, 'data');
+  const tmp = path.join(base, 'tmp');
+  const outside = path.join(base, 'outside');
+  fs.mkdirSync(path.join(outside, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(outside, 'sub', 'precious'), 'kept');
+  fs.mkdirSync(path.join(data, 'a'), { recursive: true });
+  deepChain(path.join(data, 'a'), 3000);
+  fs.symlinkSync(outside, path.join(data, 'to-outside'));
+  fs.symlinkSync('../outside/sub', path.join(data, 'a', 'relative'));
+  fs.symlinkSync(path.join(outside, 'sub', 'precious'), path.join(data, 'to-file'));
+  execFileSync('mkfifo', [path.join(data, 'fifo')]);
+  t.throws(() => fs.readdirSync(path.join(data, 'a', ...Array(3000).fill('dd'))), { code: 'ENAMETOOLONG' }, 'a path to its bottom is longer than the system takes');
+  t.true(removeWritableTree(data, tmp));
+  t.false(fs.existsSync(data));
+  t.deepEqual(fs.readdirSync(tmp), [], 'nothing left aside');
+  t.is(fs.readFileSync(path.join(outside, 'sub', 'precious'), 'utf8'), 'kept');
+  t.true(removeWritableTree(data, tmp), 'a folder already gone is removed');
+  t.deepEqual(fs.readdirSync(tmp), []);
 });

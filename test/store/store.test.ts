@@ -58,3 +58,21 @@ test('a receipt its reader would refuse is refused at the commit, before anythin
   });
   t.deepEqual(storeSnapshot(store.paths.root), before);
 });
+
+test('repair removes what an ended removal left of a data folder through handles: a link in it stays a link, what it names stays (attack 105)', async (t) => {
+  const dir = scratch();
+  const store = storeIn(dir);
+  const outside = path.join(dir, 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'precious'), 'kept');
+  // Left by an rm whose process ended while a run of the plugin was still writing (pid 2^22 + 1: above Linux's pid_max, never running).
+  const left = path.join(store.paths.tmpDir, `gone-${2 ** 22 + 1}-x`, 'tree');
+  fs.mkdirSync(path.join(left, 'a', 'b'), { recursive: true });
+  fs.symlinkSync(outside, path.join(left, 'a', 'b', 'link'));
+  fs.symlinkSync('../../../../outside', path.join(left, 'rel'));
+  t.true(store.needsRepair());
+  await store.repair();
+  t.deepEqual(fs.readdirSync(store.paths.tmpDir), []);
+  t.deepEqual(fs.readdirSync(outside), ['precious']);
+  t.false(store.needsRepair());
+});
