@@ -232,6 +232,7 @@ export class PluginStore {
       const name = pluginNameFromLink(link);
       if (name && !receiptNames.has(name) && this.isOurLink(path.join(this.paths.binDir, link))) return true;
     }
+    if (listDir(this.paths.dataRoot).some((n) => !receiptNames.has(n))) return true;
     return [...receiptNames].some((n) => !links.has(linkNameFor(n)));
   }
 
@@ -260,6 +261,11 @@ export class PluginStore {
     }
     for (const file of listDir(this.paths.receiptsDir)) {
       if (file.includes('.tmp-')) fs.rmSync(path.join(this.paths.receiptsDir, file), { force: true });
+    }
+    // A data folder of no plugin: made again by a run that read its receipt before rm and set up
+    // its sandbox after (attack 106). The next plugin of that name must not be handed it.
+    for (const name of listDir(this.paths.dataRoot)) {
+      if (!installed.has(name)) removeWritableTree(this.paths.dataDir(name), this.paths.tmpDir);
     }
     this.collectGarbage();
   }

@@ -76,3 +76,19 @@ test('repair removes what an ended removal left of a data folder through handles
   t.deepEqual(fs.readdirSync(outside), ['precious']);
   t.false(store.needsRepair());
 });
+
+test("repair removes a data folder no plugin has: a run that read its receipt before rm and set up its sandbox after made it again (attack 106); an installed plugin's stays", async (t) => {
+  const dir = scratch();
+  const store = storeIn(dir);
+  t.truthy(await store.install({ ...staged(dir, 'kept', 'file:///plugins/kept.wasm'), grants: () => ({ ...DEFAULT_GRANTS, dataDir: true }), force: false }));
+  fs.mkdirSync(store.paths.dataDir('kept'), { recursive: true });
+  fs.writeFileSync(path.join(store.paths.dataDir('kept'), 'state'), 'mine');
+  fs.mkdirSync(store.paths.dataDir('gone'), { recursive: true });
+  fs.writeFileSync(path.join(store.paths.dataDir('gone'), 'state'), 'the old plugin\'s');
+  t.true(store.needsRepair());
+  await store.repair();
+  t.deepEqual(fs.readdirSync(store.paths.dataRoot), ['kept']);
+  t.is(fs.readFileSync(path.join(store.paths.dataDir('kept'), 'state'), 'utf8'), 'mine');
+  t.deepEqual(fs.readdirSync(store.paths.tmpDir), []);
+  t.false(store.needsRepair());
+});
