@@ -204,32 +204,41 @@ function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
   const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
   const home = host.settings.home;
   if (isInside(nodePrefix, home) && nodePrefix !== home) {
-    const versions = nodeVersions(nodePrefix);
-    dirs.push(versions && isInside(versions, home) && versions !== home ? versions : nodePrefix);
+    const manager = nodeManagerDirs(nodePrefix, host.env).filter((dir) => isInside(dir, home) && dir !== home);
+    dirs.push(...(manager.length > 0 ? manager : [nodePrefix]));
   }
   return dirs;
 }
 
 /**
- * The folders where version managers keep one installation of Node per version, by the shape of
- * the path to one (its prefix): a plugin that rewrote another version's `node` had it run as the
- * host after `nvm use` (attack 105), so all of them are Node's own installation.
+ * A version manager's own folder, by the shape of the path to the running Node's installation (its
+ * prefix): every version it keeps, and the shims and links through which PATH reaches them. A
+ * plugin that rewrote another version's `node` had it run as the host after `nvm use`, and one that
+ * rewrote volta's shim `~/.volta/bin/node` at the next start (attacks 105, 106).
  */
-const NODE_VERSION_STORES = [
-  /^(.+\/versions)\/node\/[^/]+$/, // nvm (~/.nvm/versions/node/v20.11.0; and io.js beside it), n's cache
-  /^(.+\/\.nodenv\/versions)\/[^/]+$/, // nodenv
-  /^(.+\/tools\/image\/node)\/[^/]+$/, // volta
-  /^(.+\/installs\/nodejs)\/[^/]+$/, // asdf
-  /^(.+\/node-versions)\/[^/]+\/installation$/, // fnm
+const NODE_MANAGERS: RegExp[] = [
+  /^(.+\/\.nvm)\/versions\/node\/[^/]+$/, // nvm: ~/.nvm/versions/node/v20.11.0 (nvm.sh, alias/ beside)
+  /^(.+\/versions)\/node\/[^/]+$/, // nvm with its own NVM_DIR, n's cache
+  /^(.+\/\.nodenv)\/versions\/[^/]+$/, // nodenv (shims/ beside)
+  /^(.+)\/tools\/image\/node\/[^/]+$/, // volta: VOLTA_HOME (bin/ shims beside)
+  /^(.+)\/installs\/nodejs\/[^/]+$/, // asdf: ASDF_DATA_DIR (shims/ beside)
+  /^(.+)\/node-versions\/[^/]+\/installation$/, // fnm's data folder
+  /^(.+\/\.nvs)\/node\/[^/]+\/[^/]+$/, // nvs: ~/.nvs/node/20.11.0/x64
+  /^(.+)\/Cellar\/node(?:@[\d.]+)?\/[^/]+$/, // Homebrew: its prefix (bin/node links into the Cellar)
 ];
 
-/** The folder of every version beside the running Node's installation, when a version manager keeps it. */
-export function nodeVersions(nodePrefix: string): string | undefined {
-  for (const shape of NODE_VERSION_STORES) {
-    const store = shape.exec(nodePrefix)?.[1];
-    if (store) return store;
+/**
+ * The folders of the version manager that keeps the running Node, when one does: its own folder
+ * and, for fnm, the folder of its per-shell links (FNM_MULTISHELL_PATH's), which PATH goes through.
+ */
+export function nodeManagerDirs(nodePrefix: string, env: NodeJS.ProcessEnv = {}): string[] {
+  for (const shape of NODE_MANAGERS) {
+    const root = shape.exec(nodePrefix)?.[1];
+    if (!root) continue;
+    const multishell = shape.source.includes('node-versions') && env.FNM_MULTISHELL_PATH ? [path.dirname(env.FNM_MULTISHELL_PATH)] : [];
+    return [root, ...multishell];
   }
-  return undefined;
+  return [];
 }
 
 

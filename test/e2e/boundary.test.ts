@@ -683,16 +683,18 @@ test.serial("every Node a version manager keeps in HOME is out of reach, not onl
     fs.chmodSync(running, 0o755);
   }
   fs.writeFileSync(next, '#!/bin/sh\necho the real node 22\n', { mode: 0o755 });
+  fs.mkdirSync(path.join(other.home, '.nvm', 'alias'));
   const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
   t.is(pulled.exitCode, 0, pulled.stderr);
   // Started by the Node in HOME, as kubectl starts it where nvm's Node comes first on PATH.
-  const r = await runProcess(running, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', next, 'forged', 'write', path.join(path.dirname(next), 'npm'), 'forged', 'write', path.join(other.home, 'free'), 'x'], { cwd: other.home, env: other.env });
+  const r = await runProcess(running, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', next, 'forged', 'write', path.join(path.dirname(next), 'npm'), 'forged', 'write', path.join(other.home, '.nvm', 'alias', 'default'), 'v22.0.0', 'write', path.join(other.home, 'free'), 'x'], { cwd: other.home, env: other.env });
   t.is(r.exitCode, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.log(lines.join('\n'));
   t.true(refused(lines[0]), lines[0]);
   t.true(refused(lines[1]), lines[1]);
-  t.false(refused(lines[2]), lines[2]);
+  t.true(refused(lines[2]), `nvm's own folder, which picks the version of the next shell: ${lines[2]}`);
+  t.false(refused(lines[3]), lines[3]);
   t.is(fs.readFileSync(next, 'utf8'), '#!/bin/sh\necho the real node 22\n');
   t.false(fs.existsSync(path.join(path.dirname(next), 'npm')));
 });

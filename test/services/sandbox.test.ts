@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_GRANTS } from '../../src/grants.js';
-import { nodeVersions, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
+import { nodeManagerDirs, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
 function hostAt(home: string) {
@@ -90,12 +90,15 @@ test.serial('a working folder moved out of HOME between the start and the plugin
   t.is(t.throws(() => prepared.sandbox.fs!.context()).message, error.message);
 });
 
-test("the folder a version manager keeps every Node in is told by the path to one: the running one's siblings are Node's own installation too (attack 105)", (t) => {
-  t.is(nodeVersions('/home/u/.nvm/versions/node/v20.11.0'), '/home/u/.nvm/versions');
-  t.is(nodeVersions('/home/u/.nodenv/versions/20.11.0'), '/home/u/.nodenv/versions');
-  t.is(nodeVersions('/home/u/.volta/tools/image/node/20.11.0'), '/home/u/.volta/tools/image/node');
-  t.is(nodeVersions('/home/u/.asdf/installs/nodejs/20.11.0'), '/home/u/.asdf/installs/nodejs');
-  t.is(nodeVersions('/home/u/.local/share/fnm/node-versions/v20.11.0/installation'), '/home/u/.local/share/fnm/node-versions');
-  t.is(nodeVersions('/home/u/.local'), undefined, 'a prefix of its own: that installation alone');
-  t.is(nodeVersions('/home/u/node-v20.11.0-linux-x64'), undefined);
+test("the version manager that keeps the running Node is told by the path to it: all of its folder is Node's own installation, every version and every shim (attacks 105, 106)", (t) => {
+  t.deepEqual(nodeManagerDirs('/home/u/.nvm/versions/node/v20.11.0'), ['/home/u/.nvm']);
+  t.deepEqual(nodeManagerDirs('/home/u/.config/nvm/versions/node/v20.11.0'), ['/home/u/.config/nvm/versions']);
+  t.deepEqual(nodeManagerDirs('/home/u/.nodenv/versions/20.11.0'), ['/home/u/.nodenv']);
+  t.deepEqual(nodeManagerDirs('/home/u/.volta/tools/image/node/20.11.0'), ['/home/u/.volta']);
+  t.deepEqual(nodeManagerDirs('/home/u/.asdf/installs/nodejs/20.11.0'), ['/home/u/.asdf']);
+  t.deepEqual(nodeManagerDirs('/home/u/.local/share/fnm/node-versions/v20.11.0/installation', { FNM_MULTISHELL_PATH: '/home/u/.local/state/fnm_multishells/123_456' }), ['/home/u/.local/share/fnm', '/home/u/.local/state/fnm_multishells']);
+  t.deepEqual(nodeManagerDirs('/home/u/.nvs/node/20.11.0/x64'), ['/home/u/.nvs']);
+  t.deepEqual(nodeManagerDirs('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew']);
+  t.deepEqual(nodeManagerDirs('/home/u/.local'), [], 'a prefix of its own: that installation alone');
+  t.deepEqual(nodeManagerDirs('/home/u/node-v20.11.0-linux-x64'), []);
 });
