@@ -52,7 +52,9 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   const env = uses.environment ? selectEnv(grants, host.env) : {};
   const limits = { timeoutMs: grants.timeoutSeconds ? grants.timeoutSeconds * 1000 : undefined, maxMemoryMiB: grants.maxMemoryMiB };
   const home = host.settings.home;
-  const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && isInside(host.cwd, home) ? host.cwd : undefined;
+  // Not a folder of krew-wasm's own as far as its path tells (the store, this installation, Node's):
+  // as outside HOME, such a run has no `.` (a run started there ended at its first use of a file).
+  const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && isInside(host.cwd, home) && !insideOwnFolders(host) ? host.cwd : undefined;
   if (grants.dataDir && uses.environment) env.KREW_WASM_DATA_DIR = dataDir;
   if (!uses.filesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
   // krew-wasm's own folders, looked up when the first check needs them (DeferredFs, or the
@@ -82,7 +84,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
     if (!(error instanceof GrantError)) return error;
     // The folder the message names: the longest granted path it starts with (`/x/b` is not `/x/b2`).
     const dir = grants.dirs.filter((d) => error.message.startsWith(`granted folder ${d.path} `)).sort((a, b) => b.path.length - a.path.length)[0];
-    return new GrantError(error.message, { hint: dir ? `krew-wasm revoke ${pluginName} --allow-dir ${dir.path}` : undefined });
+    return new GrantError(error.message, { hint: dir ? `krew-wasm revoke ${pluginName} --allow-dir ${dir.path}` : error.hint });
   };
   let opened: OpenedPreopen[];
   try {
@@ -200,14 +202,31 @@ export function receiptsVersion(host: HostContext): string {
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
 function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
-  const dirs = [host.settings.root, ...codeDirs];
-  const nodePrefix = path.dirname(path.dirname(realpathOr(process.execPath)));
+  return [host.settings.root, ...codeDirs, ...nodeInstallation(host)];
+}
+
+/** Whether the working folder's path lies in the store, this installation or Node's (the folders known without a lookup). */
+function insideOwnFolders(host: HostContext): boolean {
+  return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host)].some((dir) => isInside(host.cwd, dir));
+}
+
+let runningNodePrefix: string | undefined;
+
+/**
+ * Node's own installation when it lives in HOME: with a version manager, all of its folder; else
+ * the running Node's prefix, or, when that prefix is one other programs install into too
+ * (`~/.local`), only what Node put there (its global packages, npm among them, and its headers:
+ * the binary itself is pinned by its path and cannot be written while it runs). All of `~/.local`
+ * was krew-wasm's own files to a run, and a grant inside it refused (attack 106).
+ */
+function nodeInstallation(host: HostContext): string[] {
+  const nodePrefix = (runningNodePrefix ??= path.dirname(path.dirname(realpathOr(process.execPath))));
   const home = host.settings.home;
-  if (isInside(nodePrefix, home) && nodePrefix !== home) {
-    const manager = nodeManagerDirs(nodePrefix, host.env).filter((dir) => isInside(dir, home) && dir !== home);
-    dirs.push(...(manager.length > 0 ? manager : [nodePrefix]));
-  }
-  return dirs;
+  if (!isInside(nodePrefix, home) || nodePrefix === home) return [];
+  const manager = nodeManagerDirs(nodePrefix, host.env).filter((dir) => isInside(dir, home) && dir !== home);
+  if (manager.length > 0) return manager;
+  if (path.basename(nodePrefix) === '.local') return [path.join(nodePrefix, 'lib', 'node_modules'), path.join(nodePrefix, 'include', 'node')];
+  return [nodePrefix];
 }
 
 /**

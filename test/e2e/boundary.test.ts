@@ -698,3 +698,30 @@ test.serial("every Node a version manager keeps in HOME is out of reach, not onl
   t.is(fs.readFileSync(next, 'utf8'), '#!/bin/sh\necho the real node 22\n');
   t.false(fs.existsSync(path.join(path.dirname(next), 'npm')));
 });
+
+test.serial("a Node whose prefix is ~/.local protects what Node put there, not all of ~/.local: other programs' files there stay the plugin's to use (attack 106)", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const local = path.join(other.home, '.local');
+  const node = path.join(local, 'bin', 'node');
+  fs.mkdirSync(path.dirname(node), { recursive: true });
+  fs.mkdirSync(path.join(local, 'lib', 'node_modules', 'npm'), { recursive: true });
+  fs.mkdirSync(path.join(local, 'share', 'app'), { recursive: true });
+  fs.writeFileSync(path.join(local, 'share', 'app', 'state'), 'app state');
+  try {
+    fs.linkSync(process.execPath, node);
+  } catch {
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o755);
+  }
+  const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--allow-dir', path.join(local, 'share', 'app')]);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runProcess(node, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'read', path.join(local, 'share', 'app', 'state'), 'write', path.join(local, 'lib', 'node_modules', 'npm', 'index.js'), 'forged', 'write', node, 'forged'], { cwd: other.home, env: other.env });
+  t.is(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.log(lines.join('\n'));
+  t.is(lines[0], `read ${path.join(local, 'share', 'app', 'state')}: OK app state`);
+  t.true(refused(lines[1]), lines[1]);
+  t.true(refused(lines[2]), lines[2]);
+  t.false(fs.existsSync(path.join(local, 'lib', 'node_modules', 'npm', 'index.js')));
+});

@@ -252,3 +252,11 @@ test("refused: replacing a folder granted to another plugin while this plugin's 
   t.true(fs.lstatSync(late).isDirectory());
   t.false(fs.existsSync(`${late}.old`));
 });
+
+test("a run started in krew-wasm's own folders gets no cwd, as outside HOME, and goes on: it once ended at its first use of a file (attack 106)", async (t) => {
+  const inStore = path.join(sb.root, 'receipts');
+  const lines = await probe(['write', 'planted.txt', 'x', 'read', path.join(sb.home, 'free.txt'), 'write', path.join(sb.home, 'free.txt'), 'y'], inStore);
+  t.true(refused(lines[0]), lines[0]);
+  t.false(fs.existsSync(path.join(inStore, 'planted.txt')));
+  t.is(lines[2], `write ${path.join(sb.home, 'free.txt')}: OK`);
+});

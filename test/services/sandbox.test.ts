@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { GrantError } from '../../src/errors.js';
 import { DEFAULT_GRANTS } from '../../src/grants.js';
 import { nodeManagerDirs, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
 import { settingsFromEnv } from '../../src/settings.js';
@@ -101,4 +102,25 @@ test("the version manager that keeps the running Node is told by the path to it:
   t.deepEqual(nodeManagerDirs('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew']);
   t.deepEqual(nodeManagerDirs('/home/u/.local'), [], 'a prefix of its own: that installation alone');
   t.deepEqual(nodeManagerDirs('/home/u/node-v20.11.0-linux-x64'), []);
+});
+
+test.serial("a working folder in krew-wasm's store that its path does not show (the store named through a link) ends the run at its first use of a file, saying to run the plugin from elsewhere", async (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-cwd-'));
+  const before = process.cwd();
+  t.teardown(() => {
+    process.chdir(before);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+  const real = path.join(home, '.krew-wasm');
+  fs.mkdirSync(path.join(real, 'receipts'), { recursive: true });
+  fs.symlinkSync(real, path.join(home, 'store-link'));
+  const env = { HOME: home, KREW_WASM_ROOT: path.join(home, 'store-link') };
+  process.chdir(path.join(real, 'receipts'));
+  const cwd = process.cwd();
+  const prepared = await prepareSandbox('p', DEFAULT_GRANTS, 'kubectl-p', [], { env, cwd, settings: settingsFromEnv(env) }, { dataDir: path.join(home, 'data'), tmpDir: path.join(home, 'tmp') });
+  t.teardown(prepared.cleanup);
+  t.is(prepared.sandbox.initialCwd, cwd, 'its path told nothing');
+  const error = t.throws<GrantError>(() => prepared.sandbox.fs!.context());
+  t.is(error.message, `the working folder ${cwd} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
+  t.is(error.hint, 'run the plugin from another folder');
 });

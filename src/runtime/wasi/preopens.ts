@@ -154,6 +154,8 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
   const preopens: Preopen[] = opened.map(({ spec, fd }) => {
     const { lineage, onKernel } = ancestorsOfFd(fd, spec.hostPath);
     if (!spec.internal && lineage.some((id) => protectedIds.has(id))) {
+      // The user granted no working folder: it is where the run was started from.
+      if (spec.workingFolderWithin !== undefined) throw new GrantError(`the working folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'run the plugin from another folder' });
       throw new GrantError(`granted folder ${spec.hostPath} is inside krew-wasm's own files (its store or its code), which no plugin may reach`);
     }
     if (spec.workingFolderWithin !== undefined && !insideOpened(lineage, opened, spec.workingFolderWithin)) {
