@@ -28,6 +28,11 @@ export class OutputError extends KrewWasmError {
   override readonly code = 'E_OUTPUT';
 }
 
+/** The folder krew-wasm was started in was removed: a command's relative paths have nothing to resolve against. */
+export class WorkingFolderError extends KrewWasmError {
+  override readonly code = 'E_WORKING_FOLDER';
+}
+
 /** A reference that does not parse as registry/repository[:tag][@digest] or a supported local source. */
 export class InvalidReferenceError extends KrewWasmError {
   override readonly code = 'E_INVALID_REFERENCE';

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { WorkingFolderError } from './errors.js';
 
 /** Host path helpers shared by the grant checks, the sandbox and the kubeconfig mirror. */
 
@@ -18,6 +19,22 @@ export function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   // A name that only starts with two dots (`..x`) is a name like any other (found by an attack).
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/**
+ * The process's working folder; `undefined` when it was removed (getcwd fails with ENOENT), or a
+ * WorkingFolderError when `required`.
+ */
+export function workingFolder(required: true): string;
+export function workingFolder(required?: false): string | undefined;
+export function workingFolder(required = false): string | undefined {
+  try {
+    return process.cwd();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (required) throw new WorkingFolderError('the folder krew-wasm was started in no longer exists', { hint: 'cd to a folder that exists and run it again' });
+    return undefined;
+  }
 }
 
 /** The real path of `file`, or `file` itself when it cannot be resolved (missing, say). */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { exitCodeOf, formatError } from './errors.js';
+import { workingFolder } from './hostPaths.js';
 import { exitWhenDrained, recordStdioCreation } from './exit.js';
 import { runInstalledPlugin } from './services/runPlugin.js';
 import { Paths, pluginNameFromLink } from './store/paths.js';
@@ -32,7 +33,8 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
     // The installation is resolved now, before any guest code runs: resolved at the first file use,
     // the link it is found through could have been retargeted by another plugin meanwhile, and the
     // installation that runs left unprotected (found by an attack).
-    const host = { env: process.env, cwd: process.cwd(), settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] };
+    // A removed working folder is none: the plugin runs as one started outside HOME.
+    const host = { env: process.env, cwd: workingFolder() ?? '', settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] };
     return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host });
   } catch (error) {
     process.stderr.write(`${formatError(error, settings.verbose)}\n`);

@@ -1,6 +1,7 @@
 import { Cli } from 'clipanion';
 import { markCodePath } from '../builtin.js';
 import { exitCodeOf, formatError, isKrewWasmError } from '../errors.js';
+import { workingFolder } from '../hostPaths.js';
 import { settingsFromEnv, type Settings } from '../settings.js';
 import { Paths } from '../store/paths.js';
 import { PluginStore } from '../store/store.js';
@@ -60,7 +61,7 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
       colorDepth: 1, // clipanion's own colours are off (enableColors: false); terminal.ts styles ours
       env: process.env,
       settings,
-      cwd: process.cwd(),
+      cwd: workingFolder(true),
       paths,
       store: new PluginStore(paths, executable),
       trailingArgs,

@@ -13,6 +13,7 @@ import { readSetupLinks } from '../store/setupLinks.js';
 /** The host facts a run's sandbox is computed from. */
 export interface HostContext {
   env: NodeJS.ProcessEnv;
+  /** The process's working folder; '' when it was removed. */
   cwd: string;
   settings: Settings;
   /** Where krew-wasm itself is installed: its code is out of every plugin's reach. */
@@ -54,7 +55,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
   const home = host.settings.home;
   // Not a folder of krew-wasm's own as far as its path tells (the store, this installation, Node's):
   // as outside HOME, such a run has no `.` (a run started there ended at its first use of a file).
-  const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && isInside(host.cwd, home) && !insideOwnFolders(host) ? host.cwd : undefined;
+  const initialCwd = (uses.filesystem || uses.environment) && grants.filesystem === 'home' && host.cwd !== '' && isInside(host.cwd, home) && !insideOwnFolders(host) ? host.cwd : undefined;
   if (grants.dataDir && uses.environment) env.KREW_WASM_DATA_DIR = dataDir;
   if (!uses.filesystem) return { sandbox: { args: [argv0, ...args], env, initialCwd }, limits, cleanup: () => {} };
   // krew-wasm's own folders, looked up when the first check needs them (DeferredFs, or the

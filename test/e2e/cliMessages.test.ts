@@ -490,3 +490,26 @@ test("a layout folder whose name a reference would read as a tag is refused; a h
   t.is(pasted.exitCode, 0, pasted.stderr);
   t.false(fs.existsSync(path.join(side.home, 'PWNED')), 'nothing ran');
 });
+
+test('started in a folder that was removed: a command says so in one line, and does its work again from a folder that exists; a plugin runs with no cwd', async (t) => {
+  const box = makeSandbox();
+  t.teardown(() => box.cleanup());
+  const pulled = await krewWasm(box, ['pull', `file://${path.join(FIXTURES, 'hello.wasm')}`, '--name', 'hello']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const gone = path.join(box.home, 'gone');
+  fs.mkdirSync(gone);
+  // A shell that stands in the folder, removes it, then starts the command there.
+  const inRemoved = (...argv: string[]) => runProcess('sh', ['-c', 'cd "$0" && rmdir "$0" && exec "$@"', gone, ...argv], { cwd: box.home, env: box.env });
+  const listed = await inRemoved(process.execPath, BIN, 'list');
+  t.is(listed.exitCode, 1);
+  const error = theError(listed.stderr);
+  t.is(error, 'krew-wasm: error: the folder krew-wasm was started in no longer exists (cd to a folder that exists and run it again)');
+  // The hint, followed: from HOME, which exists.
+  const again = await krewWasm(box, ['list']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.regex(again.stdout, /^hello\b/m);
+  fs.mkdirSync(gone);
+  const ran = await inRemoved(path.join(box.root, 'bin', 'kubectl-hello'));
+  t.is(ran.exitCode, 0, ran.stderr);
+  t.is(ran.stdout, 'hello from wasm\n');
+});
