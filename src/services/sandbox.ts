@@ -137,7 +137,7 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; launchPaths: string
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
   return {
     dirs: protectedDirs(host, code.dirs),
-    launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths],
+    launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths, ...nodeInstallation(host).pinned],
     reservedPaths: code.reservedPaths,
     // Not krew-wasm's code: plugins' data and the store's scratch (a plugin may fill its data
     // folder, or link a file of yours into it), and pnpm's stores of every package it keeps.
@@ -203,60 +203,72 @@ export function receiptsVersion(host: HostContext): string {
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
 function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
-  return [host.settings.root, ...codeDirs, ...nodeInstallation(host)];
+  return [host.settings.root, ...codeDirs, ...nodeInstallation(host).dirs];
 }
 
 /** Whether the working folder's path lies in the store, this installation or Node's (the folders known without a lookup). */
 function insideOwnFolders(host: HostContext): boolean {
-  return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host)].some((dir) => isInside(host.cwd, dir));
+  return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host).dirs].some((dir) => isInside(host.cwd, dir));
 }
 
 let runningNodePrefix: string | undefined;
 
 /**
- * Node's own installation when it lives in HOME: with a version manager, all of its folder; else
- * the running Node's prefix, or, when that prefix is one other programs install into too
- * (`~/.local`), only what Node put there (its global packages, npm among them, and its headers:
- * the binary itself is pinned by its path and cannot be written while it runs). All of `~/.local`
- * was krew-wasm's own files to a run, and a grant inside it refused (attack 106).
+ * Node's own installation when it lives in HOME, as folders no walk enters and names that are
+ * pinned. With a version manager, all of its folder (and, should that be HOME itself, the folder
+ * of its versions: attack 107), and the running version's prefix whatever the shape says. Else the
+ * running Node's prefix; or, when that prefix is one other programs install into too (`~/.local`),
+ * only what Node put there: its global packages (npm among them), its headers and n's versions
+ * (N_PREFIX=~/.local), with the names of its commands pinned (the binary itself is pinned by its
+ * path and cannot be written while it runs). All of `~/.local` was krew-wasm's own files to a run,
+ * and a grant inside it refused (attack 106).
  */
-function nodeInstallation(host: HostContext): string[] {
+function nodeInstallation(host: HostContext): { dirs: string[]; pinned: string[] } {
   const nodePrefix = (runningNodePrefix ??= path.dirname(path.dirname(realpathOr(process.execPath))));
   const home = host.settings.home;
-  if (!isInside(nodePrefix, home) || nodePrefix === home) return [];
-  const manager = nodeManagerDirs(nodePrefix, host.env).filter((dir) => isInside(dir, home) && dir !== home);
-  if (manager.length > 0) return manager;
-  if (path.basename(nodePrefix) === '.local') return [path.join(nodePrefix, 'lib', 'node_modules'), path.join(nodePrefix, 'include', 'node')];
-  return [nodePrefix];
+  const ours = (dir: string) => isInside(dir, home) && dir !== home;
+  if (!ours(nodePrefix)) return { dirs: [], pinned: [] };
+  const manager = nodeManagerDirs(nodePrefix, host.env).filter(ours);
+  if (manager.length > 0) return { dirs: [...manager, nodePrefix], pinned: [] };
+  if (path.basename(nodePrefix) === '.local') {
+    return {
+      dirs: [path.join(nodePrefix, 'lib', 'node_modules'), path.join(nodePrefix, 'include', 'node'), path.join(nodePrefix, 'n')],
+      pinned: ['npm', 'npx', 'corepack'].map((command) => path.join(nodePrefix, 'bin', command)),
+    };
+  }
+  return { dirs: [nodePrefix], pinned: [] };
 }
 
 /**
- * A version manager's own folder, by the shape of the path to the running Node's installation (its
- * prefix): every version it keeps, and the shims and links through which PATH reaches them. A
- * plugin that rewrote another version's `node` had it run as the host after `nvm use`, and one that
- * rewrote volta's shim `~/.volta/bin/node` at the next start (attacks 105, 106).
+ * A version manager's folder and the folder of its versions, by the shape of the path to the
+ * running Node's installation (its prefix): every version it keeps, and the shims and links through
+ * which PATH reaches them. A plugin that rewrote another version's `node` had it run as the host
+ * after `nvm use`, and one that rewrote volta's shim `~/.volta/bin/node` at the next start (attacks
+ * 105, 106).
  */
 const NODE_MANAGERS: RegExp[] = [
-  /^(.+\/\.nvm)\/versions\/node\/[^/]+$/, // nvm: ~/.nvm/versions/node/v20.11.0 (nvm.sh, alias/ beside)
-  /^(.+\/versions)\/node\/[^/]+$/, // nvm with its own NVM_DIR, n's cache
-  /^(.+\/\.nodenv)\/versions\/[^/]+$/, // nodenv (shims/ beside)
-  /^(.+)\/tools\/image\/node\/[^/]+$/, // volta: VOLTA_HOME (bin/ shims beside)
-  /^(.+)\/installs\/nodejs\/[^/]+$/, // asdf: ASDF_DATA_DIR (shims/ beside)
-  /^(.+)\/node-versions\/[^/]+\/installation$/, // fnm's data folder
-  /^(.+\/\.nvs)\/node\/[^/]+\/[^/]+$/, // nvs: ~/.nvs/node/20.11.0/x64
-  /^(.+)\/Cellar\/node(?:@[\d.]+)?\/[^/]+$/, // Homebrew: its prefix (bin/node links into the Cellar)
+  /^(?<versions>(?<root>.+\/\.nvm)\/versions)\/node\/[^/]+$/, // nvm: ~/.nvm/versions/node/v20.11.0 (nvm.sh, alias/ beside)
+  /^(?<root>(?<versions>.+\/versions))\/node\/[^/]+$/, // nvm with its own NVM_DIR, n's versions
+  /^(?<versions>(?<root>.+\/\.nodenv)\/versions)\/[^/]+$/, // nodenv (shims/ beside)
+  /^(?<versions>(?<root>.+)\/tools\/image\/node)\/[^/]+$/, // volta: VOLTA_HOME (bin/ shims beside)
+  /^(?<versions>(?<root>.+)\/installs\/node(?:js)?)\/[^/]+$/, // asdf (ASDF_DATA_DIR, shims/ beside), mise (~/.local/share/mise)
+  /^(?<versions>(?<root>.+)\/node-versions)\/[^/]+\/installation$/, // fnm's data folder
+  /^(?<versions>(?<root>.+\/\.nvs)\/node)\/[^/]+\/[^/]+$/, // nvs: ~/.nvs/node/20.11.0/x64
+  /^(?<versions>(?<root>.+\/pnpm)\/nodejs)\/[^/]+$/, // pnpm env: ~/.local/share/pnpm/nodejs/20.11.0
+  /^(?<versions>(?<root>.+)\/Cellar)\/node(?:@[\d.]+)?\/[^/]+$/, // Homebrew: its prefix (bin/node links into the Cellar)
 ];
 
 /**
- * The folders of the version manager that keeps the running Node, when one does: its own folder
- * and, for fnm, the folder of its per-shell links (FNM_MULTISHELL_PATH's), which PATH goes through.
+ * The folders of the version manager that keeps the running Node, when one does: its own folder,
+ * the folder of its versions and, for fnm, the folder of its per-shell links (FNM_MULTISHELL_PATH's),
+ * which PATH goes through.
  */
 export function nodeManagerDirs(nodePrefix: string, env: NodeJS.ProcessEnv = {}): string[] {
   for (const shape of NODE_MANAGERS) {
-    const root = shape.exec(nodePrefix)?.[1];
-    if (!root) continue;
+    const found = shape.exec(nodePrefix)?.groups;
+    if (!found) continue;
     const multishell = shape.source.includes('node-versions') && env.FNM_MULTISHELL_PATH ? [path.dirname(env.FNM_MULTISHELL_PATH)] : [];
-    return [root, ...multishell];
+    return [...new Set([found.root!, found.versions!, ...multishell])];
   }
   return [];
 }

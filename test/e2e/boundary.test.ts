@@ -707,6 +707,10 @@ test.serial("a Node whose prefix is ~/.local protects what Node put there, not a
   fs.mkdirSync(path.dirname(node), { recursive: true });
   fs.mkdirSync(path.join(local, 'lib', 'node_modules', 'npm'), { recursive: true });
   fs.mkdirSync(path.join(local, 'share', 'app'), { recursive: true });
+  // n's versions with N_PREFIX=~/.local, and Node's own commands beside it (attack 107).
+  fs.mkdirSync(path.join(local, 'n', 'versions', 'node', '18.0.0', 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(local, 'n', 'versions', 'node', '18.0.0', 'bin', 'node'), 'node 18');
+  fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin', 'npm'));
   fs.writeFileSync(path.join(local, 'share', 'app', 'state'), 'app state');
   try {
     fs.linkSync(process.execPath, node);
@@ -716,12 +720,41 @@ test.serial("a Node whose prefix is ~/.local protects what Node put there, not a
   }
   const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--allow-dir', path.join(local, 'share', 'app')]);
   t.is(pulled.exitCode, 0, pulled.stderr);
-  const r = await runProcess(node, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'read', path.join(local, 'share', 'app', 'state'), 'write', path.join(local, 'lib', 'node_modules', 'npm', 'index.js'), 'forged', 'write', node, 'forged'], { cwd: other.home, env: other.env });
+  const r = await runProcess(node, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'read', path.join(local, 'share', 'app', 'state'), 'write', path.join(local, 'lib', 'node_modules', 'npm', 'index.js'), 'forged', 'write', node, 'forged', 'write', path.join(local, 'n', 'versions', 'node', '18.0.0', 'bin', 'node'), 'forged', 'unlink', path.join(local, 'bin', 'npm')], { cwd: other.home, env: other.env });
   t.is(r.exitCode, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.log(lines.join('\n'));
   t.is(lines[0], `read ${path.join(local, 'share', 'app', 'state')}: OK app state`);
   t.true(refused(lines[1]), lines[1]);
   t.true(refused(lines[2]), lines[2]);
+  t.true(refused(lines[3]), lines[3]);
+  t.true(refused(lines[4]), lines[4]);
   t.false(fs.existsSync(path.join(local, 'lib', 'node_modules', 'npm', 'index.js')));
+  t.is(fs.readFileSync(path.join(local, 'n', 'versions', 'node', '18.0.0', 'bin', 'node'), 'utf8'), 'node 18');
+  t.is(fs.readlinkSync(path.join(local, 'bin', 'npm')), '../lib/node_modules/npm/bin/npm-cli.js');
+});
+
+test.serial("a version manager whose folder is HOME itself (VOLTA_HOME=$HOME) keeps every version it holds out of reach (attack 107)", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const versions = path.join(other.home, 'tools', 'image', 'node');
+  const running = path.join(versions, '20.0.0', 'bin', 'node');
+  const next = path.join(versions, '22.0.0', 'bin', 'node');
+  fs.mkdirSync(path.dirname(running), { recursive: true });
+  fs.mkdirSync(path.dirname(next), { recursive: true });
+  try {
+    fs.linkSync(process.execPath, running);
+  } catch {
+    fs.copyFileSync(process.execPath, running);
+    fs.chmodSync(running, 0o755);
+  }
+  fs.writeFileSync(next, 'node 22', { mode: 0o755 });
+  const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  const r = await runProcess(running, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', next, 'forged', 'write', path.join(other.home, 'free'), 'x'], { cwd: other.home, env: other.env });
+  t.is(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.true(refused(lines[0]), lines[0]);
+  t.false(refused(lines[1]), 'HOME itself stays the plugin\'s: ' + lines[1]);
+  t.is(fs.readFileSync(next, 'utf8'), 'node 22');
 });

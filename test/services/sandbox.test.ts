@@ -91,15 +91,19 @@ test.serial('a working folder moved out of HOME between the start and the plugin
   t.is(t.throws(() => prepared.sandbox.fs!.context()).message, error.message);
 });
 
-test("the version manager that keeps the running Node is told by the path to it: all of its folder is Node's own installation, every version and every shim (attacks 105, 106)", (t) => {
-  t.deepEqual(nodeManagerDirs('/home/u/.nvm/versions/node/v20.11.0'), ['/home/u/.nvm']);
+test("the version manager that keeps the running Node is told by the path to it: all of its folder is Node's own installation, every version and every shim (attacks 105-107)", (t) => {
+  t.deepEqual(nodeManagerDirs('/home/u/.nvm/versions/node/v20.11.0'), ['/home/u/.nvm', '/home/u/.nvm/versions']);
   t.deepEqual(nodeManagerDirs('/home/u/.config/nvm/versions/node/v20.11.0'), ['/home/u/.config/nvm/versions']);
-  t.deepEqual(nodeManagerDirs('/home/u/.nodenv/versions/20.11.0'), ['/home/u/.nodenv']);
-  t.deepEqual(nodeManagerDirs('/home/u/.volta/tools/image/node/20.11.0'), ['/home/u/.volta']);
-  t.deepEqual(nodeManagerDirs('/home/u/.asdf/installs/nodejs/20.11.0'), ['/home/u/.asdf']);
-  t.deepEqual(nodeManagerDirs('/home/u/.local/share/fnm/node-versions/v20.11.0/installation', { FNM_MULTISHELL_PATH: '/home/u/.local/state/fnm_multishells/123_456' }), ['/home/u/.local/share/fnm', '/home/u/.local/state/fnm_multishells']);
-  t.deepEqual(nodeManagerDirs('/home/u/.nvs/node/20.11.0/x64'), ['/home/u/.nvs']);
-  t.deepEqual(nodeManagerDirs('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew']);
+  t.deepEqual(nodeManagerDirs('/home/u/.nodenv/versions/20.11.0'), ['/home/u/.nodenv', '/home/u/.nodenv/versions']);
+  t.deepEqual(nodeManagerDirs('/home/u/.volta/tools/image/node/20.11.0'), ['/home/u/.volta', '/home/u/.volta/tools/image/node']);
+  // VOLTA_HOME=$HOME: the root is HOME, which a run leaves out; the folder of versions stays (attack 107).
+  t.deepEqual(nodeManagerDirs('/home/u/tools/image/node/20.11.0'), ['/home/u', '/home/u/tools/image/node']);
+  t.deepEqual(nodeManagerDirs('/home/u/.asdf/installs/nodejs/20.11.0'), ['/home/u/.asdf', '/home/u/.asdf/installs/nodejs']);
+  t.deepEqual(nodeManagerDirs('/home/u/.local/share/mise/installs/node/20.11.0'), ['/home/u/.local/share/mise', '/home/u/.local/share/mise/installs/node']);
+  t.deepEqual(nodeManagerDirs('/home/u/.local/share/fnm/node-versions/v20.11.0/installation', { FNM_MULTISHELL_PATH: '/home/u/.local/state/fnm_multishells/123_456' }), ['/home/u/.local/share/fnm', '/home/u/.local/share/fnm/node-versions', '/home/u/.local/state/fnm_multishells']);
+  t.deepEqual(nodeManagerDirs('/home/u/.nvs/node/20.11.0/x64'), ['/home/u/.nvs', '/home/u/.nvs/node']);
+  t.deepEqual(nodeManagerDirs('/home/u/.local/share/pnpm/nodejs/20.11.0'), ['/home/u/.local/share/pnpm', '/home/u/.local/share/pnpm/nodejs']);
+  t.deepEqual(nodeManagerDirs('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew', '/home/u/.linuxbrew/Cellar']);
   t.deepEqual(nodeManagerDirs('/home/u/.local'), [], 'a prefix of its own: that installation alone');
   t.deepEqual(nodeManagerDirs('/home/u/node-v20.11.0-linux-x64'), []);
 });
