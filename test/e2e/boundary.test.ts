@@ -668,20 +668,25 @@ test.serial('rm removes a data folder through handles: a run of the plugin swapp
   t.false(fs.existsSync(path.join(sb.root, 'data', 'eraser')));
 });
 
+/** The running Node at `file` (a hard link of it, else a copy), as a version manager or a prefix in HOME holds one. */
+function nodeAt(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  try {
+    fs.linkSync(process.execPath, file);
+  } catch {
+    fs.copyFileSync(process.execPath, file);
+    fs.chmodSync(file, 0o755);
+  }
+}
+
 test.serial("every Node a version manager keeps in HOME is out of reach, not only the running one: `nvm use` makes another the host (attack 105)", async (t) => {
   const other = makeSandbox();
   t.teardown(() => other.cleanup());
   const versions = path.join(other.home, '.nvm', 'versions', 'node');
   const running = path.join(versions, 'v20.0.0', 'bin', 'node');
   const next = path.join(versions, 'v22.0.0', 'bin', 'node');
-  fs.mkdirSync(path.dirname(running), { recursive: true });
+  nodeAt(running);
   fs.mkdirSync(path.dirname(next), { recursive: true });
-  try {
-    fs.linkSync(process.execPath, running);
-  } catch {
-    fs.copyFileSync(process.execPath, running);
-    fs.chmodSync(running, 0o755);
-  }
   fs.writeFileSync(next, '#!/bin/sh\necho the real node 22\n', { mode: 0o755 });
   fs.mkdirSync(path.join(other.home, '.nvm', 'alias'));
   const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
@@ -704,7 +709,7 @@ test.serial("a Node whose prefix is ~/.local protects what Node put there, not a
   t.teardown(() => other.cleanup());
   const local = path.join(other.home, '.local');
   const node = path.join(local, 'bin', 'node');
-  fs.mkdirSync(path.dirname(node), { recursive: true });
+  nodeAt(node);
   fs.mkdirSync(path.join(local, 'lib', 'node_modules', 'npm'), { recursive: true });
   fs.mkdirSync(path.join(local, 'share', 'app'), { recursive: true });
   // n's versions with N_PREFIX=~/.local, and Node's own commands beside it (attack 107).
@@ -712,12 +717,6 @@ test.serial("a Node whose prefix is ~/.local protects what Node put there, not a
   fs.writeFileSync(path.join(local, 'n', 'versions', 'node', '18.0.0', 'bin', 'node'), 'node 18');
   fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin', 'npm'));
   fs.writeFileSync(path.join(local, 'share', 'app', 'state'), 'app state');
-  try {
-    fs.linkSync(process.execPath, node);
-  } catch {
-    fs.copyFileSync(process.execPath, node);
-    fs.chmodSync(node, 0o755);
-  }
   const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe', '--allow-dir', path.join(local, 'share', 'app')]);
   t.is(pulled.exitCode, 0, pulled.stderr);
   const r = await runProcess(node, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'read', path.join(local, 'share', 'app', 'state'), 'write', path.join(local, 'lib', 'node_modules', 'npm', 'index.js'), 'forged', 'write', node, 'forged', 'write', path.join(local, 'n', 'versions', 'node', '18.0.0', 'bin', 'node'), 'forged', 'unlink', path.join(local, 'bin', 'npm')], { cwd: other.home, env: other.env });
@@ -740,14 +739,8 @@ test.serial("a version manager whose folder is HOME itself (VOLTA_HOME=$HOME) ke
   const versions = path.join(other.home, 'tools', 'image', 'node');
   const running = path.join(versions, '20.0.0', 'bin', 'node');
   const next = path.join(versions, '22.0.0', 'bin', 'node');
-  fs.mkdirSync(path.dirname(running), { recursive: true });
+  nodeAt(running);
   fs.mkdirSync(path.dirname(next), { recursive: true });
-  try {
-    fs.linkSync(process.execPath, running);
-  } catch {
-    fs.copyFileSync(process.execPath, running);
-    fs.chmodSync(running, 0o755);
-  }
   fs.writeFileSync(next, 'node 22', { mode: 0o755 });
   const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
   t.is(pulled.exitCode, 0, pulled.stderr);
