@@ -37,7 +37,6 @@ export function workingFolder(required = false): string | undefined {
   }
 }
 
-/** The real path of `file`, or `file` itself when it cannot be resolved (missing, say). */
 /**
  * Whether a read failed because the process had no descriptor left: a plugin can hold them all
  * (attack 68), and what could not be read then says nothing of what is there. What krew-wasm keeps
@@ -49,6 +48,7 @@ export function noDescriptorLeft(error: unknown): boolean {
   return code === 'EMFILE' || code === 'ENFILE';
 }
 
+/** The real path of `file`, or `file` itself when it cannot be resolved (missing, say). */
 export function realpathOr(file: string): string {
   try {
     return fs.realpathSync.native(file);
