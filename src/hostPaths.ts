@@ -38,6 +38,22 @@ export function workingFolder(required = false): string | undefined {
 }
 
 /**
+ * `file` made absolute as path.resolve makes it, against the working folder, which must exist when
+ * `file` is relative (a WorkingFolderError, never Node's own `uv_cwd` failure).
+ */
+export function resolvePath(file: string): string {
+  return path.isAbsolute(file) ? path.resolve(file) : path.resolve(workingFolder(true), file);
+}
+
+/**
+ * `file` made absolute by text only (`L/..` stays, to be walked from where the link L leads, as
+ * the kernel walks it), against the working folder, which must exist when `file` is relative.
+ */
+export function absoluteByText(file: string): string {
+  return path.isAbsolute(file) ? file : `${workingFolder(true)}${path.sep}${file}`;
+}
+
+/**
  * Whether a read failed because the process had no descriptor left: a plugin can hold them all
  * (attack 68), and what could not be read then says nothing of what is there. What krew-wasm keeps
  * from plugins is looked up at a run's first use of its files, after guest code started: such a
@@ -314,7 +330,7 @@ export function reachedThrough(file: string, dirs: string[], options: ReachOptio
   if (dirs.length === 0) return undefined;
   const roots = dirs.map((dir) => [dir, realpathOr(dir)] as const);
   const readOnly = readOnlyDirs.map((dir) => realpathOr(dir));
-  const absolute = path.isAbsolute(file) ? file : `${process.cwd()}/${file}`;
+  const absolute = absoluteByText(file);
   let through: string | undefined;
   // A name in a read-only folder, or on the way to one (the sandbox pins those: never renamed,
   // removed or made again), is not the plugin's to choose now.

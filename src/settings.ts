@@ -1,5 +1,6 @@
 import { builtin } from './builtin.js';
 import path from 'node:path';
+import { resolvePath } from './hostPaths.js';
 
 /**
  * Everything krew-wasm reads from its own environment variables, read once at start-up and passed
@@ -44,14 +45,14 @@ export const DEFAULTS = {
 
 /** Reads the settings from an environment (process.env by default). Malformed numbers fall back to defaults. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
-  const home = path.resolve(env.HOME || builtin<typeof import('node:os')>('node:os').homedir());
+  const home = resolvePath(env.HOME || builtin<typeof import('node:os')>('node:os').homedir());
   const flag = (name: string) => env[name] === '1' || env[name] === 'true';
   const positive = (name: string, fallback: number) => {
     const value = Number(env[name]);
     return Number.isSafeInteger(value) && value > 0 ? value : fallback;
   };
   return {
-    root: env.KREW_WASM_ROOT ? path.resolve(env.KREW_WASM_ROOT) : path.join(home, '.krew-wasm'),
+    root: env.KREW_WASM_ROOT ? resolvePath(env.KREW_WASM_ROOT) : path.join(home, '.krew-wasm'),
     home,
     verbose: flag('KREW_WASM_VERBOSE'),
     trace: flag('KREW_WASM_TRACE'),

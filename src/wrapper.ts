@@ -5,7 +5,7 @@ import { workingFolder } from './hostPaths.js';
 import { exitWhenDrained, recordStdioCreation } from './exit.js';
 import { runInstalledPlugin } from './services/runPlugin.js';
 import { Paths, pluginNameFromLink } from './store/paths.js';
-import { settingsFromEnv } from './settings.js';
+import { settingsFromEnv, type Settings } from './settings.js';
 import { enableTrace, trace } from './trace.js';
 
 // For bin/krew-wasm.js, which writes the bundle's code cache at exit under V8's default flags, and
@@ -26,10 +26,12 @@ export async function main(): Promise<void> {
 /** Runs the plugin behind the link; resolves with the process exit code. */
 export async function wrapperMain(invokedAs: string, args: string[]): Promise<number> {
   const name = pluginNameFromLink(invokedAs) as string;
-  const settings = settingsFromEnv(process.env);
-  enableTrace(settings.trace);
-  trace('wrapper loaded');
+  let settings: Settings | undefined;
   try {
+    // A relative HOME or KREW_WASM_ROOT needs the working folder, which may have been removed.
+    settings = settingsFromEnv(process.env);
+    enableTrace(settings.trace);
+    trace('wrapper loaded');
     // The installation is resolved now, before any guest code runs: resolved at the first file use,
     // the link it is found through could have been retargeted by another plugin meanwhile, and the
     // installation that runs left unprotected (found by an attack).
@@ -37,7 +39,7 @@ export async function wrapperMain(invokedAs: string, args: string[]): Promise<nu
     const host = { env: process.env, cwd: workingFolder() ?? '', settings, installDir: installDir(), launchPaths: [process.argv[1], process.execPath] };
     return await runInstalledPlugin(Paths.fromSettings(settings), { name, args, host });
   } catch (error) {
-    process.stderr.write(`${formatError(error, settings.verbose)}\n`);
+    process.stderr.write(`${formatError(error, settings?.verbose ?? false)}\n`);
     return exitCodeOf(error);
   }
 }

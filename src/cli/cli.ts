@@ -27,7 +27,6 @@ const HELP_FLAGS = new Set(['-h', '--help']);
  * the basename krew-wasm was started as (help and hints say `kubectl krew-wasm` when run through kubectl).
  */
 export async function runCli(argv: string[], executable: string, invokedAs = 'krew-wasm'): Promise<number> {
-  const settings = settingsFromEnv(process.env);
   invokedAs = invokedAs.replace(/\.js$/, '');
   const binaryName = invokedAs === KUBECTL_LINK_NAME || invokedAs === KUBECTL_COMPLETION_LINK_NAME ? 'kubectl krew-wasm' : 'krew-wasm';
   if (invokedAs === KUBECTL_COMPLETION_LINK_NAME) argv = ['__complete', ...argv];
@@ -35,8 +34,11 @@ export async function runCli(argv: string[], executable: string, invokedAs = 'kr
   const dashDash = argv.indexOf('--');
   const trailingArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : undefined;
   const args = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
-  let verbose = settings.verbose || args.includes('--verbose');
+  let verbose = args.includes('--verbose');
   try {
+    // A relative HOME or KREW_WASM_ROOT needs the working folder, which may have been removed.
+    const settings = settingsFromEnv(process.env);
+    verbose ||= settings.verbose;
     // Code paths (builtin.ts) are marked once taken: a first run refused for its usage left the
     // command a code cache without the command's code, and no later run took a path it lacked.
     if (argv[0] === '__complete') {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKrewWasmError, KubeconfigError } from '../errors.js';
-import { reachedThrough } from '../hostPaths.js';
+import { reachedThrough, resolvePath } from '../hostPaths.js';
 import { readCredentialFile as readFile } from './boundedRead.js';
 import type { ExecConfig, Selection } from './kubeconfig.js';
 
@@ -193,7 +193,7 @@ async function findProgram(command: string, searchPath: string): Promise<{ path:
   // Absolute: the program is run by this path, never looked up on PATH again (a `.` entry found it
   // in the cwd, where the run then took the plugin's program from a writable folder earlier on PATH:
   // found by an attack).
-  const candidates = command.includes('/') ? [path.resolve(command)] : searchPath.split(path.delimiter).filter(Boolean).map((dir) => path.resolve(dir, command));
+  const candidates = command.includes('/') ? [resolvePath(command)] : searchPath.split(path.delimiter).filter(Boolean).map((dir) => resolvePath(path.join(dir, command)));
   for (const candidate of candidates) {
     try {
       await fs.promises.access(candidate, fs.constants.X_OK);

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { absoluteByText } from '../hostPaths.js';
 
 /**
  * Which kubeconfig files are in use, without reading them: a module of its own, without the YAML
@@ -30,6 +31,4 @@ export function kubeconfigFiles(env: NodeJS.ProcessEnv, overrides: Overrides): s
  * read another file than kubectl reads (found by an attack). Paths inside it are resolved against
  * its folder by text, as client-go resolves them (kubeconfig.ts resolvePath).
  */
-function absolute(file: string): string {
-  return path.isAbsolute(file) ? file : `${process.cwd()}${path.sep}${file}`;
-}
+const absolute = (file: string): string => absoluteByText(file);

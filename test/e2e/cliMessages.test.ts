@@ -512,4 +512,35 @@ test('started in a folder that was removed: a command says so in one line, and d
   const ran = await inRemoved(path.join(box.root, 'bin', 'kubectl-hello'));
   t.is(ran.exitCode, 0, ran.stderr);
   t.is(ran.stdout, 'hello from wasm\n');
+  // Paths the environment gives relative to the removed folder: a relative KUBECONFIG (read for
+  // a plugin granted --fs kubeconfig) or KREW_WASM_ROOT. Each gave Node's own `uv_cwd` failure
+  // with a stack trace.
+  t.is((await krewWasm(box, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'kprobe', '--fs', 'kubeconfig'])).exitCode, 0);
+  fs.mkdirSync(path.join(box.home, '.kube'), { recursive: true });
+  fs.writeFileSync(path.join(box.home, '.kube', 'config'), "current-context: s\nclusters: [{name: s, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: s, user: {token: t}}]\ncontexts: [{name: s, context: {cluster: s, user: s}}]\n");
+  const kprobe = path.join(box.root, 'bin', 'kubectl-kprobe');
+  const inRemovedWith = (env: NodeJS.ProcessEnv, ...argv: string[]) => {
+    fs.mkdirSync(gone);
+    return runProcess('sh', ['-c', 'cd "$0" && rmdir "$0" && exec "$@"', gone, ...argv], { cwd: box.home, env: { ...box.env, ...env } });
+  };
+  // A relative KUBECONFIG names no file there, as client-go finds none (its open fails): the
+  // plugin sees no kubeconfig, as without one.
+  const config = path.join(box.home, '.kube', 'config');
+  const unseen = await inRemovedWith({ KUBECONFIG: '.kube/config' }, kprobe, 'read', config);
+  t.is(unseen.exitCode, 0, unseen.stderr);
+  t.is(unseen.stderr, '');
+  t.is(unseen.stdout, `read ${config}: ERR Capabilities insufficient\n`);
+  // (A relative HOME there ends Node itself before any script runs: its module paths need it.)
+  for (const [env, argv] of [
+    [{ KREW_WASM_ROOT: 'store' }, [kprobe]],
+    [{ KREW_WASM_ROOT: 'store' }, [process.execPath, BIN, 'list']],
+  ] as const) {
+    const r = await inRemovedWith(env, ...argv);
+    t.is(r.exitCode, 1, `${JSON.stringify(env)} ${r.stdout}`);
+    t.is(r.stderr, 'krew-wasm: error: the folder krew-wasm was started in no longer exists (cd to a folder that exists and run it again)\n', JSON.stringify(env));
+  }
+  // From HOME, .kube/config names the kubeconfig.
+  const read = await runProcess(kprobe, ['read', config], { cwd: box.home, env: { ...box.env, KUBECONFIG: '.kube/config' } });
+  t.is(read.exitCode, 0, read.stderr);
+  t.regex(read.stdout, /: OK \{[\s\S]*"current-context": "s"/);
 });
