@@ -99,6 +99,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
     const files = ownFiles();
     return {
       protectedDirs: files.dirs,
+      protectedFiles: files.files,
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
       launchPaths: files.launchPaths,
       reservedPaths: files.reservedPaths,
@@ -131,13 +132,15 @@ export function readOnlyFolders(grants: Grants): string[] {
  * bin/, dist/ and node_modules as written, each of which may be a chain of symlinks), and the
  * names that must not come to exist (hostPaths.ts krewWasmCode).
  */
-function krewWasmFiles(host: HostContext): { dirs: string[]; launchPaths: string[]; reservedPaths: string[]; linkWalkSkips: string[] } {
+function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; launchPaths: string[]; reservedPaths: string[]; linkWalkSkips: string[] } {
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
+  const node = nodeInstallation(host);
   return {
     dirs: protectedDirs(host, code.dirs),
-    launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths, ...nodeInstallation(host).pinned],
+    files: node.files,
+    launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths, ...node.pinned],
     reservedPaths: code.reservedPaths,
     // Not krew-wasm's code: plugins' data and the store's scratch (a plugin may fill its data
     // folder, or link a file of yours into it), and pnpm's stores of every package it keeps.
@@ -211,32 +214,78 @@ function insideOwnFolders(host: HostContext): boolean {
   return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host).dirs].some((dir) => isInside(host.cwd, dir));
 }
 
-let runningNodePrefix: string | undefined;
+/**
+ * Node's installations in HOME, as folders no walk enters, names that are pinned and files that
+ * are not written: the running Node's, and the one the next start through `#!/usr/bin/env node`
+ * takes, the first `node` on PATH, when that is another. A run started under another PATH (a
+ * system Node's, by a script) could rewrite the Node of nvm that your shell's PATH leads to, and
+ * that became the host of the next run (attack 105's low).
+ */
+function nodeInstallation(host: HostContext): { dirs: string[]; pinned: string[]; files: string[] } {
+  const home = host.settings.home;
+  const next = nodeOnPath(host.env.PATH);
+  const prefixes = new Set([nodePrefix(process.execPath), ...(next ? [nodePrefix(next)] : [])]);
+  const found = [...prefixes].map((prefix) => installationIn(home, prefix, host.env));
+  // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself), when in HOME.
+  const pinned = next && isInside(next, home) ? [next] : [];
+  return { dirs: found.flatMap((f) => f.dirs), pinned: [...pinned, ...found.flatMap((f) => f.pinned)], files: found.flatMap((f) => f.files) };
+}
+
+const prefixes = new Map<string, string>();
+
+/** The prefix of the Node installation whose binary `node` is (`<prefix>/bin/node`, links resolved). */
+function nodePrefix(node: string): string {
+  let prefix = prefixes.get(node);
+  if (prefix === undefined) prefixes.set(node, (prefix = path.dirname(path.dirname(realpathOr(node)))));
+  return prefix;
+}
+
+let pathLookup: { searched: string; found: string | undefined } | undefined;
+
+/** The file `env node` runs: the first executable regular file named `node` in PATH's absolute folders. */
+export function nodeOnPath(searchPath: string | undefined): string | undefined {
+  if (pathLookup?.searched === (searchPath ?? '')) return pathLookup.found;
+  let found: string | undefined;
+  for (const dir of (searchPath ?? '').split(path.delimiter)) {
+    // A relative entry names a folder only from where the next start stands, which no run knows.
+    if (!path.isAbsolute(dir)) continue;
+    const file = path.join(dir, 'node');
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (!fs.statSync(file).isFile()) continue;
+    } catch {
+      continue;
+    }
+    found = file;
+    break;
+  }
+  pathLookup = { searched: searchPath ?? '', found };
+  return found;
+}
 
 /**
- * Node's own installation when it lives in HOME, as folders no walk enters and names that are
- * pinned. With a version manager, all of its folder (and, should that be HOME itself, the folder
- * of its versions: attack 107), and the running version's prefix whatever the shape says. Else the
- * running Node's prefix; or, when that prefix is one other programs install into too (`~/.local`),
- * only what Node put there: its global packages (npm among them), its headers and n's versions
- * (N_PREFIX=~/.local), with the names of its commands pinned (the binary itself is pinned by its
- * path and cannot be written while it runs). All of `~/.local` was krew-wasm's own files to a run,
- * and a grant inside it refused (attack 106).
+ * One Node installation's protection when its prefix lies in HOME. With a version manager, all of
+ * its folder (and, should that be HOME itself, the folder of its versions: attack 107), and the
+ * prefix whatever the shape says. Else the prefix; or, when that prefix is one other programs
+ * install into too (`~/.local`), only what Node put there: its global packages (npm among them),
+ * its headers and n's versions (N_PREFIX=~/.local), with the names of its commands pinned and its
+ * binary not written (the running one cannot be written anyway while it runs). All of `~/.local`
+ * was krew-wasm's own files to a run, and a grant inside it refused (attack 106).
  */
-function nodeInstallation(host: HostContext): { dirs: string[]; pinned: string[] } {
-  const nodePrefix = (runningNodePrefix ??= path.dirname(path.dirname(realpathOr(process.execPath))));
-  const home = host.settings.home;
+function installationIn(home: string, prefix: string, env: NodeJS.ProcessEnv): { dirs: string[]; pinned: string[]; files: string[] } {
   const ours = (dir: string) => isInside(dir, home) && dir !== home;
-  if (!ours(nodePrefix)) return { dirs: [], pinned: [] };
-  const manager = nodeManagerDirs(nodePrefix, host.env).filter(ours);
-  if (manager.length > 0) return { dirs: [...manager, nodePrefix], pinned: [] };
-  if (path.basename(nodePrefix) === '.local') {
+  if (!ours(prefix)) return { dirs: [], pinned: [], files: [] };
+  const manager = nodeManagerDirs(prefix, env).filter(ours);
+  if (manager.length > 0) return { dirs: [...manager, prefix], pinned: [], files: [] };
+  if (path.basename(prefix) === '.local') {
+    const node = path.join(prefix, 'bin', 'node');
     return {
-      dirs: [path.join(nodePrefix, 'lib', 'node_modules'), path.join(nodePrefix, 'include', 'node'), path.join(nodePrefix, 'n')],
-      pinned: ['npm', 'npx', 'corepack'].map((command) => path.join(nodePrefix, 'bin', command)),
+      dirs: [path.join(prefix, 'lib', 'node_modules'), path.join(prefix, 'include', 'node'), path.join(prefix, 'n')],
+      pinned: ['node', 'npm', 'npx', 'corepack'].map((command) => path.join(prefix, 'bin', command)),
+      files: [node],
     };
   }
-  return { dirs: [nodePrefix], pinned: [] };
+  return { dirs: [prefix], pinned: [], files: [] };
 }
 
 /**

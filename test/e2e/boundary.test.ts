@@ -704,6 +704,39 @@ test.serial("every Node a version manager keeps in HOME is out of reach, not onl
   t.false(fs.existsSync(path.join(path.dirname(next), 'npm')));
 });
 
+test.serial("the Node PATH leads to is out of reach too when another runs the plugin: a run under a system Node could rewrite nvm's, the host of your shell's next run (attack 105's low)", async (t) => {
+  for (const shape of ['nvm', 'local'] as const) {
+    const other = makeSandbox();
+    t.teardown(() => other.cleanup());
+    // Not the running Node (a copy or link of it would be busy, and unwritable anyway): a script.
+    const bin = shape === 'nvm' ? path.join(other.home, '.nvm', 'versions', 'node', 'v22.0.0', 'bin') : path.join(other.home, '.local', 'bin');
+    const next = path.join(bin, 'node');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(next, '#!/bin/sh\necho the real node\n', { mode: 0o755 });
+    fs.mkdirSync(path.join(other.home, '.nvm', 'alias'), { recursive: true });
+    const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+    t.is(pulled.exitCode, 0, pulled.stderr);
+    const env = { ...other.env, PATH: `relative/bin:${path.join(other.home, 'none')}:${bin}:${other.env.PATH ?? process.env.PATH}` };
+    const r = await runProcess(process.execPath, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', next, 'forged', 'unlink', next, 'link', next, path.join(other.home, 'alias-of-node'), 'write', path.join(other.home, '.nvm', 'alias', 'default'), 'v22.0.0', 'write', path.join(other.home, 'free'), 'x'], { cwd: other.home, env });
+    t.is(r.exitCode, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    t.log(shape, lines.join('\n'));
+    t.true(refused(lines[0]), `${shape}: ${lines[0]}`);
+    t.true(refused(lines[1]), `${shape}: ${lines[1]}`);
+    t.is(refused(lines[3]), shape === 'nvm', `${shape}: nvm's own folder only when its Node is the one: ${lines[3]}`);
+    t.false(refused(lines[4]), lines[4]);
+    t.is(fs.readFileSync(next, 'utf8'), '#!/bin/sh\necho the real node\n');
+    // In nvm's folder it cannot be named again; in ~/.local/bin it can, and that name is the same
+    // file: not written either.
+    t.is(refused(lines[2]), shape === 'nvm', `${shape}: ${lines[2]}`);
+    if (shape === 'local') {
+      const again = await runProcess(process.execPath, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', path.join(other.home, 'alias-of-node'), 'forged'], { cwd: other.home, env });
+      t.true(refused(again.stdout.trim()), `${shape}: ${again.stdout}`);
+      t.is(fs.readFileSync(next, 'utf8'), '#!/bin/sh\necho the real node\n');
+    }
+  }
+});
+
 test.serial("a Node whose prefix is ~/.local protects what Node put there, not all of ~/.local: other programs' files there stay the plugin's to use (attack 106)", async (t) => {
   const other = makeSandbox();
   t.teardown(() => other.cleanup());

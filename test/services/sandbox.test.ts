@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { GrantError } from '../../src/errors.js';
 import { DEFAULT_GRANTS } from '../../src/grants.js';
-import { nodeManagerDirs, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
+import { nodeManagerDirs, nodeOnPath, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
 function hostAt(home: string) {
@@ -106,6 +106,25 @@ test("the version manager that keeps the running Node is told by the path to it:
   t.deepEqual(nodeManagerDirs('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew', '/home/u/.linuxbrew/Cellar']);
   t.deepEqual(nodeManagerDirs('/home/u/.local'), [], 'a prefix of its own: that installation alone');
   t.deepEqual(nodeManagerDirs('/home/u/node-v20.11.0-linux-x64'), []);
+});
+
+test('the Node the next start takes is found as `env node` finds it: the first executable file named node in an absolute folder of PATH', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krew-wasm-path-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const at = (name: string) => path.join(dir, name);
+  for (const name of ['plain', 'folder', 'exec', 'later']) fs.mkdirSync(at(name));
+  fs.writeFileSync(at('plain/node'), 'not executable', { mode: 0o644 });
+  fs.mkdirSync(at('folder/node'));
+  fs.writeFileSync(at('exec/node'), '#!/bin/sh\n', { mode: 0o755 });
+  fs.writeFileSync(at('later/node'), '#!/bin/sh\n', { mode: 0o755 });
+  const searched = (...dirs: string[]) => nodeOnPath(dirs.join(path.delimiter));
+  t.is(searched(at('missing'), at('plain'), at('folder'), at('exec'), at('later')), at('exec/node'));
+  t.is(searched('exec', at('later')), at('later/node'), 'a relative entry is skipped');
+  t.is(searched(at('plain')), undefined);
+  t.is(nodeOnPath(undefined), undefined);
+  fs.mkdirSync(at('vialink'));
+  fs.symlinkSync(at('exec/node'), at('vialink/node'));
+  t.is(searched(at('vialink')), at('vialink/node'), 'a link is the name PATH finds it by');
 });
 
 test.serial("a working folder in krew-wasm's store that its path does not show (the store named through a link) ends the run at its first use of a file, saying to run the plugin from elsewhere", async (t) => {

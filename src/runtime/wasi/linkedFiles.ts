@@ -21,16 +21,38 @@ const MAX_ENTRIES = 500_000;
 /** Why a folder of the walk can be left: it is not there, or no one but its owner may look in it (and so no plugin). */
 const FOLDER_OUT_OF_REACH = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP']);
 
-export function protectedFileCheck(dirs: readonly string[], skips: readonly string[] = []): (stat: fs.BigIntStats) => boolean {
+export function protectedFileCheck(dirs: readonly string[], skips: readonly string[] = [], files: readonly string[] = []): (stat: fs.BigIntStats) => boolean {
   let known: { ids: Set<Identity>; complete: boolean; interrupted?: boolean } | undefined;
+  let fileIds: Set<Identity> | undefined;
   return (stat) => {
-    if (!stat.isFile() || stat.nlink <= 1n) return false;
+    if (!stat.isFile()) return false;
+    // Files of their own (hostPaths: Node's binary in a folder other programs share), by identity: every name of them.
+    if (files.length > 0) {
+      const ids = fileIds ?? identitiesOfFiles(files);
+      // Not looked up (no descriptor left: a plugin can hold them all): this write is refused, and the next asks again.
+      if (!ids) return true;
+      if ((fileIds = ids).has(identityOf(stat))) return true;
+    }
+    if (stat.nlink <= 1n) return false;
     const found = known ?? multiplyLinkedFiles(dirs, skips);
     // A walk the process could not finish (no descriptor left: a plugin can hold them all) says
     // nothing, and is not kept: it refuses this open, and the next question walks again (attack 68).
     if (!found.interrupted) known = found;
     return !found.complete || found.ids.has(identityOf(stat));
   };
+}
+
+/** The identities of the files at `files`, links followed (one out of reach has none); undefined when one could not be looked up. */
+function identitiesOfFiles(files: readonly string[]): Set<Identity> | undefined {
+  const ids = new Set<Identity>();
+  for (const file of files) {
+    try {
+      ids.add(identityOf(fs.statSync(file, { bigint: true })));
+    } catch (error) {
+      if (!FOLDER_OUT_OF_REACH.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+    }
+  }
+  return ids;
 }
 
 /**

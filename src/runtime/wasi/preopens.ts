@@ -31,6 +31,8 @@ export interface FsSetup {
   preopens: PreopenSpec[];
   /** Directories no walk may enter: the krew-wasm store and krew-wasm's own code. */
   protectedDirs: string[];
+  /** Files outside them that are code the host runs (a Node in `~/.local/bin`): not written or truncated, by any name. */
+  protectedFiles?: string[];
   /** Roots of read-only grants: read-only through every preopen that reaches them. */
   readOnlyDirs: string[];
   /**
@@ -179,7 +181,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
       return withOthers().reserved;
     },
     kernelDevices: kernel,
-    isProtectedFile: protectedFileCheck(rules.protectedDirs, rules.linkWalkSkips ?? []),
+    isProtectedFile: protectedFileCheck(rules.protectedDirs, rules.linkWalkSkips ?? [], rules.protectedFiles ?? []),
   };
   return { preopens, policy };
 }
