@@ -141,7 +141,7 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; la
     dirs: protectedDirs(host, code.dirs),
     files: node.files,
     launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths, ...node.pinned],
-    reservedPaths: code.reservedPaths,
+    reservedPaths: [...code.reservedPaths, ...node.reserved],
     // Not krew-wasm's code: plugins' data and the store's scratch (a plugin may fill its data
     // folder, or link a file of yours into it), and pnpm's stores of every package it keeps.
     linkWalkSkips: [paths.dataRoot, paths.tmpDir, ...code.packageStores],
@@ -218,38 +218,87 @@ function insideOwnFolders(host: HostContext): boolean {
   return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host, false).dirs].some((dir) => isInside(host.cwd, dir));
 }
 
+/** What of Node's installations in HOME a run keeps from the plugin (see nodeInstallation). */
+interface NodeProtection {
+  dirs: string[];
+  pinned: string[];
+  files: string[];
+  reserved: string[];
+}
+
 /**
- * Node's installations in HOME, as folders no walk enters, names that are pinned and files that
- * are not written: the running Node's, and the one the next start through `#!/usr/bin/env node`
- * takes, the first `node` on PATH, when that is another. A run started under another PATH (a
- * system Node's, by a script) could rewrite the Node of nvm that your shell's PATH leads to, and
- * that became the host of the next run (attack 105's low).
+ * Node's installations in HOME, as folders no walk enters, names that are pinned, files that are
+ * not written and names that may not be made: the running Node's, and the one the next start
+ * through `#!/usr/bin/env node` takes, the first `node` on PATH, when that is another. A run
+ * started under another PATH (a system Node's, by a script) could rewrite the Node of nvm that
+ * your shell's PATH leads to, which became the host of the next run (attack 105's low). No `node`
+ * may be made in a folder of HOME that PATH searches before it: a plugin renamed a script of yours
+ * there (attack 109). HOME is taken by its path and by its real path (`/home` a link: attack 109).
  */
-function nodeInstallation(host: HostContext, withPathNode = true): { dirs: string[]; pinned: string[]; files: string[] } {
-  const home = host.settings.home;
-  const next = withPathNode ? nodeOnPath(host.env.PATH) : undefined;
-  const prefixes = new Set([nodePrefix(process.execPath), ...(next ? [nodePrefix(next)] : [])]);
-  const found = [...prefixes].map((prefix) => installationIn(home, prefix, host.env));
-  // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself), when in HOME.
-  const pinned = next && isInside(next, home) ? [next] : [];
-  return { dirs: found.flatMap((f) => f.dirs), pinned: [...pinned, ...found.flatMap((f) => f.pinned)], files: found.flatMap((f) => f.files) };
+function nodeInstallation(host: HostContext, withPathNode = true): NodeProtection {
+  const homes = homesOf(host.settings.home);
+  const found = [installationOf(process.execPath, homes, host.env)];
+  const reserved: string[] = [];
+  const pinned: string[] = [];
+  const dirs: string[] = [];
+  if (withPathNode) {
+    const search = nodeOnPath(host.env.PATH);
+    for (const dir of search.before) if (insideAny(dir, homes)) reserved.push(firstMissing(path.join(dir, 'node')));
+    if (search.found) {
+      found.push(installationOf(search.found, homes, host.env));
+      // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself).
+      if (insideAny(search.found, homes)) pinned.push(search.found);
+      // A version manager's shims (asdf, mise, nodenv: <its folder>/shims/node): all of its folder.
+      const shims = path.dirname(search.found);
+      if (path.basename(shims) === 'shims' && isOurs(path.dirname(shims), homes)) dirs.push(path.dirname(shims));
+    }
+  }
+  return {
+    dirs: [...dirs, ...found.flatMap((f) => f.dirs)],
+    pinned: [...pinned, ...found.flatMap((f) => f.pinned)],
+    files: found.flatMap((f) => f.files),
+    reserved,
+  };
 }
 
-const prefixes = new Map<string, string>();
+let knownHomes: { home: string; homes: string[] } | undefined;
 
-/** The prefix of the Node installation whose binary `node` is (`<prefix>/bin/node`, links resolved). */
-function nodePrefix(node: string): string {
-  let prefix = prefixes.get(node);
-  if (prefix === undefined) prefixes.set(node, (prefix = path.dirname(path.dirname(realpathOr(node)))));
-  return prefix;
+/** HOME as named and as its real path, when that differs. */
+function homesOf(home: string): string[] {
+  if (knownHomes?.home !== home) knownHomes = { home, homes: [...new Set([home, realpathOr(home)])] };
+  return knownHomes.homes;
 }
 
-let pathLookup: { searched: string; found: string | undefined } | undefined;
+const insideAny = (file: string, dirs: string[]) => dirs.some((dir) => isInside(file, dir));
+/** Inside HOME and not HOME itself: a folder a run may give up to Node. */
+const isOurs = (dir: string, homes: string[]) => insideAny(dir, homes) && !homes.includes(dir);
 
-/** The file `env node` runs: the first executable regular file named `node` in PATH's absolute folders. */
-export function nodeOnPath(searchPath: string | undefined): string | undefined {
-  if (pathLookup?.searched === (searchPath ?? '')) return pathLookup.found;
+/** The first name on the way to `file` that does not exist (`file` itself when its folder does). */
+function firstMissing(file: string): string {
+  let missing = file;
+  while (path.dirname(missing) !== missing && !fs.existsSync(path.dirname(missing))) missing = path.dirname(missing);
+  return missing;
+}
+
+const realNodes = new Map<string, string>();
+
+/** The file `node` is, links resolved. */
+function realNode(node: string): string {
+  let real = realNodes.get(node);
+  if (real === undefined) realNodes.set(node, (real = realpathOr(node)));
+  return real;
+}
+
+let pathLookup: { searched: string; found: string | undefined; before: string[] } | undefined;
+
+/**
+ * The file `env node` runs: the first executable regular file named `node` in PATH's absolute
+ * folders; and the absolute folders searched before it.
+ */
+export function nodeOnPath(searchPath: string | undefined): { found: string | undefined; before: string[] } {
+  if (pathLookup?.searched === (searchPath ?? '')) return pathLookup;
   let found: string | undefined;
+  const before: string[] = [];
   for (const dir of (searchPath ?? '').split(path.delimiter)) {
     // A relative entry names a folder only from where the next start stands, which no run knows.
     if (!path.isAbsolute(dir)) continue;
@@ -259,36 +308,42 @@ export function nodeOnPath(searchPath: string | undefined): string | undefined {
       // Not access(X_OK): a missing file throws, and a thrown error is ~0.1 ms in a fresh process.
       stat = fs.statSync(file, { throwIfNoEntry: false });
     } catch {
-      continue; // not a folder, or not ours to look in
+      stat = undefined; // not a folder, or not ours to look in
     }
-    if (!stat?.isFile() || (stat.mode & 0o111) === 0) continue;
-    found = file;
-    break;
+    if (stat?.isFile() && (stat.mode & 0o111) !== 0) {
+      found = file;
+      break;
+    }
+    before.push(dir);
   }
-  pathLookup = { searched: searchPath ?? '', found };
-  return found;
+  pathLookup = { searched: searchPath ?? '', found, before };
+  return pathLookup;
 }
 
 /**
- * One Node installation's protection when its prefix lies in HOME. With a version manager, all of
- * its folder (and, should that be HOME itself, the folder of its versions: attack 107), and the
- * prefix whatever the shape says. Else the prefix; or, when that prefix is one other programs
- * install into too (`~/.local`), only what Node put there: its global packages (npm among them),
- * its headers and n's versions (N_PREFIX=~/.local), with the names of its commands pinned and its
- * binary not written (the running one cannot be written anyway while it runs). All of `~/.local`
- * was krew-wasm's own files to a run, and a grant inside it refused (attack 106).
+ * One Node installation's protection, when the file `node` is (links resolved) lies in HOME. A
+ * file not at `<prefix>/bin/node` is that file alone: a version manager's launcher behind its shim
+ * (mise's binary), or a Node kept in a folder of a project (frontend-maven-plugin's `node/node`),
+ * whose folder is not Node's (attack 109). With a version manager, all of its folder (and, should
+ * that be HOME itself, the folder of its versions: attack 107), and the prefix whatever the shape
+ * says. Else the prefix; or, when that prefix is one other programs install into too (`~/.local`,
+ * or HOME itself: n with N_PREFIX=$HOME), only what Node put there: its global packages (npm among
+ * them), its headers and n's versions, with the names of its commands pinned and its binary
+ * written by no name. All of `~/.local` was krew-wasm's own files to a run, and a grant inside it
+ * refused (attack 106).
  */
-function installationIn(home: string, prefix: string, env: NodeJS.ProcessEnv): { dirs: string[]; pinned: string[]; files: string[] } {
-  const ours = (dir: string) => isInside(dir, home) && dir !== home;
-  if (!ours(prefix)) return { dirs: [], pinned: [], files: [] };
-  const manager = nodeManagerDirs(prefix, env).filter(ours);
+function installationOf(node: string, homes: string[], env: NodeJS.ProcessEnv): Omit<NodeProtection, 'reserved'> {
+  const real = realNode(node);
+  if (!insideAny(real, homes) || homes.includes(real)) return { dirs: [], pinned: [], files: [] };
+  if (path.basename(real) !== 'node' || path.basename(path.dirname(real)) !== 'bin') return { dirs: [], pinned: [], files: [real] };
+  const prefix = path.dirname(path.dirname(real));
+  const manager = nodeManagerDirs(prefix, env).filter((dir) => isOurs(dir, homes));
   if (manager.length > 0) return { dirs: [...manager, prefix], pinned: [], files: [] };
-  if (path.basename(prefix) === '.local') {
-    const node = path.join(prefix, 'bin', 'node');
+  if (path.basename(prefix) === '.local' || homes.includes(prefix)) {
     return {
       dirs: [path.join(prefix, 'lib', 'node_modules'), path.join(prefix, 'include', 'node'), path.join(prefix, 'n')],
       pinned: ['node', 'npm', 'npx', 'corepack'].map((command) => path.join(prefix, 'bin', command)),
-      files: [node],
+      files: [real],
     };
   }
   return { dirs: [prefix], pinned: [], files: [] };

@@ -737,6 +737,59 @@ test.serial("the Node PATH leads to is out of reach too when another runs the pl
   }
 });
 
+test.serial("the Node PATH leads to is kept whatever its shape: a Node in ~/bin, mise's shim and launcher, HOME through a link, a node planted before it on PATH, a project's Node (attack 109)", async (t) => {
+  const script = '#!/bin/sh\necho the real node\n';
+  const exe = (file: string, text = script) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text, { mode: 0o755 });
+  };
+  type Shape = { name: string; setup(home: string): string[]; ops(home: string): string[]; refused: boolean[]; viaLink?: boolean };
+  const shapes: Shape[] = [
+    // n with N_PREFIX=$HOME: the prefix is HOME itself.
+    { name: 'home prefix', setup: (h) => (exe(`${h}/bin/node`), exe(`${h}/n/versions/node/22.0.0/bin/node`), [`${h}/bin`]), ops: (h) => ['write', `${h}/bin/node`, 'x', 'write', `${h}/n/versions/node/22.0.0/bin/node`, 'x', 'write', `${h}/bin/other`, 'x'], refused: [true, true, false] },
+    {
+      name: 'mise shims',
+      setup: (h) => {
+        exe(`${h}/.local/bin/mise`);
+        exe(`${h}/.local/share/mise/installs/node/22.0.0/bin/node`);
+        fs.mkdirSync(`${h}/.local/share/mise/shims`, { recursive: true });
+        fs.symlinkSync('../../../bin/mise', `${h}/.local/share/mise/shims/node`);
+        return [`${h}/.local/share/mise/shims`];
+      },
+      ops: (h) => ['write', `${h}/.local/bin/mise`, 'x', 'write', `${h}/.local/share/mise/installs/node/22.0.0/bin/node`, 'x', 'write', `${h}/.local/share/mise/shims/npm`, 'x', 'write', `${h}/.local/share/other`, 'x'],
+      refused: [true, true, true, false],
+    },
+    { name: 'HOME through a link', viaLink: true, setup: (h) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), [`${h}/.nvm/versions/node/v22.0.0/bin`]), ops: (h) => ['write', `${h}/.nvm/versions/node/v22.0.0/bin/node`, 'x', 'write', `${h}/free`, 'x'], refused: [true, false] },
+    {
+      name: 'planted before it',
+      setup: (h) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), exe(`${h}/scripts/backup.sh`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), fs.mkdirSync(`${h}/.local2`), [`${h}/.local/bin`, `${h}/.local2/bin`, `${h}/.nvm/versions/node/v22.0.0/bin`]),
+      ops: (h) => ['rename', `${h}/scripts/backup.sh`, `${h}/.local/bin/node`, 'mkdir', `${h}/.local2/bin`, 'symlink', `${h}/scripts/backup.sh`, `${h}/.local/bin/node`, 'mkdir', `${h}/.local/bin/sub`],
+      refused: [true, true, true, false],
+    },
+    // frontend-maven-plugin's layout: the project is not Node's.
+    { name: "a project's Node", setup: (h) => (exe(`${h}/work/proj/node/node`), fs.mkdirSync(`${h}/work/proj/src`, { recursive: true }), [`${h}/work/proj/node`]), ops: (h) => ['write', `${h}/work/proj/node/node`, 'x', 'write', `${h}/work/proj/src/out.txt`, 'x'], refused: [true, false] },
+  ];
+  for (const shape of shapes) {
+    const other = makeSandbox();
+    t.teardown(() => other.cleanup());
+    const pulled = await krewWasm(other, ['pull', `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`, '--name', 'fsprobe']);
+    t.is(pulled.exitCode, 0, pulled.stderr);
+    let home = other.home;
+    if (shape.viaLink) {
+      home = `${other.home}-link`;
+      fs.symlinkSync(other.home, home);
+      t.teardown(() => fs.rmSync(home, { force: true }));
+    }
+    const bins = shape.setup(home);
+    const env = { ...other.env, HOME: home, PATH: [...bins, other.env.PATH ?? process.env.PATH].join(path.delimiter) };
+    const r = await runProcess(process.execPath, [path.join(other.root, 'bin', 'kubectl-fsprobe'), ...shape.ops(home)], { cwd: other.home, env });
+    t.is(r.exitCode, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    t.log(shape.name, lines.join('\n'));
+    t.deepEqual(lines.map(refused), shape.refused, `${shape.name}: ${lines.join('; ')}`);
+  }
+});
+
 test.serial("a Node whose prefix is ~/.local protects what Node put there, not all of ~/.local: other programs' files there stay the plugin's to use (attack 106)", async (t) => {
   const other = makeSandbox();
   t.teardown(() => other.cleanup());

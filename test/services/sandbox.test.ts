@@ -117,11 +117,12 @@ test('the Node the next start takes is found as `env node` finds it: the first e
   fs.mkdirSync(at('folder/node'));
   fs.writeFileSync(at('exec/node'), '#!/bin/sh\n', { mode: 0o755 });
   fs.writeFileSync(at('later/node'), '#!/bin/sh\n', { mode: 0o755 });
-  const searched = (...dirs: string[]) => nodeOnPath(dirs.join(path.delimiter));
+  const searched = (...dirs: string[]) => nodeOnPath(dirs.join(path.delimiter)).found;
   t.is(searched(at('missing'), at('plain'), at('folder'), at('exec'), at('later')), at('exec/node'));
+  t.deepEqual(nodeOnPath([at('missing'), 'rel', at('plain'), at('exec'), at('later')].join(path.delimiter)).before, [at('missing'), at('plain')], 'the folders searched before it, where a node must not be made');
   t.is(searched('exec', at('later')), at('later/node'), 'a relative entry is skipped');
   t.is(searched(at('plain')), undefined);
-  t.is(nodeOnPath(undefined), undefined);
+  t.is(nodeOnPath(undefined).found, undefined);
   fs.mkdirSync(at('vialink'));
   fs.symlinkSync(at('exec/node'), at('vialink/node'));
   t.is(searched(at('vialink')), at('vialink/node'), 'a link is the name PATH finds it by');
