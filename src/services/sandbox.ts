@@ -248,9 +248,9 @@ function nodeInstallation(host: HostContext, withPathNode = true): NodeProtectio
       found.push(installationOf(search.found, homes, host.env));
       // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself).
       if (insideAny(search.found, homes)) pinned.push(search.found);
-      // A version manager's shims (asdf, mise, nodenv: <its folder>/shims/node): all of its folder.
-      const shims = path.dirname(search.found);
-      if (path.basename(shims) === 'shims' && isOurs(path.dirname(shims), homes)) dirs.push(path.dirname(shims));
+      const launcher = launcherManager(search.found, homes);
+      dirs.push(...launcher.dirs);
+      pinned.push(...launcher.pinned);
     }
   }
   return {
@@ -337,8 +337,8 @@ function installationOf(node: string, homes: string[], env: NodeJS.ProcessEnv): 
   if (!insideAny(real, homes) || homes.includes(real)) return { dirs: [], pinned: [], files: [] };
   if (path.basename(real) !== 'node' || path.basename(path.dirname(real)) !== 'bin') return { dirs: [], pinned: [], files: [real] };
   const prefix = path.dirname(path.dirname(real));
-  const manager = nodeManagerDirs(prefix, env).filter((dir) => isOurs(dir, homes));
-  if (manager.length > 0) return { dirs: [...manager, prefix], pinned: [], files: [] };
+  const manager = nodeManagerOf(prefix, env, homes);
+  if (manager) return { dirs: [...manager.dirs, prefix], pinned: manager.pinned, files: [] };
   if (path.basename(prefix) === '.local' || homes.includes(prefix)) {
     return {
       dirs: [path.join(prefix, 'lib', 'node_modules'), path.join(prefix, 'include', 'node'), path.join(prefix, 'n')],
@@ -350,39 +350,87 @@ function installationOf(node: string, homes: string[], env: NodeJS.ProcessEnv): 
 }
 
 /**
- * A version manager's folder and the folder of its versions, by the shape of the path to the
- * running Node's installation (its prefix): every version it keeps, and the shims and links through
- * which PATH reaches them. A plugin that rewrote another version's `node` had it run as the host
- * after `nvm use`, and one that rewrote volta's shim `~/.volta/bin/node` at the next start (attacks
- * 105, 106).
+ * A version manager, by the shape of the path to the prefix of a Node it keeps: every version it
+ * keeps, and the shims and links through which PATH reaches them. A plugin that rewrote another
+ * version's `node` had it run as the host after `nvm use`, and one that rewrote volta's shim
+ * `~/.volta/bin/node` at the next start (attacks 105, 106). `own` is what of its folder it keeps
+ * beside its versions (its shims, launchers, plugins and the choice of default version), and
+ * `links` the names it links Node's commands by there: protected in place of its folder when that
+ * is HOME itself (VOLTA_HOME=$HOME, ASDF_DATA_DIR=$HOME, Homebrew's prefix at HOME), which a run
+ * cannot give up to Node whole (attacks 107, 108).
  */
-const NODE_MANAGERS: RegExp[] = [
-  /^(?<versions>(?<root>.+\/\.nvm)\/versions)\/node\/[^/]+$/, // nvm: ~/.nvm/versions/node/v20.11.0 (nvm.sh, alias/ beside)
-  /^(?<root>(?<versions>.+\/versions))\/node\/[^/]+$/, // nvm with its own NVM_DIR, n's versions
-  /^(?<versions>(?<root>.+\/\.nodenv)\/versions)\/[^/]+$/, // nodenv (shims/ beside)
-  /^(?<versions>(?<root>.+)\/tools\/image\/node)\/[^/]+$/, // volta: VOLTA_HOME (bin/ shims beside)
-  /^(?<versions>(?<root>.+)\/installs\/node(?:js)?)\/[^/]+$/, // asdf (ASDF_DATA_DIR, shims/ beside), mise (~/.local/share/mise)
-  /^(?<versions>(?<root>.+)\/node-versions)\/[^/]+\/installation$/, // fnm's data folder
-  /^(?<versions>(?<root>.+\/\.nvs)\/node)\/[^/]+\/[^/]+$/, // nvs: ~/.nvs/node/20.11.0/x64
-  /^(?<versions>(?<root>.+\/pnpm)\/nodejs)\/[^/]+$/, // pnpm env: ~/.local/share/pnpm/nodejs/20.11.0
-  /^(?<versions>(?<root>.+)\/Cellar)\/node(?:@[\d.]+)?\/[^/]+$/, // Homebrew: its prefix (bin/node links into the Cellar)
-];
-
-/**
- * The folders of the version manager that keeps the running Node, when one does: its own folder,
- * the folder of its versions and, for fnm, the folder of its per-shell links (FNM_MULTISHELL_PATH's),
- * which PATH goes through.
- */
-export function nodeManagerDirs(nodePrefix: string, env: NodeJS.ProcessEnv = {}): string[] {
-  for (const shape of NODE_MANAGERS) {
-    const found = shape.exec(nodePrefix)?.groups;
-    if (!found) continue;
-    const multishell = shape.source.includes('node-versions') && env.FNM_MULTISHELL_PATH ? [path.dirname(env.FNM_MULTISHELL_PATH)] : [];
-    return [...new Set([found.root!, found.versions!, ...multishell])];
-  }
-  return [];
+interface NodeManager {
+  shape: RegExp;
+  own?: string[];
+  links?: string[];
 }
 
+const NODE_COMMANDS = ['node', 'npm', 'npx', 'corepack'];
+
+const NODE_MANAGERS: NodeManager[] = [
+  { shape: /^(?<versions>(?<root>.+\/\.nvm)\/versions)\/node\/[^/]+$/ }, // nvm: ~/.nvm/versions/node/v20.11.0 (nvm.sh, alias/ beside)
+  { shape: /^(?<root>(?<versions>.+\/versions))\/node\/[^/]+$/ }, // nvm with its own NVM_DIR, n's versions
+  { shape: /^(?<versions>(?<root>.+\/\.nodenv)\/versions)\/[^/]+$/ }, // nodenv (shims/ beside)
+  { shape: /^(?<versions>(?<root>.+)\/tools\/image\/node)\/[^/]+$/, own: ['bin', 'tools'] }, // volta: VOLTA_HOME (bin/ shims and volta-shim, tools/user/ the default)
+  { shape: /^(?<versions>(?<root>.+)\/installs\/node(?:js)?)\/[^/]+$/, own: ['shims', 'installs', 'plugins'] }, // asdf (ASDF_DATA_DIR), mise (~/.local/share/mise); plugins/ hold the scripts a shim runs
+  { shape: /^(?<versions>(?<root>.+)\/node-versions)\/[^/]+\/installation$/, own: ['aliases'] }, // fnm's data folder (aliases/default is what PATH goes through)
+  { shape: /^(?<versions>(?<root>.+\/\.nvs)\/node)\/[^/]+\/[^/]+$/ }, // nvs: ~/.nvs/node/20.11.0/x64
+  { shape: /^(?<versions>(?<root>.+\/pnpm)\/nodejs)\/[^/]+$/ }, // pnpm env: ~/.local/share/pnpm/nodejs/20.11.0
+  // Homebrew: its prefix (bin/node and opt/node link into the Cellar; npm is in lib/node_modules).
+  { shape: /^(?<versions>(?<root>.+)\/Cellar)\/node(?:@[\d.]+)?\/[^/]+$/, own: ['lib/node_modules', 'include/node'], links: [...NODE_COMMANDS.map((command) => `bin/${command}`), 'opt/node'] },
+];
+
+/** What of a version manager's folders a run keeps from the plugin (see NodeManager). */
+export interface ManagerProtection {
+  dirs: string[];
+  pinned: string[];
+}
+
+/**
+ * The folders of the version manager that keeps a Node with this prefix, when one does: its own
+ * folder (or, when that is HOME itself, what it keeps there), the folder of its versions and, for
+ * fnm, the folder of its per-shell links (FNM_MULTISHELL_PATH's), which PATH goes through. Only
+ * folders inside HOME (`homes`: its path and real path): the rest is no grant's by default.
+ */
+export function nodeManagerOf(nodePrefix: string, env: NodeJS.ProcessEnv, homes: string[]): ManagerProtection | undefined {
+  for (const manager of NODE_MANAGERS) {
+    const found = manager.shape.exec(nodePrefix)?.groups;
+    if (!found) continue;
+    const multishell = manager.shape.source.includes('node-versions') && env.FNM_MULTISHELL_PATH ? [path.dirname(env.FNM_MULTISHELL_PATH)] : [];
+    const root = managerFolder(found.root!, manager, homes);
+    const dirs = [...new Set([...root.dirs, found.versions!, ...multishell])].filter((dir) => isOurs(dir, homes));
+    return dirs.length > 0 || root.pinned.length > 0 ? { dirs, pinned: root.pinned } : undefined;
+  }
+  return undefined;
+}
+
+/** A manager's folder, or what it keeps there when it is HOME itself. */
+function managerFolder(root: string, manager: Pick<NodeManager, 'own' | 'links'>, homes: string[]): ManagerProtection {
+  if (!homes.includes(root)) return { dirs: [root], pinned: [] };
+  return { dirs: (manager.own ?? []).map((dir) => path.join(root, dir)), pinned: (manager.links ?? []).map((link) => path.join(root, link)) };
+}
+
+/**
+ * A version manager's launcher that PATH finds `node` as: `<its folder>/shims/node` (asdf, mise,
+ * nodenv: a script or a link to the manager's binary), or volta's `<VOLTA_HOME>/bin/node` (a link
+ * to volta-shim). Behind it are the manager's versions, which a run under another Node (a system
+ * Node's, by a script) does not see as the running one's, and which the next start through the
+ * launcher runs.
+ */
+const LAUNCHERS: Array<NodeManager & { target?: string }> = [
+  { shape: /^(?<root>.+)\/shims\/node$/, own: ['shims', 'installs', 'plugins', 'versions'] },
+  { shape: /^(?<root>.+)\/bin\/node$/, target: 'volta-shim', own: ['bin', 'tools'] },
+];
+
+function launcherManager(node: string, homes: string[]): ManagerProtection {
+  for (const launcher of LAUNCHERS) {
+    const root = launcher.shape.exec(node)?.groups?.root;
+    if (root === undefined || (launcher.target !== undefined && path.basename(realNode(node)) !== launcher.target)) continue;
+    const folder = managerFolder(root, launcher, homes);
+    return { dirs: folder.dirs.filter((dir) => isOurs(dir, homes)), pinned: folder.pinned };
+  }
+  return { dirs: [], pinned: [] };
+}
 
 function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};

@@ -737,38 +737,21 @@ test.serial("the Node PATH leads to is out of reach too when another runs the pl
   }
 });
 
-test.serial("the Node PATH leads to is kept whatever its shape: a Node in ~/bin, mise's shim and launcher, HOME through a link, a node planted before it on PATH, a project's Node (attack 109)", async (t) => {
-  const script = '#!/bin/sh\necho the real node\n';
-  const exe = (file: string, text = script) => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text, { mode: 0o755 });
-  };
-  type Shape = { name: string; setup(home: string): string[]; ops(home: string): string[]; refused: boolean[]; viaLink?: boolean };
-  const shapes: Shape[] = [
-    // n with N_PREFIX=$HOME: the prefix is HOME itself.
-    { name: 'home prefix', setup: (h) => (exe(`${h}/bin/node`), exe(`${h}/n/versions/node/22.0.0/bin/node`), [`${h}/bin`]), ops: (h) => ['write', `${h}/bin/node`, 'x', 'write', `${h}/n/versions/node/22.0.0/bin/node`, 'x', 'write', `${h}/bin/other`, 'x'], refused: [true, true, false] },
-    {
-      name: 'mise shims',
-      setup: (h) => {
-        exe(`${h}/.local/bin/mise`);
-        exe(`${h}/.local/share/mise/installs/node/22.0.0/bin/node`);
-        fs.mkdirSync(`${h}/.local/share/mise/shims`, { recursive: true });
-        fs.symlinkSync('../../../bin/mise', `${h}/.local/share/mise/shims/node`);
-        return [`${h}/.local/share/mise/shims`];
-      },
-      ops: (h) => ['write', `${h}/.local/bin/mise`, 'x', 'write', `${h}/.local/share/mise/installs/node/22.0.0/bin/node`, 'x', 'write', `${h}/.local/share/mise/shims/npm`, 'x', 'write', `${h}/.local/share/other`, 'x'],
-      refused: [true, true, true, false],
-    },
-    { name: 'HOME through a link', viaLink: true, setup: (h) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), [`${h}/.nvm/versions/node/v22.0.0/bin`]), ops: (h) => ['write', `${h}/.nvm/versions/node/v22.0.0/bin/node`, 'x', 'write', `${h}/free`, 'x'], refused: [true, false] },
-    {
-      name: 'planted before it',
-      setup: (h) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), exe(`${h}/scripts/backup.sh`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), fs.mkdirSync(`${h}/.local2`), [`${h}/.local/bin`, `${h}/.local2/bin`, `${h}/.nvm/versions/node/v22.0.0/bin`]),
-      ops: (h) => ['rename', `${h}/scripts/backup.sh`, `${h}/.local/bin/node`, 'mkdir', `${h}/.local2/bin`, 'symlink', `${h}/scripts/backup.sh`, `${h}/.local/bin/node`, 'mkdir', `${h}/.local/bin/sub`],
-      refused: [true, true, true, false],
-    },
-    // frontend-maven-plugin's layout: the project is not Node's.
-    { name: "a project's Node", setup: (h) => (exe(`${h}/work/proj/node/node`), fs.mkdirSync(`${h}/work/proj/src`, { recursive: true }), [`${h}/work/proj/node`]), ops: (h) => ['write', `${h}/work/proj/node/node`, 'x', 'write', `${h}/work/proj/src/out.txt`, 'x'], refused: [true, false] },
-  ];
+const nodeScript = '#!/bin/sh\necho the real node\n';
+const exe = (file: string, text = nodeScript) => {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text, { mode: 0o755 });
+};
+const linkAt = (target: string, link: string) => {
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.symlinkSync(target, link);
+};
+
+/** A shape of a user's HOME: what it sets up (returning PATH's folders before the rest), the fsprobe operations, and which of their lines must be refused. */
+type NodeShape = { name: string; setup(home: string): string[]; ops(home: string): string[]; refused: boolean[]; viaLink?: boolean };
+
+/** Runs fsprobe under each shape, with the test's Node (a system Node's, outside HOME) running and the shape's folders first on PATH. */
+async function assertRefusedByShape(t: ExecutionContext, shapes: NodeShape[]): Promise<void> {
   for (const shape of shapes) {
     const other = makeSandbox();
     t.teardown(() => other.cleanup());
@@ -788,6 +771,63 @@ test.serial("the Node PATH leads to is kept whatever its shape: a Node in ~/bin,
     t.log(shape.name, lines.join('\n'));
     t.deepEqual(lines.map(refused), shape.refused, `${shape.name}: ${lines.join('; ')}`);
   }
+}
+
+test.serial("the Node PATH leads to is kept whatever its shape: a Node in ~/bin, mise's shim and launcher, HOME through a link, a node planted before it on PATH, a project's Node (attack 109)", async (t) => {
+  await assertRefusedByShape(t, [
+    // n with N_PREFIX=$HOME: the prefix is HOME itself.
+    { name: 'home prefix', setup: (h) => (exe(`${h}/bin/node`), exe(`${h}/n/versions/node/22.0.0/bin/node`), [`${h}/bin`]), ops: (h) => ['write', `${h}/bin/node`, 'x', 'write', `${h}/n/versions/node/22.0.0/bin/node`, 'x', 'write', `${h}/bin/other`, 'x'], refused: [true, true, false] },
+    {
+      name: 'mise shims',
+      setup: (h) => {
+        exe(`${h}/.local/bin/mise`);
+        exe(`${h}/.local/share/mise/installs/node/22.0.0/bin/node`);
+        linkAt('../../../bin/mise', `${h}/.local/share/mise/shims/node`);
+        return [`${h}/.local/share/mise/shims`];
+      },
+      ops: (h) => ['write', `${h}/.local/bin/mise`, 'x', 'write', `${h}/.local/share/mise/installs/node/22.0.0/bin/node`, 'x', 'write', `${h}/.local/share/mise/shims/npm`, 'x', 'write', `${h}/.local/share/other`, 'x'],
+      refused: [true, true, true, false],
+    },
+    { name: 'HOME through a link', viaLink: true, setup: (h) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), [`${h}/.nvm/versions/node/v22.0.0/bin`]), ops: (h) => ['write', `${h}/.nvm/versions/node/v22.0.0/bin/node`, 'x', 'write', `${h}/free`, 'x'], refused: [true, false] },
+    {
+      name: 'planted before it',
+      setup: (h) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), exe(`${h}/scripts/backup.sh`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), fs.mkdirSync(`${h}/.local2`), [`${h}/.local/bin`, `${h}/.local2/bin`, `${h}/.nvm/versions/node/v22.0.0/bin`]),
+      ops: (h) => ['rename', `${h}/scripts/backup.sh`, `${h}/.local/bin/node`, 'mkdir', `${h}/.local2/bin`, 'symlink', `${h}/scripts/backup.sh`, `${h}/.local/bin/node`, 'mkdir', `${h}/.local/bin/sub`],
+      refused: [true, true, true, false],
+    },
+    // frontend-maven-plugin's layout: the project is not Node's.
+    { name: "a project's Node", setup: (h) => (exe(`${h}/work/proj/node/node`), fs.mkdirSync(`${h}/work/proj/src`, { recursive: true }), [`${h}/work/proj/node`]), ops: (h) => ['write', `${h}/work/proj/node/node`, 'x', 'write', `${h}/work/proj/src/out.txt`, 'x'], refused: [true, false] },
+  ]);
+});
+
+test.serial("a version manager PATH reaches Node through is kept, versions, shims and default, also when its folder is HOME itself (VOLTA_HOME=$HOME, ASDF_DATA_DIR=$HOME, Homebrew at HOME: attack 108)", async (t) => {
+  await assertRefusedByShape(t, [
+    {
+      // volta's shim links to volta-shim, which runs the version tools/user/platform.json names.
+      name: 'volta in ~/.volta',
+      setup: (h) => (exe(`${h}/.volta/bin/volta-shim`), linkAt('volta-shim', `${h}/.volta/bin/node`), exe(`${h}/.volta/tools/image/node/22.0.0/bin/node`), fs.mkdirSync(`${h}/.volta/tools/user`), [`${h}/.volta/bin`]),
+      ops: (h) => ['write', `${h}/.volta/tools/image/node/22.0.0/bin/node`, 'x', 'write', `${h}/.volta/tools/user/platform.json`, '{}', 'write', `${h}/free`, 'x'],
+      refused: [true, true, false],
+    },
+    {
+      name: 'VOLTA_HOME=$HOME',
+      setup: (h) => (exe(`${h}/bin/volta-shim`), linkAt('volta-shim', `${h}/bin/node`), exe(`${h}/tools/image/node/22.0.0/bin/node`), fs.mkdirSync(`${h}/tools/user`), [`${h}/bin`]),
+      ops: (h) => ['write', `${h}/tools/image/node/22.0.0/bin/node`, 'x', 'write', `${h}/tools/user/platform.json`, '{}', 'symlink', 'volta-shim', `${h}/bin/npm`, 'write', `${h}/bin/volta-shim`, 'x', 'write', `${h}/free`, 'x'],
+      refused: [true, true, true, true, false],
+    },
+    {
+      name: 'ASDF_DATA_DIR=$HOME',
+      setup: (h) => (exe(`${h}/shims/node`), exe(`${h}/installs/nodejs/22.0.0/bin/node`), exe(`${h}/plugins/nodejs/bin/exec-env`), [`${h}/shims`]),
+      ops: (h) => ['write', `${h}/installs/nodejs/22.0.0/bin/node`, 'x', 'write', `${h}/plugins/nodejs/bin/exec-env`, 'x', 'write', `${h}/shims/npm`, 'x', 'write', `${h}/free`, 'x'],
+      refused: [true, true, true, false],
+    },
+    {
+      name: 'Homebrew at HOME',
+      setup: (h) => (exe(`${h}/Cellar/node/22.0.0/bin/node`), linkAt('../Cellar/node/22.0.0/bin/node', `${h}/bin/node`), exe(`${h}/lib/node_modules/npm/bin/npm-cli.js`), linkAt('../lib/node_modules/npm/bin/npm-cli.js', `${h}/bin/npm`), [`${h}/bin`]),
+      ops: (h) => ['write', `${h}/lib/node_modules/npm/bin/npm-cli.js`, 'x', 'unlink', `${h}/bin/npm`, 'write', `${h}/Cellar/node/22.0.0/bin/node`, 'x', 'write', `${h}/bin/other`, 'x'],
+      refused: [true, true, true, false],
+    },
+  ]);
 });
 
 test.serial("a Node whose prefix is ~/.local protects what Node put there, not all of ~/.local: other programs' files there stay the plugin's to use (attack 106)", async (t) => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { GrantError } from '../../src/errors.js';
 import { DEFAULT_GRANTS } from '../../src/grants.js';
-import { nodeManagerDirs, nodeOnPath, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
+import { nodeManagerOf, nodeOnPath, prepareSandbox, receiptsVersion } from '../../src/services/sandbox.js';
 import { settingsFromEnv } from '../../src/settings.js';
 
 function hostAt(home: string) {
@@ -91,21 +91,30 @@ test.serial('a working folder moved out of HOME between the start and the plugin
   t.is(t.throws(() => prepared.sandbox.fs!.context()).message, error.message);
 });
 
-test("the version manager that keeps the running Node is told by the path to it: all of its folder is Node's own installation, every version and every shim (attacks 105-107)", (t) => {
-  t.deepEqual(nodeManagerDirs('/home/u/.nvm/versions/node/v20.11.0'), ['/home/u/.nvm', '/home/u/.nvm/versions']);
-  t.deepEqual(nodeManagerDirs('/home/u/.config/nvm/versions/node/v20.11.0'), ['/home/u/.config/nvm/versions']);
-  t.deepEqual(nodeManagerDirs('/home/u/.nodenv/versions/20.11.0'), ['/home/u/.nodenv', '/home/u/.nodenv/versions']);
-  t.deepEqual(nodeManagerDirs('/home/u/.volta/tools/image/node/20.11.0'), ['/home/u/.volta', '/home/u/.volta/tools/image/node']);
-  // VOLTA_HOME=$HOME: the root is HOME, which a run leaves out; the folder of versions stays (attack 107).
-  t.deepEqual(nodeManagerDirs('/home/u/tools/image/node/20.11.0'), ['/home/u', '/home/u/tools/image/node']);
-  t.deepEqual(nodeManagerDirs('/home/u/.asdf/installs/nodejs/20.11.0'), ['/home/u/.asdf', '/home/u/.asdf/installs/nodejs']);
-  t.deepEqual(nodeManagerDirs('/home/u/.local/share/mise/installs/node/20.11.0'), ['/home/u/.local/share/mise', '/home/u/.local/share/mise/installs/node']);
-  t.deepEqual(nodeManagerDirs('/home/u/.local/share/fnm/node-versions/v20.11.0/installation', { FNM_MULTISHELL_PATH: '/home/u/.local/state/fnm_multishells/123_456' }), ['/home/u/.local/share/fnm', '/home/u/.local/share/fnm/node-versions', '/home/u/.local/state/fnm_multishells']);
-  t.deepEqual(nodeManagerDirs('/home/u/.nvs/node/20.11.0/x64'), ['/home/u/.nvs', '/home/u/.nvs/node']);
-  t.deepEqual(nodeManagerDirs('/home/u/.local/share/pnpm/nodejs/20.11.0'), ['/home/u/.local/share/pnpm', '/home/u/.local/share/pnpm/nodejs']);
-  t.deepEqual(nodeManagerDirs('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew', '/home/u/.linuxbrew/Cellar']);
-  t.deepEqual(nodeManagerDirs('/home/u/.local'), [], 'a prefix of its own: that installation alone');
-  t.deepEqual(nodeManagerDirs('/home/u/node-v20.11.0-linux-x64'), []);
+test("the version manager that keeps the running Node is told by the path to it: all of its folder is Node's own installation, every version and every shim (attacks 105-108)", (t) => {
+  const homes = ['/home/u'];
+  const dirsOf = (prefix: string, env: NodeJS.ProcessEnv = {}) => nodeManagerOf(prefix, env, homes)?.dirs ?? [];
+  t.deepEqual(dirsOf('/home/u/.nvm/versions/node/v20.11.0'), ['/home/u/.nvm', '/home/u/.nvm/versions']);
+  t.deepEqual(dirsOf('/home/u/.config/nvm/versions/node/v20.11.0'), ['/home/u/.config/nvm/versions']);
+  t.deepEqual(dirsOf('/home/u/.nodenv/versions/20.11.0'), ['/home/u/.nodenv', '/home/u/.nodenv/versions']);
+  t.deepEqual(dirsOf('/home/u/.volta/tools/image/node/20.11.0'), ['/home/u/.volta', '/home/u/.volta/tools/image/node']);
+  t.deepEqual(dirsOf('/home/u/.asdf/installs/nodejs/20.11.0'), ['/home/u/.asdf', '/home/u/.asdf/installs/nodejs']);
+  t.deepEqual(dirsOf('/home/u/.local/share/mise/installs/node/20.11.0'), ['/home/u/.local/share/mise', '/home/u/.local/share/mise/installs/node']);
+  t.deepEqual(dirsOf('/home/u/.local/share/fnm/node-versions/v20.11.0/installation', { FNM_MULTISHELL_PATH: '/home/u/.local/state/fnm_multishells/123_456' }), ['/home/u/.local/share/fnm', '/home/u/.local/share/fnm/node-versions', '/home/u/.local/state/fnm_multishells']);
+  t.deepEqual(dirsOf('/home/u/.nvs/node/20.11.0/x64'), ['/home/u/.nvs', '/home/u/.nvs/node']);
+  t.deepEqual(dirsOf('/home/u/.local/share/pnpm/nodejs/20.11.0'), ['/home/u/.local/share/pnpm', '/home/u/.local/share/pnpm/nodejs']);
+  t.deepEqual(dirsOf('/home/u/.linuxbrew/Cellar/node@20/20.11.0'), ['/home/u/.linuxbrew', '/home/u/.linuxbrew/Cellar']);
+  t.is(nodeManagerOf('/home/u/.local', {}, homes), undefined, 'a prefix of its own: that installation alone');
+  t.is(nodeManagerOf('/home/u/node-v20.11.0-linux-x64', {}, homes), undefined);
+  // A manager's folder outside HOME is no grant's by default: nothing to keep.
+  t.is(nodeManagerOf('/opt/volta/tools/image/node/20.11.0', {}, homes), undefined);
+  // Its folder is HOME itself (attacks 107, 108): the run keeps what it keeps there, not all of HOME.
+  t.deepEqual(nodeManagerOf('/home/u/tools/image/node/20.11.0', {}, homes), { dirs: ['/home/u/bin', '/home/u/tools', '/home/u/tools/image/node'], pinned: [] });
+  t.deepEqual(dirsOf('/home/u/installs/nodejs/20.11.0'), ['/home/u/shims', '/home/u/installs', '/home/u/plugins', '/home/u/installs/nodejs']);
+  t.deepEqual(nodeManagerOf('/home/u/Cellar/node/20.11.0', {}, homes), {
+    dirs: ['/home/u/lib/node_modules', '/home/u/include/node', '/home/u/Cellar'],
+    pinned: ['/home/u/bin/node', '/home/u/bin/npm', '/home/u/bin/npx', '/home/u/bin/corepack', '/home/u/opt/node'],
+  });
 });
 
 test('the Node the next start takes is found as `env node` finds it: the first executable file named node in an absolute folder of PATH', (t) => {
