@@ -4,6 +4,7 @@ import { Option } from 'clipanion';
 import { CliUsageError, fileProblem } from '../errors.js';
 import { isInside, krewWasmCodeDirs, realpathOr } from '../hostPaths.js';
 import { UNFOLLOWABLE, wayProblem } from '../runtime/wasi/walk.js';
+import { nodeInstallationDirs } from '../services/sandbox.js';
 import { readSetupLinks } from '../store/setupLinks.js';
 import { parseDirGrant, parseEnvGrant, type DirGrant, type GrantChanges } from '../grants.js';
 import { BaseCommand } from './baseCommand.js';
@@ -40,8 +41,9 @@ export abstract class GrantOptionsCommand extends BaseCommand {
 }
 
 /**
- * `--allow-dir PATH[:ro]` must name a folder that exists now, outside krew-wasm's store and code:
- * either grant would be accepted silently and then fail every run of the plugin.
+ * `--allow-dir PATH[:ro]` must name a folder that exists now, outside krew-wasm's store and code
+ * and Node's installations in HOME: either grant would be accepted silently and then fail every
+ * run of the plugin.
  */
 function existingDirGrant(spec: string, context: KrewContext): DirGrant {
   const grant = parseDirGrant(spec, context.cwd);
@@ -54,6 +56,10 @@ function existingDirGrant(spec: string, context: KrewContext): DirGrant {
   const ownFiles = [context.settings.root, ...krewWasmCodeDirs(path.dirname(path.dirname(context.executable)), context.paths.binDir, readSetupLinks(context.paths))];
   if (!problem && ownFiles.some((dir) => isInside(realpathOr(grant.path), realpathOr(dir)))) {
     throw new CliUsageError(`--allow-dir ${grant.path} is inside krew-wasm's own files (its store or its code), which no plugin may reach`, { hint: 'grant a folder outside them' });
+  }
+  const node = problem ? undefined : nodeInstallationDirs(context.settings.home, context.env).find((dir) => isInside(realpathOr(grant.path), realpathOr(dir)));
+  if (node) {
+    throw new CliUsageError(`--allow-dir ${grant.path} is inside ${node}, an installation of the Node that runs krew-wasm's plugins, which no plugin may reach`, { hint: 'grant a folder outside it' });
   }
   const way = problem ? undefined : wayProblem(grant.path);
   if (way) {

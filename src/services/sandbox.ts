@@ -136,7 +136,7 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; la
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
-  const node = nodeInstallation(host);
+  const node = nodeInstallation(host.settings.home, host.env);
   return {
     dirs: protectedDirs(host, code.dirs),
     files: node.files,
@@ -206,7 +206,7 @@ export function receiptsVersion(host: HostContext): string {
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
 function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
-  return [host.settings.root, ...codeDirs, ...nodeInstallation(host).dirs];
+  return [host.settings.root, ...codeDirs, ...nodeInstallation(host.settings.home, host.env).dirs];
 }
 
 /**
@@ -215,7 +215,7 @@ function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
  * `.` inside it ends the run there, saying to run the plugin from another folder).
  */
 function insideOwnFolders(host: HostContext): boolean {
-  return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host, false).dirs].some((dir) => isInside(host.cwd, dir));
+  return [host.settings.root, ...(host.installDir ? [host.installDir] : []), ...nodeInstallation(host.settings.home, host.env, false).dirs].some((dir) => isInside(host.cwd, dir));
 }
 
 /** What of Node's installations in HOME a run keeps from the plugin (see nodeInstallation). */
@@ -235,17 +235,17 @@ interface NodeProtection {
  * may be made in a folder of HOME that PATH searches before it: a plugin renamed a script of yours
  * there (attack 109). HOME is taken by its path and by its real path (`/home` a link: attack 109).
  */
-function nodeInstallation(host: HostContext, withPathNode = true): NodeProtection {
-  const homes = homesOf(host.settings.home);
-  const found = [installationOf(process.execPath, homes, host.env)];
+function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = true): NodeProtection {
+  const homes = homesOf(home);
+  const found = [installationOf(process.execPath, homes, env)];
   const reserved: string[] = [];
   const pinned: string[] = [];
   const dirs: string[] = [];
   if (withPathNode) {
-    const search = nodeOnPath(host.env.PATH);
+    const search = nodeOnPath(env.PATH);
     for (const dir of search.before) if (insideAny(dir, homes)) reserved.push(firstMissing(path.join(dir, 'node')));
     if (search.found) {
-      found.push(installationOf(search.found, homes, host.env));
+      found.push(installationOf(search.found, homes, env));
       // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself).
       if (insideAny(search.found, homes)) pinned.push(search.found);
       const launcher = launcherManager(search.found, homes);
@@ -259,6 +259,15 @@ function nodeInstallation(host: HostContext, withPathNode = true): NodeProtectio
     files: found.flatMap((f) => f.files),
     reserved,
   };
+}
+
+/**
+ * The folders of Node's installations in HOME that every run keeps from its plugin (see
+ * nodeInstallation): a folder granted inside one would make every run of the plugin fail, so
+ * `--allow-dir` refuses it when it is given.
+ */
+export function nodeInstallationDirs(home: string, env: NodeJS.ProcessEnv): string[] {
+  return nodeInstallation(home, env).dirs;
 }
 
 let knownHomes: { home: string; homes: string[] } | undefined;

@@ -830,6 +830,31 @@ test.serial("a version manager PATH reaches Node through is kept, versions, shim
   ]);
 });
 
+test.serial("a folder inside the Node PATH leads to is refused when granted, by pull and by grant, and a folder outside it, as the hint says, is taken", async (t) => {
+  const other = makeSandbox();
+  t.teardown(() => other.cleanup());
+  const bin = path.join(other.home, '.nvm', 'versions', 'node', 'v22.0.0', 'bin');
+  exe(path.join(bin, 'node'));
+  const lib = path.join(other.home, '.nvm', 'versions', 'node', 'v22.0.0', 'lib');
+  fs.mkdirSync(lib);
+  const env = { ...other.env, PATH: [bin, other.env.PATH ?? process.env.PATH].join(path.delimiter) };
+  const source = `file://${path.join(FIXTURES, 'fsprobe.core.wasm')}`;
+  const pulled = await krewWasm(other, ['pull', source, '--name', 'fsprobe', '--allow-dir', lib], { env });
+  t.is(pulled.exitCode, 2, pulled.stderr);
+  t.is(theError(pulled.stderr), `krew-wasm: error: --allow-dir ${lib} is inside ${path.join(other.home, '.nvm')}, an installation of the Node that runs krew-wasm's plugins, which no plugin may reach (grant a folder outside it)`);
+  t.false(fs.existsSync(path.join(other.root, 'receipts', 'fsprobe.json')));
+  // The hint, followed: a folder outside it.
+  const work = path.join(other.home, 'work');
+  fs.mkdirSync(work);
+  const outside = await krewWasm(other, ['pull', source, '--name', 'fsprobe', '--fs', 'none', '--allow-dir', work], { env });
+  t.is(outside.exitCode, 0, outside.stderr);
+  const granted = await krewWasm(other, ['grant', 'fsprobe', '--allow-dir', `${lib}:ro`], { env });
+  t.is(granted.exitCode, 2, granted.stderr);
+  t.regex(theError(granted.stderr), /^krew-wasm: error: --allow-dir .+ is inside .+\/\.nvm, an installation of the Node that runs krew-wasm's plugins/);
+  const r = await runProcess(process.execPath, [path.join(other.root, 'bin', 'kubectl-fsprobe'), 'write', path.join(work, 'out'), 'x'], { cwd: other.home, env });
+  t.is(r.stdout.trim(), `write ${path.join(work, 'out')}: OK`, r.stderr);
+});
+
 test.serial("a Node whose prefix is ~/.local protects what Node put there, not all of ~/.local: other programs' files there stay the plugin's to use (attack 106)", async (t) => {
   const other = makeSandbox();
   t.teardown(() => other.cleanup());
