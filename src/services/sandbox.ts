@@ -103,6 +103,7 @@ export async function prepareSandbox(pluginName: string, grants: Grants, argv0: 
       readOnlyDirs: grants.dirs.filter((d) => d.readOnly).map((d) => d.path),
       launchPaths: files.launchPaths,
       reservedPaths: files.reservedPaths,
+      searchedPaths: files.searchedPaths,
       linkWalkSkips: files.linkWalkSkips,
       otherGrants: { folders: () => foldersRunsOpenByPath(host), version: () => receiptsVersion(host) },
     };
@@ -132,7 +133,7 @@ export function readOnlyFolders(grants: Grants): string[] {
  * bin/, dist/ and node_modules as written, each of which may be a chain of symlinks), and the
  * names that must not come to exist (hostPaths.ts krewWasmCode).
  */
-function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; launchPaths: string[]; reservedPaths: string[]; linkWalkSkips: string[] } {
+function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; launchPaths: string[]; reservedPaths: string[]; searchedPaths: string[]; linkWalkSkips: string[] } {
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
@@ -141,7 +142,8 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; la
     dirs: protectedDirs(host, code.dirs),
     files: node.files,
     launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths, ...node.pinned],
-    reservedPaths: [...code.reservedPaths, ...node.reserved],
+    reservedPaths: code.reservedPaths,
+    searchedPaths: node.searched,
     // Not krew-wasm's code: plugins' data and the store's scratch (a plugin may fill its data
     // folder, or link a file of yours into it), and pnpm's stores of every package it keeps.
     linkWalkSkips: [paths.dataRoot, paths.tmpDir, ...code.packageStores],
@@ -223,31 +225,35 @@ interface NodeProtection {
   dirs: string[];
   pinned: string[];
   files: string[];
-  reserved: string[];
+  /** What PATH's search for `node` looks up before it finds it, as written (FsSetup.searchedPaths). */
+  searched: string[];
 }
 
 /**
  * Node's installations in HOME, as folders no walk enters, names that are pinned, files that are
- * not written and names that may not be made: the running Node's, and the one the next start
+ * not written and lookups that must keep failing: the running Node's, and the one the next start
  * through `#!/usr/bin/env node` takes, the first `node` on PATH, when that is another. A run
  * started under another PATH (a system Node's, by a script) could rewrite the Node of nvm that
  * your shell's PATH leads to, which became the host of the next run (attack 105's low). No `node`
- * may be made in a folder of HOME that PATH searches before it: a plugin renamed a script of yours
- * there (attack 109). HOME is taken by its path and by its real path (`/home` a link: attack 109).
+ * may come to exist where PATH looks before it, taken as the kernel takes each folder (its `..`
+ * and symlinks followed, every name on the way pinned: a plugin renamed a PATH folder away and made
+ * it again, or made the folder a `..` or a link of PATH leads to, or a dangling `node` link's
+ * target; attacks 109, 110). HOME is taken by its path and by its real path (`/home` a link:
+ * attack 109).
  */
 function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = true): NodeProtection {
   const homes = homesOf(home);
   const found = [installationOf(process.execPath, homes, env)];
-  const reserved: string[] = [];
+  const searched: string[] = [];
   const pinned: string[] = [];
   const dirs: string[] = [];
   if (withPathNode) {
     const search = nodeOnPath(env.PATH);
-    for (const dir of search.before) if (insideAny(dir, homes)) reserved.push(firstMissing(path.join(dir, 'node')));
+    searched.push(...search.before.map(nodeIn));
     if (search.found) {
       found.push(installationOf(search.found, homes, env));
       // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself).
-      if (insideAny(search.found, homes)) pinned.push(search.found);
+      pinned.push(search.found);
       const launcher = launcherManager(search.found, homes);
       dirs.push(...launcher.dirs);
       pinned.push(...launcher.pinned);
@@ -257,9 +263,12 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
     dirs: [...dirs, ...found.flatMap((f) => f.dirs)],
     pinned: [...pinned, ...found.flatMap((f) => f.pinned)],
     files: found.flatMap((f) => f.files),
-    reserved,
+    searched,
   };
 }
+
+/** `node` in a PATH folder as the kernel looks it up: joined, not cleaned by text (`a/link/../b` goes up from where the link leads). */
+const nodeIn = (dir: string) => (dir.endsWith('/') ? `${dir}node` : `${dir}/node`);
 
 /**
  * The folders of Node's installations in HOME that every run keeps from its plugin (see
@@ -281,13 +290,6 @@ function homesOf(home: string): string[] {
 const insideAny = (file: string, dirs: string[]) => dirs.some((dir) => isInside(file, dir));
 /** Inside HOME and not HOME itself: a folder a run may give up to Node. */
 const isOurs = (dir: string, homes: string[]) => insideAny(dir, homes) && !homes.includes(dir);
-
-/** The first name on the way to `file` that does not exist (`file` itself when its folder does). */
-function firstMissing(file: string): string {
-  let missing = file;
-  while (path.dirname(missing) !== missing && !fs.existsSync(path.dirname(missing))) missing = path.dirname(missing);
-  return missing;
-}
 
 const realNodes = new Map<string, string>();
 
@@ -311,7 +313,7 @@ export function nodeOnPath(searchPath: string | undefined): { found: string | un
   for (const dir of (searchPath ?? '').split(path.delimiter)) {
     // A relative entry names a folder only from where the next start stands, which no run knows.
     if (!path.isAbsolute(dir)) continue;
-    const file = path.join(dir, 'node');
+    const file = nodeIn(dir);
     let stat: fs.Stats | undefined;
     try {
       // Not access(X_OK): a missing file throws, and a thrown error is ~0.1 ms in a fresh process.
@@ -341,7 +343,7 @@ export function nodeOnPath(searchPath: string | undefined): { found: string | un
  * written by no name. All of `~/.local` was krew-wasm's own files to a run, and a grant inside it
  * refused (attack 106).
  */
-function installationOf(node: string, homes: string[], env: NodeJS.ProcessEnv): Omit<NodeProtection, 'reserved'> {
+function installationOf(node: string, homes: string[], env: NodeJS.ProcessEnv): Omit<NodeProtection, 'searched'> {
   const real = realNode(node);
   if (!insideAny(real, homes) || homes.includes(real)) return { dirs: [], pinned: [], files: [] };
   if (path.basename(real) !== 'node' || path.basename(path.dirname(real)) !== 'bin') return { dirs: [], pinned: [], files: [real] };

@@ -800,6 +800,39 @@ test.serial("the Node PATH leads to is kept whatever its shape: a Node in ~/bin,
   ]);
 });
 
+test.serial("where PATH looks for node before finding it, no node can come to exist, PATH taken as the kernel takes it: a folder renamed and made again, a `..` after a link, a link into HOME, a dangling node link (attack 110)", async (t) => {
+  const nvm = (h: string) => (exe(`${h}/.nvm/versions/node/v22.0.0/bin/node`), `${h}/.nvm/versions/node/v22.0.0/bin`);
+  await assertRefusedByShape(t, [
+    {
+      name: 'a PATH folder renamed away and made again',
+      setup: (h) => (exe(`${h}/scripts/hello.sh`), fs.mkdirSync(`${h}/bin`), fs.mkdirSync(`${h}/.local`), [`${h}/bin`, `${h}/.local/bin`, nvm(h)]),
+      ops: (h) => ['rename', `${h}/bin`, `${h}/bin.old`, 'rmdir', `${h}/bin`, 'rename', `${h}/.local`, `${h}/.local.old`, 'mkdir', `${h}/.local/bin`, 'mkdir', `${h}/bin/sub`, 'write', `${h}/.local/share.txt`, 'x'],
+      refused: [true, true, true, true, false, false],
+    },
+    {
+      // sdk/current -> ../other/v1: the kernel goes up from other/v1, to other/tools, not sdk/tools.
+      name: 'a `..` after a link',
+      setup: (h) => (fs.mkdirSync(`${h}/other/v1`, { recursive: true }), linkAt('../other/v1', `${h}/sdk/current`), [`${h}/sdk/current/../tools`, nvm(h)]),
+      ops: (h) => ['mkdir', `${h}/other/tools`, 'mkdir', `${h}/sdk/tools`, 'mkdir', `${h}/other/v2`],
+      refused: [true, false, false],
+    },
+    {
+      // A PATH folder outside HOME that is a link into it.
+      name: 'a link into HOME',
+      setup: (h) => (fs.mkdirSync(`${h}/tools/bin`, { recursive: true }), exe(`${h}/scripts/tool.sh`), linkAt(`${h}/tools`, `${h}/../opt-link`), [`${h}/../opt-link/bin`, nvm(h)]),
+      ops: (h) => ['rename', `${h}/scripts/tool.sh`, `${h}/tools/bin/node`, 'rename', `${h}/tools`, `${h}/tools2`, 'write', `${h}/tools/bin/other`, 'x'],
+      refused: [true, true, false],
+    },
+    {
+      // The Node it led to was removed: its link was left behind, pointing at nothing.
+      name: 'a dangling node link',
+      setup: (h) => (linkAt('../opt/node-v18/bin/node', `${h}/bin/node`), [`${h}/bin`, nvm(h)]),
+      ops: (h) => ['mkdir', `${h}/opt`, 'unlink', `${h}/bin/node`, 'mkdir', `${h}/opt2`],
+      refused: [true, true, false],
+    },
+  ]);
+});
+
 test.serial("a version manager PATH reaches Node through is kept, versions, shims and default, also when its folder is HOME itself (VOLTA_HOME=$HOME, ASDF_DATA_DIR=$HOME, Homebrew at HOME: attack 108)", async (t) => {
   await assertRefusedByShape(t, [
     {

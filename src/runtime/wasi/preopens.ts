@@ -42,6 +42,12 @@ export interface FsSetup {
   launchPaths: string[];
   /** Paths that must not come to exist (hostPaths.ts krewWasmCode): a plugin may not make them. */
   reservedPaths?: string[];
+  /**
+   * Paths a later start looks up, as written (`..` and symlinks left to the walk, as the kernel
+   * takes them: a PATH folder's `node`): every name on their way is pinned and may not be made
+   * again, nor the first missing one, as for `otherGrants`.
+   */
+  searchedPaths?: string[];
   /** Folders inside `protectedDirs` whose files are not krew-wasm's, left out of the walk for their other names (linkedFiles.ts). */
   linkWalkSkips?: string[];
   /**
@@ -128,7 +134,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
   // another, writable grant) and leave a symlink in its place had that grant follow it to any
   // folder on the next run (found by an attack).
   const grantedPaths = opened.map((p) => p.spec.hostPath);
-  const pinned = [...rules.protectedDirs, ...readOnlyRoots, ...grantedPaths, ...rules.launchPaths];
+  const pinned = [...rules.protectedDirs, ...readOnlyRoots, ...grantedPaths, ...rules.launchPaths, ...(rules.searchedPaths ?? [])];
   // Looked at when first asked (walk.ts assertMayDetach), that is before the plugin's first rename,
   // unlink or rmdir, the only operations that change which entry a path names: until then the
   // lineages are what they were at start, or longer where the plugin made a missing folder (pinned
@@ -149,7 +155,7 @@ export function checkPreopens(opened: readonly OpenedPreopen[], rules: FsRules):
     return (others = {
       version,
       pinned: new Set([...ownPinned, ...folders.flatMap((p) => pathLineage(p, look))]),
-      reserved: new Set([...ownReserved, ...namesOnTheWay(folders, look)]),
+      reserved: new Set([...ownReserved, ...namesOnTheWay([...(rules.searchedPaths ?? []), ...folders], look)]),
     });
   };
   const kernel = kernelDevices();
@@ -292,7 +298,7 @@ function reservedNames(paths: string[]): Set<string> {
  */
 function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats): Identity[] {
   const ids = [identityOf(lstat('/'))];
-  walksAsKernel(path.resolve(hostPath), lstat, (_folder, stat) => {
+  walksAsKernel(asWritten(hostPath), lstat, (_folder, stat) => {
     if (stat) ids.push(identityOf(stat));
     return false;
   });
@@ -306,7 +312,7 @@ function pathLineage(hostPath: string, lstat: (p: string) => fs.BigIntStats): Id
 function namesOnTheWay(hostPaths: string[], lstat: (p: string) => fs.BigIntStats): string[] {
   const names: string[] = [];
   for (const hostPath of hostPaths) {
-    walksAsKernel(path.resolve(hostPath), lstat, (folder, _stat, name) => {
+    walksAsKernel(asWritten(hostPath), lstat, (folder, _stat, name) => {
       try {
         names.push(reservedName(identityOf(lstat(folder)), name));
       } catch {
@@ -316,6 +322,14 @@ function namesOnTheWay(hostPaths: string[], lstat: (p: string) => fs.BigIntStats
     });
   }
   return names;
+}
+
+/**
+ * An absolute path as the kernel takes it, not cleaned by text: `a/link/../b` goes up from where
+ * the link leads (attack 110).
+ */
+function asWritten(hostPath: string): string {
+  return path.isAbsolute(hostPath) ? hostPath : path.resolve(hostPath);
 }
 
 /** lstat that answers each path once (a missing one keeps failing). */
