@@ -137,7 +137,7 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; la
   const paths = Paths.fromSettings(host.settings);
   const setupLinks = readSetupLinks(paths);
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
-  const node = nodeInstallation(host.settings.home, host.env);
+  const node = nodeInstallation(host.settings.home, host.env, true, host.cwd);
   return {
     dirs: protectedDirs(host, code.dirs),
     files: node.files,
@@ -208,7 +208,7 @@ export function receiptsVersion(host: HostContext): string {
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
 function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
-  return [host.settings.root, ...codeDirs, ...nodeInstallation(host.settings.home, host.env).dirs];
+  return [host.settings.root, ...codeDirs, ...nodeInstallation(host.settings.home, host.env, true, host.cwd).dirs];
 }
 
 /**
@@ -241,15 +241,16 @@ interface NodeProtection {
  * target; attacks 109, 110). HOME is taken by its path and by its real path (`/home` a link:
  * attack 109).
  */
-function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = true): NodeProtection {
+function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = true, cwd = ''): NodeProtection {
   const homes = homesOf(home);
   const found = [installationOf(process.execPath, homes, env)];
   const searched: string[] = [];
   const pinned: string[] = [];
   const dirs: string[] = [];
+  const files: string[] = [];
   if (withPathNode) {
-    const search = nodeOnPath(env.PATH);
-    searched.push(...search.before.map(nodeIn));
+    const search = commandOnPath('node', env.PATH);
+    searched.push(...search.before.map((dir) => inFolder(dir, 'node')), ...relativeWays(search.relative, 'node', cwd, home));
     if (search.found) {
       found.push(installationOf(search.found, homes, env));
       // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself).
@@ -257,18 +258,98 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
       const launcher = launcherManager(search.found, homes);
       dirs.push(...launcher.dirs);
       pinned.push(...launcher.pinned);
+      if (launcher.matched) {
+        // A launcher set to the "system" version runs the next `node` on PATH (nodenv's default,
+        // asdf's and mise's `system`, volta with none set): every later folder is looked in too (attack 111).
+        searched.push(...search.after.map((dir) => inFolder(dir, 'node')));
+        for (const later of search.later) found.push(installationOf(later, homes, env));
+      }
+      const handoff = handoffsOf(search.found, env.PATH, homes, cwd, home);
+      searched.push(...handoff.searched);
+      pinned.push(...handoff.pinned);
+      files.push(...handoff.files);
     }
   }
+  const allDirs = [...dirs, ...found.flatMap((f) => f.dirs)];
   return {
-    dirs: [...dirs, ...found.flatMap((f) => f.dirs)],
+    dirs: allDirs,
     pinned: [...pinned, ...found.flatMap((f) => f.pinned)],
-    files: found.flatMap((f) => f.files),
-    searched,
+    files: [...files, ...found.flatMap((f) => f.files)],
+    // A folder of them that is missing may not be made either: a hook folder nodenv would read
+    // (nodenv.d with NODENV_ROOT=$HOME, attack 111), a version nvm would run.
+    searched: [...searched, ...allDirs],
   };
 }
 
-/** `node` in a PATH folder as the kernel looks it up: joined, not cleaned by text (`a/link/../b` goes up from where the link leads). */
-const nodeIn = (dir: string) => (dir.endsWith('/') ? `${dir}node` : `${dir}/node`);
+/**
+ * Where an empty or relative PATH entry (`::`, `.`, a `~/bin` the shell did not expand) leads: from
+ * the folder the next start is made in, which no run knows; the likeliest are this run's and HOME
+ * (attack 110).
+ */
+function relativeWays(entries: string[], command: string, cwd: string, home: string): string[] {
+  const bases = [...new Set([cwd, home].filter((base) => base !== ''))];
+  return entries.flatMap((entry) => bases.map((base) => inFolder(`${base}/${entry}`, command)));
+}
+
+/**
+ * What a `node` that is a script hands the start over to, which the next start runs as it does
+ * the script (attack 111): its interpreter (`#!/usr/bin/env bash`, asdf's and nodenv's shims, is
+ * looked up on PATH as `node` is) and the program it `exec`s (asdf's `exec …/asdf exec "node"`),
+ * each kept as Node's launcher is: its file written by no name, its name pinned, and no file of
+ * that name made where PATH looks before it. One step only: what those run next is theirs.
+ */
+function handoffsOf(node: string, searchPath: string | undefined, homes: string[], cwd: string, home: string): { searched: string[]; pinned: string[]; files: string[] } {
+  const out = { searched: [] as string[], pinned: [] as string[], files: [] as string[] };
+  for (const command of scriptHandoffs(realNode(node))) {
+    if (command.startsWith('/')) {
+      out.pinned.push(command);
+      if (insideAny(realNode(command), homes)) out.files.push(realNode(command));
+      continue;
+    }
+    const search = commandOnPath(command, searchPath);
+    out.searched.push(...search.before.map((dir) => inFolder(dir, command)), ...relativeWays(search.relative, command, cwd, home));
+    if (!search.found) continue;
+    out.pinned.push(search.found);
+    if (insideAny(realNode(search.found), homes)) out.files.push(realNode(search.found));
+  }
+  return out;
+}
+
+const handoffs = new Map<string, string[]>();
+
+/** A script's interpreter and `exec` targets, as written (none for a file that is not a script, or cannot be read). */
+function scriptHandoffs(file: string): string[] {
+  let found = handoffs.get(file);
+  if (found !== undefined) return found;
+  found = [];
+  let head = '';
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const buffer = Buffer.alloc(4096);
+      head = buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    head = '';
+  }
+  if (head.startsWith('#!')) {
+    const [interpreter, ...args] = head.slice(2).split('\n', 1)[0]!.trim().split(/\s+/);
+    if (interpreter) found.push(interpreter);
+    // `#!/usr/bin/env [-S] bash`: the command env looks up on PATH.
+    if (interpreter && path.basename(interpreter) === 'env') {
+      const command = args.find((arg) => !arg.startsWith('-') && !arg.includes('='));
+      if (command) found.push(command);
+    }
+    for (const [, target] of head.matchAll(/^[ \t]*exec[ \t]+["']?([^\s"'$;&|]+)["']?/gm)) if (target && target !== 'node') found.push(target);
+  }
+  handoffs.set(file, found);
+  return found;
+}
+
+/** A command in a PATH folder as the kernel looks it up: joined, not cleaned by text (`a/link/../b` goes up from where the link leads). */
+const inFolder = (dir: string, command: string) => (dir.endsWith('/') ? `${dir}${command}` : `${dir}/${command}`);
 
 /**
  * The folders of Node's installations in HOME that every run keeps from its plugin (see
@@ -300,20 +381,35 @@ function realNode(node: string): string {
   return real;
 }
 
-let pathLookup: { searched: string; found: string | undefined; before: string[] } | undefined;
+/** Where `env <command>` finds a command on PATH (commandOnPath). */
+export interface PathSearch {
+  /** The first executable regular file of that name in PATH's absolute folders. */
+  found: string | undefined;
+  /** The absolute folders searched before it. */
+  before: string[];
+  /** The empty and relative entries before it (searched from wherever the next start stands). */
+  relative: string[];
+  /** The absolute folders after it, and the files of that name found there (a launcher may hand over to them). */
+  after: string[];
+  later: string[];
+}
 
-/**
- * The file `env node` runs: the first executable regular file named `node` in PATH's absolute
- * folders; and the absolute folders searched before it.
- */
-export function nodeOnPath(searchPath: string | undefined): { found: string | undefined; before: string[] } {
-  if (pathLookup?.searched === (searchPath ?? '')) return pathLookup;
-  let found: string | undefined;
-  const before: string[] = [];
+const pathLookups = new Map<string, PathSearch>();
+
+/** The file `env <command>` runs, and what PATH has before and after it. */
+export function commandOnPath(command: string, searchPath: string | undefined): PathSearch {
+  const key = `${command}\0${searchPath ?? ''}`;
+  const known = pathLookups.get(key);
+  if (known) return known;
+  const search: PathSearch = { found: undefined, before: [], relative: [], after: [], later: [] };
   for (const dir of (searchPath ?? '').split(path.delimiter)) {
-    // A relative entry names a folder only from where the next start stands, which no run knows.
-    if (!path.isAbsolute(dir)) continue;
-    const file = nodeIn(dir);
+    if (!path.isAbsolute(dir)) {
+      if (!search.found) search.relative.push(dir);
+      continue;
+    }
+    if (search.found) search.after.push(dir);
+    else search.before.push(dir);
+    const file = inFolder(dir, command);
     let stat: fs.Stats | undefined;
     try {
       // Not access(X_OK): a missing file throws, and a thrown error is ~0.1 ms in a fresh process.
@@ -321,14 +417,20 @@ export function nodeOnPath(searchPath: string | undefined): { found: string | un
     } catch {
       stat = undefined; // not a folder, or not ours to look in
     }
-    if (stat?.isFile() && (stat.mode & 0o111) !== 0) {
-      found = file;
-      break;
+    if (!stat?.isFile() || (stat.mode & 0o111) === 0) continue;
+    if (search.found) search.later.push(file);
+    else {
+      search.before.pop();
+      search.found = file;
     }
-    before.push(dir);
   }
-  pathLookup = { searched: searchPath ?? '', found, before };
-  return pathLookup;
+  pathLookups.set(key, search);
+  return search;
+}
+
+/** The file `env node` runs, and the absolute folders searched before it (commandOnPath). */
+export function nodeOnPath(searchPath: string | undefined): { found: string | undefined; before: string[] } {
+  return commandOnPath('node', searchPath);
 }
 
 /**
@@ -388,7 +490,8 @@ const NODE_MANAGERS: NodeManager[] = [
   { shape: /^(?<versions>(?<root>.+\/\.nvs)\/node)\/[^/]+\/[^/]+$/ }, // nvs: ~/.nvs/node/20.11.0/x64
   { shape: /^(?<versions>(?<root>.+\/pnpm)\/nodejs)\/[^/]+$/ }, // pnpm env: ~/.local/share/pnpm/nodejs/20.11.0
   // Homebrew: its prefix (bin/node and opt/node link into the Cellar; npm is in lib/node_modules).
-  { shape: /^(?<versions>(?<root>.+)\/Cellar)\/node(?:@[\d.]+)?\/[^/]+$/, own: ['lib/node_modules', 'include/node'], links: [...NODE_COMMANDS.map((command) => `bin/${command}`), 'opt/node'] },
+  // At HOME, all it links there: Node loads the libraries (libuv, ICU, OpenSSL) from lib/ and opt/ (attack 111).
+  { shape: /^(?<versions>(?<root>.+)\/Cellar)\/node(?:@[\d.]+)?\/[^/]+$/, own: ['lib', 'include', 'opt', 'etc'], links: NODE_COMMANDS.map((command) => `bin/${command}`) },
 ];
 
 /** What of a version manager's folders a run keeps from the plugin (see NodeManager). */
@@ -429,18 +532,19 @@ function managerFolder(root: string, manager: Pick<NodeManager, 'own' | 'links'>
  * launcher runs.
  */
 const LAUNCHERS: Array<NodeManager & { target?: string }> = [
-  { shape: /^(?<root>.+)\/shims\/node$/, own: ['shims', 'installs', 'plugins', 'versions'] },
+  // With its folder at HOME, its code too (nodenv's libexec/ and nodenv.d/ hooks, asdf's bin/ and lib/: attack 111).
+  { shape: /^(?<root>.+)\/shims\/node$/, own: ['shims', 'installs', 'plugins', 'versions', 'bin', 'lib', 'libexec', 'nodenv.d'] },
   { shape: /^(?<root>.+)\/bin\/node$/, target: 'volta-shim', own: ['bin', 'tools'] },
 ];
 
-function launcherManager(node: string, homes: string[]): ManagerProtection {
+function launcherManager(node: string, homes: string[]): ManagerProtection & { matched: boolean } {
   for (const launcher of LAUNCHERS) {
     const root = launcher.shape.exec(node)?.groups?.root;
     if (root === undefined || (launcher.target !== undefined && path.basename(realNode(node)) !== launcher.target)) continue;
     const folder = managerFolder(root, launcher, homes);
-    return { dirs: folder.dirs.filter((dir) => isOurs(dir, homes)), pinned: folder.pinned };
+    return { dirs: folder.dirs.filter((dir) => isOurs(dir, homes)), pinned: folder.pinned, matched: true };
   }
-  return { dirs: [], pinned: [] };
+  return { dirs: [], pinned: [], matched: false };
 }
 
 function selectEnv(grants: Grants, env: NodeJS.ProcessEnv): Record<string, string> {

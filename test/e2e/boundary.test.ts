@@ -833,6 +833,38 @@ test.serial("where PATH looks for node before finding it, no node can come to ex
   ]);
 });
 
+test.serial("what a launcher on PATH hands the start to is kept too: a shim's interpreter and the program it execs, the next node when it runs the system one, a nodenv at HOME's hooks, an empty PATH entry (attack 111)", async (t) => {
+  await assertRefusedByShape(t, [
+    {
+      // asdf's shims start `#!/usr/bin/env bash` and exec asdf, which may live outside its data folder.
+      name: "asdf's shim script",
+      setup: (h) => (exe(`${h}/.asdf/shims/node`, `#!/usr/bin/env bash\n# asdf-plugin: nodejs 22.0.0\nexec ${h}/go/bin/asdf exec "node" "$@"\n`), exe(`${h}/go/bin/asdf`), exe(`${h}/scripts/s3`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), [`${h}/.asdf/shims`, `${h}/.local/bin`]),
+      ops: (h) => ['rename', `${h}/scripts/s3`, `${h}/.local/bin/bash`, 'write', `${h}/go/bin/asdf`, 'x', 'write', `${h}/.local/bin/other`, 'x', 'write', `${h}/go/bin/other`, 'x'],
+      refused: [true, true, false, false],
+    },
+    {
+      // nodenv's default, with no version set, is the system Node: the next on PATH.
+      name: 'a launcher set to the system Node',
+      setup: (h) => (exe(`${h}/.nodenv/shims/node`, `#!/usr/bin/env bash\nexec "${h}/.nodenv/libexec/nodenv" exec "$program" "$@"\n`), exe(`${h}/scripts/s10`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), [`${h}/.nodenv/shims`, `${h}/.local/bin`]),
+      ops: (h) => ['rename', `${h}/scripts/s10`, `${h}/.local/bin/node`, 'write', `${h}/.local/bin/other`, 'x'],
+      refused: [true, false],
+    },
+    {
+      name: 'NODENV_ROOT=$HOME',
+      setup: (h) => (exe(`${h}/shims/node`, `#!/usr/bin/env bash\nexec "${h}/libexec/nodenv" exec "$program" "$@"\n`), exe(`${h}/libexec/nodenv`), [`${h}/shims`]),
+      ops: (h) => ['mkdir', `${h}/nodenv.d`, 'write', `${h}/libexec/nodenv`, 'x', 'mkdir', `${h}/notes`],
+      refused: [true, true, false],
+    },
+    {
+      // `a::b` searches the folder the command is started from.
+      name: 'an empty PATH entry',
+      setup: (h) => (exe(`${h}/scripts/s7`), fs.mkdirSync(`${h}/proj`), ['']),
+      ops: (h) => ['rename', `${h}/scripts/s7`, `${h}/node`, 'write', `${h}/free`, 'x'],
+      refused: [true, false],
+    },
+  ]);
+});
+
 test.serial("a version manager PATH reaches Node through is kept, versions, shims and default, also when its folder is HOME itself (VOLTA_HOME=$HOME, ASDF_DATA_DIR=$HOME, Homebrew at HOME: attack 108)", async (t) => {
   await assertRefusedByShape(t, [
     {
@@ -856,9 +888,10 @@ test.serial("a version manager PATH reaches Node through is kept, versions, shim
     },
     {
       name: 'Homebrew at HOME',
-      setup: (h) => (exe(`${h}/Cellar/node/22.0.0/bin/node`), linkAt('../Cellar/node/22.0.0/bin/node', `${h}/bin/node`), exe(`${h}/lib/node_modules/npm/bin/npm-cli.js`), linkAt('../lib/node_modules/npm/bin/npm-cli.js', `${h}/bin/npm`), [`${h}/bin`]),
-      ops: (h) => ['write', `${h}/lib/node_modules/npm/bin/npm-cli.js`, 'x', 'unlink', `${h}/bin/npm`, 'write', `${h}/Cellar/node/22.0.0/bin/node`, 'x', 'write', `${h}/bin/other`, 'x'],
-      refused: [true, true, true, false],
+      // Node loads its libraries (libuv, ICU, OpenSSL) from the prefix's lib/ (attack 111).
+      setup: (h) => (exe(`${h}/Cellar/node/22.0.0/bin/node`), linkAt('../Cellar/node/22.0.0/bin/node', `${h}/bin/node`), exe(`${h}/lib/node_modules/npm/bin/npm-cli.js`), fs.writeFileSync(`${h}/lib/libuv.so.1`, 'ELF'), linkAt('../lib/node_modules/npm/bin/npm-cli.js', `${h}/bin/npm`), [`${h}/bin`]),
+      ops: (h) => ['write', `${h}/lib/node_modules/npm/bin/npm-cli.js`, 'x', 'unlink', `${h}/bin/npm`, 'write', `${h}/Cellar/node/22.0.0/bin/node`, 'x', 'unlink', `${h}/lib/libuv.so.1`, 'write', `${h}/bin/other`, 'x'],
+      refused: [true, true, true, true, false],
     },
   ]);
 });

@@ -112,8 +112,8 @@ test("the version manager that keeps the running Node is told by the path to it:
   t.deepEqual(nodeManagerOf('/home/u/tools/image/node/20.11.0', {}, homes), { dirs: ['/home/u/bin', '/home/u/tools', '/home/u/tools/image/node'], pinned: [] });
   t.deepEqual(dirsOf('/home/u/installs/nodejs/20.11.0'), ['/home/u/shims', '/home/u/installs', '/home/u/plugins', '/home/u/installs/nodejs']);
   t.deepEqual(nodeManagerOf('/home/u/Cellar/node/20.11.0', {}, homes), {
-    dirs: ['/home/u/lib/node_modules', '/home/u/include/node', '/home/u/Cellar'],
-    pinned: ['/home/u/bin/node', '/home/u/bin/npm', '/home/u/bin/npx', '/home/u/bin/corepack', '/home/u/opt/node'],
+    dirs: ['/home/u/lib', '/home/u/include', '/home/u/opt', '/home/u/etc', '/home/u/Cellar'],
+    pinned: ['/home/u/bin/node', '/home/u/bin/npm', '/home/u/bin/npx', '/home/u/bin/corepack'],
   });
 });
 
