@@ -263,6 +263,10 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
         // asdf's and mise's `system`, volta with none set): every later folder is looked in too (attack 111).
         searched.push(...search.after.map((dir) => inFolder(dir, 'node')));
         for (const later of search.later) found.push(installationOf(later, homes, env));
+        const choice = versionChoices(search.found, env, home, homes);
+        dirs.push(...choice.dirs);
+        files.push(...choice.files);
+        searched.push(...choice.files);
       }
       const handoff = handoffsOf(search.found, env.PATH, homes, cwd, home);
       searched.push(...handoff.searched);
@@ -279,6 +283,26 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
     // (nodenv.d with NODENV_ROOT=$HOME, attack 111), a version nvm would run.
     searched: [...searched, ...allDirs],
   };
+}
+
+/**
+ * What a launcher reads at each start, in HOME, to choose what it runs: the version files asdf's
+ * and mise's shims read (`.tool-versions`, whose `path:` version is any folder; `.node-version`,
+ * `.nvmrc`), asdf's settings, and mise's global configuration, whose `[env]` set NODE_OPTIONS for
+ * the next start (attack 110). Kept as Node's own files: not written by any name, not made when
+ * missing. The same files in other folders, read when a start is made there, are not (README).
+ */
+function versionChoices(launcher: string, env: NodeJS.ProcessEnv, home: string, homes: string[]): { dirs: string[]; files: string[] } {
+  const files = ['.tool-versions', '.node-version', '.nvmrc'].map((name) => path.join(home, name));
+  files.push(env.ASDF_CONFIG_FILE && path.isAbsolute(env.ASDF_CONFIG_FILE) ? env.ASDF_CONFIG_FILE : path.join(home, '.asdfrc'));
+  const dirs: string[] = [];
+  if (path.basename(realNode(launcher)) === 'mise' || /\/mise\/shims\/node$/.test(launcher)) {
+    const config = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(home, '.config');
+    dirs.push(env.MISE_CONFIG_DIR && path.isAbsolute(env.MISE_CONFIG_DIR) ? env.MISE_CONFIG_DIR : path.join(config, 'mise'));
+    files.push(path.join(config, 'mise.toml'), path.join(home, 'mise.toml'), path.join(home, '.mise.toml'));
+    if (env.MISE_GLOBAL_CONFIG_FILE && path.isAbsolute(env.MISE_GLOBAL_CONFIG_FILE)) files.push(env.MISE_GLOBAL_CONFIG_FILE);
+  }
+  return { dirs: dirs.filter((dir) => isOurs(dir, homes)), files: files.filter((file) => isOurs(file, homes)) };
 }
 
 /**

@@ -833,7 +833,7 @@ test.serial("where PATH looks for node before finding it, no node can come to ex
   ]);
 });
 
-test.serial("what a launcher on PATH hands the start to is kept too: a shim's interpreter and the program it execs, the next node when it runs the system one, a nodenv at HOME's hooks, an empty PATH entry (attack 111)", async (t) => {
+test.serial("what a launcher on PATH hands the start to is kept too: a shim's interpreter and the program it execs, mise's configuration and HOME's version files, the next node when it runs the system one, a nodenv at HOME's hooks, an empty PATH entry (attacks 110, 111)", async (t) => {
   await assertRefusedByShape(t, [
     {
       // asdf's shims start `#!/usr/bin/env bash` and exec asdf, which may live outside its data folder.
@@ -841,6 +841,13 @@ test.serial("what a launcher on PATH hands the start to is kept too: a shim's in
       setup: (h) => (exe(`${h}/.asdf/shims/node`, `#!/usr/bin/env bash\n# asdf-plugin: nodejs 22.0.0\nexec ${h}/go/bin/asdf exec "node" "$@"\n`), exe(`${h}/go/bin/asdf`), exe(`${h}/scripts/s3`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), [`${h}/.asdf/shims`, `${h}/.local/bin`]),
       ops: (h) => ['rename', `${h}/scripts/s3`, `${h}/.local/bin/bash`, 'write', `${h}/go/bin/asdf`, 'x', 'write', `${h}/.local/bin/other`, 'x', 'write', `${h}/go/bin/other`, 'x'],
       refused: [true, true, false, false],
+    },
+    {
+      // mise's shim links to mise, which reads its global configuration at each start: its [env] sets NODE_OPTIONS (attack 110).
+      name: "mise's configuration",
+      setup: (h) => (exe(`${h}/.local/bin/mise`), linkAt('../../../bin/mise', `${h}/.local/share/mise/shims/node`), fs.mkdirSync(`${h}/.config/mise`, { recursive: true }), fs.writeFileSync(`${h}/.config/mise/config.toml`, '[tools]\n'), [`${h}/.local/share/mise/shims`]),
+      ops: (h) => ['write', `${h}/.config/mise/config.toml`, '[env]', 'write', `${h}/.tool-versions`, 'nodejs path:/tmp', 'rename', `${h}/.config/mise`, `${h}/.config/mise.old`, 'write', `${h}/.config/other.toml`, 'x'],
+      refused: [true, true, true, false],
     },
     {
       // nodenv's default, with no version set, is the system Node: the next on PATH.
