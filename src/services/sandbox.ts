@@ -255,20 +255,26 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
       found.push(installationOf(search.found, homes, env));
       // The name PATH finds it by (a link, as n's or a manager's shim, or Node itself).
       pinned.push(search.found);
-      const launcher = launcherManager(search.found, homes);
+    }
+    // A version manager's launcher anywhere on PATH: a start made through it runs Node with the
+    // chosen version's folder put first on PATH (nodenv's exec, mise's shim), so a run may see the
+    // launcher after the Node it chose (attack 112).
+    for (const [at, hit] of search.hits.entries()) {
+      const launcher = launcherManager(hit.file, homes);
+      if (!launcher.matched) continue;
+      pinned.push(hit.file, ...launcher.pinned);
       dirs.push(...launcher.dirs);
-      pinned.push(...launcher.pinned);
-      if (launcher.matched) {
-        // A launcher set to the "system" version runs the next `node` on PATH (nodenv's default,
-        // asdf's and mise's `system`, volta with none set): every later folder is looked in too (attack 111).
-        searched.push(...search.after.map((dir) => inFolder(dir, 'node')));
-        for (const later of search.later) found.push(installationOf(later, homes, env));
-        const choice = versionChoices(search.found, env, home, homes);
-        dirs.push(...choice.dirs);
-        files.push(...choice.files);
-        searched.push(...choice.files);
-      }
-      const handoff = handoffsOf(search.found, env.PATH, homes, cwd, home);
+      // Set to the "system" version, it runs the next `node` on PATH (nodenv's default, asdf's
+      // and mise's `system`, volta with none set): every later folder is looked in too (attack 111).
+      searched.push(...search.folders.slice(hit.folder + 1).map((dir) => inFolder(dir, 'node')));
+      for (const later of search.hits.slice(at + 1)) found.push(installationOf(later.file, homes, env));
+      const choice = versionChoices(hit.file, env, home, homes);
+      dirs.push(...choice.dirs);
+      files.push(...choice.files);
+      searched.push(...choice.files);
+    }
+    for (const hit of search.hits.filter((h, at) => at === 0 || launcherManager(h.file, homes).matched)) {
+      const handoff = handoffsOf(hit.file, env, homes, cwd, home);
       searched.push(...handoff.searched);
       pinned.push(...handoff.pinned);
       files.push(...handoff.files);
@@ -297,9 +303,12 @@ function versionChoices(launcher: string, env: NodeJS.ProcessEnv, home: string, 
   files.push(env.ASDF_CONFIG_FILE && path.isAbsolute(env.ASDF_CONFIG_FILE) ? env.ASDF_CONFIG_FILE : path.join(home, '.asdfrc'));
   const dirs: string[] = [];
   if (path.basename(realNode(launcher)) === 'mise' || /\/mise\/shims\/node$/.test(launcher)) {
-    const config = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(home, '.config');
-    dirs.push(env.MISE_CONFIG_DIR && path.isAbsolute(env.MISE_CONFIG_DIR) ? env.MISE_CONFIG_DIR : path.join(config, 'mise'));
-    files.push(path.join(config, 'mise.toml'), path.join(home, 'mise.toml'), path.join(home, '.mise.toml'));
+    const xdg = (name: string, fallback: string) => (env[name] && path.isAbsolute(env[name]!) ? env[name]! : path.join(home, fallback));
+    const config = xdg('XDG_CONFIG_HOME', '.config');
+    // Its configuration, and its records of which configuration files it trusts (attack 112).
+    dirs.push(env.MISE_CONFIG_DIR && path.isAbsolute(env.MISE_CONFIG_DIR) ? env.MISE_CONFIG_DIR : path.join(config, 'mise'), path.join(xdg('XDG_STATE_HOME', '.local/state'), 'mise'), path.join(home, '.mise'));
+    for (const name of ['mise.toml', 'mise.local.toml']) files.push(path.join(config, name), path.join(home, name), path.join(home, `.${name}`));
+    files.push(path.join(home, 'mise', 'config.toml'));
     if (env.MISE_GLOBAL_CONFIG_FILE && path.isAbsolute(env.MISE_GLOBAL_CONFIG_FILE)) files.push(env.MISE_GLOBAL_CONFIG_FILE);
   }
   return { dirs: dirs.filter((dir) => isOurs(dir, homes)), files: files.filter((file) => isOurs(file, homes)) };
@@ -322,9 +331,13 @@ function relativeWays(entries: string[], command: string, cwd: string, home: str
  * each kept as Node's launcher is: its file written by no name, its name pinned, and no file of
  * that name made where PATH looks before it. One step only: what those run next is theirs.
  */
-function handoffsOf(node: string, searchPath: string | undefined, homes: string[], cwd: string, home: string): { searched: string[]; pinned: string[]; files: string[] } {
+function handoffsOf(node: string, env: NodeJS.ProcessEnv, homes: string[], cwd: string, home: string): { searched: string[]; pinned: string[]; files: string[] } {
   const out = { searched: [] as string[], pinned: [] as string[], files: [] as string[] };
+  const searchPath = env.PATH;
   for (const command of scriptHandoffs(realNode(node))) {
+    const startFiles = shellStartFiles(command, env, home).filter((file) => isOurs(file, homes));
+    out.files.push(...startFiles);
+    out.searched.push(...startFiles);
     if (command.startsWith('/')) {
       out.pinned.push(command);
       if (insideAny(realNode(command), homes)) out.files.push(realNode(command));
@@ -337,6 +350,36 @@ function handoffsOf(node: string, searchPath: string | undefined, homes: string[
     if (insideAny(realNode(search.found), homes)) out.files.push(realNode(search.found));
   }
   return out;
+}
+
+/** env's options that take the next argument as their value (GNU's and BSD's). */
+const ENV_VALUE_OPTIONS = new Set(['-u', '-C', '-P', '--unset', '--chdir']);
+
+/** The command `env ARGS` runs: the first argument that is neither an option, an option's value, nor NAME=VALUE (attack 112: `-S -u VAR bash`). */
+function envCommand(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    // -S's string is the rest of the line, split as the shebang's was: read on as arguments.
+    if (arg === '-S' || arg === '--split-string') continue;
+    if (ENV_VALUE_OPTIONS.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-') || arg.includes('=')) continue;
+    return arg;
+  }
+  return undefined;
+}
+
+/**
+ * The files a shell interpreter reads before the script, in HOME: bash's BASH_ENV, zsh's
+ * `.zshenv` (attack 112). Read at each start through a shim, not at the next shell.
+ */
+function shellStartFiles(interpreter: string, env: NodeJS.ProcessEnv, home: string): string[] {
+  const shell = path.basename(interpreter);
+  if (shell === 'bash' && env.BASH_ENV && path.isAbsolute(env.BASH_ENV)) return [env.BASH_ENV];
+  if (shell === 'zsh') return [path.join(env.ZDOTDIR && path.isAbsolute(env.ZDOTDIR) ? env.ZDOTDIR : home, '.zshenv')];
+  return [];
 }
 
 const handoffs = new Map<string, string[]>();
@@ -361,11 +404,9 @@ function scriptHandoffs(file: string): string[] {
   if (head.startsWith('#!')) {
     const [interpreter, ...args] = head.slice(2).split('\n', 1)[0]!.trim().split(/\s+/);
     if (interpreter) found.push(interpreter);
-    // `#!/usr/bin/env [-S] bash`: the command env looks up on PATH.
-    if (interpreter && path.basename(interpreter) === 'env') {
-      const command = args.find((arg) => !arg.startsWith('-') && !arg.includes('='));
-      if (command) found.push(command);
-    }
+    // `#!/usr/bin/env [-S] [-u NAME] bash`: the command env looks up on PATH.
+    const command = interpreter && path.basename(interpreter) === 'env' ? envCommand(args) : undefined;
+    if (command) found.push(command);
     for (const [, target] of head.matchAll(/^[ \t]*exec[ \t]+["']?([^\s"'$;&|]+)["']?/gm)) if (target && target !== 'node') found.push(target);
   }
   handoffs.set(file, found);
@@ -413,9 +454,10 @@ export interface PathSearch {
   before: string[];
   /** The empty and relative entries before it (searched from wherever the next start stands). */
   relative: string[];
-  /** The absolute folders after it, and the files of that name found there (a launcher may hand over to them). */
-  after: string[];
-  later: string[];
+  /** PATH's absolute folders, in order. */
+  folders: string[];
+  /** Every executable regular file of that name in them, in order, with its folder's place in `folders`. */
+  hits: Array<{ file: string; folder: number }>;
 }
 
 const pathLookups = new Map<string, PathSearch>();
@@ -425,14 +467,13 @@ export function commandOnPath(command: string, searchPath: string | undefined): 
   const key = `${command}\0${searchPath ?? ''}`;
   const known = pathLookups.get(key);
   if (known) return known;
-  const search: PathSearch = { found: undefined, before: [], relative: [], after: [], later: [] };
+  const search: PathSearch = { found: undefined, before: [], relative: [], folders: [], hits: [] };
   for (const dir of (searchPath ?? '').split(path.delimiter)) {
     if (!path.isAbsolute(dir)) {
       if (!search.found) search.relative.push(dir);
       continue;
     }
-    if (search.found) search.after.push(dir);
-    else search.before.push(dir);
+    search.folders.push(dir);
     const file = inFolder(dir, command);
     let stat: fs.Stats | undefined;
     try {
@@ -441,12 +482,10 @@ export function commandOnPath(command: string, searchPath: string | undefined): 
     } catch {
       stat = undefined; // not a folder, or not ours to look in
     }
-    if (!stat?.isFile() || (stat.mode & 0o111) === 0) continue;
-    if (search.found) search.later.push(file);
-    else {
-      search.before.pop();
-      search.found = file;
-    }
+    if (stat?.isFile() && (stat.mode & 0o111) !== 0) {
+      search.hits.push({ file, folder: search.folders.length - 1 });
+      search.found ??= file;
+    } else if (!search.found) search.before.push(dir);
   }
   pathLookups.set(key, search);
   return search;

@@ -748,7 +748,7 @@ const linkAt = (target: string, link: string) => {
 };
 
 /** A shape of a user's HOME: what it sets up (returning PATH's folders before the rest), the fsprobe operations, and which of their lines must be refused. */
-type NodeShape = { name: string; setup(home: string): string[]; ops(home: string): string[]; refused: boolean[]; viaLink?: boolean };
+type NodeShape = { name: string; setup(home: string): string[]; ops(home: string): string[]; refused: boolean[]; viaLink?: boolean; env?(home: string): NodeJS.ProcessEnv };
 
 /** Runs fsprobe under each shape, with the test's Node (a system Node's, outside HOME) running and the shape's folders first on PATH. */
 async function assertRefusedByShape(t: ExecutionContext, shapes: NodeShape[]): Promise<void> {
@@ -764,7 +764,7 @@ async function assertRefusedByShape(t: ExecutionContext, shapes: NodeShape[]): P
       t.teardown(() => fs.rmSync(home, { force: true }));
     }
     const bins = shape.setup(home);
-    const env = { ...other.env, HOME: home, PATH: [...bins, other.env.PATH ?? process.env.PATH].join(path.delimiter) };
+    const env = { ...other.env, HOME: home, PATH: [...bins, other.env.PATH ?? process.env.PATH].join(path.delimiter), ...shape.env?.(home) };
     const r = await runProcess(process.execPath, [path.join(other.root, 'bin', 'kubectl-fsprobe'), ...shape.ops(home)], { cwd: other.home, env });
     t.is(r.exitCode, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -833,7 +833,7 @@ test.serial("where PATH looks for node before finding it, no node can come to ex
   ]);
 });
 
-test.serial("what a launcher on PATH hands the start to is kept too: a shim's interpreter and the program it execs, mise's configuration and HOME's version files, the next node when it runs the system one, a nodenv at HOME's hooks, an empty PATH entry (attacks 110, 111)", async (t) => {
+test.serial("what a launcher on PATH hands the start to is kept too: a shim's interpreter and the program it execs, mise's configuration and HOME's version files, the next node when it runs the system one, a start made through the launcher, a nodenv at HOME's hooks, an empty PATH entry (attacks 110-112)", async (t) => {
   await assertRefusedByShape(t, [
     {
       // asdf's shims start `#!/usr/bin/env bash` and exec asdf, which may live outside its data folder.
@@ -854,6 +854,28 @@ test.serial("what a launcher on PATH hands the start to is kept too: a shim's in
       name: 'a launcher set to the system Node',
       setup: (h) => (exe(`${h}/.nodenv/shims/node`, `#!/usr/bin/env bash\nexec "${h}/.nodenv/libexec/nodenv" exec "$program" "$@"\n`), exe(`${h}/scripts/s10`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), [`${h}/.nodenv/shims`, `${h}/.local/bin`]),
       ops: (h) => ['rename', `${h}/scripts/s10`, `${h}/.local/bin/node`, 'write', `${h}/.local/bin/other`, 'x'],
+      refused: [true, false],
+    },
+    {
+      // env's options before the command (attack 112), and what bash reads before the shim: BASH_ENV.
+      name: 'a shim run by `env -S -u VAR bash`',
+      env: (h) => ({ BASH_ENV: `${h}/.bashenv` }),
+      setup: (h) => (exe(`${h}/.asdf/shims/node`, `#!/usr/bin/env -S -u VAR bash\nexec asdf exec "node" "$@"\n`), exe(`${h}/scripts/s3`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), [`${h}/.asdf/shims`, `${h}/.local/bin`]),
+      ops: (h) => ['rename', `${h}/scripts/s3`, `${h}/.local/bin/bash`, 'write', `${h}/.bashenv`, 'echo', 'rename', `${h}/scripts/s3`, `${h}/.local/bin/asdf`, 'write', `${h}/.local/bin/other`, 'x'],
+      refused: [true, true, true, false],
+    },
+    {
+      // A start through nodenv's shim runs Node with the version's folder put first on PATH: the
+      // run sees the launcher after the Node it chose (attack 112).
+      name: 'started through nodenv',
+      setup: (h) => (exe(`${h}/.nodenv/versions/20.0.0/bin/node`), exe(`${h}/.nodenv/shims/node`, `#!/usr/bin/env bash\nexec "${h}/.nodenv/libexec/nodenv" exec "$program" "$@"\n`), exe(`${h}/scripts/s1`), fs.mkdirSync(`${h}/.local/bin`, { recursive: true }), [`${h}/.nodenv/versions/20.0.0/bin`, `${h}/.nodenv/shims`, `${h}/.local/bin`]),
+      ops: (h) => ['write', `${h}/.node-version`, 'system', 'rename', `${h}/scripts/s1`, `${h}/.local/bin/node`, 'write', `${h}/.local/bin/other`, 'x'],
+      refused: [true, true, false],
+    },
+    {
+      name: "started through mise's shim",
+      setup: (h) => (exe(`${h}/.local/bin/mise`), exe(`${h}/.local/share/mise/installs/node/20.0.0/bin/node`), linkAt('../../../bin/mise', `${h}/.local/share/mise/shims/node`), fs.mkdirSync(`${h}/.config/mise`, { recursive: true }), fs.writeFileSync(`${h}/.config/mise/config.toml`, '[tools]\n'), [`${h}/.local/share/mise/installs/node/20.0.0/bin`, `${h}/.local/share/mise/shims`]),
+      ops: (h) => ['write', `${h}/.config/mise/config.toml`, '[env]', 'write', `${h}/.config/other.toml`, 'x'],
       refused: [true, false],
     },
     {
