@@ -139,7 +139,7 @@ function krewWasmFiles(host: HostContext): { dirs: string[]; files: string[]; la
   const code = krewWasmCode(host.installDir, paths.binDir, setupLinks);
   const node = nodeInstallation(host.settings.home, host.env, true, host.cwd);
   return {
-    dirs: protectedDirs(host, code.dirs),
+    dirs: protectedDirs(host, code.dirs, node.dirs),
     files: node.files,
     launchPaths: [...(host.launchPaths ?? []), ...setupLinks, ...code.pinnedPaths, ...node.pinned],
     reservedPaths: code.reservedPaths,
@@ -207,8 +207,8 @@ export function receiptsVersion(host: HostContext): string {
  * and `setup`'s links lead to, and the packages they load: hostPaths.ts), and Node's own installation
  * when it lives in HOME (nvm, volta): changing any of them would run code outside the sandbox.
  */
-function protectedDirs(host: HostContext, codeDirs: string[]): string[] {
-  return [host.settings.root, ...codeDirs, ...nodeInstallation(host.settings.home, host.env, true, host.cwd).dirs];
+function protectedDirs(host: HostContext, codeDirs: string[], nodeDirs: string[]): string[] {
+  return [host.settings.root, ...codeDirs, ...nodeDirs];
 }
 
 /**
@@ -259,8 +259,9 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
     // A version manager's launcher anywhere on PATH: a start made through it runs Node with the
     // chosen version's folder put first on PATH (nodenv's exec, mise's shim), so a run may see the
     // launcher after the Node it chose (attack 112).
+    const launchers = search.hits.map((hit) => launcherManager(hit.file, homes));
     for (const [at, hit] of search.hits.entries()) {
-      const launcher = launcherManager(hit.file, homes);
+      const launcher = launchers[at]!;
       if (!launcher.matched) continue;
       pinned.push(hit.file, ...launcher.pinned);
       dirs.push(...launcher.dirs);
@@ -273,7 +274,7 @@ function nodeInstallation(home: string, env: NodeJS.ProcessEnv, withPathNode = t
       files.push(...choice.files);
       searched.push(...choice.files);
     }
-    for (const hit of search.hits.filter((h, at) => at === 0 || launcherManager(h.file, homes).matched)) {
+    for (const hit of search.hits.filter((_hit, at) => at === 0 || launchers[at]!.matched)) {
       const handoff = handoffsOf(hit.file, env, homes, cwd, home);
       searched.push(...handoff.searched);
       pinned.push(...handoff.pinned);
